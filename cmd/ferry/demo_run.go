@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferryhq/ferry"
+	"github.com/ferryhq/ferry/server"
+)
+
+const demoSize = 48 << 20
+
+// runDemo is the README's first command: an origin on loopback over
+// generated content, a download that loses its connection and is then
+// interrupted, and a second "process" that resumes it from resume data.
+func runDemo(ctx context.Context, io stdio) error {
+	dir, err := os.MkdirTemp("", "ferry-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	origin := filepath.Join(dir, "origin")
+	if err := os.Mkdir(origin, 0o755); err != nil {
+		return err
+	}
+	sum, err := writeDemoFile(filepath.Join(origin, "video.bin"), demoSize)
+	if err != nil {
+		return err
+	}
+
+	srv, err := server.New(server.Config{Root: origin})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	sctx, stopServer := context.WithCancel(ctx)
+	ready := make(chan string, 1)
+	served := make(chan error, 1)
+	go func() {
+		served <- server.Serve(sctx, server.Options{
+			Addr:    "127.0.0.1:0",
+			Handler: cutFirstResponse(srv, 10<<20),
+			Ready:   func(u string) { ready <- u },
+		})
+	}()
+	defer func() { stopServer(); <-served }()
+	var base string
+	select {
+	case base = <-ready:
+	case err := <-served:
+		return err
+	}
+	url := base + "/video.bin"
+	dest := filepath.Join(dir, "video.bin")
+	say := func(format string, a ...any) { fmt.Fprintf(io.out, format+"\n", a...) }
+
+	say("ferry demo: everything runs on loopback and is deleted at the end.\n")
+	say("1. An origin (ferry serve) is up at %s", base)
+	say("   serving video.bin: %s, sha-256 %s…", formatBytes(demoSize), sum[:16])
+	say("   It cuts the first response after 10 MiB, like a flaky network.\n")
+
+	say("2. Session A downloads it (rate-limited to 24 MiB/s so you can watch):")
+	cfgA := ferry.EphemeralConfig()
+	cfgA.RateLimit = 24 << 20
+	cfgA.Retry.Initial = 200 * time.Millisecond
+	a, err := ferry.NewSession(cfgA)
+	if err != nil {
+		return err
+	}
+	task, err := a.Download(ctx, ferry.DownloadRequest{URL: url, Path: dest})
+	if err != nil {
+		return err
+	}
+	pp := newProgressPrinter(io.out, false, "   video.bin")
+	var rd *ferry.ResumeData
+	for ev := range task.Events() {
+		switch e := ev.(type) {
+		case ferry.ProgressEvent:
+			pp.update(e.Progress)
+			if rd == nil && e.Done > demoSize*6/10 {
+				// Stop as an app being closed would, keeping what it has.
+				go func() {
+					r, err := task.CancelWithResumeData()
+					if err == nil {
+						rd = r
+					}
+				}()
+			}
+		case ferry.RetryEvent:
+			pp.note("   connection lost (%v); retrying in %s from byte %d",
+				errors.Unwrap(e.Err), e.Delay.Round(time.Millisecond), task.Progress().Done)
+		}
+	}
+	pp.finish(task.Progress())
+	if rd == nil {
+		return fmt.Errorf("demo: the download was not interrupted: %v", task.Err())
+	}
+	blob, err := rd.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	say("   Interrupted at %s: the bytes stay in video.bin.part,", formatBytes(rd.Offset()))
+	say("   and %d bytes of resume data say how to continue.\n", len(blob))
+
+	say("3. Session B (think: a new process, over HTTP/2) resumes from the resume data:")
+	var again ferry.ResumeData
+	if err := again.UnmarshalBinary(blob); err != nil {
+		return err
+	}
+	cfgB := ferry.EphemeralConfig()
+	cfgB.HTTP2PriorKnowledge = true
+	cfgB.RateLimit = 24 << 20
+	b, err := ferry.NewSession(cfgB)
+	if err != nil {
+		return err
+	}
+	task, err = b.Download(ctx, ferry.DownloadRequest{ResumeData: &again, SHA256: true})
+	if err != nil {
+		return err
+	}
+	pp = newProgressPrinter(io.out, false, "   video.bin")
+	for ev := range task.Events() {
+		if e, ok := ev.(ferry.ProgressEvent); ok {
+			pp.update(e.Progress)
+		}
+	}
+	res, err := task.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	pp.finish(task.Progress())
+	m := res.Metrics
+	say("   Done: resumed from %s, fetched %s more over HTTP/%s in %s.",
+		formatBytes(res.ResumedFrom), formatBytes(res.Downloaded), httpVersion(res.Proto), m.Duration().Round(time.Millisecond))
+	for _, t := range m.Transactions {
+		say("   %-4s %d %-8s first byte after %6s, %s", t.Method, t.StatusCode, t.Proto,
+			t.FirstByte.Sub(t.Start).Round(10*time.Microsecond), formatBytes(t.ResponseBodyBytes))
+	}
+	if res.SHA256 != sum {
+		return fmt.Errorf("demo: sha-256 %s, want %s", res.SHA256, sum)
+	}
+	say("\n4. sha-256 of the result matches the origin: %s", res.SHA256)
+	say("   Try it yourself: ferry serve --root DIR, then ferry get URL (Ctrl-C it and run it again).")
+	return nil
+}
+
+// writeDemoFile fills path with n pseudo-random bytes and returns their sha-256.
+func writeDemoFile(path string, n int64) (string, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	src := rand.NewChaCha8([32]byte{'f', 'e', 'r', 'r', 'y'})
+	if _, err := io.CopyN(io.MultiWriter(f, h), src, n); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), f.Close()
+}
+
+// cutFirstResponse drops the connection of the first GET after limit bytes.
+func cutFirstResponse(next http.Handler, limit int64) http.Handler {
+	var cut atomic.Bool
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.Header.Get("Range") != "" || !cut.CompareAndSwap(false, true) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(&cuttingWriter{ResponseWriter: w, left: limit}, r)
+	})
+}
+
+type cuttingWriter struct {
+	http.ResponseWriter
+	left int64
+}
+
+func (c *cuttingWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+		c.ResponseWriter.Write(p)
+		if f, ok := c.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		panic(http.ErrAbortHandler)
+	}
+	c.left -= int64(len(p))
+	return c.ResponseWriter.Write(p)
+}

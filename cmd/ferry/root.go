@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferryhq/ferry"
+)
+
+// Exit codes of the CLI contract.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitIntegrity   = 3
+	exitInterrupted = 130
+)
+
+// usageError marks a mistake in how ferry was invoked.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// run is the whole CLI: it parses args, runs the command and maps its error
+// to an exit code in one place.
+func run(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) int {
+	io := stdio{in: in, out: out, err: errw}
+	root := &cobra.Command{
+		Use:           "ferry",
+		Short:         "Move big files over unreliable networks without losing a byte",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usagef("unknown command %q", args[0])
+		}
+		return nil
+	}
+	root.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	root.SetArgs(args)
+	root.SetIn(in)
+	root.SetOut(out)
+	root.SetErr(errw)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(getCmd(io), serveCmd(io), demoCmd(io), versionCmd(io))
+	err := root.ExecuteContext(ctx)
+	code := exitCode(ctx, err)
+	if err != nil && !errors.Is(err, errReported) {
+		fmt.Fprintf(errw, "ferry: %s\n", strings.TrimPrefix(err.Error(), "ferry: "))
+		if code == exitUsage {
+			fmt.Fprintln(errw, "Run 'ferry --help' for usage.")
+		}
+	}
+	return code
+}
+
+// errReported wraps an error the command already printed.
+var errReported = errors.New("reported")
+
+// exitCode maps an error to the documented exit codes.
+func exitCode(ctx context.Context, err error) int {
+	var ue usageError
+	var ie *ferry.IntegrityError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.As(err, &ie):
+		return exitIntegrity
+	case ctx.Err() != nil:
+		return exitInterrupted
+	}
+	return exitFailed
+}
+
+func versionCmd(io stdio) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintln(io.out, "ferry", version())
+			return nil
+		},
+	}
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}

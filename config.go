@@ -1,0 +1,95 @@
+package ferry
+
+import (
+	"crypto/tls"
+	"net/http"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/retry"
+)
+
+// RetryPolicy says how often and how patiently a failed transfer is retried:
+// exponential backoff with jitter, Retry-After honoured, and only requests
+// that are safe to repeat. The zero value is usable.
+type RetryPolicy = retry.Policy
+
+// Config configures a Session. The zero value is usable: every zero field
+// means the default documented on it. A Config is copied by NewSession;
+// changing it afterwards has no effect.
+type Config struct {
+	// IdleTimeout ends an attempt during which no byte moved for this long
+	// (URLSession's timeoutIntervalForRequest). Every byte resets it, so a
+	// slow but moving transfer is never cut. 0 means 60s; negative disables.
+	IdleTimeout time.Duration
+	// ResourceTimeout bounds a whole task, retries and suspensions included
+	// (URLSession's timeoutIntervalForResource). 0 means 7 days; negative disables.
+	ResourceTimeout time.Duration
+	// ConnectTimeout bounds dialling and the TLS handshake. 0 means 30s.
+	ConnectTimeout time.Duration
+	// MaxConnsPerHost caps connections to one host, across all tasks. 0 means 8.
+	MaxConnsPerHost int
+	// MinSpeed, when positive, ends an attempt that averages fewer bytes per
+	// second over MinSpeedTime (0 means 30s), like curl's --speed-limit.
+	MinSpeed     int64
+	MinSpeedTime time.Duration
+	// RateLimit caps the bytes per second of all tasks of the session
+	// together. 0 means unlimited.
+	RateLimit int64
+	// Header is added to every request.
+	Header http.Header
+	// Retry is the retry policy.
+	Retry RetryPolicy
+	// CheckRedirect decides whether to follow a redirect, like
+	// http.Client.CheckRedirect. nil follows up to 10.
+	CheckRedirect func(req *http.Request, via []*http.Request) error
+	// TLSConfig is used for https connections (nil: the system roots).
+	TLSConfig *tls.Config
+	// HTTP2PriorKnowledge speaks HTTP/2 without TLS (h2c) to http:// URLs.
+	HTTP2PriorKnowledge bool
+	// Transport, if set, replaces the transport ferry builds; the timeouts,
+	// connection cap, TLS and HTTP/2 settings above then do not apply to it.
+	Transport http.RoundTripper
+	// Ephemeral keeps task state in memory only: no control files are
+	// written, and a download resumes across processes only through
+	// ResumeData. The default (false) keeps a control file beside each
+	// .part file so the same download run again continues.
+	Ephemeral bool
+}
+
+// DefaultConfig returns the configuration with every default spelled out.
+func DefaultConfig() Config {
+	return Config{
+		IdleTimeout:     60 * time.Second,
+		ResourceTimeout: 7 * 24 * time.Hour,
+		ConnectTimeout:  30 * time.Second,
+		MaxConnsPerHost: 8,
+	}
+}
+
+// EphemeralConfig is DefaultConfig without persistent state.
+func EphemeralConfig() Config {
+	c := DefaultConfig()
+	c.Ephemeral = true
+	return c
+}
+
+// resolved returns c with zero fields replaced by their defaults.
+func (c Config) resolved() Config {
+	d := DefaultConfig()
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = d.IdleTimeout
+	}
+	if c.ResourceTimeout == 0 {
+		c.ResourceTimeout = d.ResourceTimeout
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = d.ConnectTimeout
+	}
+	if c.MaxConnsPerHost <= 0 {
+		c.MaxConnsPerHost = d.MaxConnsPerHost
+	}
+	if c.MinSpeed > 0 && c.MinSpeedTime <= 0 {
+		c.MinSpeedTime = 30 * time.Second
+	}
+	return c
+}

@@ -1,0 +1,38 @@
+package ferry
+
+import (
+	"errors"
+
+	"github.com/ferryhq/ferry/internal/transfer"
+)
+
+// Error is a failed transfer step: the operation ("probe", "download",
+// "commit", ...), the URL and the cause. Unwrap it with errors.As.
+type Error = transfer.Error
+
+// StatusError is an HTTP status that ended a transfer.
+type StatusError = transfer.StatusError
+
+// IntegrityError reports a result whose size or digest is not what was
+// expected. The file is never placed under its final name.
+type IntegrityError = transfer.IntegrityError
+
+// Sentinel errors, matched with errors.Is.
+var (
+	ErrIdleTimeout         = transfer.ErrIdleTimeout
+	ErrTooSlow             = transfer.ErrTooSlow
+	ErrResourceTimeout     = transfer.ErrResourceTimeout
+	ErrCanceled            = transfer.ErrCanceled
+	ErrBadContentRange     = transfer.ErrBadContentRange
+	ErrRangeNotSatisfiable = transfer.ErrRangeNotSatisfiable
+	ErrShortBody           = transfer.ErrShortBody
+	ErrTooManyRedirects    = transfer.ErrTooManyRedirects
+
+	// ErrSessionClosed is returned when a task is created on a closed session.
+	ErrSessionClosed = errors.New("ferry: session closed")
+	// ErrNotResumable is returned by CancelWithResumeData when there is
+	// nothing to resume from (the task never reached the server).
+	ErrNotResumable = errors.New("ferry: task has no resume data")
+	// ErrTaskCompleted is returned when a completed task is asked to run again.
+	ErrTaskCompleted = errors.New("ferry: task already completed")
+)

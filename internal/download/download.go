@@ -1,0 +1,330 @@
+// Package download is ferry's download engine: probe the resource, pick up
+// what an earlier run left in the .part file, fetch the rest with Range and
+// If-Range, verify, and commit with fsync and an atomic rename.
+//
+// The engine is a state machine in the style of grab: each step is a
+// stateFunc that returns the next one, and one loop runs them, so every path,
+// including errors and cancellation, ends in the same place.
+package download
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+	"hash"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/httprange"
+	"github.com/ferryhq/ferry/internal/retry"
+	"github.com/ferryhq/ferry/internal/transfer"
+)
+
+// Limiter is a shared bandwidth budget (golang.org/x/time/rate.Limiter fits).
+type Limiter interface {
+	WaitN(ctx context.Context, n int) error
+	Burst() int
+}
+
+// Checksum is a digest the result must have.
+type Checksum struct {
+	Algorithm string // "sha-256" or "sha-512"
+	Hex       string // lowercase hex
+}
+
+// Job describes one download. Client, URL, Path and Journal are required.
+type Job struct {
+	Client  *http.Client
+	URL     string
+	Path    string // final file; data goes to Path+".part" until commit
+	Header  http.Header
+	Journal Journal
+
+	Retry        retry.Policy
+	IdleTimeout  time.Duration // <= 0: none
+	MinSpeed     int64         // bytes/s; <= 0: none
+	MinSpeedTime time.Duration // window for MinSpeed
+	Limiter      Limiter       // nil: unlimited
+	// Continue adopts an existing file at Path that ferry did not start
+	// (no control file) as the first bytes, like wget -c.
+	Continue bool
+	// Hash computes the SHA-256 of the result (Result.SHA256).
+	Hash     bool
+	Checksum *Checksum
+	// CheckRedirect is the user's redirect policy; nil follows up to 10.
+	CheckRedirect transfer.RedirectFunc
+
+	Meter *transfer.Meter
+	Emit  func(transfer.Event) // must not block
+}
+
+// PartPath is where a download to path keeps its bytes until commit.
+func PartPath(path string) string { return path + ".part" }
+
+// ControlPath is where the CLI keeps a download's state.
+func ControlPath(path string) string { return path + ".ferry" }
+
+// Result describes a finished download.
+type Result struct {
+	URL         string
+	Path        string
+	Size        int64
+	ResumedFrom int64 // bytes already in place when data started to flow
+	Downloaded  int64 // bytes moved over the network by this run
+	SHA256      string
+	Proto       string
+	Validator   httprange.Validator
+}
+
+// Run downloads j to completion, or until ctx is done; the context's cause
+// is returned then, and the .part and journal are left for a later Run.
+func Run(ctx context.Context, j *Job) (*Result, error) {
+	if j.Meter == nil {
+		j.Meter = transfer.NewMeter()
+	}
+	if j.Emit == nil {
+		j.Emit = func(transfer.Event) {}
+	}
+	r := &run{j: j, buf: make([]byte, 256<<10), resumedFrom: -1}
+	err := r.loop(ctx)
+	if r.part != nil {
+		r.part.Close()
+		if err != nil && ctx.Err() == nil && r.offset == 0 {
+			// Failed before keeping a byte (404, refused, ...): leave nothing.
+			os.Remove(r.part.Name())
+			j.Journal.Remove()
+		}
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
+		var te *transfer.Error
+		if !errors.As(err, &te) && !errors.Is(err, transfer.ErrCanceled) {
+			err = &transfer.Error{Op: r.op, URL: j.URL, Err: err}
+		}
+		return nil, err
+	}
+	return &r.res, nil
+}
+
+type stateFunc func(ctx context.Context) (stateFunc, error)
+
+type run struct {
+	j    *Job
+	st   State
+	part *os.File
+	buf  []byte
+	op   string
+
+	offset      int64 // bytes in place at the start of the .part file
+	resumedFrom int64
+	probe       probeResult
+
+	hash   hash.Hash
+	hashed int64 // bytes of the .part already fed to hash
+
+	failures  int
+	badRanges int
+	fullOnly  bool // ranges from this server are not trusted: fetch whole
+	res       Result
+}
+
+func (r *run) loop(ctx context.Context) error {
+	for f := stateFunc(r.open); f != nil; {
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		var err error
+		if f, err = f(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// open finds what an earlier run left: the journal's state and the .part file.
+func (r *run) open(ctx context.Context) (stateFunc, error) {
+	r.op = "open"
+	st, err := r.j.Journal.Load()
+	if err != nil {
+		return nil, err
+	}
+	partPath := PartPath(r.j.Path)
+	if st == nil && r.j.Continue {
+		// Adopt a foreign partial file once; from then on it has a journal.
+		if fi, err := os.Stat(r.j.Path); err == nil && fi.Mode().IsRegular() {
+			if _, err := os.Stat(partPath); os.IsNotExist(err) {
+				if err := os.Rename(r.j.Path, partPath); err != nil {
+					return nil, err
+				}
+				st = &State{URL: r.j.URL, Size: -1, Blind: true}
+			}
+		}
+	}
+	if st != nil && st.URL != r.j.URL {
+		st = nil // state of another download: start over
+	}
+	r.part, err = os.OpenFile(partPath, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := r.part.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		r.st = *st
+		r.offset = fi.Size()
+	} else {
+		r.st = State{URL: r.j.URL, Size: -1}
+		if err := r.part.Truncate(0); err != nil {
+			return nil, err
+		}
+	}
+	if r.j.Hash || r.j.Checksum != nil {
+		r.resetHash()
+	}
+	return r.probeState, nil
+}
+
+func (r *run) resetHash() {
+	alg := "sha-256"
+	if r.j.Checksum != nil {
+		alg = r.j.Checksum.Algorithm
+	}
+	if alg == "sha-512" {
+		r.hash = sha512.New()
+	} else {
+		r.hash = sha256.New()
+	}
+	r.hashed = 0
+}
+
+// probeState learns the resource's size and validators and decides whether
+// the bytes in the .part file still belong to it.
+func (r *run) probeState(ctx context.Context) (stateFunc, error) {
+	r.op = "probe"
+	err := r.retrying(ctx, func(ctx context.Context) (bool, error) {
+		p, err := r.doProbe(ctx)
+		if err == nil {
+			r.probe = p
+		}
+		return false, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	p := r.probe
+	if r.offset > 0 {
+		switch {
+		case r.st.Blind:
+			// The user vouched for the file; only the size can be checked.
+			if p.size >= 0 && r.offset > p.size {
+				return nil, r.restart("local file is larger than the resource")
+			}
+		case !p.validator.Same(r.st.Validator) || (r.st.Size >= 0 && p.size != r.st.Size):
+			if err := r.restart("the resource changed since the last run"); err != nil {
+				return nil, err
+			}
+		case p.validator.IfRange() == "":
+			if err := r.restart("the server sends no strong validator to resume against"); err != nil {
+				return nil, err
+			}
+		case p.size >= 0 && r.offset > p.size:
+			if err := r.restart("local file is larger than the resource"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// From here on every byte is fetched under the probed validator, so a
+	// blind resume becomes a checked one for the rest of the file.
+	r.st.Validator = p.validator
+	r.st.Blind = false
+	r.st.Size = p.size
+	r.st.Offset = r.offset
+	if err := r.j.Journal.Save(&r.st); err != nil {
+		return nil, err
+	}
+	r.j.Meter.Reset(r.offset, r.st.Size)
+	if r.st.Size >= 0 && r.offset == r.st.Size {
+		r.resumedFrom = r.offset
+		return r.commit, nil
+	}
+	return r.fetch, nil
+}
+
+// restart discards the bytes in place and starts from zero.
+func (r *run) restart(reason string) error {
+	discarded := r.offset
+	if err := r.part.Truncate(0); err != nil {
+		return err
+	}
+	r.offset = 0
+	r.st.Offset = 0
+	r.st.Blind = false
+	if r.hash != nil {
+		r.resetHash()
+	}
+	r.j.Meter.Reset(0, r.st.Size)
+	r.j.Emit(transfer.RestartEvent{Discarded: discarded, Reason: reason})
+	return nil
+}
+
+// retrying runs f until it succeeds, the policy gives up, or ctx ends. f
+// reports whether it made progress, which resets the failure count.
+func (r *run) retrying(ctx context.Context, f func(context.Context) (bool, error)) error {
+	for {
+		progressed, err := f(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if progressed {
+			r.failures = 0
+		}
+		if !retry.IsRetryable(err) {
+			return err
+		}
+		r.failures++
+		if r.j.Retry.Exhausted(r.failures) {
+			return err
+		}
+		var ra time.Duration
+		var se *transfer.StatusError
+		if errors.As(err, &se) {
+			ra = se.RetryAfter
+		}
+		d, ok := r.j.Retry.Delay(r.failures, ra)
+		if !ok {
+			return fmt.Errorf("server asked to retry after %v: %w", ra, err)
+		}
+		r.j.Emit(transfer.RetryEvent{Attempt: r.failures, Delay: d, Err: err})
+		if err := retry.Sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+// fetch requests the bytes after offset until the file is complete.
+func (r *run) fetch(ctx context.Context) (stateFunc, error) {
+	r.op = "download"
+	complete := false
+	err := r.retrying(ctx, func(ctx context.Context) (bool, error) {
+		n, done, err := r.fetchOnce(ctx)
+		complete = done
+		return n > 0, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !complete {
+		return r.fetch, nil
+	}
+	return r.commit, nil
+}

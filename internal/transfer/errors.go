@@ -1,0 +1,105 @@
+package transfer
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Error is a failed transfer step: the operation, the URL and the cause, in
+// the shape of net/url.Error.
+type Error struct {
+	Op  string // "probe", "download", "commit", ...
+	URL string
+	Err error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("ferry: %s %s: %s", e.Op, e.URL, strings.TrimPrefix(e.Err.Error(), "ferry: "))
+}
+func (e *Error) Unwrap() error { return e.Err }
+
+// Timeout reports whether the cause was a timeout.
+func (e *Error) Timeout() bool {
+	var t interface{ Timeout() bool }
+	return errors.As(e.Err, &t) && t.Timeout()
+}
+
+// StatusError is an HTTP response whose status ends or interrupts a transfer.
+type StatusError struct {
+	StatusCode int
+	Status     string
+	// RetryAfter is what the server's Retry-After asked for, if anything.
+	RetryAfter time.Duration
+}
+
+func (e *StatusError) Error() string {
+	if e.Status != "" {
+		return "ferry: unexpected status " + e.Status
+	}
+	return fmt.Sprintf("ferry: unexpected status %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+}
+
+// Retryable reports whether the status is one that may pass (RFC 9110
+// §15.5.9, §15.6.3-5, RFC 6585 §4).
+func (e *StatusError) Retryable() bool {
+	switch e.StatusCode {
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests,
+		http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable,
+		http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// IntegrityError reports a result that does not match what was expected of
+// it: a size or a digest. Nothing is placed under the final name.
+type IntegrityError struct {
+	What string // "size", "sha-256", "sha-512"
+	Want string
+	Got  string
+}
+
+func (e *IntegrityError) Error() string {
+	return fmt.Sprintf("ferry: integrity check failed: %s is %s, want %s", e.What, e.Got, e.Want)
+}
+
+// kindError is a sentinel with the two properties callers ask errors about.
+type kindError struct {
+	msg       string
+	timeout   bool
+	retryable bool
+}
+
+func (e *kindError) Error() string   { return e.msg }
+func (e *kindError) Timeout() bool   { return e.timeout }
+func (e *kindError) Retryable() bool { return e.retryable }
+
+// Sentinels, matched with errors.Is.
+var (
+	// ErrIdleTimeout: no byte moved for the idle timeout.
+	ErrIdleTimeout error = &kindError{"ferry: idle timeout: no data received", true, true}
+	// ErrTooSlow: the transfer ran below the minimum speed for the whole window.
+	ErrTooSlow error = &kindError{"ferry: transfer slower than the minimum speed", true, true}
+	// ErrResourceTimeout: the whole transfer took longer than allowed.
+	ErrResourceTimeout error = &kindError{"ferry: resource timeout", true, false}
+	// ErrCanceled: the task was cancelled.
+	ErrCanceled error = &kindError{"ferry: task canceled", false, false}
+	// ErrBadContentRange: a 206 whose Content-Range does not match the request.
+	ErrBadContentRange error = &kindError{"ferry: response range does not match the request", false, true}
+	// ErrRangeNotSatisfiable: the server answered 416 to a range that should exist.
+	ErrRangeNotSatisfiable error = &kindError{"ferry: range not satisfiable", false, false}
+	// ErrShortBody: the body ended before its declared length.
+	ErrShortBody error = &kindError{"ferry: response body shorter than declared", false, true}
+	// ErrNoValidator: a resume was asked for but the server gives no strong validator.
+	ErrNoValidator error = &kindError{"ferry: server sends no strong validator; cannot resume safely", false, false}
+)
+
+// Transient marks a network failure of an idempotent request as worth another try.
+type Transient struct{ Err error }
+
+func (e *Transient) Error() string   { return e.Err.Error() }
+func (e *Transient) Unwrap() error   { return e.Err }
+func (e *Transient) Retryable() bool { return true }

@@ -1,0 +1,61 @@
+package transfer
+
+import (
+	"net/http"
+	"time"
+)
+
+// Event is something that happened to a task. The concrete types are
+// ProgressEvent, ResponseEvent, RedirectEvent, MetricsEvent, RetryEvent,
+// RestartEvent and DoneEvent; switch on them.
+type Event interface{ event() }
+
+// ProgressEvent reports bytes done. Progress events are coalesced: a slow
+// reader sees the latest one, never a backlog.
+type ProgressEvent struct{ Progress }
+
+// ResponseEvent reports the head of a response that carries the task's data.
+type ResponseEvent struct {
+	StatusCode    int
+	Proto         string
+	Header        http.Header
+	ContentLength int64
+}
+
+// RedirectEvent reports a redirect that the redirect policy allowed.
+type RedirectEvent struct {
+	StatusCode int
+	From, To   string
+}
+
+// MetricsEvent carries the timings of one finished HTTP transaction.
+type MetricsEvent struct{ Transaction TransactionMetrics }
+
+// RetryEvent reports a failed attempt that will be repeated after Delay.
+type RetryEvent struct {
+	Attempt int // consecutive failures so far
+	Delay   time.Duration
+	Err     error
+}
+
+// RestartEvent reports that bytes kept so far were discarded and the transfer
+// starts again from zero, and why (the representation changed, the server
+// ignored the range, ...).
+type RestartEvent struct {
+	Discarded int64
+	Reason    string
+}
+
+// DoneEvent is the last event of a task. Err is nil on success.
+type DoneEvent struct {
+	Err     error
+	Metrics TaskMetrics
+}
+
+func (ProgressEvent) event() {}
+func (ResponseEvent) event() {}
+func (RedirectEvent) event() {}
+func (MetricsEvent) event()  {}
+func (RetryEvent) event()    {}
+func (RestartEvent) event()  {}
+func (DoneEvent) event()     {}

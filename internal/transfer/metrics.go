@@ -1,0 +1,64 @@
+package transfer
+
+import "time"
+
+// TransactionMetrics describes one HTTP request/response exchange, in the
+// spirit of URLSessionTaskTransactionMetrics. Instants are zero when the
+// phase did not happen (no DNS lookup for an IP literal, no dial on a reused
+// connection, no TLS for http).
+type TransactionMetrics struct {
+	Method     string `json:"method"`
+	URL        string `json:"url"`
+	StatusCode int    `json:"status,omitempty"`
+	Proto      string `json:"proto,omitempty"`
+	RemoteAddr string `json:"remote_addr,omitempty"`
+	ReusedConn bool   `json:"reused_conn"`
+
+	Start          time.Time `json:"start"`
+	DNSStart       time.Time `json:"dns_start,omitzero"`
+	DNSDone        time.Time `json:"dns_done,omitzero"`
+	ConnectStart   time.Time `json:"connect_start,omitzero"`
+	ConnectDone    time.Time `json:"connect_done,omitzero"`
+	TLSStart       time.Time `json:"tls_start,omitzero"`
+	TLSDone        time.Time `json:"tls_done,omitzero"`
+	GotConn        time.Time `json:"got_conn,omitzero"`
+	RequestWritten time.Time `json:"request_written,omitzero"`
+	FirstByte      time.Time `json:"first_byte,omitzero"`
+	End            time.Time `json:"end,omitzero"`
+
+	RequestHeaderBytes  int64 `json:"request_header_bytes"`
+	RequestBodyBytes    int64 `json:"request_body_bytes"`
+	ResponseHeaderBytes int64 `json:"response_header_bytes"`
+	ResponseBodyBytes   int64 `json:"response_body_bytes"`
+
+	Err string `json:"error,omitempty"`
+}
+
+// Duration is End-Start, or 0 when the transaction has not ended.
+func (t TransactionMetrics) Duration() time.Duration {
+	if t.End.IsZero() {
+		return 0
+	}
+	return t.End.Sub(t.Start)
+}
+
+// TaskMetrics sums up a task: its interval, what it cost, and every
+// transaction it made.
+type TaskMetrics struct {
+	Start        time.Time            `json:"start"`
+	End          time.Time            `json:"end,omitzero"`
+	Redirects    int                  `json:"redirects"`
+	Retries      int                  `json:"retries"`
+	Restarts     int                  `json:"restarts"`
+	Connections  int                  `json:"connections"` // new connections dialled
+	Transactions []TransactionMetrics `json:"transactions"`
+}
+
+// Duration is the task's interval so far.
+func (m TaskMetrics) Duration() time.Duration {
+	end := m.End
+	if end.IsZero() {
+		end = time.Now()
+	}
+	return end.Sub(m.Start)
+}

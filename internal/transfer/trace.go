@@ -1,0 +1,124 @@
+package transfer
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"net/http/httptrace"
+	"sync"
+	"time"
+)
+
+// Recorder fills a TransactionMetrics from net/http/httptrace callbacks.
+// Callbacks may run on transport goroutines, hence the mutex.
+type Recorder struct {
+	mu sync.Mutex
+	m  TransactionMetrics
+	// OnActivity, if set, is called whenever bytes move on the connection
+	// before the body (headers written, first response byte); the idle
+	// watchdog uses it.
+	OnActivity func()
+}
+
+// NewRecorder starts recording a transaction for req.
+func NewRecorder(req *http.Request) *Recorder {
+	return &Recorder{m: TransactionMetrics{Method: req.Method, URL: req.URL.String(), Start: time.Now()}}
+}
+
+func (r *Recorder) set(f func(m *TransactionMetrics)) {
+	r.mu.Lock()
+	f(&r.m)
+	r.mu.Unlock()
+}
+
+func (r *Recorder) activity() {
+	if r.OnActivity != nil {
+		r.OnActivity()
+	}
+}
+
+// WithContext returns ctx carrying the trace hooks.
+func (r *Recorder) WithContext(ctx context.Context) context.Context {
+	now := time.Now
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		DNSStart: func(httptrace.DNSStartInfo) { r.set(func(m *TransactionMetrics) { m.DNSStart = now() }) },
+		DNSDone:  func(httptrace.DNSDoneInfo) { r.set(func(m *TransactionMetrics) { m.DNSDone = now() }) },
+		ConnectStart: func(string, string) {
+			r.set(func(m *TransactionMetrics) {
+				if m.ConnectStart.IsZero() {
+					m.ConnectStart = now()
+				}
+			})
+		},
+		ConnectDone: func(_, _ string, err error) {
+			if err == nil {
+				r.set(func(m *TransactionMetrics) { m.ConnectDone = now() })
+			}
+		},
+		TLSHandshakeStart: func() { r.set(func(m *TransactionMetrics) { m.TLSStart = now() }) },
+		TLSHandshakeDone: func(tls.ConnectionState, error) {
+			r.set(func(m *TransactionMetrics) { m.TLSDone = now() })
+		},
+		GotConn: func(info httptrace.GotConnInfo) {
+			r.set(func(m *TransactionMetrics) {
+				m.GotConn = now()
+				m.ReusedConn = info.Reused
+				if info.Conn != nil {
+					m.RemoteAddr = info.Conn.RemoteAddr().String()
+				}
+			})
+		},
+		WroteHeaderField: func(key string, values []string) {
+			n := int64(len(key) + 4) // ": " and CRLF
+			for i, v := range values {
+				if i > 0 {
+					n += 2
+				}
+				n += int64(len(v))
+			}
+			r.set(func(m *TransactionMetrics) { m.RequestHeaderBytes += n })
+		},
+		WroteRequest: func(httptrace.WroteRequestInfo) {
+			r.set(func(m *TransactionMetrics) { m.RequestWritten = now() })
+			r.activity()
+		},
+		GotFirstResponseByte: func() {
+			r.set(func(m *TransactionMetrics) { m.FirstByte = now() })
+			r.activity()
+		},
+	})
+}
+
+// Response records the response head.
+func (r *Recorder) Response(resp *http.Response) {
+	n := int64(len(resp.Proto) + len(resp.Status) + 3)
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			n += int64(len(k) + len(v) + 4)
+		}
+	}
+	r.set(func(m *TransactionMetrics) {
+		m.StatusCode = resp.StatusCode
+		m.Proto = resp.Proto
+		m.ResponseHeaderBytes = n + 2
+		if resp.Request != nil {
+			m.URL = resp.Request.URL.String()
+		}
+	})
+}
+
+// Finish closes the record with the body bytes read and the error, if any,
+// and returns it.
+func (r *Recorder) Finish(bodyBytes int64, err error) TransactionMetrics {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m.End = time.Now()
+	r.m.ResponseBodyBytes = bodyBytes
+	if err != nil {
+		r.m.Err = err.Error()
+	}
+	return r.m
+}
+
+// NewConn reports whether the transaction dialled a new connection.
+func (t TransactionMetrics) NewConn() bool { return !t.ConnectDone.IsZero() }

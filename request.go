@@ -1,0 +1,83 @@
+package ferry
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// DownloadRequest describes a download.
+type DownloadRequest struct {
+	// URL is the http or https resource. It may be empty when ResumeData
+	// is given.
+	URL string
+	// Path is the destination file. Bytes go to Path+".part" until the
+	// download is complete and verified; then the file is fsynced and
+	// renamed to Path. It may be empty when ResumeData is given.
+	Path string
+	// Header is added to this task's requests (after the session's).
+	Header http.Header
+	// Checksum, "sha-256=HEX" or "sha-512=HEX", is the digest the result
+	// must have; on a mismatch the task fails with an *IntegrityError and
+	// nothing is left at Path.
+	Checksum string
+	// SHA256 asks for the SHA-256 of the result in Result.SHA256. It is
+	// computed while writing, so it costs no extra pass over the file.
+	SHA256 bool
+	// Continue adopts an existing file at Path that ferry did not start as
+	// the first bytes of the download (like wget -c). Without it such a
+	// file is replaced.
+	Continue bool
+	// ResumeData continues a download cancelled with CancelWithResumeData,
+	// possibly by another process.
+	ResumeData *ResumeData
+}
+
+// ErrInvalidRequest reports a request that cannot be started.
+var ErrInvalidRequest = errors.New("ferry: invalid request")
+
+func (r *DownloadRequest) validate() error {
+	if rd := r.ResumeData; rd != nil {
+		if r.URL == "" {
+			r.URL = rd.URL
+		}
+		if r.Path == "" {
+			r.Path = rd.Path
+		}
+		if r.URL != rd.URL {
+			return fmt.Errorf("%w: resume data is for %s, not %s", ErrInvalidRequest, rd.URL, r.URL)
+		}
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%w: URL %q is not an absolute http(s) URL", ErrInvalidRequest, r.URL)
+	}
+	if r.Path == "" {
+		return fmt.Errorf("%w: no destination path", ErrInvalidRequest)
+	}
+	if r.Checksum != "" {
+		if _, _, err := ParseChecksum(r.Checksum); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ParseChecksum splits "sha-256=HEX" (or sha-512) into the algorithm and
+// the lowercase hex digest, checking the digest's length.
+func ParseChecksum(s string) (alg, digest string, err error) {
+	alg, digest, ok := strings.Cut(strings.TrimSpace(s), "=")
+	alg = strings.ToLower(alg)
+	digest = strings.ToLower(digest)
+	size := map[string]int{"sha-256": 32, "sha256": 32, "sha-512": 64, "sha512": 64}[alg]
+	if !ok || size == 0 {
+		return "", "", fmt.Errorf("%w: checksum %q: want sha-256=HEX or sha-512=HEX", ErrInvalidRequest, s)
+	}
+	if b, err := hex.DecodeString(digest); err != nil || len(b) != size {
+		return "", "", fmt.Errorf("%w: checksum %q: digest must be %d hex digits", ErrInvalidRequest, s, 2*size)
+	}
+	return "sha-" + strings.TrimPrefix(strings.TrimPrefix(alg, "sha-"), "sha"), digest, nil
+}

@@ -1,0 +1,150 @@
+package ferry
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/ferryhq/ferry/internal/transfer"
+)
+
+// Session creates and tracks tasks that share one configuration, one
+// connection pool and one bandwidth budget, like a URLSession. Its methods
+// are safe for concurrent use.
+type Session struct {
+	cfg     Config
+	client  *http.Client
+	limiter *rate.Limiter
+
+	mu     sync.Mutex
+	tasks  []*Task
+	nextID int
+	closed bool
+}
+
+// NewSession returns a session configured by cfg.
+func NewSession(cfg Config) (*Session, error) {
+	cfg = cfg.resolved()
+	s := &Session{cfg: cfg}
+	rt := cfg.Transport
+	if rt == nil {
+		rt = newTransport(cfg)
+	}
+	s.client = &http.Client{Transport: rt, CheckRedirect: transfer.CheckRedirect}
+	if cfg.RateLimit > 0 {
+		burst := int(min(cfg.RateLimit, 256<<10))
+		s.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), burst)
+	}
+	return s, nil
+}
+
+func newTransport(cfg Config) *http.Transport {
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     cfg.TLSConfig,
+		TLSHandshakeTimeout: cfg.ConnectTimeout,
+		MaxConnsPerHost:     cfg.MaxConnsPerHost,
+		MaxIdleConnsPerHost: cfg.MaxConnsPerHost,
+		IdleConnTimeout:     90 * time.Second,
+		// Bytes are stored as served: a transparent gunzip would make ranges
+		// and sizes meaningless (RFC 9110 §14.2 ranges are of the encoded form).
+		DisableCompression: true,
+		ForceAttemptHTTP2:  true,
+		ReadBufferSize:     128 << 10,
+		WriteBufferSize:    64 << 10,
+	}
+	if cfg.HTTP2PriorKnowledge {
+		p := new(http.Protocols)
+		p.SetHTTP2(true)
+		p.SetUnencryptedHTTP2(true)
+		tr.Protocols = p
+	}
+	return tr
+}
+
+// Config returns the session's configuration with defaults filled in.
+func (s *Session) Config() Config { return s.cfg }
+
+// Tasks returns the session's tasks in creation order.
+func (s *Session) Tasks() []*Task {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Task(nil), s.tasks...)
+}
+
+// Task returns the task with the given ID, or nil.
+func (s *Session) Task(id string) *Task {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.tasks {
+		if t.id == id {
+			return t
+		}
+	}
+	return nil
+}
+
+func (s *Session) add(t *Task) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrSessionClosed
+	}
+	s.nextID++
+	t.id = strconv.Itoa(s.nextID)
+	s.tasks = append(s.tasks, t)
+	return nil
+}
+
+// Shutdown stops accepting tasks and waits for the running ones to finish
+// (URLSession's finishTasksAndInvalidate). Suspended tasks are cancelled,
+// since nothing would resume them. If ctx ends first, the remaining tasks
+// are cancelled and ctx's error is returned.
+func (s *Session) Shutdown(ctx context.Context) error {
+	tasks := s.invalidate()
+	for _, t := range tasks {
+		if t.State() == StateSuspended {
+			t.Cancel()
+		}
+	}
+	for _, t := range tasks {
+		select {
+		case <-t.Done():
+		case <-ctx.Done():
+			s.Close()
+			return ctx.Err()
+		}
+	}
+	s.client.CloseIdleConnections()
+	return nil
+}
+
+// Close cancels every task at once and waits for them to stop
+// (URLSession's invalidateAndCancel). Cancelled downloads leave no files.
+func (s *Session) Close() error {
+	tasks := s.invalidate()
+	var errs []error
+	for _, t := range tasks {
+		t.Cancel()
+	}
+	for _, t := range tasks {
+		<-t.Done()
+	}
+	s.client.CloseIdleConnections()
+	return errors.Join(errs...)
+}
+
+func (s *Session) invalidate() []*Task {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return append([]*Task(nil), s.tasks...)
+}

@@ -1,0 +1,396 @@
+package ferry
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/download"
+	"github.com/ferryhq/ferry/internal/transfer"
+)
+
+// State is where a task is in its life.
+//
+//	Suspended --Resume--> Running --(done)--> Completed
+//	    ^                   |  \
+//	    +------Suspend------+   +--Cancel--> Canceling --> Completed
+type State int
+
+const (
+	StateSuspended State = iota // created, or paused by Suspend
+	StateRunning
+	StateCanceling
+	StateCompleted // finished, failed or cancelled; see Err
+)
+
+func (s State) String() string {
+	return [...]string{"suspended", "running", "canceling", "completed"}[s]
+}
+
+// Result describes a finished download.
+type Result struct {
+	URL         string
+	Path        string
+	Size        int64  // size of the file
+	ResumedFrom int64  // bytes already in place when this run started
+	Downloaded  int64  // bytes moved over the network, all runs of this task
+	SHA256      string // hex, when asked for
+	Proto       string // protocol of the last data response, e.g. "HTTP/2.0"
+	Metrics     TaskMetrics
+}
+
+// Task is one transfer of a Session. Its methods are safe for concurrent use.
+type Task struct {
+	id      string
+	s       *Session
+	ctx     context.Context
+	req     DownloadRequest
+	journal download.Journal
+	meter   *transfer.Meter
+	events  eventQueue
+
+	mu        sync.Mutex
+	state     State
+	deadline  time.Time
+	cancelRun context.CancelCauseFunc
+	runDone   chan struct{}
+	done      chan struct{}
+	err       error
+	result    *Result
+	metrics   TaskMetrics
+}
+
+var (
+	errSuspended  = errors.New("ferry: task suspended")
+	errCancelKeep = errors.New("ferry: task canceled with resume data")
+)
+
+// NewDownload creates a suspended download task; call Resume to start it.
+// The task lives until it completes or ctx is done (a cancelled ctx stops
+// the task but keeps its files, so the same request can continue later).
+func (s *Session) NewDownload(ctx context.Context, req DownloadRequest) (*Task, error) {
+	if err := req.validate(); err != nil {
+		return nil, err
+	}
+	t := &Task{s: s, ctx: ctx, req: req, meter: transfer.NewMeter(), done: make(chan struct{})}
+	var seed *download.State
+	if req.ResumeData != nil {
+		st := req.ResumeData.state
+		seed = &st
+	}
+	if s.cfg.Ephemeral {
+		t.journal = download.NewMemJournal(seed)
+	} else {
+		cf := download.ControlFile{Path: download.ControlPath(req.Path)}
+		if seed != nil {
+			if err := cf.Save(seed); err != nil {
+				return nil, err
+			}
+		}
+		t.journal = cf
+	}
+	if err := s.add(t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Download starts a download and returns its running task.
+func (s *Session) Download(ctx context.Context, req DownloadRequest) (*Task, error) {
+	t, err := s.NewDownload(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return t, t.Resume()
+}
+
+// ID identifies the task within its session.
+func (t *Task) ID() string { return t.id }
+
+// Request returns the request the task was made from.
+func (t *Task) Request() DownloadRequest { return t.req }
+
+// State returns the task's state.
+func (t *Task) State() State {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state
+}
+
+// Progress returns bytes done and expected and the recent speed.
+func (t *Task) Progress() Progress { return t.meter.Snapshot() }
+
+// Done is closed when the task completes.
+func (t *Task) Done() <-chan struct{} { return t.done }
+
+// Err is the task's error once it has completed (nil on success).
+func (t *Task) Err() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}
+
+// Metrics returns the task's metrics so far.
+func (t *Task) Metrics() TaskMetrics {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.metrics
+	m.Transactions = append([]TransactionMetrics(nil), m.Transactions...)
+	return m
+}
+
+// Wait blocks until the task completes or ctx is done.
+func (t *Task) Wait(ctx context.Context) (*Result, error) {
+	select {
+	case <-t.done:
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		return t.result, t.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Start starts a created task; it is Resume under the name URLSession users
+// look for.
+func (t *Task) Start() error { return t.Resume() }
+
+// Resume starts or continues the task. It is a no-op on a running task.
+func (t *Task) Resume() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch t.state {
+	case StateRunning:
+		return nil
+	case StateCanceling, StateCompleted:
+		return ErrTaskCompleted
+	}
+	if t.metrics.Start.IsZero() {
+		t.metrics.Start = time.Now()
+		if rt := t.s.cfg.ResourceTimeout; rt > 0 {
+			t.deadline = t.metrics.Start.Add(rt)
+		}
+	}
+	ctx, cancel := context.WithCancelCause(t.ctx)
+	if !t.deadline.IsZero() {
+		var c context.CancelFunc
+		ctx, c = context.WithDeadlineCause(ctx, t.deadline, ErrResourceTimeout)
+		inner := cancel
+		cancel = func(err error) { inner(err); c() }
+	}
+	t.state = StateRunning
+	t.cancelRun = cancel
+	t.runDone = make(chan struct{})
+	go t.run(ctx, cancel, t.runDone)
+	return nil
+}
+
+// Suspend pauses a running task, keeping what it has fetched, and returns
+// once it has stopped. Resume continues it.
+func (t *Task) Suspend() {
+	t.mu.Lock()
+	if t.state != StateRunning {
+		t.mu.Unlock()
+		return
+	}
+	t.cancelRun(errSuspended)
+	ch := t.runDone
+	t.mu.Unlock()
+	<-ch
+}
+
+// Cancel stops the task and deletes what it fetched. It returns at once;
+// Done is closed when the task has stopped.
+func (t *Task) Cancel() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch t.state {
+	case StateRunning:
+		t.state = StateCanceling
+		t.cancelRun(ErrCanceled)
+	case StateSuspended:
+		t.discardFiles()
+		t.completeLocked(nil, ErrCanceled)
+	}
+}
+
+// CancelWithResumeData stops the task, keeps what it fetched and returns the
+// data to continue it with, possibly in another process. It returns once the
+// task has stopped.
+func (t *Task) CancelWithResumeData() (*ResumeData, error) {
+	t.mu.Lock()
+	switch t.state {
+	case StateRunning:
+		t.state = StateCanceling
+		t.cancelRun(errCancelKeep)
+		ch := t.runDone
+		t.mu.Unlock()
+		<-ch
+	case StateSuspended:
+		t.completeLocked(nil, ErrCanceled)
+		t.mu.Unlock()
+	default:
+		t.mu.Unlock()
+		return nil, ErrTaskCompleted
+	}
+	st, err := t.journal.Load()
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, ErrNotResumable
+	}
+	if fi, err := os.Stat(download.PartPath(t.req.Path)); err == nil {
+		st.Offset = fi.Size()
+	}
+	return &ResumeData{URL: t.req.URL, Path: t.req.Path, state: *st}, nil
+}
+
+func (t *Task) run(ctx context.Context, cancel context.CancelCauseFunc, runDone chan struct{}) {
+	defer close(runDone)
+	defer cancel(nil)
+	stop := t.tickProgress()
+	res, err := download.Run(ctx, t.job())
+	stop()
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cause := context.Cause(ctx)
+	switch {
+	case err == nil:
+		t.completeLocked(&Result{
+			URL: res.URL, Path: res.Path, Size: res.Size, ResumedFrom: res.ResumedFrom,
+			Downloaded: t.meter.Moved(), SHA256: res.SHA256, Proto: res.Proto,
+		}, nil)
+	case ctx.Err() != nil && cause == errSuspended:
+		t.state = StateSuspended
+	case ctx.Err() != nil && cause == errCancelKeep:
+		t.completeLocked(nil, ErrCanceled)
+	case ctx.Err() != nil && cause == ErrCanceled:
+		t.discardFiles()
+		t.completeLocked(nil, ErrCanceled)
+	default:
+		t.completeLocked(nil, err)
+	}
+}
+
+func (t *Task) job() *download.Job {
+	cfg := t.s.cfg
+	j := &download.Job{
+		Client:        t.s.client,
+		URL:           t.req.URL,
+		Path:          t.req.Path,
+		Header:        mergeHeaders(cfg.Header, t.req.Header),
+		Journal:       t.journal,
+		Retry:         cfg.Retry,
+		IdleTimeout:   cfg.IdleTimeout,
+		MinSpeed:      cfg.MinSpeed,
+		MinSpeedTime:  cfg.MinSpeedTime,
+		Continue:      t.req.Continue,
+		Hash:          t.req.SHA256,
+		CheckRedirect: cfg.CheckRedirect,
+		Meter:         t.meter,
+		Emit:          t.emit,
+	}
+	if t.s.limiter != nil {
+		j.Limiter = t.s.limiter
+	}
+	if t.req.Checksum != "" {
+		alg, sum, _ := ParseChecksum(t.req.Checksum)
+		j.Checksum = &download.Checksum{Algorithm: alg, Hex: sum}
+	}
+	return j
+}
+
+func (t *Task) discardFiles() {
+	os.Remove(download.PartPath(t.req.Path))
+	t.journal.Remove()
+}
+
+// completeLocked records the outcome and delivers the last event.
+func (t *Task) completeLocked(res *Result, err error) {
+	t.state = StateCompleted
+	t.metrics.End = time.Now()
+	if t.metrics.Start.IsZero() {
+		t.metrics.Start = t.metrics.End
+	}
+	m := t.metrics
+	m.Transactions = append([]TransactionMetrics(nil), m.Transactions...)
+	if res != nil {
+		res.Metrics = m
+	}
+	t.result, t.err = res, err
+	t.meter.Sample(time.Now())
+	t.events.push(ProgressEvent{Progress: t.meter.Snapshot()})
+	t.events.push(DoneEvent{Err: err, Metrics: m})
+	t.events.close()
+	close(t.done)
+}
+
+// emit records what metrics need from an event and queues it for Events.
+func (t *Task) emit(ev Event) {
+	t.mu.Lock()
+	switch e := ev.(type) {
+	case MetricsEvent:
+		if len(t.metrics.Transactions) < maxTransactions {
+			t.metrics.Transactions = append(t.metrics.Transactions, e.Transaction)
+		}
+		if e.Transaction.NewConn() {
+			t.metrics.Connections++
+		}
+	case RedirectEvent:
+		t.metrics.Redirects++
+	case RetryEvent:
+		t.metrics.Retries++
+	case RestartEvent:
+		t.metrics.Restarts++
+	}
+	t.mu.Unlock()
+	t.events.push(ev)
+}
+
+// maxTransactions bounds the per-task transaction log of a long, flaky run.
+const maxTransactions = 1000
+
+// tickProgress samples the meter and queues a progress event four times a
+// second until stop is called.
+func (t *Task) tickProgress() (stop func()) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tk := time.NewTicker(250 * time.Millisecond)
+		defer tk.Stop()
+		t.meter.Sample(time.Now())
+		for {
+			select {
+			case <-quit:
+				return
+			case now := <-tk.C:
+				t.meter.Sample(now)
+				t.events.push(ProgressEvent{Progress: t.meter.Snapshot()})
+			}
+		}
+	}()
+	return func() { close(quit); wg.Wait() }
+}
+
+// Events returns the task's event stream, from its first event to the
+// DoneEvent, after which the channel is closed. Progress events are
+// coalesced, so a slow reader never holds up the transfer. Every call
+// returns the same channel; read it until it is closed.
+func (t *Task) Events() <-chan Event { return t.events.subscribe() }
+
+func mergeHeaders(a, b map[string][]string) map[string][]string {
+	h := make(map[string][]string, len(a)+len(b))
+	for k, v := range a {
+		h[k] = append([]string(nil), v...)
+	}
+	for k, v := range b {
+		h[k] = append(h[k], v...)
+	}
+	return h
+}
