@@ -169,15 +169,21 @@ func TestDownloadFaults(t *testing.T) {
 		{name: "429 with Retry-After date", opts: []ferrytest.Option{ferrytest.RetryAfter(429, time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), 1)}},
 		{name: "500 twice", opts: []ferrytest.Option{ferrytest.Status(500, 2)}},
 		{
-			name:    "404",
-			opts:    []ferrytest.Option{ferrytest.Status(404, 100)},
-			wantErr: func(err error) bool { se, ok := errors.AsType[*ferry.StatusError](err); return ok && se.StatusCode == 404 },
+			name: "404",
+			opts: []ferrytest.Option{ferrytest.Status(404, 100)},
+			wantErr: func(err error) bool {
+				se, ok := errors.AsType[*ferry.StatusError](err)
+				return ok && se.StatusCode == 404
+			},
 		},
 		{
-			name:    "retries exhausted",
-			opts:    []ferrytest.Option{ferrytest.Status(503, 100)},
-			cfg:     func(c *ferry.Config) { c.Retry.MaxAttempts = 3 },
-			wantErr: func(err error) bool { se, ok := errors.AsType[*ferry.StatusError](err); return ok && se.StatusCode == 503 },
+			name: "retries exhausted",
+			opts: []ferrytest.Option{ferrytest.Status(503, 100)},
+			cfg:  func(c *ferry.Config) { c.Retry.MaxAttempts = 3 },
+			wantErr: func(err error) bool {
+				se, ok := errors.AsType[*ferry.StatusError](err)
+				return ok && se.StatusCode == 503
+			},
 		},
 		{name: "wrong Content-Range once", opts: []ferrytest.Option{ferrytest.WrongContentRange(1), ferrytest.DropAfter(300<<10, 1)}},
 		{
@@ -206,10 +212,13 @@ func TestDownloadFaults(t *testing.T) {
 			},
 		},
 		{
-			name:    "stall with no retries: typed timeout",
-			opts:    []ferrytest.Option{ferrytest.Stall(300<<10, 10*time.Second, 1)},
-			cfg:     func(c *ferry.Config) { c.IdleTimeout = 300 * time.Millisecond; c.Retry.MaxAttempts = -1 },
-			wantErr: func(err error) bool { fe, ok := errors.AsType[*ferry.Error](err); return ok && fe.Timeout() && errors.Is(err, ferry.ErrIdleTimeout) },
+			name: "stall with no retries: typed timeout",
+			opts: []ferrytest.Option{ferrytest.Stall(300<<10, 10*time.Second, 1)},
+			cfg:  func(c *ferry.Config) { c.IdleTimeout = 300 * time.Millisecond; c.Retry.MaxAttempts = -1 },
+			wantErr: func(err error) bool {
+				fe, ok := errors.AsType[*ferry.Error](err)
+				return ok && fe.Timeout() && errors.Is(err, ferry.ErrIdleTimeout)
+			},
 		},
 		{name: "no validators: restart instead of a blind resume", opts: []ferrytest.Option{ferrytest.NoValidators(), ferrytest.DropAfter(300<<10, 1)}},
 		{name: "weak ETag: resume on Last-Modified", opts: []ferrytest.Option{ferrytest.WeakETag(), ferrytest.DropAfter(300<<10, 1)},
