@@ -1,0 +1,152 @@
+package ferry_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ferryhq/ferry"
+	"github.com/ferryhq/ferry/server"
+)
+
+// exampleOrigin serves a 4 MiB file, report.bin, from a ferry origin on
+// loopback, and returns its URL and a directory to download into.
+func exampleOrigin() (url, dir string, cleanup func()) {
+	root, _ := os.MkdirTemp("", "origin")
+	dir, _ = os.MkdirTemp("", "downloads")
+	content := bytes.Repeat([]byte("ferry moves big files. "), 4<<20/23+1)[:4<<20]
+	os.WriteFile(filepath.Join(root, "report.bin"), content, 0o644)
+	srv, err := server.New(server.Config{Root: root})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	return ts.URL + "/report.bin", dir, func() {
+		ts.Close()
+		srv.Close()
+		os.RemoveAll(root)
+		os.RemoveAll(dir)
+	}
+}
+
+func ExampleSession_Download() {
+	url, dir, cleanup := exampleOrigin()
+	defer cleanup()
+
+	s, err := ferry.NewSession(ferry.Config{}) // the zero Config holds the defaults
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	task, err := s.Download(context.Background(), ferry.DownloadRequest{
+		URL:    url,
+		Path:   filepath.Join(dir, "report.bin"),
+		SHA256: true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := task.Wait(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Size, res.SHA256[:16])
+	// Output: 4194304 09285640f59a23d8
+}
+
+// A download cancelled with resume data continues later, here in a second
+// session as another process would.
+func ExampleTask_CancelWithResumeData() {
+	url, dir, cleanup := exampleOrigin()
+	defer cleanup()
+
+	cfg := ferry.EphemeralConfig()
+	cfg.RateLimit = 8 << 20 // slow enough to interrupt mid-way
+	first, _ := ferry.NewSession(cfg)
+	task, _ := first.Download(context.Background(), ferry.DownloadRequest{URL: url, Path: filepath.Join(dir, "report.bin")})
+	for task.Progress().Done < 1<<20 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	rd, err := task.CancelWithResumeData()
+	if err != nil {
+		log.Fatal(err)
+	}
+	blob, _ := rd.MarshalBinary() // store it anywhere
+
+	var again ferry.ResumeData
+	if err := again.UnmarshalBinary(blob); err != nil {
+		log.Fatal(err)
+	}
+	second, _ := ferry.NewSession(ferry.EphemeralConfig())
+	task, _ = second.Download(context.Background(), ferry.DownloadRequest{ResumeData: &again})
+	res, err := task.Wait(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("resumed mid-way:", res.ResumedFrom > 0 && res.ResumedFrom < res.Size)
+	fmt.Println("fetched only the rest:", res.Downloaded == res.Size-res.ResumedFrom)
+	// Output:
+	// resumed mid-way: true
+	// fetched only the rest: true
+}
+
+// Events arrive in order and end with a DoneEvent; the channel is then closed.
+func ExampleTask_Events() {
+	url, dir, cleanup := exampleOrigin()
+	defer cleanup()
+
+	s, _ := ferry.NewSession(ferry.Config{})
+	defer s.Close()
+	task, _ := s.Download(context.Background(), ferry.DownloadRequest{URL: url, Path: filepath.Join(dir, "r.bin")})
+	for ev := range task.Events() {
+		switch e := ev.(type) {
+		case ferry.ResponseEvent:
+			fmt.Println("response:", e.StatusCode, e.ContentLength)
+		case ferry.MetricsEvent:
+			fmt.Println("transaction:", e.Transaction.Method, e.Transaction.StatusCode)
+		case ferry.DoneEvent:
+			fmt.Println("done, error:", e.Err, "transactions:", len(e.Metrics.Transactions))
+		}
+	}
+	// Output:
+	// transaction: HEAD 200
+	// response: 200 4194304
+	// transaction: GET 200
+	// done, error: <nil> transactions: 2
+}
+
+// Errors are typed: ask them with errors.As and errors.Is.
+func ExampleStatusError() {
+	url, dir, cleanup := exampleOrigin()
+	defer cleanup()
+
+	s, _ := ferry.NewSession(ferry.Config{})
+	defer s.Close()
+	task, _ := s.Download(context.Background(), ferry.DownloadRequest{URL: url + ".missing", Path: filepath.Join(dir, "x")})
+	_, err := task.Wait(context.Background())
+	if se, ok := errors.AsType[*ferry.StatusError](err); ok {
+		fmt.Println("status:", se.StatusCode, "retryable:", se.Retryable())
+	}
+	_, statErr := os.Stat(filepath.Join(dir, "x"))
+	fmt.Println("file created:", statErr == nil)
+	// Output:
+	// status: 404 retryable: false
+	// file created: false
+}
+
+func ExampleDefaultConfig() {
+	cfg := ferry.DefaultConfig()
+	fmt.Println("idle timeout:", cfg.IdleTimeout)
+	fmt.Println("resource timeout:", cfg.ResourceTimeout)
+	fmt.Println("connections per host:", cfg.MaxConnsPerHost)
+	// Output:
+	// idle timeout: 1m0s
+	// resource timeout: 168h0m0s
+	// connections per host: 8
+}
