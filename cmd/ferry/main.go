@@ -11,7 +11,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -21,4 +21,10 @@ func main() {
 type stdio struct {
 	in       io.Reader
 	out, err io.Writer
+}
+
+// signalContext is cancelled by Ctrl-C or SIGTERM, which makes commands stop
+// cleanly: get leaves its resumable state, serve shuts down gracefully.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }

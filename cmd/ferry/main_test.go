@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/ferryhq/ferry/server"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"ferry": func() {
+			ctx, stop := signalContext()
+			code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+			stop()
+			os.Exit(code)
+		},
+	})
+}
+
+// TestScripts runs the CLI scenarios in testdata/script. Each script gets
+// two origins on loopback serving $WORK/origin: $ORIGIN, a plain ferry
+// origin, and $FLAKY, the same behind a fault that cuts the first full GET
+// of each file after 1 MiB.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			root := filepath.Join(env.WorkDir, "origin")
+			if err := os.MkdirAll(root, 0o755); err != nil {
+				return err
+			}
+			srv, err := server.New(server.Config{Root: root})
+			if err != nil {
+				return err
+			}
+			plain := httptest.NewServer(srv)
+			flaky := httptest.NewServer(cutFirstFullGET(srv, 1<<20))
+			env.Defer(func() {
+				plain.Close()
+				flaky.Close()
+				srv.Close()
+			})
+			env.Setenv("ORIGIN", plain.URL)
+			env.Setenv("FLAKY", flaky.URL)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"mkfile": cmdMkfile,
+			"sha256": cmdSHA256,
+			"waitsize": cmdWaitSize,
+		},
+	})
+}
+
+// cutFirstFullGET drops the connection of the first unranged GET of each
+// path after limit bytes.
+func cutFirstFullGET(next http.Handler, limit int64) http.Handler {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		first := r.Method == http.MethodGet && r.Header.Get("Range") == "" && !seen[r.URL.Path]
+		if first {
+			seen[r.URL.Path] = true
+		}
+		mu.Unlock()
+		if first {
+			w = &cuttingWriter{ResponseWriter: w, left: limit}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// mkfile NAME SIZE writes SIZE pseudo-random bytes (seeded by NAME) to NAME.
+func cmdMkfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: mkfile NAME SIZE")
+	}
+	size, err := strconv.ParseInt(args[1], 10, 64)
+	ts.Check(err)
+	f, err := os.Create(ts.MkAbs(args[0]))
+	ts.Check(err)
+	var seed [32]byte
+	copy(seed[:], args[0])
+	_, err = io.CopyN(f, rand.NewChaCha8(seed), size)
+	ts.Check(err)
+	ts.Check(f.Close())
+}
+
+// sha256 FILE VAR sets $VAR to the hex sha-256 of FILE.
+func cmdSHA256(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: sha256 FILE VAR")
+	}
+	f, err := os.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer f.Close()
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	ts.Check(err)
+	ts.Setenv(args[1], hex.EncodeToString(h.Sum(nil)))
+}
+
+// waitsize FILE N waits (up to 30s) until FILE holds at least N bytes.
+func cmdWaitSize(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitsize FILE N")
+	}
+	n, err := strconv.ParseInt(args[1], 10, 64)
+	ts.Check(err)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if fi, err := os.Stat(ts.MkAbs(args[0])); err == nil && fi.Size() >= n {
+			return
+		}
+	}
+	ts.Fatalf("%s did not reach %d bytes in 30s", args[0], n)
+}
+
+// TestExitCodes pins the documented exit codes.
+func TestExitCodes(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "f"), []byte("hello, ferry\n"), 0o644)
+	srv, err := server.New(server.Config{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	out := t.TempDir()
+	const zeros = "0000000000000000000000000000000000000000000000000000000000000000"
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"ok", []string{"get", "-q", ts.URL + "/f", "-o", filepath.Join(out, "a")}, exitOK},
+		{"not found", []string{"get", "-q", ts.URL + "/nope", "-o", filepath.Join(out, "b")}, exitFailed},
+		{"no URL", []string{"get"}, exitUsage},
+		{"bad URL", []string{"get", "ftp://x"}, exitUsage},
+		{"unknown flag", []string{"get", "--bogus", ts.URL}, exitUsage},
+		{"unknown command", []string{"fetch"}, exitUsage},
+		{"bad checksum syntax", []string{"get", "--checksum", "md5=1", ts.URL + "/f"}, exitUsage},
+		{"checksum mismatch", []string{"get", "-q", "--checksum", "sha-256=" + zeros, ts.URL + "/f", "-o", filepath.Join(out, "c")}, exitIntegrity},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := run(context.Background(), tt.args, nil, io.Discard, io.Discard); got != tt.want {
+				t.Errorf("ferry %v: exit %d, want %d", tt.args, got, tt.want)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(out, "c")); err == nil {
+		t.Error("a checksum mismatch left the file under its final name")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got := run(ctx, []string{"get", "-q", ts.URL + "/f", "-o", filepath.Join(out, "d")}, nil, io.Discard, io.Discard); got != exitInterrupted {
+		t.Errorf("interrupted: exit %d, want %d", got, exitInterrupted)
+	}
+}
