@@ -59,8 +59,8 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"mkfile": cmdMkfile,
-			"sha256": cmdSHA256,
+			"mkfile":   cmdMkfile,
+			"sha256":   cmdSHA256,
 			"waitsize": cmdWaitSize,
 		},
 	})
