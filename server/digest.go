@@ -1,0 +1,190 @@
+package server
+
+import (
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"errors"
+	"hash"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// digestAlg is a digest algorithm from the IANA Hash Algorithms for HTTP
+// Digest Fields registry (RFC 9530 §7.2) that ferry computes.
+type digestAlg struct {
+	name string
+	new  func() hash.Hash
+}
+
+// digestAlgs lists the algorithms ferry serves, in the order that breaks a
+// tie between equal preferences: sha-256 is cheaper and universally known.
+var digestAlgs = []digestAlg{
+	{"sha-256", sha256.New},
+	{"sha-512", sha512.New},
+}
+
+// wantedDigest picks the algorithm for a request's Want-Repr-Digest field
+// lines: the supported one with the highest preference above 0, where 0
+// means "not acceptable" (RFC 9530 §4). Multiple lines form one Dictionary
+// (RFC 8941 §4.2). ok is false when nothing acceptable was asked for or the
+// field is malformed, and then no Repr-Digest is sent.
+func wantedDigest(lines []string) (alg digestAlg, ok bool) {
+	if len(lines) == 0 {
+		return digestAlg{}, false
+	}
+	prefs, valid := parseWantDigest(strings.Join(lines, ", "))
+	if !valid {
+		return digestAlg{}, false
+	}
+	var best int64
+	for _, a := range digestAlgs {
+		var w int64
+		for _, p := range prefs {
+			if p.alg == a.name {
+				w = p.weight
+			}
+		}
+		if w > best {
+			alg, best, ok = a, w, true
+		}
+	}
+	return alg, ok
+}
+
+// formatDigest renders one Repr-Digest member: the key and the digest as a
+// Byte Sequence, standard base64 between colons (RFC 8941 §3.3.5).
+func formatDigest(alg string, sum []byte) string {
+	return alg + "=:" + base64.StdEncoding.EncodeToString(sum) + ":"
+}
+
+// errDigestFileChange reports a file that is no longer the version a digest
+// was asked for; the digest is then left out rather than wrong.
+var errDigestFileChange = errors.New("server: file changed while its digest was computed")
+
+// hashFile computes the digest of the file at name, refusing to produce one
+// when the file is not, or stops being, the version etag names: the result
+// is cached under that ETag. It streams the file in fixed-size reads.
+func (s *Server) hashFile(ctx context.Context, name, etag string, alg digestAlg) ([]byte, error) {
+	f, fi, err := s.openFile(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fileETag(fi) != etag {
+		return nil, errDigestFileChange
+	}
+	h := alg.new()
+	buf := make([]byte, 256<<10)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n, err := f.Read(buf)
+		h.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	// A write in place keeps the inode, so look again: the size or mtime
+	// has moved if the bytes just hashed may not be the ones etag names.
+	if fi, err := f.Stat(); err != nil || fileETag(fi) != etag {
+		return nil, errDigestFileChange
+	}
+	return h.Sum(nil), nil
+}
+
+// digestKey names one digest: a file version and an algorithm.
+type digestKey struct {
+	path, etag, alg string
+}
+
+// digestCache holds recent digests, at most max of them, dropping the least
+// recently used. A digest not yet known is computed once, however many
+// requests ask for it meanwhile: a segmented client asks on every range.
+type digestCache struct {
+	ctx    context.Context // bounds the computations; cancelled by Server.Close
+	max    int
+	hashes atomic.Int64 // computations started, for tests
+
+	mu      sync.Mutex
+	lru     *list.List // of *digestEntry, most recently used first
+	entries map[digestKey]*list.Element
+	flights map[digestKey]*digestFlight
+}
+
+type digestEntry struct {
+	key digestKey
+	sum []byte
+}
+
+// digestFlight is a computation in progress; done is closed once sum and
+// err are set.
+type digestFlight struct {
+	done chan struct{}
+	sum  []byte
+	err  error
+}
+
+func newDigestCache(ctx context.Context, max int) *digestCache {
+	return &digestCache{
+		ctx:     ctx,
+		max:     max,
+		lru:     list.New(),
+		entries: map[digestKey]*list.Element{},
+		flights: map[digestKey]*digestFlight{},
+	}
+}
+
+// get returns the digest for key, computing it with compute if it is neither
+// cached nor being computed. compute runs on its own goroutine under the
+// cache's context, so a caller that gives up (ctx done) leaves it to finish
+// for the others and for the next request; errors are not cached.
+func (c *digestCache) get(ctx context.Context, key digestKey, compute func(context.Context) ([]byte, error)) ([]byte, error) {
+	c.mu.Lock()
+	if el, ok := c.entries[key]; ok {
+		c.lru.MoveToFront(el)
+		sum := el.Value.(*digestEntry).sum
+		c.mu.Unlock()
+		return sum, nil
+	}
+	fl, ok := c.flights[key]
+	if !ok {
+		fl = &digestFlight{done: make(chan struct{})}
+		c.flights[key] = fl
+		c.hashes.Add(1)
+		go c.run(key, fl, compute)
+	}
+	c.mu.Unlock()
+
+	select {
+	case <-fl.done:
+		return fl.sum, fl.err
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+func (c *digestCache) run(key digestKey, fl *digestFlight, compute func(context.Context) ([]byte, error)) {
+	sum, err := compute(c.ctx)
+
+	c.mu.Lock()
+	delete(c.flights, key)
+	if err == nil {
+		c.entries[key] = c.lru.PushFront(&digestEntry{key, sum})
+		for c.lru.Len() > c.max {
+			old := c.lru.Remove(c.lru.Back()).(*digestEntry)
+			delete(c.entries, old.key)
+		}
+	}
+	fl.sum, fl.err = sum, err
+	c.mu.Unlock()
+	close(fl.done)
+}

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+)
+
+// blockingCompute returns a compute function that counts its calls and
+// returns sum once release is closed.
+func blockingCompute(calls *atomic.Int64, release <-chan struct{}, sum string) func(context.Context) ([]byte, error) {
+	return func(ctx context.Context) ([]byte, error) {
+		calls.Add(1)
+		select {
+		case <-release:
+			return []byte(sum), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func TestDigestCacheSingleFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const waiters = 32
+		c := newDigestCache(t.Context(), 8)
+		key := digestKey{"f", `"1"`, "sha-256"}
+		var calls atomic.Int64
+		release := make(chan struct{})
+		compute := blockingCompute(&calls, release, "sum")
+
+		results := make(chan string, waiters)
+		for range waiters {
+			go func() {
+				sum, err := c.get(t.Context(), key, compute)
+				if err != nil {
+					t.Error(err)
+				}
+				results <- string(sum)
+			}()
+		}
+		synctest.Wait() // every waiter is blocked on the one computation
+		if got := calls.Load(); got != 1 {
+			t.Fatalf("computations while %d requests wait = %d, want 1", waiters, got)
+		}
+		close(release)
+		for range waiters {
+			if got := <-results; got != "sum" {
+				t.Errorf("get = %q, want %q", got, "sum")
+			}
+		}
+
+		if sum, err := c.get(t.Context(), key, compute); err != nil || string(sum) != "sum" {
+			t.Errorf("cached get = %q, %v", sum, err)
+		}
+		if got := c.hashes.Load(); got != 1 {
+			t.Errorf("hashes = %d after a cached get, want 1", got)
+		}
+	})
+}
+
+func TestDigestCacheWaiterGivesUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newDigestCache(t.Context(), 8)
+		key := digestKey{"f", `"1"`, "sha-256"}
+		var calls atomic.Int64
+		release := make(chan struct{})
+		compute := blockingCompute(&calls, release, "sum")
+
+		ctx, cancel := context.WithCancel(t.Context())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.get(ctx, key, compute)
+			errc <- err
+		}()
+		synctest.Wait()
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("get after its ctx is cancelled = %v, want context.Canceled", err)
+		}
+
+		// The computation goes on for the next request.
+		close(release)
+		synctest.Wait()
+		if sum, err := c.get(t.Context(), key, compute); err != nil || string(sum) != "sum" {
+			t.Errorf("get = %q, %v; want the computed sum", sum, err)
+		}
+		if got := calls.Load(); got != 1 {
+			t.Errorf("computations = %d, want 1", got)
+		}
+	})
+}
+
+func TestDigestCacheErrorsNotCached(t *testing.T) {
+	c := newDigestCache(t.Context(), 8)
+	key := digestKey{"f", `"1"`, "sha-256"}
+	boom := errors.New("boom")
+	if _, err := c.get(t.Context(), key, func(context.Context) ([]byte, error) { return nil, boom }); err != boom {
+		t.Fatalf("get = %v, want %v", err, boom)
+	}
+	sum, err := c.get(t.Context(), key, func(context.Context) ([]byte, error) { return []byte("ok"), nil })
+	if err != nil || string(sum) != "ok" {
+		t.Errorf("get after a failure = %q, %v; want a new computation", sum, err)
+	}
+	if got := c.hashes.Load(); got != 2 {
+		t.Errorf("hashes = %d, want 2", got)
+	}
+}
+
+func TestDigestCacheEvicts(t *testing.T) {
+	c := newDigestCache(t.Context(), 2)
+	compute := func(context.Context) ([]byte, error) { return []byte("x"), nil }
+	get := func(path string) {
+		t.Helper()
+		if _, err := c.get(t.Context(), digestKey{path, `"1"`, "sha-256"}, compute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get("a")
+	get("b")
+	get("a") // a is now the most recent
+	get("c") // evicts b
+	if got := c.hashes.Load(); got != 3 {
+		t.Fatalf("hashes = %d, want 3", got)
+	}
+	get("a")
+	get("c")
+	if got := c.hashes.Load(); got != 3 {
+		t.Errorf("hashes = %d after hits, want 3", got)
+	}
+	get("b")
+	if got := c.hashes.Load(); got != 4 {
+		t.Errorf("hashes = %d after the evicted key, want 4", got)
+	}
+	if c.lru.Len() != 2 || len(c.entries) != 2 {
+		t.Errorf("cache holds %d entries (%d indexed), want 2", c.lru.Len(), len(c.entries))
+	}
+}
+
+func TestHashFile(t *testing.T) {
+	root := t.TempDir()
+	data := []byte("some bytes to hash, more than nothing")
+	p := filepath.Join(root, "f")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	etag := fileETag(fi)
+	sha := digestAlgs[0]
+
+	sum, err := s.hashFile(t.Context(), "f", etag, sha)
+	if want := sha256.Sum256(data); err != nil || string(sum) != string(want[:]) {
+		t.Errorf("hashFile = %x, %v; want %x", sum, err, want)
+	}
+	if _, err := s.hashFile(t.Context(), "f", `"stale"`, sha); !errors.Is(err, errDigestFileChange) {
+		t.Errorf("hashFile with a stale ETag = %v, want %v", err, errDigestFileChange)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := s.hashFile(ctx, "f", etag, sha); !errors.Is(err, context.Canceled) {
+		t.Errorf("hashFile with a cancelled ctx = %v, want context.Canceled", err)
+	}
+}

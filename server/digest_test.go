@@ -1,0 +1,147 @@
+package server_test
+
+import (
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/ferryhq/ferry/server"
+)
+
+func reprDigest(alg string, data []byte) string {
+	var sum []byte
+	switch alg {
+	case "sha-256":
+		s := sha256.Sum256(data)
+		sum = s[:]
+	case "sha-512":
+		s := sha512.Sum512(data)
+		sum = s[:]
+	default:
+		panic(alg)
+	}
+	return alg + "=:" + base64.StdEncoding.EncodeToString(sum) + ":"
+}
+
+func TestReprDigest(t *testing.T) {
+	data := randomBytes(fileSize, 9)
+	tests := []struct {
+		name    string
+		method  string
+		headers []string
+		status  int
+		alg     string // "": no Repr-Digest
+	}{
+		{"sha-256", "GET", []string{"Want-Repr-Digest: sha-256=10"}, 200, "sha-256"},
+		{"sha-512", "GET", []string{"Want-Repr-Digest: sha-512=3"}, 200, "sha-512"},
+		{"higher preference wins", "GET", []string{"Want-Repr-Digest: sha-256=1, sha-512=3"}, 200, "sha-512"},
+		{"tie goes to sha-256", "GET", []string{"Want-Repr-Digest: sha-512=5, sha-256=5"}, 200, "sha-256"},
+		{"zero is not acceptable", "GET", []string{"Want-Repr-Digest: sha-256=0, sha-512=2"}, 200, "sha-512"},
+		{"unsupported skipped", "GET", []string{"Want-Repr-Digest: md5=10, unixsum=9, sha-256=1"}, 200, "sha-256"},
+		{"two field lines", "GET", []string{"Want-Repr-Digest: sha-256=1", "Want-Repr-Digest: sha-512=2"}, 200, "sha-512"},
+		{"with parameters", "GET", []string{"Want-Repr-Digest: sha-256=4;x=y"}, 200, "sha-256"},
+		{"range", "GET", []string{"Want-Repr-Digest: sha-256=10", "Range: bytes=10-19"}, 206, "sha-256"},
+		{"range sha-512", "GET", []string{"Want-Repr-Digest: sha-512=10", "Range: bytes=-5"}, 206, "sha-512"},
+		{"head", "HEAD", []string{"Want-Repr-Digest: sha-256=10"}, 200, "sha-256"},
+		{"head range", "HEAD", []string{"Want-Repr-Digest: sha-512=1", "Range: bytes=0-0"}, 206, "sha-512"},
+		{"all zero", "GET", []string{"Want-Repr-Digest: sha-256=0, sha-512=0"}, 200, ""},
+		{"only unsupported", "GET", []string{"Want-Repr-Digest: md5=10"}, 200, ""},
+		{"malformed", "GET", []string{"Want-Repr-Digest: sha-256=10,"}, 200, ""},
+		{"not an integer", "GET", []string{"Want-Repr-Digest: sha-256=?1"}, 200, ""},
+		{"not asked", "GET", nil, 200, ""},
+		{"not on 416", "GET", []string{"Want-Repr-Digest: sha-256=10", "Range: bytes=999999-"}, 416, ""},
+	}
+	run(t, func(t *testing.T, e *env) {
+		e.write(t, "d.bin", data)
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				resp, _ := e.do(t, tt.method, "/d.bin", tt.headers...)
+				if resp.StatusCode != tt.status {
+					t.Fatalf("%s %q: status = %d, want %d", tt.method, tt.headers, resp.StatusCode, tt.status)
+				}
+				want := ""
+				if tt.alg != "" {
+					want = reprDigest(tt.alg, data)
+				}
+				if got := resp.Header.Get("Repr-Digest"); got != want {
+					t.Errorf("%s %q: Repr-Digest = %q, want %q", tt.method, tt.headers, got, want)
+				}
+			})
+		}
+		t.Run("not on 304", func(t *testing.T) {
+			head, _ := e.do(t, "HEAD", "/d.bin")
+			resp, _ := e.do(t, "GET", "/d.bin", "Want-Repr-Digest: sha-256=10", "If-None-Match: "+head.Header.Get("ETag"))
+			if resp.StatusCode != 304 || resp.Header.Get("Repr-Digest") != "" {
+				t.Errorf("GET If-None-Match = %d with Repr-Digest %q, want 304 without", resp.StatusCode, resp.Header.Get("Repr-Digest"))
+			}
+		})
+	})
+}
+
+// TestReprDigestHashedOnce checks that a segmented client asking for the
+// digest on every range costs one pass over the file.
+func TestReprDigestHashedOnce(t *testing.T) {
+	const (
+		size     = 4 << 20
+		segments = 16
+	)
+	run(t, func(t *testing.T, e *env) {
+		data := randomBytes(size, 10)
+		e.write(t, "big.bin", data)
+
+		// fetch requests every segment at once, checking bodies and digests.
+		fetch := func(alg string, data []byte) {
+			t.Helper()
+			want := reprDigest(alg, data)
+			var wg sync.WaitGroup
+			errs := make(chan error, segments)
+			for i := range segments {
+				wg.Go(func() {
+					start, end := i*size/segments, (i+1)*size/segments-1
+					req, _ := http.NewRequest("GET", e.url+"/big.bin", nil)
+					req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, end))
+					req.Header.Set("Want-Repr-Digest", alg+"=10")
+					resp, err := e.client.Do(req)
+					if err != nil {
+						errs <- err
+						return
+					}
+					resp.Body.Close()
+					if resp.StatusCode != 206 {
+						errs <- fmt.Errorf("segment %d: status = %d, want 206", i, resp.StatusCode)
+					} else if got := resp.Header.Get("Repr-Digest"); got != want {
+						errs <- fmt.Errorf("segment %d: Repr-Digest = %q, want %q", i, got, want)
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+		}
+		hashes := func(want int64) {
+			t.Helper()
+			if got := server.HashCount(e.srv); got != want {
+				t.Errorf("digest computations = %d, want %d", got, want)
+			}
+		}
+
+		fetch("sha-256", data)
+		hashes(1)
+		fetch("sha-256", data)
+		hashes(1)
+		fetch("sha-512", data)
+		hashes(2)
+
+		// A new version is a new ETag, so a new key.
+		v2 := randomBytes(size, 11)
+		e.write(t, "big.bin", v2)
+		fetch("sha-256", v2)
+		hashes(3)
+	})
+}

@@ -1,0 +1,64 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error is a failure the server reports to a client. Code names it for
+// programs and logs; Status is the HTTP status it is sent with. Two Errors
+// match under [errors.Is] when their codes are equal.
+type Error struct {
+	Code    string
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Is reports whether target is an *Error with the same Code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// The errors the server answers with, each with its wire code and status.
+var (
+	ErrBadPath   = &Error{"bad-path", http.StatusBadRequest, "server: malformed request path"}
+	ErrNotFound  = &Error{"not-found", http.StatusNotFound, "server: file not found"}
+	ErrForbidden = &Error{"forbidden", http.StatusForbidden, "server: permission denied"}
+	ErrInternal  = &Error{"internal", http.StatusInternalServerError, "server: internal error"}
+)
+
+// writeError sends e as a plain-text body. The message is the same for every
+// cause of e, so nothing about the file system leaks to the client.
+func writeError(w http.ResponseWriter, e *Error) {
+	http.Error(w, e.Message, e.Status)
+}
+
+// Causes of a [ConfigError].
+var (
+	ErrNoRoot    = errors.New("server: Config.Root is required")
+	ErrNotDir    = errors.New("server: not a directory")
+	ErrNoHandler = errors.New("server: Options.Handler is required")
+	ErrTLSPair   = errors.New("server: TLSCertFile and TLSKeyFile must be set together")
+)
+
+// ConfigError reports a setting that [New] or [Serve] cannot work with. Err
+// is one of the sentinels above or the error from the file system, which
+// unwraps to [io/fs.ErrNotExist] when Config.Root is missing.
+type ConfigError struct {
+	Field string // e.g. "Root"
+	Value string
+	Err   error
+}
+
+func (e *ConfigError) Error() string {
+	if e.Value == "" {
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("server: %s %q: %v", e.Field, e.Value, e.Err)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }

@@ -1,0 +1,211 @@
+package server_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/server"
+)
+
+// TestMain fails the run when servers, connections or digest computations
+// outlive the tests that started them.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 && leaked() {
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func leaked() bool {
+	var gs []string
+	for range 50 {
+		gs = interestingGoroutines()
+		if len(gs) == 0 {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fmt.Fprintf(os.Stderr, "%d goroutines leaked:\n\n%s\n", len(gs), strings.Join(gs, "\n\n"))
+	return true
+}
+
+func interestingGoroutines() []string {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var gs []string
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "interestingGoroutines") {
+			continue
+		}
+		if strings.Contains(g, "net/http.") || strings.Contains(g, "ferryhq/ferry/server.") {
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
+
+// env is a Server over a fresh root behind a real loopback server, with a
+// client speaking one protocol.
+type env struct {
+	h2c    bool
+	base   string // temp directory holding root; siblings are outside it
+	root   string
+	srv    *server.Server
+	url    string
+	client *http.Client
+}
+
+// run runs f once over HTTP/1.1 and once over h2c with prior knowledge.
+func run(t *testing.T, f func(t *testing.T, e *env)) {
+	t.Helper()
+	for _, mode := range []struct {
+		name string
+		h2c  bool
+	}{{"h1", false}, {"h2c", true}} {
+		t.Run(mode.name, func(t *testing.T) { f(t, newEnv(t, mode.h2c, nil)) })
+	}
+}
+
+func newEnv(t *testing.T, h2c bool, log *slog.Logger) *env {
+	t.Helper()
+	base := t.TempDir()
+	root := filepath.Join(base, "root")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if log == nil {
+		log = testLogger(t)
+	}
+	srv, err := server.New(server.Config{Root: root, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+
+	ts := httptest.NewUnstartedServer(srv)
+	ts.Config.Protocols = new(http.Protocols)
+	ts.Config.Protocols.SetHTTP1(true)
+	ts.Config.Protocols.SetUnencryptedHTTP2(true)
+	ts.Start()
+	t.Cleanup(ts.Close)
+
+	return &env{h2c: h2c, base: base, root: root, srv: srv, url: ts.URL, client: newClient(t, h2c)}
+}
+
+// newClient returns a client for plain http:// URLs speaking HTTP/1.1, or
+// only h2c when h2c is set. It never asks for compression, so responses
+// arrive as sent.
+func newClient(t *testing.T, h2c bool) *http.Client {
+	p := new(http.Protocols)
+	if h2c {
+		p.SetUnencryptedHTTP2(true)
+	} else {
+		p.SetHTTP1(true)
+	}
+	tr := &http.Transport{Protocols: p, DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// write creates the file name below root with data.
+func (e *env) write(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(e.root, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// do sends a request for path with headers given as "Key: value" strings
+// and returns the response with its body read.
+func (e *env) do(t *testing.T, method, path string, headers ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Add(k, strings.TrimSpace(v))
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	if want := map[bool]int{false: 1, true: 2}[e.h2c]; resp.ProtoMajor != want {
+		t.Fatalf("%s %s: proto = %s, want HTTP/%d", method, path, resp.Proto, want)
+	}
+	return resp, body
+}
+
+// testLogger logs to t's output until t's cleanups run. The server logs a
+// request after its response is out, so a log line may come after the test
+// is over; it is dropped rather than written to a finished test.
+func testLogger(t *testing.T) *slog.Logger {
+	w := &testWriter{w: t.Output()}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.done = true
+	})
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+type testWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	done bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return len(p), nil
+	}
+	return w.w.Write(p)
+}
+
+// randomBytes returns n bytes that are the same on every run.
+func randomBytes(n int, seed uint64) []byte {
+	var s [32]byte
+	s[0] = byte(seed)
+	b := make([]byte, n)
+	rand.NewChaCha8(s).Read(b)
+	return b
+}
+
+func sha256Sum(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return s[:]
+}
+
+func mustEqualBytes(t *testing.T, what string, got, want []byte) {
+	t.Helper()
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: got %d bytes (sha256 %x), want %d bytes (sha256 %x)", what, len(got), sha256Sum(got), len(want), sha256Sum(want))
+	}
+}

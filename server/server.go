@@ -1,0 +1,145 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config configures a Server. The zero value of every field but Root is usable.
+type Config struct {
+	Root   string       // directory served by GET/HEAD; required
+	Logger *slog.Logger // nil: discard
+}
+
+// Server is ferry's origin handler. It is safe for concurrent use; call
+// [Server.Close] when done with it.
+type Server struct {
+	root    *os.Root
+	log     *slog.Logger
+	mux     *http.ServeMux
+	digests *digestCache
+
+	// cancel ends work that outlives one request, such as hashing a file
+	// other requests are waiting for.
+	cancel context.CancelFunc
+}
+
+// digestCacheEntries bounds the digest cache. An entry is a path, an ETag and
+// at most 64 bytes of digest: a few hundred bytes for common path lengths.
+const digestCacheEntries = 1024
+
+// New returns a Server for cfg. It opens cfg.Root once, and every file it
+// serves is opened relative to that directory, so a Root renamed while the
+// server runs is still the one served. The error is a *[ConfigError] when
+// Root is empty, missing or not a directory.
+func New(cfg Config) (*Server, error) {
+	if cfg.Root == "" {
+		return nil, &ConfigError{Field: "Root", Err: ErrNoRoot}
+	}
+	fi, err := os.Stat(cfg.Root)
+	if err != nil {
+		return nil, &ConfigError{Field: "Root", Value: cfg.Root, Err: err}
+	}
+	if !fi.IsDir() {
+		return nil, &ConfigError{Field: "Root", Value: cfg.Root, Err: ErrNotDir}
+	}
+	root, err := os.OpenRoot(cfg.Root)
+	if err != nil {
+		return nil, &ConfigError{Field: "Root", Value: cfg.Root, Err: err}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		root:    root,
+		log:     log,
+		mux:     http.NewServeMux(),
+		digests: newDigestCache(ctx, digestCacheEntries),
+		cancel:  cancel,
+	}
+	s.routes()
+	return s, nil
+}
+
+// routes is the one place where endpoints are registered. A pattern with
+// GET also matches HEAD, and the mux answers other methods on a known path
+// with 405 and an Allow header (RFC 9110 §15.5.6).
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", s.serveHealth)
+	s.mux.HandleFunc("GET /", s.serveFile)
+}
+
+// Close releases the root directory and stops digests being computed in the
+// background. Requests still running may fail.
+func (s *Server) Close() error {
+	s.cancel()
+	return s.root.Close()
+}
+
+// ServeHTTP logs the request, refuses malformed paths, and routes it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	lw := &logWriter{ResponseWriter: w}
+	defer func() { s.logRequest(r, lw, time.Since(start)) }()
+
+	// Refuse before routing: the mux would otherwise answer unclean paths
+	// with a redirect to the cleaned one, and a path trick deserves an error.
+	if !validPath(r.URL.Path) {
+		writeError(lw, ErrBadPath)
+		return
+	}
+	s.mux.ServeHTTP(lw, r)
+}
+
+// validPath reports whether p is an absolute slash-separated path without
+// dot or empty segments (a trailing slash is allowed), backslashes or NUL
+// bytes. The URL has already been percent-decoded, so "%2e%2e" is "..".
+// os.Root is the real guard against escapes; this only makes tricks fail
+// early and loudly.
+func validPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\\\x00") {
+		return false
+	}
+	segs := strings.Split(p[1:], "/")
+	for i, seg := range segs {
+		switch seg {
+		case ".", "..":
+			return false
+		case "":
+			if i != len(segs)-1 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	io.WriteString(w, "ok\n")
+}
+
+func (s *Server) logRequest(r *http.Request, lw *logWriter, d time.Duration) {
+	status := lw.status
+	if status == 0 {
+		status = http.StatusOK // the handler wrote nothing; net/http sends 200
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.EscapedPath()),
+		slog.Int("status", status),
+		slog.Int64("bytes", lw.bytes),
+		slog.Duration("duration", d),
+		slog.String("remote", r.RemoteAddr),
+		slog.String("proto", r.Proto),
+		slog.String("range", r.Header.Get("Range")),
+	)
+}
