@@ -46,9 +46,6 @@ answers once the server is ready. SIGTERM or Ctrl-C shuts down gracefully.`,
 				TLSSelfSigned: selfSigned,
 				TLSCertFile:   cert,
 				TLSKeyFile:    key,
-				Ready: func(url string) {
-					log.Info("listening", "url", url, "root", root)
-				},
 			})
 		},
 	}

@@ -124,6 +124,8 @@ type run struct {
 	resumedFrom int64
 	probe       probeResult
 
+	flushed int64 // bytes handed to writeback so far
+
 	hash   hash.Hash
 	hashed int64 // bytes of the .part already fed to hash
 
@@ -250,7 +252,10 @@ func (r *run) probeState(ctx context.Context) (stateFunc, error) {
 		return nil, err
 	}
 	r.j.Meter.Reset(r.offset, r.st.Size)
-	if r.st.Size >= 0 && r.offset == r.st.Size {
+	r.flushed = r.offset
+	// Only a non-empty file is taken as complete on the probe's word: a HEAD
+	// that wrongly says 0 must not produce an empty result.
+	if r.st.Size > 0 && r.offset == r.st.Size {
 		r.resumedFrom = r.offset
 		return r.commit, nil
 	}
@@ -264,6 +269,7 @@ func (r *run) restart(reason string) error {
 		return err
 	}
 	r.offset = 0
+	r.flushed = 0
 	r.st.Offset = 0
 	r.st.Blind = false
 	if r.hash != nil {

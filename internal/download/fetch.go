@@ -354,8 +354,16 @@ func (r *run) write(p []byte) error {
 	}
 	r.offset += int64(len(p))
 	r.j.Meter.Add(int64(len(p)))
+	if r.offset-r.flushed >= writebackChunk {
+		startWriteback(r.part, r.flushed, r.offset-r.flushed)
+		r.flushed = r.offset
+	}
 	return nil
 }
+
+// writebackChunk is how much is written before the kernel is asked to start
+// writing it out.
+const writebackChunk = 16 << 20
 
 // catchUpHash feeds the hash the bytes of the .part file it has not seen
 // (those kept from an earlier run), so the digest covers the whole result.
