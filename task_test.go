@@ -3,6 +3,7 @@ package ferry_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -333,5 +334,72 @@ func TestInvalidRequests(t *testing.T) {
 		if _, err := s.Download(context.Background(), req); !errors.Is(err, ferry.ErrInvalidRequest) {
 			t.Errorf("Download(%+v) = %v, want ErrInvalidRequest", req, err)
 		}
+	}
+}
+
+func TestRedirectPolicy(t *testing.T) {
+	srv := newServer(t, false, ferrytest.Size(64<<10), ferrytest.Redirect(3))
+	stop := errors.New("no redirects to there")
+	cfg := testConfig(false)
+	cfg.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 2 {
+			return stop
+		}
+		return nil
+	}
+	dest := filepath.Join(t.TempDir(), "o")
+	_, events, err := download(t, mustSession(t, cfg), ferry.DownloadRequest{URL: srv.URL + "/redirect/3", Path: dest})
+	if !errors.Is(err, stop) {
+		t.Fatalf("err = %v, want the policy's error", err)
+	}
+	if n := count[ferry.RetryEvent](events); n != 0 {
+		t.Errorf("a refused redirect was retried %d times", n)
+	}
+	if n := count[ferry.RedirectEvent](events); n != 1 {
+		t.Errorf("redirect events = %d, want the 1 allowed", n)
+	}
+}
+
+// Ranged requests never ask for an encoding, even when the caller's headers do.
+func TestRangedRequestsHaveNoAcceptEncoding(t *testing.T) {
+	srv := newServer(t, false, ferrytest.Size(1<<20), ferrytest.DropAfter(100<<10, 1))
+	cfg := testConfig(false)
+	cfg.Header = http.Header{"Accept-Encoding": {"gzip"}}
+	if _, _, err := download(t, mustSession(t, cfg), ferry.DownloadRequest{URL: srv.URL + "/f", Path: filepath.Join(t.TempDir(), "o")}); err != nil {
+		t.Fatal(err)
+	}
+	ranged := 0
+	for _, r := range srv.Requests() {
+		if r.Range != "" && r.Method == "GET" {
+			ranged++
+			if r.AcceptEncoding != "" {
+				t.Errorf("ranged request sent Accept-Encoding %q", r.AcceptEncoding)
+			}
+		}
+	}
+	if ranged == 0 {
+		t.Fatal("no ranged request was made")
+	}
+}
+
+func TestDownloadOverTLSHTTP2(t *testing.T) {
+	srv := ferrytest.NewServer(t, ferrytest.TLS(), ferrytest.Size(1<<20), ferrytest.DropAfter(200<<10, 1))
+	cfg := testConfig(false)
+	cfg.TLSConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	res, _, err := download(t, mustSession(t, cfg), ferry.DownloadRequest{URL: srv.URL + "/f", Path: filepath.Join(t.TempDir(), "o"), SHA256: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SHA256 != srv.SHA256() || res.Proto != "HTTP/2.0" {
+		t.Fatalf("sha %s over %s; want %s over HTTP/2.0", res.SHA256, res.Proto, srv.SHA256())
+	}
+	var tlsSeen bool
+	for _, tx := range res.Metrics.Transactions {
+		if !tx.TLSDone.IsZero() {
+			tlsSeen = true
+		}
+	}
+	if !tlsSeen {
+		t.Error("no transaction recorded a TLS handshake")
 	}
 }

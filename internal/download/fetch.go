@@ -46,7 +46,8 @@ func (r *run) checkRedirect(req *http.Request, via []*http.Request) error {
 		policy = transfer.DefaultRedirectPolicy
 	}
 	if err := policy(req, via); err != nil {
-		return err
+		// Refused by policy: final, whatever the error says about retrying.
+		return &redirectError{err}
 	}
 	prev := via[len(via)-1]
 	status := 0
@@ -69,9 +70,8 @@ func (r *run) do(req *http.Request, rec *transfer.Recorder) (*http.Response, err
 		if req.Context().Err() != nil {
 			return nil, context.Cause(req.Context())
 		}
-		var se *transfer.StatusError
-		if errors.As(err, &se) || errors.Is(err, transfer.ErrTooManyRedirects) {
-			return nil, err
+		if re, ok := errors.AsType[*redirectError](err); ok {
+			return nil, re.err
 		}
 		return nil, &transfer.Transient{Err: err}
 	}
@@ -191,6 +191,8 @@ func (r *run) fetchOnce(ctx context.Context) (int64, bool, error) {
 		// RFC 9110 §14.2, §13.1.5: ask for the rest, but only if it is still
 		// the same representation; otherwise the server sends it all (200).
 		req.Header.Set("Range", httprange.Range(r.offset, -1))
+		// A range of an encoded form cannot be spliced onto identity bytes.
+		req.Header.Del("Accept-Encoding")
 		if ir := r.st.Validator.IfRange(); ir != "" {
 			req.Header.Set("If-Range", ir)
 		}
@@ -381,3 +383,9 @@ type writeError struct{ err error }
 
 func (e *writeError) Error() string { return "write: " + e.err.Error() }
 func (e *writeError) Unwrap() error { return e.err }
+
+// redirectError carries the redirect policy's refusal out of http.Client.
+type redirectError struct{ err error }
+
+func (e *redirectError) Error() string { return e.err.Error() }
+func (e *redirectError) Unwrap() error { return e.err }
