@@ -428,14 +428,3 @@ func closeWithin(t *testing.T, srv *ferrytest.Server, d time.Duration) {
 		t.Fatalf("Close took more than %v", d)
 	}
 }
-
-// waitFor waits up to 5s for cond, which depends on the server finishing a
-// handler the client no longer waits for.
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}

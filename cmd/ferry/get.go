@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -94,11 +95,16 @@ func runGet(c *cobra.Command, io stdio, rawURL string, f *getFlags) error {
 			pp.note("ferry: starting over: %s", e.Reason)
 		}
 	}
-	res, err := task.Wait(ctx)
+	// The event stream has ended, so the task has: Wait returns at once.
+	res, err := task.Wait(context.Background())
 	if err == nil {
 		pp.finish(task.Progress())
-	} else if ctx.Err() != nil && !f.quiet {
+	} else if ctx.Err() != nil {
+		// Not progress: said even with -q, since the exit code alone (130)
+		// does not tell that the state was kept.
+		pp.quiet = false
 		pp.note("ferry: interrupted; run the same command again to continue")
+		err = fmt.Errorf("%w: %w", errReported, err)
 	}
 	report := newReport(req, task, res, err)
 	if f.jsonOut {
