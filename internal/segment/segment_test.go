@@ -1,0 +1,134 @@
+package segment
+
+import (
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+)
+
+// Workers fetching at random speeds, some failing mid-request, cover every
+// byte exactly once: no gap, no byte written twice, whatever the steals.
+func TestEveryByteExactlyOnce(t *testing.T) {
+	for seed := range uint64(50) {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		size := int64(1 + rng.IntN(1<<20))
+		missing := []Range{{0, size}}
+		if seed%3 == 0 && size > 10 { // a resumed download with holes
+			missing = []Range{{0, size / 3}, {size / 2, size/2 + size/5}, {size - size/10, size}}
+		}
+		s, err := New(size, missing, int64(1+rng.IntN(64<<10)), int64(1+rng.IntN(4096)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		workers := 1 + rng.IntN(8)
+		s.Split(workers)
+		written := make([]byte, size)
+		for _, r := range missing {
+			for i := r.Start; i < r.End; i++ {
+				written[i] = 0
+			}
+		}
+		var wmu sync.Mutex
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := rand.New(rand.NewPCG(seed, uint64(w)+2))
+				for steps := 0; steps < 1e6; steps++ {
+					rg, ok := s.Next(w)
+					if !ok {
+						return
+					}
+					pos := rg.Start
+					for pos < rg.End {
+						if r.IntN(50) == 0 { // the connection drops
+							s.Release(w)
+							break
+						}
+						n := min(int64(1+r.IntN(8192)), rg.End-pos)
+						wmu.Lock()
+						for i := pos; i < pos+n; i++ {
+							written[i]++
+						}
+						wmu.Unlock()
+						if err := s.Advance(w, n); err != nil {
+							t.Error(err)
+							return
+						}
+						pos += n
+					}
+				}
+				t.Error("worker did not finish in a million steps")
+			}()
+		}
+		wg.Wait()
+		if !s.Complete() || len(s.Missing()) != 0 || s.Prefix() != size {
+			t.Fatalf("seed %d: not complete: done %d of %d, missing %v", seed, s.Done(), size, s.Missing())
+		}
+		inMissing := func(i int64) bool {
+			for _, r := range missing {
+				if i >= r.Start && i < r.End {
+					return true
+				}
+			}
+			return false
+		}
+		for i, n := range written {
+			if want := map[bool]byte{true: 1, false: 0}[inMissing(int64(i))]; n != want {
+				t.Fatalf("seed %d: byte %d written %d times, want %d", seed, i, n, want)
+			}
+		}
+	}
+}
+
+func TestStealTakesBackHalfOfLargestUnrequestedRun(t *testing.T) {
+	s, _ := New(100, []Range{{0, 100}}, 10, 5)
+	r, _ := s.Next(0) // worker 0 owns [0,100), requests [0,10)
+	if r != (Range{0, 10}) {
+		t.Fatalf("first request %v, want [0,10)", r)
+	}
+	r, _ = s.Next(1) // nothing unowned: steals half of [10,100)
+	if r != (Range{55, 65}) {
+		t.Fatalf("stolen request %v, want [55,65)", r)
+	}
+	if got := s.Missing(); !slices.Equal(got, []Range{{0, 100}}) {
+		t.Fatalf("Missing = %v", got)
+	}
+	if err := s.Advance(0, 11); err == nil {
+		t.Fatal("advancing past the request end must fail")
+	}
+	s.Advance(0, 10)
+	if s.Prefix() != 10 || s.Done() != 10 {
+		t.Fatalf("prefix %d done %d, want 10 and 10", s.Prefix(), s.Done())
+	}
+	if got := s.Missing(); !slices.Equal(got, []Range{{10, 100}}) {
+		t.Fatalf("Missing = %v", got)
+	}
+}
+
+func TestSplit(t *testing.T) {
+	s, _ := New(1000, []Range{{0, 1000}}, 1000, 1)
+	s.Split(4)
+	var got []Range
+	for w := range 4 {
+		r, ok := s.Next(w)
+		if !ok {
+			t.Fatalf("worker %d got nothing", w)
+		}
+		got = append(got, r)
+	}
+	want := []Range{{0, 250}, {250, 500}, {500, 750}, {750, 1000}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("split into %v, want %v", got, want)
+	}
+}
+
+func TestNewRejectsBadRanges(t *testing.T) {
+	for _, m := range [][]Range{{{5, 3}}, {{0, 11}}, {{0, 5}, {4, 8}}, {{-1, 2}}} {
+		if _, err := New(10, m, 1, 1); err == nil {
+			t.Errorf("New accepted %v", m)
+		}
+	}
+}
