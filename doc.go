@@ -28,10 +28,12 @@
 // A download writes to PATH.part and, unless the session is ephemeral, keeps
 // its state in the control file PATH.ferry, so a killed program that runs the
 // same download again continues where it stopped. Every resume is checked:
-// the request carries Range and If-Range with the strong ETag (or a strong
-// Last-Modified date), only a 206 whose Content-Range starts exactly at the
-// bytes held is appended, a 200 restarts from zero, and a representation that
-// changed restarts too. When the last byte is in, the file is verified
+// the request carries Range and If-Range with the strong ETag (or, when the
+// server sends no entity tag, a strong Last-Modified date); only a 206 whose
+// Content-Range starts exactly at the bytes held and whose validator matches
+// is appended; a 200, or a representation that changed, restarts from zero.
+// Without a validator that can prove two ranges belong together, ferry
+// starts over rather than splice. When the last byte is in, the file is verified
 // (size, and the digest if one was given), fsynced and renamed to PATH in one
 // step: nothing half-written ever sits under the final name.
 //
@@ -41,8 +43,9 @@
 // while: the attempt is stuck) from the resource timeout (the whole task took
 // too long). A slow transfer that keeps moving is never cut. Failed attempts
 // are retried with exponential backoff and jitter, honouring Retry-After; an
-// attempt that made progress resets the count, so a flaky link is never
-// given up on while it still works.
+// attempt that took the download further than ever before resets the count,
+// so a flaky link that still makes headway is not given up on, while a
+// server that makes every attempt start over soon is.
 //
 // # Errors
 //

@@ -3,6 +3,7 @@ package ferry
 import (
 	"errors"
 
+	"github.com/ferryhq/ferry/internal/download"
 	"github.com/ferryhq/ferry/internal/transfer"
 )
 
@@ -27,7 +28,12 @@ var (
 	ErrRangeNotSatisfiable = transfer.ErrRangeNotSatisfiable
 	ErrShortBody           = transfer.ErrShortBody
 	ErrTooManyRedirects    = transfer.ErrTooManyRedirects
+	// ErrBusy: another download (in this process or another) is writing
+	// to the same file.
+	ErrBusy = download.ErrBusy
 
+	// ErrInvalidConfig is returned by NewSession for a Config it cannot use.
+	ErrInvalidConfig = errors.New("ferry: invalid config")
 	// ErrSessionClosed is returned when a task is created on a closed session.
 	ErrSessionClosed = errors.New("ferry: session closed")
 	// ErrNotResumable is returned by CancelWithResumeData when there is

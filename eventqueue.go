@@ -6,12 +6,17 @@ import "sync"
 // never waits for its observer. Consecutive progress events collapse into
 // the newest, which bounds the queue by the number of real events.
 type eventQueue struct {
-	mu     sync.Mutex
-	items  []Event
-	closed bool
-	wake   chan struct{}
-	ch     chan Event
+	mu        sync.Mutex
+	items     []Event
+	closed    bool
+	abandoned bool
+	wake      chan struct{}
+	quit      chan struct{}
+	ch        chan Event
 }
+
+// maxQueued bounds the events waiting for a reader.
+const maxQueued = 1024
 
 func (q *eventQueue) push(ev Event) {
 	q.mu.Lock()
@@ -24,6 +29,10 @@ func (q *eventQueue) push(ev Event) {
 			q.items[len(q.items)-1] = ev
 			return
 		}
+	}
+	if len(q.items) >= maxQueued {
+		q.items[0] = nil
+		q.items = q.items[1:]
 	}
 	q.items = append(q.items, ev)
 	q.signal()
@@ -51,9 +60,28 @@ func (q *eventQueue) subscribe() <-chan Event {
 	if q.ch == nil {
 		q.ch = make(chan Event)
 		q.wake = make(chan struct{}, 1)
-		go q.pump()
+		q.quit = make(chan struct{})
+		if q.abandoned {
+			close(q.ch)
+		} else {
+			go q.pump()
+		}
 	}
 	return q.ch
+}
+
+// abandon stops delivering to a reader that went away: the pump drops what
+// is queued and closes the channel.
+func (q *eventQueue) abandon() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.abandoned {
+		return
+	}
+	q.abandoned = true
+	if q.quit != nil {
+		close(q.quit)
+	}
 }
 
 func (q *eventQueue) pump() {
@@ -66,13 +94,23 @@ func (q *eventQueue) pump() {
 				close(q.ch)
 				return
 			}
-			<-q.wake
+			select {
+			case <-q.wake:
+			case <-q.quit:
+				close(q.ch)
+				return
+			}
 			continue
 		}
 		ev := q.items[0]
 		q.items[0] = nil
 		q.items = q.items[1:]
 		q.mu.Unlock()
-		q.ch <- ev
+		select {
+		case q.ch <- ev:
+		case <-q.quit:
+			close(q.ch)
+			return
+		}
 	}
 }

@@ -2,7 +2,7 @@ package ferry
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -28,8 +28,12 @@ type Session struct {
 	closed bool
 }
 
-// NewSession returns a session configured by cfg.
+// NewSession returns a session configured by cfg, or an error if cfg holds
+// an invalid value.
 func NewSession(cfg Config) (*Session, error) {
+	if cfg.RateLimit < 0 || cfg.MinSpeed < 0 || cfg.MaxConnsPerHost < 0 {
+		return nil, fmt.Errorf("%w: negative RateLimit, MinSpeed or MaxConnsPerHost", ErrInvalidConfig)
+	}
 	cfg = cfg.resolved()
 	s := &Session{cfg: cfg}
 	rt := cfg.Transport
@@ -105,15 +109,14 @@ func (s *Session) add(t *Task) error {
 }
 
 // Shutdown stops accepting tasks and waits for the running ones to finish
-// (URLSession's finishTasksAndInvalidate). Suspended tasks are cancelled,
-// since nothing would resume them. If ctx ends first, the remaining tasks
-// are cancelled and ctx's error is returned.
+// (URLSession's finishTasksAndInvalidate). Suspended tasks end with
+// ErrCanceled but keep their files, since nothing would resume them in this
+// session; the same request continues them later. If ctx ends first, Close
+// stops the remaining tasks and ctx's error is returned.
 func (s *Session) Shutdown(ctx context.Context) error {
 	tasks := s.invalidate()
 	for _, t := range tasks {
-		if t.State() == StateSuspended {
-			t.Cancel()
-		}
+		t.stopIfSuspended()
 	}
 	for _, t := range tasks {
 		select {
@@ -127,19 +130,22 @@ func (s *Session) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// Close cancels every task at once and waits for them to stop
-// (URLSession's invalidateAndCancel). Cancelled downloads leave no files.
+// Close stops every task at once and waits for them (URLSession's
+// invalidateAndCancel). Tasks end with ErrCanceled and keep what they
+// fetched, like a cancelled context: running the same download again, or
+// from its control file, continues it. Task.Cancel is the way to stop a task
+// and delete its files. Event channels not drained by then are closed.
 func (s *Session) Close() error {
 	tasks := s.invalidate()
-	var errs []error
 	for _, t := range tasks {
-		t.Cancel()
+		t.stop(intentCancelKeep)
 	}
 	for _, t := range tasks {
 		<-t.Done()
+		t.events.abandon()
 	}
 	s.client.CloseIdleConnections()
-	return errors.Join(errs...)
+	return nil
 }
 
 func (s *Session) invalidate() []*Task {

@@ -53,6 +53,7 @@ type Task struct {
 
 	mu        sync.Mutex
 	state     State
+	want      intent // what the caller asked of the running task
 	deadline  time.Time
 	cancelRun context.CancelCauseFunc
 	runDone   chan struct{}
@@ -62,10 +63,19 @@ type Task struct {
 	metrics   TaskMetrics
 }
 
-var (
-	errSuspended  = errors.New("ferry: task suspended")
-	errCancelKeep = errors.New("ferry: task canceled with resume data")
+// intent is what a caller asked of a running task. The run goroutine acts
+// on it when the transfer stops, so a Suspend racing a Cancel, or a Resume
+// racing a Suspend, ends the way the last caller meant.
+type intent int
+
+const (
+	intentRun        intent = iota
+	intentSuspend           // stop, keep files, state Suspended
+	intentCancelKeep        // stop, keep files, complete with ErrCanceled
+	intentCancel            // stop, delete files, complete with ErrCanceled
 )
+
+var errStopped = errors.New("ferry: task stopped")
 
 // NewDownload creates a suspended download task; call Resume to start it.
 // The task lives until it completes or ctx is done (a cancelled ctx stops
@@ -157,10 +167,18 @@ func (t *Task) Wait(ctx context.Context) (*Result, error) {
 // look for.
 func (t *Task) Start() error { return t.Resume() }
 
-// Resume starts or continues the task. It is a no-op on a running task.
+// Resume starts or continues the task. It is a no-op on a running task; on
+// a task that is being suspended it waits for that to finish and starts it
+// again.
 func (t *Task) Resume() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for t.state == StateRunning && t.want == intentSuspend {
+		ch := t.runDone
+		t.mu.Unlock()
+		<-ch
+		t.mu.Lock()
+	}
 	switch t.state {
 	case StateRunning:
 		return nil
@@ -181,6 +199,7 @@ func (t *Task) Resume() error {
 		cancel = func(err error) { inner(err); c() }
 	}
 	t.state = StateRunning
+	t.want = intentRun
 	t.cancelRun = cancel
 	t.runDone = make(chan struct{})
 	go t.run(ctx, cancel, t.runDone)
@@ -190,50 +209,66 @@ func (t *Task) Resume() error {
 // Suspend pauses a running task, keeping what it has fetched, and returns
 // once it has stopped. Resume continues it.
 func (t *Task) Suspend() {
-	t.mu.Lock()
-	if t.state != StateRunning {
-		t.mu.Unlock()
-		return
+	if ch := t.stop(intentSuspend); ch != nil {
+		<-ch
 	}
-	t.cancelRun(errSuspended)
-	ch := t.runDone
-	t.mu.Unlock()
-	<-ch
 }
 
 // Cancel stops the task and deletes what it fetched. It returns at once;
 // Done is closed when the task has stopped.
-func (t *Task) Cancel() {
+func (t *Task) Cancel() { t.stop(intentCancel) }
+
+// stop asks the running task to stop for the given reason, or ends a
+// suspended one at once. It returns the channel closed when the running
+// task has stopped, or nil. A stronger intent overrides a weaker one
+// (Cancel beats CancelWithResumeData beats Suspend), never the reverse.
+func (t *Task) stop(why intent) <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch t.state {
-	case StateRunning:
-		t.state = StateCanceling
-		t.cancelRun(ErrCanceled)
+	case StateRunning, StateCanceling:
+		if why > t.want {
+			t.want = why
+		}
+		if t.want >= intentCancelKeep {
+			t.state = StateCanceling
+		}
+		t.cancelRun(errStopped)
+		return t.runDone
 	case StateSuspended:
-		t.discardFiles()
-		t.completeLocked(nil, ErrCanceled)
+		switch why {
+		case intentCancel:
+			t.discardFiles()
+			t.completeLocked(nil, ErrCanceled)
+		case intentCancelKeep:
+			t.completeLocked(nil, ErrCanceled)
+		}
+	}
+	return nil
+}
+
+// stopIfSuspended ends a suspended task, keeping its files.
+func (t *Task) stopIfSuspended() {
+	t.mu.Lock()
+	suspended := t.state == StateSuspended
+	t.mu.Unlock()
+	if suspended {
+		t.stop(intentCancelKeep)
 	}
 }
 
 // CancelWithResumeData stops the task, keeps what it fetched and returns the
 // data to continue it with, possibly in another process. It returns once the
-// task has stopped.
+// task has stopped. If the task completed first, it returns ErrTaskCompleted.
 func (t *Task) CancelWithResumeData() (*ResumeData, error) {
-	t.mu.Lock()
-	switch t.state {
-	case StateRunning:
-		t.state = StateCanceling
-		t.cancelRun(errCancelKeep)
-		ch := t.runDone
-		t.mu.Unlock()
-		<-ch
-	case StateSuspended:
-		t.completeLocked(nil, ErrCanceled)
-		t.mu.Unlock()
-	default:
-		t.mu.Unlock()
+	if t.State() == StateCompleted {
 		return nil, ErrTaskCompleted
+	}
+	if ch := t.stop(intentCancelKeep); ch != nil {
+		<-ch
+	}
+	if t.Err() == nil {
+		return nil, ErrTaskCompleted // it finished before it could be stopped
 	}
 	st, err := t.journal.Load()
 	if err != nil {
@@ -241,9 +276,6 @@ func (t *Task) CancelWithResumeData() (*ResumeData, error) {
 	}
 	if st == nil {
 		return nil, ErrNotResumable
-	}
-	if fi, err := os.Stat(download.PartPath(t.req.Path)); err == nil {
-		st.Offset = fi.Size()
 	}
 	return &ResumeData{URL: t.req.URL, Path: t.req.Path, state: *st}, nil
 }
@@ -257,19 +289,19 @@ func (t *Task) run(ctx context.Context, cancel context.CancelCauseFunc, runDone 
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	cause := context.Cause(ctx)
+	stopped := err != nil && errors.Is(context.Cause(ctx), errStopped)
 	switch {
 	case err == nil:
 		t.completeLocked(&Result{
 			URL: res.URL, Path: res.Path, Size: res.Size, ResumedFrom: res.ResumedFrom,
 			Downloaded: t.meter.Moved(), SHA256: res.SHA256, Proto: res.Proto,
 		}, nil)
-	case ctx.Err() != nil && cause == errSuspended:
+	case stopped && t.want == intentSuspend:
 		t.state = StateSuspended
-	case ctx.Err() != nil && cause == errCancelKeep:
-		t.completeLocked(nil, ErrCanceled)
-	case ctx.Err() != nil && cause == ErrCanceled:
+	case stopped && t.want == intentCancel:
 		t.discardFiles()
+		t.completeLocked(nil, ErrCanceled)
+	case stopped:
 		t.completeLocked(nil, ErrCanceled)
 	default:
 		t.completeLocked(nil, err)
@@ -379,9 +411,11 @@ func (t *Task) tickProgress() (stop func()) {
 }
 
 // Events returns the task's event stream, from its first event to the
-// DoneEvent, after which the channel is closed. Progress events are
-// coalesced, so a slow reader never holds up the transfer. Every call
-// returns the same channel; read it until it is closed.
+// DoneEvent, after which the channel is closed. Every call returns the same
+// channel; read it until it is closed (or close the session). Events are
+// queued, so a slow reader never holds up the transfer: progress events
+// collapse into the newest, and a reader more than 1024 events behind
+// loses the oldest.
 func (t *Task) Events() <-chan Event { return t.events.subscribe() }
 
 func mergeHeaders(a, b map[string][]string) map[string][]string {

@@ -52,7 +52,7 @@ Interrupted (Ctrl-C, kill, lost network), the same command run again continues.`
 	fl.IntVarP(&f.connections, "connections", "x", 1, "connections per download (segmented downloads: 1 for now)")
 	fl.StringVar(&f.checksum, "checksum", "", "verify the result: `ALG=HEX` with ALG sha-256 or sha-512 (exit 3 on mismatch)")
 	fl.StringVar(&f.limitRate, "limit-rate", "", "cap the speed, e.g. 500k, 2M")
-	fl.IntVar(&f.retries, "retry", 10, "give up after `N` consecutive failed attempts without progress (0: no retries)")
+	fl.IntVar(&f.retries, "retry", 10, "retry up to `N` times in a row while no attempt moves the download forward (0: never)")
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add a request header `'K: V'` (repeatable)")
 	fl.BoolVar(&f.jsonOut, "json", false, "print the result and metrics as one JSON object on stdout")
 	fl.StringVarP(&f.write, "write-out", "w", "", "print `FORMAT` on stdout at the end, with %{name} for the --json names")
@@ -127,7 +127,8 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 	if f.maxTime > 0 {
 		cfg.ResourceTimeout = f.maxTime
 	}
-	cfg.Retry.MaxAttempts = f.retries
+	// --retry counts retries, like curl's: N retries are N+1 attempts.
+	cfg.Retry.MaxAttempts = f.retries + 1
 	if f.retries <= 0 {
 		cfg.Retry.MaxAttempts = -1
 	}
@@ -149,6 +150,9 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 		cfg.TLSConfig = &tls.Config{InsecureSkipVerify: true}
 	}
 	cfg.HTTP2PriorKnowledge = f.h2c
+	if f.remoteName && f.output != "" {
+		return cfg, ferry.DownloadRequest{}, usagef("-o and -O exclude each other")
+	}
 	if f.connections < 1 {
 		return cfg, ferry.DownloadRequest{}, usagef("-x must be at least 1")
 	}

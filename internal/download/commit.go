@@ -2,7 +2,6 @@ package download
 
 import (
 	"context"
-	"encoding/hex"
 	"os"
 	"strconv"
 	"time"
@@ -20,16 +19,14 @@ func (r *run) commit(ctx context.Context) (stateFunc, error) {
 	if r.st.Size >= 0 && r.offset != r.st.Size {
 		return nil, &transfer.IntegrityError{What: "size", Want: strconv.FormatInt(r.st.Size, 10), Got: strconv.FormatInt(r.offset, 10)}
 	}
-	var sum string
-	if r.hash != nil {
-		if err := r.catchUpHash(); err != nil {
-			return nil, err
-		}
-		sum = hex.EncodeToString(r.hash.Sum(nil))
+	if err := r.sums.catchUp(r.part, r.offset); err != nil {
+		return nil, err
 	}
-	if c := r.j.Checksum; c != nil && sum != c.Hex {
-		r.discard()
-		return nil, &transfer.IntegrityError{What: c.Algorithm, Want: c.Hex, Got: sum}
+	if c := r.j.Checksum; c != nil {
+		if got := r.sums.sum(c.Algorithm); got != c.Hex {
+			r.discard()
+			return nil, &transfer.IntegrityError{What: c.Algorithm, Want: c.Hex, Got: got}
+		}
 	}
 	if err := atomicfile.Commit(r.part, r.j.Path); err != nil {
 		return nil, err
@@ -44,11 +41,9 @@ func (r *run) commit(ctx context.Context) (stateFunc, error) {
 		Size:        r.offset,
 		ResumedFrom: max(r.resumedFrom, 0),
 		Downloaded:  r.j.Meter.Moved(),
+		SHA256:      r.sums.sum("sha-256"),
 		Proto:       r.res.Proto,
 		Validator:   r.st.Validator,
-	}
-	if r.j.Checksum == nil || r.j.Checksum.Algorithm == "sha-256" {
-		r.res.SHA256 = sum
 	}
 	return nil, nil
 }

@@ -9,11 +9,8 @@ package download
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/sha512"
 	"errors"
 	"fmt"
-	"hash"
 	"net/http"
 	"os"
 	"time"
@@ -79,6 +76,9 @@ type Result struct {
 	Validator   httprange.Validator
 }
 
+// ErrBusy reports that another download is writing to the same file.
+var ErrBusy = errors.New("ferry: another download is writing to this file")
+
 // Run downloads j to completion, or until ctx is done; the context's cause
 // is returned then, and the .part and journal are left for a later Run.
 func Run(ctx context.Context, j *Job) (*Result, error) {
@@ -91,19 +91,14 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	r := &run{j: j, buf: make([]byte, 256<<10), resumedFrom: -1}
 	err := r.loop(ctx)
 	if r.part != nil {
-		r.part.Close()
-		if err != nil && ctx.Err() == nil && r.offset == 0 {
-			// Failed before keeping a byte (404, refused, ...): leave nothing.
-			os.Remove(r.part.Name())
-			j.Journal.Remove()
-		}
+		r.close(err, ctx.Err() != nil)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			err = context.Cause(ctx)
 		}
 		var te *transfer.Error
-		if !errors.As(err, &te) && !errors.Is(err, transfer.ErrCanceled) {
+		if !errors.As(err, &te) && !errors.Is(err, transfer.ErrCanceled) && ctx.Err() == nil {
 			err = &transfer.Error{Op: r.op, URL: j.URL, Err: err}
 		}
 		return nil, err
@@ -111,23 +106,41 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	return &r.res, nil
 }
 
+// close ends a run that did not commit: a run that kept nothing leaves
+// nothing; otherwise the journal records how far it got.
+func (r *run) close(err error, interrupted bool) {
+	defer r.part.Close()
+	if err == nil {
+		return
+	}
+	if !interrupted && r.offset == 0 && !r.st.Blind {
+		// Failed before keeping a byte (404, refused, ...): leave nothing.
+		os.Remove(r.part.Name())
+		r.j.Journal.Remove()
+		return
+	}
+	if r.opened {
+		r.st.Offset = r.offset
+		r.j.Journal.Save(&r.st)
+	}
+}
+
 type stateFunc func(ctx context.Context) (stateFunc, error)
 
 type run struct {
-	j    *Job
-	st   State
-	part *os.File
-	buf  []byte
-	op   string
+	j      *Job
+	st     State
+	part   *os.File
+	opened bool // the journal describes this .part file
+	buf    []byte
+	op     string
 
 	offset      int64 // bytes in place at the start of the .part file
+	high        int64 // the most bytes ever in place: progress is passing it
 	resumedFrom int64
 	probe       probeResult
-
-	flushed int64 // bytes handed to writeback so far
-
-	hash   hash.Hash
-	hashed int64 // bytes of the .part already fed to hash
+	flushed     int64 // bytes handed to writeback so far
+	sums        digests
 
 	failures  int
 	badRanges int
@@ -155,23 +168,22 @@ func (r *run) open(ctx context.Context) (stateFunc, error) {
 	if err != nil {
 		return nil, err
 	}
-	partPath := PartPath(r.j.Path)
-	if st == nil && r.j.Continue {
-		// Adopt a foreign partial file once; from then on it has a journal.
-		if fi, err := os.Stat(r.j.Path); err == nil && fi.Mode().IsRegular() {
-			if _, err := os.Stat(partPath); os.IsNotExist(err) {
-				if err := os.Rename(r.j.Path, partPath); err != nil {
-					return nil, err
-				}
-				st = &State{URL: r.j.URL, Size: -1, Blind: true}
-			}
-		}
-	}
 	if st != nil && st.URL != r.j.URL {
 		st = nil // state of another download: start over
 	}
+	partPath := PartPath(r.j.Path)
+	if st == nil && r.j.Continue {
+		if st, err = adopt(r.j, partPath); err != nil {
+			return nil, err
+		}
+	}
 	r.part, err = os.OpenFile(partPath, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
+		return nil, err
+	}
+	if err := lock(r.part); err != nil {
+		r.part.Close()
+		r.part = nil
 		return nil, err
 	}
 	fi, err := r.part.Stat()
@@ -187,23 +199,29 @@ func (r *run) open(ctx context.Context) (stateFunc, error) {
 			return nil, err
 		}
 	}
-	if r.j.Hash || r.j.Checksum != nil {
-		r.resetHash()
-	}
+	r.opened = true
+	r.high = r.offset
+	r.sums = newDigests(r.j)
 	return r.probeState, nil
 }
 
-func (r *run) resetHash() {
-	alg := "sha-256"
-	if r.j.Checksum != nil {
-		alg = r.j.Checksum.Algorithm
+// adopt makes a partial file that ferry did not start (at path, or already
+// moved to the .part file by an interrupted adoption) the first bytes of the
+// download, and records that in the journal at once so that no later run
+// mistakes it for debris and truncates it.
+func adopt(j *Job, partPath string) (*State, error) {
+	st := &State{URL: j.URL, Size: -1, Blind: true}
+	if fi, err := os.Stat(partPath); err == nil && fi.Size() > 0 {
+		return st, j.Journal.Save(st)
 	}
-	if alg == "sha-512" {
-		r.hash = sha512.New()
-	} else {
-		r.hash = sha256.New()
+	fi, err := os.Stat(j.Path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil, nil // nothing to adopt: a fresh download
 	}
-	r.hashed = 0
+	if err := j.Journal.Save(st); err != nil {
+		return nil, err
+	}
+	return st, os.Rename(j.Path, partPath)
 }
 
 // probeState learns the resource's size and validators and decides whether
@@ -222,31 +240,28 @@ func (r *run) probeState(ctx context.Context) (stateFunc, error) {
 	}
 	p := r.probe
 	if r.offset > 0 {
+		var reason string
 		switch {
-		case r.st.Blind:
-			// The user vouched for the file; only the size can be checked.
-			if p.size >= 0 && r.offset > p.size {
-				return nil, r.restart("local file is larger than the resource")
-			}
-		case !p.validator.Same(r.st.Validator) || (r.st.Size >= 0 && p.size != r.st.Size):
-			if err := r.restart("the resource changed since the last run"); err != nil {
-				return nil, err
-			}
-		case p.validator.IfRange() == "":
-			if err := r.restart("the server sends no strong validator to resume against"); err != nil {
-				return nil, err
-			}
 		case p.size >= 0 && r.offset > p.size:
-			if err := r.restart("local file is larger than the resource"); err != nil {
+			reason = "the local file is larger than the resource"
+		case r.st.Blind:
+			// The user vouched for the bytes (-c); nothing else to check.
+		case !p.validator.Same(r.st.Validator) || (p.size >= 0 && r.st.Size >= 0 && p.size != r.st.Size):
+			reason = "the resource changed since the last run"
+		case p.validator.IfRange() == "":
+			reason = "the server sends no strong validator to resume against"
+		}
+		if reason != "" {
+			if err := r.restart(reason); err != nil {
 				return nil, err
 			}
 		}
 	}
-	// From here on every byte is fetched under the probed validator, so a
-	// blind resume becomes a checked one for the rest of the file.
+	// From here on every byte is fetched under the probed validator.
 	r.st.Validator = p.validator
-	r.st.Blind = false
-	r.st.Size = p.size
+	if p.size >= 0 || r.st.Size < 0 {
+		r.st.Size = p.size
+	}
 	r.st.Offset = r.offset
 	if err := r.j.Journal.Save(&r.st); err != nil {
 		return nil, err
@@ -272,9 +287,7 @@ func (r *run) restart(reason string) error {
 	r.flushed = 0
 	r.st.Offset = 0
 	r.st.Blind = false
-	if r.hash != nil {
-		r.resetHash()
-	}
+	r.sums.reset()
 	r.j.Meter.Reset(0, r.st.Size)
 	r.j.Emit(transfer.RestartEvent{Discarded: discarded, Reason: reason})
 	return nil
@@ -317,14 +330,19 @@ func (r *run) retrying(ctx context.Context, f func(context.Context) (bool, error
 	}
 }
 
-// fetch requests the bytes after offset until the file is complete.
+// fetch requests the bytes after offset until the file is complete. An
+// attempt counts as progress only when it takes the file past the most bytes
+// ever held, so a server that makes every attempt start over cannot keep the
+// retry policy from running out.
 func (r *run) fetch(ctx context.Context) (stateFunc, error) {
 	r.op = "download"
 	complete := false
 	err := r.retrying(ctx, func(ctx context.Context) (bool, error) {
-		n, done, err := r.fetchOnce(ctx)
-		complete = done
-		return n > 0, err
+		var err error
+		complete, err = r.fetchOnce(ctx)
+		progressed := r.offset > r.high
+		r.high = max(r.high, r.offset)
+		return progressed, err
 	})
 	if err != nil {
 		return nil, err

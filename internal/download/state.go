@@ -24,10 +24,14 @@ type State struct {
 	URL       string              `json:"url"`
 	Size      int64               `json:"size"` // -1 while unknown
 	Validator httprange.Validator `json:"validator"`
-	// Offset is how many leading bytes of the .part file are in place. For a
-	// single stream the .part file's length is authoritative after a kill
-	// (bytes written before the kill are in the page cache and survive it);
-	// Offset is refreshed at checkpoints and on exit.
+	// Offset is how many leading bytes of the .part file were in place when
+	// the state was last saved (after the probe, on a restart, and when a
+	// run ends without committing). On resume the .part file's length is
+	// authoritative for a single stream: bytes written before a process
+	// kill are in the page cache and survive it, and journaling filesystems
+	// (ext4 ordered, XFS) extend the on-disk length only after the data it
+	// covers is written, so a power loss shortens the file rather than
+	// leaving garbage at its end.
 	Offset int64 `json:"offset"`
 	// Blind marks a resume of a file ferry did not start itself (-c on a
 	// foreign partial file): there is no validator to prove it matches.

@@ -12,9 +12,10 @@ import (
 // them too slowly for too long (minimum speed), so a stall is caught by its
 // symptom and a slow but moving transfer is never cut by a total timeout.
 type watchdog struct {
-	last  atomic.Int64 // unix nanos of the last byte that moved
-	bytes atomic.Int64
-	stop  chan struct{}
+	last   atomic.Int64 // unix nanos of the last byte that moved
+	bytes  atomic.Int64
+	paused atomic.Int32 // > 0 while waiting on purpose (the rate limit)
+	stop   chan struct{}
 }
 
 // startWatchdog watches until stop is called. idle <= 0 disables the idle
@@ -41,6 +42,9 @@ func startWatchdog(cancel context.CancelCauseFunc, idle time.Duration, minSpeed 
 			case <-w.stop:
 				return
 			case now := <-t.C:
+				if w.paused.Load() > 0 {
+					continue
+				}
 				if idle > 0 && now.Sub(time.Unix(0, w.last.Load())) >= idle {
 					cancel(transfer.ErrIdleTimeout)
 					return
@@ -66,6 +70,15 @@ func (w *watchdog) kick() { w.last.Store(time.Now().UnixNano()) }
 func (w *watchdog) add(n int) {
 	w.bytes.Add(int64(n))
 	w.kick()
+}
+
+// hold stops the clocks while the transfer waits on purpose, such as for
+// the bandwidth budget; release starts them again.
+func (w *watchdog) hold() { w.paused.Add(1) }
+
+func (w *watchdog) release() {
+	w.kick()
+	w.paused.Add(-1)
 }
 
 func (w *watchdog) done() {

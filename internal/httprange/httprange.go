@@ -166,12 +166,16 @@ func FromResponse(h http.Header) Validator {
 }
 
 // IfRange returns the If-Range value to send with a resume request, or ""
-// when nothing strong enough is known (RFC 9110 §13.1.5 forbids weak tags).
+// when none may be sent. RFC 9110 §13.1.5: never a weak entity tag, and a
+// date only when there is no entity tag at all and the date is strong.
 func (v Validator) IfRange() string {
-	if v.ETag != "" && !v.ETag.Weak() {
+	switch {
+	case v.ETag != "":
+		if v.ETag.Weak() {
+			return ""
+		}
 		return string(v.ETag)
-	}
-	if v.LastModified != "" && v.LastModifiedStrong {
+	case v.LastModified != "" && v.LastModifiedStrong:
 		return v.LastModified
 	}
 	return ""
@@ -183,7 +187,7 @@ func (v Validator) IfRange() string {
 // answer is false: nothing proves sameness.
 func (v Validator) Same(w Validator) bool {
 	if v.ETag != "" && w.ETag != "" && !v.ETag.Weak() && !w.ETag.Weak() {
-		return v.ETag == w.ETag
+		return v.ETag.StrongMatch(w.ETag)
 	}
 	if strings.TrimPrefix(string(v.ETag), "W/") != strings.TrimPrefix(string(w.ETag), "W/") {
 		return false

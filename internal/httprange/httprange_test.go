@@ -91,7 +91,8 @@ func TestValidator(t *testing.T) {
 		ifRange string
 	}{
 		{"strong etag wins", hdr("ETag", `"v1"`, "Last-Modified", lm, "Date", later), `"v1"`},
-		{"weak etag falls back to a strong date", hdr("ETag", `W/"v1"`, "Last-Modified", lm, "Date", later), lm},
+		{"weak etag: no If-Range at all, not even the date", hdr("ETag", `W/"v1"`, "Last-Modified", lm, "Date", later), ""},
+		{"strong date alone", hdr("Last-Modified", lm, "Date", later), lm},
 		{"date too close to Date is weak", hdr("Last-Modified", lm, "Date", lm), ""},
 		{"no Date header: date is weak", hdr("Last-Modified", lm), ""},
 		{"malformed etag ignored", hdr("ETag", `v1`), ""},

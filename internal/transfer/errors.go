@@ -93,8 +93,6 @@ var (
 	ErrRangeNotSatisfiable error = &kindError{"ferry: range not satisfiable", false, false}
 	// ErrShortBody: the body ended before its declared length.
 	ErrShortBody error = &kindError{"ferry: response body shorter than declared", false, true}
-	// ErrNoValidator: a resume was asked for but the server gives no strong validator.
-	ErrNoValidator error = &kindError{"ferry: server sends no strong validator; cannot resume safely", false, false}
 )
 
 // Transient marks a network failure of an idempotent request as worth another try.

@@ -1,0 +1,112 @@
+package download
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/ferryhq/ferry/internal/retry"
+	"github.com/ferryhq/ferry/internal/transfer"
+)
+
+// attempt runs one request under a watchdog, so the idle timeout and the
+// minimum speed apply from the moment it is sent (a server that accepts the
+// connection and never answers is caught too).
+func (r *run) attempt(ctx context.Context, f func(actx context.Context, wd *watchdog) error) error {
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	wd := startWatchdog(cancel, r.j.IdleTimeout, r.j.MinSpeed, r.j.MinSpeedTime)
+	defer wd.done()
+	if err := f(actx, wd); err != nil {
+		return attemptErr(actx, err)
+	}
+	return nil
+}
+
+// attemptErr turns what broke an attempt into the error to act on: the
+// watchdog's verdict or the caller's cancellation when the attempt's context
+// ended, else the error itself (transport failures are already Transient).
+func attemptErr(actx context.Context, err error) error {
+	if actx.Err() != nil {
+		return context.Cause(actx)
+	}
+	return err
+}
+
+// newRequest builds a request with the job's headers, a redirect hook that
+// reports to this task, and an httptrace recorder that also feeds wd.
+func (r *run) newRequest(ctx context.Context, method string, wd *watchdog) (*http.Request, *transfer.Recorder, error) {
+	ctx = transfer.WithRedirectHook(ctx, r.checkRedirect)
+	req, err := http.NewRequestWithContext(ctx, method, r.j.URL, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, vs := range r.j.Header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	// Bytes are stored as served, and a resume must splice identity bytes:
+	// never ask for a content coding (RFC 9110 §14.2: ranges are of the
+	// encoded form).
+	req.Header.Del("Accept-Encoding")
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", "ferry")
+	}
+	rec := transfer.NewRecorder(req)
+	rec.OnActivity = wd.kick
+	return req.WithContext(rec.WithContext(req.Context())), rec, nil
+}
+
+func (r *run) checkRedirect(req *http.Request, via []*http.Request) error {
+	policy := r.j.CheckRedirect
+	if policy == nil {
+		policy = transfer.DefaultRedirectPolicy
+	}
+	if err := policy(req, via); err != nil {
+		// Refused by policy: final, whatever the error says about retrying.
+		return &redirectError{err}
+	}
+	prev := via[len(via)-1]
+	status := 0
+	if req.Response != nil {
+		status = req.Response.StatusCode
+	}
+	r.j.Emit(transfer.RedirectEvent{StatusCode: status, From: prev.URL.String(), To: req.URL.String()})
+	return nil
+}
+
+// redirectError carries the redirect policy's refusal out of http.Client.
+type redirectError struct{ err error }
+
+func (e *redirectError) Error() string { return e.err.Error() }
+func (e *redirectError) Unwrap() error { return e.err }
+
+func (r *run) finishTxn(rec *transfer.Recorder, body int64, err error) {
+	r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(body, err)})
+}
+
+// do sends req; a transport failure of these idempotent requests is transient.
+func (r *run) do(req *http.Request, rec *transfer.Recorder) (*http.Response, error) {
+	resp, err := r.j.Client.Do(req)
+	if err != nil {
+		r.finishTxn(rec, 0, err)
+		if req.Context().Err() != nil {
+			return nil, context.Cause(req.Context())
+		}
+		if re, ok := errors.AsType[*redirectError](err); ok {
+			return nil, re.err
+		}
+		return nil, &transfer.Transient{Err: err}
+	}
+	rec.Response(resp)
+	return resp, nil
+}
+
+func statusError(resp *http.Response) *transfer.StatusError {
+	return &transfer.StatusError{
+		StatusCode: resp.StatusCode,
+		Status:     resp.Status,
+		RetryAfter: retry.ParseRetryAfter(resp.Header.Get("Retry-After"), timeNow()),
+	}
+}
