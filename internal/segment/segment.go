@@ -101,8 +101,23 @@ func (s *Scheduler) Next(w int) (r Range, ok bool) {
 		return Range{}, false
 	}
 	g.owner = w
-	g.reqEnd = min(g.end, g.pos+s.chunk)
+	g.reqEnd = min(g.end, g.pos+s.requestSize())
 	return Range{g.pos, g.reqEnd}, true
+}
+
+// requestSize shrinks requests as the unrequested bytes run out, so the
+// last requests of every worker end at about the same time instead of one
+// slow connection finishing a long request alone.
+func (s *Scheduler) requestSize() int64 {
+	var free int64
+	busy := int64(1)
+	for _, g := range s.segs {
+		free += g.end - g.reqEnd
+		if g.owner >= 0 {
+			busy++
+		}
+	}
+	return min(s.chunk, max(s.minSteal, free/(2*busy)))
 }
 
 // owned returns w's segment if it still has unrequested bytes.
