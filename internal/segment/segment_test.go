@@ -94,9 +94,9 @@ func TestStealTakesBackHalfOfLargestUnrequestedRun(t *testing.T) {
 		t.Fatalf("stolen request %v, want [55,65)", r)
 	}
 	s.Advance(1, 10)
-	r, _ = s.Next(1) // 35 bytes left unrequested among 3: requests shrink
-	if r != (Range{65, 70}) {
-		t.Fatalf("request near the end %v, want the smaller [65,70)", r)
+	r, _ = s.Next(1)
+	if r != (Range{65, 75}) {
+		t.Fatalf("next request %v, want [65,75)", r)
 	}
 	if got := s.Missing(); !slices.Equal(got, []Range{{0, 55}, {65, 100}}) {
 		t.Fatalf("Missing = %v", got)
@@ -110,6 +110,19 @@ func TestStealTakesBackHalfOfLargestUnrequestedRun(t *testing.T) {
 	}
 	if got := s.Missing(); !slices.Equal(got, []Range{{10, 55}, {65, 100}}) {
 		t.Fatalf("Missing = %v", got)
+	}
+}
+
+// Requests shrink as the unrequested bytes run out, so workers finish
+// together.
+func TestRequestsShrinkTowardsTheEnd(t *testing.T) {
+	s, _ := New(1000, []Range{{0, 1000}}, 500, 10)
+	if r, _ := s.Next(0); r != (Range{0, 500}) {
+		t.Fatalf("first request %v, want a full chunk [0,500)", r)
+	}
+	// 500 bytes unrequested, two workers busy: a sixth of it each.
+	if r, _ := s.Next(1); r != (Range{750, 833}) {
+		t.Fatalf("stolen request %v, want [750,833)", r)
 	}
 }
 
