@@ -109,15 +109,14 @@ func (s *Scheduler) Next(w int) (r Range, ok bool) {
 // last requests of every worker end at about the same time instead of one
 // slow connection finishing a long request alone.
 func (s *Scheduler) requestSize() int64 {
-	var free int64
-	busy := int64(1)
+	var free, busy int64 // busy counts the asking worker: its owner is set
 	for _, g := range s.segs {
 		free += g.end - g.reqEnd
 		if g.owner >= 0 {
 			busy++
 		}
 	}
-	return min(s.chunk, max(s.minSteal, free/(2*busy)))
+	return min(s.chunk, max(s.minSteal, free/(2*max(busy, 1))))
 }
 
 // owned returns w's segment if it still has unrequested bytes.

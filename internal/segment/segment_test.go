@@ -120,9 +120,9 @@ func TestRequestsShrinkTowardsTheEnd(t *testing.T) {
 	if r, _ := s.Next(0); r != (Range{0, 500}) {
 		t.Fatalf("first request %v, want a full chunk [0,500)", r)
 	}
-	// 500 bytes unrequested, two workers busy: a sixth of it each.
-	if r, _ := s.Next(1); r != (Range{750, 833}) {
-		t.Fatalf("stolen request %v, want [750,833)", r)
+	// 500 bytes unrequested, two workers busy: a quarter of it each.
+	if r, _ := s.Next(1); r != (Range{750, 875}) {
+		t.Fatalf("stolen request %v, want [750,875)", r)
 	}
 }
 
