@@ -1,0 +1,41 @@
+package peer
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+)
+
+// FerryServeConfig says what a started `ferry serve` serves.
+type FerryServeConfig struct {
+	// Bin is the ferry binary, e.g. from BuildFerry. Required.
+	Bin string
+	// Root is the directory served at /. Required.
+	Root string
+	// Listen is the address, "host:port"; port 0 picks a free one. The
+	// default is 127.0.0.1:0.
+	Listen string
+	// TLS serves HTTPS with a self-signed certificate (--tls-self-signed).
+	TLS bool
+}
+
+// StartFerryServe starts `ferry serve --root Root --addr Listen` (see the
+// package comment). ctx bounds the start, not the server's life: call Stop.
+// Its log is serve.log.
+func StartFerryServe(ctx context.Context, cfg FerryServeConfig) (*Server, error) {
+	if cfg.Bin == "" || cfg.Root == "" {
+		return nil, fmt.Errorf("ferry serve: need Bin and Root")
+	}
+	scheme := "http"
+	if cfg.TLS {
+		scheme = "https"
+	}
+	return startServer(ctx, "ferry-serve", scheme, cfg.Listen, func(dir, addr string) (*process, []string, error) {
+		args := []string{"serve", "--root", cfg.Root, "--addr", addr}
+		if cfg.TLS {
+			args = append(args, "--tls-self-signed")
+		}
+		p, err := startProcess(filepath.Join(dir, "serve.log"), cfg.Bin, args...)
+		return p, []string{"serve.log"}, err
+	})
+}
