@@ -20,6 +20,12 @@ type DownloadRequest struct {
 	Path string
 	// Header is added to this task's requests (after the session's).
 	Header http.Header
+	// Connections is how many connections fetch the file. 0, the default,
+	// adapts: it starts with two ranged requests in parallel and adds a
+	// connection while the total rate still rises, up to the session's
+	// MaxConnsPerHost. 1 is a single stream; N > 1 is N connections. Files
+	// are split only when the server serves ranges under a strong validator.
+	Connections int
 	// Checksum, "sha-256=HEX" or "sha-512=HEX", is the digest the result
 	// must have; on a mismatch the task fails with an *IntegrityError and
 	// nothing is left at Path.
@@ -57,6 +63,9 @@ func (r *DownloadRequest) validate() error {
 	}
 	if r.Path == "" {
 		return fmt.Errorf("%w: no destination path", ErrInvalidRequest)
+	}
+	if r.Connections < 0 {
+		return fmt.Errorf("%w: negative Connections", ErrInvalidRequest)
 	}
 	if r.Checksum != "" {
 		if _, _, err := ParseChecksum(r.Checksum); err != nil {

@@ -311,20 +311,22 @@ func (t *Task) run(ctx context.Context, cancel context.CancelCauseFunc, runDone 
 func (t *Task) job() *download.Job {
 	cfg := t.s.cfg
 	j := &download.Job{
-		Client:        t.s.client,
-		URL:           t.req.URL,
-		Path:          t.req.Path,
-		Header:        mergeHeaders(cfg.Header, t.req.Header),
-		Journal:       t.journal,
-		Retry:         cfg.Retry,
-		IdleTimeout:   cfg.IdleTimeout,
-		MinSpeed:      cfg.MinSpeed,
-		MinSpeedTime:  cfg.MinSpeedTime,
-		Continue:      t.req.Continue,
-		Hash:          t.req.SHA256,
-		CheckRedirect: cfg.CheckRedirect,
-		Meter:         t.meter,
-		Emit:          t.emit,
+		Client:         t.s.client,
+		URL:            t.req.URL,
+		Path:           t.req.Path,
+		Header:         mergeHeaders(cfg.Header, t.req.Header),
+		Journal:        t.journal,
+		Retry:          cfg.Retry,
+		IdleTimeout:    cfg.IdleTimeout,
+		MinSpeed:       cfg.MinSpeed,
+		MinSpeedTime:   cfg.MinSpeedTime,
+		Continue:       t.req.Continue,
+		Connections:    t.req.Connections,
+		MaxConnections: cfg.MaxConnsPerHost,
+		Hash:           t.req.SHA256,
+		CheckRedirect:  cfg.CheckRedirect,
+		Meter:          t.meter,
+		Emit:           t.emit,
 	}
 	if t.s.limiter != nil {
 		j.Limiter = t.s.limiter

@@ -49,7 +49,7 @@ Interrupted (Ctrl-C, kill, lost network), the same command run again continues.`
 	fl.StringVarP(&f.output, "output", "o", "", "write to `FILE`")
 	fl.BoolVarP(&f.remoteName, "remote-name", "O", false, "name the file after the URL's last path segment (the default without -o)")
 	fl.BoolVarP(&f.cont, "continue", "c", false, "continue a partial FILE that ferry did not start (like wget -c)")
-	fl.IntVarP(&f.connections, "connections", "x", 1, "connections per download (segmented downloads: 1 for now)")
+	fl.IntVarP(&f.connections, "connections", "x", 0, "fetch over `N` connections in parallel (default: adapt, up to 8)")
 	fl.StringVar(&f.checksum, "checksum", "", "verify the result: `ALG=HEX` with ALG sha-256 or sha-512 (exit 3 on mismatch)")
 	fl.StringVar(&f.limitRate, "limit-rate", "", "cap the speed, e.g. 500k, 2M")
 	fl.IntVar(&f.retries, "retry", 10, "retry up to `N` times in a row while no attempt moves the download forward (0: never)")
@@ -71,9 +71,6 @@ func runGet(c *cobra.Command, io stdio, rawURL string, f *getFlags) error {
 	cfg, req, err := f.build(rawURL)
 	if err != nil {
 		return err
-	}
-	if f.connections > 1 && !f.quiet {
-		fmt.Fprintf(io.err, "ferry: -x %d: segmented downloads are not available yet; using one connection\n", f.connections)
 	}
 	s, err := ferry.NewSession(cfg)
 	if err != nil {
@@ -153,8 +150,11 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 	if f.remoteName && f.output != "" {
 		return cfg, ferry.DownloadRequest{}, usagef("-o and -O exclude each other")
 	}
-	if f.connections < 1 {
-		return cfg, ferry.DownloadRequest{}, usagef("-x must be at least 1")
+	if f.connections < 0 {
+		return cfg, ferry.DownloadRequest{}, usagef("-x must not be negative")
+	}
+	if f.connections > cfg.MaxConnsPerHost {
+		cfg.MaxConnsPerHost = f.connections
 	}
 
 	u, err := url.Parse(rawURL)
@@ -162,12 +162,13 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 		return cfg, ferry.DownloadRequest{}, usagef("%q is not an http(s) URL", rawURL)
 	}
 	req := ferry.DownloadRequest{
-		URL:      rawURL,
-		Path:     f.output,
-		Checksum: f.checksum,
-		Continue: f.cont,
-		SHA256:   f.jsonOut || strings.Contains(f.write, "%{sha256}"),
-		Header:   http.Header{},
+		URL:         rawURL,
+		Path:        f.output,
+		Checksum:    f.checksum,
+		Continue:    f.cont,
+		Connections: f.connections,
+		SHA256:      f.jsonOut || strings.Contains(f.write, "%{sha256}"),
+		Header:      http.Header{},
 	}
 	if req.Path == "" {
 		req.Path = remoteName(u)

@@ -45,6 +45,12 @@ type Job struct {
 	MinSpeed     int64         // bytes/s; <= 0: none
 	MinSpeedTime time.Duration // window for MinSpeed
 	Limiter      Limiter       // nil: unlimited
+	// Connections is how many connections fetch the file: 1 for a single
+	// stream, N > 1 for N ranged requests in parallel, and 0 for the
+	// adaptive default, which starts with two and adds one while the total
+	// rate still rises, up to MaxConnections.
+	Connections    int
+	MaxConnections int
 	// Continue adopts an existing file at Path that ferry did not start
 	// (no control file) as the first bytes, like wget -c.
 	Continue bool
@@ -143,6 +149,7 @@ type run struct {
 	sums        digests
 
 	failures  int
+	restarts  int // whole-file restarts of a segmented fetch
 	badRanges int
 	fullOnly  bool // ranges from this server are not trusted: fetch whole
 	res       Result
@@ -239,6 +246,12 @@ func (r *run) probeState(ctx context.Context) (stateFunc, error) {
 		return nil, err
 	}
 	p := r.probe
+	if r.st.Missing != nil && (p.size != r.st.Size || !p.ranges) {
+		// A segmented layout needs the same size and ranges to go on with.
+		if err := r.restart("the resource changed since the last run"); err != nil {
+			return nil, err
+		}
+	}
 	if r.offset > 0 {
 		var reason string
 		switch {
@@ -270,6 +283,9 @@ func (r *run) probeState(ctx context.Context) (stateFunc, error) {
 	r.flushed = r.offset
 	// Only a non-empty file is taken as complete on the probe's word: a HEAD
 	// that wrongly says 0 must not produce an empty result.
+	if r.segmentable() {
+		return r.fetchSegmented, nil
+	}
 	if r.st.Size > 0 && r.offset == r.st.Size {
 		r.resumedFrom = r.offset
 		return r.commit, nil
@@ -287,6 +303,7 @@ func (r *run) restart(reason string) error {
 	r.flushed = 0
 	r.st.Offset = 0
 	r.st.Blind = false
+	r.st.Missing = nil
 	r.sums.reset()
 	r.j.Meter.Reset(0, r.st.Size)
 	r.j.Emit(transfer.RestartEvent{Discarded: discarded, Reason: reason})

@@ -166,11 +166,15 @@ func (r *run) badRange(rec *transfer.Recorder) error {
 	return transfer.ErrBadContentRange
 }
 
-// copy moves the body into the .part file at offset. Under a rate limit it
-// reads no more than the limiter's burst at a time, and the watchdog is held
-// while waiting for the budget: a deliberate pause is not a stall.
+// copy moves the body into the .part file at offset.
 func (r *run) copy(ctx context.Context, body io.Reader, wd *watchdog) (int64, error) {
-	buf := r.buf
+	return r.pump(ctx, body, wd, r.buf, r.write)
+}
+
+// pump reads body into buf and hands each piece to sink. Under a rate limit
+// it reads no more than the limiter's burst at a time, and the watchdog is
+// held while waiting for the budget: a deliberate pause is not a stall.
+func (r *run) pump(ctx context.Context, body io.Reader, wd *watchdog, buf []byte, sink func([]byte) error) (int64, error) {
 	if r.j.Limiter != nil {
 		buf = buf[:min(len(buf), r.j.Limiter.Burst())]
 	}
@@ -187,7 +191,7 @@ func (r *run) copy(ctx context.Context, body io.Reader, wd *watchdog) (int64, er
 					return total, err
 				}
 			}
-			if err := r.write(buf[:n]); err != nil {
+			if err := sink(buf[:n]); err != nil {
 				return total, err
 			}
 			total += int64(n)

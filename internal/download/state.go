@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/internal/httprange"
+	"github.com/ferryhq/ferry/internal/segment"
 )
 
 // stateVersion is bumped when State changes incompatibly; an unknown version
@@ -36,6 +37,10 @@ type State struct {
 	// Blind marks a resume of a file ferry did not start itself (-c on a
 	// foreign partial file): there is no validator to prove it matches.
 	Blind bool `json:"blind,omitempty"`
+	// Missing, when not nil, means a segmented layout: the .part file has
+	// its full length and these ranges are still to be fetched; everything
+	// else is in place. Saved only after an fsync of the .part file.
+	Missing []segment.Range `json:"missing,omitempty"`
 }
 
 // Journal persists a download's State. Load returns (nil, nil) when there is
@@ -113,6 +118,7 @@ func (m *MemJournal) Load() (*State, error) {
 		return nil, nil
 	}
 	c := *m.st
+	c.Missing = append([]segment.Range(nil), c.Missing...)
 	return &c, nil
 }
 

@@ -1,0 +1,380 @@
+package download
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/httprange"
+	"github.com/ferryhq/ferry/internal/retry"
+	"github.com/ferryhq/ferry/internal/segment"
+	"github.com/ferryhq/ferry/internal/transfer"
+)
+
+const (
+	// minAdaptiveSize is the smallest file the adaptive default splits; a
+	// smaller one is over before extra connections would pay off.
+	minAdaptiveSize = 8 << 20
+	// minFixedSize is the smallest file split when connections are asked for.
+	minFixedSize = 2 << 20
+	// maxRequest and minRequest bound one ranged request. Bounded requests
+	// let a finished worker steal the unrequested rest of a slow one's
+	// segment without cutting a connection.
+	maxRequest = 16 << 20
+	minRequest = 512 << 10
+	// checkpointEvery is how often the map of fetched ranges is made
+	// durable: a kill loses at most this much transfer per connection.
+	checkpointEvery = time.Second
+	// adaptEvery is how often the adaptive default measures throughput.
+	adaptEvery = time.Second
+	// startConnections is where the adaptive default starts.
+	startConnections = 2
+)
+
+// restartError ends a segmented fetch because the bytes held cannot be kept:
+// the resource changed, or the server stopped honouring ranges.
+type restartError struct {
+	reason   string
+	noRanges bool
+}
+
+func (e *restartError) Error() string { return "restart: " + e.reason }
+
+// segmentable reports whether to fetch with parallel ranged requests: the
+// size is known, ranges are served, a strong validator guards every range,
+// and the file is big enough for more connections to pay off.
+func (r *run) segmentable() bool {
+	if r.st.Missing != nil {
+		return true // an earlier run's layout: continue it
+	}
+	if r.j.Connections == 1 || r.fullOnly || !r.probe.ranges || r.st.Validator.IfRange() == "" {
+		return false
+	}
+	least := int64(minAdaptiveSize)
+	if r.j.Connections > 1 {
+		least = minFixedSize
+	}
+	return r.st.Size >= least && r.st.Size-r.offset >= least/2
+}
+
+// fetchSegmented fetches the missing ranges over several connections.
+func (r *run) fetchSegmented(ctx context.Context) (stateFunc, error) {
+	r.op = "download"
+	if r.st.Missing == nil {
+		// Switch to the segmented layout: the bytes held so far stay and
+		// the file takes its full length, so ranges can land anywhere.
+		if err := preallocate(r.part, r.st.Size); err != nil {
+			return nil, &writeError{err}
+		}
+		r.st.Missing = []segment.Range{{Start: r.offset, End: r.st.Size}}
+		if err := r.j.Journal.Save(&r.st); err != nil {
+			return nil, err
+		}
+	}
+	limit := r.j.Connections
+	if limit <= 1 {
+		limit = max(r.j.MaxConnections, 1)
+	}
+	sched, err := segment.New(r.st.Size, r.st.Missing, requestSize(r.st.Size, limit), minRequest)
+	if err != nil {
+		// A map that does not fit the file: nothing in it can be trusted.
+		return r.probeState, r.restart("the saved map of fetched ranges is invalid")
+	}
+	done := sched.Done()
+	r.j.Meter.Reset(done, r.st.Size)
+	if r.resumedFrom < 0 {
+		r.resumedFrom = done
+	}
+	r.offset = r.st.Size
+	start := limit
+	if r.j.Connections <= 1 {
+		start = min(startConnections, limit)
+	}
+	p := &parallel{r: r, sched: sched, limit: limit, adaptive: r.j.Connections <= 1}
+	err = p.run(ctx, start)
+	r.st.Missing = sched.Missing()
+	if err == nil {
+		return r.commit, nil
+	}
+	var re *restartError
+	if !errors.As(err, &re) || ctx.Err() != nil {
+		return nil, err
+	}
+	r.restarts++
+	if r.j.Retry.Exhausted(r.restarts) {
+		return nil, fmt.Errorf("giving up after %d restarts: %s", r.restarts, re.reason)
+	}
+	if re.noRanges {
+		r.fullOnly = true
+	}
+	if err := r.restart(re.reason); err != nil {
+		return nil, err
+	}
+	return r.probeState, nil
+}
+
+// requestSize picks the largest request for a file fetched by n workers:
+// about an eighth of a worker's share, within [minRequest, maxRequest].
+func requestSize(size int64, n int) int64 {
+	return min(maxRequest, max(minRequest, size/int64(8*max(n, 1))))
+}
+
+// parallel runs the workers of one segmented fetch.
+type parallel struct {
+	r        *run
+	sched    *segment.Scheduler
+	limit    int
+	adaptive bool
+
+	mu      sync.Mutex
+	started int
+	wg      sync.WaitGroup
+	cancel  context.CancelCauseFunc
+	errOnce sync.Once
+	err     error
+	bad     atomic.Int32 // consecutive answers that did not match their request
+}
+
+func (p *parallel) run(ctx context.Context, n int) error {
+	ctx, p.cancel = context.WithCancelCause(ctx)
+	defer p.cancel(nil)
+	p.sched.Split(n)
+	for range n {
+		p.spawn(ctx)
+	}
+	var aux sync.WaitGroup
+	auxCtx, stopAux := context.WithCancel(ctx)
+	aux.Go(func() { p.checkpoints(auxCtx) })
+	if len(p.r.sums.hashes) > 0 {
+		aux.Go(func() { p.hashPrefix(auxCtx) })
+	}
+	if p.adaptive {
+		aux.Go(func() { p.adapt(auxCtx) })
+	}
+	p.wg.Wait()
+	stopAux()
+	aux.Wait()
+	if err := p.r.checkpoint(p.sched); err != nil && p.err == nil {
+		return err
+	}
+	if p.err != nil {
+		return p.err
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if !p.sched.Complete() {
+		return errors.New("segmented fetch ended with bytes missing")
+	}
+	return nil
+}
+
+// spawn starts one more worker unless the limit is reached.
+func (p *parallel) spawn(ctx context.Context) bool {
+	p.mu.Lock()
+	if p.started >= p.limit {
+		p.mu.Unlock()
+		return false
+	}
+	w := p.started
+	p.started++
+	p.mu.Unlock()
+	p.wg.Go(func() {
+		if err := p.worker(ctx, w); err != nil {
+			p.errOnce.Do(func() {
+				p.err = err
+				p.cancel(err)
+			})
+		}
+	})
+	return true
+}
+
+// adapt adds a connection each interval while the total rate still rises
+// by a tenth, and stops after two intervals without such a rise.
+func (p *parallel) adapt(ctx context.Context) {
+	t := time.NewTicker(adaptEvery)
+	defer t.Stop()
+	lastMoved, lastT := p.r.j.Meter.Moved(), time.Now()
+	best, flat := 0.0, 0
+	for flat < 2 {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			moved := p.r.j.Meter.Moved()
+			rate := float64(moved-lastMoved) / now.Sub(lastT).Seconds()
+			lastMoved, lastT = moved, now
+			if rate <= best*1.1 {
+				flat++
+				continue
+			}
+			best, flat = rate, 0
+			if !p.spawn(ctx) {
+				return
+			}
+		}
+	}
+}
+
+// checkpoints makes the map of fetched ranges durable every interval.
+func (p *parallel) checkpoints(ctx context.Context) {
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.r.checkpoint(p.sched)
+		}
+	}
+}
+
+// checkpoint fsyncs the .part file, then saves the map: the map never claims
+// bytes that a power loss could take back.
+func (r *run) checkpoint(sched *segment.Scheduler) error {
+	missing := sched.Missing()
+	if err := r.part.Sync(); err != nil {
+		return &writeError{err}
+	}
+	st := r.st
+	st.Missing = missing
+	if st.Missing == nil {
+		st.Missing = []segment.Range{}
+	}
+	return r.j.Journal.Save(&st)
+}
+
+// hashPrefix hashes the file in order as its leading run of fetched bytes
+// grows, so the digest is mostly done when the last byte arrives.
+func (p *parallel) hashPrefix(ctx context.Context) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.r.sums.catchUp(p.r.part, p.sched.Prefix())
+		}
+	}
+}
+
+// worker fetches ranges until none is left, retrying its own failures.
+func (p *parallel) worker(ctx context.Context, w int) error {
+	r := p.r
+	buf := make([]byte, 256<<10)
+	failures := 0
+	for {
+		rg, ok := p.sched.Next(w)
+		if !ok {
+			return nil
+		}
+		n, err := p.fetchRange(ctx, w, rg, buf)
+		if err == nil {
+			failures = 0
+			p.bad.Store(0)
+			startWriteback(r.part, rg.Start, rg.Len())
+			continue
+		}
+		p.sched.Release(w)
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if _, ok := errors.AsType[*restartError](err); ok || !retry.IsRetryable(err) {
+			return err
+		}
+		if n > 0 { // every byte a worker writes is new, so any is progress
+			failures = 0
+		}
+		failures++
+		if r.j.Retry.Exhausted(failures) {
+			return err
+		}
+		var ra time.Duration
+		if se, ok := errors.AsType[*transfer.StatusError](err); ok {
+			ra = se.RetryAfter
+		}
+		d, ok := r.j.Retry.Delay(failures, ra)
+		if !ok {
+			return fmt.Errorf("server asked to retry after %v: %w", ra, err)
+		}
+		r.j.Emit(transfer.RetryEvent{Attempt: failures, Delay: d, Err: err})
+		if err := retry.Sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+// fetchRange requests rg and writes what arrives in place, advancing the
+// scheduler as it goes. It returns the bytes written.
+func (p *parallel) fetchRange(ctx context.Context, w int, rg segment.Range, buf []byte) (int64, error) {
+	r := p.r
+	var n int64
+	err := r.attempt(ctx, func(actx context.Context, wd *watchdog) error {
+		req, rec, err := r.newRequest(actx, http.MethodGet, wd)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Range", httprange.Range(rg.Start, rg.End-1))
+		req.Header.Set("If-Range", r.st.Validator.IfRange())
+		resp, err := r.do(req, rec)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		got := httprange.FromResponse(resp.Header)
+		switch resp.StatusCode {
+		case http.StatusPartialContent:
+			cr, err := httprange.ParseContentRange(resp.Header.Get("Content-Range"))
+			if err != nil || cr.First != rg.Start || cr.Last != rg.End-1 || (cr.Size >= 0 && cr.Size != r.st.Size) ||
+				(resp.ContentLength >= 0 && resp.ContentLength != rg.Len()) || !identity(resp.Header.Get("Content-Encoding")) {
+				r.finishTxn(rec, 0, transfer.ErrBadContentRange)
+				if p.bad.Add(1) >= 3 {
+					return &restartError{reason: "the server's ranges do not match the requests", noRanges: true}
+				}
+				return transfer.ErrBadContentRange
+			}
+			if !got.Empty() && !got.Same(r.st.Validator) {
+				r.finishTxn(rec, 0, nil)
+				return &restartError{reason: "the resource changed (a range came from another version)"}
+			}
+		case http.StatusOK:
+			r.finishTxn(rec, 0, nil)
+			if got.Same(r.st.Validator) {
+				return &restartError{reason: "the server stopped serving ranges", noRanges: true}
+			}
+			return &restartError{reason: "the resource changed (If-Range failed)"}
+		case http.StatusRequestedRangeNotSatisfiable:
+			r.finishTxn(rec, 0, nil)
+			return &restartError{reason: "the resource is shorter than it was"}
+		default:
+			se := statusError(resp)
+			r.finishTxn(rec, 0, se)
+			return se
+		}
+		pos := rg.Start
+		n, err = r.pump(actx, resp.Body, wd, buf, func(b []byte) error {
+			if pos+int64(len(b)) > rg.End {
+				return transfer.ErrBadContentRange // more than was asked for
+			}
+			if _, err := r.part.WriteAt(b, pos); err != nil {
+				return &writeError{err}
+			}
+			pos += int64(len(b))
+			r.j.Meter.Add(int64(len(b)))
+			return p.sched.Advance(w, int64(len(b)))
+		})
+		if err == nil && n != rg.Len() {
+			err = transfer.ErrShortBody
+		}
+		r.finishTxn(rec, n, err)
+		return err
+	})
+	return n, err
+}
