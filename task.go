@@ -38,7 +38,11 @@ type Result struct {
 	Downloaded  int64  // bytes moved over the network, all runs of this task
 	SHA256      string // hex, when asked for
 	Proto       string // protocol of the last data response, e.g. "HTTP/2.0"
-	Metrics     TaskMetrics
+	// Verified lists what the file was checked against before it was put
+	// in place: "size", "checksum sha-256" (DownloadRequest.Checksum),
+	// "repr-digest sha-256" (the server's RFC 9530 Repr-Digest).
+	Verified []string
+	Metrics  TaskMetrics
 }
 
 // Task is one transfer of a Session. Its methods are safe for concurrent use.
@@ -294,7 +298,7 @@ func (t *Task) run(ctx context.Context, cancel context.CancelCauseFunc, runDone 
 	case err == nil:
 		t.completeLocked(&Result{
 			URL: res.URL, Path: res.Path, Size: res.Size, ResumedFrom: res.ResumedFrom,
-			Downloaded: t.meter.Moved(), SHA256: res.SHA256, Proto: res.Proto,
+			Downloaded: t.meter.Moved(), SHA256: res.SHA256, Proto: res.Proto, Verified: res.Verified,
 		}, nil)
 	case stopped && t.want == intentSuspend:
 		t.state = StateSuspended

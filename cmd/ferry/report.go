@@ -13,24 +13,25 @@ import (
 // report is the --json object and the source of -w variables. Names follow
 // curl's where curl has one.
 type report struct {
-	URL               string  `json:"url"`
-	Path              string  `json:"path"`
-	Size              int64   `json:"size"`
-	SizeDownload      int64   `json:"size_download"`
-	ResumedFrom       int64   `json:"resumed_from"`
-	Connections       int     `json:"connections"`
-	Retries           int     `json:"retries"`
-	Restarts          int     `json:"restarts"`
-	NumRedirects      int     `json:"num_redirects"`
-	HTTPVersion       string  `json:"http_version,omitempty"`
-	TimeNamelookup    float64 `json:"time_namelookup"`
-	TimeConnect       float64 `json:"time_connect"`
-	TimeAppconnect    float64 `json:"time_appconnect"`
-	TimeStarttransfer float64 `json:"time_starttransfer"`
-	TimeTotal         float64 `json:"time_total"`
-	SpeedDownload     float64 `json:"speed_download"`
-	SHA256            string  `json:"sha256,omitempty"`
-	Error             string  `json:"error,omitempty"`
+	URL               string   `json:"url"`
+	Path              string   `json:"path"`
+	Size              int64    `json:"size"`
+	SizeDownload      int64    `json:"size_download"`
+	ResumedFrom       int64    `json:"resumed_from"`
+	Connections       int      `json:"connections"`
+	Retries           int      `json:"retries"`
+	Restarts          int      `json:"restarts"`
+	NumRedirects      int      `json:"num_redirects"`
+	HTTPVersion       string   `json:"http_version,omitempty"`
+	TimeNamelookup    float64  `json:"time_namelookup"`
+	TimeConnect       float64  `json:"time_connect"`
+	TimeAppconnect    float64  `json:"time_appconnect"`
+	TimeStarttransfer float64  `json:"time_starttransfer"`
+	TimeTotal         float64  `json:"time_total"`
+	SpeedDownload     float64  `json:"speed_download"`
+	SHA256            string   `json:"sha256,omitempty"`
+	Verified          []string `json:"verified,omitempty"`
+	Error             string   `json:"error,omitempty"`
 }
 
 func newReport(req ferry.DownloadRequest, task *ferry.Task, res *ferry.Result, err error) report {
@@ -52,6 +53,7 @@ func newReport(req ferry.DownloadRequest, task *ferry.Task, res *ferry.Result, e
 		r.Size = res.Size
 		r.ResumedFrom = res.ResumedFrom
 		r.SHA256 = res.SHA256
+		r.Verified = res.Verified
 		r.HTTPVersion = httpVersion(res.Proto)
 	}
 	t0 := m.Start

@@ -22,11 +22,24 @@ func (r *run) commit(ctx context.Context) (stateFunc, error) {
 	if err := r.sums.catchUp(r.part, r.offset); err != nil {
 		return nil, err
 	}
+	verified := []string{"size"}
+	if r.st.Size < 0 {
+		verified = nil // nothing said how long it should be
+	}
 	if c := r.j.Checksum; c != nil {
 		if got := r.sums.sum(c.Algorithm); got != c.Hex {
 			r.discard()
 			return nil, &transfer.IntegrityError{What: c.Algorithm, Want: c.Hex, Got: got}
 		}
+		verified = append(verified, "checksum "+c.Algorithm)
+	}
+	if d := r.digest; d.alg != "" {
+		// RFC 9530 §3: the server's digest of the representation it served.
+		if got := r.sums.sum(d.alg); got != d.hex {
+			r.discard()
+			return nil, &transfer.IntegrityError{What: "Repr-Digest " + d.alg, Want: d.hex, Got: got}
+		}
+		verified = append(verified, "repr-digest "+d.alg)
 	}
 	if err := atomicfile.Commit(r.part, r.j.Path); err != nil {
 		return nil, err
@@ -44,6 +57,7 @@ func (r *run) commit(ctx context.Context) (stateFunc, error) {
 		SHA256:      r.sums.sum("sha-256"),
 		Proto:       r.res.Proto,
 		Validator:   r.st.Validator,
+		Verified:    verified,
 	}
 	return nil, nil
 }

@@ -20,22 +20,26 @@ type digests struct {
 
 func newDigests(j *Job) digests {
 	var d digests
-	want := func(alg string) {
-		for _, a := range d.algs {
-			if a == alg {
-				return
-			}
-		}
-		d.algs = append(d.algs, alg)
-	}
 	if j.Hash {
-		want("sha-256")
+		d.want("sha-256")
 	}
 	if j.Checksum != nil {
-		want(j.Checksum.Algorithm)
+		d.want(j.Checksum.Algorithm)
 	}
 	d.reset()
 	return d
+}
+
+// want adds alg to the digests computed. A new one starts the hashing over,
+// from the first byte of the file.
+func (d *digests) want(alg string) {
+	for _, a := range d.algs {
+		if a == alg {
+			return
+		}
+	}
+	d.algs = append(d.algs, alg)
+	d.reset()
 }
 
 func (d *digests) reset() {

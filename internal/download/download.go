@@ -80,6 +80,9 @@ type Result struct {
 	SHA256      string
 	Proto       string
 	Validator   httprange.Validator
+	// Verified lists what the result was checked against: "size",
+	// "checksum sha-256", "repr-digest sha-256", ...
+	Verified []string
 }
 
 // ErrBusy reports that another download is writing to the same file.
@@ -145,7 +148,8 @@ type run struct {
 	high        int64 // the most bytes ever in place: progress is passing it
 	resumedFrom int64
 	probe       probeResult
-	flushed     int64 // bytes handed to writeback so far
+	digest      reprDigest // the server's digest to verify at commit
+	flushed     int64      // bytes handed to writeback so far
 	sums        digests
 
 	failures  int
@@ -272,6 +276,10 @@ func (r *run) probeState(ctx context.Context) (stateFunc, error) {
 	}
 	// From here on every byte is fetched under the probed validator.
 	r.st.Validator = p.validator
+	r.digest = p.digest
+	if r.digest.alg != "" {
+		r.sums.want(r.digest.alg)
+	}
 	if p.size >= 0 || r.st.Size < 0 {
 		r.st.Size = p.size
 	}

@@ -97,11 +97,15 @@ func (r *run) get(ctx context.Context, wd *watchdog) (bool, error) {
 				return false, err
 			}
 		}
-		switch {
-		case resp.ContentLength >= 0:
+		if !got.Same(r.probe.validator) {
+			// Another version than the one probed: its digest is unknown.
+			r.digest = reprDigest{}
+			if resp.ContentLength < 0 {
+				r.st.Size = -1
+			}
+		}
+		if resp.ContentLength >= 0 {
 			r.st.Size = resp.ContentLength
-		case !got.Same(r.probe.validator):
-			r.st.Size = -1 // another version whose size is unknown
 		}
 		r.st.Validator = got
 		r.st.Blind = false

@@ -12,6 +12,7 @@ type probeResult struct {
 	size      int64 // -1 unknown
 	ranges    bool  // the server said it serves byte ranges
 	validator httprange.Validator
+	digest    reprDigest // the server's digest of the whole representation, if it sent one
 }
 
 // doProbe asks with HEAD and falls back to GET bytes=0-0 when HEAD is refused
@@ -24,6 +25,7 @@ func (r *run) doProbe(ctx context.Context) (probeResult, error) {
 		if err != nil {
 			return err
 		}
+		req.Header.Set("Want-Repr-Digest", r.wantDigest())
 		resp, err := r.do(req, rec)
 		if err != nil {
 			return err
@@ -36,6 +38,7 @@ func (r *run) doProbe(ctx context.Context) (probeResult, error) {
 				size:      resp.ContentLength,
 				ranges:    acceptsRanges(resp.Header),
 				validator: httprange.FromResponse(resp.Header),
+				digest:    parseReprDigest(resp.Header),
 			}
 			return nil
 		case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
@@ -63,6 +66,7 @@ func (r *run) probeGET(ctx context.Context, wd *watchdog) (probeResult, error) {
 		return probeResult{}, err
 	}
 	req.Header.Set("Range", httprange.Range(0, 0))
+	req.Header.Set("Want-Repr-Digest", r.wantDigest())
 	resp, err := r.do(req, rec)
 	if err != nil {
 		return probeResult{}, err
@@ -70,7 +74,7 @@ func (r *run) probeGET(ctx context.Context, wd *watchdog) (probeResult, error) {
 	// Never read a body here: a server that ignores Range would send it all.
 	resp.Body.Close()
 	r.finishTxn(rec, 0, nil)
-	p := probeResult{size: -1, validator: httprange.FromResponse(resp.Header)}
+	p := probeResult{size: -1, validator: httprange.FromResponse(resp.Header), digest: parseReprDigest(resp.Header)}
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
 		cr, err := httprange.ParseContentRange(resp.Header.Get("Content-Range"))
