@@ -206,3 +206,39 @@ func TestAdaptiveConnections(t *testing.T) {
 		t.Errorf("used %d connections against a per-connection cap; want more than the initial 2", res.Metrics.Connections)
 	}
 }
+
+// The per-host cap bounds requests in flight across tasks, which over
+// HTTP/2 are streams on one connection.
+func TestPerHostCapBoundsStreams(t *testing.T) {
+	proto(t, func(t *testing.T, h2 bool) {
+		var inFlight, peak atomic.Int32
+		srv := newServer(t, h2, ferrytest.Size(segSize), ferrytest.Throttle(16<<20),
+			wrap(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+				n := inFlight.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				defer inFlight.Add(-1)
+				next.ServeHTTP(w, r)
+			}))
+		cfg := testConfig(h2)
+		cfg.MaxConnsPerHost = 3
+		s := mustSession(t, cfg)
+		dir := t.TempDir()
+		var tasks []*ferry.Task
+		for _, name := range []string{"a", "b"} {
+			task, err := s.Download(context.Background(), ferry.DownloadRequest{URL: srv.URL + "/" + name, Path: filepath.Join(dir, name), Connections: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tasks = append(tasks, task)
+		}
+		for _, task := range tasks {
+			if _, err := task.Wait(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if p := peak.Load(); p > 3 || p < 2 {
+			t.Fatalf("peak requests in flight %d, want at most the cap of 3 (and more than 1)", p)
+		}
+	})
+}

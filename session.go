@@ -21,6 +21,7 @@ type Session struct {
 	cfg     Config
 	client  *http.Client
 	limiter *rate.Limiter
+	slots   *hostSlots
 
 	mu     sync.Mutex
 	tasks  []*Task
@@ -35,7 +36,7 @@ func NewSession(cfg Config) (*Session, error) {
 		return nil, fmt.Errorf("%w: negative RateLimit, MinSpeed or MaxConnsPerHost", ErrInvalidConfig)
 	}
 	cfg = cfg.resolved()
-	s := &Session{cfg: cfg}
+	s := &Session{cfg: cfg, slots: &hostSlots{max: cfg.MaxConnsPerHost}}
 	rt := cfg.Transport
 	if rt == nil {
 		rt = newTransport(cfg)
@@ -153,4 +154,32 @@ func (s *Session) invalidate() []*Task {
 	defer s.mu.Unlock()
 	s.closed = true
 	return append([]*Task(nil), s.tasks...)
+}
+
+// hostSlots caps the requests in flight per host across the session's
+// tasks: MaxConnsPerHost bounds connections in the transport, and this
+// bounds HTTP/2 streams too, which all share one connection.
+type hostSlots struct {
+	max int
+	mu  sync.Mutex
+	sem map[string]chan struct{}
+}
+
+func (h *hostSlots) Acquire(ctx context.Context, host string) (func(), error) {
+	h.mu.Lock()
+	if h.sem == nil {
+		h.sem = map[string]chan struct{}{}
+	}
+	sem, ok := h.sem[host]
+	if !ok {
+		sem = make(chan struct{}, h.max)
+		h.sem[host] = sem
+	}
+	h.mu.Unlock()
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }

@@ -327,6 +327,7 @@ func (t *Task) job() *download.Job {
 		Continue:       t.req.Continue,
 		Connections:    t.req.Connections,
 		MaxConnections: cfg.MaxConnsPerHost,
+		Slots:          t.s.slots,
 		Hash:           t.req.SHA256,
 		CheckRedirect:  cfg.CheckRedirect,
 		Meter:          t.meter,

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -24,6 +25,12 @@ import (
 type Limiter interface {
 	WaitN(ctx context.Context, n int) error
 	Burst() int
+}
+
+// HostSlots hands out permission to have one more request in flight to a
+// host. Acquire blocks until a slot is free or ctx ends.
+type HostSlots interface {
+	Acquire(ctx context.Context, host string) (release func(), err error)
 }
 
 // Checksum is a digest the result must have.
@@ -45,6 +52,10 @@ type Job struct {
 	MinSpeed     int64         // bytes/s; <= 0: none
 	MinSpeedTime time.Duration // window for MinSpeed
 	Limiter      Limiter       // nil: unlimited
+	// Slots, if set, bounds the requests in flight to one host across all
+	// downloads that share it: connections over HTTP/1.1, streams over
+	// HTTP/2, where one connection carries them all.
+	Slots HostSlots
 	// Connections is how many connections fetch the file: 1 for a single
 	// stream, N > 1 for N ranged requests in parallel, and 0 for the
 	// adaptive default, which starts with two and adds one while the total
@@ -98,6 +109,9 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 		j.Emit = func(transfer.Event) {}
 	}
 	r := &run{j: j, buf: make([]byte, 256<<10), resumedFrom: -1}
+	if u, err := url.Parse(j.URL); err == nil {
+		r.host = u.Host
+	}
 	err := r.loop(ctx)
 	if r.part != nil {
 		r.close(err, ctx.Err() != nil)
@@ -138,6 +152,7 @@ type stateFunc func(ctx context.Context) (stateFunc, error)
 
 type run struct {
 	j      *Job
+	host   string
 	st     State
 	part   *os.File
 	opened bool // the journal describes this .part file

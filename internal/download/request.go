@@ -13,6 +13,13 @@ import (
 // minimum speed apply from the moment it is sent (a server that accepts the
 // connection and never answers is caught too).
 func (r *run) attempt(ctx context.Context, f func(actx context.Context, wd *watchdog) error) error {
+	if r.j.Slots != nil {
+		release, err := r.j.Slots.Acquire(ctx, r.host)
+		if err != nil {
+			return context.Cause(ctx)
+		}
+		defer release()
+	}
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	wd := startWatchdog(cancel, r.j.IdleTimeout, r.j.MinSpeed, r.j.MinSpeedTime)
