@@ -19,7 +19,16 @@ type ResumeData struct {
 }
 
 // Offset is the number of bytes already in place.
-func (rd *ResumeData) Offset() int64 { return rd.state.Offset }
+func (rd *ResumeData) Offset() int64 {
+	if rd.state.Missing == nil {
+		return rd.state.Offset
+	}
+	done := rd.state.Size
+	for _, r := range rd.state.Missing {
+		done -= r.Len()
+	}
+	return done
+}
 
 type resumeDataWire struct {
 	Version int            `json:"version"`

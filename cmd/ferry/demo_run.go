@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -49,7 +51,7 @@ func runDemo(ctx context.Context, io stdio) error {
 	go func() {
 		served <- server.Serve(sctx, server.Options{
 			Addr:    "127.0.0.1:0",
-			Handler: cutFirstResponse(srv, 10<<20),
+			Handler: cutFirstResponse(srv, 512<<10),
 			Ready:   func(u string) { ready <- u },
 		})
 	}()
@@ -67,7 +69,7 @@ func runDemo(ctx context.Context, io stdio) error {
 	say("ferry demo: everything runs on loopback and is deleted at the end.\n")
 	say("1. An origin (ferry serve) is up at %s", base)
 	say("   serving video.bin: %s, sha-256 %s…", formatBytes(demoSize), sum[:16])
-	say("   It cuts the first response after 10 MiB, like a flaky network.\n")
+	say("   It cuts its first response after 512 KiB, like a flaky network.\n")
 
 	say("2. Session A downloads it (rate-limited to 24 MiB/s so you can watch):")
 	cfgA := ferry.EphemeralConfig()
@@ -97,8 +99,8 @@ func runDemo(ctx context.Context, io stdio) error {
 				}()
 			}
 		case ferry.RetryEvent:
-			pp.note("   connection lost (%v); retrying in %s from byte %d",
-				errors.Unwrap(e.Err), e.Delay.Round(time.Millisecond), task.Progress().Done)
+			pp.note("   connection lost (%v); retrying in %s, keeping the %s in place",
+				errors.Unwrap(e.Err), e.Delay.Round(time.Millisecond), formatBytes(task.Progress().Done))
 		}
 	}
 	pp.finish(task.Progress())
@@ -142,9 +144,20 @@ func runDemo(ctx context.Context, io stdio) error {
 	m := res.Metrics
 	say("   Done: resumed from %s, fetched %s more over HTTP/%s in %s.",
 		formatBytes(res.ResumedFrom), formatBytes(res.Downloaded), httpVersion(res.Proto), m.Duration().Round(time.Millisecond))
+	var ranged int
+	var ttfb []time.Duration
 	for _, t := range m.Transactions {
-		say("   %-4s %d %-8s first byte after %6s, %s", t.Method, t.StatusCode, t.Proto,
-			t.FirstByte.Sub(t.Start).Round(10*time.Microsecond), formatBytes(t.ResponseBodyBytes))
+		if t.StatusCode == 206 {
+			ranged++
+		}
+		if !t.FirstByte.IsZero() {
+			ttfb = append(ttfb, t.FirstByte.Sub(t.Start))
+		}
+	}
+	slices.Sort(ttfb)
+	say("   %d requests: %d ranges fetched in parallel, each checked against its Content-Range;", len(m.Transactions), ranged)
+	if len(ttfb) > 0 {
+		say("   median time to first byte %s; verified: %s.", ttfb[len(ttfb)/2].Round(10*time.Microsecond), strings.Join(res.Verified, ", "))
 	}
 	if res.SHA256 != sum {
 		return fmt.Errorf("demo: sha-256 %s, want %s", res.SHA256, sum)
@@ -173,7 +186,7 @@ func writeDemoFile(path string, n int64) (string, error) {
 func cutFirstResponse(next http.Handler, limit int64) http.Handler {
 	var cut atomic.Bool
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || r.Header.Get("Range") != "" || !cut.CompareAndSwap(false, true) {
+		if r.Method != http.MethodGet || !cut.CompareAndSwap(false, true) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -97,6 +97,9 @@ func (r *run) fetchSegmented(ctx context.Context) (stateFunc, error) {
 	p := &parallel{r: r, sched: sched, limit: limit, adaptive: r.j.Connections <= 1}
 	err = p.run(ctx, start)
 	r.st.Missing = sched.Missing()
+	if proto := p.proto.Load(); proto != nil {
+		r.res.Proto = *proto
+	}
 	if err == nil {
 		return r.commit, nil
 	}
@@ -137,6 +140,7 @@ type parallel struct {
 	errOnce sync.Once
 	err     error
 	bad     atomic.Int32 // consecutive answers that did not match their request
+	proto   atomic.Pointer[string]
 }
 
 func (p *parallel) run(ctx context.Context, n int) error {
@@ -328,6 +332,7 @@ func (p *parallel) fetchRange(ctx context.Context, w int, rg segment.Range, buf 
 			return err
 		}
 		defer resp.Body.Close()
+		p.proto.Store(&resp.Proto)
 		got := httprange.FromResponse(resp.Header)
 		switch resp.StatusCode {
 		case http.StatusPartialContent:
