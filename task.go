@@ -3,11 +3,9 @@ package ferry
 import (
 	"context"
 	"errors"
-	"os"
 	"sync"
 	"time"
 
-	"github.com/ferryhq/ferry/internal/download"
 	"github.com/ferryhq/ferry/internal/transfer"
 )
 
@@ -47,13 +45,12 @@ type Result struct {
 
 // Task is one transfer of a Session. Its methods are safe for concurrent use.
 type Task struct {
-	id      string
-	s       *Session
-	ctx     context.Context
-	req     DownloadRequest
-	journal download.Journal
-	meter   *transfer.Meter
-	events  eventQueue
+	id     string
+	s      *Session
+	ctx    context.Context
+	work   work
+	meter  *transfer.Meter
+	events eventQueue
 
 	mu        sync.Mutex
 	state     State
@@ -81,50 +78,28 @@ const (
 
 var errStopped = errors.New("ferry: task stopped")
 
-// NewDownload creates a suspended download task; call Resume to start it.
-// The task lives until it completes or ctx is done (a cancelled ctx stops
-// the task but keeps its files, so the same request can continue later).
-func (s *Session) NewDownload(ctx context.Context, req DownloadRequest) (*Task, error) {
-	if err := req.validate(); err != nil {
-		return nil, err
-	}
-	t := &Task{s: s, ctx: ctx, req: req, meter: transfer.NewMeter(), done: make(chan struct{})}
-	var seed *download.State
-	if req.ResumeData != nil {
-		st := req.ResumeData.state
-		seed = &st
-	}
-	if s.cfg.Ephemeral {
-		t.journal = download.NewMemJournal(seed)
-	} else {
-		cf := download.ControlFile{Path: download.ControlPath(req.Path)}
-		if seed != nil {
-			if err := cf.Save(seed); err != nil {
-				return nil, err
-			}
-		}
-		t.journal = cf
-	}
+// work is what a task runs: a download or an upload engine, seen through
+// the few operations the task's life cycle needs.
+type work interface {
+	// run transfers until done or ctx ends; it reports through t.meter and
+	// t.emit.
+	run(ctx context.Context, t *Task) (*Result, error)
+	// resumeData describes how to continue after the task stopped.
+	resumeData() (*ResumeData, error)
+	// discard deletes what the task kept (Cancel).
+	discard()
+}
+
+func (s *Session) newTask(ctx context.Context, w work) (*Task, error) {
+	t := &Task{s: s, ctx: ctx, work: w, meter: transfer.NewMeter(), done: make(chan struct{})}
 	if err := s.add(t); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// Download starts a download and returns its running task.
-func (s *Session) Download(ctx context.Context, req DownloadRequest) (*Task, error) {
-	t, err := s.NewDownload(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	return t, t.Resume()
-}
-
 // ID identifies the task within its session.
 func (t *Task) ID() string { return t.id }
-
-// Request returns the request the task was made from.
-func (t *Task) Request() DownloadRequest { return t.req }
 
 // State returns the task's state.
 func (t *Task) State() State {
@@ -242,7 +217,7 @@ func (t *Task) stop(why intent) <-chan struct{} {
 	case StateSuspended:
 		switch why {
 		case intentCancel:
-			t.discardFiles()
+			t.work.discard()
 			t.completeLocked(nil, ErrCanceled)
 		case intentCancelKeep:
 			t.completeLocked(nil, ErrCanceled)
@@ -274,21 +249,14 @@ func (t *Task) CancelWithResumeData() (*ResumeData, error) {
 	if t.Err() == nil {
 		return nil, ErrTaskCompleted // it finished before it could be stopped
 	}
-	st, err := t.journal.Load()
-	if err != nil {
-		return nil, err
-	}
-	if st == nil {
-		return nil, ErrNotResumable
-	}
-	return &ResumeData{URL: t.req.URL, Path: t.req.Path, state: *st}, nil
+	return t.work.resumeData()
 }
 
 func (t *Task) run(ctx context.Context, cancel context.CancelCauseFunc, runDone chan struct{}) {
 	defer close(runDone)
 	defer cancel(nil)
 	stop := t.tickProgress()
-	res, err := download.Run(ctx, t.job())
+	res, err := t.work.run(ctx, t)
 	stop()
 
 	t.mu.Lock()
@@ -296,56 +264,17 @@ func (t *Task) run(ctx context.Context, cancel context.CancelCauseFunc, runDone 
 	stopped := err != nil && errors.Is(context.Cause(ctx), errStopped)
 	switch {
 	case err == nil:
-		t.completeLocked(&Result{
-			URL: res.URL, Path: res.Path, Size: res.Size, ResumedFrom: res.ResumedFrom,
-			Downloaded: t.meter.Moved(), SHA256: res.SHA256, Proto: res.Proto, Verified: res.Verified,
-		}, nil)
+		t.completeLocked(res, nil)
 	case stopped && t.want == intentSuspend:
 		t.state = StateSuspended
 	case stopped && t.want == intentCancel:
-		t.discardFiles()
+		t.work.discard()
 		t.completeLocked(nil, ErrCanceled)
 	case stopped:
 		t.completeLocked(nil, ErrCanceled)
 	default:
 		t.completeLocked(nil, err)
 	}
-}
-
-func (t *Task) job() *download.Job {
-	cfg := t.s.cfg
-	j := &download.Job{
-		Client:         t.s.client,
-		URL:            t.req.URL,
-		Path:           t.req.Path,
-		Header:         mergeHeaders(cfg.Header, t.req.Header),
-		Journal:        t.journal,
-		Retry:          cfg.Retry,
-		IdleTimeout:    cfg.IdleTimeout,
-		MinSpeed:       cfg.MinSpeed,
-		MinSpeedTime:   cfg.MinSpeedTime,
-		Continue:       t.req.Continue,
-		Connections:    t.req.Connections,
-		MaxConnections: cfg.MaxConnsPerHost,
-		Slots:          t.s.slots,
-		Hash:           t.req.SHA256,
-		CheckRedirect:  cfg.CheckRedirect,
-		Meter:          t.meter,
-		Emit:           t.emit,
-	}
-	if t.s.limiter != nil {
-		j.Limiter = t.s.limiter
-	}
-	if t.req.Checksum != "" {
-		alg, sum, _ := ParseChecksum(t.req.Checksum)
-		j.Checksum = &download.Checksum{Algorithm: alg, Hex: sum}
-	}
-	return j
-}
-
-func (t *Task) discardFiles() {
-	os.Remove(download.PartPath(t.req.Path))
-	t.journal.Remove()
 }
 
 // completeLocked records the outcome and delivers the last event.
@@ -424,14 +353,3 @@ func (t *Task) tickProgress() (stop func()) {
 // collapse into the newest, and a reader more than 1024 events behind
 // loses the oldest.
 func (t *Task) Events() <-chan Event { return t.events.subscribe() }
-
-func mergeHeaders(a, b map[string][]string) map[string][]string {
-	h := make(map[string][]string, len(a)+len(b))
-	for k, v := range a {
-		h[k] = append([]string(nil), v...)
-	}
-	for k, v := range b {
-		h[k] = append(h[k], v...)
-	}
-	return h
-}

@@ -1,0 +1,117 @@
+package ferry
+
+import (
+	"context"
+	"net/http"
+	"os"
+
+	"github.com/ferryhq/ferry/internal/download"
+)
+
+// NewDownload creates a suspended download task; call Resume to start it.
+// The task lives until it completes or ctx is done (a cancelled ctx stops
+// the task but keeps its files, so the same request can continue later).
+func (s *Session) NewDownload(ctx context.Context, req DownloadRequest) (*Task, error) {
+	if err := req.validate(); err != nil {
+		return nil, err
+	}
+	w := &downloadWork{s: s, req: req}
+	var seed *download.State
+	if req.ResumeData != nil {
+		st := req.ResumeData.state
+		seed = &st
+	}
+	if s.cfg.Ephemeral {
+		w.journal = download.NewMemJournal(seed)
+	} else {
+		cf := download.ControlFile{Path: download.ControlPath(req.Path)}
+		if seed != nil {
+			if err := cf.Save(seed); err != nil {
+				return nil, err
+			}
+		}
+		w.journal = cf
+	}
+	return s.newTask(ctx, w)
+}
+
+// Download starts a download and returns its running task.
+func (s *Session) Download(ctx context.Context, req DownloadRequest) (*Task, error) {
+	t, err := s.NewDownload(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return t, t.Resume()
+}
+
+// downloadWork runs the download engine for a task.
+type downloadWork struct {
+	s       *Session
+	req     DownloadRequest
+	journal download.Journal
+}
+
+func (w *downloadWork) run(ctx context.Context, t *Task) (*Result, error) {
+	cfg := w.s.cfg
+	j := &download.Job{
+		Client:         w.s.client,
+		URL:            w.req.URL,
+		Path:           w.req.Path,
+		Header:         mergeHeaders(cfg.Header, w.req.Header),
+		Journal:        w.journal,
+		Retry:          cfg.Retry,
+		IdleTimeout:    cfg.IdleTimeout,
+		MinSpeed:       cfg.MinSpeed,
+		MinSpeedTime:   cfg.MinSpeedTime,
+		Continue:       w.req.Continue,
+		Connections:    w.req.Connections,
+		MaxConnections: cfg.MaxConnsPerHost,
+		Slots:          w.s.slots,
+		Hash:           w.req.SHA256,
+		CheckRedirect:  cfg.CheckRedirect,
+		Meter:          t.meter,
+		Emit:           t.emit,
+	}
+	if w.s.limiter != nil {
+		j.Limiter = w.s.limiter
+	}
+	if w.req.Checksum != "" {
+		alg, sum, _ := ParseChecksum(w.req.Checksum)
+		j.Checksum = &download.Checksum{Algorithm: alg, Hex: sum}
+	}
+	res, err := download.Run(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{
+		URL: res.URL, Path: res.Path, Size: res.Size, ResumedFrom: res.ResumedFrom,
+		Downloaded: t.meter.Moved(), SHA256: res.SHA256, Proto: res.Proto, Verified: res.Verified,
+	}, nil
+}
+
+func (w *downloadWork) resumeData() (*ResumeData, error) {
+	st, err := w.journal.Load()
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, ErrNotResumable
+	}
+	return &ResumeData{URL: w.req.URL, Path: w.req.Path, state: *st}, nil
+}
+
+func (w *downloadWork) discard() {
+	os.Remove(download.PartPath(w.req.Path))
+	w.journal.Remove()
+}
+
+func mergeHeaders(a, b http.Header) http.Header {
+	h := make(http.Header, len(a)+len(b))
+	for k, v := range a {
+		h[k] = append([]string(nil), v...)
+	}
+	for k, v := range b {
+		h[k] = append(h[k], v...)
+	}
+	return h
+}
