@@ -24,7 +24,7 @@ func (s *Session) NewDownload(ctx context.Context, req DownloadRequest) (*Task, 
 	if s.cfg.Ephemeral {
 		w.journal = download.NewMemJournal(seed)
 	} else {
-		cf := download.ControlFile{Path: download.ControlPath(req.Path)}
+		cf := download.ControlFile(download.ControlPath(req.Path))
 		if seed != nil {
 			if err := cf.Save(seed); err != nil {
 				return nil, err

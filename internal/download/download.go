@@ -194,8 +194,8 @@ func (r *run) open(ctx context.Context) (stateFunc, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st != nil && st.URL != r.j.URL {
-		st = nil // state of another download: start over
+	if st != nil && (st.URL != r.j.URL || st.Version != stateVersion) {
+		st = nil // state of another download or format: start over
 	}
 	partPath := PartPath(r.j.Path)
 	if st == nil && r.j.Continue {
@@ -220,7 +220,7 @@ func (r *run) open(ctx context.Context) (stateFunc, error) {
 		r.st = *st
 		r.offset = fi.Size()
 	} else {
-		r.st = State{URL: r.j.URL, Size: -1}
+		r.st = State{Version: stateVersion, URL: r.j.URL, Size: -1}
 		if err := r.part.Truncate(0); err != nil {
 			return nil, err
 		}
@@ -236,7 +236,7 @@ func (r *run) open(ctx context.Context) (stateFunc, error) {
 // download, and records that in the journal at once so that no later run
 // mistakes it for debris and truncates it.
 func adopt(j *Job, partPath string) (*State, error) {
-	st := &State{URL: j.URL, Size: -1, Blind: true}
+	st := &State{Version: stateVersion, URL: j.URL, Size: -1, Blind: true}
 	if fi, err := os.Stat(partPath); err == nil && fi.Size() > 0 {
 		return st, j.Journal.Save(st)
 	}

@@ -54,7 +54,7 @@ func TestRangeNotSatisfiableMeansComplete(t *testing.T) {
 	if err := os.WriteFile(PartPath(path), content, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, _, err := runJob(t, ts.URL, path, &State{URL: ts.URL, Size: -1, Validator: validatorV1()})
+	res, _, err := runJob(t, ts.URL, path, &State{Version: stateVersion, URL: ts.URL, Size: -1, Validator: validatorV1()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestRangeNotSatisfiableShorterRestarts(t *testing.T) {
 	if err := os.WriteFile(PartPath(path), append(bytes.Clone(content), "extra"...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, events, err := runJob(t, ts.URL, path, &State{URL: ts.URL, Size: -1, Validator: validatorV1()})
+	res, events, err := runJob(t, ts.URL, path, &State{Version: stateVersion, URL: ts.URL, Size: -1, Validator: validatorV1()})
 	if err != nil {
 		t.Fatal(err)
 	}

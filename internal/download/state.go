@@ -1,16 +1,9 @@
 package download
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"sync"
-
-	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/internal/httprange"
 	"github.com/ferryhq/ferry/internal/segment"
+	"github.com/ferryhq/ferry/internal/statefile"
 )
 
 // stateVersion is bumped when State changes incompatibly; an unknown version
@@ -43,97 +36,11 @@ type State struct {
 	Missing []segment.Range `json:"missing,omitempty"`
 }
 
-// Journal persists a download's State. Load returns (nil, nil) when there is
-// nothing to resume. Implementations must make Save atomic: a reader sees the
-// old state or the new one, never a torn mix.
-type Journal interface {
-	Load() (*State, error)
-	Save(*State) error
-	Remove() error
-}
+// Journal persists a download's State (see statefile.Store).
+type Journal = statefile.Store[State]
 
-// ControlFile is the CLI's journal: a small JSON file beside the .part file,
-// replaced atomically (write temp, fsync, rename, fsync dir).
-type ControlFile struct{ Path string }
+// ControlFile is the CLI's journal: a small JSON file beside the .part file.
+func ControlFile(path string) Journal { return statefile.File[State]{Path: path} }
 
-var _ Journal = ControlFile{}
-
-// Load reads the control file; a missing, unreadable or foreign-version file
-// yields (nil, nil) so the download starts over instead of failing.
-func (c ControlFile) Load() (*State, error) {
-	b, err := os.ReadFile(c.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read control file: %w", err)
-	}
-	var st State
-	if json.Unmarshal(b, &st) != nil || st.Version != stateVersion {
-		return nil, nil
-	}
-	return &st, nil
-}
-
-// Save replaces the control file atomically.
-func (c ControlFile) Save(st *State) error {
-	st.Version = stateVersion
-	b, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(c.Path, b, 0o644)
-}
-
-// Remove deletes the control file; a missing one is not an error.
-func (c ControlFile) Remove() error {
-	if err := os.Remove(c.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
-// MemJournal keeps the state in memory only (ephemeral sessions).
-type MemJournal struct {
-	mu sync.Mutex
-	st *State
-}
-
-var _ Journal = (*MemJournal)(nil)
-
-// NewMemJournal returns a journal preloaded with st (may be nil).
-func NewMemJournal(st *State) *MemJournal {
-	j := &MemJournal{}
-	if st != nil {
-		c := *st
-		j.st = &c
-	}
-	return j
-}
-
-func (m *MemJournal) Load() (*State, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.st == nil {
-		return nil, nil
-	}
-	c := *m.st
-	c.Missing = append([]segment.Range(nil), c.Missing...)
-	return &c, nil
-}
-
-func (m *MemJournal) Save(st *State) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := *st
-	c.Version = stateVersion
-	m.st = &c
-	return nil
-}
-
-func (m *MemJournal) Remove() error {
-	m.mu.Lock()
-	m.st = nil
-	m.mu.Unlock()
-	return nil
-}
+// NewMemJournal returns an in-memory journal preloaded with st (may be nil).
+func NewMemJournal(st *State) Journal { return statefile.NewMem(st) }
