@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/ferryhq/ferry/internal/watchdog"
+
 	"github.com/ferryhq/ferry/internal/httprange"
 	"github.com/ferryhq/ferry/internal/transfer"
 )
@@ -17,14 +19,14 @@ func identity(enc string) bool {
 // fetchOnce makes one GET for the bytes after offset and copies what it may
 // into the .part file. It reports whether the file is complete.
 func (r *run) fetchOnce(ctx context.Context) (complete bool, err error) {
-	err = r.attempt(ctx, func(actx context.Context, wd *watchdog) error {
+	err = r.attempt(ctx, func(actx context.Context, wd *watchdog.Watchdog) error {
 		complete, err = r.get(actx, wd)
 		return err
 	})
 	return complete, err
 }
 
-func (r *run) get(ctx context.Context, wd *watchdog) (bool, error) {
+func (r *run) get(ctx context.Context, wd *watchdog.Watchdog) (bool, error) {
 	req, rec, err := r.newRequest(ctx, http.MethodGet, wd)
 	if err != nil {
 		return false, err
@@ -171,14 +173,14 @@ func (r *run) badRange(rec *transfer.Recorder) error {
 }
 
 // copy moves the body into the .part file at offset.
-func (r *run) copy(ctx context.Context, body io.Reader, wd *watchdog) (int64, error) {
+func (r *run) copy(ctx context.Context, body io.Reader, wd *watchdog.Watchdog) (int64, error) {
 	return r.pump(ctx, body, wd, r.buf, r.write)
 }
 
 // pump reads body into buf and hands each piece to sink. Under a rate limit
 // it reads no more than the limiter's burst at a time, and the watchdog is
 // held while waiting for the budget: a deliberate pause is not a stall.
-func (r *run) pump(ctx context.Context, body io.Reader, wd *watchdog, buf []byte, sink func([]byte) error) (int64, error) {
+func (r *run) pump(ctx context.Context, body io.Reader, wd *watchdog.Watchdog, buf []byte, sink func([]byte) error) (int64, error) {
 	if r.j.Limiter != nil {
 		buf = buf[:min(len(buf), r.j.Limiter.Burst())]
 	}
@@ -186,11 +188,11 @@ func (r *run) pump(ctx context.Context, body io.Reader, wd *watchdog, buf []byte
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
-			wd.add(n)
+			wd.Add(n)
 			if r.j.Limiter != nil {
-				wd.hold()
+				wd.Hold()
 				err := r.j.Limiter.WaitN(ctx, n)
-				wd.release()
+				wd.Release()
 				if err != nil {
 					return total, err
 				}

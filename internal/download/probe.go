@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/ferryhq/ferry/internal/watchdog"
+
 	"github.com/ferryhq/ferry/internal/httprange"
 )
 
@@ -20,7 +22,7 @@ type probeResult struct {
 func (r *run) doProbe(ctx context.Context) (probeResult, error) {
 	var p probeResult
 	refused := false
-	err := r.attempt(ctx, func(actx context.Context, wd *watchdog) error {
+	err := r.attempt(ctx, func(actx context.Context, wd *watchdog.Watchdog) error {
 		req, rec, err := r.newRequest(actx, http.MethodHead, wd)
 		if err != nil {
 			return err
@@ -53,14 +55,14 @@ func (r *run) doProbe(ctx context.Context) (probeResult, error) {
 	if err != nil || !refused {
 		return p, err
 	}
-	err = r.attempt(ctx, func(actx context.Context, wd *watchdog) error {
+	err = r.attempt(ctx, func(actx context.Context, wd *watchdog.Watchdog) error {
 		p, err = r.probeGET(actx, wd)
 		return err
 	})
 	return p, err
 }
 
-func (r *run) probeGET(ctx context.Context, wd *watchdog) (probeResult, error) {
+func (r *run) probeGET(ctx context.Context, wd *watchdog.Watchdog) (probeResult, error) {
 	req, rec, err := r.newRequest(ctx, http.MethodGet, wd)
 	if err != nil {
 		return probeResult{}, err

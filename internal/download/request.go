@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/ferryhq/ferry/internal/watchdog"
+
 	"github.com/ferryhq/ferry/internal/retry"
 	"github.com/ferryhq/ferry/internal/transfer"
 )
@@ -12,7 +14,7 @@ import (
 // attempt runs one request under a watchdog, so the idle timeout and the
 // minimum speed apply from the moment it is sent (a server that accepts the
 // connection and never answers is caught too).
-func (r *run) attempt(ctx context.Context, f func(actx context.Context, wd *watchdog) error) error {
+func (r *run) attempt(ctx context.Context, f func(actx context.Context, wd *watchdog.Watchdog) error) error {
 	if r.j.Slots != nil {
 		release, err := r.j.Slots.Acquire(ctx, r.host)
 		if err != nil {
@@ -22,8 +24,8 @@ func (r *run) attempt(ctx context.Context, f func(actx context.Context, wd *watc
 	}
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	wd := startWatchdog(cancel, r.j.IdleTimeout, r.j.MinSpeed, r.j.MinSpeedTime)
-	defer wd.done()
+	wd := watchdog.Start(cancel, r.j.IdleTimeout, r.j.MinSpeed, r.j.MinSpeedTime)
+	defer wd.Done()
 	if err := f(actx, wd); err != nil {
 		return attemptErr(actx, err)
 	}
@@ -42,7 +44,7 @@ func attemptErr(actx context.Context, err error) error {
 
 // newRequest builds a request with the job's headers, a redirect hook that
 // reports to this task, and an httptrace recorder that also feeds wd.
-func (r *run) newRequest(ctx context.Context, method string, wd *watchdog) (*http.Request, *transfer.Recorder, error) {
+func (r *run) newRequest(ctx context.Context, method string, wd *watchdog.Watchdog) (*http.Request, *transfer.Recorder, error) {
 	ctx = transfer.WithRedirectHook(ctx, r.checkRedirect)
 	req, err := http.NewRequestWithContext(ctx, method, r.j.URL, nil)
 	if err != nil {
@@ -61,7 +63,7 @@ func (r *run) newRequest(ctx context.Context, method string, wd *watchdog) (*htt
 		req.Header.Set("User-Agent", "ferry")
 	}
 	rec := transfer.NewRecorder(req)
-	rec.OnActivity = wd.kick
+	rec.OnActivity = wd.Kick
 	return req.WithContext(rec.WithContext(req.Context())), rec, nil
 }
 

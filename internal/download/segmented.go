@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/watchdog"
+
 	"github.com/ferryhq/ferry/internal/httprange"
 	"github.com/ferryhq/ferry/internal/retry"
 	"github.com/ferryhq/ferry/internal/segment"
@@ -320,7 +322,7 @@ func (p *parallel) worker(ctx context.Context, w int) error {
 func (p *parallel) fetchRange(ctx context.Context, w int, rg segment.Range, buf []byte) (int64, error) {
 	r := p.r
 	var n int64
-	err := r.attempt(ctx, func(actx context.Context, wd *watchdog) error {
+	err := r.attempt(ctx, func(actx context.Context, wd *watchdog.Watchdog) error {
 		req, rec, err := r.newRequest(actx, http.MethodGet, wd)
 		if err != nil {
 			return err

@@ -1,4 +1,4 @@
-package download
+package watchdog
 
 import (
 	"context"
@@ -15,14 +15,14 @@ import (
 func TestWatchdogIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(context.Background())
-		wd := startWatchdog(cancel, time.Second, 0, 0)
-		defer wd.done()
+		wd := Start(cancel, time.Second, 0, 0)
+		defer wd.Done()
 		for range 30 { // one byte every 900ms for 27s: slow but moving
 			time.Sleep(900 * time.Millisecond)
 			if ctx.Err() != nil {
 				t.Fatalf("moving transfer cut: %v", context.Cause(ctx))
 			}
-			wd.add(1)
+			wd.Add(1)
 		}
 		start := time.Now()
 		<-ctx.Done()
@@ -38,12 +38,12 @@ func TestWatchdogIdle(t *testing.T) {
 func TestWatchdogMinSpeed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(context.Background())
-		wd := startWatchdog(cancel, -1, 1000, 10*time.Second)
-		defer wd.done()
+		wd := Start(cancel, -1, 1000, 10*time.Second)
+		defer wd.Done()
 		// 2000 B/s for 30s: fine.
 		for range 300 {
 			time.Sleep(100 * time.Millisecond)
-			wd.add(200)
+			wd.Add(200)
 		}
 		if ctx.Err() != nil {
 			t.Fatalf("fast enough transfer cut: %v", context.Cause(ctx))
@@ -51,7 +51,7 @@ func TestWatchdogMinSpeed(t *testing.T) {
 		// 500 B/s: below the floor for a whole window.
 		for i := 0; i < 300 && ctx.Err() == nil; i++ {
 			time.Sleep(100 * time.Millisecond)
-			wd.add(50)
+			wd.Add(50)
 		}
 		if got := context.Cause(ctx); got != transfer.ErrTooSlow {
 			t.Fatalf("cause = %v, want ErrTooSlow", got)
@@ -62,9 +62,9 @@ func TestWatchdogMinSpeed(t *testing.T) {
 func TestWatchdogDisabled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(context.Background())
-		wd := startWatchdog(cancel, -1, 0, 0)
+		wd := Start(cancel, -1, 0, 0)
 		time.Sleep(time.Hour)
-		wd.done()
+		wd.Done()
 		if ctx.Err() != nil {
 			t.Fatal("disabled watchdog fired")
 		}
