@@ -3,6 +3,8 @@ package ferry
 import (
 	"crypto/tls"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/ferryhq/ferry/internal/retry"
@@ -54,6 +56,9 @@ type Config struct {
 	// ResumeData. The default (false) keeps a control file beside each
 	// .part file so the same download run again continues.
 	Ephemeral bool
+	// StateDir holds the state of uploads between runs. "" means
+	// $XDG_STATE_HOME/ferry, or ~/.local/state/ferry.
+	StateDir string
 }
 
 // DefaultConfig returns the configuration with every default spelled out.
@@ -91,5 +96,18 @@ func (c Config) resolved() Config {
 	if c.MinSpeed > 0 && c.MinSpeedTime <= 0 {
 		c.MinSpeedTime = 30 * time.Second
 	}
+	if c.StateDir == "" {
+		c.StateDir = defaultStateDir()
+	}
 	return c
+}
+
+func defaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "ferry")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "ferry")
+	}
+	return filepath.Join(os.TempDir(), "ferry-state")
 }

@@ -27,15 +27,21 @@ func (s State) String() string {
 	return [...]string{"suspended", "running", "canceling", "completed"}[s]
 }
 
-// Result describes a finished download.
+// Result describes a finished transfer.
 type Result struct {
 	URL         string
 	Path        string
 	Size        int64  // size of the file
-	ResumedFrom int64  // bytes already in place when this run started
-	Downloaded  int64  // bytes moved over the network, all runs of this task
+	ResumedFrom int64  // bytes already in place (downloads) or on the server (uploads) when this run started
+	Downloaded  int64  // bytes received, all runs of this task
+	Uploaded    int64  // bytes sent, all runs of this task
 	SHA256      string // hex, when asked for
-	Proto       string // protocol of the last data response, e.g. "HTTP/2.0"
+	Proto       string // protocol of the last response, e.g. "HTTP/2.0"
+	// Location is an upload's URL on the server; Protocol how it went up;
+	// Response the final response body of a multipart upload.
+	Location string
+	Protocol Protocol
+	Response []byte
 	// Verified lists what the file was checked against before it was put
 	// in place: "size", "checksum sha-256" (DownloadRequest.Checksum),
 	// "repr-digest sha-256" (the server's RFC 9530 Repr-Digest).

@@ -81,7 +81,23 @@ func runGet(c *cobra.Command, io stdio, rawURL string, f *getFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
-	pp := newProgressPrinter(io.err, f.quiet, path.Base(req.Path))
+	return follow(ctx, io, task, output{
+		url: req.URL, path: req.Path, quiet: f.quiet, jsonOut: f.jsonOut, write: f.write,
+	})
+}
+
+// output says how a command reports on its task.
+type output struct {
+	url, path      string
+	upload         bool
+	quiet, jsonOut bool
+	write          string
+}
+
+// follow shows a task's progress until it ends, then prints the --json
+// report or the -w line, and returns the task's error.
+func follow(ctx context.Context, io stdio, task *ferry.Task, o output) error {
+	pp := newProgressPrinter(io.err, o.quiet, path.Base(o.path))
 	for ev := range task.Events() {
 		switch e := ev.(type) {
 		case ferry.ProgressEvent:
@@ -103,13 +119,13 @@ func runGet(c *cobra.Command, io stdio, rawURL string, f *getFlags) error {
 		pp.note("ferry: interrupted; run the same command again to continue")
 		err = fmt.Errorf("%w: %w", errReported, err)
 	}
-	report := newReport(req, task, res, err)
-	if f.jsonOut {
+	report := newReport(o.url, o.path, o.upload, task, res, err)
+	if o.jsonOut {
 		b, _ := json.Marshal(report)
 		fmt.Fprintf(io.out, "%s\n", b)
 	}
-	if f.write != "" {
-		fmt.Fprint(io.out, expandWriteOut(f.write, report))
+	if o.write != "" {
+		fmt.Fprint(io.out, expandWriteOut(o.write, report))
 	}
 	return err
 }

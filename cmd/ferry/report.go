@@ -15,8 +15,11 @@ import (
 type report struct {
 	URL               string   `json:"url"`
 	Path              string   `json:"path"`
+	Location          string   `json:"location,omitempty"` // an upload's URL
+	Protocol          string   `json:"protocol,omitempty"` // how an upload went up
 	Size              int64    `json:"size"`
-	SizeDownload      int64    `json:"size_download"`
+	SizeDownload      *int64   `json:"size_download,omitempty"`
+	SizeUpload        *int64   `json:"size_upload,omitempty"`
 	ResumedFrom       int64    `json:"resumed_from"`
 	Connections       int      `json:"connections"`
 	Retries           int      `json:"retries"`
@@ -28,20 +31,22 @@ type report struct {
 	TimeAppconnect    float64  `json:"time_appconnect"`
 	TimeStarttransfer float64  `json:"time_starttransfer"`
 	TimeTotal         float64  `json:"time_total"`
-	SpeedDownload     float64  `json:"speed_download"`
+	SpeedDownload     *float64 `json:"speed_download,omitempty"`
+	SpeedUpload       *float64 `json:"speed_upload,omitempty"`
 	SHA256            string   `json:"sha256,omitempty"`
 	Verified          []string `json:"verified,omitempty"`
 	Error             string   `json:"error,omitempty"`
 }
 
-func newReport(req ferry.DownloadRequest, task *ferry.Task, res *ferry.Result, err error) report {
+// newReport describes a finished download or upload task (upload is true
+// for uploads).
+func newReport(url, path string, upload bool, task *ferry.Task, res *ferry.Result, err error) report {
 	m := task.Metrics()
 	pr := task.Progress()
 	r := report{
-		URL:          req.URL,
-		Path:         req.Path,
+		URL:          url,
+		Path:         path,
 		Size:         pr.Expected,
-		SizeDownload: downloaded(task, res),
 		Connections:  m.Connections,
 		Retries:      m.Retries,
 		Restarts:     m.Restarts,
@@ -52,6 +57,8 @@ func newReport(req ferry.DownloadRequest, task *ferry.Task, res *ferry.Result, e
 	if res != nil {
 		r.Size = res.Size
 		r.ResumedFrom = res.ResumedFrom
+		r.Location = res.Location
+		r.Protocol = string(res.Protocol)
 		r.SHA256 = res.SHA256
 		r.Verified = res.Verified
 		r.HTTPVersion = httpVersion(res.Proto)
@@ -67,15 +74,25 @@ func newReport(req ferry.DownloadRequest, task *ferry.Task, res *ferry.Result, e
 		if r.TimeAppconnect == 0 && !t.TLSDone.IsZero() {
 			r.TimeAppconnect = secs(t.TLSDone.Sub(t0))
 		}
-		if r.TimeStarttransfer == 0 && t.Method == "GET" && (t.StatusCode == 200 || t.StatusCode == 206) && !t.FirstByte.IsZero() {
+		if r.TimeStarttransfer == 0 && (upload || t.Method == "GET" && (t.StatusCode == 200 || t.StatusCode == 206)) && !t.FirstByte.IsZero() {
 			r.TimeStarttransfer = secs(t.FirstByte.Sub(t0))
 		}
 		if r.HTTPVersion == "" && t.Proto != "" {
 			r.HTTPVersion = httpVersion(t.Proto)
 		}
 	}
+	moved := downloaded(task, res)
+	if upload {
+		moved = uploaded(task, res)
+	}
+	speed := 0.0
 	if r.TimeTotal > 0 {
-		r.SpeedDownload = float64(r.SizeDownload) / r.TimeTotal
+		speed = float64(moved) / r.TimeTotal
+	}
+	if upload {
+		r.SizeUpload, r.SpeedUpload = &moved, &speed
+	} else {
+		r.SizeDownload, r.SpeedDownload = &moved, &speed
 	}
 	return r
 }
@@ -89,6 +106,17 @@ func downloaded(task *ferry.Task, res *ferry.Result) int64 {
 		if t.Method == "GET" {
 			n += t.ResponseBodyBytes
 		}
+	}
+	return n
+}
+
+func uploaded(task *ferry.Task, res *ferry.Result) int64 {
+	if res != nil {
+		return res.Uploaded
+	}
+	var n int64
+	for _, t := range task.Metrics().Transactions {
+		n += t.RequestBodyBytes
 	}
 	return n
 }

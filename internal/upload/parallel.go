@@ -1,0 +1,289 @@
+package upload
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/retry"
+	"github.com/ferryhq/ferry/internal/transfer"
+	"github.com/ferryhq/ferry/internal/watchdog"
+)
+
+// sendParallel uploads the file as tus partial uploads on up to Connections
+// connections and concatenates them (tus concatenation extension). The
+// first segment goes alone as a speed probe; later segments are cut to
+// appendTarget worth at the measured speed. A failed segment goes back to
+// the tail of the queue, keeping what the server acknowledged of it.
+func (r *run) sendParallel(ctx context.Context) (stateFunc, error) {
+	r.op = "upload"
+	if r.st.Final != "" {
+		r.res.Location = r.st.Final
+		return r.finish, nil
+	}
+	p := &parallelUpload{r: r, conns: max(r.j.Connections, 1)}
+	p.cond = sync.NewCond(&p.mu)
+	for i, s := range r.st.Segments {
+		if !s.done() {
+			p.queue = append(p.queue, i)
+		}
+	}
+	done := p.acked()
+	r.j.Meter.Reset(done, r.st.Size)
+	r.resumedFrom = done
+	if len(r.st.Segments) == 0 {
+		// The probe: one segment alone, to learn the speed.
+		if err := p.worker(ctx, true); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.run(ctx, p.conns); err != nil {
+		return nil, err
+	}
+	r.op = "concatenate"
+	err := r.retrying(ctx, func(ctx context.Context) (bool, error) {
+		loc, err := r.concat(ctx)
+		if err != nil {
+			return false, err
+		}
+		r.st.Final = loc
+		return true, r.save()
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.res.Location = r.st.Final
+	return r.finish, nil
+}
+
+type parallelUpload struct {
+	r     *run
+	conns int
+	mu    sync.Mutex
+	cond  *sync.Cond
+	queue []int // indexes of segments waiting to be (re)sent
+	busy  int   // segments being sent
+	err   error
+	speed speed
+}
+
+// acked is the number of bytes the server acknowledged over all segments.
+func (p *parallelUpload) acked() int64 {
+	var n int64
+	for _, s := range p.r.st.Segments {
+		n += s.Offset
+	}
+	return n
+}
+
+func (p *parallelUpload) run(ctx context.Context, n int) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if err := p.worker(ctx, false); err != nil {
+				p.mu.Lock()
+				if p.err == nil {
+					p.err = err
+					cancel(err)
+				}
+				p.cond.Broadcast()
+				p.mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if p.err != nil {
+		return p.err
+	}
+	return context.Cause(ctx)
+}
+
+// take returns the next segment to send: a queued one, else a new one cut
+// from the unsent tail. It waits while others are still sending (their
+// segments may fail and come back) and returns -1 when all is sent.
+func (p *parallelUpload) take() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := &p.r.st
+	for {
+		if p.err != nil {
+			return -1
+		}
+		if len(p.queue) > 0 {
+			i := p.queue[0]
+			p.queue = p.queue[1:]
+			p.busy++
+			return i
+		}
+		if st.Next < st.Size {
+			// Sized to the measured speed, but never so large that a
+			// connection is left without a segment.
+			left := st.Size - st.Next
+			n := min(p.r.appendSize(&p.speed), left, (left+int64(p.conns)-1)/int64(p.conns))
+			if st.Size-(st.Next+n) < minAppend/2 {
+				n = st.Size - st.Next // no runt segment at the end
+			}
+			st.Segments = append(st.Segments, Segment{Start: st.Next, End: st.Next + n})
+			st.Next += n
+			p.busy++
+			return len(st.Segments) - 1
+		}
+		if p.busy == 0 {
+			return -1
+		}
+		p.cond.Wait()
+	}
+}
+
+func (p *parallelUpload) put(i int, failed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.busy--
+	if failed {
+		p.queue = append(p.queue, i)
+	}
+	p.cond.Broadcast()
+}
+
+// worker sends segments until none is left (or, for the probe, one).
+func (p *parallelUpload) worker(ctx context.Context, probe bool) error {
+	r := p.r
+	failures := 0
+	for {
+		i := p.take()
+		if i < 0 {
+			return nil
+		}
+		progressed, err := p.send(ctx, i)
+		p.put(i, err != nil)
+		if err == nil {
+			failures = 0
+			if probe {
+				return nil
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if !retry.IsRetryable(err) && !errors.Is(err, errGone) {
+			return err
+		}
+		if progressed {
+			failures = 0
+		}
+		failures++
+		if r.j.Retry.Exhausted(failures) {
+			return err
+		}
+		var ra time.Duration
+		if se, ok := errors.AsType[*transfer.StatusError](err); ok {
+			ra = se.RetryAfter
+		}
+		d, ok := r.j.Retry.Delay(failures, ra)
+		if !ok {
+			return err
+		}
+		r.j.Emit(transfer.RetryEvent{Attempt: failures, Delay: d, Err: err})
+		if err := retry.Sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+// send creates (or finds out how far the server got with) segment i and
+// sends the rest of it in one append.
+func (p *parallelUpload) send(ctx context.Context, i int) (progressed bool, err error) {
+	r := p.r
+	p.mu.Lock()
+	s := r.st.Segments[i]
+	p.mu.Unlock()
+	n := s.End - s.Start
+	if s.Location == "" {
+		loc, err := r.create(ctx, n, true)
+		if err != nil {
+			return false, err
+		}
+		s.Location, s.Offset = loc, 0
+		p.update(i, s)
+	} else {
+		off, err := r.offset(ctx, s.Location)
+		if errors.Is(err, errGone) {
+			// The partial upload expired: send the segment again.
+			r.j.Meter.Add(-s.Offset)
+			s.Location, s.Offset = "", 0
+			p.update(i, s)
+			return false, errGone
+		}
+		if err != nil {
+			return false, err
+		}
+		if off > n {
+			return false, errors.New("server holds more bytes of a segment than it has")
+		}
+		r.j.Meter.Add(off - s.Offset)
+		s.Offset = off
+		p.update(i, s)
+	}
+	if s.Offset == n {
+		return false, nil
+	}
+	t0 := time.Now()
+	before := s.Offset
+	off, err := r.appendAt(ctx, s.Location, s.Start, s.Offset, n-s.Offset, true)
+	if err != nil {
+		// What went out unacknowledged is not progress.
+		return false, err
+	}
+	p.mu.Lock()
+	p.speed.observe(off-before, time.Since(t0))
+	p.mu.Unlock()
+	s.Offset = off
+	p.update(i, s)
+	if off != n {
+		return true, &transfer.Transient{Err: errors.New("the server stopped short of the segment's end")}
+	}
+	return true, nil
+}
+
+// update stores segment i and saves the state.
+func (p *parallelUpload) update(i int, s Segment) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.r.st.Segments[i] = s
+	p.r.save()
+}
+
+// concat creates the final upload from the partial ones, in file order.
+func (r *run) concat(ctx context.Context) (string, error) {
+	var parts []string
+	for _, s := range r.st.Segments {
+		u, err := url.Parse(s.Location)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, u.RequestURI())
+	}
+	var loc string
+	err := r.attempt(ctx, func(actx context.Context, wd *watchdog.Watchdog) error {
+		h := r.tusHeader()
+		h.Set("Upload-Concat", "final;"+strings.Join(parts, " "))
+		h.Set("Upload-Metadata", r.metadata())
+		resp, _, err := r.exchange(actx, wd, http.MethodPost, r.j.URL, h, nil)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusCreated {
+			return statusError(resp)
+		}
+		loc, err = resolve(resp.Request.URL, resp.Header.Get("Location"))
+		return err
+	})
+	return loc, err
+}

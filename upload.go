@@ -1,0 +1,162 @@
+package ferry
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/ferryhq/ferry/internal/statefile"
+	"github.com/ferryhq/ferry/internal/upload"
+)
+
+// Protocol names how a file is uploaded.
+type Protocol = upload.Protocol
+
+// The upload protocols.
+const (
+	// ProtocolAuto asks the server with OPTIONS: tus if it speaks tus, the
+	// IETF resumable-upload draft if it says so, multipart otherwise.
+	ProtocolAuto = upload.Auto
+	// ProtocolTus is tus 1.0 (https://tus.io), resumable and, with the
+	// concatenation extension, parallel.
+	ProtocolTus = upload.Tus
+	// ProtocolIETF is the IETF resumable-upload draft (interop version 6).
+	ProtocolIETF = upload.IETF
+	// ProtocolMultipart is one multipart/form-data POST, streamed from the
+	// file. It cannot resume.
+	ProtocolMultipart = upload.Multipart
+)
+
+// UploadRequest describes an upload.
+type UploadRequest struct {
+	// URL is where uploads are created (a tus or IETF endpoint such as
+	// https://host/files/) or the form's URL for multipart.
+	URL string
+	// Path is the local file.
+	Path     string
+	Protocol Protocol // "" means ProtocolAuto
+	Header   http.Header
+	// Metadata goes to the server as tus Upload-Metadata; "filename"
+	// defaults to Path's base name.
+	Metadata map[string]string
+	// Connections > 1 sends segments in parallel through tus
+	// concatenation, when the server offers it.
+	Connections int
+	// ChunkSize fixes the size of each append; 0 measures the speed with
+	// a first 4 MiB append and then aims at about 4 seconds per append.
+	ChunkSize int64
+	// FieldName is the form field of a multipart upload ("file").
+	FieldName string
+	// SHA256 asks for the SHA-256 of the file in Result.SHA256.
+	SHA256 bool
+}
+
+func (r *UploadRequest) validate() error {
+	u, err := url.Parse(r.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%w: URL %q is not an absolute http(s) URL", ErrInvalidRequest, r.URL)
+	}
+	switch r.Protocol {
+	case "", ProtocolAuto, ProtocolTus, ProtocolIETF, ProtocolMultipart:
+	default:
+		return fmt.Errorf("%w: unknown protocol %q", ErrInvalidRequest, r.Protocol)
+	}
+	if r.Path == "" {
+		return fmt.Errorf("%w: no file to upload", ErrInvalidRequest)
+	}
+	fi, err := os.Stat(r.Path)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file", ErrInvalidRequest, r.Path)
+	}
+	if r.Connections < 0 || r.ChunkSize < 0 {
+		return fmt.Errorf("%w: negative Connections or ChunkSize", ErrInvalidRequest)
+	}
+	return nil
+}
+
+// NewUpload creates a suspended upload task; call Resume to start it. Unless
+// the session is ephemeral, the upload's URL and acknowledged offset are
+// kept in the session's state directory, so the same upload requested again
+// (by this process or a new one) continues where the server stopped.
+func (s *Session) NewUpload(ctx context.Context, req UploadRequest) (*Task, error) {
+	if err := req.validate(); err != nil {
+		return nil, err
+	}
+	w := &uploadWork{s: s, req: req}
+	if s.cfg.Ephemeral {
+		w.journal = statefile.NewMem[upload.State](nil)
+	} else {
+		dir := filepath.Join(s.cfg.StateDir, "uploads")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		w.journal = statefile.File[upload.State]{Path: upload.StatePath(dir, req.Path, req.URL)}
+	}
+	return s.newTask(ctx, w)
+}
+
+// Upload starts an upload and returns its running task.
+func (s *Session) Upload(ctx context.Context, req UploadRequest) (*Task, error) {
+	t, err := s.NewUpload(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return t, t.Resume()
+}
+
+type uploadWork struct {
+	s       *Session
+	req     UploadRequest
+	journal upload.Journal
+}
+
+func (w *uploadWork) run(ctx context.Context, t *Task) (*Result, error) {
+	cfg := w.s.cfg
+	j := &upload.Job{
+		Client:        w.s.client,
+		URL:           w.req.URL,
+		Path:          w.req.Path,
+		Protocol:      w.req.Protocol,
+		Header:        mergeHeaders(cfg.Header, w.req.Header),
+		Metadata:      w.req.Metadata,
+		Connections:   w.req.Connections,
+		ChunkSize:     w.req.ChunkSize,
+		FieldName:     w.req.FieldName,
+		Hash:          w.req.SHA256,
+		Journal:       w.journal,
+		Retry:         cfg.Retry,
+		IdleTimeout:   cfg.IdleTimeout,
+		MinSpeed:      cfg.MinSpeed,
+		MinSpeedTime:  cfg.MinSpeedTime,
+		Slots:         w.s.slots,
+		CheckRedirect: cfg.CheckRedirect,
+		Meter:         t.meter,
+		Emit:          t.emit,
+	}
+	if w.s.limiter != nil {
+		j.Limiter = w.s.limiter
+	}
+	res, err := upload.Run(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{
+		URL: res.URL, Path: res.Path, Size: res.Size, ResumedFrom: res.ResumedFrom,
+		Uploaded: res.Uploaded, Location: res.Location, Protocol: res.Protocol,
+		SHA256: res.SHA256, Proto: res.Proto, Response: res.Response,
+	}, nil
+}
+
+// resumeData is not offered for uploads: their state file already lets the
+// same request continue, in this process or another.
+func (w *uploadWork) resumeData() (*ResumeData, error) { return nil, ErrNotResumable }
+
+// discard forgets the upload. What the server holds stays there (a tus
+// server expires abandoned uploads).
+func (w *uploadWork) discard() { w.journal.Remove() }
