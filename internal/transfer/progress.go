@@ -69,6 +69,10 @@ func (m *Meter) Add(n int64) {
 	m.moved.Add(n)
 }
 
+// Found records n bytes in place that did not move in this run (a server
+// says it holds more of an upload than was known).
+func (m *Meter) Found(n int64) { m.done.Add(n) }
+
 // Reset sets the position after a (re)start: done bytes are already in place
 // and expected is the total (-1 if unknown).
 func (m *Meter) Reset(done, expected int64) {

@@ -25,7 +25,7 @@ func (r *run) sendParallel(ctx context.Context) (stateFunc, error) {
 		r.res.Location = r.st.Final
 		return r.finish, nil
 	}
-	p := &parallelUpload{r: r, conns: max(r.j.Connections, 1)}
+	p := &parallelUpload{r: r, conns: max(r.j.Connections, 1), seen: map[int]bool{}}
 	p.cond = sync.NewCond(&p.mu)
 	for i, s := range r.st.Segments {
 		if !s.done() {
@@ -41,11 +41,14 @@ func (r *run) sendParallel(ctx context.Context) (stateFunc, error) {
 			return nil, err
 		}
 	}
-	if err := p.run(ctx, p.conns); err != nil {
+	p.share = (r.st.Size - r.st.Next + int64(p.conns) - 1) / int64(p.conns)
+	err := p.run(ctx, p.conns)
+	r.resumedFrom += p.found
+	if err != nil {
 		return nil, err
 	}
 	r.op = "concatenate"
-	err := r.retrying(ctx, func(ctx context.Context) (bool, error) {
+	err = r.retrying(ctx, func(ctx context.Context) (bool, error) {
 		loc, err := r.concat(ctx)
 		if err != nil {
 			return false, err
@@ -63,6 +66,9 @@ func (r *run) sendParallel(ctx context.Context) (stateFunc, error) {
 type parallelUpload struct {
 	r     *run
 	conns int
+	share int64 // the most one segment may take: the rest split evenly
+	found int64 // bytes the server held that the state did not know
+	seen  map[int]bool
 	mu    sync.Mutex
 	cond  *sync.Cond
 	queue []int // indexes of segments waiting to be (re)sent
@@ -125,7 +131,10 @@ func (p *parallelUpload) take() int {
 			// Sized to the measured speed, but never so large that a
 			// connection is left without a segment.
 			left := st.Size - st.Next
-			n := min(p.r.appendSize(&p.speed), left, (left+int64(p.conns)-1)/int64(p.conns))
+			n := min(p.r.appendSize(&p.speed), left)
+			if p.share > 0 {
+				n = min(n, p.share)
+			}
 			if st.Size-(st.Next+n) < minAppend/2 {
 				n = st.Size - st.Next // no runt segment at the end
 			}
@@ -216,7 +225,7 @@ func (p *parallelUpload) send(ctx context.Context, i int) (progressed bool, err 
 		off, err := r.offset(ctx, s.Location)
 		if errors.Is(err, errGone) {
 			// The partial upload expired: send the segment again.
-			r.j.Meter.Add(-s.Offset)
+			r.j.Meter.Found(-s.Offset)
 			s.Location, s.Offset = "", 0
 			p.update(i, s)
 			return false, errGone
@@ -227,7 +236,13 @@ func (p *parallelUpload) send(ctx context.Context, i int) (progressed bool, err 
 		if off > n {
 			return false, errors.New("server holds more bytes of a segment than it has")
 		}
-		r.j.Meter.Add(off - s.Offset)
+		r.j.Meter.Found(off - s.Offset)
+		p.mu.Lock()
+		if !p.seen[i] && off > s.Offset {
+			p.found += off - s.Offset // sent by an earlier run
+		}
+		p.seen[i] = true
+		p.mu.Unlock()
 		s.Offset = off
 		p.update(i, s)
 	}
