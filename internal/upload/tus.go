@@ -161,6 +161,11 @@ func (r *run) appendAt(ctx context.Context, loc string, start, off, n int64, las
 		var h http.Header
 		if r.st.Protocol == IETF {
 			h = r.ietfAppendHeader(off, last)
+			// RFC 9530 §2: the digest of this append's content, so the
+			// server can refuse bytes damaged on the way.
+			if d := contentDigest(body); d != "" {
+				h.Set("Content-Digest", d)
+			}
 		} else {
 			h = r.tusHeader()
 			h.Set("Content-Type", "application/offset+octet-stream")
@@ -211,6 +216,15 @@ func (r *run) checksum(s *section) (alg, sum string) {
 		return "", ""
 	}
 	return alg, base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
+
+// contentDigest is the Content-Digest field of an append: sha-256 of its bytes.
+func contentDigest(s *section) string {
+	h := sha256.New()
+	if _, err := io.Copy(h, s.reader()); err != nil {
+		return ""
+	}
+	return "sha-256=:" + base64.StdEncoding.EncodeToString(h.Sum(nil)) + ":"
 }
 
 // sendSingle uploads the file as one upload, append after append, asking
