@@ -112,14 +112,15 @@ func follow(ctx context.Context, io stdio, task *ferry.Task, o output) error {
 	res, err := task.Wait(context.Background())
 	if err == nil {
 		pp.finish(task.Progress())
-	} else if ctx.Err() != nil {
+	}
+	report := newReport(o.url, o.path, o.upload, task, res, err)
+	if err != nil && ctx.Err() != nil {
 		// Not progress: said even with -q, since the exit code alone (130)
 		// does not tell that the state was kept.
 		pp.quiet = false
 		pp.note("ferry: interrupted; run the same command again to continue")
 		err = fmt.Errorf("%w: %w", errReported, err)
 	}
-	report := newReport(o.url, o.path, o.upload, task, res, err)
 	if o.jsonOut {
 		b, _ := json.Marshal(report)
 		fmt.Fprintf(io.out, "%s\n", b)

@@ -68,13 +68,18 @@ func (r *run) fetchSegmented(ctx context.Context) (stateFunc, error) {
 	r.op = "download"
 	if r.st.Missing == nil {
 		// Switch to the segmented layout: the bytes held so far stay and
-		// the file takes its full length, so ranges can land anywhere.
-		if err := preallocate(r.part, r.st.Size); err != nil {
-			return nil, &writeError{err}
-		}
+		// the rest is missing. The map is saved before the file grows:
+		// a kill in between must never leave a full-length file that a
+		// later run, finding no map, would take for a finished one.
 		r.st.Missing = []segment.Range{{Start: r.offset, End: r.st.Size}}
 		if err := r.j.Journal.Save(&r.st); err != nil {
 			return nil, err
+		}
+	}
+	// The file takes its full length, so ranges can land anywhere.
+	if fi, err := r.part.Stat(); err != nil || fi.Size() < r.st.Size {
+		if err := preallocate(r.part, r.st.Size); err != nil {
+			return nil, &writeError{err}
 		}
 	}
 	limit := r.j.Connections
