@@ -93,7 +93,7 @@ func (r *run) exchange(ctx context.Context, wd *watchdog.Watchdog, method, targe
 	m := rec.Finish(int64(len(b)), rerr)
 	m.RequestBodyBytes = sent
 	r.j.Emit(transfer.MetricsEvent{Transaction: m})
-	r.res.Proto = resp.Proto
+	r.proto.Store(&resp.Proto)
 	if rerr != nil {
 		return nil, nil, &transfer.Transient{Err: rerr}
 	}

@@ -318,6 +318,9 @@ func (r *run) finish(ctx context.Context) (stateFunc, error) {
 		return nil, err
 	}
 	r.res.URL, r.res.Path, r.res.Size = r.j.URL, r.j.Path, r.st.Size
+	if p := r.proto.Load(); p != nil {
+		r.res.Proto = *p
+	}
 	r.res.ResumedFrom = max(r.resumedFrom, 0)
 	r.res.Uploaded = r.j.Meter.Moved()
 	r.res.SHA256 = sum

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferryhq/ferry/internal/retry"
@@ -182,6 +183,7 @@ type run struct {
 	caps caps // what the server offers
 
 	resumedFrom int64
+	proto       atomic.Pointer[string] // of the last response; workers race to set it
 	failures    int
 	gone        int // uploads the server lost, started anew
 	res         Result
