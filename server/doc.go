@@ -2,7 +2,8 @@
 //
 // A [Server] serves the regular files below one directory to clients that
 // fetch big files over bad networks, so it gives them everything they need to
-// resume and to verify. [Serve] runs any handler on a listener with graceful
+// resume and to verify; optionally it takes resumable uploads as well (see
+// Uploads). [Serve] runs any handler on a listener with graceful
 // shutdown, HTTP/2 with or without TLS, and a self-signed certificate on
 // request.
 //
@@ -41,12 +42,54 @@
 // speaks HTTP/1.1 and HTTP/2 negotiated by ALPN. [Options.Ready] learns the
 // base URL once the port is open, which is how ":0" becomes usable.
 //
+// # Uploads
+//
+// With [Config.Uploads] (a directory, kept by a filestore) or
+// [Config.UploadStore] set, the server also takes uploads; the protocol
+// work is done by package [github.com/ferryhq/ferry/server/resumable]:
+//
+//   - /files/ speaks tus 1.0.0 (core, creation, creation-with-upload,
+//     creation-defer-length, termination, checksum, expiration,
+//     concatenation including unfinished) and the IETF resumable-upload
+//     draft (Upload-Draft-Interop-Version 3 to 8, and the latest draft
+//     without that header) on the same uploads: an upload created with one
+//     can be resumed with the other.
+//   - POST /upload takes multipart/form-data, streaming each file part into
+//     a finished upload, and answers 201 with JSON: each file's field,
+//     sanitised name, size, sha256, id and url.
+//   - GET /files/<id> downloads a finished upload, with Range and a strong
+//     ETag, as Content-Disposition: attachment with its sanitised name. This
+//     is the one place uploads are served from: they are stored under their
+//     IDs (<id>.bin and <id>.info in the uploads directory), never under a
+//     name the client chose, so a hostile file name cannot reach the file
+//     system.
+//
+// Upload IDs are 128 random bits. [Config.Token] requires a bearer token on
+// all of these except OPTIONS, compared in constant time; files below Root
+// and /healthz stay public. [Config.MaxUploadSize] bounds every upload
+// (413). Unfinished uploads idle for [Config.UploadExpiry] are removed. One
+// request at a time changes an upload; a request whose content has stalled
+// for [Config.UploadStallTimeout] is taken over by the next one for the
+// same upload, keeping every byte that was made durable. The offset a HEAD
+// reports is always durable, and a new Server on the same directory — after
+// a restart or a crash — continues every upload from there. Upload errors
+// are problem details (RFC 9457, application/problem+json).
+//
 // # Routes
 //
 // All routes are registered in one [http.ServeMux]:
 //
 //	GET, HEAD /healthz   200 "ok\n"
 //	GET, HEAD /<path>    files below Config.Root
+//
+// and, with uploads on (a file below Root at files/... is then shadowed):
+//
+//	POST, OPTIONS /files/             create an upload; capabilities
+//	HEAD /files/<id>                  offset retrieval (tus and draft)
+//	PATCH /files/<id>                 append
+//	DELETE /files/<id>                terminate
+//	GET /files/<id>                   download a finished upload
+//	POST /upload                      multipart/form-data
 //
 // Other methods get 405 with an Allow header. Each request is logged with
 // [log/slog] once it is done: method, path, status, bytes, duration, remote

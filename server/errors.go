@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,7 +30,27 @@ var (
 	ErrNotFound  = &Error{"not-found", http.StatusNotFound, "server: file not found"}
 	ErrForbidden = &Error{"forbidden", http.StatusForbidden, "server: permission denied"}
 	ErrInternal  = &Error{"internal", http.StatusInternalServerError, "server: internal error"}
+	// ErrUnauthorized answers an upload request without the right bearer
+	// token (Config.Token).
+	ErrUnauthorized = &Error{"unauthorized", http.StatusUnauthorized, "server: missing or wrong bearer token"}
 )
+
+// writeProblem sends e as a problem details object (RFC 9457), as the
+// upload endpoints answer their errors.
+func writeProblem(w http.ResponseWriter, r *http.Request, e *Error) {
+	body, _ := json.Marshal(map[string]any{
+		"type":   "urn:ferry:problem:" + e.Code,
+		"title":  e.Message,
+		"status": e.Status,
+		"code":   e.Code,
+	})
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(e.Status)
+	if r.Method != http.MethodHead {
+		w.Write(append(body, '\n'))
+	}
+}
 
 // writeError sends e as a plain-text body. The message is the same for every
 // cause of e, so nothing about the file system leaks to the client.
@@ -39,10 +60,11 @@ func writeError(w http.ResponseWriter, e *Error) {
 
 // Causes of a [ConfigError].
 var (
-	ErrNoRoot    = errors.New("server: Config.Root is required")
-	ErrNotDir    = errors.New("server: not a directory")
-	ErrNoHandler = errors.New("server: Options.Handler is required")
-	ErrTLSPair   = errors.New("server: TLSCertFile and TLSKeyFile must be set together")
+	ErrNoRoot       = errors.New("server: Config.Root is required")
+	ErrNotDir       = errors.New("server: not a directory")
+	ErrNoHandler    = errors.New("server: Options.Handler is required")
+	ErrTLSPair      = errors.New("server: TLSCertFile and TLSKeyFile must be set together")
+	ErrNegativeSize = errors.New("server: size must not be negative")
 )
 
 // ConfigError reports a setting that [New] or [Serve] cannot work with. Err

@@ -8,12 +8,36 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/ferryhq/ferry/server/resumable"
+	"github.com/ferryhq/ferry/server/store"
 )
 
 // Config configures a Server. The zero value of every field but Root is usable.
 type Config struct {
 	Root   string       // directory served by GET/HEAD; required
 	Logger *slog.Logger // nil: discard
+
+	// Uploads is the directory resumable uploads are kept in (a
+	// filestore). Setting it, or UploadStore, enables /files/ and
+	// POST /upload; "" with no UploadStore leaves them off.
+	Uploads string
+	// UploadStore keeps uploads instead of a filestore in Uploads.
+	UploadStore store.Store
+	// Token, when set, is required as "Authorization: Bearer <Token>" on
+	// every upload endpoint (401 otherwise). Files under Root and
+	// /healthz stay public.
+	Token string
+	// MaxUploadSize is the largest upload accepted, in bytes; 0: no limit.
+	MaxUploadSize int64
+	// UploadExpiry is how long an unfinished upload may sit without new
+	// bytes before it is removed; 0: resumable.DefaultExpiry (24h),
+	// negative: never.
+	UploadExpiry time.Duration
+	// UploadStallTimeout is how long an upload request's content may
+	// stall before a newer request for that upload takes over; 0:
+	// resumable.DefaultStallTimeout (10s).
+	UploadStallTimeout time.Duration
 }
 
 // Server is ferry's origin handler. It is safe for concurrent use; call
@@ -23,6 +47,8 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	digests *digestCache
+	uploads *resumable.Handler // nil when uploads are off
+	token   []byte             // sha-256 of Config.Token, nil when open
 
 	// cancel ends work that outlives one request, such as hashing a file
 	// other requests are waiting for.
@@ -64,6 +90,11 @@ func New(cfg Config) (*Server, error) {
 		digests: newDigestCache(ctx, digestCacheEntries),
 		cancel:  cancel,
 	}
+	if err := s.setupUploads(cfg); err != nil {
+		cancel()
+		root.Close()
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }
@@ -74,12 +105,18 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
 	s.mux.HandleFunc("GET /", s.serveFile)
+	if s.uploads != nil {
+		s.uploadRoutes()
+	}
 }
 
 // Close releases the root directory and stops digests being computed in the
 // background. Requests still running may fail.
 func (s *Server) Close() error {
 	s.cancel()
+	if s.uploads != nil {
+		s.uploads.Close()
+	}
 	return s.root.Close()
 }
 

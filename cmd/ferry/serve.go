@@ -2,6 +2,8 @@ package main
 
 import (
 	"log/slog"
+	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,19 +14,34 @@ func serveCmd(io stdio) *cobra.Command {
 	var (
 		root, addr, cert, key string
 		selfSigned, quiet     bool
+		uploads, token        string
+		maxUpload             string
+		expiry                time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve files with Range, If-Range, strong ETags and HTTP/2",
 		Long: `Serve the files under --root over HTTP/1.1 and HTTP/2 (h2c on plain TCP,
 h2 over TLS with --tls-self-signed or --tls-cert/--tls-key). GET /healthz
-answers once the server is ready. SIGTERM or Ctrl-C shuts down gracefully.`,
+answers once the server is ready. SIGTERM or Ctrl-C shuts down gracefully.
+
+With --uploads DIR, ferry also takes uploads into DIR:
+  /files/         resumable uploads: tus 1.0 and the IETF resumable-upload
+                  draft (interop versions 3-8); GET /files/<id> downloads a
+                  finished upload, with Range
+  POST /upload    multipart/form-data; answers JSON with each file's name,
+                  size, sha256 and URL
+--token requires "Authorization: Bearer <token>" on those endpoints (the
+FERRY_TOKEN environment variable works too, and keeps the token out of ps).`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 0 {
 				return usagef("serve takes no arguments")
 			}
 			if (cert == "") != (key == "") {
 				return usagef("--tls-cert and --tls-key go together")
+			}
+			if uploads == "" && (token != "" || maxUpload != "" || c.Flags().Changed("upload-expiry")) {
+				return usagef("--token, --max-upload-size and --upload-expiry need --uploads DIR")
 			}
 			return nil
 		},
@@ -34,7 +51,21 @@ answers once the server is ready. SIGTERM or Ctrl-C shuts down gracefully.`,
 				level = slog.LevelWarn
 			}
 			log := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: level}))
-			srv, err := server.New(server.Config{Root: root, Logger: log})
+			cfg := server.Config{Root: root, Logger: log, Uploads: uploads, Token: token, UploadExpiry: expiry}
+			if cfg.Token == "" && uploads != "" {
+				cfg.Token = os.Getenv("FERRY_TOKEN")
+			}
+			if expiry == 0 {
+				cfg.UploadExpiry = -1 // 0 on the command line: never expire
+			}
+			if maxUpload != "" {
+				n, err := parseSize(maxUpload)
+				if err != nil {
+					return usagef("--max-upload-size: %v", err)
+				}
+				cfg.MaxUploadSize = n
+			}
+			srv, err := server.New(cfg)
 			if err != nil {
 				return usageError{err}
 			}
@@ -56,5 +87,9 @@ answers once the server is ready. SIGTERM or Ctrl-C shuts down gracefully.`,
 	fl.StringVar(&cert, "tls-cert", "", "TLS certificate `FILE` (PEM)")
 	fl.StringVar(&key, "tls-key", "", "TLS key `FILE` (PEM)")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "log only warnings and errors")
+	fl.StringVar(&uploads, "uploads", "", "accept uploads into `DIR` at /files/ (tus, IETF draft) and POST /upload (multipart); off when empty")
+	fl.StringVar(&token, "token", "", "require `T` as a bearer token on the upload endpoints (default $FERRY_TOKEN)")
+	fl.StringVar(&maxUpload, "max-upload-size", "", "refuse uploads larger than `SIZE`, e.g. 10G (default: no limit)")
+	fl.DurationVar(&expiry, "upload-expiry", 24*time.Hour, "remove unfinished uploads idle for `DURATION` (0: never)")
 	return c
 }

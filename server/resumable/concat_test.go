@@ -1,0 +1,114 @@
+package resumable_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ferryhq/ferry/server/resumable"
+)
+
+// partial creates a tus partial upload of data and appends the first n
+// bytes.
+func (e *env) partial(t *testing.T, data []byte, n int) string {
+	t.Helper()
+	url := e.create(t, len(data), "Upload-Concat: partial")
+	if n > 0 {
+		e.patch(t, url, 0, data[:n]).expect(t, 204)
+	}
+	return url
+}
+
+func TestConcatenation(t *testing.T) {
+	run(t, resumable.Config{}, func(t *testing.T, e *env) {
+		a, b, c := randomBytes(100000, 30), randomBytes(1, 31), randomBytes(65536, 32)
+		urls := []string{e.partial(t, a, len(a)), e.partial(t, b, len(b)), e.partial(t, c, len(c))}
+		e.do(t, "HEAD", urls[0], nil, tus).expect(t, 200).header(t, "Upload-Concat", "partial")
+
+		// Paths work as well as absolute URLs.
+		rel := strings.TrimPrefix(urls[1], e.url)
+		r := e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+urls[0]+" "+rel+" "+urls[2]).expect(t, 201)
+		final := r.Header.Get("Location")
+		want := append(append(append([]byte{}, a...), b...), c...)
+		h := e.do(t, "HEAD", final, nil, tus).expect(t, 200)
+		h.header(t, "Upload-Offset", strconv.Itoa(len(want)))
+		h.header(t, "Upload-Length", strconv.Itoa(len(want)))
+		h.header(t, "Upload-Concat", "final;"+strings.Join(urls, " "))
+		mustEqual(t, "final upload", e.download(t, final), want)
+		// A final upload takes no content; partials can be reused.
+		e.patch(t, final, len(want), []byte("x")).expect(t, 403)
+		e.do(t, "POST", "/files/", "x", tus, "Upload-Concat: final;"+urls[0], "Content-Type: application/offset+octet-stream").expect(t, 403)
+		r = e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+urls[2]+" "+urls[0]).expect(t, 201)
+		mustEqual(t, "second final upload", e.download(t, r.Header.Get("Location")), append(append([]byte{}, c...), a...))
+
+		// Only partial uploads of this server can be concatenated.
+		plain := e.create(t, 3)
+		e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+plain).expect(t, 400).problem(t)
+		e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+e.url+"/files/0123456789abcdef0123456789abcdef").expect(t, 400).problem(t)
+	})
+}
+
+// The final upload can be created before its partials are finished
+// (concatenation-unfinished): it has no offset until they are, and is
+// complete as soon as the last one is.
+func TestConcatenationUnfinished(t *testing.T) {
+	run(t, resumable.Config{}, func(t *testing.T, e *env) {
+		a, b := randomBytes(70000, 33), randomBytes(50000, 34)
+		ua, ub := e.partial(t, a, 30000), e.partial(t, b, 0)
+		final := e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+ua+" "+ub).expect(t, 201).Header.Get("Location")
+		h := e.do(t, "HEAD", final, nil, tus).expect(t, 200)
+		h.header(t, "Upload-Offset", "")
+		h.header(t, "Upload-Length", "120000")
+		e.do(t, "GET", final, nil).expect(t, 409)
+
+		e.patch(t, ua, 30000, a[30000:]).expect(t, 204)
+		e.do(t, "HEAD", final, nil, tus).expect(t, 200).header(t, "Upload-Offset", "")
+		e.patch(t, ub, 0, b).expect(t, 204)
+		e.do(t, "HEAD", final, nil, tus).expect(t, 200).header(t, "Upload-Offset", "120000")
+		mustEqual(t, "final upload", e.download(t, final), append(append([]byte{}, a...), b...))
+	})
+}
+
+// A restarted server no longer knows which final uploads wait for which
+// partials; it completes them when asked about them.
+func TestConcatenationAfterRestart(t *testing.T) {
+	e := newEnv(t, false, resumable.Config{})
+	a, b := randomBytes(1000, 35), randomBytes(2000, 36)
+	ua, ub := e.partial(t, a, 1000), e.partial(t, b, 500)
+	final := e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+ua+" "+ub).expect(t, 201).Header.Get("Location")
+
+	h2, err := resumable.New(resumable.Config{Store: e.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close()
+	mux := http.NewServeMux()
+	mux.Handle("/files/", h2)
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	old := e.url
+	move := func(u string) string { return ts.URL + strings.TrimPrefix(u, old) }
+	e.url = ts.URL
+	e.patch(t, move(ub), 500, b[500:]).expect(t, 204)
+	e.do(t, "HEAD", move(final), nil, tus).expect(t, 200).header(t, "Upload-Offset", "3000")
+	mustEqual(t, "final upload", e.download(t, move(final)), append(append([]byte{}, a...), b...))
+}
+
+// tus-js-client sends Upload-Concat in its draft modes too when uploading
+// in parallel; the draft dialect accepts it.
+func TestConcatenationDraft(t *testing.T) {
+	e := newEnv(t, false, resumable.Config{})
+	f := fieldsFor(6)
+	a, b := randomBytes(3000, 37), randomBytes(4000, 38)
+	var urls []string
+	for _, p := range [][]byte{a, b} {
+		r := e.do(t, "POST", "/files/", nil, f.version, f.incomplete, "Upload-Concat: partial", "Upload-Length: "+strconv.Itoa(len(p))).expect(t, 201)
+		urls = append(urls, r.Header.Get("Location"))
+		e.do(t, "PATCH", urls[len(urls)-1], p, f.appendHeaders(0, true)...).expect(t, 204)
+	}
+	r := e.do(t, "POST", "/files/", nil, f.version, "Upload-Concat: final;"+strings.Join(urls, " ")).expect(t, 201)
+	r.header(t, "Upload-Complete", "?1")
+	mustEqual(t, "final upload", e.download(t, r.Header.Get("Location")), append(append([]byte{}, a...), b...))
+}

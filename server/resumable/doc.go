@@ -1,0 +1,90 @@
+// Package resumable serves resumable uploads over HTTP: tus 1.0.0
+// (https://tus.io/protocols/resumable-upload) and the IETF draft
+// "Resumable Uploads for HTTP" (draft-ietf-httpbis-resumable-upload), on
+// one [store.Store] and one URL space, so an upload begun in one dialect
+// can be inspected in the other.
+//
+// [New] returns a [Handler]. Mounted at Config.BasePath ("/files/"), it
+// answers POST to create uploads, HEAD for the offset, PATCH to append,
+// DELETE to terminate, OPTIONS for capabilities and GET to download a
+// finished upload. Its exported methods (PostFile, HeadFile, ...) serve
+// the same requests for callers with their own router, like tusd's
+// unrouted handler. PostForm takes multipart/form-data into the same store.
+//
+// # Dialects
+//
+// A request with Upload-Draft-Interop-Version is spoken to in the draft's
+// dialect of that version; one with Tus-Resumable in tus; one with neither
+// but with Upload-Complete (or a PATCH of application/partial-upload) in
+// the latest draft, as clients of the final RFC will send no interop
+// version. Everything else is tus, and a tus POST, PATCH or DELETE without
+// Tus-Resumable: 1.0.0 gets 412 with Tus-Version.
+//
+// Supported interop versions and how they differ here:
+//
+//	3  draft -01      Upload-Incomplete (?1 = more to come) instead of Upload-Complete
+//	4  draft -02      Upload-Complete
+//	5  draft -03      + 104 interim responses with the durable Upload-Offset while
+//	                  content is appended (one per Config.CheckpointBytes)
+//	6  drafts -04/-05 + PATCH must be application/partial-upload (415 otherwise);
+//	                  + Upload-Limit (max-size, expires) on 104, 201, HEAD, 413
+//	7  drafts -06..-08 Upload-Limit's lifetime key is max-age instead of expires
+//	8  drafts -09..-12 (latest) as 7; OPTIONS carries Accept-Patch
+//
+// In every version creation answers 104 (Upload Resumption Supported)
+// with Location before the content is read, HEAD answers 204, appends 204
+// with Upload-Offset and the completeness field, a wrong Upload-Offset 409
+// with the current offset and a mismatching-upload-offset problem (with
+// expected-offset and provided-offset), and errors carry problem details
+// (RFC 9457). tus-js-client's ietf-draft-03 protocol sends interop 5 and
+// its ietf-draft-05 protocol interop 6.
+//
+// # Lengths
+//
+// tus declares the length with Upload-Length or defers it with
+// Upload-Defer-Length: 1 and a later Upload-Length on a PATCH. The draft
+// takes Upload-Length on any request, and Upload-Complete: ?1 with a
+// Content-Length declares offset plus that; two declarations that
+// disagree get 400 inconsistent-upload-length. An upload is finished once
+// its offset reaches its known length; a draft request that says
+// Upload-Complete: ?1 declares the length where it ends.
+//
+// # One request at a time
+//
+// Every HEAD, PATCH, DELETE and content-carrying POST holds the upload's
+// lock (store.Locker, or an in-process one). A newcomer takes over a
+// holder whose content has not moved for Config.StallTimeout: the holder
+// is cancelled, keeps what it made durable and lets go. A holder that is
+// making progress is not disturbed: the newcomer waits up to
+// Config.LockTimeout and then gets 423 Locked. DELETE takes over at once.
+//
+// # Integrity
+//
+// tus Upload-Checksum (sha1, sha256, sha512, md5) and RFC 9530
+// Content-Digest (sha-256, sha-512) check one request's content, which is
+// then appended all or nothing: a mismatch answers 460 (tus) or 400 (draft)
+// and the offset does not move. A Repr-Digest sent at creation is checked
+// over the whole upload when it completes; a mismatch fails and removes it.
+//
+// # Expiration
+//
+// Unfinished uploads untouched for Config.Expiry are removed by a janitor,
+// as are partial uploads of concatenations. tus responses carry
+// Upload-Expires; draft ones Upload-Limit's expires or max-age.
+//
+// # Concatenation
+//
+// tus partial uploads (Upload-Concat: partial) are concatenated into a
+// final upload (Upload-Concat: final;<url> <url>...). The final upload may
+// be created before its partials are finished: it completes when the last
+// one does, and until then HEAD shows no Upload-Offset. Draft requests may
+// use Upload-Concat too.
+//
+// # Downloads
+//
+// GET of an upload streams it once finished, with Range support, a strong
+// ETag and Content-Disposition: attachment with the sanitised file name
+// (from Upload-Metadata's filename, Content-Disposition, or the form).
+// File names are never used as paths: [SanitizeFileName] reduces them to
+// one harmless path element for display.
+package resumable

@@ -1,0 +1,1098 @@
+package resumable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferryhq/ferry/server/store"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultBasePath        = "/files/"
+	DefaultExpiry          = 24 * time.Hour
+	DefaultStallTimeout    = 10 * time.Second
+	DefaultCheckpointBytes = 16 << 20
+)
+
+// StatusUploadResumptionSupported is the draft's interim status: 104
+// (Upload Resumption Supported).
+const StatusUploadResumptionSupported = 104
+
+// maxProgress bounds the 104 progress responses of one request: clients
+// such as Go's count interim responses against their header size limit.
+const maxProgress = 1000
+
+// Config configures a Handler. The zero value of every field but Store is
+// usable.
+type Config struct {
+	// Store keeps the uploads. Required. The handler advertises and uses
+	// what the store's optional capabilities allow (see package store).
+	Store store.Store
+	// BasePath is where uploads live: POST BasePath creates one, and
+	// BasePath<id> is its URL. It starts and ends with "/". Default
+	// "/files/".
+	BasePath string
+	// MaxSize is the largest upload accepted, in bytes (Tus-Max-Size, the
+	// draft's max-size limit). Zero means no limit.
+	MaxSize int64
+	// Expiry is how long an unfinished upload may go without new bytes
+	// before it is deleted; partial uploads of a concatenation expire
+	// likewise even when finished. Zero means DefaultExpiry; negative
+	// means never. Uploads are cleaned by a janitor when the store is a
+	// store.Lister and a store.Terminater.
+	Expiry time.Duration
+	// StallTimeout is how long a request's content may go without a byte
+	// before a newer request for the same upload takes the upload over.
+	// Zero means DefaultStallTimeout.
+	StallTimeout time.Duration
+	// LockTimeout is how long a request waits for an upload another
+	// request holds before it gets 423 Locked. Zero means StallTimeout
+	// plus 3s, enough for a stalled holder to be taken over.
+	LockTimeout time.Duration
+	// CheckpointBytes is how much content the handler appends between
+	// durable checkpoints within one request; draft clients (interop 5
+	// and later) get a 104 interim response with the durable offset after
+	// each. Zero means DefaultCheckpointBytes.
+	CheckpointBytes int64
+	// TempDir holds chunks being checked against a checksum when the store
+	// cannot append all or nothing itself (store.AtomicWriter). Empty
+	// means os.TempDir().
+	TempDir string
+	// Logger logs uploads created, finished, taken over and failed. Nil
+	// discards.
+	Logger *slog.Logger
+}
+
+// Handler serves resumable uploads: tus 1.0.0 and the IETF draft on the
+// same store and URLs, plus downloads of finished uploads and
+// multipart/form-data uploads. It is safe for concurrent use. Use it
+// routed (ServeHTTP) or mount its methods on a router of your own
+// (PostFile, HeadFile, PatchFile, DelFile, GetFile, Options, PostForm).
+type Handler struct {
+	store  store.Store
+	term   store.Terminater
+	decl   store.LengthDeclarer
+	concat store.Concater
+	lister store.Lister
+	atomic store.AtomicWriter
+	locker store.Locker
+
+	basePath     string
+	maxSize      int64
+	expiry       time.Duration // ≤ 0: never
+	stallTimeout time.Duration
+	lockTimeout  time.Duration
+	segment      int64
+	tempDir      string
+	log          *slog.Logger
+	extensions   string
+
+	active sync.Map // upload ID → *claim held in this process
+
+	pendingMu sync.Mutex
+	pending   map[string]map[string]bool // partial ID → final IDs waiting for it
+
+	stopJanitor context.CancelFunc
+	janitorDone chan struct{}
+}
+
+// New returns a Handler for cfg and starts its janitor when uploads can
+// expire. Call Close when done.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("resumable: Config.Store is required")
+	}
+	h := &Handler{
+		store:        cfg.Store,
+		basePath:     cfg.BasePath,
+		maxSize:      max(cfg.MaxSize, 0),
+		expiry:       cfg.Expiry,
+		stallTimeout: cfg.StallTimeout,
+		lockTimeout:  cfg.LockTimeout,
+		segment:      cfg.CheckpointBytes,
+		tempDir:      cfg.TempDir,
+		log:          cfg.Logger,
+		pending:      map[string]map[string]bool{},
+	}
+	if h.basePath == "" {
+		h.basePath = DefaultBasePath
+	}
+	if !strings.HasPrefix(h.basePath, "/") || !strings.HasSuffix(h.basePath, "/") {
+		return nil, fmt.Errorf("resumable: BasePath %q must start and end with /", h.basePath)
+	}
+	if h.expiry == 0 {
+		h.expiry = DefaultExpiry
+	}
+	if h.stallTimeout <= 0 {
+		h.stallTimeout = DefaultStallTimeout
+	}
+	if h.lockTimeout <= 0 {
+		h.lockTimeout = h.stallTimeout + 3*time.Second
+	}
+	if h.segment <= 0 {
+		h.segment = DefaultCheckpointBytes
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.term, _ = cfg.Store.(store.Terminater)
+	h.decl, _ = cfg.Store.(store.LengthDeclarer)
+	h.concat, _ = cfg.Store.(store.Concater)
+	h.lister, _ = cfg.Store.(store.Lister)
+	h.atomic, _ = cfg.Store.(store.AtomicWriter)
+	if l, ok := cfg.Store.(store.Locker); ok {
+		h.locker = l
+	} else {
+		h.locker = &store.MemoryLocker{}
+	}
+
+	ext := []string{"creation", "creation-with-upload"}
+	if h.decl != nil {
+		ext = append(ext, "creation-defer-length")
+	}
+	if h.term != nil {
+		ext = append(ext, "termination")
+	}
+	ext = append(ext, "checksum")
+	if h.expiry > 0 {
+		ext = append(ext, "expiration")
+	}
+	if h.concat != nil {
+		ext = append(ext, "concatenation", "concatenation-unfinished")
+	}
+	h.extensions = strings.Join(ext, ",")
+
+	ctx, stop := context.WithCancel(context.Background())
+	h.stopJanitor = stop
+	h.janitorDone = make(chan struct{})
+	if h.expiry > 0 && h.lister != nil && h.term != nil {
+		go h.janitor(ctx)
+	} else {
+		close(h.janitorDone)
+	}
+	return h, nil
+}
+
+// Extensions returns the tus extensions the handler supports, as sent in
+// Tus-Extension.
+func (h *Handler) Extensions() string { return h.extensions }
+
+// Close stops the janitor. Requests still running are not interrupted.
+func (h *Handler) Close() error {
+	h.stopJanitor()
+	<-h.janitorDone
+	return nil
+}
+
+// ServeHTTP routes a request below BasePath:
+//
+//	POST    BasePath        create an upload (tus or draft)
+//	OPTIONS BasePath[<id>]  capabilities
+//	HEAD    BasePath<id>    offset retrieval
+//	PATCH   BasePath<id>    append
+//	DELETE  BasePath<id>    terminate
+//	GET     BasePath<id>    download the finished upload
+//
+// POST with X-HTTP-Method-Override acts as the method it names, for
+// clients that cannot send PATCH or DELETE.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m := r.Header.Get("X-HTTP-Method-Override"); r.Method == http.MethodPost && m != "" {
+		r.Method = strings.ToUpper(m)
+	}
+	p := r.URL.Path
+	if p == h.basePath || p+"/" == h.basePath {
+		switch r.Method {
+		case http.MethodPost:
+			h.PostFile(w, r)
+		case http.MethodOptions:
+			h.Options(w, r)
+		default:
+			w.Header().Set("Allow", "POST, OPTIONS")
+			writeProblem(w, r, &Error{Code: "method-not-allowed", Status: http.StatusMethodNotAllowed, Title: "method not allowed"})
+		}
+		return
+	}
+	id, ok := strings.CutPrefix(p, h.basePath)
+	if !ok || id == "" || strings.Contains(id, "/") {
+		writeProblem(w, r, ErrNotFound)
+		return
+	}
+	switch r.Method {
+	case http.MethodHead:
+		h.HeadFile(w, r)
+	case http.MethodPatch:
+		h.PatchFile(w, r)
+	case http.MethodDelete:
+		h.DelFile(w, r)
+	case http.MethodGet:
+		h.GetFile(w, r)
+	case http.MethodOptions:
+		h.Options(w, r)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, PATCH, DELETE, OPTIONS")
+		writeProblem(w, r, &Error{Code: "method-not-allowed", Status: http.StatusMethodNotAllowed, Title: "method not allowed"})
+	}
+}
+
+// Headers clients may send and read across origins.
+const (
+	corsAllowHeaders  = "Authorization, Content-Type, Content-Disposition, Content-Digest, Repr-Digest, Upload-Offset, Upload-Length, Upload-Defer-Length, Upload-Metadata, Upload-Concat, Upload-Checksum, Upload-Complete, Upload-Incomplete, Upload-Draft-Interop-Version, Tus-Resumable, X-HTTP-Method-Override, X-Requested-With"
+	corsExposeHeaders = "Location, Upload-Offset, Upload-Length, Upload-Defer-Length, Upload-Metadata, Upload-Concat, Upload-Expires, Upload-Complete, Upload-Incomplete, Upload-Limit, Upload-Draft-Interop-Version, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, Content-Disposition"
+)
+
+// start does what every request needs first: common headers, CORS, the
+// dialect, and the tus version check (412 with Tus-Version when the
+// client's Tus-Resumable is not 1.0.0; GET, OPTIONS and a HEAD without the
+// header are exempt). It reports false when it has answered already.
+func (h *Handler) start(w http.ResponseWriter, r *http.Request) (dialect, bool) {
+	hd := w.Header()
+	hd.Set("X-Content-Type-Options", "nosniff")
+	if origin := r.Header.Get("Origin"); origin != "" {
+		hd.Set("Access-Control-Allow-Origin", origin)
+		hd.Add("Vary", "Origin")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			hd.Set("Access-Control-Allow-Methods", "POST, GET, HEAD, PATCH, DELETE, OPTIONS")
+			hd.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+			hd.Set("Access-Control-Max-Age", "86400")
+		} else {
+			hd.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+		}
+	}
+	d, e := detect(r)
+	if e != nil {
+		hd.Set("Upload-Draft-Interop-Version", strconv.Itoa(LatestInterop))
+		writeProblem(w, r, e)
+		return d, false
+	}
+	if d.draft() {
+		hd.Set("Upload-Draft-Interop-Version", strconv.Itoa(d.version))
+		return d, true
+	}
+	hd.Set("Tus-Resumable", TusVersion)
+	v := r.Header.Get("Tus-Resumable")
+	switch r.Method {
+	case http.MethodGet, http.MethodOptions:
+		return d, true
+	case http.MethodHead:
+		if v == "" {
+			return d, true
+		}
+	}
+	if v != TusVersion {
+		hd.Set("Tus-Version", TusVersion)
+		writeProblem(w, r, ErrUnsupportedVersion.with("Tus-Resumable %q", v))
+		return d, false
+	}
+	return d, true
+}
+
+// fail answers with the error err maps to, logging server failures.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e, client := toError(err)
+	if !client {
+		h.log.Error("upload request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	} else if e.Status >= 500 || e == ErrInterrupted {
+		h.log.Info("upload request ended early", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeProblem(w, r, e)
+}
+
+// url is the absolute URL of upload id, as the client reached this server.
+func (h *Handler) url(r *http.Request, id string) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + h.basePath + id
+}
+
+// id returns the upload ID in r's path.
+func (h *Handler) id(r *http.Request) string {
+	id, _ := strings.CutPrefix(r.URL.Path, h.basePath)
+	return id
+}
+
+// setExpires sets tus's Upload-Expires for an unfinished upload.
+func (h *Handler) setExpires(hd http.Header, info store.Info) {
+	if h.expiry > 0 && !info.Finished() {
+		hd.Set("Upload-Expires", info.UpdatedAt.Add(h.expiry).UTC().Format(http.TimeFormat))
+	}
+}
+
+// setLimits sets the draft's Upload-Limit, when anything limits the upload.
+func (h *Handler) setLimits(hd http.Header, d dialect, info *store.Info) {
+	if l := d.limits(h.maxSize, h.expiry, info, time.Now()); l != "" {
+		hd.Set("Upload-Limit", l)
+	}
+}
+
+// Options answers OPTIONS with what the server supports, for both
+// dialects: Tus-Version, Tus-Extension, Tus-Max-Size and
+// Tus-Checksum-Algorithm for tus; Accept-Patch and Upload-Limit for the
+// draft.
+func (h *Handler) Options(w http.ResponseWriter, r *http.Request) {
+	d, ok := h.start(w, r)
+	if !ok {
+		return
+	}
+	hd := w.Header()
+	hd.Set("Tus-Resumable", TusVersion)
+	hd.Set("Tus-Version", TusVersion)
+	hd.Set("Tus-Extension", h.extensions)
+	hd.Set("Tus-Checksum-Algorithm", checksumNames())
+	if h.maxSize > 0 {
+		hd.Set("Tus-Max-Size", strconv.FormatInt(h.maxSize, 10))
+	}
+	hd.Set("Accept-Patch", partialUploadTyp+", "+tusChunkType)
+	if !d.draft() {
+		d = dialect{LatestInterop}
+	}
+	h.setLimits(hd, d, nil)
+	if r.URL.Path == h.basePath || r.URL.Path+"/" == h.basePath {
+		hd.Set("Allow", "POST, OPTIONS")
+	} else {
+		hd.Set("Allow", "GET, HEAD, PATCH, DELETE, OPTIONS")
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// PostFile creates an upload, with content or without.
+//
+// tus (creation, creation-with-upload, creation-defer-length,
+// concatenation): Upload-Length or Upload-Defer-Length: 1, Upload-Metadata,
+// Upload-Concat; content when Content-Type is application/offset+octet-stream.
+// 201 with Location.
+//
+// Draft: Upload-Complete (interop 3: Upload-Incomplete), Upload-Length,
+// Content-Disposition, Content-Type; the content, if any, is the start of
+// the representation. A 104 (Upload Resumption Supported) interim response
+// with Location (and Upload-Limit from interop 6) goes out before the
+// content is read. Upload-Metadata and Upload-Concat are accepted as in
+// tus, so tus-js-client's parallel uploads work in its draft modes too.
+func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
+	d, ok := h.start(w, r)
+	if !ok {
+		return
+	}
+	spec, e := h.parseConcat(r.Header.Get("Upload-Concat"))
+	if e != nil {
+		writeProblem(w, r, e)
+		return
+	}
+	meta, err := ParseMetadata(r.Header.Get("Upload-Metadata"))
+	if err != nil {
+		writeProblem(w, r, ErrInvalidMetadata.with("%v", err))
+		return
+	}
+	repr, e := parseReprDigest(r.Header.Values("Repr-Digest"))
+	if e != nil {
+		writeProblem(w, r, e)
+		return
+	}
+	info := store.Info{ID: store.NewID(), MetaData: meta, IsPartial: spec.partial, ReprDigest: repr}
+	if len(meta) == 0 {
+		info.MetaData = nil
+	}
+
+	var hasBody, complete bool
+	if d.draft() {
+		hasBody = r.ContentLength != 0
+		complete, _ = d.requestComplete(r)
+		if e := h.draftCreationInfo(r, d, complete, &info); e != nil {
+			h.creationError(w, r, d, e)
+			return
+		}
+	} else {
+		hasBody = mediaType(r.Header.Get("Content-Type")) == tusChunkType
+		if e := h.tusCreationInfo(r, &info); e != nil {
+			writeProblem(w, r, e)
+			return
+		}
+	}
+	if !spec.final && !info.SizeIsDeferred && hasBody && r.ContentLength > info.Size {
+		if d.draft() {
+			writeProblem(w, r, ErrInconsistentLength.with("%d bytes of content for an upload of %d", r.ContentLength, info.Size))
+		} else {
+			writeProblem(w, r, ErrSizeExceeded.with("%d bytes of content for an upload of %d", r.ContentLength, info.Size))
+		}
+		return
+	}
+	if spec.final {
+		if hasBody {
+			writeProblem(w, r, ErrModifyFinal.with("a final upload is made of its partial uploads"))
+			return
+		}
+		if h.concat == nil {
+			writeProblem(w, r, ErrNotImplemented.with("concatenation"))
+			return
+		}
+		if e := h.finalInfo(r.Context(), spec.ids, &info); e != nil {
+			h.creationError(w, r, d, e)
+			return
+		}
+	}
+	if info.Name == "" && meta["filename"] != "" {
+		info.Name = SanitizeFileName(meta["filename"])
+	}
+	if info.Name == "" && !d.draft() {
+		name, e := dispositionName(r)
+		if e != nil {
+			writeProblem(w, r, e)
+			return
+		}
+		info.Name = name
+	}
+	if info.ContentType == "" {
+		info.ContentType = validMediaType(meta["filetype"])
+	}
+
+	up, err := h.store.NewUpload(r.Context(), info)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Location", h.url(r, info.ID))
+	h.log.Info("upload created", "id", info.ID, "size", info.Size, "deferred", info.SizeIsDeferred,
+		"partial", info.IsPartial, "final", info.IsFinal, "name", info.Name, "draft", d.version)
+	if d.draft() {
+		h.setLimits(hd, d, &info)
+		// The draft's feature detection: the client learns where to
+		// resume before it sends a byte (RFC 9110 §15.2 interim response).
+		if r.ProtoAtLeast(1, 1) {
+			w.WriteHeader(StatusUploadResumptionSupported)
+		}
+	}
+
+	if spec.final {
+		info = h.completeFinal(r.Context(), up, info)
+		h.created(w, r, d, info, false)
+		return
+	}
+	if hasBody {
+		c, e := h.claim(w, r, info.ID, false)
+		if e != nil {
+			writeProblem(w, r, e)
+			return
+		}
+		defer c.release()
+		info, err = h.appendContent(w, r, d, c, up, info)
+		if err != nil {
+			h.failAfterWrite(w, r, d, info, err)
+			return
+		}
+	}
+	if d.draft() && complete && !info.Finished() {
+		if info, err = h.completeNow(r.Context(), up, info); err != nil {
+			h.failAfterWrite(w, r, d, info, err)
+			return
+		}
+	}
+	if info.Finished() {
+		if err := h.finish(r.Context(), up, info); err != nil {
+			h.failAfterWrite(w, r, d, info, err)
+			return
+		}
+	}
+	h.created(w, r, d, info, hasBody)
+}
+
+// created sends 201 for a new upload.
+func (h *Handler) created(w http.ResponseWriter, r *http.Request, d dialect, info store.Info, wrote bool) {
+	hd := w.Header()
+	if d.draft() {
+		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
+		d.setComplete(hd, info.Finished())
+		h.setLimits(hd, d, &info)
+	} else {
+		if wrote {
+			hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
+		}
+		h.setExpires(hd, info)
+	}
+	w.WriteHeader(http.StatusCreated)
+}
+
+// creationError answers a failed creation; a draft 413 names the limits.
+func (h *Handler) creationError(w http.ResponseWriter, r *http.Request, d dialect, e *Error) {
+	if d.draft() && e.Status == http.StatusRequestEntityTooLarge {
+		h.setLimits(w.Header(), d, nil)
+	}
+	writeProblem(w, r, e)
+}
+
+// tusCreationInfo reads the tus creation fields into info.
+func (h *Handler) tusCreationInfo(r *http.Request, info *store.Info) *Error {
+	if r.Header.Get("Upload-Concat") != "" && strings.HasPrefix(strings.TrimSpace(r.Header.Get("Upload-Concat")), "final") {
+		return nil // the partials give the length
+	}
+	length, deferLength := r.Header.Get("Upload-Length"), r.Header.Get("Upload-Defer-Length")
+	switch {
+	case length != "" && deferLength != "":
+		return ErrAmbiguousLength.with("Upload-Length %q, Upload-Defer-Length %q", length, deferLength)
+	case deferLength != "":
+		if deferLength != "1" {
+			return ErrInvalidDefer.with("%q", deferLength)
+		}
+		if h.decl == nil {
+			return ErrNotImplemented.with("creation-defer-length")
+		}
+		info.SizeIsDeferred = true
+	default:
+		n, ok := parseDecimal(length)
+		if !ok {
+			return ErrInvalidLength.with("Upload-Length %q", length)
+		}
+		if h.maxSize > 0 && n > h.maxSize {
+			return ErrMaxSizeExceeded.with("%d bytes; the limit is %d", n, h.maxSize)
+		}
+		info.Size = n
+	}
+	return nil
+}
+
+// draftCreationInfo reads the draft's creation fields into info: the
+// length from Upload-Length and from Content-Length with Upload-Complete:
+// ?1, which must agree; the name from Content-Disposition; the media type.
+func (h *Handler) draftCreationInfo(r *http.Request, d dialect, complete bool, info *store.Info) *Error {
+	length := int64(-1)
+	if n, ok := d.uploadLength(r); ok {
+		length = n
+	}
+	if complete && r.ContentLength >= 0 {
+		if length >= 0 && length != r.ContentLength {
+			return ErrInconsistentLength.with("Upload-Length %d, content %d bytes", length, r.ContentLength)
+		}
+		length = r.ContentLength
+	}
+	if ct := r.Header.Get("Upload-Concat"); strings.HasPrefix(strings.TrimSpace(ct), "final") {
+		length = -1 // the partials give the length
+	}
+	if length < 0 {
+		if h.decl == nil {
+			return ErrNotImplemented.with("uploads of unknown length")
+		}
+		info.SizeIsDeferred = true
+	} else {
+		if h.maxSize > 0 && length > h.maxSize {
+			return ErrMaxSizeExceeded.with("%d bytes; the limit is %d", length, h.maxSize)
+		}
+		info.Size = length
+	}
+	name, e := dispositionName(r)
+	if e != nil {
+		return e
+	}
+	info.Name = name
+	if ct := mediaType(r.Header.Get("Content-Type")); ct != partialUploadTyp && ct != tusChunkType {
+		info.ContentType = validMediaType(r.Header.Get("Content-Type"))
+	}
+	return nil
+}
+
+// dispositionName returns the sanitised file name in r's
+// Content-Disposition (RFC 6266: filename, or filename* which wins), or ""
+// when there is none.
+func dispositionName(r *http.Request) (string, *Error) {
+	cd := r.Header.Get("Content-Disposition")
+	if cd == "" {
+		return "", nil
+	}
+	_, params, err := mime.ParseMediaType(cd)
+	if err != nil {
+		return "", ErrInvalidDisposition.with("%v", err)
+	}
+	if name := params["filename"]; name != "" {
+		return SanitizeFileName(name), nil
+	}
+	return "", nil
+}
+
+// validMediaType returns ct if it parses as a media type, else "".
+func validMediaType(ct string) string {
+	if ct == "" {
+		return ""
+	}
+	if _, _, err := mime.ParseMediaType(ct); err != nil {
+		return ""
+	}
+	return ct
+}
+
+// HeadFile answers offset retrieval. tus: 200 with Upload-Offset,
+// Upload-Length or Upload-Defer-Length, Upload-Metadata, Upload-Concat and
+// Upload-Expires. Draft: 204 with Upload-Offset, Upload-Complete (interop
+// 3: Upload-Incomplete), Upload-Length when known and Upload-Limit (from
+// interop 6). Both: Cache-Control: no-store.
+//
+// HEAD takes the upload's lock like an append: the offset it reports is
+// durable and no request is still adding to it, so an append at that
+// offset is accepted (draft § Concurrency). A stalled request is taken
+// over first.
+func (h *Handler) HeadFile(w http.ResponseWriter, r *http.Request) {
+	d, ok := h.start(w, r)
+	if !ok {
+		return
+	}
+	id := h.id(r)
+	c, e := h.claim(w, r, id, false)
+	if e != nil {
+		writeProblem(w, r, e)
+		return
+	}
+	defer c.release()
+	up, err := h.store.GetUpload(c.ctx, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	info, err := up.GetInfo(c.ctx)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if info.IsFinal && !info.Finished() {
+		info = h.tryConcat(c.ctx, up, info)
+	}
+	hd := w.Header()
+	hd.Set("Cache-Control", "no-store")
+	if d.draft() {
+		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
+		d.setComplete(hd, info.Finished())
+		if !info.SizeIsDeferred {
+			hd.Set("Upload-Length", strconv.FormatInt(info.Size, 10))
+		}
+		h.setLimits(hd, d, &info)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if info.IsPartial {
+		hd.Set("Upload-Concat", "partial")
+	}
+	pendingFinal := info.IsFinal && !info.Finished()
+	if info.IsFinal {
+		urls := make([]string, len(info.PartialUploads))
+		for i, p := range info.PartialUploads {
+			urls[i] = h.url(r, p)
+		}
+		hd.Set("Upload-Concat", "final;"+strings.Join(urls, " "))
+	}
+	// A final upload whose partials are not all finished has no offset
+	// yet (tus concatenation-unfinished).
+	if !pendingFinal {
+		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
+	}
+	if !info.SizeIsDeferred {
+		hd.Set("Upload-Length", strconv.FormatInt(info.Size, 10))
+	} else if !pendingFinal {
+		hd.Set("Upload-Defer-Length", "1")
+	}
+	if len(info.MetaData) > 0 {
+		hd.Set("Upload-Metadata", FormatMetadata(info.MetaData))
+	}
+	h.setExpires(hd, info)
+	w.WriteHeader(http.StatusOK)
+}
+
+// PatchFile appends content at Upload-Offset.
+//
+// tus: Content-Type application/offset+octet-stream (415 otherwise),
+// Upload-Length to declare a deferred length, Upload-Checksum. Draft:
+// Content-Type application/partial-upload from interop 6 (before, any),
+// Upload-Complete, Upload-Length, Content-Digest.
+//
+// A wrong Upload-Offset gets 409 with the current offset (draft: a
+// mismatching-upload-offset problem). Content checked by a checksum or
+// digest is appended all or nothing (tus: 460 on a mismatch); other content
+// is appended as it arrives and made durable every CheckpointBytes, so an
+// interrupted request keeps what it delivered.
+func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
+	d, ok := h.start(w, r)
+	if !ok {
+		return
+	}
+	ct := mediaType(r.Header.Get("Content-Type"))
+	switch {
+	case !d.draft() && ct != tusChunkType:
+		writeProblem(w, r, ErrContentType.with("tus PATCH needs %s, not %q", tusChunkType, ct))
+		return
+	case d.version >= interop6 && ct != partialUploadTyp:
+		writeProblem(w, r, ErrContentType.with("append needs %s, not %q", partialUploadTyp, ct))
+		return
+	}
+	offset, ok := d.offset(r)
+	if !ok {
+		writeProblem(w, r, ErrInvalidOffset.with("%q", r.Header.Get("Upload-Offset")))
+		return
+	}
+	complete, _ := d.requestComplete(r)
+	declared := int64(-1)
+	if d.draft() {
+		if n, ok := d.uploadLength(r); ok {
+			declared = n
+		}
+		if complete && r.ContentLength >= 0 {
+			if n := offset + r.ContentLength; declared >= 0 && declared != n {
+				writeProblem(w, r, ErrInconsistentLength.with("Upload-Length %d, but offset %d plus %d bytes of content is %d", declared, offset, r.ContentLength, n))
+				return
+			} else {
+				declared = n
+			}
+		}
+	} else if v := r.Header.Get("Upload-Length"); v != "" {
+		n, ok := parseDecimal(v)
+		if !ok {
+			writeProblem(w, r, ErrInvalidLength.with("Upload-Length %q", v))
+			return
+		}
+		declared = n
+	}
+	if _, e := chunkVerifier(r); e != nil {
+		writeProblem(w, r, e)
+		return
+	}
+
+	id := h.id(r)
+	c, e := h.claim(w, r, id, false)
+	if e != nil {
+		writeProblem(w, r, e)
+		return
+	}
+	defer c.release()
+	up, err := h.store.GetUpload(c.ctx, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	info, err := up.GetInfo(c.ctx)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	hd := w.Header()
+	if info.IsFinal {
+		writeProblem(w, r, ErrModifyFinal.with("upload %s is the concatenation of %d partial uploads", info.ID, len(info.PartialUploads)))
+		return
+	}
+	if offset != info.Offset {
+		h.mismatch(w, r, d, info, offset)
+		return
+	}
+	if info.Finished() && (declared < 0 || declared == info.Size) {
+		if r.ContentLength == 0 {
+			h.appended(w, d, info) // nothing to add: the upload is complete
+			return
+		}
+		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
+		if d.draft() {
+			d.setComplete(hd, true)
+			writeProblem(w, r, ErrCompleted.with("upload %s is complete at %d bytes", info.ID, info.Size))
+		} else {
+			writeProblem(w, r, ErrSizeExceeded.with("the upload is complete at %d bytes", info.Size))
+		}
+		return
+	}
+	if declared >= 0 {
+		switch {
+		case !info.SizeIsDeferred && declared != info.Size:
+			writeProblem(w, r, ErrInconsistentLength.with("length %d, the upload's is %d", declared, info.Size))
+			return
+		case info.SizeIsDeferred:
+			if declared < info.Offset {
+				writeProblem(w, r, ErrInconsistentLength.with("length %d is below the offset %d", declared, info.Offset))
+				return
+			}
+			if h.maxSize > 0 && declared > h.maxSize {
+				h.creationError(w, r, d, ErrMaxSizeExceeded.with("%d bytes; the limit is %d", declared, h.maxSize))
+				return
+			}
+			if h.decl == nil {
+				writeProblem(w, r, ErrNotImplemented.with("creation-defer-length"))
+				return
+			}
+			if err := h.decl.DeclareLength(c.ctx, up, declared); err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			info.Size, info.SizeIsDeferred = declared, false
+		}
+	}
+	switch {
+	case !info.SizeIsDeferred && r.ContentLength > info.Size-info.Offset:
+		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
+		h.creationError(w, r, d, ErrSizeExceeded.with("%d bytes at offset %d of %d", r.ContentLength, info.Offset, info.Size))
+		return
+	case info.SizeIsDeferred && h.maxSize > 0 && r.ContentLength > h.maxSize-info.Offset:
+		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
+		h.creationError(w, r, d, ErrMaxSizeExceeded.with("%d bytes at offset %d; the limit is %d", r.ContentLength, info.Offset, h.maxSize))
+		return
+	}
+
+	info, err = h.appendContent(w, r, d, c, up, info)
+	if err != nil {
+		h.failAfterWrite(w, r, d, info, err)
+		return
+	}
+	if d.draft() && complete && !info.Finished() {
+		if info, err = h.completeNow(c.ctx, up, info); err != nil {
+			h.failAfterWrite(w, r, d, info, err)
+			return
+		}
+	}
+	if info.Finished() {
+		if err := h.finish(c.ctx, up, info); err != nil {
+			h.failAfterWrite(w, r, d, info, err)
+			return
+		}
+	}
+	h.appended(w, d, info)
+}
+
+// appended sends 204 for a successful append.
+func (h *Handler) appended(w http.ResponseWriter, d dialect, info store.Info) {
+	hd := w.Header()
+	hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
+	if d.draft() {
+		d.setComplete(hd, info.Finished())
+		if d.version == interop6 {
+			h.setLimits(hd, d, &info)
+		}
+	} else {
+		h.setExpires(hd, info)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// mismatch answers an append at the wrong offset: 409 with the right one.
+func (h *Handler) mismatch(w http.ResponseWriter, r *http.Request, d dialect, info store.Info, provided int64) {
+	hd := w.Header()
+	hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
+	if d.draft() {
+		d.setComplete(hd, info.Finished())
+	}
+	writeProblem(w, r, ErrMismatchOffset.
+		with("Upload-Offset %d, the upload is at %d", provided, info.Offset).
+		withExtra("expected-offset", info.Offset).
+		withExtra("provided-offset", provided))
+}
+
+// failAfterWrite answers an append that failed part way, with the offset
+// the upload durably reached.
+func (h *Handler) failAfterWrite(w http.ResponseWriter, r *http.Request, d dialect, info store.Info, err error) {
+	hd := w.Header()
+	hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
+	if d.draft() {
+		d.setComplete(hd, info.Finished())
+		if e, _ := toError(err); e.Status == http.StatusRequestEntityTooLarge {
+			h.setLimits(hd, d, &info)
+		}
+	}
+	h.fail(w, r, err)
+}
+
+// completeNow marks an upload complete at its current offset because the
+// client said this request completes it (draft Upload-Complete: ?1).
+func (h *Handler) completeNow(ctx context.Context, up store.Upload, info store.Info) (store.Info, error) {
+	if !info.SizeIsDeferred {
+		return info, ErrInconsistentLength.with("the request completes the upload at %d bytes, but its length is %d", info.Offset, info.Size)
+	}
+	if h.decl == nil {
+		return info, ErrNotImplemented.with("uploads of unknown length")
+	}
+	if err := h.decl.DeclareLength(ctx, up, info.Offset); err != nil {
+		return info, err
+	}
+	info.Size, info.SizeIsDeferred = info.Offset, false
+	return info, nil
+}
+
+// appendContent appends r's content at info.Offset under claim c and
+// returns the upload's new state, also when it fails.
+func (h *Handler) appendContent(w http.ResponseWriter, r *http.Request, d dialect, c *claim, up store.Upload, info store.Info) (store.Info, error) {
+	v, e := chunkVerifier(r)
+	if e != nil {
+		return info, e
+	}
+	src := c.body(r.Body)
+	switch {
+	case !info.SizeIsDeferred:
+		src = &maxReader{r: src, n: info.Size - info.Offset, err: store.ErrSizeExceeded}
+	case h.maxSize > 0:
+		src = &maxReader{r: src, n: h.maxSize - info.Offset, err: errMaxSize}
+	}
+	c.lastRead.Store(time.Now().UnixNano())
+	c.streaming.Store(true)
+	var err error
+	if v != nil {
+		_, err = h.writeAtomic(c.ctx, up, info.Offset, v.reader(src), v.check)
+	} else {
+		_, err = h.writeSegments(c.ctx, w, r, d, up, info.Offset, src)
+	}
+	c.streaming.Store(false)
+	// The request's context may be done (client gone, taken over); the
+	// state is read regardless.
+	now, ierr := up.GetInfo(context.WithoutCancel(c.ctx))
+	if ierr != nil {
+		return info, errors.Join(err, ierr)
+	}
+	return now, err
+}
+
+// writeSegments appends src in pieces of at most h.segment bytes, each
+// durable when WriteChunk returns. Draft clients from interop 5 on get a
+// 104 interim response with the durable offset after each piece but the
+// last.
+func (h *Handler) writeSegments(ctx context.Context, w http.ResponseWriter, r *http.Request, d dialect, up store.Upload, offset int64, src io.Reader) (int64, error) {
+	progress := d.version >= interop5 && r.ProtoAtLeast(1, 1)
+	var total int64
+	for sent := 0; ; {
+		n, err := up.WriteChunk(ctx, offset+total, io.LimitReader(src, h.segment))
+		total += n
+		if err != nil || n < h.segment {
+			return total, err
+		}
+		if progress && sent < maxProgress {
+			// An interim response carries the headers set so far; progress
+			// gets Upload-Offset and, as in the draft's examples, no
+			// Location (creation's first 104 had it).
+			hd := w.Header()
+			loc := hd.Values("Location")
+			hd.Del("Location")
+			hd.Set("Upload-Offset", strconv.FormatInt(offset+total, 10))
+			w.WriteHeader(StatusUploadResumptionSupported)
+			hd.Del("Upload-Offset")
+			if loc != nil {
+				hd["Location"] = loc
+			}
+			sent++
+		}
+	}
+}
+
+// writeAtomic appends src all or nothing: only if check passes once src
+// is drained. Stores that cannot do that themselves get the chunk spooled
+// to a temporary file first.
+func (h *Handler) writeAtomic(ctx context.Context, up store.Upload, offset int64, src io.Reader, check func() error) (int64, error) {
+	if h.atomic != nil {
+		return h.atomic.WriteChunkAtomic(ctx, up, offset, src, check)
+	}
+	f, err := os.CreateTemp(h.tempDir, "ferry-chunk-*")
+	if err != nil {
+		return 0, fmt.Errorf("resumable: spool chunk: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := io.Copy(f, src); err != nil {
+		return 0, err
+	}
+	if err := check(); err != nil {
+		return 0, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
+	return up.WriteChunk(ctx, offset, f)
+}
+
+// errMaxSize is the error of content beyond Config.MaxSize.
+var errMaxSize = errors.New("resumable: upload exceeds the maximum size")
+
+// maxReader reads at most n bytes and fails with err if there are more.
+type maxReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (m *maxReader) Read(p []byte) (int, error) {
+	if m.n <= 0 {
+		var one [1]byte
+		k, err := m.r.Read(one[:])
+		if k > 0 {
+			return 0, m.err
+		}
+		return 0, err
+	}
+	if int64(len(p)) > m.n {
+		p = p[:m.n]
+	}
+	k, err := m.r.Read(p)
+	m.n -= int64(k)
+	return k, err
+}
+
+// finish seals a complete upload: the store's FinishUpload, the client's
+// Repr-Digest, and concatenations waiting for it.
+func (h *Handler) finish(ctx context.Context, up store.Upload, info store.Info) error {
+	ctx = context.WithoutCancel(ctx) // the client may be gone; the upload is done regardless
+	if err := up.FinishUpload(ctx); err != nil {
+		return err
+	}
+	if v := reprVerifier(info.ReprDigest); v != nil {
+		rd, err := up.GetReader(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(v, rd)
+		rd.Close()
+		if err != nil {
+			return err
+		}
+		if err := v.check(); err != nil {
+			h.log.Warn("upload failed its Repr-Digest", "id", info.ID)
+			if h.term != nil {
+				if terr := h.term.Terminate(ctx, up); terr != nil {
+					h.log.Warn("terminate failed upload", "id", info.ID, "err", terr)
+				}
+			}
+			return err
+		}
+	}
+	h.log.Info("upload finished", "id", info.ID, "size", info.Size, "name", info.Name)
+	if info.IsPartial {
+		h.completeWaiting(ctx, info.ID)
+	}
+	return nil
+}
+
+// DelFile terminates an upload (tus termination, draft cancellation): 204.
+// A request still appending to it in this process is taken over at once.
+func (h *Handler) DelFile(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.start(w, r); !ok {
+		return
+	}
+	if h.term == nil {
+		writeProblem(w, r, ErrNotImplemented.with("termination"))
+		return
+	}
+	id := h.id(r)
+	c, e := h.claim(w, r, id, true)
+	if e != nil {
+		writeProblem(w, r, e)
+		return
+	}
+	defer c.release()
+	up, err := h.store.GetUpload(c.ctx, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.term.Terminate(context.WithoutCancel(c.ctx), up); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.forget(id)
+	h.log.Info("upload terminated", "id", id)
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/ferryhq/ferry/server/resumable"
+	"github.com/ferryhq/ferry/server/store/filestore"
+)
+
+// uploadsPath is where resumable uploads live; formPath takes
+// multipart/form-data.
+const (
+	uploadsPath = resumable.DefaultBasePath
+	formPath    = "/upload"
+)
+
+// setupUploads builds the upload handler when cfg enables uploads.
+func (s *Server) setupUploads(cfg Config) error {
+	if cfg.MaxUploadSize < 0 {
+		return &ConfigError{Field: "MaxUploadSize", Err: ErrNegativeSize}
+	}
+	st := cfg.UploadStore
+	if st == nil {
+		if cfg.Uploads == "" {
+			return nil
+		}
+		fs, err := filestore.New(filestore.Config{Dir: cfg.Uploads})
+		if err != nil {
+			return &ConfigError{Field: "Uploads", Value: cfg.Uploads, Err: err}
+		}
+		st = fs
+	}
+	h, err := resumable.New(resumable.Config{
+		Store:        st,
+		BasePath:     uploadsPath,
+		MaxSize:      cfg.MaxUploadSize,
+		Expiry:       cfg.UploadExpiry,
+		StallTimeout: cfg.UploadStallTimeout,
+		Logger:       s.log,
+	})
+	if err != nil {
+		return &ConfigError{Field: "UploadStore", Err: err}
+	}
+	s.uploads = h
+	if cfg.Token != "" {
+		sum := sha256.Sum256([]byte(cfg.Token))
+		s.token = sum[:]
+	}
+	return nil
+}
+
+// uploadRoutes registers the upload endpoints. The patterns name their
+// methods so they stay more specific than "GET /" for the files below
+// Root; a file at <Root>/files/... is shadowed while uploads are on.
+func (s *Server) uploadRoutes() {
+	h := s.authorize(s.uploads)
+	collection := strings.TrimSuffix(uploadsPath, "/")
+	for _, m := range []string{"GET", "POST", "PATCH", "DELETE", "OPTIONS"} {
+		s.mux.Handle(m+" "+uploadsPath, h)
+	}
+	s.mux.Handle("POST "+collection, h)
+	s.mux.Handle("OPTIONS "+collection, h)
+	s.mux.Handle("POST "+formPath, s.authorize(http.HandlerFunc(s.uploads.PostForm)))
+}
+
+// authorize requires the bearer token, when one is configured. OPTIONS is
+// exempt: browsers send CORS preflights without credentials, and the
+// answer reveals nothing about uploads.
+func (s *Server) authorize(next http.Handler) http.Handler {
+	if s.token == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions || s.validToken(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ferry"`)
+		writeProblem(w, r, ErrUnauthorized)
+	})
+}
+
+// validToken compares the request's bearer token with the configured one
+// in constant time. Both are hashed first, so neither the content nor the
+// length of the token leaks through timing.
+func (s *Server) validToken(r *http.Request) bool {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	return subtle.ConstantTimeCompare(sum[:], s.token) == 1
+}
