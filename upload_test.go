@@ -258,3 +258,37 @@ func TestUploadInvalidRequests(t *testing.T) {
 		}
 	}
 }
+
+// Every append carries a digest the server checks (tus Upload-Checksum, or
+// Content-Digest in the draft), and the creation carries the whole file's
+// Repr-Digest, so a corrupted byte anywhere is caught.
+func TestUploadSendsDigests(t *testing.T) {
+	path, _ := makeFile(t, 6<<20)
+	for _, proto := range []ferry.Protocol{ferry.ProtocolTus, ferry.ProtocolIETF} {
+		var creations, withRepr, appends, withDigest atomic.Int32
+		base := uploadOrigin(t, server.Config{}, func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.Method {
+				case http.MethodPost:
+					creations.Add(1)
+					if r.Header.Get("Repr-Digest") != "" {
+						withRepr.Add(1)
+					}
+				case http.MethodPatch:
+					appends.Add(1)
+					if r.Header.Get("Upload-Checksum") != "" || r.Header.Get("Content-Digest") != "" {
+						withDigest.Add(1)
+					}
+				}
+				next.ServeHTTP(w, r)
+			})
+		})
+		if _, _, err := runUpload(t, mustSession(t, uploadConfig()), ferry.UploadRequest{URL: base + "/files/", Path: path, Protocol: proto}); err != nil {
+			t.Fatal(err)
+		}
+		if creations.Load() != withRepr.Load() || appends.Load() == 0 || appends.Load() != withDigest.Load() {
+			t.Errorf("%s: %d/%d creations with Repr-Digest, %d/%d appends with a digest", proto,
+				withRepr.Load(), creations.Load(), withDigest.Load(), appends.Load())
+		}
+	}
+}

@@ -39,6 +39,9 @@ func (r *run) ietfCreate(ctx context.Context) (string, error) {
 		h.Set("Upload-Complete", "?0")
 		h.Set("Upload-Length", strconv.FormatInt(r.st.Size, 10))
 		h.Set("Content-Disposition", `attachment; filename="`+safeFilename(r.j.Path)+`"`)
+		if err := r.setReprDigest(h); err != nil {
+			return err
+		}
 		resp, _, err := r.exchange(actx, wd, http.MethodPost, r.j.URL, h, &section{f: r.file, n: 0})
 		if err != nil {
 			return err

@@ -290,6 +290,9 @@ func (r *run) concat(ctx context.Context) (string, error) {
 		h := r.tusHeader()
 		h.Set("Upload-Concat", "final;"+strings.Join(parts, " "))
 		h.Set("Upload-Metadata", r.metadata())
+		if err := r.setReprDigest(h); err != nil {
+			return err
+		}
 		resp, _, err := r.exchange(actx, wd, http.MethodPost, r.j.URL, h, nil)
 		if err != nil {
 			return err

@@ -110,6 +110,9 @@ func (r *run) create(ctx context.Context, n int64, partial bool) (string, error)
 			h.Set("Upload-Concat", "partial")
 		} else {
 			h.Set("Upload-Metadata", r.metadata())
+			if err := r.setReprDigest(h); err != nil {
+				return err
+			}
 		}
 		resp, _, err := r.exchange(actx, wd, http.MethodPost, r.j.URL, h, nil)
 		if err != nil {
@@ -345,9 +348,31 @@ func (r *run) sha256() (string, error) {
 	if !r.j.Hash {
 		return "", nil
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(r.file, 0, r.st.Size)); err != nil {
-		return "", err
+	sum, err := r.fileDigest()
+	return hexString(sum), err
+}
+
+// fileDigest is the SHA-256 of the whole file, computed once.
+func (r *run) fileDigest() ([]byte, error) {
+	r.digestOnce.Do(func() {
+		h := sha256.New()
+		if _, err := io.Copy(h, io.NewSectionReader(r.file, 0, r.st.Size)); err != nil {
+			r.digestErr = err
+			return
+		}
+		r.digest = h.Sum(nil)
+	})
+	return r.digest, r.digestErr
+}
+
+// setReprDigest adds the whole file's RFC 9530 Repr-Digest to a request
+// that creates the upload: a server that keeps it checks the complete
+// upload against it, end to end; others ignore it.
+func (r *run) setReprDigest(h http.Header) error {
+	sum, err := r.fileDigest()
+	if err != nil {
+		return err
 	}
-	return hexString(h.Sum(nil)), nil
+	h.Set("Repr-Digest", "sha-256=:"+base64.StdEncoding.EncodeToString(sum)+":")
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -186,6 +187,10 @@ type run struct {
 	proto       atomic.Pointer[string] // of the last response; workers race to set it
 	failures    int
 	gone        int // uploads the server lost, started anew
+
+	digestOnce sync.Once
+	digest     []byte
+	digestErr  error
 	res         Result
 }
 
