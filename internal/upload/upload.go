@@ -191,7 +191,7 @@ type run struct {
 	digestOnce sync.Once
 	digest     []byte
 	digestErr  error
-	res         Result
+	res        Result
 }
 
 func (r *run) loop(ctx context.Context) error {
