@@ -46,7 +46,7 @@ type UploadRequest struct {
 	// concatenation, when the server offers it.
 	Connections int
 	// ChunkSize fixes the size of each append; 0 measures the speed with
-	// a first 4 MiB append and then aims at about 4 seconds per append.
+	// a first 4 MiB append and then aims at about 2 seconds per append.
 	ChunkSize int64
 	// FieldName is the form field of a multipart upload ("file").
 	FieldName string

@@ -42,7 +42,7 @@ state directory: interrupted, the same command run again continues.`,
 	fl.SortFlags = false
 	fl.StringVar(&f.protocol, "protocol", "auto", "auto, tus, ietf or multipart")
 	fl.IntVarP(&f.connections, "connections", "x", 1, "send `N` segments in parallel (tus concatenation)")
-	fl.StringVar(&f.chunkSize, "chunk-size", "", "fixed `SIZE` per append (default: measured, about 4 s each)")
+	fl.StringVar(&f.chunkSize, "chunk-size", "", "fixed `SIZE` per append (default: measured, about 2 s each)")
 	fl.StringVar(&f.field, "field", "file", "form field `NAME` of a multipart upload")
 	fl.StringArrayVar(&f.meta, "meta", nil, "tus metadata `KEY=VALUE` (repeatable; filename defaults to FILE's name)")
 	fl.StringVar(&f.limitRate, "limit-rate", "", "cap the speed, e.g. 500k, 2M")

@@ -41,6 +41,9 @@ func (r *run) sendParallel(ctx context.Context) (stateFunc, error) {
 			return nil, err
 		}
 	}
+	// The probe had the link to itself; each of the connections that
+	// follow gets about its share of it until they measure their own.
+	p.speed.bytesPerSec /= float64(p.conns)
 	p.share = (r.st.Size - r.st.Next + int64(p.conns) - 1) / int64(p.conns)
 	err := p.run(ctx, p.conns)
 	r.resumedFrom += p.found
@@ -246,25 +249,30 @@ func (p *parallelUpload) send(ctx context.Context, i int) (progressed bool, err 
 		s.Offset = off
 		p.update(i, s)
 	}
-	if s.Offset == n {
-		return false, nil
+	// The segment goes up in appends sized to the measured speed, so a
+	// failure loses at most one append's worth: a server that checks each
+	// append's digest keeps none of an append cut short.
+	for s.Offset < n {
+		p.mu.Lock()
+		size := min(r.appendSize(&p.speed), n-s.Offset)
+		p.mu.Unlock()
+		t0 := time.Now()
+		before := s.Offset
+		off, err := r.appendAt(ctx, s.Location, s.Start, s.Offset, size, s.Offset+size == n)
+		if err != nil {
+			return progressed, err // what went out unacknowledged is not progress
+		}
+		p.mu.Lock()
+		p.speed.observe(off-before, time.Since(t0))
+		p.mu.Unlock()
+		if off == before {
+			return progressed, &transfer.Transient{Err: errors.New("the server acknowledged none of an append")}
+		}
+		progressed = true
+		s.Offset = off
+		p.update(i, s)
 	}
-	t0 := time.Now()
-	before := s.Offset
-	off, err := r.appendAt(ctx, s.Location, s.Start, s.Offset, n-s.Offset, true)
-	if err != nil {
-		// What went out unacknowledged is not progress.
-		return false, err
-	}
-	p.mu.Lock()
-	p.speed.observe(off-before, time.Since(t0))
-	p.mu.Unlock()
-	s.Offset = off
-	p.update(i, s)
-	if off != n {
-		return true, &transfer.Transient{Err: errors.New("the server stopped short of the segment's end")}
-	}
-	return true, nil
+	return progressed, nil
 }
 
 // update stores segment i and saves the state.

@@ -28,9 +28,12 @@ const (
 	// appendTarget is how long later appends aim to take at the measured
 	// speed: long enough that a round trip per append is noise, short
 	// enough that a failure loses little.
-	appendTarget = 4 * time.Second
+	appendTarget = 2 * time.Second
 	minAppend    = 1 << 20
-	maxAppend    = 1 << 30
+	// maxAppend bounds an append however fast the link: a server that
+	// checks each append's digest must hold all of it before keeping any,
+	// and a cut append is lost whole.
+	maxAppend = 64 << 20
 )
 
 // Errors of the tus exchange that steer the engine rather than end it.

@@ -1,0 +1,172 @@
+//go:build interop
+
+package interop
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/peer"
+)
+
+// countingProxy forwards loopback TCP connections to target and counts the
+// bytes clients send, so a test can tell how much was sent more than once.
+type countingProxy struct {
+	ln     net.Listener
+	target string
+	sent   atomic.Int64
+	wg     sync.WaitGroup
+}
+
+func startCountingProxy(t *testing.T, target string) *countingProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &countingProxy{ln: ln, target: target}
+	p.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Go(func() { p.serve(c) })
+		}
+	})
+	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
+	return p
+}
+
+func (p *countingProxy) serve(c net.Conn) {
+	defer c.Close()
+	s, err := net.DialTimeout("tcp", p.target, 2*time.Second)
+	if err != nil {
+		return // the server is down: the client sees a dropped connection
+	}
+	defer s.Close()
+	done := make(chan struct{})
+	go func() {
+		n, _ := io.Copy(s, c)
+		p.sent.Add(n)
+		s.(*net.TCPConn).CloseWrite()
+		close(done)
+	}()
+	io.Copy(c, s)
+	c.Close()
+	<-done
+}
+
+func (p *countingProxy) URL() string { return "http://" + p.ln.Addr().String() }
+
+// serveAt runs `ferry serve --uploads DIR` on addr until killed.
+func serveAt(t *testing.T, uploads, addr string) (kill func()) {
+	t.Helper()
+	logf, err := os.CreateTemp(t.TempDir(), "serve-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ferryBin, "serve", "-q", "--root", t.TempDir(), "--uploads", uploads, "--addr", addr)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); logf.Close(); close(done) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := peer.WaitHealthy(ctx, "http://"+addr+"/healthz"); err != nil {
+		t.Fatalf("ferry serve on %s: %v", addr, err)
+	}
+	kill = func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	t.Cleanup(kill)
+	return kill
+}
+
+// kill -9 of `ferry put -x 4` and of `ferry serve` at random moments of a
+// 1 GiB upload: each rerun continues, the stored file is byte-identical,
+// and the bytes sent more than once are reported.
+func TestPutKillResumeFerryServe(t *testing.T) {
+	const size = 1 << 30
+	src, sum := fixture(t, "put-serve-kill.bin", size)
+	uploads := t.TempDir()
+	port, err := peer.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	killServe := serveAt(t, uploads, addr)
+	proxy := startCountingProxy(t, addr)
+	state := t.TempDir()
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 4))
+	t.Logf("kill points seed %d", seed)
+
+	put := func(ctx context.Context, args ...string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, ferryBin, append([]string{"put", src, proxy.URL() + "/files/", "-x", "4"}, args...)...)
+		cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+state)
+		return cmd
+	}
+	pause := func() time.Duration { return time.Duration(400+rng.IntN(1600)) * time.Millisecond }
+
+	// Three kills of the client, and two of the server while a client runs.
+	for i := range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cmd := put(ctx, "-q", "--limit-rate", "128M")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(pause())
+		if i%2 == 1 {
+			killServe()
+			t.Logf("kill %d: ferry serve (client keeps retrying)", i+1)
+			time.Sleep(300 * time.Millisecond)
+			killServe = serveAt(t, uploads, addr)
+			time.Sleep(pause())
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		cancel()
+		t.Logf("kill %d: ferry put; %d MiB sent so far", i+1, proxy.sent.Load()>>20)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := put(ctx, "-q", "--json").Output()
+	if err != nil {
+		t.Fatalf("final ferry put: %v\n%s", err, out)
+	}
+	var r putResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if r.SHA256 != sum || r.Error != nil {
+		t.Fatalf("final run: %s", out)
+	}
+	resent := proxy.sent.Load() - size
+	t.Logf("final run resumed from %d and sent %d; over all runs the client sent %d bytes for a %d-byte file: %d (%.1f%%) more, headers included",
+		r.ResumedFrom, r.SizeUpload, proxy.sent.Load(), size, resent, 100*float64(resent)/size)
+	// The stored upload is byte-identical: fetch it back.
+	back := filepath.Join(t.TempDir(), "back.bin")
+	res := runCmd(t, 2*time.Minute, "curl", "-sf", "-o", back, r.Location)
+	if res.exitCode != 0 {
+		t.Fatalf("fetching the upload back: %s", res)
+	}
+	assertSameFile(t, back, size, sum)
+}
