@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -73,6 +74,12 @@ func (p *countingProxy) URL() string { return "http://" + p.ln.Addr().String() }
 
 // serveAt runs `ferry serve --uploads DIR` on addr until killed.
 func serveAt(t *testing.T, uploads, addr string) (kill func()) {
+	kill, _ = serveAtPID(t, uploads, addr)
+	return kill
+}
+
+// serveAtPID is serveAt that also returns the server's process ID.
+func serveAtPID(t *testing.T, uploads, addr string) (kill func(), pid int) {
 	t.Helper()
 	logf, err := os.CreateTemp(t.TempDir(), "serve-*.log")
 	if err != nil {
@@ -96,7 +103,61 @@ func serveAt(t *testing.T, uploads, addr string) (kill func()) {
 		<-done
 	}
 	t.Cleanup(kill)
-	return kill
+	return kill, cmd.Process.Pid
+}
+
+// peakRSS reads a live process's high-water resident set (VmHWM) in bytes.
+func peakRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
+			return kb * KiB
+		}
+	}
+	t.Fatal("no VmHWM in /proc status")
+	return 0
+}
+
+// Memory stays flat in file size on both sides of a 1 GiB upload.
+func TestPutPeakRSS(t *testing.T) {
+	const size = 1 << 30
+	src, sum := fixture(t, "put-rss.bin", size)
+	port, err := peer.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	_, pid := serveAtPID(t, t.TempDir(), addr)
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	for _, args := range [][]string{{"-x", "1"}, {"-x", "4"}, {"--protocol", "multipart"}} {
+		target := "http://" + addr + "/files/"
+		if args[0] == "--protocol" {
+			target = "http://" + addr + "/upload"
+		}
+		res := runCmd(t, 5*time.Minute, ferryBin, append([]string{"put", src, target, "-q", "--json"}, args...)...)
+		if res.exitCode != 0 {
+			t.Fatalf("ferry put %v: %s", args, res)
+		}
+		r := parsePutJSON(t, res)
+		if r.SHA256 != sum {
+			t.Fatalf("ferry put %v: sha %s, want %s", args, r.SHA256, sum)
+		}
+		t.Logf("ferry put %v: peak RSS %.1f MiB in %v", args, float64(res.maxRSS())/MiB, res.elapsed.Round(time.Millisecond))
+		if res.maxRSS() > 40*MiB {
+			t.Errorf("ferry put %v: peak RSS %.1f MiB, want at most 40 MiB", args, float64(res.maxRSS())/MiB)
+		}
+	}
+	srv := peakRSS(t, pid)
+	t.Logf("ferry serve: peak RSS %.1f MiB after three 1 GiB uploads", float64(srv)/MiB)
+	if srv > 40*MiB {
+		t.Errorf("ferry serve peak RSS %.1f MiB, want at most 40 MiB", float64(srv)/MiB)
+	}
 }
 
 // kill -9 of `ferry put -x 4` and of `ferry serve` at random moments of a
