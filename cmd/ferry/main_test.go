@@ -43,7 +43,12 @@ func TestScripts(t *testing.T) {
 			if err := os.MkdirAll(root, 0o755); err != nil {
 				return err
 			}
-			srv, err := server.New(server.Config{Root: root})
+			uploads := filepath.Join(env.WorkDir, ".uploads")
+			if err := os.MkdirAll(uploads, 0o755); err != nil {
+				return err
+			}
+			env.Setenv("XDG_STATE_HOME", filepath.Join(env.WorkDir, ".state"))
+			srv, err := server.New(server.Config{Root: root, Uploads: uploads})
 			if err != nil {
 				return err
 			}
@@ -156,6 +161,9 @@ func TestExitCodes(t *testing.T) {
 		{"unknown command", []string{"fetch"}, exitUsage},
 		{"bad checksum syntax", []string{"get", "--checksum", "md5=1", ts.URL + "/f"}, exitUsage},
 		{"checksum mismatch", []string{"get", "-q", "--checksum", "sha-256=" + zeros, ts.URL + "/f", "-o", filepath.Join(out, "c")}, exitIntegrity},
+		{"put: no such file", []string{"put", filepath.Join(out, "none"), ts.URL + "/files/"}, exitUsage},
+		{"put: unknown protocol", []string{"put", filepath.Join(root, "f"), ts.URL + "/files/", "--protocol", "ftp"}, exitUsage},
+		{"put: one argument", []string{"put", filepath.Join(root, "f")}, exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
