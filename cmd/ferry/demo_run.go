@@ -20,11 +20,12 @@ import (
 	"github.com/ferryhq/ferry/server"
 )
 
-const demoSize = 48 << 20
+const demoSize = 48 << 20 // big enough to watch, small enough to be quick
 
 // runDemo is the README's first command: an origin on loopback over
 // generated content, a download that loses its connection and is then
-// interrupted, and a second "process" that resumes it from resume data.
+// interrupted, a second "process" that resumes it from resume data, and a
+// parallel resumable upload of the result back to the origin.
 func runDemo(ctx context.Context, io stdio) error {
 	dir, err := os.MkdirTemp("", "ferry-demo-")
 	if err != nil {
@@ -40,7 +41,11 @@ func runDemo(ctx context.Context, io stdio) error {
 		return err
 	}
 
-	srv, err := server.New(server.Config{Root: origin})
+	uploads := filepath.Join(dir, "uploads")
+	if err := os.Mkdir(uploads, 0o755); err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{Root: origin, Uploads: uploads})
 	if err != nil {
 		return err
 	}
@@ -84,18 +89,21 @@ func runDemo(ctx context.Context, io stdio) error {
 		return err
 	}
 	pp := newProgressPrinter(io.out, false, "   video.bin")
-	var rd *ferry.ResumeData
+	type stopped struct {
+		rd  *ferry.ResumeData
+		err error
+	}
+	var stop chan stopped
 	for ev := range task.Events() {
 		switch e := ev.(type) {
 		case ferry.ProgressEvent:
 			pp.update(e.Progress)
-			if rd == nil && e.Done > demoSize*6/10 {
+			if stop == nil && e.Done > demoSize*6/10 {
 				// Stop as an app being closed would, keeping what it has.
+				stop = make(chan stopped, 1)
 				go func() {
-					r, err := task.CancelWithResumeData()
-					if err == nil {
-						rd = r
-					}
+					rd, err := task.CancelWithResumeData()
+					stop <- stopped{rd, err}
 				}()
 			}
 		case ferry.RetryEvent:
@@ -104,9 +112,14 @@ func runDemo(ctx context.Context, io stdio) error {
 		}
 	}
 	pp.finish(task.Progress())
-	if rd == nil {
-		return fmt.Errorf("demo: the download was not interrupted: %v", task.Err())
+	if stop == nil {
+		return fmt.Errorf("demo: the download ended before it could be interrupted: %v", task.Err())
 	}
+	st := <-stop
+	if st.err != nil {
+		return fmt.Errorf("demo: interrupting the download: %w", st.err)
+	}
+	rd := st.rd
 	blob, err := rd.MarshalBinary()
 	if err != nil {
 		return err
@@ -163,7 +176,40 @@ func runDemo(ctx context.Context, io stdio) error {
 		return fmt.Errorf("demo: sha-256 %s, want %s", res.SHA256, sum)
 	}
 	say("\n4. sha-256 of the result matches the origin: %s", res.SHA256)
-	say("   Try it yourself: ferry serve --root DIR, then ferry get URL (Ctrl-C it and run it again).")
+
+	say("\n5. Session C sends it back: tus, found with OPTIONS, 4 segments in parallel:")
+	c, err := ferry.NewSession(ferry.EphemeralConfig())
+	if err != nil {
+		return err
+	}
+	up, err := c.Upload(ctx, ferry.UploadRequest{URL: base + "/files/", Path: dest, Connections: 4, SHA256: true})
+	if err != nil {
+		return err
+	}
+	pp = newProgressPrinter(io.out, false, "   video.bin")
+	for ev := range up.Events() {
+		if e, ok := ev.(ferry.ProgressEvent); ok {
+			pp.update(e.Progress)
+		}
+	}
+	ures, err := up.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	pp.finish(up.Progress())
+	if ures.SHA256 != sum {
+		return fmt.Errorf("demo: uploaded sha-256 %s, want %s", ures.SHA256, sum)
+	}
+	var partials int
+	for _, t := range ures.Metrics.Transactions {
+		if t.Method == http.MethodPost {
+			partials++
+		}
+	}
+	say("   Stored at %s (%s, %d creations: the probe, the segments and the final concatenation),", ures.Location, ures.Protocol, partials)
+	say("   every append with its checksum and the whole file's Repr-Digest checked by the server.")
+	say("\n   Try it yourself: ferry serve --root DIR --uploads DIR2, then ferry get URL and")
+	say("   ferry put FILE URL/files/ (Ctrl-C either and run it again: it continues).")
 	return nil
 }
 

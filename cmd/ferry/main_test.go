@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -180,5 +181,18 @@ func TestExitCodes(t *testing.T) {
 	cancel()
 	if got := run(ctx, []string{"get", "-q", ts.URL + "/f", "-o", filepath.Join(out, "d")}, nil, io.Discard, io.Discard); got != exitInterrupted {
 		t.Errorf("interrupted: exit %d, want %d", got, exitInterrupted)
+	}
+}
+
+// TestDemo runs the README's first command end to end.
+func TestDemo(t *testing.T) {
+	var out syncBuffer
+	if code := run(context.Background(), []string{"demo"}, nil, &out, &out); code != exitOK {
+		t.Fatalf("ferry demo exited %d:\n%s", code, out.String())
+	}
+	for _, want := range []string{"Interrupted at", "resumed from", "matches the origin", "Stored at"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the demo's output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
