@@ -1,39 +1,84 @@
 // Command bench measures ferry against real peers and writes
-// docs/BENCHMARKS.md.
+// docs/BENCHMARKS.md and docs/benchmarks.svg.
 //
-//	go run ./bench [-size 1GiB] [-runs 3] [-profiles loopback] [-tools curl,ferry] [-out docs/BENCHMARKS.md]
+//	go run ./bench [-profiles loopback,wan50,wan50-loss1,capped] [-tools curl,ferry-x8,...]
+//	               [-runs 3] [-origins nginx,ferry-serve] [-quick] [-sizes wan50=64MiB] [-timecaps capped=60s]
 //
 // A benchmark is a set of profiles (the network between client and origin:
-// loopback now, emulated WAN links later) times a set of tools (curl,
-// ferry, ...). For every profile the origin (nginx) serves one file of
-// random bytes; every tool downloads it -runs times, interleaved with the
-// others, and each run's wall time, throughput and peak RSS are recorded
-// and its result's sha-256 verified.
+// loopback, emulated WAN links, a per-connection rate cap) times a set of
+// tools (curl, wget2, aria2c, ferry with one, eight or adaptive
+// connections). For every profile the origin serves one file of random
+// bytes, sized for the profile; every tool downloads it -runs times,
+// interleaved with the others, and each run's wall time, throughput, peak
+// RSS and CPU are recorded and its result's sha-256 verified. A run that
+// hits the profile's time cap is killed and counted by the bytes it wrote.
+//
+// The WAN profiles need root: they build network namespaces, a router
+// with tc tbf and a delay/loss forwarder (see internal/peer/wan).
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/ferryhq/ferry/internal/peer"
+	"github.com/ferryhq/ferry/internal/peer/wan"
 )
 
 type options struct {
-	size     int64
 	runs     int
-	profiles []string
+	profiles []Profile
+	origins  []string
 	tools    []string
+	quick    bool
+	sizeAll  int64
+	sizes    map[string]int64
+	capAll   time.Duration
+	caps     map[string]time.Duration
 	out      string
+	chart    string
 	cacheDir string
 	workDir  string
 	ferryBin string
+	hold     string
+	holdFor  time.Duration
+}
+
+// size is the test file size for profile p.
+func (o options) size(p Profile) int64 {
+	if s, ok := o.sizes[p.Name]; ok {
+		return s
+	}
+	if o.sizeAll > 0 {
+		return o.sizeAll
+	}
+	if o.quick {
+		return p.QuickSize
+	}
+	return p.Size
+}
+
+// timeCap is the time cap of one run in profile p.
+func (o options) timeCap(p Profile) time.Duration {
+	if c, ok := o.caps[p.Name]; ok {
+		return c
+	}
+	if o.capAll > 0 {
+		return o.capAll
+	}
+	if o.quick {
+		return p.QuickCap
+	}
+	return p.TimeCap
 }
 
 func main() {
@@ -45,16 +90,24 @@ func main() {
 
 func run() error {
 	var (
-		opt      options
-		sizeFlag = flag.String("size", "1GiB", "size of the test file (e.g. 64MiB, 1GiB)")
-		profiles = flag.String("profiles", "loopback", "comma-separated network profiles: "+strings.Join(profileNames(), ", "))
-		tools    = flag.String("tools", "curl,ferry", "comma-separated tools: "+strings.Join(toolNames(), ", "))
+		opt       options
+		sizeFlag  = flag.String("size", "", "test file size for every profile (e.g. 64MiB, 1GiB); default: each profile's own")
+		sizesFlag = flag.String("sizes", "", "per-profile sizes, e.g. wan50=512MiB,capped=64MiB")
+		capFlag   = flag.Duration("timecap", 0, "time cap of one run for every profile; default: each profile's own")
+		capsFlag  = flag.String("timecaps", "", "per-profile time caps, e.g. wan50-loss1=90s")
+		profFlag  = flag.String("profiles", strings.Join(profileNames(), ","), "comma-separated network profiles: "+strings.Join(profileNames(), ", "))
+		toolFlag  = flag.String("tools", "", "comma-separated tools: "+strings.Join(toolNames(), ", ")+" (default "+strings.Join(defaultTools, ",")+"; wget2 if installed)")
+		origFlag  = flag.String("origins", "nginx", "comma-separated origins: "+strings.Join(origins, ", "))
+		outFlag   = flag.String("out", "docs/BENCHMARKS.md", "markdown report, relative to the module root (empty: none; -quick writes none unless given)")
+		chartFlag = flag.String("chart", "docs/benchmarks.svg", "SVG chart, relative to the module root (empty: none; -quick writes none unless given)")
 	)
 	flag.IntVar(&opt.runs, "runs", 3, "downloads per tool and profile")
-	flag.StringVar(&opt.out, "out", "docs/BENCHMARKS.md", "markdown report, relative to the module root (empty: none)")
+	flag.BoolVar(&opt.quick, "quick", false, "smoke run: small files, short caps, 1 round, every profile")
 	flag.StringVar(&opt.cacheDir, "cache", defaultCacheDir(), "directory keeping the test files between runs")
 	flag.StringVar(&opt.workDir, "work", "", "directory for downloaded files (default: a temporary directory)")
 	flag.StringVar(&opt.ferryBin, "ferry", "", "ferry binary to measure (default: build ./cmd/ferry)")
+	flag.StringVar(&opt.hold, "hold", "", "bring `PROFILE` up with its origin, print how to reach it, and wait for Ctrl-C (or -hold-for)")
+	flag.DurationVar(&opt.holdFor, "hold-for", 30*time.Minute, "longest -hold lasts")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench [flags]\n\n")
 		flag.PrintDefaults()
@@ -64,33 +117,73 @@ func run() error {
 		flag.Usage()
 		os.Exit(2)
 	}
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
 	var err error
-	if opt.size, err = parseSize(*sizeFlag); err != nil {
-		return err
+	if *sizeFlag != "" {
+		if opt.sizeAll, err = parseSize(*sizeFlag); err != nil {
+			return err
+		}
 	}
+	if opt.sizes, err = parsePerProfile(*sizesFlag, parseSize); err != nil {
+		return fmt.Errorf("-sizes: %w", err)
+	}
+	opt.capAll = *capFlag
+	if opt.caps, err = parsePerProfile(*capsFlag, time.ParseDuration); err != nil {
+		return fmt.Errorf("-timecaps: %w", err)
+	}
+	if opt.quick {
+		if !set["runs"] {
+			opt.runs = 1
+		}
+		if !set["out"] {
+			*outFlag = ""
+		}
+		if !set["chart"] {
+			*chartFlag = ""
+		}
+	}
+	opt.out, opt.chart = *outFlag, *chartFlag
 	if opt.runs < 1 {
 		return fmt.Errorf("-runs must be at least 1")
 	}
-	opt.profiles = splitList(*profiles)
-	opt.tools = splitList(*tools)
+	for _, name := range splitList(*profFlag) {
+		p, ok := lookupProfile(name)
+		if !ok {
+			return fmt.Errorf("unknown profile %q (have: %s)", name, strings.Join(profileNames(), ", "))
+		}
+		opt.profiles = append(opt.profiles, p)
+	}
+	if opt.hold != "" {
+		p, ok := lookupProfile(opt.hold)
+		if !ok {
+			return fmt.Errorf("-hold: unknown profile %q", opt.hold)
+		}
+		opt.profiles = []Profile{p}
+	}
+	for _, o := range splitList(*origFlag) {
+		if !slices.Contains(origins, o) {
+			return fmt.Errorf("unknown origin %q (have: %s)", o, strings.Join(origins, ", "))
+		}
+		opt.origins = append(opt.origins, o)
+	}
+	if *toolFlag == "" {
+		opt.tools = defaultToolList()
+	} else {
+		opt.tools = splitList(*toolFlag)
+	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT or SIGTERM cancels ctx: the run in progress is
+	// killed and every deferred teardown (origin, namespaces, forwarder)
+	// runs before the program exits.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 
 	root, err := peer.ModuleRoot()
 	if err != nil {
 		return err
 	}
-
-	var profs []Profile
-	for _, name := range opt.profiles {
-		p, ok := lookupProfile(name)
-		if !ok {
-			return fmt.Errorf("unknown profile %q (have: %s)", name, strings.Join(profileNames(), ", "))
-		}
-		profs = append(profs, p)
-	}
-
 	tmp, err := os.MkdirTemp("", "ferry-bench-")
 	if err != nil {
 		return err
@@ -104,6 +197,29 @@ func run() error {
 		}
 	} else if opt.ferryBin, err = filepath.Abs(opt.ferryBin); err != nil {
 		return err
+	}
+	deps := startDeps{ferryBin: opt.ferryBin}
+	if slices.ContainsFunc(opt.profiles, func(p Profile) bool { return p.Link != nil }) {
+		if os.Geteuid() != 0 {
+			return errors.New("the WAN profiles need root (network namespaces); choose -profiles loopback,capped otherwise")
+		}
+		logf("building the WAN forwarder")
+		if deps.forwarder, err = wan.BuildForwarder(ctx, tmp); err != nil {
+			return err
+		}
+		// Namespaces left by an earlier run that crashed.
+		if err := wan.Cleanup("", logf); err != nil {
+			return err
+		}
+	}
+
+	// The longest a profile can take: every run at its cap, plus slack.
+	for _, p := range opt.profiles {
+		d := time.Duration(opt.runs*len(opt.tools)*len(opt.origins))*(opt.timeCap(p)+time.Minute) + 10*time.Minute
+		deps.lifetime = max(deps.lifetime, d)
+	}
+	if opt.hold != "" {
+		deps.lifetime = opt.holdFor + 10*time.Minute
 	}
 
 	var toolList []Tool
@@ -122,41 +238,63 @@ func run() error {
 		return err
 	}
 
-	file, err := ensureTestFile(opt.cacheDir, opt.size)
-	if err != nil {
-		return err
+	files := map[int64]testFile{}
+	for _, p := range opt.profiles {
+		size := opt.size(p)
+		if _, ok := files[size]; ok {
+			continue
+		}
+		if files[size], err = ensureTestFile(opt.cacheDir, size); err != nil {
+			return err
+		}
+	}
+
+	if opt.hold != "" {
+		return hold(ctx, opt.profiles[0], opt.origins[0], files[opt.size(opt.profiles[0])], deps, opt.holdFor)
 	}
 
 	rep := &Report{
 		Command: commandLine(),
 		Started: time.Now().UTC(),
-		Size:    opt.size,
 		Runs:    opt.runs,
-		Machine: machineInfo(ctx, toolList),
+		Quick:   opt.quick,
 	}
-	for _, p := range profs {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	for _, t := range toolList {
+		rep.Tools = append(rep.Tools, KV{t.Name, t.Command()})
+	}
+	for _, p := range opt.profiles {
+		for _, origin := range opt.origins {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			pr, err := runProfile(ctx, p, origin, toolList, files[opt.size(p)], opt, deps)
+			if err != nil {
+				return fmt.Errorf("profile %s (%s): %w", p.Name, origin, err)
+			}
+			rep.Profiles = append(rep.Profiles, pr)
 		}
-		pr, err := runProfile(ctx, p, toolList, file, opt)
-		if err != nil {
-			return fmt.Errorf("profile %s: %w", p.Name(), err)
-		}
-		rep.Profiles = append(rep.Profiles, pr)
 	}
 	rep.Finished = time.Now().UTC()
+	rep.Machine = machineInfo(ctx, toolList)
 
 	fmt.Println()
 	fmt.Print(rep.Text())
-	if opt.out != "" {
-		path := opt.out
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(root, path)
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if opt.chart != "" {
+		path := inRoot(root, opt.chart)
+		if err := writeFile(path, []byte(rep.Chart())); err != nil {
 			return err
 		}
-		if err := os.WriteFile(path, []byte(rep.Markdown()), 0o644); err != nil {
+		logf("wrote %s", path)
+		if opt.out != "" {
+			rel, err := filepath.Rel(filepath.Dir(inRoot(root, opt.out)), path)
+			if err == nil {
+				rep.ChartLink = filepath.ToSlash(rel)
+			}
+		}
+	}
+	if opt.out != "" {
+		path := inRoot(root, opt.out)
+		if err := writeFile(path, []byte(rep.Markdown())); err != nil {
 			return err
 		}
 		logf("wrote %s", path)
@@ -165,6 +303,50 @@ func run() error {
 		return fmt.Errorf("%d run(s) failed", n)
 	}
 	return nil
+}
+
+// hold brings profile p up and waits until ctx ends or d has passed, for
+// trying tools by hand on the emulated network.
+func hold(ctx context.Context, p Profile, origin string, file testFile, deps startDeps, d time.Duration) error {
+	env, err := p.start(ctx, origin, file.dir, deps)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	url := env.BaseURL + "/" + file.name
+	fmt.Printf("profile %s is up (origin %s, TCP CC %s)\n", p.Name, env.Origin, env.CC)
+	if env.Net != nil {
+		fmt.Printf("link: %s; measured handshake %v\n", env.Net.Config.Describe(), env.Net.RTT.Round(10*time.Microsecond))
+		fmt.Printf("namespaces: server %s, router %s, client %s\n", env.Net.Server, env.Net.Router, env.Net.Client)
+	}
+	fmt.Printf("file: %s (%s, sha256 %s)\n", url, formatSize(file.size), file.sum)
+	fmt.Printf("try:  %s\n", strings.Join(env.Wrap([]string{"curl", "-o", "/dev/null", url}), " "))
+	fmt.Printf("Ctrl-C tears it down (at most %v from now)\n", d)
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+	if env.Net != nil {
+		if st, err := env.Net.Stats(); err == nil {
+			fmt.Printf("link carried: down %d packets (%d lost), up %d packets (%d lost); late writes mean %.0f µs\n",
+				st.Down.Packets, st.Down.Lost, st.Up.Packets, st.Up.Lost, st.LateMeanMicros)
+		}
+	}
+	return nil
+}
+
+func inRoot(root, path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(root, path)
+}
+
+func writeFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
 }
 
 func logf(format string, args ...any) {
@@ -179,6 +361,26 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// parsePerProfile reads "profile=value,..." lists.
+func parsePerProfile[T any](s string, parse func(string) (T, error)) (map[string]T, error) {
+	m := map[string]T{}
+	for _, item := range splitList(s) {
+		name, v, ok := strings.Cut(item, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want profile=value", item)
+		}
+		if _, ok := lookupProfile(name); !ok {
+			return nil, fmt.Errorf("unknown profile %q", name)
+		}
+		x, err := parse(v)
+		if err != nil {
+			return nil, err
+		}
+		m[name] = x
+	}
+	return m, nil
 }
 
 func defaultCacheDir() string {

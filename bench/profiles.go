@@ -2,74 +2,195 @@ package main
 
 import (
 	"context"
-	"sort"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/ferryhq/ferry/internal/peer"
+	"github.com/ferryhq/ferry/internal/peer/wan"
 )
 
-// A Profile is the network between the client and the origin. It starts an
-// origin serving a directory and tells how to run a client so that its
-// traffic crosses that network.
-type Profile interface {
-	// Name is the profile's name on the command line and in the report.
-	Name() string
-	// Describe says in one sentence what the network is.
-	Describe() string
-	// Start brings the network and an origin serving dataDir up.
-	Start(ctx context.Context, dataDir string) (*Env, error)
+// A Profile is the network between the client and the origin, with the
+// file size and time cap that suit it.
+type Profile struct {
+	Name     string
+	Describe string
+	// Size is the test file's size; QuickSize is -quick's.
+	Size, QuickSize int64
+	// TimeCap ends a run that takes longer (see Run.Capped); QuickCap
+	// is -quick's.
+	TimeCap, QuickCap time.Duration
+	// Link is the emulated WAN link; nil means loopback.
+	Link *wan.Config
+	// LimitRate is nginx's limit_rate per connection ("" is none), and
+	// SendfileMaxChunk its sendfile_max_chunk (see peer.Location).
+	LimitRate, SendfileMaxChunk string
 }
 
-// Env is a running profile.
-type Env struct {
-	// BaseURL is the origin's URL for dataDir, without a trailing slash.
-	BaseURL string
-	// Origin names the server software and its version.
-	Origin string
-	// Wrap turns a client's argv into the argv that runs it on the
-	// client's side of the network (e.g. inside a network namespace).
-	Wrap func(argv []string) []string
-	// Close stops the origin and tears the network down.
-	Close func() error
+// LinkRate is the link's rate in bit/s, 0 when there is no emulated link.
+func (p Profile) LinkRate() int64 {
+	if p.Link == nil {
+		return 0
+	}
+	return p.Link.Rate
 }
 
-var profiles = map[string]Profile{
-	"loopback": loopbackProfile{},
+// profiles in the order they run and are reported.
+var profiles = []Profile{
+	{
+		Name:     "loopback",
+		Describe: "client and origin on 127.0.0.1 of the same machine; no added delay, loss or rate limit. It measures the tools' own cost: CPU, system calls, disk writes",
+		Size:     1 << 30, QuickSize: 64 << 20,
+		TimeCap: 60 * time.Second, QuickCap: 20 * time.Second,
+	},
+	{
+		Name:     "wan50",
+		Describe: "an emulated WAN link: 50 ms round trip, 100 Mbit/s each way, no loss",
+		Size:     192 << 20, QuickSize: 16 << 20,
+		TimeCap: 60 * time.Second, QuickCap: 20 * time.Second,
+		Link: &wan.Config{RTT: 50 * time.Millisecond, Rate: 100e6},
+	},
+	{
+		Name:     "wan50-loss1",
+		Describe: "an emulated WAN link: 50 ms round trip, 100 Mbit/s each way, 1% random packet loss each way",
+		Size:     64 << 20, QuickSize: 8 << 20,
+		TimeCap: 30 * time.Second, QuickCap: 20 * time.Second,
+		Link: &wan.Config{RTT: 50 * time.Millisecond, Rate: 100e6, Loss: 0.01},
+	},
+	{
+		Name:     "capped",
+		Describe: "client and nginx on 127.0.0.1, nginx limiting each connection to 2 MiB/s (`limit_rate 2m`, with `sendfile_max_chunk 64k` so that the rate holds from each response's first bytes), as servers and CDNs that cap per-connection speed do",
+		Size:     96 << 20, QuickSize: 16 << 20,
+		TimeCap: 20 * time.Second, QuickCap: 10 * time.Second,
+		LimitRate: "2m", SendfileMaxChunk: "64k",
+	},
 }
 
 func lookupProfile(name string) (Profile, bool) {
-	p, ok := profiles[name]
-	return p, ok
+	for _, p := range profiles {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Profile{}, false
 }
 
 func profileNames() []string {
 	var names []string
-	for n := range profiles {
-		names = append(names, n)
+	for _, p := range profiles {
+		names = append(names, p.Name)
 	}
-	sort.Strings(names)
 	return names
 }
 
-// loopbackProfile: client and nginx on 127.0.0.1 of this machine, no
-// emulated delay or loss. It measures the tools' own cost: CPU, syscalls,
-// disk writes.
-type loopbackProfile struct{}
+// origins are the servers a profile can run.
+var origins = []string{"nginx", "ferry-serve"}
 
-func (loopbackProfile) Name() string { return "loopback" }
-
-func (loopbackProfile) Describe() string {
-	return "client and nginx on 127.0.0.1 of the same machine; no added delay, loss or rate limit"
+// Env is a running profile: the network and an origin on it.
+type Env struct {
+	// BaseURL is the origin's URL for the data directory, without a
+	// trailing slash.
+	BaseURL string
+	// Origin names the server software and its version.
+	Origin string
+	// Wrap turns a client's argv into the argv that runs it on the
+	// client's side of the network.
+	Wrap func(argv []string) []string
+	// Net is the emulated link, nil on loopback.
+	Net *wan.Net
+	// CC describes the TCP congestion control in use.
+	CC string
+	// Close stops the origin and tears the network down; it may be
+	// called more than once.
+	Close func() error
 }
 
-func (loopbackProfile) Start(ctx context.Context, dataDir string) (*Env, error) {
-	ng, err := peer.StartNginx(ctx, peer.NginxConfig{Root: dataDir, Listen: "127.0.0.1:0"})
-	if err != nil {
-		return nil, err
+type startDeps struct {
+	ferryBin  string
+	forwarder string // wanfwd
+	// lifetime bounds a profile's emulated link, in case teardown never
+	// comes.
+	lifetime time.Duration
+}
+
+// errUnsupported marks a profile and origin that do not go together.
+var errUnsupported = errors.New("not supported")
+
+// start brings the profile's network up with origin serving dataDir.
+func (p Profile) start(ctx context.Context, origin, dataDir string, deps startDeps) (_ *Env, err error) {
+	env := &Env{Wrap: func(argv []string) []string { return argv }}
+	var closers []func() error
+	env.Close = func() error {
+		var errs []error
+		for i := len(closers) - 1; i >= 0; i-- {
+			errs = append(errs, closers[i]())
+		}
+		closers = nil
+		return errors.Join(errs...)
 	}
-	return &Env{
-		BaseURL: ng.URL,
-		Origin:  ng.Version,
-		Wrap:    func(argv []string) []string { return argv },
-		Close:   ng.Stop,
-	}, nil
+	defer func() {
+		if err != nil {
+			env.Close()
+		}
+	}()
+
+	listen, netns := "127.0.0.1:0", ""
+	env.CC = hostCC() + " (the machine's default)"
+	if p.Link != nil {
+		cfg := *p.Link
+		cfg.Forwarder = deps.forwarder
+		cfg.Logf = logf
+		cfg.Lifetime = deps.lifetime
+		n, err := wan.Start(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, n.Close)
+		env.Net = n
+		env.CC = n.CC + " (server and client, set on their routes over the link)"
+		listen, netns = wan.ServerAddr+":0", n.Server
+		env.Wrap = func(argv []string) []string { return peer.NetnsExec(n.Client, argv) }
+	}
+
+	var locations []peer.Location
+	prefix := ""
+	if p.LimitRate != "" {
+		if origin != "nginx" {
+			return nil, fmt.Errorf("%w: %s needs nginx's limit_rate", errUnsupported, p.Name)
+		}
+		prefix = "/capped"
+		locations = append(locations, peer.Location{Path: prefix + "/", LimitRate: p.LimitRate, SendfileMaxChunk: p.SendfileMaxChunk})
+	}
+	switch origin {
+	case "nginx":
+		ng, err := peer.StartNginx(ctx, peer.NginxConfig{Root: dataDir, Listen: listen, Locations: locations, Netns: netns})
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, ng.Stop)
+		env.BaseURL = ng.URL + prefix
+		env.Origin = ng.Version
+	case "ferry-serve":
+		srv, err := peer.StartFerryServe(ctx, peer.FerryServeConfig{Bin: deps.ferryBin, Root: dataDir, Listen: listen, Netns: netns})
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, srv.Stop)
+		env.BaseURL = srv.URL
+		env.Origin = "ferry serve"
+	default:
+		return nil, fmt.Errorf("unknown origin %q (have: %s)", origin, strings.Join(origins, ", "))
+	}
+	return env, nil
+}
+
+// hostCC is this machine's default TCP congestion control.
+func hostCC() string {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -12,7 +12,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ferryhq/ferry/internal/peer"
+	"github.com/ferryhq/ferry/internal/peer/wan"
 )
 
 // Run is one timed download.
@@ -23,46 +26,94 @@ type Run struct {
 	CPU      time.Duration // user + system of the client
 	MaxRSS   int64         // bytes
 	ExitCode int
-	Err      string // empty when the run succeeded and the result verified
+	// Bytes is what the run fetched: the whole file when it completed,
+	// else the bytes it had written when it was stopped.
+	Bytes int64
+	// Capped says the run hit the profile's time cap and was killed; its
+	// throughput is Bytes / Wall and its result is not verified.
+	Capped bool
+	// Err is empty when the run completed and its result verified, or
+	// was capped; else it says what went wrong.
+	Err string
+	// Metrics is the tool's own account of the run (ferry's -w line).
+	Metrics string
+	// Link is what the emulated link carried during the run.
+	Link *wan.Stats
 }
 
+// Counted says the run's throughput counts: it completed and verified, or
+// it was capped.
+func (r Run) Counted() bool { return r.Err == "" }
+
 // MiBps is the run's throughput in MiB/s of wall time.
-func (r Run) MiBps(size int64) float64 {
+func (r Run) MiBps() float64 {
 	if r.Wall <= 0 {
 		return 0
 	}
-	return float64(size) / (1 << 20) / r.Wall.Seconds()
+	return float64(r.Bytes) / (1 << 20) / r.Wall.Seconds()
 }
 
-// ProfileResult holds every run of one profile.
+// ProfileResult holds every run of one profile with one origin.
 type ProfileResult struct {
 	Name     string
 	Describe string
-	Origin   string
+	Origin   string // nginx or ferry-serve
+	Server   string // its version
 	URL      string
+	Size     int64
+	TimeCap  time.Duration
+	LinkRate int64  // bit/s; 0 without an emulated link
+	Link     string // the emulated link's description
+	RTT      time.Duration
+	CC       string
+	Setup    []string // commands that made the emulated link
 	Tools    []string
 	Runs     []Run
+	// LinkTotal is what the link carried over the whole profile.
+	LinkTotal *wan.Stats
+	Skipped   string // why the profile did not run with this origin
+	// Load is the machine's load average (1, 5, 15 min) before and after
+	// the profile: other work on the machine shows here.
+	LoadBefore, LoadAfter string
 }
 
-func runProfile(ctx context.Context, p Profile, tools []Tool, file testFile, opt options) (ProfileResult, error) {
-	logf("profile %s: starting", p.Name())
-	env, err := p.Start(ctx, file.dir)
-	if err != nil {
-		return ProfileResult{}, err
-	}
-	defer env.Close()
-
-	pr := ProfileResult{
-		Name:     p.Name(),
-		Describe: p.Describe(),
-		Origin:   env.Origin,
-		URL:      env.BaseURL + "/" + file.name,
+func runProfile(ctx context.Context, p Profile, origin string, tools []Tool, file testFile, opt options, deps startDeps) (pr ProfileResult, err error) {
+	pr = ProfileResult{
+		Name:     p.Name,
+		Describe: p.Describe,
+		Origin:   origin,
+		Size:     file.size,
+		TimeCap:  opt.timeCap(p),
+		LinkRate: p.LinkRate(),
 	}
 	for _, t := range tools {
 		pr.Tools = append(pr.Tools, t.Name)
 	}
-	// A generous bound: 1 MiB/s at the very least, and never under 5 min.
-	timeout := max(5*time.Minute, time.Duration(file.size>>20)*time.Second)
+	logf("profile %s, origin %s: starting (%s, cap %v per run)", p.Name, origin, formatSize(file.size), pr.TimeCap)
+	pr.LoadBefore = loadAvg()
+	defer func() { pr.LoadAfter = loadAvg() }()
+	env, err := p.start(ctx, origin, file.dir, deps)
+	if errors.Is(err, errUnsupported) {
+		pr.Skipped = err.Error()
+		logf("profile %s, origin %s: skipped: %v", p.Name, origin, err)
+		return pr, nil
+	}
+	if err != nil {
+		return pr, err
+	}
+	defer func() {
+		if err := env.Close(); err != nil {
+			logf("profile %s: teardown: %v", p.Name, err)
+		}
+	}()
+	pr.Server = env.Origin
+	pr.URL = env.BaseURL + "/" + file.name
+	pr.CC = env.CC
+	if env.Net != nil {
+		pr.Link = env.Net.Config.Describe()
+		pr.RTT = env.Net.RTT
+		pr.Setup = env.Net.Setup
+	}
 
 	for round := 1; round <= opt.runs; round++ {
 		// Interleave the tools and rotate who goes first, so that drift in
@@ -72,44 +123,80 @@ func runProfile(ctx context.Context, p Profile, tools []Tool, file testFile, opt
 			if ctx.Err() != nil {
 				return pr, ctx.Err()
 			}
-			out := filepath.Join(opt.workDir, fmt.Sprintf("%s-%s-%d.bin", p.Name(), t.Name, round))
-			r := measure(ctx, env, t, pr.URL, out, file, timeout)
+			dir := filepath.Join(opt.workDir, fmt.Sprintf("%s-%s", p.Name, origin), fmt.Sprintf("%d-%s", round, t.Name))
+			r := measure(ctx, env, t, pr.URL, dir, file, pr.TimeCap)
 			r.Round = round
 			pr.Runs = append(pr.Runs, r)
-			if r.Err != "" {
-				logf("%s %-10s round %d/%d: FAILED after %.2f s: %s", p.Name(), t.Name, round, opt.runs, r.Wall.Seconds(), r.Err)
-				continue
+			if ctx.Err() != nil {
+				return pr, ctx.Err()
 			}
-			logf("%s %-10s round %d/%d: %6.2f s %8.1f MiB/s  peak RSS %6.1f MiB  cpu %5.2f s  sha-256 ok",
-				p.Name(), t.Name, round, opt.runs, r.Wall.Seconds(), r.MiBps(file.size),
-				float64(r.MaxRSS)/(1<<20), r.CPU.Seconds())
+			logRun(p.Name, opt.runs, r)
+		}
+	}
+	if env.Net != nil {
+		if st, err := env.Net.Stats(); err == nil {
+			pr.LinkTotal = &st
 		}
 	}
 	return pr, nil
 }
 
-// measure runs one download of file with tool t and verifies the result.
-func measure(ctx context.Context, env *Env, t Tool, url, out string, file testFile, timeout time.Duration) Run {
-	r := Run{Tool: t.Name, ExitCode: -1}
-	cleanup := func() {
-		os.Remove(out)
-		for _, f := range t.Leftovers(out) {
-			os.Remove(f)
-		}
+func logRun(profile string, rounds int, r Run) {
+	head := fmt.Sprintf("%s %-10s round %d/%d:", profile, r.Tool, r.Round, rounds)
+	if r.Err != "" {
+		logf("%s FAILED after %.2f s: %s", head, r.Wall.Seconds(), r.Err)
+		return
 	}
-	cleanup()
-	defer cleanup()
+	result := "sha-256 ok"
+	if r.Capped {
+		result = fmt.Sprintf("CAPPED with %s", formatSize(r.Bytes))
+	}
+	extra := ""
+	if r.Link != nil {
+		extra += fmt.Sprintf("  link down %d pkts (%d lost)", r.Link.Down.Packets, r.Link.Down.Lost)
+	}
+	if r.Metrics != "" {
+		extra += "  " + r.Metrics
+	}
+	logf("%s %6.2f s %8.2f MiB/s  peak RSS %6.1f MiB  cpu %5.2f s  %s%s", head, r.Wall.Seconds(), r.MiBps(),
+		float64(r.MaxRSS)/(1<<20), r.CPU.Seconds(), result, extra)
+}
+
+// measure runs one download of file with tool t into a fresh directory and
+// verifies the result, or, when the run hits timeCap, kills it and counts
+// the bytes it wrote.
+func measure(ctx context.Context, env *Env, t Tool, url, dir string, file testFile, timeCap time.Duration) Run {
+	r := Run{Tool: t.Name, ExitCode: -1}
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, file.name)
 	// Start every run with no dirty pages from the previous one.
 	syscall.Sync()
 
+	var before wan.Stats
+	if env.Net != nil {
+		var err error
+		if before, err = env.Net.Stats(); err != nil {
+			r.Err = err.Error()
+			return r
+		}
+	}
+
 	argv := env.Wrap(t.Argv(url, out))
-	cctx, cancel := context.WithTimeout(ctx, timeout)
+	cctx, cancel := context.WithTimeout(ctx, timeCap)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
-	var stderr bytes.Buffer
-	cmd.Stdout = &stderr
-	cmd.Stderr = &stderr
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
 
 	start := time.Now()
 	err := cmd.Run()
@@ -121,14 +208,30 @@ func measure(ctx context.Context, env *Env, t Tool, url, out string, file testFi
 			r.MaxRSS = ru.Maxrss << 10 // KiB on Linux
 		}
 	}
+	if env.Net != nil {
+		if after, err := env.Net.Stats(); err == nil {
+			d := after.Sub(before)
+			r.Link = &d
+		}
+	}
+	if t.Metrics != nil {
+		r.Metrics = t.Metrics(stdout.String())
+	}
 	var ee *exec.ExitError
 	switch {
-	case cctx.Err() != nil && ctx.Err() == nil:
-		r.Err = fmt.Sprintf("timed out after %v", timeout)
+	case ctx.Err() != nil:
+		r.Err = "interrupted"
+		return r
+	case errors.Is(cctx.Err(), context.DeadlineExceeded):
+		r.Capped = true
+		for _, f := range t.Partial(out) {
+			r.Bytes = max(r.Bytes, dataBytes(f))
+		}
+		return r
 	case err != nil && !errors.As(err, &ee):
 		r.Err = err.Error()
 	case r.ExitCode != 0:
-		r.Err = fmt.Sprintf("exit %d: %s", r.ExitCode, lastLine(stderr.String()))
+		r.Err = fmt.Sprintf("exit %d: %s", r.ExitCode, lastLine(stderr.String()+stdout.String()))
 	}
 	if r.Err != "" {
 		return r
@@ -150,8 +253,42 @@ func measure(ctx context.Context, env *Env, t Tool, url, out string, file testFi
 	}
 	if sum != file.sum {
 		r.Err = fmt.Sprintf("sha256 %s, want %s", sum, file.sum)
+		return r
 	}
+	r.Bytes = file.size
 	return r
+}
+
+// dataBytes counts the bytes of the file at path that hold data: it skips
+// holes and preallocated, never written ranges (SEEK_DATA / SEEK_HOLE),
+// so a partial download's file counts what was fetched, whether the tool
+// preallocates it, writes it sparse, or writes it in order.
+func dataBytes(path string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	size := fi.Size()
+	fd := int(f.Fd())
+	var total int64
+	for off, n := int64(0), 0; off < size && n < 1<<20; n++ {
+		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if err != nil { // ENXIO: no data after off
+			break
+		}
+		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
+		if err != nil {
+			hole = size
+		}
+		total += min(hole, size) - data
+		off = hole
+	}
+	return total
 }
 
 func lastLine(s string) string {
@@ -163,4 +300,17 @@ func lastLine(s string) string {
 		s = s[:300] + "..."
 	}
 	return s
+}
+
+// loadAvg is the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -24,7 +25,8 @@ func machineInfo(ctx context.Context, tools []Tool) []KV {
 		{"Go", goVersion(ctx)},
 	}
 	if v := firstLine(ctx, "git", "rev-parse", "--short", "HEAD"); v != "" {
-		if dirty := firstLine(ctx, "git", "status", "--porcelain", "--untracked-files=no"); dirty != "" {
+		// --no-optional-locks: status must not refresh the index.
+		if dirty := firstLine(ctx, "git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"); dirty != "" {
 			v += " (with uncommitted changes)"
 		}
 		kv = append(kv, KV{"ferry commit", v})
@@ -35,10 +37,23 @@ func machineInfo(ctx context.Context, tools []Tool) []KV {
 			continue // e.g. curl+fsync is curl
 		}
 		seen[t.Bin] = true
-		kv = append(kv, KV{t.Name, t.Version(ctx)})
+		name := filepath.Base(t.Bin)
+		if strings.HasPrefix(t.Name, "ferry") {
+			name = "ferry"
+		}
+		kv = append(kv, KV{name, t.Version(ctx)})
 	}
 	if v := peer.NginxVersion(ctx); v != "" {
-		kv = append(kv, KV{"origin", v})
+		kv = append(kv, KV{"nginx", v})
+	}
+	kv = append(kv, KV{"TCP congestion control", hostCC() + " (machine default; the WAN profiles set their own, see each profile)"})
+	if v := firstLine(ctx, "ip", "-V"); v != "" {
+		kv = append(kv, KV{"iproute2", v})
+	}
+	if p, err := peer.FindBinary("ethtool"); err == nil {
+		if v := firstLine(ctx, p, "--version"); v != "" {
+			kv = append(kv, KV{"ethtool", v})
+		}
 	}
 	return kv
 }

@@ -18,29 +18,66 @@ type Tool struct {
 	Bin  string
 	// Argv is the command that downloads url to out.
 	Argv func(url, out string) []string
-	// Leftovers are files a run may leave next to out.
-	Leftovers func(out string) []string
+	// Partial are the files where a run stopped midway keeps the bytes
+	// it fetched (out itself, or a .part file beside it).
+	Partial func(out string) []string
 	// Version is the tool's own word on its version (first line).
 	Version func(ctx context.Context) string
+	// Metrics, when set, reads the tool's account of a finished run from
+	// what it printed on stdout (ferry's -w).
+	Metrics func(stdout string) string
 }
 
 type toolSpec struct {
 	bin     string
 	argv    func(bin, url, out string) []string
-	left    func(out string) []string
+	partial func(out string) []string
 	version [][]string // argument lists to try, first success wins
+	metrics func(stdout string) string
+	// optional tools are in the default list only when installed.
+	optional bool
 }
+
+// ferryWriteOut is the -w format ferry runs print: how many connections
+// the download used, how many attempts failed and were retried, and how
+// often it started over. It adds no work (no digest).
+const ferryWriteOut = `ferry-metrics connections=%{connections} retries=%{retries} restarts=%{restarts}\n`
+
+func ferryArgv(extra ...string) func(bin, url, out string) []string {
+	return func(bin, url, out string) []string {
+		argv := []string{bin, "get", "-q"}
+		argv = append(argv, extra...)
+		return append(argv, "-w", ferryWriteOut, url, "-o", out)
+	}
+}
+
+func ferryMetrics(stdout string) string {
+	for line := range strings.Lines(stdout) {
+		if m, ok := strings.CutPrefix(strings.TrimSpace(line), "ferry-metrics "); ok {
+			return m
+		}
+	}
+	return ""
+}
+
+func aria2Argv(n string) func(bin, url, out string) []string {
+	return func(bin, url, out string) []string {
+		return []string{bin, "--no-conf", "-q", "-x", n, "-s", n, "-k", "1M", "--file-allocation=none",
+			"--allow-overwrite=true", "--auto-file-renaming=false",
+			"-d", filepath.Dir(out), "-o", filepath.Base(out), url}
+	}
+}
+
+var (
+	ferryPartial = func(out string) []string { return []string{out, out + ".part"} }
+	ferryVersion = [][]string{{"version"}, {"--version"}}
+)
 
 var toolSpecs = map[string]toolSpec{
 	"curl": {
 		bin:     "curl",
 		argv:    func(bin, url, out string) []string { return []string{bin, "-s", "-o", out, url} },
 		version: [][]string{{"--version"}},
-	},
-	"ferry": {
-		argv:    func(bin, url, out string) []string { return []string{bin, "get", "-q", url, "-o", out} },
-		left:    func(out string) []string { return []string{out + ".part", out + ".ferry"} },
-		version: [][]string{{"version"}, {"--version"}},
 	},
 	// curl followed by an fsync of its result: the durability ferry gives
 	// its result before it exits, for comparison.
@@ -56,16 +93,60 @@ var toolSpecs = map[string]toolSpec{
 		argv:    func(bin, url, out string) []string { return []string{bin, "-q", "-O", out, url} },
 		version: [][]string{{"--version"}},
 	},
+	"wget2": {
+		bin:      "wget2",
+		argv:     func(bin, url, out string) []string { return []string{bin, "--no-config", "-q", "-O", out, url} },
+		version:  [][]string{{"--version"}},
+		optional: true,
+	},
 	"aria2c-x4": {
-		bin: "aria2c",
-		argv: func(bin, url, out string) []string {
-			return []string{bin, "--no-conf", "-q", "-x4", "-s4", "-k1M", "--file-allocation=none",
-				"--allow-overwrite=true", "--auto-file-renaming=false",
-				"-d", filepath.Dir(out), "-o", filepath.Base(out), url}
-		},
-		left:    func(out string) []string { return []string{out + ".aria2"} },
+		bin:     "aria2c",
+		argv:    aria2Argv("4"),
 		version: [][]string{{"--version"}},
 	},
+	"aria2c-x8": {
+		bin:     "aria2c",
+		argv:    aria2Argv("8"),
+		version: [][]string{{"--version"}},
+	},
+	// ferry's default: adaptive connections, from 2 up to 8.
+	"ferry": {
+		argv:    ferryArgv(),
+		partial: ferryPartial,
+		version: ferryVersion,
+		metrics: ferryMetrics,
+	},
+	"ferry-x1": {
+		argv:    ferryArgv("-x", "1"),
+		partial: ferryPartial,
+		version: ferryVersion,
+		metrics: ferryMetrics,
+	},
+	"ferry-x8": {
+		argv:    ferryArgv("-x", "8"),
+		partial: ferryPartial,
+		version: ferryVersion,
+		metrics: ferryMetrics,
+	},
+}
+
+// defaultTools are measured unless -tools says otherwise; optional ones
+// only when installed.
+var defaultTools = []string{"curl", "wget2", "aria2c-x8", "ferry-x1", "ferry-x8", "ferry"}
+
+func defaultToolList() []string {
+	var out []string
+	for _, name := range defaultTools {
+		spec := toolSpecs[name]
+		if spec.optional {
+			if _, err := peer.FindBinary(spec.bin); err != nil {
+				logf("%s is not installed: not measured", spec.bin)
+				continue
+			}
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 func toolNames() []string {
@@ -93,12 +174,13 @@ func lookupTool(name, ferryBin string) (Tool, error) {
 		Name: name,
 		Bin:  bin,
 		Argv: func(url, out string) []string { return spec.argv(bin, url, out) },
-		Leftovers: func(out string) []string {
-			if spec.left == nil {
-				return nil
+		Partial: func(out string) []string {
+			if spec.partial == nil {
+				return []string{out}
 			}
-			return spec.left(out)
+			return spec.partial(out)
 		},
+		Metrics: spec.metrics,
 	}
 	t.Version = func(ctx context.Context) string {
 		for _, args := range spec.version {
@@ -109,6 +191,16 @@ func lookupTool(name, ferryBin string) (Tool, error) {
 		return "unknown"
 	}
 	return t, nil
+}
+
+// Command is the tool's command line as the report shows it.
+func (t Tool) Command() string {
+	argv := t.Argv("URL", "DIR/FILE")
+	argv[0] = filepath.Base(argv[0])
+	for i, a := range argv {
+		argv[i] = shellQuote(a)
+	}
+	return strings.Join(argv, " ")
 }
 
 // firstLine runs a short command and returns the first line it printed, or

@@ -17,6 +17,10 @@ type FerryServeConfig struct {
 	Listen string
 	// TLS serves HTTPS with a self-signed certificate (--tls-self-signed).
 	TLS bool
+	// Netns is the network namespace the server runs in (a name under
+	// NetnsDir or a path); "" is this process's. Listen is an address
+	// there.
+	Netns string
 }
 
 // StartFerryServe starts `ferry serve --root Root --addr Listen` (see the
@@ -30,12 +34,12 @@ func StartFerryServe(ctx context.Context, cfg FerryServeConfig) (*Server, error)
 	if cfg.TLS {
 		scheme = "https"
 	}
-	return startServer(ctx, "ferry-serve", scheme, cfg.Listen, func(dir, addr string) (*process, []string, error) {
+	return startServerIn(ctx, cfg.Netns, "ferry-serve", scheme, cfg.Listen, func(dir, addr string) (*process, []string, error) {
 		args := []string{"serve", "--root", cfg.Root, "--addr", addr}
 		if cfg.TLS {
 			args = append(args, "--tls-self-signed")
 		}
-		p, err := startProcess(filepath.Join(dir, "serve.log"), cfg.Bin, args...)
+		p, err := startProcessIn(cfg.Netns, filepath.Join(dir, "serve.log"), cfg.Bin, args...)
 		return p, []string{"serve.log"}, err
 	})
 }

@@ -23,6 +23,10 @@ type NginxConfig struct {
 	AccessLog bool
 	// Bin is the nginx binary; the default is FindBinary("nginx").
 	Bin string
+	// Netns is the network namespace nginx runs in (a name under
+	// NetnsDir or a path); "" is this process's. Listen is an address
+	// there.
+	Netns string
 }
 
 // Location is an nginx prefix location.
@@ -34,6 +38,13 @@ type Location struct {
 	// LimitRate is nginx's limit_rate for the location, in bytes per
 	// second per connection ("20m" is 20 MiB/s); "" means no limit.
 	LimitRate string
+	// SendfileMaxChunk is nginx's sendfile_max_chunk for the location
+	// ("" keeps nginx's default, 2m). With LimitRate, nginx sends a
+	// request's first chunk at once and then waits long enough for the
+	// rate after each chunk: a small chunk ("64k") holds the rate from a
+	// request's first bytes, where the default lets any response of up
+	// to 2 MiB out at full speed.
+	SendfileMaxChunk string
 }
 
 // Nginx is a running nginx.
@@ -58,12 +69,12 @@ func StartNginx(ctx context.Context, cfg NginxConfig) (*Nginx, error) {
 		return nil, err
 	}
 	asRoot := os.Geteuid() == 0
-	srv, err := startServer(ctx, "nginx", "http", cfg.Listen, func(dir, addr string) (*process, []string, error) {
+	srv, err := startServerIn(ctx, cfg.Netns, "nginx", "http", cfg.Listen, func(dir, addr string) (*process, []string, error) {
 		path := filepath.Join(dir, "nginx.conf")
 		if err := os.WriteFile(path, []byte(cfg.render(dir, addr, asRoot)), 0o644); err != nil {
 			return nil, nil, err
 		}
-		p, err := startProcess(filepath.Join(dir, "stderr.log"), bin,
+		p, err := startProcessIn(cfg.Netns, filepath.Join(dir, "stderr.log"), bin,
 			"-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", path)
 		return p, []string{"stderr.log", "error.log"}, err
 	})
@@ -114,7 +125,7 @@ func (cfg NginxConfig) validate() error {
 		if !strings.HasPrefix(l.Path, "/") || l.Path == "/" {
 			return fmt.Errorf("nginx: location %q: want a path below / (Root is served at /)", l.Path)
 		}
-		words = append(words, l.Path, l.Alias, l.LimitRate)
+		words = append(words, l.Path, l.Alias, l.LimitRate, l.SendfileMaxChunk)
 	}
 	for _, w := range words {
 		if i := strings.IndexAny(w, " \t\r\n;{}\"'$\\#"); i >= 0 {
@@ -174,6 +185,9 @@ func (cfg NginxConfig) render(dir, addr string, asRoot bool) string {
 		line("            alias %s;", alias)
 		if l.LimitRate != "" {
 			line("            limit_rate %s;", l.LimitRate)
+		}
+		if l.SendfileMaxChunk != "" {
+			line("            sendfile_max_chunk %s;", l.SendfileMaxChunk)
 		}
 		line("        }")
 	}

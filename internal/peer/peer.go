@@ -84,17 +84,37 @@ var healthClient = &http.Client{
 	},
 }
 
+// healthClientIn returns healthClient, or for a server in a network
+// namespace a client like it that connects from inside that namespace.
+func healthClientIn(netns string) *http.Client {
+	if netns == "" {
+		return healthClient
+	}
+	return &http.Client{
+		Timeout: healthClient.Timeout,
+		Transport: &http.Transport{
+			DialContext:       DialContextIn(netns),
+			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
+			DisableKeepAlives: true,
+		},
+	}
+}
+
 // WaitHealthy polls url with GET every 50ms until it answers 200 OK or ctx
 // ends; then it returns the cause of ctx's end and the last poll's error.
 // Certificates are not verified.
 func WaitHealthy(ctx context.Context, url string) error {
+	return waitHealthy(ctx, healthClient, url)
+}
+
+func waitHealthy(ctx context.Context, client *http.Client, url string) error {
 	var last error
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
 		}
-		resp, err := healthClient.Do(req)
+		resp, err := client.Do(req)
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()

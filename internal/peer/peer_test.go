@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 func TestNginxConfigRender(t *testing.T) {
 	cfg := NginxConfig{
 		Root:      "/srv/data",
-		Locations: []Location{{Path: "/slow/", LimitRate: "20m"}, {Path: "/other", Alias: "/srv/other"}},
+		Locations: []Location{{Path: "/slow/", LimitRate: "20m"}, {Path: "/other", Alias: "/srv/other"}, {Path: "/capped/", LimitRate: "2m", SendfileMaxChunk: "64k"}},
 		AccessLog: true,
 	}
 	if err := cfg.validate(); err != nil {
@@ -56,6 +56,7 @@ func TestNginxConfigRender(t *testing.T) {
 		"\n        location = /healthz { return 200 \"ok\\n\"; }\n        location / { }\n",
 		"\n        location /slow/ {\n            alias /srv/data/;\n            limit_rate 20m;\n        }\n",
 		"\n        location /other {\n            alias /srv/other;\n        }\n",
+		"\n        location /capped/ {\n            alias /srv/data/;\n            limit_rate 2m;\n            sendfile_max_chunk 64k;\n        }\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("config lacks %q:\n%s", want, got)
@@ -66,7 +67,7 @@ func TestNginxConfigRender(t *testing.T) {
 	}
 
 	plain := NginxConfig{Root: "/srv/data"}.render("/tmp/ng", "[::1]:80", false)
-	for _, bad := range []string{"user ", "log_format", "limit_rate", "alias", "access.log"} {
+	for _, bad := range []string{"user ", "log_format", "limit_rate", "sendfile_max_chunk", "alias", "access.log"} {
 		if strings.Contains(plain, bad) {
 			t.Errorf("config without locations, access log or root has %q:\n%s", bad, plain)
 		}
@@ -86,6 +87,7 @@ func TestNginxConfigValidate(t *testing.T) {
 		{Root: "/srv", Locations: []Location{{Path: "/"}}},
 		{Root: "/srv", Locations: []Location{{Path: "/slow/", LimitRate: "20m; evil"}}},
 		{Root: "/srv", Locations: []Location{{Path: "/a/", Alias: "/b{"}}},
+		{Root: "/srv", Locations: []Location{{Path: "/a/", SendfileMaxChunk: "64k;"}}},
 	} {
 		if err := cfg.validate(); err == nil {
 			t.Errorf("%+v: no error", cfg)

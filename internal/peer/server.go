@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +36,9 @@ type Server struct {
 	URL string
 	// Dir holds the server's configuration and logs; Stop removes it.
 	Dir string
+	// Netns is the network namespace the server runs in; "" is this
+	// process's. Its URL is reachable from there (see DialContextIn).
+	Netns string
 
 	name string
 	logs []string // files in Dir that Logs shows
@@ -76,6 +80,14 @@ type launcher func(dir, addr string) (p *process, logs []string, err error)
 // up to startAttempts times in case another process takes it first. The
 // server is ready when scheme://addr/healthz answers 200.
 func startServer(ctx context.Context, name, scheme, listen string, launch launcher) (*Server, error) {
+	return startServerIn(ctx, "", name, scheme, listen, launch)
+}
+
+// startServerIn is startServer for a server in the named network namespace
+// ("" is this process's): the free port is looked up there, and /healthz
+// is polled from there. launch must start the process in it (see
+// startProcessIn).
+func startServerIn(ctx context.Context, netns, name, scheme, listen string, launch launcher) (*Server, error) {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
@@ -98,7 +110,7 @@ func startServer(ctx context.Context, name, scheme, listen string, launch launch
 		}
 		p := port
 		if p == 0 {
-			if p, err = freePortOn(host); err != nil {
+			if p, err = freePortIn(netns, host); err != nil {
 				return nil, err
 			}
 		}
@@ -112,10 +124,10 @@ func startServer(ctx context.Context, name, scheme, listen string, launch launch
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("start %s: %w", name, err)
 		}
-		s := &Server{URL: scheme + "://" + addr, Dir: dir, name: name, logs: logs, proc: proc}
+		s := &Server{URL: scheme + "://" + addr, Dir: dir, Netns: netns, name: name, logs: logs, proc: proc}
 		hctx, cancel := context.WithTimeoutCause(ctx, readyTimeout,
 			fmt.Errorf("%s not ready after %v", name, readyTimeout))
-		err = proc.waitHealthy(hctx, s.URL+"/healthz")
+		err = proc.waitHealthy(hctx, healthClientIn(netns), s.URL+"/healthz")
 		cancel()
 		if err == nil {
 			return s, nil
@@ -139,11 +151,18 @@ type process struct {
 }
 
 func startProcess(logPath, bin string, args ...string) (*process, error) {
+	return startProcessIn("", logPath, bin, args...)
+}
+
+// startProcessIn is startProcess for a process in the named network
+// namespace ("" is this process's).
+func startProcessIn(netns, logPath, bin string, args ...string) (*process, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
+	argv := NetnsExec(netns, append([]string{bin}, args...))
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -169,7 +188,7 @@ func (p *process) exited() bool {
 }
 
 // waitHealthy is WaitHealthy that also gives up when the process exits.
-func (p *process) waitHealthy(ctx context.Context, url string) error {
+func (p *process) waitHealthy(ctx context.Context, client *http.Client, url string) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
@@ -179,7 +198,7 @@ func (p *process) waitHealthy(ctx context.Context, url string) error {
 		case <-ctx.Done():
 		}
 	}()
-	return WaitHealthy(ctx, url)
+	return waitHealthy(ctx, client, url)
 }
 
 // stop asks the process to quit (SIGTERM), then kills its process group.
