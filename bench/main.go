@@ -144,6 +144,14 @@ func run() error {
 			*chartFlag = ""
 		}
 	}
+	if set["out"] && !set["chart"] {
+		// A report written elsewhere takes its chart along, so a partial
+		// run never overwrites the published one.
+		*chartFlag = ""
+		if *outFlag != "" {
+			*chartFlag = strings.TrimSuffix(*outFlag, filepath.Ext(*outFlag)) + ".svg"
+		}
+	}
 	opt.out, opt.chart = *outFlag, *chartFlag
 	if opt.runs < 1 {
 		return fmt.Errorf("-runs must be at least 1")

@@ -37,6 +37,10 @@ const (
 	startConnections = 2
 )
 
+// errStolen ends a response whose remaining bytes another worker took over
+// in the end game.
+var errStolen = errors.New("the rest of this range was taken over")
+
 // restartError ends a segmented fetch because the bytes held cannot be kept:
 // the resource changed, or the server stopped honouring ranges.
 type restartError struct {
@@ -128,9 +132,13 @@ func (r *run) fetchSegmented(ctx context.Context) (stateFunc, error) {
 }
 
 // requestSize picks the largest request for a file fetched by n workers:
-// about an eighth of a worker's share, within [minRequest, maxRequest].
+// half a worker's share, within [minRequest, maxRequest]. Fewer, longer
+// requests keep each connection's congestion window busy (on a lossy link
+// the end of every response risks a retransmission timeout); the
+// scheduler still shrinks requests as the unrequested bytes run out, so
+// the connections finish together.
 func requestSize(size int64, n int) int64 {
-	return min(maxRequest, max(minRequest, size/int64(8*max(n, 1))))
+	return min(maxRequest, max(minRequest, size/int64(2*max(n, 1))))
 }
 
 // parallel runs the workers of one segmented fetch.
@@ -375,14 +383,29 @@ func (p *parallel) fetchRange(ctx context.Context, w int, rg segment.Range, buf 
 			if pos+int64(len(b)) > rg.End {
 				return transfer.ErrBadContentRange // more than was asked for
 			}
-			if _, err := r.part.WriteAt(b, pos); err != nil {
-				return &writeError{err}
+			// Claim before writing: in the end game another worker may
+			// have taken the rest of this request.
+			k := p.sched.Claim(w, int64(len(b)))
+			if k > 0 {
+				if _, err := r.part.WriteAt(b[:k], pos); err != nil {
+					return &writeError{err}
+				}
+				pos += k
+				r.j.Meter.Add(k)
+				if err := p.sched.Advance(w, k); err != nil {
+					return err
+				}
 			}
-			pos += int64(len(b))
-			r.j.Meter.Add(int64(len(b)))
-			return p.sched.Advance(w, int64(len(b)))
+			if k < int64(len(b)) {
+				return errStolen
+			}
+			return nil
 		})
-		if err == nil && n != rg.Len() {
+		stolen := errors.Is(err, errStolen)
+		if stolen {
+			n, err = pos-rg.Start, nil // cut short on purpose; the connection is dropped
+		}
+		if err == nil && !stolen && n != rg.Len() {
 			err = transfer.ErrShortBody
 		}
 		r.finishTxn(rec, n, err)

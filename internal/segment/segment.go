@@ -24,10 +24,11 @@ func (r Range) Len() int64 { return r.End - r.Start }
 func (r Range) String() string { return fmt.Sprintf("[%d,%d)", r.Start, r.End) }
 
 // seg is one contiguous run of missing bytes. [pos, reqEnd) is requested by
-// its owner and [reqEnd, end) is not requested by anyone yet.
+// its owner, who has claimed [pos, claimed) for writing, and [reqEnd, end)
+// is not requested by anyone yet.
 type seg struct {
-	pos, reqEnd, end int64
-	owner            int // worker id, or -1
+	pos, claimed, reqEnd, end int64
+	owner                     int // worker id, or -1
 }
 
 // Scheduler hands out ranges to workers. Its methods are safe for concurrent use.
@@ -52,7 +53,7 @@ func New(size int64, missing []Range, chunk, minSteal int64) (*Scheduler, error)
 			return nil, fmt.Errorf("segment: invalid missing range %v of %d", r, size)
 		}
 		prev = r.End
-		s.segs = append(s.segs, &seg{pos: r.Start, reqEnd: r.Start, end: r.End, owner: -1})
+		s.segs = append(s.segs, &seg{pos: r.Start, claimed: r.Start, reqEnd: r.Start, end: r.End, owner: -1})
 	}
 	return s, nil
 }
@@ -70,8 +71,8 @@ func (s *Scheduler) Split(n int) {
 	var out []*seg
 	for _, g := range s.segs {
 		for g.end-g.pos > share+share/2 {
-			out = append(out, &seg{pos: g.pos, reqEnd: g.pos, end: g.pos + share, owner: -1})
-			g = &seg{pos: g.pos + share, reqEnd: g.pos + share, end: g.end, owner: -1}
+			out = append(out, &seg{pos: g.pos, claimed: g.pos, reqEnd: g.pos, end: g.pos + share, owner: -1})
+			g = &seg{pos: g.pos + share, claimed: g.pos + share, reqEnd: g.pos + share, end: g.end, owner: -1}
 		}
 		out = append(out, g)
 	}
@@ -101,6 +102,7 @@ func (s *Scheduler) Next(w int) (r Range, ok bool) {
 		return Range{}, false
 	}
 	g.owner = w
+	g.claimed = g.pos
 	g.reqEnd = min(g.end, g.pos+s.requestSize())
 	return Range{g.pos, g.reqEnd}, true
 }
@@ -133,7 +135,10 @@ func (s *Scheduler) owned(w int) *seg {
 }
 
 // steal splits the largest unrequested run in two and returns the back half
-// as a new segment.
+// as a new segment. When every byte is requested (the end game), it splits
+// the largest request still in flight instead: its owner stops at the
+// middle (Claim tells it) and the thief asks for the rest on another
+// connection, so one slow connection does not hold up the end.
 func (s *Scheduler) steal() *seg {
 	var victim *seg
 	for _, g := range s.segs {
@@ -141,27 +146,57 @@ func (s *Scheduler) steal() *seg {
 			victim = g
 		}
 	}
-	if victim == nil {
-		return nil
+	var mid int64
+	if victim != nil {
+		mid = victim.reqEnd + (victim.end-victim.reqEnd)/2
+	} else {
+		for _, g := range s.segs {
+			if g.owner < 0 {
+				continue
+			}
+			if left := g.reqEnd - g.claimed; left >= 2*s.minSteal && (victim == nil || left > victim.reqEnd-victim.claimed) {
+				victim = g
+			}
+		}
+		if victim == nil {
+			return nil
+		}
+		mid = victim.claimed + (victim.reqEnd-victim.claimed)/2
+		victim.reqEnd = mid
 	}
-	mid := victim.reqEnd + (victim.end-victim.reqEnd)/2
-	g := &seg{pos: mid, reqEnd: mid, end: victim.end, owner: -1}
+	g := &seg{pos: mid, claimed: mid, reqEnd: mid, end: victim.end, owner: -1}
 	victim.end = mid
 	i := slices.Index(s.segs, victim)
 	s.segs = slices.Insert(s.segs, i+1, g)
 	return g
 }
 
+// Claim reserves up to n more bytes of worker w's request for writing and
+// returns how many it may write: fewer than n, down to 0, when the end of
+// its request was stolen, and then w should stop reading its response.
+func (s *Scheduler) Claim(w int, n int64) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.segs {
+		if g.owner == w && g.claimed < g.reqEnd {
+			k := min(n, g.reqEnd-g.claimed)
+			g.claimed += k
+			return k
+		}
+	}
+	return 0
+}
+
 // Advance records that worker w wrote n more bytes at the start of its
-// requested range. It reports an error if that overruns what w requested,
-// which would mean the server sent more than it was asked for.
+// requested range. They must have been claimed first; anything else is an
+// error (a server that sent more than it was asked for).
 func (s *Scheduler) Advance(w int, n int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, g := range s.segs {
 		if g.owner == w && g.pos < g.reqEnd {
-			if g.pos+n > g.reqEnd {
-				return fmt.Errorf("segment: worker %d advanced %d bytes past its request end %d", w, g.pos+n-g.reqEnd, g.reqEnd)
+			if g.pos+n > g.claimed {
+				return fmt.Errorf("segment: worker %d advanced %d bytes past what it claimed", w, g.pos+n-g.claimed)
 			}
 			g.pos += n
 			return nil
@@ -178,6 +213,7 @@ func (s *Scheduler) Release(w int) {
 	for _, g := range s.segs {
 		if g.owner == w {
 			g.reqEnd = g.pos
+			g.claimed = g.pos
 			g.owner = -1
 		}
 	}

@@ -47,7 +47,8 @@ func TestEveryByteExactlyOnce(t *testing.T) {
 							s.Release(w)
 							break
 						}
-						n := min(int64(1+r.IntN(8192)), rg.End-pos)
+						want := min(int64(1+r.IntN(8192)), rg.End-pos)
+						n := s.Claim(w, want)
 						wmu.Lock()
 						for i := pos; i < pos+n; i++ {
 							written[i]++
@@ -58,6 +59,9 @@ func TestEveryByteExactlyOnce(t *testing.T) {
 							return
 						}
 						pos += n
+						if n < want {
+							break // the rest of the request was stolen
+						}
 					}
 				}
 				t.Error("worker did not finish in a million steps")
@@ -93,6 +97,7 @@ func TestStealTakesBackHalfOfLargestUnrequestedRun(t *testing.T) {
 	if r != (Range{55, 65}) {
 		t.Fatalf("stolen request %v, want [55,65)", r)
 	}
+	s.Claim(1, 10)
 	s.Advance(1, 10)
 	r, _ = s.Next(1)
 	if r != (Range{65, 75}) {
@@ -101,8 +106,11 @@ func TestStealTakesBackHalfOfLargestUnrequestedRun(t *testing.T) {
 	if got := s.Missing(); !slices.Equal(got, []Range{{0, 55}, {65, 100}}) {
 		t.Fatalf("Missing = %v", got)
 	}
-	if err := s.Advance(0, 11); err == nil {
-		t.Fatal("advancing past the request end must fail")
+	if err := s.Advance(0, 1); err == nil {
+		t.Fatal("advancing past what was claimed must fail")
+	}
+	if n := s.Claim(0, 11); n != 10 {
+		t.Fatalf("Claim(11) = %d, want the 10 bytes requested", n)
 	}
 	s.Advance(0, 10)
 	if s.Prefix() != 10 || s.Done() != 20 {
@@ -147,5 +155,28 @@ func TestNewRejectsBadRanges(t *testing.T) {
 		if _, err := New(10, m, 1, 1); err == nil {
 			t.Errorf("New accepted %v", m)
 		}
+	}
+}
+
+// In the end game a request still in flight is split: its owner is told to
+// stop at the middle and the thief gets the rest.
+func TestEndGameStealsInFlight(t *testing.T) {
+	s, _ := New(40, []Range{{0, 40}}, 100, 10)
+	if r, _ := s.Next(0); r != (Range{0, 20}) {
+		t.Fatalf("worker 0 got %v, want [0,20)", r)
+	}
+	if r, _ := s.Next(1); r != (Range{30, 40}) {
+		t.Fatalf("worker 1 got %v, want [30,40)", r)
+	}
+	// Every byte is requested; worker 0 has the most left in flight.
+	r, ok := s.Next(2)
+	if !ok || r.Start != 10 {
+		t.Fatalf("worker 2 got %v, %v; want the back half of worker 0's request, from 10", r, ok)
+	}
+	if n := s.Claim(0, 20); n != 10 {
+		t.Fatalf("worker 0 may claim %d bytes, want 10 (up to the steal)", n)
+	}
+	if n := s.Claim(0, 1); n != 0 {
+		t.Fatalf("worker 0 claimed %d bytes past the steal", n)
 	}
 }
