@@ -10,7 +10,6 @@ package download
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -109,6 +108,7 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 		j.Emit = func(transfer.Event) {}
 	}
 	r := &run{j: j, buf: make([]byte, 256<<10), resumedFrom: -1}
+	r.retrier = newRetrier(j.Retry, j.Emit)
 	if u, err := url.Parse(j.URL); err == nil {
 		r.host = u.Host
 	}
@@ -148,6 +148,13 @@ func (r *run) close(err error, interrupted bool) {
 	}
 }
 
+// newRetrier applies policy and reports each retry as an event.
+func newRetrier(policy retry.Policy, emit func(transfer.Event)) retry.Retrier {
+	return retry.Retrier{Policy: policy, OnRetry: func(attempt int, d time.Duration, err error) {
+		emit(transfer.RetryEvent{Attempt: attempt, Delay: d, Err: err})
+	}}
+}
+
 type stateFunc func(ctx context.Context) (stateFunc, error)
 
 type run struct {
@@ -167,7 +174,7 @@ type run struct {
 	flushed     int64      // bytes handed to writeback so far
 	sums        digests
 
-	failures  int
+	retrier   retry.Retrier
 	restarts  int // whole-file restarts of a segmented fetch
 	badRanges int
 	fullOnly  bool // ranges from this server are not trusted: fetch whole
@@ -334,40 +341,10 @@ func (r *run) restart(reason string) error {
 }
 
 // retrying runs f until it succeeds, the policy gives up, or ctx ends. f
-// reports whether it made progress, which resets the failure count.
+// reports whether it made progress, which resets the failure count; the
+// count carries over from one step of the download to the next.
 func (r *run) retrying(ctx context.Context, f func(context.Context) (bool, error)) error {
-	for {
-		progressed, err := f(ctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		if progressed {
-			r.failures = 0
-		}
-		if !retry.IsRetryable(err) {
-			return err
-		}
-		r.failures++
-		if r.j.Retry.Exhausted(r.failures) {
-			return err
-		}
-		var ra time.Duration
-		var se *transfer.StatusError
-		if errors.As(err, &se) {
-			ra = se.RetryAfter
-		}
-		d, ok := r.j.Retry.Delay(r.failures, ra)
-		if !ok {
-			return fmt.Errorf("server asked to retry after %v: %w", ra, err)
-		}
-		r.j.Emit(transfer.RetryEvent{Attempt: r.failures, Delay: d, Err: err})
-		if err := retry.Sleep(ctx, d); err != nil {
-			return err
-		}
-	}
+	return r.retrier.Do(ctx, f)
 }
 
 // fetch requests the bytes after offset until the file is complete. An

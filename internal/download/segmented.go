@@ -12,7 +12,6 @@ import (
 	"github.com/ferryhq/ferry/internal/watchdog"
 
 	"github.com/ferryhq/ferry/internal/httprange"
-	"github.com/ferryhq/ferry/internal/retry"
 	"github.com/ferryhq/ferry/internal/segment"
 	"github.com/ferryhq/ferry/internal/transfer"
 )
@@ -288,7 +287,7 @@ func (p *parallel) hashPrefix(ctx context.Context) {
 func (p *parallel) worker(ctx context.Context, w int) error {
 	r := p.r
 	buf := make([]byte, 256<<10)
-	failures := 0
+	rt := newRetrier(r.j.Retry, r.j.Emit)
 	for {
 		rg, ok := p.sched.Next(w)
 		if !ok {
@@ -296,35 +295,17 @@ func (p *parallel) worker(ctx context.Context, w int) error {
 		}
 		n, err := p.fetchRange(ctx, w, rg, buf)
 		if err == nil {
-			failures = 0
+			rt.Succeeded()
 			p.bad.Store(0)
 			startWriteback(r.part, rg.Start, rg.Len())
 			continue
 		}
 		p.sched.Release(w)
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		if _, ok := errors.AsType[*restartError](err); ok || !retry.IsRetryable(err) {
+		if _, ok := errors.AsType[*restartError](err); ok {
 			return err
 		}
-		if n > 0 { // every byte a worker writes is new, so any is progress
-			failures = 0
-		}
-		failures++
-		if r.j.Retry.Exhausted(failures) {
-			return err
-		}
-		var ra time.Duration
-		if se, ok := errors.AsType[*transfer.StatusError](err); ok {
-			ra = se.RetryAfter
-		}
-		d, ok := r.j.Retry.Delay(failures, ra)
-		if !ok {
-			return fmt.Errorf("server asked to retry after %v: %w", ra, err)
-		}
-		r.j.Emit(transfer.RetryEvent{Attempt: failures, Delay: d, Err: err})
-		if err := retry.Sleep(ctx, d); err != nil {
+		// Every byte a worker writes is new, so any is progress.
+		if err := rt.Failed(ctx, err, n > 0); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ package retry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -123,5 +124,69 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)
+	}
+}
+
+// RetryAfterer is implemented by errors that carry the server's Retry-After.
+type RetryAfterer interface{ RetryAfterDelay() time.Duration }
+
+// Retrier runs the retry policy over a sequence of attempts: it counts
+// consecutive failures that made no progress, lets through only retryable
+// errors, and waits before the next attempt. The zero value with a Policy
+// is ready to use; it is not safe for concurrent use (give each worker its
+// own).
+type Retrier struct {
+	Policy Policy
+	// OnRetry, if set, is told about each retry before the wait.
+	OnRetry  func(attempt int, delay time.Duration, err error)
+	failures int
+}
+
+// Failed decides what to do after an attempt failed with err: it returns
+// nil once it has waited and the attempt may be repeated, or the error to
+// give up with (the context's cause when ctx ended). progressed says the
+// attempt moved the transfer forward, which resets the failure count.
+func (r *Retrier) Failed(ctx context.Context, err error, progressed bool) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if progressed {
+		r.failures = 0
+	}
+	if !IsRetryable(err) {
+		return err
+	}
+	r.failures++
+	if r.Policy.Exhausted(r.failures) {
+		return err
+	}
+	var after time.Duration
+	var ra RetryAfterer
+	if errors.As(err, &ra) {
+		after = ra.RetryAfterDelay()
+	}
+	d, ok := r.Policy.Delay(r.failures, after)
+	if !ok {
+		return fmt.Errorf("server asked to retry after %v: %w", after, err)
+	}
+	if r.OnRetry != nil {
+		r.OnRetry(r.failures, d, err)
+	}
+	return Sleep(ctx, d)
+}
+
+// Succeeded resets the failure count.
+func (r *Retrier) Succeeded() { r.failures = 0 }
+
+// Do runs f until it succeeds or the Retrier gives up.
+func (r *Retrier) Do(ctx context.Context, f func(context.Context) (progressed bool, err error)) error {
+	for {
+		progressed, err := f(ctx)
+		if err == nil {
+			return nil
+		}
+		if err := r.Failed(ctx, err, progressed); err != nil {
+			return err
+		}
 	}
 }

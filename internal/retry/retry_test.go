@@ -94,3 +94,41 @@ func TestSleepEndsWithContext(t *testing.T) {
 		}
 	})
 }
+
+type withAfter struct{ d time.Duration }
+
+func (w withAfter) Error() string                  { return "busy" }
+func (w withAfter) Retryable() bool                { return true }
+func (w withAfter) RetryAfterDelay() time.Duration { return w.d }
+
+func TestRetrier(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var delays []time.Duration
+		r := Retrier{
+			Policy:  Policy{MaxAttempts: 3, Initial: time.Second, Max: time.Second},
+			OnRetry: func(_ int, d time.Duration, _ error) { delays = append(delays, d) },
+		}
+		attempts := 0
+		err := r.Do(context.Background(), func(context.Context) (bool, error) {
+			attempts++
+			switch attempts {
+			case 1:
+				return false, withAfter{7 * time.Second} // the server's Retry-After wins
+			case 2, 3:
+				return true, flaky{true} // progress: the count starts over
+			case 4, 5:
+				return false, flaky{true}
+			}
+			return false, flaky{true}
+		})
+		if err == nil || attempts != 5 {
+			t.Fatalf("Do = %v after %d attempts; want to give up on the 3rd failure in a row without progress (attempt 5)", err, attempts)
+		}
+		if delays[0] != 7*time.Second {
+			t.Errorf("first delay %v, want the Retry-After of 7s", delays[0])
+		}
+		if err := (&Retrier{}).Failed(context.Background(), flaky{false}, false); err == nil {
+			t.Error("a permanent error must not be retried")
+		}
+	})
+}

@@ -42,6 +42,9 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("ferry: unexpected status %d %s", e.StatusCode, http.StatusText(e.StatusCode))
 }
 
+// RetryAfterDelay is what the server's Retry-After asked for.
+func (e *StatusError) RetryAfterDelay() time.Duration { return e.RetryAfter }
+
 // Retryable reports whether the status is one that may pass (RFC 9110
 // §15.5.9, §15.6.3-5, RFC 6585 §4).
 func (e *StatusError) Retryable() bool {

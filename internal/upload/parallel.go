@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ferryhq/ferry/internal/retry"
 	"github.com/ferryhq/ferry/internal/transfer"
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
@@ -165,8 +164,7 @@ func (p *parallelUpload) put(i int, failed bool) {
 
 // worker sends segments until none is left (or, for the probe, one).
 func (p *parallelUpload) worker(ctx context.Context, probe bool) error {
-	r := p.r
-	failures := 0
+	rt := newRetrier(p.r.j.Retry, p.r.j.Emit)
 	for {
 		i := p.take()
 		if i < 0 {
@@ -175,35 +173,18 @@ func (p *parallelUpload) worker(ctx context.Context, probe bool) error {
 		progressed, err := p.send(ctx, i)
 		p.put(i, err != nil)
 		if err == nil {
-			failures = 0
+			rt.Succeeded()
 			if probe {
 				return nil
 			}
 			continue
 		}
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
+		if errors.Is(err, errGone) {
+			// The partial upload expired: it is made anew, which is worth
+			// another try whatever the error says.
+			err = &transfer.Transient{Err: err}
 		}
-		if !retry.IsRetryable(err) && !errors.Is(err, errGone) {
-			return err
-		}
-		if progressed {
-			failures = 0
-		}
-		failures++
-		if r.j.Retry.Exhausted(failures) {
-			return err
-		}
-		var ra time.Duration
-		if se, ok := errors.AsType[*transfer.StatusError](err); ok {
-			ra = se.RetryAfter
-		}
-		d, ok := r.j.Retry.Delay(failures, ra)
-		if !ok {
-			return err
-		}
-		r.j.Emit(transfer.RetryEvent{Attempt: failures, Delay: d, Err: err})
-		if err := retry.Sleep(ctx, d); err != nil {
+		if err := rt.Failed(ctx, err, progressed); err != nil {
 			return err
 		}
 	}

@@ -152,7 +152,7 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	if j.Emit == nil {
 		j.Emit = func(transfer.Event) {}
 	}
-	r := &run{j: j, resumedFrom: -1}
+	r := &run{j: j, resumedFrom: -1, retrier: newRetrier(j.Retry, j.Emit)}
 	if u, err := url.Parse(j.URL); err == nil {
 		r.host = u.Host
 	}
@@ -185,7 +185,7 @@ type run struct {
 
 	resumedFrom int64
 	proto       atomic.Pointer[string] // of the last response; workers race to set it
-	failures    int
+	retrier     retry.Retrier
 	gone        int // uploads the server lost, started anew
 
 	digestOnce sync.Once
@@ -244,37 +244,14 @@ func (r *run) open(ctx context.Context) (stateFunc, error) {
 // retrying runs f until it succeeds, the policy gives up or ctx ends; an
 // attempt that moved the upload forward resets the failure count.
 func (r *run) retrying(ctx context.Context, f func(context.Context) (progressed bool, err error)) error {
-	for {
-		progressed, err := f(ctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		if progressed {
-			r.failures = 0
-		}
-		if !retry.IsRetryable(err) {
-			return err
-		}
-		r.failures++
-		if r.j.Retry.Exhausted(r.failures) {
-			return err
-		}
-		var ra time.Duration
-		if se, ok := errors.AsType[*transfer.StatusError](err); ok {
-			ra = se.RetryAfter
-		}
-		d, ok := r.j.Retry.Delay(r.failures, ra)
-		if !ok {
-			return fmt.Errorf("server asked to retry after %v: %w", ra, err)
-		}
-		r.j.Emit(transfer.RetryEvent{Attempt: r.failures, Delay: d, Err: err})
-		if err := retry.Sleep(ctx, d); err != nil {
-			return err
-		}
-	}
+	return r.retrier.Do(ctx, f)
+}
+
+// newRetrier applies policy and reports each retry as an event.
+func newRetrier(policy retry.Policy, emit func(transfer.Event)) retry.Retrier {
+	return retry.Retrier{Policy: policy, OnRetry: func(attempt int, d time.Duration, err error) {
+		emit(transfer.RetryEvent{Attempt: attempt, Delay: d, Err: err})
+	}}
 }
 
 func (r *run) save() error { return r.j.Journal.Save(&r.st) }
