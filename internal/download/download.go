@@ -18,6 +18,7 @@ import (
 	"github.com/ferryhq/ferry/internal/httprange"
 	"github.com/ferryhq/ferry/internal/retry"
 	"github.com/ferryhq/ferry/internal/transfer"
+	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
 // Limiter is a shared bandwidth budget (golang.org/x/time/rate.Limiter fits).
@@ -26,11 +27,8 @@ type Limiter interface {
 	Burst() int
 }
 
-// HostSlots hands out permission to have one more request in flight to a
-// host. Acquire blocks until a slot is free or ctx ends.
-type HostSlots interface {
-	Acquire(ctx context.Context, host string) (release func(), err error)
-}
+// HostSlots hands out permission to have one more request in flight to a host.
+type HostSlots = watchdog.HostSlots
 
 // Checksum is a digest the result must have.
 type Checksum struct {
@@ -108,7 +106,7 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 		j.Emit = func(transfer.Event) {}
 	}
 	r := &run{j: j, buf: make([]byte, 256<<10), resumedFrom: -1}
-	r.retrier = newRetrier(j.Retry, j.Emit)
+	r.retrier = transfer.NewRetrier(j.Retry, j.Emit)
 	if u, err := url.Parse(j.URL); err == nil {
 		r.host = u.Host
 	}
@@ -146,13 +144,6 @@ func (r *run) close(err error, interrupted bool) {
 		r.st.Offset = r.offset
 		r.j.Journal.Save(&r.st)
 	}
-}
-
-// newRetrier applies policy and reports each retry as an event.
-func newRetrier(policy retry.Policy, emit func(transfer.Event)) retry.Retrier {
-	return retry.Retrier{Policy: policy, OnRetry: func(attempt int, d time.Duration, err error) {
-		emit(transfer.RetryEvent{Attempt: attempt, Delay: d, Err: err})
-	}}
 }
 
 type stateFunc func(ctx context.Context) (stateFunc, error)

@@ -11,35 +11,11 @@ import (
 	"github.com/ferryhq/ferry/internal/transfer"
 )
 
-// attempt runs one request under a watchdog, so the idle timeout and the
-// minimum speed apply from the moment it is sent (a server that accepts the
-// connection and never answers is caught too).
+// attempt runs one request under the job's limits (see watchdog.Attempt).
 func (r *run) attempt(ctx context.Context, f func(actx context.Context, wd *watchdog.Watchdog) error) error {
-	if r.j.Slots != nil {
-		release, err := r.j.Slots.Acquire(ctx, r.host)
-		if err != nil {
-			return context.Cause(ctx)
-		}
-		defer release()
-	}
-	actx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	wd := watchdog.Start(cancel, r.j.IdleTimeout, r.j.MinSpeed, r.j.MinSpeedTime)
-	defer wd.Done()
-	if err := f(actx, wd); err != nil {
-		return attemptErr(actx, err)
-	}
-	return nil
-}
-
-// attemptErr turns what broke an attempt into the error to act on: the
-// watchdog's verdict or the caller's cancellation when the attempt's context
-// ended, else the error itself (transport failures are already Transient).
-func attemptErr(actx context.Context, err error) error {
-	if actx.Err() != nil {
-		return context.Cause(actx)
-	}
-	return err
+	return watchdog.Attempt(ctx, r.host, watchdog.Limits{
+		Slots: r.j.Slots, IdleTimeout: r.j.IdleTimeout, MinSpeed: r.j.MinSpeed, MinSpeedTime: r.j.MinSpeedTime,
+	}, f)
 }
 
 // newRequest builds a request with the job's headers, a redirect hook that

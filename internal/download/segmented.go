@@ -287,7 +287,7 @@ func (p *parallel) hashPrefix(ctx context.Context) {
 func (p *parallel) worker(ctx context.Context, w int) error {
 	r := p.r
 	buf := make([]byte, 256<<10)
-	rt := newRetrier(r.j.Retry, r.j.Emit)
+	rt := transfer.NewRetrier(r.j.Retry, r.j.Emit)
 	for {
 		rg, ok := p.sched.Next(w)
 		if !ok {

@@ -14,26 +14,11 @@ import (
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
-// attempt runs one request under the host's slot limit and a watchdog.
+// attempt runs one request under the job's limits (see watchdog.Attempt).
 func (r *run) attempt(ctx context.Context, f func(actx context.Context, wd *watchdog.Watchdog) error) error {
-	if r.j.Slots != nil {
-		release, err := r.j.Slots.Acquire(ctx, r.host)
-		if err != nil {
-			return context.Cause(ctx)
-		}
-		defer release()
-	}
-	actx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	wd := watchdog.Start(cancel, r.j.IdleTimeout, r.j.MinSpeed, r.j.MinSpeedTime)
-	defer wd.Done()
-	if err := f(actx, wd); err != nil {
-		if actx.Err() != nil {
-			return context.Cause(actx)
-		}
-		return err
-	}
-	return nil
+	return watchdog.Attempt(ctx, r.host, watchdog.Limits{
+		Slots: r.j.Slots, IdleTimeout: r.j.IdleTimeout, MinSpeed: r.j.MinSpeed, MinSpeedTime: r.j.MinSpeedTime,
+	}, f)
 }
 
 // exchange sends one request and returns its response with the body read

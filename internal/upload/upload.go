@@ -22,6 +22,7 @@ import (
 	"github.com/ferryhq/ferry/internal/retry"
 	"github.com/ferryhq/ferry/internal/statefile"
 	"github.com/ferryhq/ferry/internal/transfer"
+	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
 // Protocol names how a file is uploaded.
@@ -41,9 +42,7 @@ type Limiter interface {
 }
 
 // HostSlots bounds the requests in flight to one host.
-type HostSlots interface {
-	Acquire(ctx context.Context, host string) (release func(), err error)
-}
+type HostSlots = watchdog.HostSlots
 
 // Job describes one upload. Client, URL, Path and Journal are required.
 type Job struct {
@@ -152,7 +151,7 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	if j.Emit == nil {
 		j.Emit = func(transfer.Event) {}
 	}
-	r := &run{j: j, resumedFrom: -1, retrier: newRetrier(j.Retry, j.Emit)}
+	r := &run{j: j, resumedFrom: -1, retrier: transfer.NewRetrier(j.Retry, j.Emit)}
 	if u, err := url.Parse(j.URL); err == nil {
 		r.host = u.Host
 	}
@@ -245,13 +244,6 @@ func (r *run) open(ctx context.Context) (stateFunc, error) {
 // attempt that moved the upload forward resets the failure count.
 func (r *run) retrying(ctx context.Context, f func(context.Context) (progressed bool, err error)) error {
 	return r.retrier.Do(ctx, f)
-}
-
-// newRetrier applies policy and reports each retry as an event.
-func newRetrier(policy retry.Policy, emit func(transfer.Event)) retry.Retrier {
-	return retry.Retrier{Policy: policy, OnRetry: func(attempt int, d time.Duration, err error) {
-		emit(transfer.RetryEvent{Attempt: attempt, Delay: d, Err: err})
-	}}
 }
 
 func (r *run) save() error { return r.j.Journal.Save(&r.st) }
