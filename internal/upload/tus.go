@@ -146,6 +146,10 @@ func (r *run) offset(ctx context.Context, loc string) (int64, error) {
 		case http.StatusOK, http.StatusNoContent:
 		case http.StatusNotFound, http.StatusGone, http.StatusForbidden:
 			return errGone
+		case http.StatusLocked:
+			// A request of an earlier run still holds the upload on the
+			// server; it lets go once it notices the dropped connection.
+			return errLocked
 		default:
 			return statusError(resp)
 		}
