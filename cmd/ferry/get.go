@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,14 +17,10 @@ import (
 )
 
 type getFlags struct {
-	output, checksum, limitRate, write   string
-	remoteName, cont, jsonOut, quiet     bool
-	insecure, h2c                        bool
-	connections, retries                 int
-	headers                              []string
-	connectTimeout, idleTimeout, maxTime time.Duration
-	speedLimit                           string
-	speedTime                            time.Duration
+	transferFlags
+	output, checksum, speedLimit string
+	remoteName, cont             bool
+	maxTime, speedTime           time.Duration
 }
 
 func getCmd(io stdio) *cobra.Command {
@@ -49,21 +44,11 @@ Interrupted (Ctrl-C, kill, lost network), the same command run again continues.`
 	fl.StringVarP(&f.output, "output", "o", "", "write to `FILE`")
 	fl.BoolVarP(&f.remoteName, "remote-name", "O", false, "name the file after the URL's last path segment (the default without -o)")
 	fl.BoolVarP(&f.cont, "continue", "c", false, "continue a partial FILE that ferry did not start (like wget -c)")
-	fl.IntVarP(&f.connections, "connections", "x", 0, "fetch over `N` connections in parallel (default: adapt, up to 8)")
+	f.register(fl, "download", "fetch over `N` connections in parallel (default: adapt, up to 8)", 0)
 	fl.StringVar(&f.checksum, "checksum", "", "verify the result: `ALG=HEX` with ALG sha-256 or sha-512 (exit 3 on mismatch)")
-	fl.StringVar(&f.limitRate, "limit-rate", "", "cap the speed, e.g. 500k, 2M")
-	fl.IntVar(&f.retries, "retry", 10, "retry up to `N` times in a row while no attempt moves the download forward (0: never)")
-	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add a request header `'K: V'` (repeatable)")
-	fl.BoolVar(&f.jsonOut, "json", false, "print the result and metrics as one JSON object on stdout")
-	fl.StringVarP(&f.write, "write-out", "w", "", "print `FORMAT` on stdout at the end, with %{name} for the --json names")
-	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
-	fl.DurationVar(&f.connectTimeout, "connect-timeout", 30*time.Second, "timeout for connecting")
-	fl.DurationVar(&f.idleTimeout, "idle-timeout", 60*time.Second, "give up an attempt when no byte moves for this long")
 	fl.DurationVar(&f.maxTime, "max-time", 0, "give up the whole download after this long (0: 7 days)")
 	fl.StringVar(&f.speedLimit, "speed-limit", "", "give up an attempt slower than this many bytes/s for --speed-time")
 	fl.DurationVar(&f.speedTime, "speed-time", 30*time.Second, "window for --speed-limit")
-	fl.BoolVarP(&f.insecure, "insecure", "k", false, "do not verify the server's TLS certificate")
-	fl.BoolVar(&f.h2c, "http2-prior-knowledge", false, "speak HTTP/2 without TLS to http:// URLs")
 	return c
 }
 
@@ -81,9 +66,7 @@ func runGet(c *cobra.Command, io stdio, rawURL string, f *getFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
-	return follow(ctx, io, task, output{
-		url: req.URL, path: req.Path, quiet: f.quiet, jsonOut: f.jsonOut, write: f.write,
-	})
+	return follow(ctx, io, task, f.reportTo(req.URL, req.Path, false))
 }
 
 // output says how a command reports on its task.
@@ -132,26 +115,12 @@ func follow(ctx context.Context, io stdio, task *ferry.Task, o output) error {
 }
 
 func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, error) {
-	cfg := ferry.DefaultConfig()
-	cfg.ConnectTimeout = f.connectTimeout
-	cfg.IdleTimeout = f.idleTimeout
-	if f.idleTimeout == 0 {
-		cfg.IdleTimeout = -1
+	cfg, err := f.config()
+	if err != nil {
+		return cfg, ferry.DownloadRequest{}, err
 	}
 	if f.maxTime > 0 {
 		cfg.ResourceTimeout = f.maxTime
-	}
-	// --retry counts retries, like curl's: N retries are N+1 attempts.
-	cfg.Retry.MaxAttempts = f.retries + 1
-	if f.retries <= 0 {
-		cfg.Retry.MaxAttempts = -1
-	}
-	if f.limitRate != "" {
-		n, err := parseSize(f.limitRate)
-		if err != nil || n <= 0 {
-			return cfg, ferry.DownloadRequest{}, usagef("--limit-rate: invalid rate %q", f.limitRate)
-		}
-		cfg.RateLimit = n
 	}
 	if f.speedLimit != "" {
 		n, err := parseSize(f.speedLimit)
@@ -160,18 +129,8 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 		}
 		cfg.MinSpeed, cfg.MinSpeedTime = n, f.speedTime
 	}
-	if f.insecure {
-		cfg.TLSConfig = &tls.Config{InsecureSkipVerify: true}
-	}
-	cfg.HTTP2PriorKnowledge = f.h2c
 	if f.remoteName && f.output != "" {
 		return cfg, ferry.DownloadRequest{}, usagef("-o and -O exclude each other")
-	}
-	if f.connections < 0 {
-		return cfg, ferry.DownloadRequest{}, usagef("-x must not be negative")
-	}
-	if f.connections > cfg.MaxConnsPerHost {
-		cfg.MaxConnsPerHost = f.connections
 	}
 
 	u, err := url.Parse(rawURL)
@@ -190,12 +149,8 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 	if req.Path == "" {
 		req.Path = remoteName(u)
 	}
-	for _, h := range f.headers {
-		k, v, ok := strings.Cut(h, ":")
-		if !ok || strings.TrimSpace(k) == "" {
-			return cfg, req, usagef("-H %q: want 'Name: value'", h)
-		}
-		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	if req.Header, err = f.header(); err != nil {
+		return cfg, req, err
 	}
 	if f.checksum != "" {
 		if _, _, err := ferry.ParseChecksum(f.checksum); err != nil {

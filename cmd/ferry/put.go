@@ -1,11 +1,8 @@
 package main
 
 import (
-	"crypto/tls"
-	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,11 +10,9 @@ import (
 )
 
 type putFlags struct {
-	protocol, chunkSize, limitRate, write, field string
-	jsonOut, quiet, insecure, h2c                bool
-	connections, retries                         int
-	headers, meta                                []string
-	connectTimeout, idleTimeout                  time.Duration
+	transferFlags
+	protocol, chunkSize, field string
+	meta                       []string
 }
 
 func putCmd(io stdio) *cobra.Command {
@@ -41,20 +36,10 @@ state directory: interrupted, the same command run again continues.`,
 	fl := c.Flags()
 	fl.SortFlags = false
 	fl.StringVar(&f.protocol, "protocol", "auto", "auto, tus, ietf or multipart")
-	fl.IntVarP(&f.connections, "connections", "x", 1, "send `N` segments in parallel (tus concatenation)")
+	f.register(fl, "upload", "send `N` segments in parallel (tus concatenation)", 1)
 	fl.StringVar(&f.chunkSize, "chunk-size", "", "fixed `SIZE` per append (default: measured, about 2 s each)")
 	fl.StringVar(&f.field, "field", "file", "form field `NAME` of a multipart upload")
 	fl.StringArrayVar(&f.meta, "meta", nil, "tus metadata `KEY=VALUE` (repeatable; filename defaults to FILE's name)")
-	fl.StringVar(&f.limitRate, "limit-rate", "", "cap the speed, e.g. 500k, 2M")
-	fl.IntVar(&f.retries, "retry", 10, "retry up to `N` times in a row while no attempt moves the upload forward")
-	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add a request header `'K: V'` (repeatable)")
-	fl.BoolVar(&f.jsonOut, "json", false, "print the result and metrics as one JSON object on stdout")
-	fl.StringVarP(&f.write, "write-out", "w", "", "print `FORMAT` on stdout at the end, with %{name} for the --json names")
-	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
-	fl.DurationVar(&f.connectTimeout, "connect-timeout", 30*time.Second, "timeout for connecting")
-	fl.DurationVar(&f.idleTimeout, "idle-timeout", 60*time.Second, "give up an attempt when no byte moves for this long")
-	fl.BoolVarP(&f.insecure, "insecure", "k", false, "do not verify the server's TLS certificate")
-	fl.BoolVar(&f.h2c, "http2-prior-knowledge", false, "speak HTTP/2 without TLS to http:// URLs")
 	return c
 }
 
@@ -63,30 +48,17 @@ func runPut(c *cobra.Command, io stdio, file, rawURL string, f *putFlags) error 
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usagef("%q is not an http(s) URL", rawURL)
 	}
-	cfg := ferry.DefaultConfig()
-	cfg.ConnectTimeout = f.connectTimeout
-	cfg.IdleTimeout = f.idleTimeout
-	cfg.Retry.MaxAttempts = f.retries + 1
-	if f.retries <= 0 {
-		cfg.Retry.MaxAttempts = -1
+	cfg, err := f.config()
+	if err != nil {
+		return err
 	}
-	if f.limitRate != "" {
-		n, err := parseSize(f.limitRate)
-		if err != nil || n <= 0 {
-			return usagef("--limit-rate: invalid rate %q", f.limitRate)
-		}
-		cfg.RateLimit = n
-	}
-	if f.insecure {
-		cfg.TLSConfig = &tls.Config{InsecureSkipVerify: true}
-	}
-	cfg.HTTP2PriorKnowledge = f.h2c
-	if f.connections > cfg.MaxConnsPerHost {
-		cfg.MaxConnsPerHost = f.connections
+	hdr, err := f.header()
+	if err != nil {
+		return err
 	}
 	req := ferry.UploadRequest{
 		URL: rawURL, Path: file, Protocol: ferry.Protocol(f.protocol),
-		Connections: f.connections, FieldName: f.field, Header: http.Header{},
+		Connections: f.connections, FieldName: f.field, Header: hdr,
 		SHA256: f.jsonOut || strings.Contains(f.write, "%{sha256}"),
 	}
 	if f.chunkSize != "" {
@@ -95,13 +67,6 @@ func runPut(c *cobra.Command, io stdio, file, rawURL string, f *putFlags) error 
 			return usagef("--chunk-size: invalid size %q", f.chunkSize)
 		}
 		req.ChunkSize = n
-	}
-	for _, h := range f.headers {
-		k, v, ok := strings.Cut(h, ":")
-		if !ok || strings.TrimSpace(k) == "" {
-			return usagef("-H %q: want 'Name: value'", h)
-		}
-		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
 	for _, kv := range f.meta {
 		k, v, ok := strings.Cut(kv, "=")
@@ -122,7 +87,5 @@ func runPut(c *cobra.Command, io stdio, file, rawURL string, f *putFlags) error 
 	if err != nil {
 		return usageError{err}
 	}
-	return follow(ctx, io, task, output{
-		url: rawURL, path: file, upload: true, quiet: f.quiet, jsonOut: f.jsonOut, write: f.write,
-	})
+	return follow(ctx, io, task, f.reportTo(rawURL, file, true))
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"crypto/tls"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ferryhq/ferry"
+)
+
+// transferFlags are the flags every transfer command shares: how to reach
+// the server, how patiently, and how to report.
+type transferFlags struct {
+	connections                 int
+	retries                     int
+	limitRate, write            string
+	headers                     []string
+	jsonOut, quiet              bool
+	insecure, h2c               bool
+	connectTimeout, idleTimeout time.Duration
+}
+
+// register adds the shared flags; what names the transfer ("download").
+func (f *transferFlags) register(fl *pflag.FlagSet, what, connectionsUsage string, connectionsDefault int) {
+	fl.IntVarP(&f.connections, "connections", "x", connectionsDefault, connectionsUsage)
+	fl.StringVar(&f.limitRate, "limit-rate", "", "cap the speed, e.g. 500k, 2M")
+	fl.IntVar(&f.retries, "retry", 10, "retry up to `N` times in a row while no attempt moves the "+what+" forward (0: never)")
+	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add a request header `'K: V'` (repeatable)")
+	fl.BoolVar(&f.jsonOut, "json", false, "print the result and metrics as one JSON object on stdout")
+	fl.StringVarP(&f.write, "write-out", "w", "", "print `FORMAT` on stdout at the end, with %{name} for the --json names")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
+	fl.DurationVar(&f.connectTimeout, "connect-timeout", 30*time.Second, "timeout for connecting")
+	fl.DurationVar(&f.idleTimeout, "idle-timeout", 60*time.Second, "give up an attempt when no byte moves for this long (0: never)")
+	fl.BoolVarP(&f.insecure, "insecure", "k", false, "do not verify the server's TLS certificate")
+	fl.BoolVar(&f.h2c, "http2-prior-knowledge", false, "speak HTTP/2 without TLS to http:// URLs")
+}
+
+// config builds the session's Config from the shared flags.
+func (f *transferFlags) config() (ferry.Config, error) {
+	cfg := ferry.DefaultConfig()
+	cfg.ConnectTimeout = f.connectTimeout
+	cfg.IdleTimeout = f.idleTimeout
+	if f.idleTimeout == 0 {
+		cfg.IdleTimeout = -1
+	}
+	// --retry counts retries, like curl's: N retries are N+1 attempts.
+	cfg.Retry.MaxAttempts = f.retries + 1
+	if f.retries <= 0 {
+		cfg.Retry.MaxAttempts = -1
+	}
+	if f.limitRate != "" {
+		n, err := parseSize(f.limitRate)
+		if err != nil || n <= 0 {
+			return cfg, usagef("--limit-rate: invalid rate %q", f.limitRate)
+		}
+		cfg.RateLimit = n
+	}
+	if f.insecure {
+		cfg.TLSConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	cfg.HTTP2PriorKnowledge = f.h2c
+	if f.connections < 0 {
+		return cfg, usagef("-x must not be negative")
+	}
+	if f.connections > cfg.MaxConnsPerHost {
+		cfg.MaxConnsPerHost = f.connections
+	}
+	return cfg, nil
+}
+
+// header parses the -H flags.
+func (f *transferFlags) header() (http.Header, error) {
+	h := http.Header{}
+	for _, kv := range f.headers {
+		k, v, ok := strings.Cut(kv, ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, usagef("-H %q: want 'Name: value'", kv)
+		}
+		h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	return h, nil
+}
+
+// reportTo says how the command reports on its task.
+func (f *transferFlags) reportTo(url, path string, upload bool) output {
+	return output{url: url, path: path, upload: upload, quiet: f.quiet, jsonOut: f.jsonOut, write: f.write}
+}
