@@ -36,10 +36,6 @@ const (
 	startConnections = 2
 )
 
-// errStolen ends a response whose remaining bytes another worker took over
-// in the end game.
-var errStolen = errors.New("the rest of this range was taken over")
-
 // restartError ends a segmented fetch because the bytes held cannot be kept:
 // the resource changed, or the server stopped honouring ranges.
 type restartError struct {
@@ -364,29 +360,19 @@ func (p *parallel) fetchRange(ctx context.Context, w int, rg segment.Range, buf 
 			if pos+int64(len(b)) > rg.End {
 				return transfer.ErrBadContentRange // more than was asked for
 			}
-			// Claim before writing: in the end game another worker may
-			// have taken the rest of this request.
+			// Claim before writing: never past the end of the request.
 			k := p.sched.Claim(w, int64(len(b)))
-			if k > 0 {
-				if _, err := r.part.WriteAt(b[:k], pos); err != nil {
-					return &writeError{err}
-				}
-				pos += k
-				r.j.Meter.Add(k)
-				if err := p.sched.Advance(w, k); err != nil {
-					return err
-				}
-			}
 			if k < int64(len(b)) {
-				return errStolen
+				return transfer.ErrBadContentRange
 			}
-			return nil
+			if _, err := r.part.WriteAt(b, pos); err != nil {
+				return &writeError{err}
+			}
+			pos += k
+			r.j.Meter.Add(k)
+			return p.sched.Advance(w, k)
 		})
-		stolen := errors.Is(err, errStolen)
-		if stolen {
-			n, err = pos-rg.Start, nil // cut short on purpose; the connection is dropped
-		}
-		if err == nil && !stolen && n != rg.Len() {
+		if err == nil && n != rg.Len() {
 			err = transfer.ErrShortBody
 		}
 		r.finishTxn(rec, n, err)

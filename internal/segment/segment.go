@@ -135,10 +135,8 @@ func (s *Scheduler) owned(w int) *seg {
 }
 
 // steal splits the largest unrequested run in two and returns the back half
-// as a new segment. When every byte is requested (the end game), it splits
-// the largest request still in flight instead: its owner stops at the
-// middle (Claim tells it) and the thief asks for the rest on another
-// connection, so one slow connection does not hold up the end.
+// as a new segment. Requests in flight are never split: cutting one short
+// would throw away the bytes already on their way.
 func (s *Scheduler) steal() *seg {
 	var victim *seg
 	for _, g := range s.segs {
@@ -146,24 +144,10 @@ func (s *Scheduler) steal() *seg {
 			victim = g
 		}
 	}
-	var mid int64
-	if victim != nil {
-		mid = victim.reqEnd + (victim.end-victim.reqEnd)/2
-	} else {
-		for _, g := range s.segs {
-			if g.owner < 0 {
-				continue
-			}
-			if left := g.reqEnd - g.claimed; left >= 2*s.minSteal && (victim == nil || left > victim.reqEnd-victim.claimed) {
-				victim = g
-			}
-		}
-		if victim == nil {
-			return nil
-		}
-		mid = victim.claimed + (victim.reqEnd-victim.claimed)/2
-		victim.reqEnd = mid
+	if victim == nil {
+		return nil
 	}
+	mid := victim.reqEnd + (victim.end-victim.reqEnd)/2
 	g := &seg{pos: mid, claimed: mid, reqEnd: mid, end: victim.end, owner: -1}
 	victim.end = mid
 	i := slices.Index(s.segs, victim)
@@ -172,8 +156,8 @@ func (s *Scheduler) steal() *seg {
 }
 
 // Claim reserves up to n more bytes of worker w's request for writing and
-// returns how many it may write: fewer than n, down to 0, when the end of
-// its request was stolen, and then w should stop reading its response.
+// returns how many it may write: never past the end of what it requested,
+// so a server that sends more cannot overwrite another worker's bytes.
 func (s *Scheduler) Claim(w int, n int64) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()

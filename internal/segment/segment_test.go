@@ -157,26 +157,3 @@ func TestNewRejectsBadRanges(t *testing.T) {
 		}
 	}
 }
-
-// In the end game a request still in flight is split: its owner is told to
-// stop at the middle and the thief gets the rest.
-func TestEndGameStealsInFlight(t *testing.T) {
-	s, _ := New(40, []Range{{0, 40}}, 100, 10)
-	if r, _ := s.Next(0); r != (Range{0, 20}) {
-		t.Fatalf("worker 0 got %v, want [0,20)", r)
-	}
-	if r, _ := s.Next(1); r != (Range{30, 40}) {
-		t.Fatalf("worker 1 got %v, want [30,40)", r)
-	}
-	// Every byte is requested; worker 0 has the most left in flight.
-	r, ok := s.Next(2)
-	if !ok || r.Start != 10 {
-		t.Fatalf("worker 2 got %v, %v; want the back half of worker 0's request, from 10", r, ok)
-	}
-	if n := s.Claim(0, 20); n != 10 {
-		t.Fatalf("worker 0 may claim %d bytes, want 10 (up to the steal)", n)
-	}
-	if n := s.Claim(0, 1); n != 0 {
-		t.Fatalf("worker 0 claimed %d bytes past the steal", n)
-	}
-}

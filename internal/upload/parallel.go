@@ -3,14 +3,12 @@ package upload
 import (
 	"context"
 	"errors"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ferryhq/ferry/internal/transfer"
-	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
 // sendParallel uploads the file as tus partial uploads on up to Connections
@@ -274,23 +272,11 @@ func (r *run) concat(ctx context.Context) (string, error) {
 		}
 		parts = append(parts, u.RequestURI())
 	}
-	var loc string
-	err := r.attempt(ctx, func(actx context.Context, wd *watchdog.Watchdog) error {
-		h := r.tusHeader()
-		h.Set("Upload-Concat", "final;"+strings.Join(parts, " "))
-		h.Set("Upload-Metadata", r.metadata())
-		if err := r.setReprDigest(h); err != nil {
-			return err
-		}
-		resp, _, err := r.exchange(actx, wd, http.MethodPost, r.j.URL, h, nil)
-		if err != nil {
-			return err
-		}
-		if resp.StatusCode != http.StatusCreated {
-			return statusError(resp)
-		}
-		loc, err = resolve(resp.Request.URL, resp.Header.Get("Location"))
-		return err
-	})
-	return loc, err
+	h := r.tusHeader()
+	h.Set("Upload-Concat", "final;"+strings.Join(parts, " "))
+	h.Set("Upload-Metadata", r.metadata())
+	if err := r.setReprDigest(h); err != nil {
+		return "", err
+	}
+	return r.post(ctx, h)
 }

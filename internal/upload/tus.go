@@ -105,18 +105,24 @@ func (r *run) metadata() string {
 // create makes a new tus upload of n bytes; partial marks it as a segment
 // to be concatenated later.
 func (r *run) create(ctx context.Context, n int64, partial bool) (string, error) {
+	h := r.tusHeader()
+	h.Set("Upload-Length", strconv.FormatInt(n, 10))
+	if partial {
+		h.Set("Upload-Concat", "partial")
+		return r.post(ctx, h)
+	}
+	h.Set("Upload-Metadata", r.metadata())
+	if err := r.setReprDigest(h); err != nil {
+		return "", err
+	}
+	return r.post(ctx, h)
+}
+
+// post creates an upload at the endpoint with the headers h and returns
+// its location.
+func (r *run) post(ctx context.Context, h http.Header) (string, error) {
 	var loc string
 	err := r.attempt(ctx, func(actx context.Context, wd *watchdog.Watchdog) error {
-		h := r.tusHeader()
-		h.Set("Upload-Length", strconv.FormatInt(n, 10))
-		if partial {
-			h.Set("Upload-Concat", "partial")
-		} else {
-			h.Set("Upload-Metadata", r.metadata())
-			if err := r.setReprDigest(h); err != nil {
-				return err
-			}
-		}
 		resp, _, err := r.exchange(actx, wd, http.MethodPost, r.j.URL, h, nil)
 		if err != nil {
 			return err
