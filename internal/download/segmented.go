@@ -151,6 +151,7 @@ type parallel struct {
 	err     error
 	bad     atomic.Int32 // consecutive answers that did not match their request
 	proto   atomic.Pointer[string]
+	base    baseRTT
 }
 
 func (p *parallel) run(ctx context.Context, n int) error {
@@ -280,20 +281,34 @@ func (p *parallel) hashPrefix(ctx context.Context) {
 }
 
 // worker fetches ranges until none is left, retrying its own failures.
+// Its first request is short, so that whether to renew connections (see
+// renew.go) is known early.
 func (p *parallel) worker(ctx context.Context, w int) error {
 	r := p.r
 	buf := make([]byte, 256<<10)
 	rt := transfer.NewRetrier(r.j.Retry, r.j.Emit)
+	var cw connWatch
+	first, renew := true, false
 	for {
-		rg, ok := p.sched.Next(w)
+		var most int64
+		if first || renew {
+			most = renewRequest
+		}
+		rg, ok := p.sched.NextUpTo(w, most)
 		if !ok {
 			return nil
 		}
-		n, err := p.fetchRange(ctx, w, rg, buf)
+		n, http1, err := p.fetchRange(ctx, w, rg, buf, &cw, renew)
 		if err == nil {
 			rt.Succeeded()
 			p.bad.Store(0)
 			startWriteback(r.part, rg.Start, rg.Len())
+			first = false
+			was := renew
+			renew = http1 && renewConn(&cw, &p.base)
+			if renew && !was {
+				cw.close() // kept alive by its request: end it here
+			}
 			continue
 		}
 		p.sched.Release(w)
@@ -308,15 +323,21 @@ func (p *parallel) worker(ctx context.Context, w int) error {
 }
 
 // fetchRange requests rg and writes what arrives in place, advancing the
-// scheduler as it goes. It returns the bytes written.
-func (p *parallel) fetchRange(ctx context.Context, w int, rg segment.Range, buf []byte) (int64, error) {
+// scheduler as it goes, and watching its connection through cw; closeAfter
+// asks for a connection of its own, ended with the response. It returns the
+// bytes written and whether the answer came over HTTP/1 (a connection of
+// the worker's own).
+func (p *parallel) fetchRange(ctx context.Context, w int, rg segment.Range, buf []byte, cw *connWatch, closeAfter bool) (int64, bool, error) {
 	r := p.r
 	var n int64
+	var http1 bool
 	err := r.attempt(ctx, func(actx context.Context, wd *watchdog.Watchdog) error {
 		req, rec, err := r.newRequest(actx, http.MethodGet, wd)
 		if err != nil {
 			return err
 		}
+		req = req.WithContext(cw.trace(req.Context()))
+		req.Close = closeAfter
 		req.Header.Set("Range", httprange.Range(rg.Start, rg.End-1))
 		req.Header.Set("If-Range", r.st.Validator.IfRange())
 		resp, err := r.do(req, rec)
@@ -325,6 +346,7 @@ func (p *parallel) fetchRange(ctx context.Context, w int, rg segment.Range, buf 
 		}
 		defer resp.Body.Close()
 		p.proto.Store(&resp.Proto)
+		http1 = resp.ProtoMajor == 1
 		got := httprange.FromResponse(resp.Header)
 		switch resp.StatusCode {
 		case http.StatusPartialContent:
@@ -370,6 +392,7 @@ func (p *parallel) fetchRange(ctx context.Context, w int, rg segment.Range, buf 
 			}
 			pos += k
 			r.j.Meter.Add(k)
+			cw.sample(false)
 			return p.sched.Advance(w, k)
 		})
 		if err == nil && n != rg.Len() {
@@ -378,5 +401,5 @@ func (p *parallel) fetchRange(ctx context.Context, w int, rg segment.Range, buf 
 		r.finishTxn(rec, n, err)
 		return err
 	})
-	return n, err
+	return n, http1, err
 }

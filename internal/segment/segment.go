@@ -83,7 +83,11 @@ func (s *Scheduler) Split(n int) {
 // segment, else an unowned segment, else the back half of the largest
 // unrequested run of another segment. ok is false when nothing is left to
 // request (other workers may still be finishing theirs).
-func (s *Scheduler) Next(w int) (r Range, ok bool) {
+func (s *Scheduler) Next(w int) (r Range, ok bool) { return s.NextUpTo(w, 0) }
+
+// NextUpTo is Next with the request bounded to most bytes (when positive)
+// besides the scheduler's own bound.
+func (s *Scheduler) NextUpTo(w int, most int64) (r Range, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.owned(w)
@@ -103,7 +107,11 @@ func (s *Scheduler) Next(w int) (r Range, ok bool) {
 	}
 	g.owner = w
 	g.claimed = g.pos
-	g.reqEnd = min(g.end, g.pos+s.requestSize())
+	size := s.requestSize()
+	if most > 0 {
+		size = min(size, most)
+	}
+	g.reqEnd = min(g.end, g.pos+size)
 	return Range{g.pos, g.reqEnd}, true
 }
 

@@ -134,6 +134,22 @@ func TestRequestsShrinkTowardsTheEnd(t *testing.T) {
 	}
 }
 
+// NextUpTo bounds a request below the scheduler's own size, never above it.
+func TestNextUpTo(t *testing.T) {
+	s, _ := New(1000, []Range{{0, 1000}}, 500, 10)
+	if r, _ := s.NextUpTo(0, 100); r != (Range{0, 100}) {
+		t.Fatalf("bounded request %v, want [0,100)", r)
+	}
+	s.Claim(0, 100)
+	if err := s.Advance(0, 100); err != nil {
+		t.Fatal(err)
+	}
+	// 900 unrequested, one worker: the scheduler's own bound is 450.
+	if r, _ := s.NextUpTo(0, 800); r != (Range{100, 550}) {
+		t.Fatalf("request %v, want the scheduler's bound [100,550)", r)
+	}
+}
+
 func TestSplit(t *testing.T) {
 	s, _ := New(1000, []Range{{0, 1000}}, 1000, 1)
 	s.Split(4)

@@ -1,0 +1,130 @@
+package download
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/tcpinfo"
+	"github.com/ferryhq/ferry/internal/transfer"
+)
+
+func TestLossLimited(t *testing.T) {
+	const ms = time.Millisecond
+	base := 50 * ms
+	at := func(segs, ooo uint32, rtt time.Duration) tcpinfo.Info {
+		return tcpinfo.Info{SegsIn: segs, OutOfOrder: ooo, RTT: rtt, MinRTT: base}
+	}
+	for _, c := range []struct {
+		name     string
+		from, to tcpinfo.Info
+		base     time.Duration
+		want     bool
+	}{
+		{"random loss, no queue", at(0, 0, 0), at(700, 90, 51*ms), base, true},
+		{"loss with a queue (a full link)", at(0, 0, 0), at(700, 90, 70*ms), base, false},
+		{"no loss", at(0, 0, 0), at(700, 0, 50*ms), base, false},
+		{"too little loss", at(0, 0, 0), at(1000, 4, 50*ms), base, false},
+		{"too few segments to judge", at(0, 0, 0), at(40, 20, 50*ms), base, false},
+		{"counted since the request began", at(10000, 500, 50*ms), at(10700, 500, 50*ms), base, false},
+		{"counters that wrapped", at(^uint32(0)-100, ^uint32(0)-10, 0), at(600, 80, 50*ms), base, true},
+		{"loopback: scheduling noise is not a queue", at(0, 0, 0), at(700, 90, 900*time.Microsecond), 60 * time.Microsecond, true},
+		{"no base yet", at(0, 0, 0), at(700, 90, 90*ms), 0, true},
+	} {
+		if got := lossLimited(c.from, c.to, c.base); got != c.want {
+			t.Errorf("%s: lossLimited = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestBaseRTT(t *testing.T) {
+	var b baseRTT
+	for _, c := range []struct{ in, want time.Duration }{
+		{0, 0},
+		{60 * time.Millisecond, 60 * time.Millisecond},
+		{80 * time.Millisecond, 60 * time.Millisecond},
+		{50 * time.Millisecond, 50 * time.Millisecond},
+		{0, 50 * time.Millisecond},
+	} {
+		if got := b.observe(c.in); got != c.want {
+			t.Errorf("observe(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+// A worker told to renew ends its connection after each request and fetches
+// the next range on a new one: after each worker's first request (which may
+// take a connection another left idle), every ranged GET arrives on a
+// connection of its own; nothing fails or is fetched twice, and the file is
+// right.
+func TestRenewedConnections(t *testing.T) {
+	content := make([]byte, 6<<20+12345)
+	rand.Read(content)
+	sum := sha256.Sum256(content)
+	for _, renew := range []bool{false, true} {
+		var conns, gets atomic.Int64
+		ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("ETag", `"v1"`)
+			if r.Method == http.MethodGet {
+				gets.Add(1)
+			}
+			http.ServeContent(w, r, "f", time.Time{}, bytes.NewReader(content))
+		}))
+		ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		ts.Start()
+		defer ts.Close()
+
+		old := renewConn
+		renewConn = func(*connWatch, *baseRTT) bool { return renew }
+		defer func() { renewConn = old }()
+
+		var retries int
+		j := &Job{
+			Client:      &http.Client{Transport: &http.Transport{}},
+			URL:         ts.URL,
+			Path:        filepath.Join(t.TempDir(), "o"),
+			Journal:     NewMemJournal(nil),
+			Connections: 4,
+			Hash:        true,
+			Emit: func(e transfer.Event) {
+				switch e.(type) {
+				case transfer.RetryEvent, transfer.RestartEvent:
+					retries++
+				}
+			},
+		}
+		res, err := Run(context.Background(), j)
+		if err != nil {
+			t.Fatalf("renew=%v: %v", renew, err)
+		}
+		if res.SHA256 != hex.EncodeToString(sum[:]) || res.Downloaded != int64(len(content)) {
+			t.Fatalf("renew=%v: sha %s, downloaded %d of %d", renew, res.SHA256, res.Downloaded, len(content))
+		}
+		if retries != 0 {
+			t.Errorf("renew=%v: %d retries, want none", renew, retries)
+		}
+		n, g := conns.Load(), gets.Load()
+		if g < 6 {
+			t.Fatalf("renew=%v: only %d GETs; the test needs several per worker", renew, g)
+		}
+		switch {
+		case renew && n < g-4:
+			t.Errorf("renewing: %d connections for %d GETs by 4 workers, want at least %d", n, g, g-4)
+		case !renew && n > 5:
+			t.Errorf("not renewing: %d connections for 4 workers and a probe", n)
+		}
+	}
+}

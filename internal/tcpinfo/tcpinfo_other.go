@@ -1,0 +1,7 @@
+//go:build !linux
+
+package tcpinfo
+
+import "net"
+
+func get(net.Conn) (Info, bool) { return Info{}, false }
