@@ -35,15 +35,16 @@ const (
 
 // lossLimited reports whether a connection, between two snapshots, lost
 // packets (at least 1 in 200 arrived out of order) while its round trip
-// stayed within a fifth of base (plus a millisecond of scheduling noise) of
-// the path's least.
-func lossLimited(from, to tcpinfo.Info, base time.Duration) bool {
+// (peak, the most it was seen at in between) stayed within a fifth of base
+// (plus a millisecond of scheduling noise) of the path's least. A queue
+// that overflowed shows as a peak: the losses were congestion.
+func lossLimited(from, to tcpinfo.Info, peak, base time.Duration) bool {
 	segs := to.SegsIn - from.SegsIn
 	ooo := to.OutOfOrder - from.OutOfOrder
 	if segs < renewMinSegs || ooo*200 < segs {
 		return false
 	}
-	return base <= 0 || to.RTT <= base+base/5+time.Millisecond
+	return base <= 0 || max(peak, to.RTT) <= base+base/5+time.Millisecond
 }
 
 // baseRTT is the least round trip any connection of a fetch has seen.
@@ -66,8 +67,9 @@ func (b *baseRTT) observe(d time.Duration) time.Duration {
 type connWatch struct {
 	mu     sync.Mutex
 	conn   net.Conn
-	from   tcpinfo.Info // at the request's start; zero on a new connection
-	last   tcpinfo.Info // the latest snapshot
+	from   tcpinfo.Info  // at the request's start; zero on a new connection
+	last   tcpinfo.Info  // the latest snapshot
+	peak   time.Duration // the largest round trip of the request's snapshots
 	lastAt time.Time
 	ok     bool // last is valid
 }
@@ -99,6 +101,7 @@ func (cw *connWatch) sample(final bool) {
 	cw.lastAt = time.Now()
 	if info, ok := tcpinfo.Get(cw.conn); ok {
 		cw.last, cw.ok = info, true
+		cw.peak = max(cw.peak, info.RTT)
 	}
 }
 
@@ -114,7 +117,7 @@ func (cw *connWatch) renew(base *baseRTT) bool {
 	if !cw.ok {
 		return false
 	}
-	return lossLimited(cw.from, cw.last, base.observe(cw.last.MinRTT))
+	return lossLimited(cw.from, cw.last, cw.peak, base.observe(cw.last.MinRTT))
 }
 
 // close ends the connection so the next request dials a new one.

@@ -25,22 +25,23 @@ func TestLossLimited(t *testing.T) {
 		return tcpinfo.Info{SegsIn: segs, OutOfOrder: ooo, RTT: rtt, MinRTT: base}
 	}
 	for _, c := range []struct {
-		name     string
-		from, to tcpinfo.Info
-		base     time.Duration
-		want     bool
+		name       string
+		from, to   tcpinfo.Info
+		peak, base time.Duration
+		want       bool
 	}{
-		{"random loss, no queue", at(0, 0, 0), at(700, 90, 51*ms), base, true},
-		{"loss with a queue (a full link)", at(0, 0, 0), at(700, 90, 70*ms), base, false},
-		{"no loss", at(0, 0, 0), at(700, 0, 50*ms), base, false},
-		{"too little loss", at(0, 0, 0), at(1000, 4, 50*ms), base, false},
-		{"too few segments to judge", at(0, 0, 0), at(40, 20, 50*ms), base, false},
-		{"counted since the request began", at(10000, 500, 50*ms), at(10700, 500, 50*ms), base, false},
-		{"counters that wrapped", at(^uint32(0)-100, ^uint32(0)-10, 0), at(600, 80, 50*ms), base, true},
-		{"loopback: scheduling noise is not a queue", at(0, 0, 0), at(700, 90, 900*time.Microsecond), 60 * time.Microsecond, true},
-		{"no base yet", at(0, 0, 0), at(700, 90, 90*ms), 0, true},
+		{"random loss, no queue", at(0, 0, 0), at(700, 90, 51*ms), 0, base, true},
+		{"loss with a queue (a full link)", at(0, 0, 0), at(700, 90, 70*ms), 0, base, false},
+		{"a queue that built up and drained again", at(0, 0, 0), at(700, 90, 51*ms), 90 * ms, base, false},
+		{"no loss", at(0, 0, 0), at(700, 0, 50*ms), 0, base, false},
+		{"too little loss", at(0, 0, 0), at(1000, 4, 50*ms), 0, base, false},
+		{"too few segments to judge", at(0, 0, 0), at(40, 20, 50*ms), 0, base, false},
+		{"counted since the request began", at(10000, 500, 50*ms), at(10700, 500, 50*ms), 0, base, false},
+		{"counters that wrapped", at(^uint32(0)-100, ^uint32(0)-10, 0), at(600, 80, 50*ms), 0, base, true},
+		{"loopback: scheduling noise is not a queue", at(0, 0, 0), at(700, 90, 900*time.Microsecond), 0, 60 * time.Microsecond, true},
+		{"no base yet", at(0, 0, 0), at(700, 90, 90*ms), 0, 0, true},
 	} {
-		if got := lossLimited(c.from, c.to, c.base); got != c.want {
+		if got := lossLimited(c.from, c.to, c.peak, c.base); got != c.want {
 			t.Errorf("%s: lossLimited = %v, want %v", c.name, got, c.want)
 		}
 	}
