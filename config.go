@@ -56,6 +56,9 @@ type Config struct {
 	// ResumeData. The default (false) keeps a control file beside each
 	// .part file so the same download run again continues.
 	Ephemeral bool
+	// ResumableStreams makes every live stream resumable (see
+	// StreamRequest.Resumable).
+	ResumableStreams bool
 	// StateDir holds the state of uploads between runs. "" means
 	// $XDG_STATE_HOME/ferry, or ~/.local/state/ferry.
 	StateDir string

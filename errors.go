@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/ferryhq/ferry/internal/download"
+	"github.com/ferryhq/ferry/internal/stream"
 	"github.com/ferryhq/ferry/internal/transfer"
 )
 
@@ -20,10 +21,13 @@ type IntegrityError = transfer.IntegrityError
 
 // Sentinel errors, matched with errors.Is.
 var (
-	ErrIdleTimeout         = transfer.ErrIdleTimeout
-	ErrTooSlow             = transfer.ErrTooSlow
-	ErrResourceTimeout     = transfer.ErrResourceTimeout
-	ErrCanceled            = transfer.ErrCanceled
+	ErrIdleTimeout     = transfer.ErrIdleTimeout
+	ErrTooSlow         = transfer.ErrTooSlow
+	ErrResourceTimeout = transfer.ErrResourceTimeout
+	ErrCanceled        = transfer.ErrCanceled
+	// ErrStreamLost: a live stream that is not resumable lost its
+	// connection; what was sent cannot be continued.
+	ErrStreamLost          = stream.ErrLost
 	ErrBadContentRange     = transfer.ErrBadContentRange
 	ErrRangeNotSatisfiable = transfer.ErrRangeNotSatisfiable
 	ErrShortBody           = transfer.ErrShortBody

@@ -19,6 +19,7 @@ type (
 	RetryEvent    = transfer.RetryEvent
 	RestartEvent  = transfer.RestartEvent
 	DoneEvent     = transfer.DoneEvent
+	ReplyEvent    = transfer.ReplyEvent
 )
 
 // TransactionMetrics are the timings and sizes of one HTTP exchange,

@@ -2,15 +2,18 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/ferryhq/ferry/server/resumable"
 	"github.com/ferryhq/ferry/server/store"
+	"github.com/ferryhq/ferry/server/stream"
 )
 
 // Config configures a Server. The zero value of every field but Root is usable.
@@ -38,6 +41,14 @@ type Config struct {
 	// stall before a newer request for that upload takes over; 0:
 	// resumable.DefaultStallTimeout (10s).
 	UploadStallTimeout time.Duration
+	// Streams is the directory live streams (POST /stream/<name>) are
+	// kept in; "" means <Uploads>/streams when Uploads is set, and no
+	// stream endpoint otherwise.
+	Streams string
+	// StreamProcessors picks the processor run over a new stream; nil
+	// means none (the stream is stored, and its length and sha-256
+	// reported).
+	StreamProcessors stream.ProcessorFactory
 }
 
 // Server is ferry's origin handler. It is safe for concurrent use; call
@@ -48,6 +59,7 @@ type Server struct {
 	mux     *http.ServeMux
 	digests *digestCache
 	uploads *resumable.Handler // nil when uploads are off
+	streams *stream.Handler    // nil when streams are off
 	token   []byte             // sha-256 of Config.Token, nil when open
 
 	// cancel ends work that outlives one request, such as hashing a file
@@ -95,6 +107,11 @@ func New(cfg Config) (*Server, error) {
 		root.Close()
 		return nil, err
 	}
+	if err := s.setupStreams(cfg); err != nil {
+		cancel()
+		root.Close()
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }
@@ -108,6 +125,33 @@ func (s *Server) routes() {
 	if s.uploads != nil {
 		s.uploadRoutes()
 	}
+	if s.streams != nil {
+		h := s.authorize(s.streams)
+		for _, m := range []string{"GET", "POST", "PATCH", "DELETE"} {
+			s.mux.Handle(m+" "+stream.DefaultBasePath, h)
+		}
+	}
+}
+
+// setupStreams builds the live stream handler when cfg enables it.
+func (s *Server) setupStreams(cfg Config) error {
+	dir := cfg.Streams
+	if dir == "" && cfg.Uploads != "" {
+		dir = filepath.Join(cfg.Uploads, "streams")
+	}
+	if dir == "" {
+		return nil
+	}
+	h, err := stream.New(stream.Config{Dir: dir, Processors: cfg.StreamProcessors, MaxSize: cfg.MaxUploadSize, Logger: s.log})
+	if err != nil {
+		return &ConfigError{Field: "Streams", Value: dir, Err: err}
+	}
+	s.streams = h
+	if cfg.Token != "" && s.token == nil {
+		sum := sha256.Sum256([]byte(cfg.Token))
+		s.token = sum[:]
+	}
+	return nil
 }
 
 // Close releases the root directory and stops digests being computed in the
@@ -116,6 +160,9 @@ func (s *Server) Close() error {
 	s.cancel()
 	if s.uploads != nil {
 		s.uploads.Close()
+	}
+	if s.streams != nil {
+		s.streams.Close()
 	}
 	return s.root.Close()
 }

@@ -46,6 +46,16 @@ type RestartEvent struct {
 	Reason    string
 }
 
+// ReplyEvent carries one reply of the server to a live stream, in order:
+// Seq is the server's sequence number (0 when it numbers none), Type the
+// reply's "type" member, Line the reply as sent (one JSON object, for a
+// ferry server).
+type ReplyEvent struct {
+	Seq  int64
+	Type string
+	Line []byte
+}
+
 // DoneEvent is the last event of a task. Err is nil on success.
 type DoneEvent struct {
 	Err     error
@@ -59,3 +69,4 @@ func (MetricsEvent) event()  {}
 func (RetryEvent) event()    {}
 func (RestartEvent) event()  {}
 func (DoneEvent) event()     {}
+func (ReplyEvent) event()    {}

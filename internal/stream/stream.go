@@ -1,0 +1,468 @@
+// Package stream is the client engine of a live streamed upload: the caller
+// writes the data as it is produced, the engine sends it in one streamed
+// request and hands over the server's replies (one per line) while the
+// request still runs.
+//
+// A resumable stream is an IETF resumable-upload draft upload of unknown
+// length: the first request creates it with Upload-Complete: ?0 and learns
+// its URL from the 104 interim response; after a dropped connection the
+// engine asks for the offset (HEAD) and continues (PATCH) from there; the
+// last append says Upload-Complete: ?1. Bytes the server has not confirmed
+// stay in the spool (memory up to a bound, then a temporary file), and the
+// engine names the last reply it got (Ferry-Replies-After), so replies go
+// on after a reconnect without gaps or repeats.
+package stream
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ferryhq/ferry/internal/retry"
+	"github.com/ferryhq/ferry/internal/sfv"
+	"github.com/ferryhq/ferry/internal/transfer"
+)
+
+// DefaultMemory bounds the bytes a stream holds in memory.
+const DefaultMemory = 8 << 20
+
+// interopVersion is the draft interop version spoken.
+const interopVersion = "8"
+
+// maxReplyLine bounds one reply line.
+const maxReplyLine = 1 << 20
+
+// Job describes one live upload.
+type Job struct {
+	Client      *http.Client
+	URL         string
+	Header      http.Header
+	ContentType string
+	// Resumable makes the stream survive dropped connections.
+	Resumable bool
+	// Memory bounds the bytes held in memory (default DefaultMemory). A
+	// plain stream blocks the writer when it is full; a resumable one
+	// spills to a file in TempDir.
+	Memory  int64
+	TempDir string
+	Retry   retry.Policy
+	Meter   *transfer.Meter
+	Emit    func(transfer.Event)
+	// OnReply receives the server's replies in order, each once.
+	OnReply func(Reply)
+}
+
+// Reply is one line of the server's answer.
+type Reply struct {
+	// Seq is the server's sequence number, 0 when it numbers none.
+	Seq int64
+	// Type is the reply's "type" member, when it has one.
+	Type string
+	// Line is the reply as sent, without the line end.
+	Line []byte
+}
+
+// Result is what a finished stream reports.
+type Result struct {
+	Location string // the upload's URL, for a resumable stream
+	Bytes    int64  // the stream's length
+	SHA256   string // of the bytes written, hex
+	// Verified is true when the server's "done" reply named the same
+	// length and sha-256.
+	Verified bool
+	Proto    string
+	Replies  int64
+}
+
+// ErrLost reports a plain (not resumable) stream cut short: what was sent
+// cannot be continued.
+var ErrLost = errors.New("stream: the connection dropped and the stream is not resumable")
+
+// Stream is one live upload: Write and Close feed it, Run sends it.
+type Stream struct {
+	j     *Job
+	spool *spool
+	sum   hash.Hash // of everything written, under spool's writes
+	sumMu sync.Mutex
+
+	loc     atomic.Pointer[string]
+	nextOff int64 // the offset the last request ended at, -1 when unknown
+	lastSeq int64
+	replies atomic.Int64
+	done    *doneReply
+	proto   string
+}
+
+// New returns a stream ready to be written to and run.
+func New(j *Job) *Stream {
+	if j.Memory <= 0 {
+		j.Memory = DefaultMemory
+	}
+	if j.Meter == nil {
+		j.Meter = transfer.NewMeter()
+	}
+	if j.Emit == nil {
+		j.Emit = func(transfer.Event) {}
+	}
+	if j.OnReply == nil {
+		j.OnReply = func(Reply) {}
+	}
+	return &Stream{j: j, spool: newSpool(j.Memory, j.Resumable, j.TempDir), sum: sha256.New(), nextOff: -1}
+}
+
+// Write adds p to the stream. It blocks while a plain stream's buffer is
+// full; it fails once the stream was aborted or closed.
+func (s *Stream) Write(p []byte) (int, error) {
+	s.sumMu.Lock()
+	defer s.sumMu.Unlock()
+	n, err := s.spool.Write(p)
+	s.sum.Write(p[:n])
+	return n, err
+}
+
+// Close ends the stream: Run sends the rest and finishes.
+func (s *Stream) Close() error { return s.spool.Close() }
+
+// Abort fails the stream: writes and Run return err.
+func (s *Stream) Abort(err error) { s.spool.abort(err) }
+
+// Location is the upload's URL once the server named it.
+func (s *Stream) Location() string {
+	if l := s.loc.Load(); l != nil {
+		return *l
+	}
+	return ""
+}
+
+// Run sends the stream until it is complete and the server confirmed it,
+// or ctx ends (a resumable stream can Run again later), or it fails.
+func (s *Stream) Run(ctx context.Context) (*Result, error) {
+	rt := transfer.NewRetrier(s.j.Retry, s.j.Emit)
+	for {
+		complete, progressed, err := s.attempt(ctx)
+		if err == nil && complete {
+			return s.result()
+		}
+		if err == nil {
+			rt.Succeeded()
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		if _, _, _, aerr := s.spool.state(); aerr != nil {
+			return nil, aerr
+		}
+		if !s.j.Resumable {
+			s.spool.abort(ErrLost)
+			return nil, fmt.Errorf("%w: %v", ErrLost, err)
+		}
+		if err := rt.Failed(ctx, err, progressed); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (s *Stream) result() (*Result, error) {
+	_, written, _, _ := s.spool.state()
+	s.sumMu.Lock()
+	sum := hex.EncodeToString(s.sum.Sum(nil))
+	s.sumMu.Unlock()
+	res := &Result{Location: s.Location(), Bytes: written, SHA256: sum, Proto: s.proto, Replies: s.replies.Load()}
+	if d := s.done; d != nil && d.SHA256 != "" {
+		if d.Bytes != written || d.SHA256 != sum {
+			// The server stored something else: say what, by length
+			// and digest of both sides.
+			return res, &transfer.IntegrityError{What: "the stored stream's sha-256",
+				Want: fmt.Sprintf("%s (%d bytes)", sum, written), Got: fmt.Sprintf("%s (%d bytes)", d.SHA256, d.Bytes)}
+		}
+		res.Verified = true
+	}
+	s.spool.release()
+	return res, nil
+}
+
+// attempt runs one request: the creation, an append, or the final
+// completion. It reports whether the stream is complete, and whether bytes
+// moved.
+func (s *Stream) attempt(ctx context.Context) (complete, progressed bool, err error) {
+	method, target := http.MethodPost, s.j.URL
+	hdr := http.Header{}
+	var from int64
+	if s.j.Resumable {
+		if loc := s.Location(); loc != "" {
+			// After a request that ended cleanly its offset is known;
+			// after a failure, ask.
+			off, done := s.nextOff, false
+			s.nextOff = -1
+			if off < 0 {
+				var err error
+				if off, done, err = s.offset(ctx, loc); err != nil {
+					return false, false, err
+				}
+			}
+			if done {
+				return true, false, nil
+			}
+			s.spool.ack(off)
+			from = off
+			method, target = http.MethodPatch, loc
+			hdr.Set("Upload-Offset", strconv.FormatInt(off, 10))
+			hdr.Set("Content-Type", "application/partial-upload")
+			hdr.Set(repliesAfterHeader, strconv.FormatInt(s.lastSeq, 10))
+		}
+		// Once the producer has finished, the request carries the rest
+		// and says so; before that, appends stay open (?0).
+		_, _, closed, _ := s.spool.state()
+		hdr.Set("Upload-Complete", sfv.FormatBoolean(closed))
+		hdr.Set("Upload-Draft-Interop-Version", interopVersion)
+	}
+	if method == http.MethodPost && s.j.ContentType != "" {
+		hdr.Set("Content-Type", s.j.ContentType)
+	}
+	body := &bodyReader{s: s, off: from}
+	return s.exchange(ctx, method, target, hdr, body)
+}
+
+const repliesAfterHeader = "Ferry-Replies-After"
+
+// exchange sends one streamed request and reads its replies.
+func (s *Stream) exchange(ctx context.Context, method, target string, hdr http.Header, body *bodyReader) (complete, progressed bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var loc atomic.Pointer[string]
+	trace := &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			if code == 104 {
+				if l := h.Get("Location"); l != "" {
+					loc.Store(&l)
+				}
+			}
+			return nil
+		},
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, target, body)
+	if err != nil {
+		return false, false, err
+	}
+	req.ContentLength = -1
+	for k, vs := range s.j.Header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", "ferry")
+	}
+	body.stop = func() bool { return ctx.Err() != nil }
+	stopWatch := context.AfterFunc(ctx, s.spool.wake)
+	defer stopWatch()
+
+	resp, err := s.j.Client.Do(req)
+	if l := loc.Load(); l != nil {
+		s.setLocation(target, *l)
+	}
+	if err != nil {
+		return false, body.sent > 0, &transfer.Transient{Err: err}
+	}
+	defer resp.Body.Close()
+	s.proto = resp.Proto
+	if l := resp.Header.Get("Location"); l != "" && s.j.Resumable {
+		s.setLocation(target, l)
+	}
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		se := &transfer.StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
+		if resp.StatusCode == http.StatusConflict && s.j.Resumable {
+			// The offset moved under us (another request landed
+			// late): ask again.
+			return false, false, &transfer.Transient{Err: fmt.Errorf("%v: %s", se, bytes.TrimSpace(b))}
+		}
+		return false, false, se
+	}
+	if err := s.readReplies(resp.Body); err != nil {
+		return false, body.sent > 0, &transfer.Transient{Err: err}
+	}
+	// The response ended: the server has read the whole body.
+	if body.err != nil && !errors.Is(body.err, io.EOF) {
+		return false, body.sent > 0, &transfer.Transient{Err: body.err}
+	}
+	if off, err := sfv.ParseInteger(resp.Trailer.Get("Upload-Offset")); err == nil {
+		s.spool.ack(off)
+		s.nextOff = off
+	} else {
+		s.nextOff = -1
+	}
+	if !s.j.Resumable {
+		return true, true, nil
+	}
+	if c, err := sfv.ParseBoolean(resp.Trailer.Get("Upload-Complete")); err == nil && c {
+		return true, true, nil
+	}
+	if req.Header.Get("Upload-Complete") == "?1" {
+		return true, true, nil
+	}
+	return false, body.sent > 0, nil
+}
+
+func (s *Stream) setLocation(base, l string) {
+	if s.Location() != "" {
+		return
+	}
+	if b, err := url.Parse(base); err == nil {
+		if u, err := b.Parse(l); err == nil {
+			l = u.String()
+		}
+	}
+	s.loc.Store(&l)
+}
+
+// offset asks the server how much of the stream it holds.
+func (s *Stream) offset(ctx context.Context, loc string) (int64, bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, loc, nil)
+	if err != nil {
+		return 0, false, err
+	}
+	req.Header.Set("Upload-Draft-Interop-Version", interopVersion)
+	for k, vs := range s.j.Header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	resp, err := s.j.Client.Do(req)
+	if err != nil {
+		return 0, false, &transfer.Transient{Err: err}
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		se := &transfer.StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
+		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
+			return 0, false, fmt.Errorf("stream: the server no longer has the upload: %w", se)
+		}
+		return 0, false, se
+	}
+	off, err := sfv.ParseInteger(resp.Header.Get("Upload-Offset"))
+	if err != nil {
+		return 0, false, fmt.Errorf("stream: the server's Upload-Offset %q: %w", resp.Header.Get("Upload-Offset"), err)
+	}
+	base, written, _, _ := s.spool.state()
+	if off < base || off > written {
+		return 0, false, fmt.Errorf("stream: the server holds %d bytes, outside the %d-%d this client can send", off, base, written)
+	}
+	complete, _ := sfv.ParseBoolean(resp.Header.Get("Upload-Complete"))
+	return off, complete, nil
+}
+
+// replyHead is what the engine reads of a reply.
+type replyHead struct {
+	Seq    int64  `json:"seq"`
+	Type   string `json:"type"`
+	Offset int64  `json:"offset"`
+}
+
+type doneReply struct {
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// readReplies hands each reply line to OnReply, skipping those already
+// seen, until the response ends.
+func (s *Stream) readReplies(r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, err := readLine(br)
+		if len(line) > 0 {
+			s.reply(line)
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		line = append(line, frag...)
+		if len(line) > maxReplyLine {
+			return nil, fmt.Errorf("stream: a reply longer than %d bytes", maxReplyLine)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		return bytes.TrimRight(line, "\r\n"), err
+	}
+}
+
+func (s *Stream) reply(line []byte) {
+	var h replyHead
+	if json.Unmarshal(line, &h) == nil {
+		if h.Seq > 0 {
+			if h.Seq <= s.lastSeq {
+				return // sent again after a reconnect
+			}
+			s.lastSeq = h.Seq
+		}
+		switch h.Type {
+		case "stored":
+			s.spool.ack(h.Offset)
+		case "done":
+			var d doneReply
+			if json.Unmarshal(line, &d) == nil {
+				s.done = &d
+			}
+		}
+	}
+	s.replies.Add(1)
+	s.j.OnReply(Reply{Seq: h.Seq, Type: h.Type, Line: line})
+}
+
+// bodyReader is one request's body: the spool from off on.
+type bodyReader struct {
+	s    *Stream
+	off  int64
+	sent int64
+	stop func() bool
+	err  error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	stop := b.stop
+	if stop == nil {
+		stop = func() bool { return false }
+	}
+	n, err := b.s.spool.readAt(p, b.off, stop)
+	b.off += int64(n)
+	b.sent += int64(n)
+	if n > 0 {
+		b.s.j.Meter.Add(int64(n))
+		if !b.s.j.Resumable {
+			b.s.spool.ack(b.off) // nothing is ever sent twice
+		}
+	}
+	if err != nil {
+		b.err = err
+	}
+	return n, err
+}

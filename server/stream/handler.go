@@ -1,0 +1,482 @@
+package stream
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/sfv"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultBasePath = "/stream/"
+	DefaultExpiry   = time.Hour
+	DefaultAckEvery = time.Second
+)
+
+// RepliesAfterHeader names the last reply a client received; the response
+// to its request starts after it.
+const RepliesAfterHeader = "Ferry-Replies-After"
+
+// interopVersion is the draft interop version the stream endpoint speaks
+// when the client names none.
+const interopVersion = 8
+
+// Config configures a Handler. Dir is required.
+type Config struct {
+	// Dir keeps finished streams as Dir/<name>; a stream in progress is
+	// Dir/.<name>.<id>.part until it completes.
+	Dir string
+	// BasePath is where streams live. Default "/stream/".
+	BasePath string
+	// Processors picks the processor of a new stream; nil or a nil
+	// result means the stream is only stored.
+	Processors ProcessorFactory
+	// MaxSize bounds a stream, in bytes; zero means no bound.
+	MaxSize int64
+	// Expiry is how long a resumable stream may go without a request
+	// before it is dropped. Default one hour.
+	Expiry time.Duration
+	// AckEvery spaces the "stored" replies. Default one second.
+	AckEvery time.Duration
+	// Logger logs streams created, finished and dropped. Nil discards.
+	Logger *slog.Logger
+}
+
+// Handler serves live streams. It is safe for concurrent use.
+type Handler struct {
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex
+	byID  map[string]*live
+	names map[string]*live
+}
+
+// New returns a Handler, creating cfg.Dir if needed.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("stream: Config.Dir is required")
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("stream: %w", err)
+	}
+	if cfg.BasePath == "" {
+		cfg.BasePath = DefaultBasePath
+	}
+	if !strings.HasPrefix(cfg.BasePath, "/") || !strings.HasSuffix(cfg.BasePath, "/") {
+		return nil, fmt.Errorf("stream: BasePath %q must start and end with /", cfg.BasePath)
+	}
+	if cfg.Expiry <= 0 {
+		cfg.Expiry = DefaultExpiry
+	}
+	if cfg.AckEvery <= 0 {
+		cfg.AckEvery = DefaultAckEvery
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{cfg: cfg, log: log, byID: map[string]*live{}, names: map[string]*live{}}, nil
+}
+
+// Close drops every stream in progress.
+func (h *Handler) Close() error {
+	h.mu.Lock()
+	all := make([]*live, 0, len(h.byID))
+	for _, l := range h.byID {
+		all = append(all, l)
+	}
+	h.mu.Unlock()
+	for _, l := range all {
+		h.drop(l, errShutdown)
+	}
+	return nil
+}
+
+// validName keeps a stream's name one plain file name.
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$`)
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name, ok := strings.CutPrefix(r.URL.Path, h.cfg.BasePath)
+	if !ok || !validName.MatchString(name) {
+		problem(w, http.StatusNotFound, "", "no such stream: a name is letters, digits, '.', '_' and '-'")
+		return
+	}
+	id := r.URL.Query().Get("upload")
+	if id == "" {
+		switch r.Method {
+		case http.MethodPost:
+			h.create(w, r, name)
+		case http.MethodGet, http.MethodHead:
+			h.serveFinished(w, r, name)
+		default:
+			w.Header().Set("Allow", "GET, HEAD, POST")
+			problem(w, http.StatusMethodNotAllowed, "", r.Method+" is not allowed here")
+		}
+		return
+	}
+	h.mu.Lock()
+	l := h.byID[id]
+	h.mu.Unlock()
+	if l == nil || l.name != name {
+		problem(w, http.StatusNotFound, "", "no such stream upload (finished, expired or never created)")
+		return
+	}
+	switch r.Method {
+	case http.MethodHead:
+		h.offset(w, r, l)
+	case http.MethodPatch:
+		h.append(w, r, l)
+	case http.MethodDelete:
+		h.cancel(w, r, l)
+	default:
+		w.Header().Set("Allow", "HEAD, PATCH, DELETE")
+		problem(w, http.StatusMethodNotAllowed, "", r.Method+" is not allowed on a stream upload")
+	}
+}
+
+// create starts a stream: resumable when the request carries Upload-Complete.
+func (h *Handler) create(w http.ResponseWriter, r *http.Request, name string) {
+	resumable := r.Header.Get("Upload-Complete") != ""
+	complete := true
+	if resumable {
+		c, err := sfv.ParseBoolean(r.Header.Get("Upload-Complete"))
+		if err != nil {
+			problem(w, http.StatusBadRequest, "", "Upload-Complete is not a structured boolean")
+			return
+		}
+		complete = c
+	}
+	final := filepath.Join(h.cfg.Dir, name)
+	h.mu.Lock()
+	_, busy := h.names[name]
+	h.mu.Unlock()
+	if _, err := os.Lstat(final); busy || err == nil {
+		problem(w, http.StatusConflict, "", "a stream named "+strconv.Quote(name)+" exists or is in progress")
+		return
+	}
+	var proc Processor
+	if h.cfg.Processors != nil {
+		proc = h.cfg.Processors(name, r)
+	}
+	l, err := h.start(name, resumable, proc, r)
+	if err != nil {
+		if errors.Is(err, errNameTaken) {
+			problem(w, http.StatusConflict, "", "a stream named "+strconv.Quote(name)+" is in progress")
+			return
+		}
+		h.log.Error("stream create", "name", name, "err", err)
+		problem(w, http.StatusInternalServerError, "", "cannot store the stream")
+		return
+	}
+	l.acquire(nil)
+	if resumable {
+		w.Header().Set("Location", l.url)
+		w.Header().Set("Upload-Draft-Interop-Version", strconv.Itoa(draftVersion(r)))
+		w.WriteHeader(StatusUploadResumptionSupported)
+	}
+	h.transfer(w, r, l, complete, 0, http.StatusCreated)
+}
+
+// StatusUploadResumptionSupported is the draft's interim 104 response.
+const StatusUploadResumptionSupported = 104
+
+func draftVersion(r *http.Request) int {
+	if v, err := strconv.Atoi(r.Header.Get("Upload-Draft-Interop-Version")); err == nil && v > 0 {
+		return v
+	}
+	return interopVersion
+}
+
+// offset answers HEAD with what the server holds. It takes the stream over
+// from a request still running (its client has gone, or it would not ask),
+// so the offset does not move after it is told.
+func (h *Handler) offset(w http.ResponseWriter, r *http.Request, l *live) {
+	if !l.acquire(r.Context().Done()) {
+		problem(w, http.StatusLocked, "", "the stream is busy")
+		return
+	}
+	defer h.release(l)
+	hd := w.Header()
+	hd.Set("Upload-Offset", strconv.FormatInt(l.offset.Load(), 10))
+	hd.Set("Upload-Complete", sfv.FormatBoolean(false))
+	hd.Set("Upload-Draft-Interop-Version", strconv.Itoa(draftVersion(r)))
+	hd.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// append continues a resumable stream from Upload-Offset.
+func (h *Handler) append(w http.ResponseWriter, r *http.Request, l *live) {
+	off, err := sfv.ParseInteger(r.Header.Get("Upload-Offset"))
+	if err != nil || off < 0 {
+		problem(w, http.StatusBadRequest, "", "Upload-Offset is missing or not a non-negative integer")
+		return
+	}
+	complete, err := sfv.ParseBoolean(r.Header.Get("Upload-Complete"))
+	if err != nil {
+		problem(w, http.StatusBadRequest, "", "Upload-Complete is missing or not a structured boolean")
+		return
+	}
+	after, _ := strconv.ParseInt(r.Header.Get(RepliesAfterHeader), 10, 64)
+	if !l.acquire(r.Context().Done()) {
+		problem(w, http.StatusLocked, "", "the stream is busy")
+		return
+	}
+	if off != l.offset.Load() {
+		h.release(l)
+		w.Header().Set("Upload-Offset", strconv.FormatInt(l.offset.Load(), 10))
+		problemJSON(w, http.StatusConflict, map[string]any{
+			"type":            "https://iana.org/assignments/http-problem-types#mismatching-upload-offset",
+			"title":           "offset from request does not match offset of resource",
+			"expected-offset": l.offset.Load(),
+			"provided-offset": off,
+		})
+		return
+	}
+	l.forget(after)
+	h.transfer(w, r, l, complete, after, http.StatusOK)
+}
+
+// cancel drops a stream and what it stored.
+func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, l *live) {
+	if !l.acquire(r.Context().Done()) {
+		problem(w, http.StatusLocked, "", "the stream is busy")
+		return
+	}
+	h.drop(l, errCanceled)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// transfer stores the request body, replying as the stream is processed.
+// The caller holds l; transfer releases it.
+func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, l *live, complete bool, after int64, status int) {
+	rc := http.NewResponseController(w)
+	// HTTP/1.1 would stop reading the body once the response starts.
+	_ = rc.EnableFullDuplex()
+	l.setReader(rc)
+	hd := w.Header()
+	hd.Set("Content-Type", "application/x-ndjson")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	if l.resumable {
+		hd.Set("Location", l.url)
+		hd.Set("Upload-Draft-Interop-Version", strconv.Itoa(draftVersion(r)))
+		hd.Add("Trailer", "Upload-Offset")
+		hd.Add("Trailer", "Upload-Complete")
+	}
+	w.WriteHeader(status)
+	rc.Flush()
+
+	stop := make(chan struct{})
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		l.sendReplies(w, rc, after, stop)
+	}()
+
+	bodyErr := h.receive(r, l)
+	switch {
+	case bodyErr != nil && !l.resumable, errors.Is(bodyErr, errTooLarge):
+		l.emit(errorReply{Type: "error", Error: bodyErr.Error()})
+		h.drop(l, bodyErr)
+	case bodyErr != nil:
+		// Kept for a PATCH from where it stopped.
+		h.log.Info("stream interrupted", "name", l.name, "offset", l.offset.Load(), "err", bodyErr)
+	case complete:
+		if err := h.finish(l); err != nil {
+			l.emit(errorReply{Type: "error", Error: err.Error()})
+		}
+	default:
+		l.sync()
+	}
+	close(stop)
+	<-sent
+	if l.resumable {
+		hd.Set("Upload-Offset", strconv.FormatInt(l.offset.Load(), 10))
+		hd.Set("Upload-Complete", sfv.FormatBoolean(l.isDone()))
+	}
+	h.release(l)
+}
+
+var (
+	errTooLarge  = errors.New("the stream exceeds the server's maximum size")
+	errCanceled  = errors.New("the stream was cancelled")
+	errShutdown  = errors.New("the server is shutting down")
+	errExpired   = errors.New("the stream expired")
+	errNameTaken = errors.New("name taken")
+)
+
+// receive reads the body into l until its end (nil) or a failure.
+func (h *Handler) receive(r *http.Request, l *live) error {
+	buf := make([]byte, 32<<10)
+	lastAck := time.Now()
+	for {
+		n, err := r.Body.Read(buf)
+		if n > 0 {
+			if h.cfg.MaxSize > 0 && l.offset.Load()+int64(n) > h.cfg.MaxSize {
+				return errTooLarge
+			}
+			if werr := l.write(buf[:n]); werr != nil {
+				h.log.Error("stream write", "name", l.name, "err", werr)
+				return werr
+			}
+			if time.Since(lastAck) >= h.cfg.AckEvery {
+				lastAck = time.Now()
+				if l.sync() == nil {
+					l.emit(storedReply{Type: "stored", Offset: l.offset.Load()})
+				}
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// finish ends a complete stream: the processor sees the end, the file
+// takes its name, and the last reply says what was stored.
+func (h *Handler) finish(l *live) error {
+	if err := l.sync(); err != nil {
+		return err
+	}
+	l.endProcessor()
+	if err := l.f.Close(); err != nil {
+		return err
+	}
+	final := filepath.Join(h.cfg.Dir, l.name)
+	if err := os.Rename(l.part, final); err != nil {
+		return err
+	}
+	syncDir(h.cfg.Dir)
+	h.forget(l)
+	l.emit(doneReply{Type: "done", Name: l.name, Bytes: l.offset.Load(), SHA256: hex.EncodeToString(l.sum.Sum(nil))})
+	l.closeLog()
+	h.log.Info("stream finished", "name", l.name, "bytes", l.offset.Load())
+	return nil
+}
+
+// start registers a new stream and its processor.
+func (h *Handler) start(name string, resumable bool, proc Processor, r *http.Request) (*live, error) {
+	var b [16]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	part := filepath.Join(h.cfg.Dir, "."+name+"."+id+".part")
+	h.mu.Lock()
+	if _, busy := h.names[name]; busy {
+		h.mu.Unlock()
+		return nil, errNameTaken
+	}
+	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		h.mu.Unlock()
+		return nil, err
+	}
+	l := newLive(id, name, part, f, resumable)
+	l.url = h.cfg.BasePath + name + "?upload=" + id
+	h.byID[id] = l
+	h.names[name] = l
+	h.mu.Unlock()
+	l.startProcessor(proc)
+	h.log.Info("stream created", "name", name, "resumable", resumable, "remote", r.RemoteAddr)
+	return l, nil
+}
+
+// release ends a request's hold on l; an unfinished resumable stream
+// expires unless another request comes in time.
+func (h *Handler) release(l *live) {
+	l.release(func() { h.drop(l, errExpired) }, h.cfg.Expiry)
+}
+
+// forget removes l from the maps.
+func (h *Handler) forget(l *live) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.byID[l.id] == l {
+		delete(h.byID, l.id)
+	}
+	if h.names[l.name] == l {
+		delete(h.names, l.name)
+	}
+}
+
+// drop abandons l: the processor stops and the partial file is removed.
+func (h *Handler) drop(l *live, why error) {
+	h.forget(l)
+	if l.abandon(why) {
+		h.log.Info("stream dropped", "name", l.name, "offset", l.offset.Load(), "why", why)
+	}
+}
+
+// serveFinished serves a finished stream.
+func (h *Handler) serveFinished(w http.ResponseWriter, r *http.Request, name string) {
+	f, err := os.Open(filepath.Join(h.cfg.Dir, name))
+	if err != nil {
+		problem(w, http.StatusNotFound, "", "no such stream")
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		problem(w, http.StatusNotFound, "", "no such stream")
+		return
+	}
+	http.ServeContent(w, r, name, fi.ModTime(), f)
+}
+
+// Replies the handler adds to the processor's.
+type (
+	storedReply struct {
+		Type   string `json:"type"`
+		Offset int64  `json:"offset"`
+	}
+	doneReply struct {
+		Type   string `json:"type"`
+		Name   string `json:"name"`
+		Bytes  int64  `json:"bytes"`
+		SHA256 string `json:"sha256"`
+	}
+	errorReply struct {
+		Type  string `json:"type"`
+		Error string `json:"error"`
+	}
+)
+
+// problem writes an RFC 9457 problem with a title only.
+func problem(w http.ResponseWriter, status int, typ, title string) {
+	p := map[string]any{"title": title, "status": status}
+	if typ != "" {
+		p["type"] = typ
+	}
+	problemJSON(w, status, p)
+}
+
+func problemJSON(w http.ResponseWriter, status int, p map[string]any) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(p)
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}

@@ -1,0 +1,312 @@
+package stream
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// maxReplies bounds the replies kept for a client that has not
+	// collected them; the oldest go first.
+	maxReplies = 1 << 16
+	// takeoverWait bounds how long a request waits for the one it takes
+	// the stream over from.
+	takeoverWait = 10 * time.Second
+)
+
+var errProcessorDone = errors.New("the processor has finished")
+
+// live is a stream in progress.
+type live struct {
+	id, name, part, url string
+	resumable           bool
+
+	f      *os.File
+	sum    hash.Hash
+	offset atomic.Int64 // bytes stored; written by the request holding l
+
+	// The processor reads what pw is given.
+	pw         *io.PipeWriter
+	procDone   chan struct{}
+	procGone   atomic.Bool
+	cancelProc context.CancelFunc
+
+	// One request at a time holds the stream.
+	holdMu    sync.Mutex
+	held      bool
+	reader    *http.ResponseController // the holder's, to interrupt its body
+	freed     chan struct{}            // closed when the holder lets go
+	expire    *time.Timer
+	abandoned bool
+	done      bool
+
+	// Replies, in order of seq.
+	logMu     sync.Mutex
+	replies   []reply
+	seq       int64
+	logClosed bool
+	changed   chan struct{} // closed at every new reply
+}
+
+type reply struct {
+	seq  int64
+	line []byte
+}
+
+func newLive(id, name, part string, f *os.File, resumable bool) *live {
+	return &live{
+		id: id, name: name, part: part, f: f, resumable: resumable,
+		sum:      sha256.New(),
+		procDone: make(chan struct{}),
+		freed:    make(chan struct{}),
+		changed:  make(chan struct{}),
+	}
+}
+
+// acquire makes the caller the stream's only request. A request still
+// holding it is interrupted (its client reconnected, so it is gone); the
+// wait ends early if cancel closes. It reports false when the stream is
+// gone or still busy.
+func (l *live) acquire(cancel <-chan struct{}) bool {
+	deadline := time.NewTimer(takeoverWait)
+	defer deadline.Stop()
+	for {
+		l.holdMu.Lock()
+		if l.abandoned || l.done {
+			l.holdMu.Unlock()
+			return false
+		}
+		if !l.held {
+			l.held = true
+			if l.expire != nil {
+				l.expire.Stop()
+			}
+			l.holdMu.Unlock()
+			return true
+		}
+		if l.reader != nil {
+			l.reader.SetReadDeadline(time.Now())
+		}
+		freed := l.freed
+		l.holdMu.Unlock()
+		select {
+		case <-freed:
+		case <-cancel:
+			return false
+		case <-deadline.C:
+			return false
+		}
+	}
+}
+
+// setReader records the holder's response controller.
+func (l *live) setReader(rc *http.ResponseController) {
+	l.holdMu.Lock()
+	l.reader = rc
+	l.holdMu.Unlock()
+}
+
+// release lets go of the stream; an unfinished one calls expired unless a
+// request takes it within after.
+func (l *live) release(expired func(), after time.Duration) {
+	l.holdMu.Lock()
+	defer l.holdMu.Unlock()
+	if !l.held {
+		return
+	}
+	l.held, l.reader = false, nil
+	close(l.freed)
+	l.freed = make(chan struct{})
+	if !l.done && !l.abandoned {
+		l.expire = time.AfterFunc(after, expired)
+	}
+}
+
+func (l *live) isDone() bool {
+	l.holdMu.Lock()
+	defer l.holdMu.Unlock()
+	return l.done
+}
+
+// write stores p and hands it to the processor.
+func (l *live) write(p []byte) error {
+	if _, err := l.f.Write(p); err != nil {
+		return err
+	}
+	l.sum.Write(p)
+	l.offset.Add(int64(len(p)))
+	if !l.procGone.Load() {
+		if _, err := l.pw.Write(p); err != nil {
+			l.procGone.Store(true) // it stopped reading; the rest is stored only
+		}
+	}
+	return nil
+}
+
+func (l *live) sync() error { return l.f.Sync() }
+
+func (l *live) startProcessor(p Processor) {
+	if p == nil {
+		l.procGone.Store(true)
+		l.cancelProc = func() {}
+		close(l.procDone)
+		return
+	}
+	pr, pw := io.Pipe()
+	l.pw = pw
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancelProc = cancel
+	go func() {
+		defer close(l.procDone)
+		defer pr.CloseWithError(errProcessorDone)
+		defer func() {
+			if v := recover(); v != nil {
+				l.emit(errorReply{Type: "error", Error: fmt.Sprintf("the processor failed: %v", v)})
+			}
+		}()
+		err := p.Process(ctx, pr, l.emit)
+		if err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
+			l.emit(errorReply{Type: "error", Error: err.Error()})
+		}
+	}()
+}
+
+// endProcessor tells the processor the stream is complete and waits for
+// its last replies; then the stream is done.
+func (l *live) endProcessor() {
+	if l.pw != nil {
+		l.pw.Close()
+	}
+	<-l.procDone
+	l.holdMu.Lock()
+	l.done = true
+	l.holdMu.Unlock()
+}
+
+// abandon stops the processor and removes the partial file. It reports
+// false when l had already ended.
+func (l *live) abandon(why error) bool {
+	l.holdMu.Lock()
+	if l.abandoned || l.done {
+		l.holdMu.Unlock()
+		return false
+	}
+	l.abandoned = true
+	if l.expire != nil {
+		l.expire.Stop()
+	}
+	l.holdMu.Unlock()
+	if l.pw != nil {
+		l.pw.CloseWithError(why)
+	}
+	l.cancelProc()
+	l.f.Close()
+	os.Remove(l.part)
+	l.closeLog()
+	return true
+}
+
+// emit adds a reply. A JSON object gets "seq" first; any other value is
+// wrapped as {"seq":N,"data":V}.
+func (l *live) emit(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(errorReply{Type: "error", Error: "a reply could not be encoded: " + err.Error()})
+	}
+	l.logMu.Lock()
+	defer l.logMu.Unlock()
+	if l.logClosed {
+		return
+	}
+	l.seq++
+	l.replies = append(l.replies, reply{l.seq, withSeq(b, l.seq)})
+	if len(l.replies) > maxReplies {
+		l.replies = append([]reply(nil), l.replies[len(l.replies)-maxReplies:]...)
+	}
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+func withSeq(b []byte, seq int64) []byte {
+	out := make([]byte, 0, len(b)+24)
+	out = append(out, `{"seq":`...)
+	out = strconv.AppendInt(out, seq, 10)
+	if len(b) >= 2 && b[0] == '{' {
+		if b[1] != '}' {
+			out = append(out, ',')
+		}
+		out = append(out, b[1:]...)
+	} else {
+		out = append(out, `,"data":`...)
+		out = append(out, b...)
+		out = append(out, '}')
+	}
+	return append(out, '\n')
+}
+
+// closeLog ends the replies: senders stop once they have sent the rest.
+func (l *live) closeLog() {
+	l.logMu.Lock()
+	defer l.logMu.Unlock()
+	if !l.logClosed {
+		l.logClosed = true
+		close(l.changed)
+		l.changed = make(chan struct{})
+	}
+}
+
+// forget drops the replies up to seq, which the client has.
+func (l *live) forget(seq int64) {
+	l.logMu.Lock()
+	defer l.logMu.Unlock()
+	i := sort.Search(len(l.replies), func(i int) bool { return l.replies[i].seq > seq })
+	l.replies = append(l.replies[:0:0], l.replies[i:]...)
+}
+
+// sendReplies writes the replies after seq as they come, until the log is
+// closed, or stop closes (then it sends what is there and returns).
+func (l *live) sendReplies(w io.Writer, rc *http.ResponseController, after int64, stop <-chan struct{}) {
+	last, stopping := after, false
+	for {
+		l.logMu.Lock()
+		i := sort.Search(len(l.replies), func(i int) bool { return l.replies[i].seq > last })
+		batch := l.replies[i:]
+		lines := make([][]byte, len(batch))
+		for k, r := range batch {
+			lines[k] = r.line
+		}
+		if len(batch) > 0 {
+			last = batch[len(batch)-1].seq
+		}
+		changed, closed := l.changed, l.logClosed
+		l.logMu.Unlock()
+		for _, line := range lines {
+			if _, err := w.Write(line); err != nil {
+				return
+			}
+		}
+		if len(lines) > 0 && rc.Flush() != nil {
+			return
+		}
+		if closed || stopping {
+			return
+		}
+		select {
+		case <-changed:
+		case <-stop:
+			stopping = true
+		}
+	}
+}
