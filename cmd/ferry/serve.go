@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferryhq/ferry/server"
+	"github.com/ferryhq/ferry/server/stream/audio"
 )
 
 func serveCmd(io stdio) *cobra.Command {
@@ -31,6 +32,10 @@ With --uploads DIR, ferry also takes uploads into DIR:
                   finished upload, with Range
   POST /upload    multipart/form-data; answers JSON with each file's name,
                   size, sha256 and URL
+  /stream/NAME    live streams (ferry stream): stored in DIR/streams as they
+                  arrive, replying JSON lines while the body flows (for WAV
+                  or raw 16-bit PCM: level and voice activity); resumable
+                  with the IETF draft; GET serves a finished one
 --token requires "Authorization: Bearer <token>" on those endpoints (the
 FERRY_TOKEN environment variable works too, and keeps the token out of ps).`,
 		Args: func(c *cobra.Command, args []string) error {
@@ -52,6 +57,7 @@ FERRY_TOKEN environment variable works too, and keeps the token out of ps).`,
 			}
 			log := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: level}))
 			cfg := server.Config{Root: root, Logger: log, Uploads: uploads, Token: token, UploadExpiry: expiry}
+			cfg.StreamProcessors = audio.FromRequest
 			if cfg.Token == "" && uploads != "" {
 				cfg.Token = os.Getenv("FERRY_TOKEN")
 			}

@@ -104,11 +104,15 @@ func runStream(c *cobra.Command, io stdio, rawURL string, f *streamFlags) error 
 		return usageError{err}
 	}
 	go func() {
-		if _, err := copyStdin(task, io.in); err != nil {
+		readErr, writeErr := copyStdin(task, io.in)
+		switch {
+		case writeErr != nil:
+			// The stream failed; its error is the task's.
+		case readErr != nil:
 			task.Cancel()
-			return
+		default:
+			task.Close()
 		}
-		task.Close()
 	}()
 	o := f.reportTo(rawURL, "-", true)
 	o.jsonOut = false // the final object is printed below, one NDJSON line
@@ -126,22 +130,20 @@ func runStream(c *cobra.Command, io stdio, rawURL string, f *streamFlags) error 
 
 // copyStdin copies the producer's bytes into the stream in small reads, so
 // each is on its way as soon as it is read.
-func copyStdin(w io.Writer, r io.Reader) (int64, error) {
+func copyStdin(w io.Writer, r io.Reader) (readErr, writeErr error) {
 	buf := make([]byte, 16<<10)
-	var n int64
 	for {
 		k, err := r.Read(buf)
 		if k > 0 {
 			if _, werr := w.Write(buf[:k]); werr != nil {
-				return n, werr
+				return nil, werr
 			}
-			n += int64(k)
 		}
 		if errors.Is(err, io.EOF) {
-			return n, nil
+			return nil, nil
 		}
 		if err != nil {
-			return n, err
+			return err, nil
 		}
 	}
 }

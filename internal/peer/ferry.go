@@ -17,6 +17,8 @@ type FerryServeConfig struct {
 	Listen string
 	// TLS serves HTTPS with a self-signed certificate (--tls-self-signed).
 	TLS bool
+	// Uploads, when set, turns uploads and live streams on (--uploads).
+	Uploads string
 	// Netns is the network namespace the server runs in (a name under
 	// NetnsDir or a path); "" is this process's. Listen is an address
 	// there.
@@ -38,6 +40,9 @@ func StartFerryServe(ctx context.Context, cfg FerryServeConfig) (*Server, error)
 		args := []string{"serve", "--root", cfg.Root, "--addr", addr}
 		if cfg.TLS {
 			args = append(args, "--tls-self-signed")
+		}
+		if cfg.Uploads != "" {
+			args = append(args, "--uploads", cfg.Uploads)
 		}
 		p, err := startProcessIn(cfg.Netns, filepath.Join(dir, "serve.log"), cfg.Bin, args...)
 		return p, []string{"serve.log"}, err

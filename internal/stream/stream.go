@@ -295,6 +295,11 @@ func (s *Stream) exchange(ctx context.Context, method, target string, hdr http.H
 			// late): ask again.
 			return false, false, &transfer.Transient{Err: fmt.Errorf("%v: %s", se, bytes.TrimSpace(b))}
 		}
+		// A problem's title (RFC 9457) says why better than the status.
+		var prob struct{ Title string }
+		if json.Unmarshal(b, &prob) == nil && prob.Title != "" {
+			return false, false, fmt.Errorf("%w: %s", se, prob.Title)
+		}
 		return false, false, se
 	}
 	if err := s.readReplies(resp.Body); err != nil {
