@@ -234,16 +234,6 @@ func (rs replies) levels() []audio.Level {
 	return out
 }
 
-func (rs replies) voices() []audio.Voice {
-	var out []audio.Voice
-	for _, r := range rs {
-		if v, ok := r.(audio.Voice); ok {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
 func (rs replies) format(t *testing.T) audio.Format {
 	t.Helper()
 	if len(rs) == 0 {
