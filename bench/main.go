@@ -15,6 +15,11 @@
 //
 // The WAN profiles need root: they build network namespaces, a router
 // with tc tbf and a delay/loss forwarder (see internal/peer/wan).
+//
+//	go run ./bench -stream-latency [-stream-duration 20s]
+//
+// measures only the producer-to-processor latency of live streams on
+// loopback (see streamlat.go) and writes its own section of the report.
 package main
 
 import (
@@ -100,6 +105,9 @@ func run() error {
 		origFlag  = flag.String("origins", "nginx", "comma-separated origins: "+strings.Join(origins, ", "))
 		outFlag   = flag.String("out", "docs/BENCHMARKS.md", "markdown report, relative to the module root (empty: none; -quick writes none unless given)")
 		chartFlag = flag.String("chart", "docs/benchmarks.svg", "SVG chart, relative to the module root (empty: none; -quick writes none unless given)")
+
+		streamFlag = flag.Bool("stream-latency", false, "measure only the latency of live streams on loopback and write its section of -out")
+		streamDur  = flag.Duration("stream-duration", 20*time.Second, "how long -stream-latency streams per variant")
 	)
 	flag.IntVar(&opt.runs, "runs", 3, "downloads per tool and profile")
 	flag.BoolVar(&opt.quick, "quick", false, "smoke run: small files, short caps, 1 round, every profile")
@@ -192,6 +200,15 @@ func run() error {
 	if err != nil {
 		return err
 	}
+
+	if *streamFlag {
+		out := *outFlag
+		if out != "" {
+			out = inRoot(root, out)
+		}
+		return runStreamLatency(ctx, *streamDur, out)
+	}
+
 	tmp, err := os.MkdirTemp("", "ferry-bench-")
 	if err != nil {
 		return err
@@ -302,7 +319,12 @@ func run() error {
 	}
 	if opt.out != "" {
 		path := inRoot(root, opt.out)
-		if err := writeFile(path, []byte(rep.Markdown())); err != nil {
+		md := rep.Markdown()
+		// The stream latency section is written by -stream-latency runs.
+		if old, err := os.ReadFile(path); err == nil {
+			md = keepStreamSection(md, string(old))
+		}
+		if err := writeFile(path, []byte(md)); err != nil {
 			return err
 		}
 		logf("wrote %s", path)

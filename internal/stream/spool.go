@@ -153,6 +153,12 @@ func (s *spool) ackLocked(off int64) {
 	// Whole chunks before base go.
 	start := s.memEnd - s.memLen()
 	for len(s.chunks) > 0 && start+int64(len(s.chunks[0])) <= off {
+		if len(s.chunks) == 1 && s.file == nil && start+int64(len(s.chunks[0])) == s.memEnd {
+			// The chunk being filled: empty it and keep it, rather
+			// than allocate another for every small write.
+			s.chunks[0] = s.chunks[0][:0]
+			break
+		}
 		start += int64(len(s.chunks[0]))
 		s.chunks = s.chunks[1:]
 	}

@@ -99,12 +99,13 @@ type Stream struct {
 	sum   hash.Hash // of everything written, under spool's writes
 	sumMu sync.Mutex
 
-	loc     atomic.Pointer[string]
-	nextOff int64 // the offset the last request ended at, -1 when unknown
-	lastSeq int64
-	replies atomic.Int64
-	done    *doneReply
-	proto   string
+	loc       atomic.Pointer[string]
+	nextOff   int64 // the offset the last request ended at, -1 when unknown
+	lastSeq   int64
+	lastError string // the server\'s last {"type":"error"} reply
+	replies   atomic.Int64
+	done      *doneReply
+	proto     string
 }
 
 // New returns a stream ready to be written to and run.
@@ -168,8 +169,13 @@ func (s *Stream) Run(ctx context.Context) (*Result, error) {
 			return nil, aerr
 		}
 		if !s.j.Resumable {
-			s.spool.abort(ErrLost)
-			return nil, fmt.Errorf("%w: %v", ErrLost, err)
+			// Only a broken connection loses a plain stream; a refusal
+			// (a status, the server ending it) is reported as it is.
+			if _, broken := err.(*transfer.Transient); broken {
+				err = fmt.Errorf("%w: %v", ErrLost, err)
+			}
+			s.spool.abort(err)
+			return nil, err
 		}
 		if err := rt.Failed(ctx, err, progressed); err != nil {
 			return nil, err
@@ -315,6 +321,18 @@ func (s *Stream) exchange(ctx context.Context, method, target string, hdr http.H
 	} else {
 		s.nextOff = -1
 	}
+	if !errors.Is(body.err, io.EOF) {
+		// The server ended its answer before the stream's end: it will
+		// take no more on this request.
+		why := "the server ended the stream before its end"
+		if s.lastError != "" {
+			why += ": " + s.lastError
+		}
+		if !s.j.Resumable {
+			return false, false, errors.New("stream: " + why)
+		}
+		return false, body.sent > 0, &transfer.Transient{Err: errors.New(why)}
+	}
 	if !s.j.Resumable {
 		return true, true, nil
 	}
@@ -432,6 +450,10 @@ func (s *Stream) reply(line []byte) {
 		switch h.Type {
 		case "stored":
 			s.spool.ack(h.Offset)
+		case "error":
+			var e struct{ Error string }
+			json.Unmarshal(line, &e)
+			s.lastError = e.Error
 		case "done":
 			var d doneReply
 			if json.Unmarshal(line, &d) == nil {

@@ -66,13 +66,10 @@ type Handler struct {
 	names map[string]*live
 }
 
-// New returns a Handler, creating cfg.Dir if needed.
+// New returns a Handler; cfg.Dir is created with the first stream.
 func New(cfg Config) (*Handler, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("stream: Config.Dir is required")
-	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("stream: %w", err)
 	}
 	if cfg.BasePath == "" {
 		cfg.BasePath = DefaultBasePath
@@ -278,6 +275,13 @@ func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, l *live, comp
 		hd.Add("Trailer", "Upload-Offset")
 		hd.Add("Trailer", "Upload-Complete")
 	}
+	if r.ProtoMajor == 1 {
+		// A body interrupted mid-way (a takeover, a drop) leaves its rest
+		// on the connection, where net/http would read it as the next
+		// request: the connection ends with the response. (Over HTTP/2
+		// this field would end every stream of the connection.)
+		hd.Set("Connection", "close")
+	}
 	w.WriteHeader(status)
 	rc.Flush()
 
@@ -382,6 +386,11 @@ func (h *Handler) start(name string, resumable bool, proc Processor, r *http.Req
 	if _, busy := h.names[name]; busy {
 		h.mu.Unlock()
 		return nil, errNameTaken
+	}
+	// The directory appears with the first stream, not before.
+	if err := os.MkdirAll(h.cfg.Dir, 0o755); err != nil {
+		h.mu.Unlock()
+		return nil, err
 	}
 	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {

@@ -207,6 +207,14 @@ func (l *live) abandon(why error) bool {
 	if l.expire != nil {
 		l.expire.Stop()
 	}
+	// A request still holding l (Handler.Close drops streams mid-request)
+	// would otherwise wait for its client's next bytes before it ends:
+	// interrupt its body as a takeover does. The log closes first, so the
+	// failures this causes it (and closing the file) are not replied.
+	l.closeLog()
+	if l.reader != nil {
+		l.reader.SetReadDeadline(time.Now())
+	}
 	l.holdMu.Unlock()
 	if l.pw != nil {
 		l.pw.CloseWithError(why)
@@ -214,7 +222,6 @@ func (l *live) abandon(why error) bool {
 	l.cancelProc()
 	l.f.Close()
 	os.Remove(l.part)
-	l.closeLog()
 	return true
 }
 
