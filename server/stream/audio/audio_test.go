@@ -105,25 +105,29 @@ func TestVoiceActivity(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
+		o       audio.Options
 		samples []int16
 		want    []seg
 	}{
-		{"tone between silences", concat(quiet(1), loud(1), quiet(1)), []seg{{1, 2}}},
-		{"tone to the end", concat(quiet(1), loud(1)), []seg{{1, 2}}},
-		{"tone from the start", concat(loud(1), quiet(1)), []seg{{0, 1}}},
-		{"tone from the start in -35 dBFS noise", noisy(-35, loud(1), quiet(1), loud(1), quiet(1)), []seg{{0, 1}, {2, 3}}},
-		{"click shorter than MinVoice", concat(quiet(1), loud(0.1), quiet(1)), nil},
-		{"pause shorter than Hangover", concat(quiet(1), loud(0.5), quiet(0.2), loud(0.5), quiet(1)), []seg{{1, 2.2}}},
-		{"pause longer than Hangover", concat(quiet(1), loud(0.5), quiet(0.5), loud(0.5), quiet(1)), []seg{{1, 1.5}, {2, 2.5}}},
-		{"tone below Threshold", concat(quiet(1), tone(rate, 1, 440, 0.004), quiet(1)), nil},
-		{"tone in -60 dBFS noise", noisy(-60, quiet(1), loud(1), quiet(1)), []seg{{1, 2}}},
+		{"tone between silences", audio.Options{}, concat(quiet(1), loud(1), quiet(1)), []seg{{1, 2}}},
+		{"tone to the end", audio.Options{}, concat(quiet(1), loud(1)), []seg{{1, 2}}},
+		{"tone from the start", audio.Options{}, concat(loud(1), quiet(1)), []seg{{0, 1}}},
+		{"tone from the start in -35 dBFS noise", audio.Options{}, noisy(-35, loud(1), quiet(1), loud(1), quiet(1)), []seg{{0, 1}, {2, 3}}},
+		{"click shorter than MinVoice", audio.Options{}, concat(quiet(1), loud(0.1), quiet(1)), nil},
+		{"pause shorter than Hangover", audio.Options{}, concat(quiet(1), loud(0.5), quiet(0.2), loud(0.5), quiet(1)), []seg{{1, 2.2}}},
+		{"pause longer than Hangover", audio.Options{}, concat(quiet(1), loud(0.5), quiet(0.5), loud(0.5), quiet(1)), []seg{{1, 1.5}, {2, 2.5}}},
+		{"tone below Threshold", audio.Options{}, concat(quiet(1), tone(rate, 1, 440, 0.004), quiet(1)), nil},
+		{"tone in -60 dBFS noise", audio.Options{}, noisy(-60, quiet(1), loud(1), quiet(1)), []seg{{1, 2}}},
 		// Noise above Threshold: only the noise floor tells it from voice.
-		{"tone in -35 dBFS noise", noisy(-35, quiet(1), loud(1), quiet(2)), []seg{{1, 2}}},
-		{"noise alone", noisy(-35, quiet(3)), nil},
+		{"tone in -35 dBFS noise", audio.Options{}, noisy(-35, quiet(1), loud(1), quiet(2)), []seg{{1, 2}}},
+		{"noise alone", audio.Options{}, noisy(-35, quiet(3)), nil},
+		{"click, no MinVoice", audio.Options{MinVoice: -1}, concat(quiet(1), loud(0.1), quiet(1)), []seg{{1, 1.1}}},
+		{"short pause, no Hangover", audio.Options{Hangover: -1}, concat(quiet(1), loud(0.5), quiet(0.2), loud(0.5), quiet(1)), []seg{{1, 1.5}, {1.7, 2.2}}},
+		{"quiet voice, lower Threshold", audio.Options{Threshold: -60}, concat(quiet(1), tone(rate, 1, 440, 0.004), quiet(1)), []seg{{1, 2}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rs := mustRun(t, audio.New(audio.Options{}), wav{}.bytes(pcm(tt.samples)))
+			rs := mustRun(t, audio.New(tt.o), wav{}.bytes(pcm(tt.samples)))
 			var got []seg
 			open := -1.0
 			for i, r := range rs {
