@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -87,4 +88,13 @@ func (f *transferFlags) header() (http.Header, error) {
 // reportTo says how the command reports on its task.
 func (f *transferFlags) reportTo(url, path string, upload bool) output {
 	return output{url: url, path: path, upload: upload, quiet: f.quiet, jsonOut: f.jsonOut, write: f.write}
+}
+
+// checkURL refuses anything but an absolute http(s) URL, as a usage error.
+func checkURL(rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("%q is not an http(s) URL", rawURL)
+	}
+	return nil
 }

@@ -133,10 +133,10 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 		return cfg, ferry.DownloadRequest{}, usagef("-o and -O exclude each other")
 	}
 
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return cfg, ferry.DownloadRequest{}, usagef("%q is not an http(s) URL", rawURL)
+	if err := checkURL(rawURL); err != nil {
+		return cfg, ferry.DownloadRequest{}, err
 	}
+	u, _ := url.Parse(rawURL)
 	req := ferry.DownloadRequest{
 		URL:         rawURL,
 		Path:        f.output,

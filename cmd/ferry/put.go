@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -44,9 +43,8 @@ state directory: interrupted, the same command run again continues.`,
 }
 
 func runPut(c *cobra.Command, io stdio, file, rawURL string, f *putFlags) error {
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef("%q is not an http(s) URL", rawURL)
+	if err := checkURL(rawURL); err != nil {
+		return err
 	}
 	cfg, err := f.config()
 	if err != nil {

@@ -59,10 +59,10 @@ stdin once --buffer is full, and a dropped connection ends the stream.`,
 }
 
 func runStream(c *cobra.Command, io stdio, rawURL string, f *streamFlags) error {
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef("%q is not an http(s) URL", rawURL)
+	if err := checkURL(rawURL); err != nil {
+		return err
 	}
+	u, _ := url.Parse(rawURL)
 	cfg, err := f.config()
 	if err != nil {
 		return err

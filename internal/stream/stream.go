@@ -266,11 +266,7 @@ func (s *Stream) exchange(ctx context.Context, method, target string, hdr http.H
 		return false, false, err
 	}
 	req.ContentLength = -1
-	for k, vs := range s.j.Header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
+	s.addHeader(req)
 	for k, vs := range hdr {
 		req.Header[k] = vs
 	}
@@ -364,11 +360,7 @@ func (s *Stream) offset(ctx context.Context, loc string) (int64, bool, error) {
 		return 0, false, err
 	}
 	req.Header.Set("Upload-Draft-Interop-Version", interopVersion)
-	for k, vs := range s.j.Header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
+	s.addHeader(req)
 	resp, err := s.j.Client.Do(req)
 	if err != nil {
 		return 0, false, &transfer.Transient{Err: err}
@@ -492,4 +484,13 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		b.err = err
 	}
 	return n, err
+}
+
+// addHeader adds the job's own header fields to req.
+func (s *Stream) addHeader(req *http.Request) {
+	for k, vs := range s.j.Header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
 }
