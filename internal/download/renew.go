@@ -119,12 +119,3 @@ func (cw *connWatch) renew(base *baseRTT) bool {
 	}
 	return lossLimited(cw.from, cw.last, cw.peak, base.observe(cw.last.MinRTT))
 }
-
-// close ends the connection so the next request dials a new one.
-func (cw *connWatch) close() {
-	cw.mu.Lock()
-	defer cw.mu.Unlock()
-	if cw.conn != nil {
-		cw.conn.Close()
-	}
-}

@@ -304,11 +304,10 @@ func (p *parallel) worker(ctx context.Context, w int) error {
 			p.bad.Store(0)
 			startWriteback(r.part, rg.Start, rg.Len())
 			first = false
-			was := renew
+			// The connection just went back to the pool, where another
+			// worker may already have taken it, so it is not closed here:
+			// the next request asks to end whichever connection it gets.
 			renew = http1 && renewConn(&cw, &p.base)
-			if renew && !was {
-				cw.close() // kept alive by its request: end it here
-			}
 			continue
 		}
 		p.sched.Release(w)
