@@ -21,7 +21,8 @@ type RetryPolicy = retry.Policy
 type Config struct {
 	// IdleTimeout ends an attempt during which no byte moved for this long
 	// (URLSession's timeoutIntervalForRequest). Every byte resets it, so a
-	// slow but moving transfer is never cut. 0 means 60s; negative disables.
+	// slow but moving transfer is never cut; a live stream waiting for its
+	// producer is not idle. 0 means 60s; negative disables.
 	IdleTimeout time.Duration
 	// ResourceTimeout bounds a whole task, retries and suspensions included
 	// (URLSession's timeoutIntervalForResource). 0 means 7 days; negative disables.
@@ -32,6 +33,7 @@ type Config struct {
 	MaxConnsPerHost int
 	// MinSpeed, when positive, ends an attempt that averages fewer bytes per
 	// second over MinSpeedTime (0 means 30s), like curl's --speed-limit.
+	// Live streams ignore it: their pace is their producer's.
 	MinSpeed     int64
 	MinSpeedTime time.Duration
 	// RateLimit caps the bytes per second of all tasks of the session

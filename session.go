@@ -66,6 +66,13 @@ func newTransport(cfg Config) *http.Transport {
 		ReadBufferSize:     128 << 10,
 		WriteBufferSize:    64 << 10,
 	}
+	if cfg.IdleTimeout > 0 {
+		// A request's watchdog ends a stalled HTTP/2 stream, but not the
+		// connection under it, which the retry would use again: a
+		// connection silent for half the idle timeout is pinged, and
+		// closed when the ping goes unanswered as long again.
+		tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: cfg.IdleTimeout / 2, PingTimeout: cfg.IdleTimeout / 2}
+	}
 	if cfg.HTTP2PriorKnowledge {
 		p := new(http.Protocols)
 		p.SetHTTP2(true)

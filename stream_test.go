@@ -347,3 +347,150 @@ func TestStreamMemoryBound(t *testing.T) {
 		<-wrote
 	}
 }
+
+// A connection that goes silent (no reset, nothing more arrives) is noticed
+// by the idle timeout, and a resumable stream goes on over a new one.
+func TestStreamSilentDrop(t *testing.T) {
+	proto(t, func(t *testing.T, h2 bool) {
+		url, dir := streamOrigin(t, h2, counting)
+		proxy := ferrytest.NewProxy(t, strings.TrimPrefix(url, "http://"))
+		cfg := testConfig(h2)
+		cfg.IdleTimeout = time.Second
+		rs := newReplies()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		task, err := mustSession(t, cfg).Stream(ctx, ferry.StreamRequest{
+			URL: proxy.URL + "/stream/silent.bin", Resumable: true, OnReply: rs.add,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		events := task.Events()
+		input := randomBytes(4 << 20)
+		first := int64(256 << 10)
+		task.Write(input[:first])
+		rs.waitFor(t, "for the first part", func(e ferry.ReplyEvent) bool { return e.Type == "got" && gotTotal(e) >= first })
+		if n := proxy.Stall(); n == 0 {
+			t.Fatal("no connection to stall")
+		}
+		for p := input[first:]; len(p) > 0; p = p[min(len(p), 64<<10):] {
+			if _, err := task.Write(p[:min(len(p), 64<<10)]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		task.Close()
+		if _, err := task.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		stored, err := os.ReadFile(filepath.Join(dir, "silent.bin"))
+		if err != nil || !bytes.Equal(stored, input) {
+			t.Fatalf("stored stream: %d bytes, %v; want the input", len(stored), err)
+		}
+		// Over HTTP/1.1 the request's watchdog notices; over HTTP/2 the
+		// connection's unanswered ping may close it first.
+		var noticed bool
+		for e := range events {
+			if r, ok := e.(ferry.RetryEvent); ok && (errors.Is(r.Err, ferry.ErrIdleTimeout) || h2) {
+				noticed = true
+			}
+		}
+		if !noticed {
+			t.Error("no retry after the stall")
+		}
+		if accepted, _ := proxy.Conns(); accepted < 2 {
+			t.Errorf("%d connections: the stream never moved to a new one", accepted)
+		}
+	})
+}
+
+// A producer that pauses for longer than the idle timeout is no stall: the
+// stream waits for it on the same request.
+func TestStreamProducerPause(t *testing.T) {
+	for _, resumable := range []bool{false, true} {
+		url, dir := streamOrigin(t, false, counting)
+		cfg := testConfig(false)
+		cfg.IdleTimeout = 300 * time.Millisecond
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		task, err := mustSession(t, cfg).Stream(ctx, ferry.StreamRequest{URL: url + "/stream/pause.bin", Resumable: resumable})
+		if err != nil {
+			t.Fatal(err)
+		}
+		task.Write([]byte("before the pause,"))
+		time.Sleep(4 * cfg.IdleTimeout)
+		task.Write([]byte(" and after"))
+		task.Close()
+		if _, err := task.Wait(ctx); err != nil {
+			t.Fatalf("resumable=%v: %v", resumable, err)
+		}
+		if m := task.Metrics(); m.Retries != 0 {
+			t.Errorf("resumable=%v: %d retries: the pause was taken for a stall", resumable, m.Retries)
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, "pause.bin")); string(b) != "before the pause, and after" {
+			t.Errorf("resumable=%v: stored %q", resumable, b)
+		}
+	}
+}
+
+// A stream records its requests' metrics and keeps to the session's
+// bandwidth budget.
+func TestStreamMetricsAndRateLimit(t *testing.T) {
+	url, _ := streamOrigin(t, false, counting)
+	cfg := testConfig(false)
+	cfg.RateLimit = 256 << 10 // a burst of 256 KiB, then 256 KiB/s
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	task, err := mustSession(t, cfg).Stream(ctx, ferry.StreamRequest{URL: url + "/stream/m.bin", Resumable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task.Write(randomBytes(768 << 10))
+	task.Close()
+	if _, err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A lower bound only: the budget cannot be beaten, whatever the machine.
+	if d := time.Since(start); d < 1800*time.Millisecond {
+		t.Errorf("768 KiB at 256 KiB/s took %v: the budget was not applied", d)
+	}
+	m := task.Metrics()
+	if len(m.Transactions) == 0 {
+		t.Fatal("no transaction recorded")
+	}
+	tx := m.Transactions[0]
+	if tx.Method != http.MethodPost || tx.RequestBodyBytes != 768<<10 || tx.ResponseBodyBytes == 0 || tx.StatusCode/100 != 2 ||
+		tx.FirstByte.IsZero() || tx.End.Before(tx.FirstByte) {
+		t.Errorf("transaction %+v: want the POST with its body sent, its replies received, and its times", tx)
+	}
+}
+
+// A plain stream whose connection goes silent fails once the idle timeout
+// passes, saying so, instead of hanging until TCP gives up.
+func TestStreamPlainSilentDropFails(t *testing.T) {
+	url, _ := streamOrigin(t, false, counting)
+	proxy := ferrytest.NewProxy(t, strings.TrimPrefix(url, "http://"))
+	cfg := testConfig(false)
+	cfg.IdleTimeout = 500 * time.Millisecond
+	rs := newReplies()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	task, err := mustSession(t, cfg).Stream(ctx, ferry.StreamRequest{URL: proxy.URL + "/stream/p.bin", OnReply: rs.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task.Write(randomBytes(4096))
+	rs.waitFor(t, "about the first bytes", func(e ferry.ReplyEvent) bool { return e.Type == "got" })
+	proxy.Stall()
+	go func() { // keeps writing until the stream fails
+		for i := 0; i < 4096 && ctx.Err() == nil; i++ {
+			if _, err := task.Write(make([]byte, 16<<10)); err != nil {
+				return
+			}
+		}
+	}()
+	_, err = task.Wait(ctx)
+	if !errors.Is(err, ferry.ErrStreamLost) || !errors.Is(err, ferry.ErrIdleTimeout) {
+		t.Fatalf("err = %v, want the stream lost to the idle timeout", err)
+	}
+}

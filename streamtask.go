@@ -67,6 +67,11 @@ func (s *Session) Stream(ctx context.Context, req StreamRequest) (*StreamTask, e
 		Resumable:   req.Resumable || s.cfg.ResumableStreams,
 		Memory:      req.Buffer,
 		Retry:       s.cfg.Retry,
+		IdleTimeout: s.cfg.IdleTimeout,
+		Slots:       s.slots,
+	}
+	if s.limiter != nil {
+		j.Limiter = s.limiter
 	}
 	w.job = j
 	w.onReply = req.OnReply

@@ -1,7 +1,6 @@
 package ferrytest
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -9,7 +8,9 @@ import (
 
 // Proxy forwards TCP connections to an upstream address on loopback and
 // cuts them on request, as a network that drops connections does: both
-// sides see the connection end at once, mid-request or mid-response.
+// sides see the connection end at once, mid-request or mid-response. It can
+// also stall them, as a network that goes silent does: nothing more
+// arrives on either side and nothing says the connection ended.
 type Proxy struct {
 	// Addr is the proxy's host:port; URL is "http://" + Addr.
 	Addr, URL string
@@ -17,7 +18,7 @@ type Proxy struct {
 	ln       net.Listener
 	upstream string
 	mu       sync.Mutex
-	open     map[net.Conn]net.Conn // client side -> upstream side
+	open     map[net.Conn]*link // by the client side
 	accepted int
 	cuts     int
 	wg       sync.WaitGroup
@@ -31,7 +32,7 @@ func NewProxy(tb testing.TB, upstream string) *Proxy {
 	if err != nil {
 		tb.Fatalf("ferrytest: proxy: %v", err)
 	}
-	p := &Proxy{Addr: ln.Addr().String(), ln: ln, upstream: upstream, open: map[net.Conn]net.Conn{}}
+	p := &Proxy{Addr: ln.Addr().String(), ln: ln, upstream: upstream, open: map[net.Conn]*link{}}
 	p.URL = "http://" + p.Addr
 	p.wg.Add(1)
 	go p.serve()
@@ -51,49 +52,99 @@ func (p *Proxy) serve() {
 			c.Close()
 			continue
 		}
+		l := &link{c: c, u: u, silent: make(chan struct{}), ended: make(chan struct{})}
 		p.mu.Lock()
-		p.open[c] = u
+		p.open[c] = l
 		p.accepted++
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.pipe(c, u, c)
-		go p.pipe(u, c, c)
+		go p.pipe(l, u, c)
+		go p.pipe(l, c, u)
 	}
 }
 
-// pipe copies src to dst until either ends, then closes both.
-func (p *Proxy) pipe(dst, src, key net.Conn) {
+// link is one proxied connection: the client side c, the upstream side u.
+type link struct {
+	c, u      net.Conn
+	silent    chan struct{} // closed by Stall
+	ended     chan struct{} // closed when the link is torn down
+	stallOnce sync.Once
+	endOnce   sync.Once
+}
+
+func (l *link) end(reset bool) {
+	l.endOnce.Do(func() {
+		if reset {
+			// A reset rather than an orderly close: a dropped network
+			// does not say goodbye.
+			for _, c := range []net.Conn{l.c, l.u} {
+				if tc, ok := c.(*net.TCPConn); ok {
+					tc.SetLinger(0)
+				}
+			}
+		}
+		l.c.Close()
+		l.u.Close()
+		close(l.ended)
+	})
+}
+
+// pipe copies src to dst until either ends, then closes both. Once the
+// link is stalled it forwards nothing more and reads nothing more, so the
+// sender's buffers fill, until the link is torn down.
+func (p *Proxy) pipe(l *link, dst, src net.Conn) {
 	defer p.wg.Done()
-	io.Copy(dst, src)
-	p.mu.Lock()
-	u, ok := p.open[key]
-	delete(p.open, key)
-	p.mu.Unlock()
-	key.Close()
-	if ok {
-		u.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		select {
+		case <-l.silent:
+			<-l.ended
+			return
+		default:
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
 	}
+	p.mu.Lock()
+	delete(p.open, l.c)
+	p.mu.Unlock()
+	l.end(false)
 }
 
-// Cut ends every open connection at once and returns how many it cut.
+// Stall silences every open connection at once and returns how many it
+// stalled; connections made afterwards work.
+func (p *Proxy) Stall() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, l := range p.open {
+		l.stallOnce.Do(func() {
+			close(l.silent)
+			n++
+		})
+	}
+	return n
+}
+
+// Cut ends every open connection at once and returns how many it cut
+// (stalled ones included).
 func (p *Proxy) Cut() int {
 	p.mu.Lock()
-	n := len(p.open)
-	for c, u := range p.open {
-		// A reset rather than an orderly close: a dropped network does
-		// not say goodbye.
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetLinger(0)
-		}
-		if tc, ok := u.(*net.TCPConn); ok {
-			tc.SetLinger(0)
-		}
-		c.Close()
-		u.Close()
-	}
-	p.cuts += n
+	links := p.open
+	p.open = map[net.Conn]*link{}
+	p.cuts += len(links)
 	p.mu.Unlock()
-	return n
+	for _, l := range links {
+		l.end(true)
+	}
+	return len(links)
 }
 
 // Conns returns how many connections the proxy accepted and how many it cut.

@@ -188,12 +188,19 @@ func (s *spool) state() (base, written int64, closed bool, err error) {
 	return s.base, s.written, s.closed, s.err
 }
 
-// readAt copies bytes at off into p, waiting until some are there. It
-// returns io.EOF at the end of a closed stream, and errStopped once stop
-// reports true (checked whenever the spool changes; see wake).
-func (s *spool) readAt(p []byte, off int64, stop func() bool) (int, error) {
+// readAt copies bytes at off into p, waiting until some are there (telling
+// waiting, if set, when it starts and stops waiting). It returns io.EOF at
+// the end of a closed stream, and errStopped once stop reports true
+// (checked whenever the spool changes; see wake).
+func (s *spool) readAt(p []byte, off int64, stop func() bool, waiting func(bool)) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	waited := false
+	defer func() {
+		if waited {
+			waiting(false)
+		}
+	}()
 	for {
 		if s.err != nil {
 			return 0, s.err
@@ -209,6 +216,10 @@ func (s *spool) readAt(p []byte, off int64, stop func() bool) (int, error) {
 		}
 		if s.closed {
 			return 0, io.EOF
+		}
+		if waiting != nil && !waited {
+			waited = true
+			waiting(true)
 		}
 		s.cond.Wait()
 	}

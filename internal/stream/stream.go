@@ -31,10 +31,12 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ferryhq/ferry/internal/retry"
 	"github.com/ferryhq/ferry/internal/sfv"
 	"github.com/ferryhq/ferry/internal/transfer"
+	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
 // DefaultMemory bounds the bytes a stream holds in memory.
@@ -60,10 +62,26 @@ type Job struct {
 	Memory  int64
 	TempDir string
 	Retry   retry.Policy
-	Meter   *transfer.Meter
-	Emit    func(transfer.Event)
+	// IdleTimeout ends a request on which nothing moved for this long
+	// while there was something to send or a reply was due: a connection
+	// dropped without a word. Time spent waiting for the producer does not
+	// count. A resumable stream then continues on a new connection.
+	IdleTimeout time.Duration
+	// Limiter, if set, is a bandwidth budget the stream's bytes wait for.
+	Limiter Limiter
+	// Slots, if set, bounds the requests in flight per host; a stream's
+	// request holds its slot while it runs.
+	Slots watchdog.HostSlots
+	Meter *transfer.Meter
+	Emit  func(transfer.Event)
 	// OnReply receives the server's replies in order, each once.
 	OnReply func(Reply)
+}
+
+// Limiter is a shared bandwidth budget.
+type Limiter interface {
+	WaitN(ctx context.Context, n int) error
+	Burst() int
 }
 
 // Reply is one line of the server's answer.
@@ -171,8 +189,8 @@ func (s *Stream) Run(ctx context.Context) (*Result, error) {
 		if !s.j.Resumable {
 			// Only a broken connection loses a plain stream; a refusal
 			// (a status, the server ending it) is reported as it is.
-			if _, broken := err.(*transfer.Transient); broken {
-				err = fmt.Errorf("%w: %v", ErrLost, err)
+			if _, broken := err.(*transfer.Transient); broken || errors.Is(err, transfer.ErrIdleTimeout) {
+				err = fmt.Errorf("%w: %w", ErrLost, err)
 			}
 			s.spool.abort(err)
 			return nil, err
@@ -246,8 +264,30 @@ func (s *Stream) attempt(ctx context.Context) (complete, progressed bool, err er
 
 const repliesAfterHeader = "Ferry-Replies-After"
 
-// exchange sends one streamed request and reads its replies.
+// exchange sends one streamed request and reads its replies, under the
+// job's limits: a host slot, the idle watchdog, the bandwidth budget.
 func (s *Stream) exchange(ctx context.Context, method, target string, hdr http.Header, body *bodyReader) (complete, progressed bool, err error) {
+	err = s.limited(ctx, target, func(actx context.Context, wd *watchdog.Watchdog) error {
+		var err error
+		complete, progressed, err = s.send(actx, wd, method, target, hdr, body)
+		return err
+	})
+	if errors.Is(err, transfer.ErrIdleTimeout) {
+		progressed = body.sent > 0
+	}
+	return complete, progressed, err
+}
+
+// limited runs one request to target under the job's limits.
+func (s *Stream) limited(ctx context.Context, target string, f func(actx context.Context, wd *watchdog.Watchdog) error) error {
+	host := ""
+	if u, err := url.Parse(target); err == nil {
+		host = u.Host
+	}
+	return watchdog.Attempt(ctx, host, watchdog.Limits{Slots: s.j.Slots, IdleTimeout: s.j.IdleTimeout}, f)
+}
+
+func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target string, hdr http.Header, body *bodyReader) (complete, progressed bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var loc atomic.Pointer[string]
@@ -274,23 +314,30 @@ func (s *Stream) exchange(ctx context.Context, method, target string, hdr http.H
 		req.Header.Set("User-Agent", "ferry")
 	}
 	body.stop = func() bool { return ctx.Err() != nil }
+	body.ctx, body.wd = ctx, wd
 	stopWatch := context.AfterFunc(ctx, s.spool.wake)
 	defer stopWatch()
+	rec := transfer.NewRecorder(req)
+	rec.OnActivity = wd.Kick
+	req = req.WithContext(rec.WithContext(req.Context()))
 
 	resp, err := s.j.Client.Do(req)
 	if l := loc.Load(); l != nil {
 		s.setLocation(target, *l)
 	}
 	if err != nil {
+		s.record(rec, 0, body.sent, err)
 		return false, body.sent > 0, &transfer.Transient{Err: err}
 	}
 	defer resp.Body.Close()
+	rec.Response(resp)
 	s.proto = resp.Proto
 	if l := resp.Header.Get("Location"); l != "" && s.j.Resumable {
 		s.setLocation(target, l)
 	}
 	if resp.StatusCode/100 != 2 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		s.record(rec, int64(len(b)), body.sent, rerr)
 		se := &transfer.StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
 		if resp.StatusCode == http.StatusConflict && s.j.Resumable {
 			// The offset moved under us (another request landed
@@ -304,8 +351,11 @@ func (s *Stream) exchange(ctx context.Context, method, target string, hdr http.H
 		}
 		return false, false, se
 	}
-	if err := s.readReplies(resp.Body); err != nil {
-		return false, body.sent > 0, &transfer.Transient{Err: err}
+	replies := &kickReader{r: resp.Body, wd: wd}
+	rerr := s.readReplies(replies)
+	s.record(rec, replies.n, body.sent, rerr)
+	if rerr != nil {
+		return false, body.sent > 0, &transfer.Transient{Err: rerr}
 	}
 	// The response ended: the server has read the whole body.
 	if body.err != nil && !errors.Is(body.err, io.EOF) {
@@ -341,6 +391,29 @@ func (s *Stream) exchange(ctx context.Context, method, target string, hdr http.H
 	return false, body.sent > 0, nil
 }
 
+// record reports one request's transaction metrics.
+func (s *Stream) record(rec *transfer.Recorder, received, sent int64, err error) {
+	m := rec.Finish(received, err)
+	m.RequestBodyBytes = sent
+	s.j.Emit(transfer.MetricsEvent{Transaction: m})
+}
+
+// kickReader counts the reply bytes and tells the watchdog they moved.
+type kickReader struct {
+	r  io.Reader
+	wd *watchdog.Watchdog
+	n  int64
+}
+
+func (k *kickReader) Read(p []byte) (int, error) {
+	n, err := k.r.Read(p)
+	if n > 0 {
+		k.n += int64(n)
+		k.wd.Add(n)
+	}
+	return n, err
+}
+
 func (s *Stream) setLocation(base, l string) {
 	if s.Location() != "" {
 		return
@@ -354,18 +427,33 @@ func (s *Stream) setLocation(base, l string) {
 }
 
 // offset asks the server how much of the stream it holds.
-func (s *Stream) offset(ctx context.Context, loc string) (int64, bool, error) {
+func (s *Stream) offset(ctx context.Context, loc string) (off int64, complete bool, err error) {
+	err = s.limited(ctx, loc, func(actx context.Context, wd *watchdog.Watchdog) error {
+		var err error
+		off, complete, err = s.head(actx, wd, loc)
+		return err
+	})
+	return off, complete, err
+}
+
+func (s *Stream) head(ctx context.Context, wd *watchdog.Watchdog, loc string) (int64, bool, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, loc, nil)
 	if err != nil {
 		return 0, false, err
 	}
 	req.Header.Set("Upload-Draft-Interop-Version", interopVersion)
 	s.addHeader(req)
+	rec := transfer.NewRecorder(req)
+	rec.OnActivity = wd.Kick
+	req = req.WithContext(rec.WithContext(req.Context()))
 	resp, err := s.j.Client.Do(req)
 	if err != nil {
+		s.record(rec, 0, 0, err)
 		return 0, false, &transfer.Transient{Err: err}
 	}
 	resp.Body.Close()
+	rec.Response(resp)
+	s.record(rec, 0, 0, nil)
 	if resp.StatusCode/100 != 2 {
 		se := &transfer.StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
 		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
@@ -457,12 +545,16 @@ func (s *Stream) reply(line []byte) {
 	s.j.OnReply(Reply{Seq: h.Seq, Type: h.Type, Line: line})
 }
 
-// bodyReader is one request's body: the spool from off on.
+// bodyReader is one request's body: the spool from off on. It feeds the
+// watchdog (holding it while it waits for the producer, which is no stall)
+// and waits for the bandwidth budget.
 type bodyReader struct {
 	s    *Stream
 	off  int64
 	sent int64
 	stop func() bool
+	ctx  context.Context
+	wd   *watchdog.Watchdog
 	err  error
 }
 
@@ -471,10 +563,25 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	if stop == nil {
 		stop = func() bool { return false }
 	}
-	n, err := b.s.spool.readAt(p, b.off, stop)
+	l := b.s.j.Limiter
+	if l != nil {
+		p = p[:min(len(p), l.Burst())]
+	}
+	n, err := b.s.spool.readAt(p, b.off, stop, b.waiting)
+	if n > 0 && l != nil {
+		b.hold(true)
+		werr := l.WaitN(b.ctx, n)
+		b.hold(false)
+		if werr != nil {
+			n, err = 0, werr
+		}
+	}
 	b.off += int64(n)
 	b.sent += int64(n)
 	if n > 0 {
+		if b.wd != nil {
+			b.wd.Add(n)
+		}
 		b.s.j.Meter.Add(int64(n))
 		if !b.s.j.Resumable {
 			b.s.spool.ack(b.off) // nothing is ever sent twice
@@ -484,6 +591,20 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		b.err = err
 	}
 	return n, err
+}
+
+// waiting is told when the body starts and stops waiting for the producer.
+func (b *bodyReader) waiting(w bool) { b.hold(w) }
+
+func (b *bodyReader) hold(on bool) {
+	if b.wd == nil {
+		return
+	}
+	if on {
+		b.wd.Hold()
+	} else {
+		b.wd.Release()
+	}
 }
 
 // addHeader adds the job's own header fields to req.

@@ -83,7 +83,7 @@ func (e *kindError) Retryable() bool { return e.retryable }
 // Sentinels, matched with errors.Is.
 var (
 	// ErrIdleTimeout: no byte moved for the idle timeout.
-	ErrIdleTimeout error = &kindError{"ferry: idle timeout: no data received", true, true}
+	ErrIdleTimeout error = &kindError{"ferry: idle timeout: no data moved", true, true}
 	// ErrTooSlow: the transfer ran below the minimum speed for the whole window.
 	ErrTooSlow error = &kindError{"ferry: transfer slower than the minimum speed", true, true}
 	// ErrResourceTimeout: the whole transfer took longer than allowed.
