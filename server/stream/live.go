@@ -19,7 +19,8 @@ import (
 
 const (
 	// maxReplies bounds the replies kept for a client that has not
-	// collected them; the oldest go first.
+	// collected them (up to twice as many while they are trimmed); the
+	// oldest go first.
 	maxReplies = 1 << 16
 	// takeoverWait bounds how long a request waits for the one it takes
 	// the stream over from.
@@ -239,7 +240,9 @@ func (l *live) emit(v any) {
 	}
 	l.seq++
 	l.replies = append(l.replies, reply{l.seq, withSeq(b, l.seq)})
-	if len(l.replies) > maxReplies {
+	if len(l.replies) >= 2*maxReplies {
+		// Trimmed by half at a time, so that a long stream does not copy
+		// the log for every reply.
 		l.replies = append([]reply(nil), l.replies[len(l.replies)-maxReplies:]...)
 	}
 	close(l.changed)
@@ -306,6 +309,9 @@ func (l *live) sendReplies(w io.Writer, rc *http.ResponseController, after int64
 		}
 		if len(lines) > 0 && rc.Flush() != nil {
 			return
+		}
+		if len(lines) > 0 && !l.resumable {
+			l.forget(last) // no later request will ask for them
 		}
 		if closed || stopping {
 			return
