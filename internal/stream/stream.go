@@ -273,7 +273,7 @@ func (s *Stream) exchange(ctx context.Context, method, target string, hdr http.H
 		return err
 	})
 	if errors.Is(err, transfer.ErrIdleTimeout) {
-		progressed = body.sent > 0
+		progressed = body.sent.Load() > 0
 	}
 	return complete, progressed, err
 }
@@ -326,8 +326,8 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 		s.setLocation(target, *l)
 	}
 	if err != nil {
-		s.record(rec, 0, body.sent, err)
-		return false, body.sent > 0, &transfer.Transient{Err: err}
+		s.record(rec, 0, body.sent.Load(), err)
+		return false, body.sent.Load() > 0, &transfer.Transient{Err: err}
 	}
 	defer resp.Body.Close()
 	rec.Response(resp)
@@ -337,7 +337,7 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 	}
 	if resp.StatusCode/100 != 2 {
 		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		s.record(rec, int64(len(b)), body.sent, rerr)
+		s.record(rec, int64(len(b)), body.sent.Load(), rerr)
 		se := &transfer.StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
 		if resp.StatusCode == http.StatusConflict && s.j.Resumable {
 			// The offset moved under us (another request landed
@@ -353,13 +353,14 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 	}
 	replies := &kickReader{r: resp.Body, wd: wd}
 	rerr := s.readReplies(replies)
-	s.record(rec, replies.n, body.sent, rerr)
+	s.record(rec, replies.n, body.sent.Load(), rerr)
 	if rerr != nil {
-		return false, body.sent > 0, &transfer.Transient{Err: rerr}
+		return false, body.sent.Load() > 0, &transfer.Transient{Err: rerr}
 	}
 	// The response ended: the server has read the whole body.
-	if body.err != nil && !errors.Is(body.err, io.EOF) {
-		return false, body.sent > 0, &transfer.Transient{Err: body.err}
+	berr := body.failure()
+	if berr != nil && !errors.Is(berr, io.EOF) {
+		return false, body.sent.Load() > 0, &transfer.Transient{Err: berr}
 	}
 	if off, err := sfv.ParseInteger(resp.Trailer.Get("Upload-Offset")); err == nil {
 		s.spool.ack(off)
@@ -367,7 +368,7 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 	} else {
 		s.nextOff = -1
 	}
-	if !errors.Is(body.err, io.EOF) {
+	if !errors.Is(berr, io.EOF) {
 		// The server ended its answer before the stream's end: it will
 		// take no more on this request.
 		why := "the server ended the stream before its end"
@@ -377,7 +378,7 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 		if !s.j.Resumable {
 			return false, false, errors.New("stream: " + why)
 		}
-		return false, body.sent > 0, &transfer.Transient{Err: errors.New(why)}
+		return false, body.sent.Load() > 0, &transfer.Transient{Err: errors.New(why)}
 	}
 	if !s.j.Resumable {
 		return true, true, nil
@@ -388,7 +389,7 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 	if req.Header.Get("Upload-Complete") == "?1" {
 		return true, true, nil
 	}
-	return false, body.sent > 0, nil
+	return false, body.sent.Load() > 0, nil
 }
 
 // record reports one request's transaction metrics.
@@ -551,11 +552,20 @@ func (s *Stream) reply(line []byte) {
 type bodyReader struct {
 	s    *Stream
 	off  int64
-	sent int64
+	sent atomic.Int64 // read by the request's goroutine while the transport sends
 	stop func() bool
 	ctx  context.Context
 	wd   *watchdog.Watchdog
-	err  error
+
+	mu  sync.Mutex
+	err error // the error that ended the body, io.EOF at its end
+}
+
+// failure returns the error that ended the body, nil while it runs.
+func (b *bodyReader) failure() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
@@ -577,7 +587,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		}
 	}
 	b.off += int64(n)
-	b.sent += int64(n)
+	b.sent.Add(int64(n))
 	if n > 0 {
 		if b.wd != nil {
 			b.wd.Add(n)
@@ -588,7 +598,9 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		}
 	}
 	if err != nil {
+		b.mu.Lock()
 		b.err = err
+		b.mu.Unlock()
 	}
 	return n, err
 }
