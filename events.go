@@ -20,6 +20,7 @@ type (
 	RestartEvent  = transfer.RestartEvent
 	DoneEvent     = transfer.DoneEvent
 	ReplyEvent    = transfer.ReplyEvent
+	SegmentEvent  = transfer.SegmentEvent
 )
 
 // TransactionMetrics are the timings and sizes of one HTTP exchange,

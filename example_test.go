@@ -150,3 +150,36 @@ func ExampleDefaultConfig() {
 	// resource timeout: 168h0m0s
 	// connections per host: 8
 }
+
+// An HLS stream is fetched into a directory whose index.m3u8 names only
+// local files; a player, or ffmpeg, plays it offline.
+func ExampleSession_HLS() {
+	root, _ := os.MkdirTemp("", "origin")
+	defer os.RemoveAll(root)
+	os.WriteFile(filepath.Join(root, "index.m3u8"), []byte(
+		"#EXTM3U\n#EXT-X-TARGETDURATION:4\n"+
+			"#EXTINF:4,\nintro.ts\n#EXTINF:3.5,\nmain.ts\n#EXT-X-ENDLIST\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "intro.ts"), bytes.Repeat([]byte{0x47}, 188*100), 0o644)
+	os.WriteFile(filepath.Join(root, "main.ts"), bytes.Repeat([]byte{0x47}, 188*80), 0o644)
+	srv, _ := server.New(server.Config{Root: root})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	dir, _ := os.MkdirTemp("", "show")
+	defer os.RemoveAll(dir)
+
+	s, err := ferry.NewSession(ferry.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	task, err := s.HLS(context.Background(), ferry.HLSRequest{URL: ts.URL + "/index.m3u8", Dir: dir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := task.Wait(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(filepath.Base(res.Path), res.HLS.Segments, "segments,", res.HLS.Duration, "s,", res.Size, "bytes")
+	// Output: index.m3u8 2 segments, 7.5 s, 33840 bytes
+}

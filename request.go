@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 )
 
@@ -57,9 +56,8 @@ func (r *DownloadRequest) validate() error {
 			return fmt.Errorf("%w: resume data is for %s, not %s", ErrInvalidRequest, rd.URL, r.URL)
 		}
 	}
-	u, err := url.Parse(r.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%w: URL %q is not an absolute http(s) URL", ErrInvalidRequest, r.URL)
+	if err := checkURL(r.URL); err != nil {
+		return err
 	}
 	if r.Path == "" {
 		return fmt.Errorf("%w: no destination path", ErrInvalidRequest)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 
 	"github.com/ferryhq/ferry/internal/stream"
 )
@@ -51,9 +50,8 @@ func (t *StreamTask) Close() error { return t.st.Close() }
 
 // Stream starts a live streamed upload.
 func (s *Session) Stream(ctx context.Context, req StreamRequest) (*StreamTask, error) {
-	u, err := url.Parse(req.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: URL %q is not an absolute http(s) URL", ErrInvalidRequest, req.URL)
+	if err := checkURL(req.URL); err != nil {
+		return nil, err
 	}
 	if req.Buffer < 0 {
 		return nil, fmt.Errorf("%w: negative Buffer", ErrInvalidRequest)

@@ -46,7 +46,9 @@ type Result struct {
 	// in place: "size", "checksum sha-256" (DownloadRequest.Checksum),
 	// "repr-digest sha-256" (the server's RFC 9530 Repr-Digest).
 	Verified []string
-	Metrics  TaskMetrics
+	// HLS holds what an HLS download reports; nil for other tasks.
+	HLS     *HLSResult
+	Metrics TaskMetrics
 }
 
 // Task is one transfer of a Session. Its methods are safe for concurrent use.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 
@@ -55,9 +54,8 @@ type UploadRequest struct {
 }
 
 func (r *UploadRequest) validate() error {
-	u, err := url.Parse(r.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%w: URL %q is not an absolute http(s) URL", ErrInvalidRequest, r.URL)
+	if err := checkURL(r.URL); err != nil {
+		return err
 	}
 	switch r.Protocol {
 	case "", ProtocolAuto, ProtocolTus, ProtocolIETF, ProtocolMultipart:

@@ -91,6 +91,12 @@ func follow(ctx context.Context, io stdio, task *ferry.Task, o output) error {
 			pp.note("ferry: starting over: %s", e.Reason)
 		}
 	}
+	return finish(ctx, io, pp, task, o)
+}
+
+// finish reports a task whose events have ended: the last progress line,
+// the note that an interrupted one continues, --json and -w.
+func finish(ctx context.Context, io stdio, pp *progressPrinter, task *ferry.Task, o output) error {
 	// The event stream has ended, so the task has: Wait returns at once.
 	res, err := task.Wait(context.Background())
 	if err == nil {

@@ -35,7 +35,22 @@ type report struct {
 	SpeedUpload       *float64 `json:"speed_upload,omitempty"`
 	SHA256            string   `json:"sha256,omitempty"`
 	Verified          []string `json:"verified,omitempty"`
-	Error             string   `json:"error,omitempty"`
+	// An HLS download's own members.
+	Segments        *int        `json:"segments,omitempty"`
+	SegmentsFetched *int        `json:"segments_fetched,omitempty"`
+	Holes           []string    `json:"holes,omitempty"`
+	Duration        *float64    `json:"duration,omitempty"`
+	Variant         *hlsVariant `json:"variant,omitempty"`
+	Concat          string      `json:"concat,omitempty"`
+	Error           string      `json:"error,omitempty"`
+}
+
+// hlsVariant describes the variant an HLS download took.
+type hlsVariant struct {
+	URI        string `json:"uri"`
+	Bandwidth  int64  `json:"bandwidth"`
+	Resolution string `json:"resolution,omitempty"`
+	Codecs     string `json:"codecs,omitempty"`
 }
 
 // newReport describes a finished download or upload task (upload is true
@@ -62,6 +77,18 @@ func newReport(url, path string, upload bool, task *ferry.Task, res *ferry.Resul
 		r.SHA256 = res.SHA256
 		r.Verified = res.Verified
 		r.HTTPVersion = httpVersion(res.Proto)
+		if h := res.HLS; h != nil {
+			r.Segments, r.SegmentsFetched, r.Duration, r.Concat = &h.Segments, &h.Fetched, &h.Duration, h.Concat
+			for _, hole := range h.Holes {
+				r.Holes = append(r.Holes, hole.String())
+			}
+			if v := h.Variant; v != nil {
+				r.Variant = &hlsVariant{URI: v.URI, Bandwidth: v.Bandwidth, Codecs: v.Codecs}
+				if v.Resolution.Width > 0 {
+					r.Variant.Resolution = fmt.Sprintf("%dx%d", v.Resolution.Width, v.Resolution.Height)
+				}
+			}
+		}
 	}
 	t0 := m.Start
 	for _, t := range m.Transactions {

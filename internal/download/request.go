@@ -2,7 +2,6 @@ package download
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"github.com/ferryhq/ferry/internal/watchdog"
@@ -21,7 +20,7 @@ func (r *run) attempt(ctx context.Context, f func(actx context.Context, wd *watc
 // newRequest builds a request with the job's headers, a redirect hook that
 // reports to this task, and an httptrace recorder that also feeds wd.
 func (r *run) newRequest(ctx context.Context, method string, wd *watchdog.Watchdog) (*http.Request, *transfer.Recorder, error) {
-	ctx = transfer.WithRedirectHook(ctx, r.checkRedirect)
+	ctx = transfer.WithRedirectHook(ctx, transfer.ReportRedirects(r.j.CheckRedirect, r.j.Emit))
 	req, err := http.NewRequestWithContext(ctx, method, r.j.URL, nil)
 	if err != nil {
 		return nil, nil, err
@@ -43,30 +42,6 @@ func (r *run) newRequest(ctx context.Context, method string, wd *watchdog.Watchd
 	return req.WithContext(rec.WithContext(req.Context())), rec, nil
 }
 
-func (r *run) checkRedirect(req *http.Request, via []*http.Request) error {
-	policy := r.j.CheckRedirect
-	if policy == nil {
-		policy = transfer.DefaultRedirectPolicy
-	}
-	if err := policy(req, via); err != nil {
-		// Refused by policy: final, whatever the error says about retrying.
-		return &redirectError{err}
-	}
-	prev := via[len(via)-1]
-	status := 0
-	if req.Response != nil {
-		status = req.Response.StatusCode
-	}
-	r.j.Emit(transfer.RedirectEvent{StatusCode: status, From: prev.URL.String(), To: req.URL.String()})
-	return nil
-}
-
-// redirectError carries the redirect policy's refusal out of http.Client.
-type redirectError struct{ err error }
-
-func (e *redirectError) Error() string { return e.err.Error() }
-func (e *redirectError) Unwrap() error { return e.err }
-
 func (r *run) finishTxn(rec *transfer.Recorder, body int64, err error) {
 	r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(body, err)})
 }
@@ -79,8 +54,8 @@ func (r *run) do(req *http.Request, rec *transfer.Recorder) (*http.Response, err
 		if req.Context().Err() != nil {
 			return nil, context.Cause(req.Context())
 		}
-		if re, ok := errors.AsType[*redirectError](err); ok {
-			return nil, re.err
+		if refusal, ok := transfer.RedirectRefusal(err); ok {
+			return nil, refusal
 		}
 		return nil, &transfer.Transient{Err: err}
 	}

@@ -56,6 +56,18 @@ type ReplyEvent struct {
 	Line []byte
 }
 
+// SegmentEvent reports a media segment of an HLS download finished (or,
+// with Hole, given up on). Done and Total count the segments of all of the
+// download's playlists; Total is -1 while a live playlist may still grow.
+type SegmentEvent struct {
+	Playlist string // the local media playlist, relative to the output directory
+	Seq      int64  // the segment's media sequence number
+	Bytes    int64  // its size on disk
+	Done     int
+	Total    int
+	Hole     bool
+}
+
 // DoneEvent is the last event of a task. Err is nil on success.
 type DoneEvent struct {
 	Err     error
@@ -70,3 +82,4 @@ func (RetryEvent) event()    {}
 func (RestartEvent) event()  {}
 func (DoneEvent) event()     {}
 func (ReplyEvent) event()    {}
+func (SegmentEvent) event()  {}

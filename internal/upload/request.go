@@ -28,7 +28,7 @@ func (r *run) exchange(ctx context.Context, wd *watchdog.Watchdog, method, targe
 	if body != nil {
 		rd = &meteredReader{r: body.reader(), run: r, wd: wd, ctx: ctx}
 	}
-	req, err := http.NewRequestWithContext(transfer.WithRedirectHook(ctx, r.checkRedirect), method, target, rd)
+	req, err := http.NewRequestWithContext(transfer.WithRedirectHook(ctx, transfer.ReportRedirects(r.j.CheckRedirect, r.j.Emit)), method, target, rd)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -67,8 +67,8 @@ func (r *run) exchange(ctx context.Context, wd *watchdog.Watchdog, method, targe
 		if ctx.Err() != nil {
 			return nil, nil, context.Cause(ctx)
 		}
-		if re, ok := errors.AsType[*redirectError](err); ok {
-			return nil, nil, re.err
+		if refusal, ok := transfer.RedirectRefusal(err); ok {
+			return nil, nil, refusal
 		}
 		return nil, nil, &transfer.Transient{Err: err}
 	}
@@ -84,23 +84,6 @@ func (r *run) exchange(ctx context.Context, wd *watchdog.Watchdog, method, targe
 	}
 	return resp, b, nil
 }
-
-func (r *run) checkRedirect(req *http.Request, via []*http.Request) error {
-	policy := r.j.CheckRedirect
-	if policy == nil {
-		policy = transfer.DefaultRedirectPolicy
-	}
-	if err := policy(req, via); err != nil {
-		return &redirectError{err}
-	}
-	r.j.Emit(transfer.RedirectEvent{From: via[len(via)-1].URL.String(), To: req.URL.String()})
-	return nil
-}
-
-type redirectError struct{ err error }
-
-func (e *redirectError) Error() string { return e.err.Error() }
-func (e *redirectError) Unwrap() error { return e.err }
 
 func statusError(resp *http.Response) *transfer.StatusError {
 	return &transfer.StatusError{

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferryhq/ferry"
+)
+
+type hlsFlags struct {
+	transferFlags
+	dir          string
+	variant      string
+	maxBandwidth string
+	concat       string
+	liveDuration time.Duration
+	allowHoles   bool
+}
+
+func hlsCmd(io stdio) *cobra.Command {
+	var f hlsFlags
+	c := &cobra.Command{
+		Use:   "hls URL -o DIR",
+		Short: "Download an HLS stream into a directory that plays offline",
+		Long: `Download the HLS stream at URL (a multivariant or media playlist) into DIR:
+its segments, fetched in parallel and each retried, and DIR/index.m3u8, a
+playlist naming the local files, which plays offline. AES-128 segments are
+stored decrypted; byte ranges of one file are fetched together and stored
+as separate segments.
+
+From a multivariant playlist, --variant picks the variant: best (highest
+bandwidth, the default), worst, or its 0-based index; its audio, video and
+subtitle renditions come with it. A live playlist is recorded from three
+segments before its end until it ends, or for --live-duration.
+
+A segment that still fails after its retries makes the command fail, and
+nothing names it: run the same command again to fetch what is missing, or
+pass --allow-holes to keep the playlist without it. --concat FILE also joins
+the segments into one file (TS, or fMP4 after its initialization section).`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("hls takes one URL")
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error { return runHLS(c, io, args[0], &f) },
+	}
+	fl := c.Flags()
+	fl.SortFlags = false
+	fl.StringVarP(&f.dir, "output", "o", "", "write into `DIR` (required)")
+	fl.StringVar(&f.variant, "variant", "best", "`best`, worst, or a variant's 0-based index")
+	fl.StringVar(&f.maxBandwidth, "max-bandwidth", "", "leave out variants above `BPS` bits per second, e.g. 3M")
+	fl.StringVar(&f.concat, "concat", "", "also join the segments into `FILE`")
+	fl.DurationVar(&f.liveDuration, "live-duration", 0, "stop recording a live stream after `D`, e.g. 10m (0: until it ends)")
+	fl.BoolVar(&f.allowHoles, "allow-holes", false, "succeed without segments that cannot be fetched (left out of the playlist)")
+	f.register(fl, "download", "fetch `N` segments at once", 8)
+	return c
+}
+
+func runHLS(c *cobra.Command, io stdio, rawURL string, f *hlsFlags) error {
+	if err := checkURL(rawURL); err != nil {
+		return err
+	}
+	if f.dir == "" {
+		return usagef("hls needs -o DIR")
+	}
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	hdr, err := f.header()
+	if err != nil {
+		return err
+	}
+	req := ferry.HLSRequest{
+		URL: rawURL, Dir: f.dir, Header: hdr, Variant: f.variant, Connections: f.connections,
+		LiveDuration: f.liveDuration, AllowHoles: f.allowHoles, Concat: f.concat,
+	}
+	if f.maxBandwidth != "" {
+		n, err := parseSize(f.maxBandwidth)
+		if err != nil || n <= 0 {
+			return usagef("--max-bandwidth: invalid rate %q", f.maxBandwidth)
+		}
+		req.MaxBandwidth = n
+	}
+	s, err := ferry.NewSession(cfg)
+	if err != nil {
+		return err
+	}
+	ctx := c.Context()
+	task, err := s.HLS(ctx, req)
+	if err != nil {
+		return usageError{err}
+	}
+	return followHLS(ctx, io, task, f.reportTo(rawURL, filepath.Join(f.dir, "index.m3u8"), false))
+}
+
+// followHLS shows a download's progress by segments and bytes, then reports.
+func followHLS(ctx context.Context, io stdio, task *ferry.Task, o output) error {
+	pp := newProgressPrinter(io.err, o.quiet, "segments")
+	for ev := range task.Events() {
+		switch e := ev.(type) {
+		case ferry.SegmentEvent:
+			if e.Total >= 0 {
+				pp.label = fmt.Sprintf("segments %d/%d", e.Done, e.Total)
+			} else {
+				pp.label = fmt.Sprintf("segments %d (live)", e.Done)
+			}
+			if e.Hole {
+				pp.note("ferry: segment %d of %s left out after its retries", e.Seq, e.Playlist)
+			}
+			pp.update(task.Progress())
+		case ferry.ProgressEvent:
+			pp.update(e.Progress)
+		case ferry.RetryEvent:
+			pp.note("ferry: attempt %d failed (%v); retrying in %s", e.Attempt, e.Err, e.Delay.Round(time.Millisecond))
+		}
+	}
+	return finish(ctx, io, pp, task, o)
+}

@@ -1,0 +1,942 @@
+package hls
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits on what Parse reads, so that a hostile server cannot make it hold
+// an unbounded playlist or line in memory. Real playlists are far smaller:
+// a day of 2-second segments with 60-byte URIs takes about 3 MiB.
+const (
+	maxPlaylistSize = 16 << 20
+	maxLineLength   = 1 << 20
+)
+
+// SyntaxError reports a playlist that does not follow RFC 8216.
+type SyntaxError struct {
+	// Line is the 1-based number of the offending line, or 0 when the
+	// problem is with the playlist as a whole (a missing
+	// EXT-X-TARGETDURATION, for instance).
+	Line int
+	Msg  string
+}
+
+func (e *SyntaxError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("hls: line %d: %s", e.Line, e.Msg)
+	}
+	return "hls: " + e.Msg
+}
+
+// ErrNotMaster is returned by ParseMaster for a valid media playlist, and
+// ErrNotMedia by ParseMedia for a valid master playlist.
+var (
+	ErrNotMaster = errors.New("hls: not a master playlist")
+	ErrNotMedia  = errors.New("hls: not a media playlist")
+)
+
+// Parse reads a master or a media playlist and returns a *Master or a
+// *Media. A malformed playlist yields a *SyntaxError; an error from r is
+// returned wrapped. Playlists larger than 16 MiB, or with a line longer
+// than 1 MiB, are refused.
+//
+// Lines may end in LF or CRLF, and a UTF-8 byte order mark before #EXTM3U
+// is tolerated. Spaces and tabs around a line are ignored. Unknown tags,
+// and unknown attributes of known tags, are ignored (RFC 8216 §6.3.1).
+func Parse(r io.Reader) (Playlist, error) {
+	lr := &lineReader{r: bufio.NewReader(r)}
+	var p parser
+	for {
+		b, err := lr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.line = lr.n
+		if p.line == 1 {
+			b = bytes.TrimPrefix(b, []byte("\uFEFF"))
+			if string(bytes.Trim(b, " \t")) != "#EXTM3U" {
+				return nil, p.errorf("first line is not #EXTM3U")
+			}
+			continue
+		}
+		if err := p.parseLine(string(b)); err != nil {
+			return nil, err
+		}
+	}
+	if lr.n == 0 {
+		return nil, &SyntaxError{Line: 1, Msg: "empty playlist: no #EXTM3U"}
+	}
+	return p.finish()
+}
+
+// ParseMaster is Parse for a playlist that must be a master playlist.
+func ParseMaster(r io.Reader) (*Master, error) {
+	pl, err := Parse(r)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := pl.(*Master)
+	if !ok {
+		return nil, ErrNotMaster
+	}
+	return m, nil
+}
+
+// ParseMedia is Parse for a playlist that must be a media playlist.
+func ParseMedia(r io.Reader) (*Media, error) {
+	pl, err := Parse(r)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := pl.(*Media)
+	if !ok {
+		return nil, ErrNotMedia
+	}
+	return m, nil
+}
+
+// lineReader splits its input into lines ending in LF or CRLF, enforcing
+// maxPlaylistSize and maxLineLength as it goes.
+type lineReader struct {
+	r    *bufio.Reader
+	n    int   // number of the last line returned
+	size int64 // bytes read so far
+	buf  []byte
+}
+
+func (lr *lineReader) next() ([]byte, error) {
+	lr.buf = lr.buf[:0]
+	for {
+		chunk, err := lr.r.ReadSlice('\n')
+		lr.size += int64(len(chunk))
+		if lr.size > maxPlaylistSize {
+			return nil, &SyntaxError{Line: lr.n + 1, Msg: "playlist larger than 16 MiB"}
+		}
+		if len(lr.buf)+len(chunk) > maxLineLength+len("\r\n") {
+			return nil, &SyntaxError{Line: lr.n + 1, Msg: "line longer than 1 MiB"}
+		}
+		lr.buf = append(lr.buf, chunk...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF && len(lr.buf) == 0 {
+			return nil, io.EOF
+		}
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("hls: reading playlist: %w", err)
+		}
+		break
+	}
+	lr.n++
+	line := bytes.TrimSuffix(lr.buf, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if len(line) > maxLineLength {
+		return nil, &SyntaxError{Line: lr.n, Msg: "line longer than 1 MiB"}
+	}
+	return line, nil
+}
+
+type kind int
+
+const (
+	unknownKind kind = iota
+	masterKind
+	mediaKind
+)
+
+func (k kind) String() string {
+	if k == masterKind {
+		return "master"
+	}
+	return "media"
+}
+
+type parser struct {
+	line     int
+	kind     kind
+	kindLine int             // the line that decided kind
+	seen     map[string]bool // tags that may appear only once
+
+	// Tags that both kinds may hold.
+	version     int
+	independent bool
+	start       *Start
+
+	master      Master
+	variant     *Variant // an EXT-X-STREAM-INF waiting for its URI line
+	variantLine int
+
+	media      Media
+	haveTarget bool
+	// The next segment, as far as its tags have been read.
+	next    Segment
+	haveInf bool
+	infLine int
+	rng     *pendingRange
+	// State that carries over from segment to segment.
+	key     *Key
+	mp      *Map
+	bitrate int64
+}
+
+// pendingRange is an EXT-X-BYTERANGE whose offset may still have to be
+// resolved against the previous segment.
+type pendingRange struct {
+	length, offset int64
+	hasOffset      bool
+	line           int
+}
+
+func (p *parser) errorf(format string, args ...any) error {
+	return &SyntaxError{Line: p.line, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (p *parser) parseLine(line string) error {
+	// A lone CR can only come from a broken line ending or a value that
+	// cannot be written back; RFC 8216 §4.1 allows none.
+	if strings.IndexByte(line, '\r') >= 0 {
+		return p.errorf("carriage return inside a line")
+	}
+	line = strings.Trim(line, " \t")
+	switch {
+	case line == "":
+		return nil
+	case line[0] != '#':
+		return p.uri(line)
+	case !strings.HasPrefix(line, "#EXT"):
+		return nil // a comment
+	}
+	name, value, _ := strings.Cut(line[1:], ":")
+	if p.variant != nil {
+		return p.errorf("%s where the URI of the EXT-X-STREAM-INF on line %d should be", short(name), p.variantLine)
+	}
+	return p.tag(name, value)
+}
+
+// setKind records that tag belongs to a playlist of kind k, and refuses a
+// playlist that mixes master and media tags (RFC 8216 §4.3.4, §6.3.1).
+func (p *parser) setKind(k kind, tag string) error {
+	if p.kind == unknownKind {
+		p.kind, p.kindLine = k, p.line
+		return nil
+	}
+	if p.kind != k {
+		return p.errorf("%s in a %v playlist (see line %d)", tag, p.kind, p.kindLine)
+	}
+	return nil
+}
+
+func (p *parser) once(tag string) error {
+	if p.seen[tag] {
+		return p.errorf("more than one %s", tag)
+	}
+	if p.seen == nil {
+		p.seen = make(map[string]bool)
+	}
+	p.seen[tag] = true
+	return nil
+}
+
+func (p *parser) uri(line string) error {
+	if p.variant != nil {
+		p.variant.URI = line
+		p.master.Variants = append(p.master.Variants, *p.variant)
+		p.variant = nil
+		return nil
+	}
+	if p.kind == masterKind {
+		return p.errorf("URI line without EXT-X-STREAM-INF")
+	}
+	if !p.haveInf {
+		return p.errorf("segment URI without EXTINF")
+	}
+	s := p.next
+	s.URI = line
+	s.Key, s.Map, s.Bitrate = p.key, p.mp, p.bitrate
+	if r := p.rng; r != nil {
+		br := &ByteRange{Length: r.length, Offset: r.offset}
+		if !r.hasOffset {
+			// RFC 8216 §4.3.2.2: without an offset, the range continues
+			// the previous segment, which must be a range of the same
+			// resource.
+			n := len(p.media.Segments)
+			if n == 0 {
+				return &SyntaxError{Line: r.line, Msg: "EXT-X-BYTERANGE without an offset on the first segment"}
+			}
+			prev := &p.media.Segments[n-1]
+			if prev.ByteRange == nil || prev.URI != s.URI {
+				return &SyntaxError{Line: r.line, Msg: "EXT-X-BYTERANGE without an offset does not follow a range of the same URI"}
+			}
+			br.Offset = prev.ByteRange.Offset + prev.ByteRange.Length
+			if br.Offset > math.MaxInt64-br.Length {
+				return &SyntaxError{Line: r.line, Msg: "EXT-X-BYTERANGE: range ends past 2^63"}
+			}
+		}
+		s.ByteRange = br
+	}
+	p.media.Segments = append(p.media.Segments, s)
+	p.next, p.haveInf, p.rng = Segment{}, false, nil
+	return nil
+}
+
+func (p *parser) tag(name, value string) error {
+	switch name {
+	// Tags of either kind of playlist (RFC 8216 §4.3.1, §4.3.5).
+	case "EXT-X-VERSION":
+		// §4.3.1.2: a client must fail on a second EXT-X-VERSION.
+		if err := p.once(name); err != nil {
+			return err
+		}
+		v, err := p.smallInt(name, value)
+		if err != nil {
+			return err
+		}
+		p.version = v
+	case "EXT-X-INDEPENDENT-SEGMENTS":
+		p.independent = true
+	case "EXT-X-START":
+		if err := p.once(name); err != nil {
+			return err
+		}
+		a, err := p.attrs(name, value)
+		if err != nil {
+			return err
+		}
+		a.require("TIME-OFFSET")
+		p.start = &Start{TimeOffset: a.signedFloat("TIME-OFFSET"), Precise: a.yesNo("PRECISE")}
+		return a.err
+
+	// Master playlist tags (§4.3.4).
+	case "EXT-X-STREAM-INF":
+		if err := p.setKind(masterKind, name); err != nil {
+			return err
+		}
+		v, err := p.variantAttrs(name, value)
+		if err != nil {
+			return err
+		}
+		p.variant, p.variantLine = v, p.line
+	case "EXT-X-I-FRAME-STREAM-INF":
+		if err := p.setKind(masterKind, name); err != nil {
+			return err
+		}
+		v, err := p.variantAttrs(name, value)
+		if err != nil {
+			return err
+		}
+		p.master.IFrameVariants = append(p.master.IFrameVariants, *v)
+	case "EXT-X-MEDIA":
+		if err := p.setKind(masterKind, name); err != nil {
+			return err
+		}
+		return p.rendition(name, value)
+	case "EXT-X-SESSION-KEY":
+		if err := p.setKind(masterKind, name); err != nil {
+			return err
+		}
+		k, err := p.keyAttrs(name, value)
+		if err != nil {
+			return err
+		}
+		if k == nil {
+			return p.errorf("EXT-X-SESSION-KEY with METHOD=NONE") // §4.3.4.5
+		}
+		p.master.SessionKeys = append(p.master.SessionKeys, *k)
+
+	// Media playlist tags (§4.3.3).
+	case "EXT-X-TARGETDURATION":
+		if err := p.setKind(mediaKind, name); err != nil {
+			return err
+		}
+		if err := p.once(name); err != nil {
+			return err
+		}
+		v, err := p.smallInt(name, value)
+		if err != nil {
+			return err
+		}
+		p.media.TargetDuration, p.haveTarget = v, true
+	case "EXT-X-MEDIA-SEQUENCE":
+		v, err := p.sequence(name, value)
+		if err != nil {
+			return err
+		}
+		p.media.MediaSequence = v
+	case "EXT-X-DISCONTINUITY-SEQUENCE":
+		v, err := p.sequence(name, value)
+		if err != nil {
+			return err
+		}
+		p.media.DiscontinuitySequence = v
+	case "EXT-X-PLAYLIST-TYPE":
+		if err := p.setKind(mediaKind, name); err != nil {
+			return err
+		}
+		if err := p.once(name); err != nil {
+			return err
+		}
+		if value != "VOD" && value != "EVENT" {
+			return p.errorf("EXT-X-PLAYLIST-TYPE: want VOD or EVENT, got %s", short(value))
+		}
+		p.media.PlaylistType = value
+	case "EXT-X-ENDLIST":
+		if err := p.setKind(mediaKind, name); err != nil {
+			return err
+		}
+		p.media.EndList = true
+	case "EXT-X-I-FRAMES-ONLY":
+		if err := p.setKind(mediaKind, name); err != nil {
+			return err
+		}
+		p.media.IFramesOnly = true
+
+	// Media segment tags (§4.3.2): they apply to the next URI line.
+	case "EXTINF":
+		if err := p.setKind(mediaKind, name); err != nil {
+			return err
+		}
+		if p.haveInf {
+			return p.errorf("EXTINF after the EXTINF on line %d, without a URI between them", p.infLine)
+		}
+		// The comma is required by §4.3.2.1 but often left out when
+		// there is no title.
+		d, title, _ := strings.Cut(value, ",")
+		if strings.HasPrefix(d, "-") {
+			return p.errorf("EXTINF: negative duration %s", short(d))
+		}
+		dur, err := parseDecFloat(d)
+		if err != nil {
+			return p.errorf("EXTINF: %v", err)
+		}
+		p.next.Duration, p.next.Title = dur, title
+		p.haveInf, p.infLine = true, p.line
+	case "EXT-X-BYTERANGE":
+		if err := p.setKind(mediaKind, name); err != nil {
+			return err
+		}
+		n, o, hasOffset, err := parseRange(value)
+		if err != nil {
+			return p.errorf("EXT-X-BYTERANGE: %v", err)
+		}
+		p.rng = &pendingRange{length: n, offset: o, hasOffset: hasOffset, line: p.line}
+	case "EXT-X-DISCONTINUITY":
+		if err := p.setKind(mediaKind, name); err != nil {
+			return err
+		}
+		p.next.Discontinuity = true
+	case "EXT-X-KEY":
+		if err := p.setKind(mediaKind, name); err != nil {
+			return err
+		}
+		k, err := p.keyAttrs(name, value)
+		if err != nil {
+			return err
+		}
+		p.key = k
+	case "EXT-X-MAP":
+		if err := p.setKind(mediaKind, name); err != nil {
+			return err
+		}
+		return p.mapAttrs(name, value)
+	case "EXT-X-PROGRAM-DATE-TIME":
+		if err := p.setKind(mediaKind, name); err != nil {
+			return err
+		}
+		t, err := parseTime(value)
+		if err != nil {
+			return p.errorf("EXT-X-PROGRAM-DATE-TIME: %v", err)
+		}
+		p.next.ProgramDateTime = t
+	case "EXT-X-GAP":
+		if err := p.setKind(mediaKind, name); err != nil {
+			return err
+		}
+		p.next.Gap = true
+	case "EXT-X-BITRATE":
+		if err := p.setKind(mediaKind, name); err != nil {
+			return err
+		}
+		v, err := p.int(name, value)
+		if err != nil {
+			return err
+		}
+		p.bitrate = v
+	}
+	return nil
+}
+
+// sequence reads EXT-X-MEDIA-SEQUENCE or EXT-X-DISCONTINUITY-SEQUENCE.
+// Each appears once, before the first segment, since the numbers they set
+// count from the first segment (§4.3.3.2, §4.3.3.3); the media sequence
+// number also gives a segment the IV to decrypt it with.
+func (p *parser) sequence(name, value string) (int64, error) {
+	if err := p.setKind(mediaKind, name); err != nil {
+		return 0, err
+	}
+	if err := p.once(name); err != nil {
+		return 0, err
+	}
+	if len(p.media.Segments) > 0 || p.haveInf {
+		return 0, p.errorf("%s after the first segment", name)
+	}
+	return p.int(name, value)
+}
+
+func (p *parser) int(name, value string) (int64, error) {
+	v, err := parseDecInt(value)
+	if err != nil {
+		return 0, p.errorf("%s: %v", name, err)
+	}
+	return v, nil
+}
+
+// smallInt reads a decimal-integer for an int field, bounded so that it
+// fits one on any platform.
+func (p *parser) smallInt(name, value string) (int, error) {
+	v, err := p.int(name, value)
+	if err == nil && v > math.MaxInt32 {
+		err = p.errorf("%s: %d is out of range", name, v)
+	}
+	return int(v), err
+}
+
+func (p *parser) finish() (Playlist, error) {
+	if p.variant != nil {
+		return nil, &SyntaxError{Line: p.variantLine, Msg: "EXT-X-STREAM-INF without a URI line"}
+	}
+	if p.haveInf {
+		return nil, &SyntaxError{Line: p.infLine, Msg: "EXTINF without a segment URI"}
+	}
+	if p.rng != nil {
+		return nil, &SyntaxError{Line: p.rng.line, Msg: "EXT-X-BYTERANGE without a segment URI"}
+	}
+	switch p.kind {
+	case masterKind:
+		m := &p.master
+		m.Version, m.IndependentSegments, m.Start = p.version, p.independent, p.start
+		return m, nil
+	case mediaKind:
+		if !p.haveTarget {
+			return nil, &SyntaxError{Msg: "media playlist without EXT-X-TARGETDURATION"}
+		}
+		m := &p.media
+		m.Version, m.IndependentSegments, m.Start = p.version, p.independent, p.start
+		return m, nil
+	}
+	return nil, &SyntaxError{Msg: "neither a master nor a media playlist: no variant, rendition, segment or EXT-X-TARGETDURATION"}
+}
+
+// variantAttrs reads EXT-X-STREAM-INF or EXT-X-I-FRAME-STREAM-INF
+// (§4.3.4.2, §4.3.4.3). The latter has a URI attribute and lacks the
+// attributes that only make sense for a stream with audio.
+func (p *parser) variantAttrs(tag, value string) (*Variant, error) {
+	a, err := p.attrs(tag, value)
+	if err != nil {
+		return nil, err
+	}
+	iframe := tag == "EXT-X-I-FRAME-STREAM-INF"
+	a.require("BANDWIDTH")
+	v := &Variant{
+		Bandwidth:        a.int("BANDWIDTH"),
+		AverageBandwidth: a.int("AVERAGE-BANDWIDTH"),
+		Codecs:           a.quoted("CODECS"),
+		Resolution:       a.resolution("RESOLUTION"),
+		HDCPLevel:        a.enum("HDCP-LEVEL"),
+		Video:            a.quoted("VIDEO"),
+	}
+	if iframe {
+		a.require("URI")
+		v.URI = a.quoted("URI")
+	} else {
+		v.FrameRate = a.decFloat("FRAME-RATE")
+		v.Audio = a.quoted("AUDIO")
+		v.Subtitles = a.quoted("SUBTITLES")
+		if cc, ok := a.m["CLOSED-CAPTIONS"]; ok {
+			if !cc.quoted && cc.s != "NONE" {
+				a.fail("CLOSED-CAPTIONS", "want a quoted group ID or NONE, got %s", short(cc.s))
+			}
+			v.ClosedCaptions = cc.s
+		}
+	}
+	return v, a.err
+}
+
+func (p *parser) rendition(tag, value string) error {
+	a, err := p.attrs(tag, value)
+	if err != nil {
+		return err
+	}
+	a.require("TYPE", "GROUP-ID", "NAME")
+	r := Rendition{
+		Type:            a.enum("TYPE"),
+		GroupID:         a.quoted("GROUP-ID"),
+		Name:            a.quoted("NAME"),
+		URI:             a.quoted("URI"),
+		Language:        a.quoted("LANGUAGE"),
+		AssocLanguage:   a.quoted("ASSOC-LANGUAGE"),
+		Default:         a.yesNo("DEFAULT"),
+		Autoselect:      a.yesNo("AUTOSELECT"),
+		Forced:          a.yesNo("FORCED"),
+		InstreamID:      a.quoted("INSTREAM-ID"),
+		Characteristics: a.quoted("CHARACTERISTICS"),
+		Channels:        a.quoted("CHANNELS"),
+	}
+	if a.err != nil {
+		return a.err
+	}
+	switch r.Type {
+	case "AUDIO", "VIDEO", "SUBTITLES":
+	case "CLOSED-CAPTIONS":
+		// Captions travel in the video stream (§4.3.4.1).
+		if _, ok := a.m["URI"]; ok {
+			return p.errorf("EXT-X-MEDIA: URI with TYPE=CLOSED-CAPTIONS")
+		}
+	default:
+		return p.errorf("EXT-X-MEDIA: unknown TYPE %s", short(r.Type))
+	}
+	p.master.Renditions = append(p.master.Renditions, r)
+	return nil
+}
+
+// keyAttrs reads EXT-X-KEY or EXT-X-SESSION-KEY (§4.3.2.4); it returns
+// nil for METHOD=NONE.
+func (p *parser) keyAttrs(tag, value string) (*Key, error) {
+	a, err := p.attrs(tag, value)
+	if err != nil {
+		return nil, err
+	}
+	a.require("METHOD")
+	method := a.enum("METHOD")
+	if a.err != nil || method == "NONE" {
+		return nil, a.err
+	}
+	a.require("URI")
+	k := &Key{
+		Method:            method,
+		URI:               a.quoted("URI"),
+		KeyFormat:         a.quoted("KEYFORMAT"),
+		KeyFormatVersions: a.quoted("KEYFORMATVERSIONS"),
+	}
+	if iv, ok := a.m["IV"]; ok {
+		b, err := parseIV(iv)
+		if err != nil {
+			a.fail("IV", "%v", err)
+		}
+		k.IV = b
+	}
+	return k, a.err
+}
+
+func (p *parser) mapAttrs(tag, value string) error {
+	a, err := p.attrs(tag, value)
+	if err != nil {
+		return err
+	}
+	a.require("URI")
+	m := &Map{URI: a.quoted("URI"), Key: p.key}
+	if a.has("BYTERANGE") {
+		// §4.3.2.5: an absent offset is 0, not a continuation.
+		n, o, _, err := parseRange(a.quoted("BYTERANGE"))
+		if err != nil {
+			a.fail("BYTERANGE", "%v", err)
+		}
+		m.ByteRange = &ByteRange{Length: n, Offset: o}
+	}
+	if a.err != nil {
+		return a.err
+	}
+	p.mp = m
+	return nil
+}
+
+// An attribute list (§4.2).
+
+type attrValue struct {
+	s      string
+	quoted bool
+}
+
+// attrs is a parsed attribute list. Its typed getters return the zero
+// value for an absent attribute and record the first problem in err.
+type attrs struct {
+	tag  string
+	line int
+	m    map[string]attrValue
+	err  error
+}
+
+func (p *parser) attrs(tag, s string) (*attrs, error) {
+	a := &attrs{tag: tag, line: p.line, m: make(map[string]attrValue)}
+	i := 0
+	for {
+		i = skipBlanks(s, i)
+		if i == len(s) {
+			// An empty list, or a trailing comma: harmless.
+			return a, nil
+		}
+		j := i
+		for j < len(s) && isNameByte(s[j]) {
+			j++
+		}
+		if j == i {
+			return nil, p.errorf("%s: attribute name expected at %s", tag, short(s[i:]))
+		}
+		name := s[i:j]
+		if j == len(s) || s[j] != '=' {
+			return nil, p.errorf("%s: no '=' after %s", tag, short(name))
+		}
+		i = j + 1
+		var v attrValue
+		if i < len(s) && s[i] == '"' {
+			end := strings.IndexByte(s[i+1:], '"')
+			if end < 0 {
+				return nil, p.errorf("%s: %s: unterminated quoted string", tag, short(name))
+			}
+			v = attrValue{s: s[i+1 : i+1+end], quoted: true}
+			i += end + 2
+		} else {
+			j = i
+			for j < len(s) && s[j] != ',' && s[j] != '"' && s[j] != ' ' && s[j] != '\t' {
+				j++
+			}
+			if j == i {
+				return nil, p.errorf("%s: %s: missing value", tag, short(name))
+			}
+			v = attrValue{s: s[i:j]}
+			i = j
+		}
+		if _, dup := a.m[name]; dup {
+			return nil, p.errorf("%s: %s appears twice", tag, short(name))
+		}
+		a.m[name] = v
+		i = skipBlanks(s, i)
+		if i == len(s) {
+			return a, nil
+		}
+		if s[i] != ',' {
+			return nil, p.errorf("%s: %s: ',' expected at %s", tag, short(name), short(s[i:]))
+		}
+		i++
+	}
+}
+
+func skipBlanks(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// isNameByte accepts the [A-Z0-9-] of §4.2 and, as some packagers write
+// them, lower-case letters and underscores.
+func isNameByte(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
+func (a *attrs) fail(name, format string, args ...any) {
+	if a.err == nil {
+		a.err = &SyntaxError{Line: a.line, Msg: a.tag + ": " + name + ": " + fmt.Sprintf(format, args...)}
+	}
+}
+
+func (a *attrs) require(names ...string) {
+	for _, n := range names {
+		if !a.has(n) && a.err == nil {
+			a.err = &SyntaxError{Line: a.line, Msg: a.tag + ": missing " + n}
+		}
+	}
+}
+
+func (a *attrs) has(name string) bool {
+	_, ok := a.m[name]
+	return ok
+}
+
+func (a *attrs) quoted(name string) string {
+	v, ok := a.m[name]
+	if ok && !v.quoted {
+		a.fail(name, "want a quoted string, got %s", short(v.s))
+	}
+	return v.s
+}
+
+// enum returns an unquoted value: an enumerated string, or a number for
+// the caller to parse.
+func (a *attrs) enum(name string) string {
+	v, ok := a.m[name]
+	if ok && v.quoted {
+		a.fail(name, "want an unquoted value, got %q", short(v.s))
+		return ""
+	}
+	return v.s
+}
+
+func (a *attrs) int(name string) int64 {
+	if !a.has(name) {
+		return 0
+	}
+	n, err := parseDecInt(a.enum(name))
+	if err != nil {
+		a.fail(name, "%v", err)
+	}
+	return n
+}
+
+func (a *attrs) decFloat(name string) float64 {
+	if !a.has(name) {
+		return 0
+	}
+	f, err := parseDecFloat(a.enum(name))
+	if err != nil {
+		a.fail(name, "%v", err)
+	}
+	return f
+}
+
+func (a *attrs) signedFloat(name string) float64 {
+	if !a.has(name) {
+		return 0
+	}
+	s := a.enum(name)
+	f, err := parseDecFloat(strings.TrimPrefix(s, "-"))
+	if err != nil {
+		a.fail(name, "%v", err)
+	}
+	if strings.HasPrefix(s, "-") {
+		f = -f
+	}
+	return f
+}
+
+func (a *attrs) resolution(name string) Resolution {
+	if !a.has(name) {
+		return Resolution{}
+	}
+	s := a.enum(name)
+	w, h, ok := strings.Cut(s, "x")
+	wn, err1 := parseDecInt(w)
+	hn, err2 := parseDecInt(h)
+	if !ok || err1 != nil || err2 != nil || wn > math.MaxInt32 || hn > math.MaxInt32 {
+		a.fail(name, "want WIDTHxHEIGHT, got %s", short(s))
+		return Resolution{}
+	}
+	return Resolution{Width: int(wn), Height: int(hn)}
+}
+
+func (a *attrs) yesNo(name string) bool {
+	switch s := a.enum(name); s {
+	case "YES":
+		return true
+	case "NO", "":
+		return false
+	default:
+		a.fail(name, "want YES or NO, got %s", short(s))
+		return false
+	}
+}
+
+// Values (§4.2).
+
+// parseDecInt reads a decimal-integer. RFC 8216 allows up to 2^64-1;
+// values past 2^63-1 are refused rather than wrapped.
+func parseDecInt(s string) (int64, error) {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return 0, fmt.Errorf("want a decimal integer, got %s", short(s))
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s is out of range", short(s))
+	}
+	return n, nil
+}
+
+// parseDecFloat reads a decimal-floating-point: digits and a point, no
+// sign, exponent, NaN or Inf, which strconv.ParseFloat alone would take.
+func parseDecFloat(s string) (float64, error) {
+	if s == "" || strings.Trim(s, "0123456789.") != "" {
+		return 0, fmt.Errorf("want a non-negative decimal number, got %s", short(s))
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, fmt.Errorf("%s is out of range", short(s))
+	}
+	if err != nil {
+		return 0, fmt.Errorf("want a non-negative decimal number, got %s", short(s))
+	}
+	return f, nil
+}
+
+// parseRange reads the <n>[@<o>] of EXT-X-BYTERANGE and of EXT-X-MAP's
+// BYTERANGE (§4.3.2.2).
+func parseRange(s string) (length, offset int64, hasOffset bool, err error) {
+	ns, os, hasOffset := strings.Cut(s, "@")
+	if length, err = parseDecInt(ns); err != nil {
+		return 0, 0, false, fmt.Errorf("length: %v", err)
+	}
+	if hasOffset {
+		if offset, err = parseDecInt(os); err != nil {
+			return 0, 0, false, fmt.Errorf("offset: %v", err)
+		}
+		if offset > math.MaxInt64-length {
+			return 0, 0, false, errors.New("range ends past 2^63")
+		}
+	}
+	return length, offset, hasOffset, nil
+}
+
+// parseIV reads a hexadecimal-sequence of exactly 128 bits (§4.3.2.4).
+func parseIV(v attrValue) ([]byte, error) {
+	s := v.s
+	if v.quoted || len(s) < 2 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') {
+		return nil, fmt.Errorf("want 0x and 32 hexadecimal digits, got %s", short(s))
+	}
+	if len(s) != 2+32 {
+		return nil, fmt.Errorf("want 16 bytes, got %d hexadecimal digits", len(s)-2)
+	}
+	b, err := hex.DecodeString(s[2:])
+	if err != nil {
+		return nil, fmt.Errorf("want 0x and 32 hexadecimal digits, got %s", short(s))
+	}
+	return b, nil
+}
+
+// parseTime reads an EXT-X-PROGRAM-DATE-TIME (RFC 3339, §4.3.2.6). A zone
+// offset without a colon, as some encoders write it, is accepted too.
+// The result is in UTC, and must stay within the years 0000 to 9999 that
+// RFC 3339 can express.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		var err2 error
+		if t, err2 = time.Parse("2006-01-02T15:04:05Z0700", s); err2 != nil {
+			return time.Time{}, fmt.Errorf("want an RFC 3339 date and time, got %s", short(s))
+		}
+	}
+	t = t.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return time.Time{}, fmt.Errorf("%s is out of range in UTC", short(s))
+	}
+	return t, nil
+}
+
+// short quotes s for an error message, cut to a readable length: values
+// can be as long as a line.
+func short(s string) string {
+	const n = 40
+	if len(s) > n {
+		return strconv.Quote(s[:n]) + "..."
+	}
+	return strconv.Quote(s)
+}

@@ -1,0 +1,161 @@
+package ferry
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/ferryhq/ferry/hls"
+	"github.com/ferryhq/ferry/internal/hlsdownload"
+)
+
+// HLSRequest describes an HLS download: a playlist fetched with its
+// segments into Dir, and a local playlist written there that plays offline.
+type HLSRequest struct {
+	// URL of a multivariant (master) or media playlist.
+	URL string
+	// Dir receives the segments and the local playlist, Dir/index.m3u8.
+	// Running the same request over the same Dir again fetches only what
+	// is missing.
+	Dir    string
+	Header http.Header
+	// Variant picks among a multivariant playlist's variants: "best" (the
+	// default, highest bandwidth), "worst", or a 0-based index in playlist
+	// order. MaxBandwidth, when positive, leaves out variants above it.
+	// The variant's audio, video and subtitle renditions come with it (one
+	// per group: the default one).
+	Variant      string
+	MaxBandwidth int64
+	// Connections is how many segments are fetched at once; 0 means 8.
+	Connections int
+	// LiveDuration stops recording a live playlist after this long; 0
+	// records until the playlist ends. Recording starts three segments
+	// from the live end.
+	LiveDuration time.Duration
+	// AllowHoles lets the download succeed without segments that could
+	// not be fetched after retries; the local playlist leaves them out and
+	// Result.HLS.Holes lists them. Without it, the task fails.
+	AllowHoles bool
+	// Concat, if set, is a file the main playlist's segments are joined
+	// into (an fMP4 stream's initialization section first).
+	Concat string
+}
+
+// HLSResult is what a finished HLS download reports (Result.HLS).
+type HLSResult struct {
+	Variant  *hls.Variant // the variant taken from a multivariant playlist
+	Segments int          // segments named by the local playlists
+	Fetched  int          // of those, fetched by this run
+	Holes    []HLSHole
+	Duration float64 // of the main playlist, seconds
+	Concat   string
+}
+
+// HLSHole is a segment an HLS download left out.
+type HLSHole = hlsdownload.Hole
+
+// HLS errors.
+type (
+	// HLSHolesError: segments could not be fetched and holes were not
+	// allowed. Those fetched stay, so the same request continues.
+	HLSHolesError = hlsdownload.HolesError
+	// HLSPlaylistError: a playlist could not be fetched or read.
+	HLSPlaylistError = hlsdownload.PlaylistError
+	// HLSKeyError: a decryption key could not be fetched or used.
+	HLSKeyError = hlsdownload.KeyError
+)
+
+// ErrHLSUnsupported reports a stream that cannot be stored playably, such
+// as one encrypted for a DRM key system.
+var ErrHLSUnsupported = hlsdownload.ErrUnsupported
+
+// HLS starts an HLS download and returns its running task.
+func (s *Session) HLS(ctx context.Context, req HLSRequest) (*Task, error) {
+	if err := req.validate(); err != nil {
+		return nil, err
+	}
+	t, err := s.newTask(ctx, &hlsWork{s: s, req: req})
+	if err != nil {
+		return nil, err
+	}
+	return t, t.Resume()
+}
+
+func (r *HLSRequest) validate() error {
+	if err := checkURL(r.URL); err != nil {
+		return err
+	}
+	if r.Dir == "" {
+		return fmt.Errorf("%w: no Dir", ErrInvalidRequest)
+	}
+	switch r.Variant {
+	case "", "best", "worst":
+	default:
+		if i, err := strconv.Atoi(r.Variant); err != nil || i < 0 {
+			return fmt.Errorf("%w: Variant %q: want best, worst or an index", ErrInvalidRequest, r.Variant)
+		}
+	}
+	if r.Connections < 0 || r.MaxBandwidth < 0 || r.LiveDuration < 0 {
+		return fmt.Errorf("%w: negative Connections, MaxBandwidth or LiveDuration", ErrInvalidRequest)
+	}
+	return nil
+}
+
+type hlsWork struct {
+	s   *Session
+	req HLSRequest
+}
+
+func (w *hlsWork) run(ctx context.Context, t *Task) (*Result, error) {
+	cfg := w.s.cfg
+	j := &hlsdownload.Job{
+		Client:        w.s.client,
+		URL:           w.req.URL,
+		Dir:           w.req.Dir,
+		Header:        mergeHeaders(cfg.Header, w.req.Header),
+		Variant:       w.req.Variant,
+		MaxBandwidth:  w.req.MaxBandwidth,
+		Connections:   w.req.Connections,
+		LiveDuration:  w.req.LiveDuration,
+		AllowHoles:    w.req.AllowHoles,
+		Concat:        w.req.Concat,
+		Retry:         cfg.Retry,
+		IdleTimeout:   cfg.IdleTimeout,
+		MinSpeed:      cfg.MinSpeed,
+		MinSpeedTime:  cfg.MinSpeedTime,
+		Slots:         w.s.slots,
+		CheckRedirect: cfg.CheckRedirect,
+		Meter:         t.meter,
+		Emit:          t.emit,
+	}
+	if w.s.limiter != nil {
+		j.Limiter = w.s.limiter
+	}
+	res, err := hlsdownload.Run(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{
+		URL: res.URL, Path: res.Playlist, Size: res.Bytes, Downloaded: t.meter.Moved(), Proto: res.Proto,
+		HLS: &HLSResult{Variant: res.Variant, Segments: res.Segments, Fetched: res.Fetched, Holes: res.Holes,
+			Duration: res.Duration, Concat: res.Concat},
+	}, nil
+}
+
+// resumeData: running the same request over the same directory continues.
+func (w *hlsWork) resumeData() (*ResumeData, error) { return nil, ErrNotResumable }
+
+// discard keeps what the download wrote: every segment under its name is
+// whole, Dir may hold the user's own files, and a rerun continues from them.
+func (w *hlsWork) discard() {}
+
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%w: URL %q is not an absolute http(s) URL", ErrInvalidRequest, raw)
+	}
+	return nil
+}

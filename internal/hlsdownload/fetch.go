@@ -1,0 +1,160 @@
+package hlsdownload
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/httprange"
+	"github.com/ferryhq/ferry/internal/retry"
+	"github.com/ferryhq/ferry/internal/transfer"
+	"github.com/ferryhq/ferry/internal/watchdog"
+)
+
+// maxSmall bounds a playlist or a key held in memory.
+const maxSmall = 16 << 20
+
+// span is the part of a resource a request asks for: n bytes at off, or
+// the whole resource when n is 0.
+type span struct{ off, n int64 }
+
+// fetch runs one GET of target under the job's limits and hands the body
+// (the span asked for) to sink piece by piece. It returns the bytes handed
+// over, and the URL the answer came from (after redirects).
+func (r *run) fetch(ctx context.Context, target string, sp span, sink func([]byte) error) (n int64, final *url.URL, err error) {
+	host := ""
+	if u, err := url.Parse(target); err == nil {
+		host = u.Host
+	}
+	err = watchdog.Attempt(ctx, host, watchdog.Limits{
+		Slots: r.j.Slots, IdleTimeout: r.j.IdleTimeout, MinSpeed: r.j.MinSpeed, MinSpeedTime: r.j.MinSpeedTime,
+	}, func(actx context.Context, wd *watchdog.Watchdog) error {
+		var err error
+		n, final, err = r.get(actx, wd, target, sp, sink)
+		return err
+	})
+	return n, final, err
+}
+
+func (r *run) get(ctx context.Context, wd *watchdog.Watchdog, target string, sp span, sink func([]byte) error) (int64, *url.URL, error) {
+	req, err := http.NewRequestWithContext(transfer.WithRedirectHook(ctx, transfer.ReportRedirects(r.j.CheckRedirect, r.j.Emit)), http.MethodGet, target, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	for k, vs := range r.j.Header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", "ferry")
+	}
+	if sp.n > 0 {
+		req.Header.Set("Range", httprange.Range(sp.off, sp.off+sp.n-1))
+	}
+	rec := transfer.NewRecorder(req)
+	rec.OnActivity = wd.Kick
+	req = req.WithContext(rec.WithContext(req.Context()))
+	resp, err := r.j.Client.Do(req)
+	if err != nil {
+		r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(0, err)})
+		if ctx.Err() != nil {
+			return 0, nil, context.Cause(ctx)
+		}
+		if refusal, ok := transfer.RedirectRefusal(err); ok {
+			return 0, nil, refusal
+		}
+		return 0, nil, &transfer.Transient{Err: err}
+	}
+	defer resp.Body.Close()
+	rec.Response(resp)
+	r.proto.Store(&resp.Proto)
+	var body io.Reader = resp.Body
+	switch {
+	case resp.StatusCode == http.StatusPartialContent && sp.n > 0:
+		cr, err := httprange.ParseContentRange(resp.Header.Get("Content-Range"))
+		if err != nil || cr.First != sp.off || cr.Last < sp.off+sp.n-1 {
+			r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(0, transfer.ErrBadContentRange)})
+			return 0, nil, transfer.ErrBadContentRange
+		}
+		body = io.LimitReader(body, sp.n)
+	case resp.StatusCode == http.StatusOK && sp.n > 0:
+		// The server sent the whole resource: skip to the range.
+		if _, err := io.CopyN(io.Discard, body, sp.off); err != nil {
+			r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(0, err)})
+			return 0, nil, &transfer.Transient{Err: err}
+		}
+		body = io.LimitReader(body, sp.n)
+	case resp.StatusCode == http.StatusOK:
+	default:
+		se := &transfer.StatusError{StatusCode: resp.StatusCode, Status: resp.Status,
+			RetryAfter: retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+		r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(0, se)})
+		return 0, nil, se
+	}
+	n, err := r.pump(ctx, body, wd, sink)
+	if err == nil && sp.n > 0 && n != sp.n {
+		err = transfer.ErrShortBody
+	}
+	r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(n, err)})
+	return n, resp.Request.URL, err
+}
+
+// pump reads body and hands each piece to sink, feeding the watchdog and
+// waiting for the bandwidth budget (the watchdog held meanwhile).
+func (r *run) pump(ctx context.Context, body io.Reader, wd *watchdog.Watchdog, sink func([]byte) error) (int64, error) {
+	buf := make([]byte, 64<<10)
+	if l := r.j.Limiter; l != nil {
+		buf = buf[:min(len(buf), l.Burst())]
+	}
+	var total int64
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			wd.Add(n)
+			if l := r.j.Limiter; l != nil {
+				wd.Hold()
+				err := l.WaitN(ctx, n)
+				wd.Release()
+				if err != nil {
+					return total, err
+				}
+			}
+			if err := sink(buf[:n]); err != nil {
+				return total, err
+			}
+			total += int64(n)
+			r.j.Meter.Add(int64(n))
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, &transfer.Transient{Err: rerr}
+		}
+	}
+}
+
+// fetchSmall fetches a playlist or a key into memory, retrying.
+func (r *run) fetchSmall(ctx context.Context, target string) ([]byte, *url.URL, error) {
+	rt := transfer.NewRetrier(r.j.Retry, r.j.Emit)
+	for {
+		var b []byte
+		_, final, err := r.fetch(ctx, target, span{}, func(p []byte) error {
+			if len(b)+len(p) > maxSmall {
+				return fmt.Errorf("larger than %d bytes", maxSmall)
+			}
+			b = append(b, p...)
+			return nil
+		})
+		if err == nil {
+			return b, final, nil
+		}
+		if err := rt.Failed(ctx, err, false); err != nil {
+			return nil, nil, err
+		}
+	}
+}

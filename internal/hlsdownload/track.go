@@ -1,0 +1,427 @@
+package hlsdownload
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferryhq/ferry/hls"
+	"github.com/ferryhq/ferry/internal/atomicfile"
+	"github.com/ferryhq/ferry/internal/retry"
+)
+
+// liveStartSegments is how far from a live playlist's end recording starts
+// (RFC 8216 §6.3.3: not less than three target durations from the end).
+const liveStartSegments = 3
+
+// Coalescing bounds: adjacent byte ranges of one resource are fetched in
+// one request of at most this many segments and bytes.
+const (
+	groupSegments = 8
+	groupBytes    = 8 << 20
+)
+
+// errDropped is the fate of live segments that left the playlist before
+// they were fetched.
+var errDropped = errors.New("removed from the live playlist before it could be fetched")
+
+// track is one media playlist being downloaded into dir.
+type track struct {
+	r    *run
+	name string // "" for a lone media playlist, else its directory
+	dir  string
+	url  *url.URL // where the playlist came from
+	src  *hls.Media
+
+	mu       sync.Mutex
+	items    map[int64]*item  // segments by media sequence number
+	maps     map[string]*item // initialization sections by source
+	started  bool
+	last     int64 // the highest sequence number planned
+	discSeq  int64 // the discontinuity sequence of the first planned segment
+	firstSeq int64
+}
+
+func newTrack(r *run, name, dir string, base *url.URL, m *hls.Media) *track {
+	return &track{r: r, name: name, dir: dir, url: base, src: m, items: map[int64]*item{}, maps: map[string]*item{}}
+}
+
+// playlistName is the local media playlist, relative to the output directory.
+func (t *track) playlistName() string {
+	if t.name == "" {
+		return IndexName
+	}
+	return t.name + "/" + IndexName
+}
+
+func (t *track) live() bool { return !t.src.EndList && t.src.PlaylistType != "VOD" }
+
+// produce plans the track's segments; a live track keeps reloading its
+// playlist until it ends or the recording time is up.
+func (t *track) produce(ctx context.Context) error {
+	if err := os.MkdirAll(t.dir, 0o755); err != nil {
+		return err
+	}
+	removeParts(t.dir)
+	if !t.live() {
+		t.r.known(len(t.src.Segments))
+		return t.plan(t.src, 0)
+	}
+	t.r.known(-1)
+	start := time.Now()
+	var deadline time.Time
+	if d := t.r.j.LiveDuration; d > 0 {
+		deadline = start.Add(d)
+	}
+	m, loadedAt, prev, unchanged := t.src, start, []byte(nil), false
+	if err := t.plan(m, max(0, len(m.Segments)-liveStartSegments)); err != nil {
+		return err
+	}
+	for !m.EndList {
+		// RFC 8216 §6.3.4: wait a target duration after a load that
+		// brought something new, half of one after one that did not.
+		wait := time.Duration(m.TargetDuration) * time.Second
+		if wait <= 0 {
+			wait = time.Second
+		}
+		if unchanged {
+			wait /= 2
+		}
+		next := loadedAt.Add(wait)
+		if !deadline.IsZero() && !next.Before(deadline) {
+			return nil
+		}
+		if err := retry.Sleep(ctx, time.Until(next)); err != nil {
+			return err
+		}
+		loadedAt = time.Now()
+		body, _, err := t.r.fetchSmall(ctx, t.url.String())
+		if err != nil {
+			return &PlaylistError{URL: t.url.String(), Err: err}
+		}
+		nm, err := hls.ParseMedia(bytes.NewReader(body))
+		if err != nil {
+			return &PlaylistError{URL: t.url.String(), Err: err}
+		}
+		unchanged = bytes.Equal(body, prev)
+		prev, m = body, nm
+		if err := t.plan(m, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// plan turns the playlist's segments from index from on that are new into
+// requests, skipping those already on disk.
+func (t *track) plan(m *hls.Media, from int) error {
+	var fresh []*item
+	t.mu.Lock()
+	for i := from; i < len(m.Segments); i++ {
+		seq := m.Seq(i)
+		if t.started && seq <= t.last {
+			continue
+		}
+		if !t.started {
+			t.started, t.firstSeq = true, seq
+			t.discSeq = m.DiscontinuitySequence
+			for _, s := range m.Segments[:i] {
+				if s.Discontinuity {
+					t.discSeq++
+				}
+			}
+		} else {
+			// Segments that came and went between two loads.
+			for missed := t.last + 1; missed < seq; missed++ {
+				it := &item{t: t, seq: missed, err: errDropped}
+				t.items[missed] = it
+				fresh = append(fresh, it)
+			}
+		}
+		t.last = seq
+		it, err := t.newItem(m, i)
+		if err != nil {
+			t.mu.Unlock()
+			return err
+		}
+		t.items[seq] = it
+		fresh = append(fresh, it)
+	}
+	t.mu.Unlock()
+
+	var g *group
+	flush := func() {
+		if g != nil {
+			t.r.queue.push(g)
+			g = nil
+		}
+	}
+	for _, it := range fresh {
+		if it.err != nil || it.seg.Gap {
+			t.r.segmentDone(t, it, false) // nothing to fetch
+			continue
+		}
+		if it.mapItem != nil && it.mapItem.claim() {
+			flush()
+			if !it.mapItem.adopt() {
+				t.r.queue.push(&group{items: []*item{it.mapItem}})
+			}
+		}
+		if it.adopt() {
+			t.r.segmentDone(t, it, false)
+			continue
+		}
+		if g != nil && g.extends(it) {
+			g.items = append(g.items, it)
+			continue
+		}
+		flush()
+		g = &group{items: []*item{it}}
+	}
+	flush()
+	return nil
+}
+
+// newItem describes segment i of m: where it comes from, how it is
+// decrypted, and its local name.
+func (t *track) newItem(m *hls.Media, i int) (*item, error) {
+	seg := &m.Segments[i]
+	seq := m.Seq(i)
+	it := &item{t: t, seq: seq, seg: seg, rng: seg.ByteRange}
+	var err error
+	if it.url, err = resolve(t.url, seg.URI); err != nil {
+		return nil, &PlaylistError{URL: t.url.String(), Err: err}
+	}
+	if it.key, err = t.keyRef(seg.Key, seqIV(seq)); err != nil {
+		return nil, err
+	}
+	ext := mediaExt(it.url, ".ts")
+	if seg.Map != nil {
+		ext = mediaExt(it.url, ".m4s")
+		if it.mapItem, err = t.mapItem(seg.Map); err != nil {
+			return nil, err
+		}
+	}
+	it.name = fmt.Sprintf("%06d-%s%s", seq, sourceHash(it.url, it.rng, it.key), ext)
+	return it, nil
+}
+
+// keyRef is how a segment under k is decrypted; nil when it is not
+// encrypted. Only AES-128 with an identity key can be stored playably.
+func (t *track) keyRef(k *hls.Key, defaultIV []byte) (*keyRef, error) {
+	if k == nil || k.Method == "NONE" {
+		return nil, nil
+	}
+	if k.Method != "AES-128" || (k.KeyFormat != "" && k.KeyFormat != "identity") {
+		return nil, fmt.Errorf("%w: encryption METHOD=%s KEYFORMAT=%q (only AES-128 with identity keys is decrypted)", ErrUnsupported, k.Method, k.KeyFormat)
+	}
+	target, err := resolve(t.url, k.URI)
+	if err != nil {
+		return nil, &KeyError{URL: k.URI, Err: err}
+	}
+	iv := k.IV
+	if iv == nil {
+		iv = defaultIV
+	}
+	return &keyRef{url: target, iv: iv}, nil
+}
+
+// mapItem returns the item of an initialization section, one per source.
+func (t *track) mapItem(mp *hls.Map) (*item, error) {
+	target, err := resolve(t.url, mp.URI)
+	if err != nil {
+		return nil, &PlaylistError{URL: t.url.String(), Err: err}
+	}
+	var key *keyRef
+	if mp.Key != nil && mp.Key.Method != "NONE" {
+		if mp.Key.IV == nil {
+			return nil, &PlaylistError{URL: t.url.String(), Err: errors.New("an encrypted EXT-X-MAP without an IV")}
+		}
+		if key, err = t.keyRef(mp.Key, nil); err != nil {
+			return nil, err
+		}
+	}
+	id := sourceHash(target, mp.ByteRange, key)
+	if it := t.maps[id]; it != nil {
+		return it, nil
+	}
+	it := &item{t: t, seq: -1, isMap: true, url: target, rng: mp.ByteRange, key: key,
+		name: "init-" + id + mediaExt(target, ".mp4")}
+	t.maps[id] = it
+	return it, nil
+}
+
+// sourceHash names what a local file holds: the resource, the range and
+// the decryption.
+func sourceHash(u string, rng *hls.ByteRange, key *keyRef) string {
+	h := sha256.New()
+	io.WriteString(h, u)
+	if rng != nil {
+		fmt.Fprintf(h, "\x00%d@%d", rng.Length, rng.Offset)
+	}
+	if key != nil {
+		fmt.Fprintf(h, "\x00%s\x00%x", key.url, key.iv)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:8]
+}
+
+// mediaExt is the extension of u's path when players know it as media
+// (ffmpeg's HLS reader refuses others), else def.
+func mediaExt(u, def string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return def
+	}
+	switch ext := strings.ToLower(path.Ext(p.Path)); ext {
+	case ".ts", ".m4s", ".mp4", ".m4a", ".m4v", ".aac", ".ac3", ".ec3", ".mp3", ".vtt", ".webvtt", ".cmfv", ".cmfa":
+		return ext
+	}
+	return def
+}
+
+// removeParts deletes what an interrupted run left half-written.
+func removeParts(dir string) {
+	parts, _ := filepath.Glob(filepath.Join(dir, ".*.part"))
+	for _, p := range parts {
+		os.Remove(p)
+	}
+}
+
+// sorted returns the planned segments in order.
+func (t *track) sorted() []*item {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*item, 0, len(t.items))
+	for _, it := range t.items {
+		out = append(out, it)
+	}
+	slices.SortFunc(out, func(a, b *item) int { return cmpInt(a.seq, b.seq) })
+	return out
+}
+
+// holes lists the segments that could not be fetched.
+func (t *track) holes() []Hole {
+	var out []Hole
+	for _, it := range t.sorted() {
+		if it.err != nil {
+			out = append(out, Hole{Playlist: t.playlistName(), Seq: it.seq, URL: it.url, Err: it.err})
+		}
+	}
+	return out
+}
+
+// stored counts the segments on disk and their bytes, with the maps'.
+func (t *track) stored() (n int, bytes int64) {
+	for _, it := range t.sorted() {
+		if it.usable() {
+			n++
+			bytes += it.size
+		}
+	}
+	for _, m := range t.maps {
+		bytes += m.size
+	}
+	return n, bytes
+}
+
+func (t *track) duration() float64 {
+	var d float64
+	for _, it := range t.sorted() {
+		if it.usable() {
+			d += it.seg.Duration
+		}
+	}
+	return d
+}
+
+// writeLocal writes the local media playlist: every segment on disk, by its
+// local name, decrypted; a segment left out marks a discontinuity.
+func (t *track) writeLocal() error {
+	out := &hls.Media{
+		Version:               t.src.Version,
+		MediaSequence:         t.firstSeq,
+		DiscontinuitySequence: t.discSeq,
+		PlaylistType:          "VOD",
+		EndList:               true,
+		IndependentSegments:   t.src.IndependentSegments,
+		Start:                 t.src.Start,
+		TargetDuration:        t.src.TargetDuration,
+	}
+	maps := map[*item]*hls.Map{}
+	gap := false
+	for _, it := range t.sorted() {
+		if !it.usable() {
+			gap = true
+			continue
+		}
+		s := hls.Segment{
+			URI: it.name, Duration: it.seg.Duration, Title: it.seg.Title,
+			Discontinuity:   it.seg.Discontinuity || (gap && len(out.Segments) > 0),
+			ProgramDateTime: it.seg.ProgramDateTime,
+		}
+		gap = false
+		if mi := it.mapItem; mi != nil {
+			if maps[mi] == nil {
+				maps[mi] = &hls.Map{URI: mi.name}
+			}
+			s.Map = maps[mi]
+		}
+		out.TargetDuration = max(out.TargetDuration, int(math.Round(s.Duration)))
+		out.Segments = append(out.Segments, s)
+	}
+	return atomicfile.WriteFile(filepath.Join(t.dir, IndexName), out.Encode(), 0o644)
+}
+
+// concat joins the segments (after their initialization section) into
+// file, committed whole or not at all.
+func (t *track) concat(file string) error {
+	var init *item
+	var parts []string
+	for _, it := range t.sorted() {
+		if !it.usable() {
+			continue
+		}
+		if it.mapItem != nil {
+			if init != nil && init != it.mapItem {
+				return fmt.Errorf("hls: --concat: the stream changes its initialization section at segment %d; play the playlist instead", it.seq)
+			}
+			if init == nil {
+				init = it.mapItem
+				parts = append(parts, filepath.Join(t.dir, init.name))
+			}
+		}
+		parts = append(parts, filepath.Join(t.dir, it.name))
+	}
+	f, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	for _, p := range parts {
+		src, err := os.Open(p)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		_, err = io.Copy(f, src)
+		src.Close()
+		if err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return atomicfile.Commit(f, file)
+}
