@@ -13,13 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ferryhq/ferry"
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/hls"
 )
 
@@ -340,12 +340,19 @@ mid/index.m3u8
 low/index.m3u8
 #EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1280x720,AUDIO="aud"
 high/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=64000,CODECS="mp4a.40.2",AUDIO="aud"
+audio-en/index.m3u8
 `))
 	for _, c := range []struct {
 		variant string
 		max     int64
 		want    string
-	}{{"", 0, "high"}, {"worst", 0, "low"}, {"0", 0, "mid"}, {"best", 1000000, "mid"}} {
+	}{
+		{"", 0, "high"},
+		{"worst", 0, "low"}, // not the audio-only variant: pictures were asked for
+		{"0", 0, "mid"},
+		{"best", 1000000, "mid"},
+	} {
 		dir := t.TempDir()
 		res, err := hlsDownload(t, testConfig(false), ferry.HLSRequest{URL: o.url + "/m/master.m3u8", Dir: dir, Variant: c.variant, MaxBandwidth: c.max})
 		if err != nil {
@@ -464,44 +471,43 @@ func TestHLSBadKeyAndPlaylist(t *testing.T) {
 // A live playlist that gains a segment every second is recorded for the
 // time asked, into a VOD playlist with contiguous sequence numbers.
 func TestHLSLive(t *testing.T) {
-	o := newHLSOrigin(t, false)
-	start := time.Now()
-	o.fail = func(w http.ResponseWriter, r *http.Request, hit int) bool {
-		if r.URL.Path != "/live/index.m3u8" {
-			return false
-		}
-		// A window of the 5 newest segments; one more each second.
-		newest := 10 + int(time.Since(start)/time.Second)
-		var pl strings.Builder
-		fmt.Fprintf(&pl, "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:%d\n", newest-4)
-		for seq := newest - 4; seq <= newest; seq++ {
-			fmt.Fprintf(&pl, "#EXTINF:1.0,\ns%d.ts\n", seq)
-		}
-		w.Write([]byte(pl.String()))
-		return true
-	}
-	for seq := range 40 {
-		o.put(fmt.Sprintf("/live/s%d.ts", seq), segmentBytes(strconv.Itoa(seq), 2000))
-	}
+	live := ferrytest.NewLiveHLS(t, time.Second, 5)
 	dir := t.TempDir()
-	res, err := hlsDownload(t, testConfig(false), ferry.HLSRequest{URL: o.url + "/live/index.m3u8", Dir: dir, LiveDuration: 4 * time.Second})
+	res, err := hlsDownload(t, testConfig(false), ferry.HLSRequest{URL: live.URL + "/live.m3u8", Dir: dir, LiveDuration: 4 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _ := localSegments(t, filepath.Join(dir, "index.m3u8"))
+	m, got := localSegments(t, filepath.Join(dir, "index.m3u8"))
 	// Three segments from the end at the start, then about one a second.
 	if n := len(m.Segments); n < 5 || n > 9 {
 		t.Errorf("%d segments recorded in 4s", n)
 	}
-	if m.MediaSequence != 8 {
-		t.Errorf("recording starts at %d, want 8 (three from the end)", m.MediaSequence)
+	if m.MediaSequence != 2 {
+		t.Errorf("recording starts at %d, want 2 (three from the end of 0-4)", m.MediaSequence)
 	}
-	for i, s := range m.Segments {
-		if want := fmt.Sprintf("%06d-", m.MediaSequence+int64(i)); !strings.HasPrefix(s.URI, want) {
-			t.Fatalf("segment %d is %s: sequence numbers not contiguous", i, s.URI)
+	for i, b := range got {
+		if !bytes.Equal(b, ferrytest.Segment(m.MediaSequence+int64(i))) {
+			t.Fatalf("segment %d of the recording is not segment %d of the stream: sequence numbers not contiguous", i, m.MediaSequence+int64(i))
 		}
 	}
 	if res.HLS.Segments != len(m.Segments) {
 		t.Errorf("result says %d segments, playlist has %d", res.HLS.Segments, len(m.Segments))
+	}
+}
+
+// A live playlist that ends (EXT-X-ENDLIST) ends the recording.
+func TestHLSLiveEnds(t *testing.T) {
+	live := ferrytest.NewLiveHLS(t, time.Second, 3)
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		live.End()
+	}()
+	dir := t.TempDir()
+	if _, err := hlsDownload(t, testConfig(false), ferry.HLSRequest{URL: live.URL + "/live.m3u8", Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := localSegments(t, filepath.Join(dir, "index.m3u8"))
+	if last := m.MediaSequence + int64(len(m.Segments)) - 1; last != live.Newest() {
+		t.Errorf("recorded up to %d, the stream ended at %d", last, live.Newest())
 	}
 }

@@ -101,8 +101,10 @@ func (t *track) produce(ctx context.Context) error {
 			wait /= 2
 		}
 		next := loadedAt.Add(wait)
+		last := false
 		if !deadline.IsZero() && !next.Before(deadline) {
-			return nil
+			// One last load when the time is up takes what it brought.
+			next, last = deadline, true
 		}
 		if err := retry.Sleep(ctx, time.Until(next)); err != nil {
 			return err
@@ -120,6 +122,9 @@ func (t *track) produce(ctx context.Context) error {
 		prev, m = body, nm
 		if err := t.plan(m, 0); err != nil {
 			return err
+		}
+		if last {
+			return nil
 		}
 	}
 	return nil
