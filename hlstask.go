@@ -35,6 +35,9 @@ type HLSRequest struct {
 	// records until the playlist ends. Recording starts three segments
 	// from the live end.
 	LiveDuration time.Duration
+	// StopLive, when closed, ends a live recording as if its time were up:
+	// the task completes with what it recorded (a VOD download ignores it).
+	StopLive <-chan struct{}
 	// AllowHoles lets the download succeed without segments that could
 	// not be fetched after retries; the local playlist leaves them out and
 	// Result.HLS.Holes lists them. Without it, the task fails.
@@ -120,6 +123,7 @@ func (w *hlsWork) run(ctx context.Context, t *Task) (*Result, error) {
 		MaxBandwidth:  w.req.MaxBandwidth,
 		Connections:   w.req.Connections,
 		LiveDuration:  w.req.LiveDuration,
+		StopLive:      w.req.StopLive,
 		AllowHoles:    w.req.AllowHoles,
 		Concat:        w.req.Concat,
 		Retry:         cfg.Retry,

@@ -4,9 +4,12 @@ package interop
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,4 +62,39 @@ func TestHLSLiveRecording(t *testing.T) {
 		}
 	}
 	t.Logf("recorded %d segments from %d in %v", len(m.Segments), m.MediaSequence, res.elapsed.Round(time.Millisecond))
+}
+
+// Ctrl-C ends a live recording with a playable playlist of what it has.
+func TestHLSLiveInterrupt(t *testing.T) {
+	live := ferrytest.NewLiveHLS(t, time.Second, 4)
+	out := filepath.Join(t.TempDir(), "rec")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ferryBin, "hls", live.URL+"/live.m3u8", "-o", out, "--json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("ferry hls after Ctrl-C: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "ending the recording") {
+		t.Errorf("stderr %q: want a note that the recording ends", stderr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "index.m3u8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := hls.ParseMedia(bytes.NewReader(b))
+	if err != nil || !m.EndList || len(m.Segments) < 3 {
+		t.Fatalf("local playlist after Ctrl-C (%v):\n%s", err, b)
+	}
+	for _, s := range m.Segments {
+		if _, err := os.Stat(filepath.Join(out, s.URI)); err != nil {
+			t.Fatalf("the playlist names a missing file: %v", err)
+		}
+	}
 }

@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,7 +39,8 @@ as separate segments.
 From a multivariant playlist, --variant picks the variant: best (highest
 bandwidth, the default), worst, or its 0-based index; its audio, video and
 subtitle renditions come with it. A live playlist is recorded from three
-segments before its end until it ends, or for --live-duration.
+segments before its end until it ends, for --live-duration, or until Ctrl-C,
+which ends the recording with what it has (a second Ctrl-C interrupts).
 
 A segment that still fails after its retries makes the command fail, and
 nothing names it: run the same command again to fetch what is missing, or
@@ -91,20 +96,52 @@ func runHLS(c *cobra.Command, io stdio, rawURL string, f *hlsFlags) error {
 	if err != nil {
 		return err
 	}
+	// The first Ctrl-C ends a live recording with what it has; a download
+	// that is not live, or a second Ctrl-C, is interrupted.
 	ctx := c.Context()
-	task, err := s.HLS(ctx, req)
+	taskCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stopLive := make(chan struct{})
+	req.StopLive = stopLive
+	task, err := s.HLS(taskCtx, req)
 	if err != nil {
 		return usageError{err}
 	}
-	return followHLS(ctx, io, task, f.reportTo(rawURL, filepath.Join(f.dir, "index.m3u8"), false))
+	var live atomic.Bool
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-task.Done():
+			return
+		}
+		if !live.Load() {
+			cancel()
+			return
+		}
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sigs)
+		close(stopLive)
+		if !f.quiet {
+			fmt.Fprintln(io.err, "ferry: ending the recording with what it has (Ctrl-C again to interrupt)")
+		}
+		select {
+		case <-sigs:
+			cancel()
+		case <-task.Done():
+		}
+	}()
+	return followHLS(ctx, io, task, &live, f.reportTo(rawURL, filepath.Join(f.dir, "index.m3u8"), false))
 }
 
 // followHLS shows a download's progress by segments and bytes, then reports.
-func followHLS(ctx context.Context, io stdio, task *ferry.Task, o output) error {
+// live is set once the download turns out to be a live recording.
+func followHLS(ctx context.Context, io stdio, task *ferry.Task, live *atomic.Bool, o output) error {
 	pp := newProgressPrinter(io.err, o.quiet, "segments")
 	for ev := range task.Events() {
 		switch e := ev.(type) {
 		case ferry.SegmentEvent:
+			live.Store(e.Total < 0)
 			if e.Total >= 0 {
 				pp.label = fmt.Sprintf("segments %d/%d", e.Done, e.Total)
 			} else {

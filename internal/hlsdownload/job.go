@@ -52,6 +52,8 @@ type Job struct {
 	// LiveDuration stops recording a live playlist after this long; 0
 	// records until the playlist ends (EXT-X-ENDLIST).
 	LiveDuration time.Duration
+	// StopLive, when closed, ends a live recording as if its time were up.
+	StopLive <-chan struct{}
 	// AllowHoles lets the download succeed without the segments that could
 	// not be fetched: the local playlist leaves them out (marking a
 	// discontinuity). Without it such a download fails.

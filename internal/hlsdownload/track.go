@@ -20,7 +20,6 @@ import (
 
 	"github.com/ferryhq/ferry/hls"
 	"github.com/ferryhq/ferry/internal/atomicfile"
-	"github.com/ferryhq/ferry/internal/retry"
 )
 
 // liveStartSegments is how far from a live playlist's end recording starts
@@ -106,8 +105,15 @@ func (t *track) produce(ctx context.Context) error {
 			// One last load when the time is up takes what it brought.
 			next, last = deadline, true
 		}
-		if err := retry.Sleep(ctx, time.Until(next)); err != nil {
-			return err
+		timer := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return context.Cause(ctx)
+		case <-t.r.j.StopLive:
+			timer.Stop()
+			return nil
+		case <-timer.C:
 		}
 		loadedAt = time.Now()
 		body, _, err := t.r.fetchSmall(ctx, t.url.String())
