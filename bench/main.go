@@ -20,6 +20,12 @@
 //
 // measures only the producer-to-processor latency of live streams on
 // loopback (see streamlat.go) and writes its own section of the report.
+//
+//	go run ./bench -hls [-hls-runs 3] [-hls-timecap 4m]
+//
+// measures only the download of a 300-segment HLS stream on wan50 with
+// ferry hls, yt-dlp and ffmpeg (see hlsbench.go) and writes its own
+// section of the report.
 package main
 
 import (
@@ -108,6 +114,10 @@ func run() error {
 
 		streamFlag = flag.Bool("stream-latency", false, "measure only the latency of live streams on loopback and write its section of -out")
 		streamDur  = flag.Duration("stream-duration", 20*time.Second, "how long -stream-latency streams per variant")
+
+		hlsFlag    = flag.Bool("hls", false, "measure only HLS downloads (ferry hls, yt-dlp, ffmpeg) on wan50 and write their section of -out")
+		hlsRuns    = flag.Int("hls-runs", 3, "downloads per tool for -hls")
+		hlsCapFlag = flag.Duration("hls-timecap", hlsDefaultCap, "time cap of one -hls download")
 	)
 	flag.IntVar(&opt.runs, "runs", 3, "downloads per tool and profile")
 	flag.BoolVar(&opt.quick, "quick", false, "smoke run: small files, short caps, 1 round, every profile")
@@ -207,6 +217,16 @@ func run() error {
 			out = inRoot(root, out)
 		}
 		return runStreamLatency(ctx, *streamDur, out)
+	}
+	if *hlsFlag {
+		out := *outFlag
+		if out != "" {
+			out = inRoot(root, out)
+		}
+		return runHLSBench(ctx, hlsOptions{
+			runs: *hlsRuns, timeCap: *hlsCapFlag, cacheDir: opt.cacheDir,
+			workDir: opt.workDir, ferryBin: opt.ferryBin, out: out,
+		})
 	}
 
 	tmp, err := os.MkdirTemp("", "ferry-bench-")
@@ -320,9 +340,10 @@ func run() error {
 	if opt.out != "" {
 		path := inRoot(root, opt.out)
 		md := rep.Markdown()
-		// The stream latency section is written by -stream-latency runs.
+		// The stream latency and HLS sections are written by
+		// -stream-latency and -hls runs.
 		if old, err := os.ReadFile(path); err == nil {
-			md = keepStreamSection(md, string(old))
+			md = keepSections(md, string(old))
 		}
 		if err := writeFile(path, []byte(md)); err != nil {
 			return err

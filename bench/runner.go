@@ -174,6 +174,65 @@ func measure(ctx context.Context, env *Env, t Tool, url, dir string, file testFi
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, file.name)
+
+	c := runClient(ctx, env, t.Argv(url, out), dir, timeCap)
+	r.Wall, r.CPU, r.MaxRSS, r.ExitCode, r.Link = c.Wall, c.CPU, c.MaxRSS, c.ExitCode, c.Link
+	if t.Metrics != nil {
+		r.Metrics = t.Metrics(c.Stdout)
+	}
+	if c.Capped {
+		r.Capped = true
+		for _, f := range t.Partial(out) {
+			r.Bytes = max(r.Bytes, dataBytes(f))
+		}
+		return r
+	}
+	if r.Err = c.Err; r.Err != "" {
+		return r
+	}
+
+	fi, err := os.Stat(out)
+	if err != nil {
+		r.Err = "no result: " + err.Error()
+		return r
+	}
+	if fi.Size() != file.size {
+		r.Err = fmt.Sprintf("result has %d bytes, want %d", fi.Size(), file.size)
+		return r
+	}
+	sum, err := peer.FileSHA256(out)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	if sum != file.sum {
+		r.Err = fmt.Sprintf("sha256 %s, want %s", sum, file.sum)
+		return r
+	}
+	r.Bytes = file.size
+	return r
+}
+
+// clientRun is one client process's run and what it cost.
+type clientRun struct {
+	Wall     time.Duration
+	CPU      time.Duration // user + system
+	MaxRSS   int64         // bytes; the largest of the process and its waited-for children
+	ExitCode int           // -1 when it did not exit by itself
+	// Capped says the process reached the time cap and was killed.
+	Capped bool
+	// Err is empty when the process exited 0 or was capped; else it says
+	// what went wrong ("interrupted" when ctx ended).
+	Err            string
+	Stdout, Stderr string
+	// Link is what the emulated link carried during the run.
+	Link *wan.Stats
+}
+
+// runClient runs argv on the client's side of env, in dir, timed, and kills
+// its process group when it reaches timeCap or ctx ends.
+func runClient(ctx context.Context, env *Env, argv []string, dir string, timeCap time.Duration) clientRun {
+	r := clientRun{ExitCode: -1}
 	// Start every run with no dirty pages from the previous one.
 	syscall.Sync()
 
@@ -186,7 +245,7 @@ func measure(ctx context.Context, env *Env, t Tool, url, dir string, file testFi
 		}
 	}
 
-	argv := env.Wrap(t.Argv(url, out))
+	argv = env.Wrap(argv)
 	cctx, cancel := context.WithTimeout(ctx, timeCap)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
@@ -214,48 +273,18 @@ func measure(ctx context.Context, env *Env, t Tool, url, dir string, file testFi
 			r.Link = &d
 		}
 	}
-	if t.Metrics != nil {
-		r.Metrics = t.Metrics(stdout.String())
-	}
+	r.Stdout, r.Stderr = stdout.String(), stderr.String()
 	var ee *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
 		r.Err = "interrupted"
-		return r
 	case errors.Is(cctx.Err(), context.DeadlineExceeded):
 		r.Capped = true
-		for _, f := range t.Partial(out) {
-			r.Bytes = max(r.Bytes, dataBytes(f))
-		}
-		return r
 	case err != nil && !errors.As(err, &ee):
 		r.Err = err.Error()
 	case r.ExitCode != 0:
-		r.Err = fmt.Sprintf("exit %d: %s", r.ExitCode, lastLine(stderr.String()+stdout.String()))
+		r.Err = fmt.Sprintf("exit %d: %s", r.ExitCode, lastLine(r.Stderr+r.Stdout))
 	}
-	if r.Err != "" {
-		return r
-	}
-
-	fi, err := os.Stat(out)
-	if err != nil {
-		r.Err = "no result: " + err.Error()
-		return r
-	}
-	if fi.Size() != file.size {
-		r.Err = fmt.Sprintf("result has %d bytes, want %d", fi.Size(), file.size)
-		return r
-	}
-	sum, err := peer.FileSHA256(out)
-	if err != nil {
-		r.Err = err.Error()
-		return r
-	}
-	if sum != file.sum {
-		r.Err = fmt.Sprintf("sha256 %s, want %s", sum, file.sum)
-		return r
-	}
-	r.Bytes = file.size
 	return r
 }
 

@@ -333,71 +333,8 @@ func runStreamLatency(ctx context.Context, d time.Duration, out string) error {
 	return nil
 }
 
-// findStreamSection locates the stream-latency section of doc: the bytes
-// from its start line through its end line (and that line's newline). The
-// delimiters count only as whole lines. ok is false when doc has no start
-// line; err reports a start line without an end line after it.
-func findStreamSection(doc string) (start, end int, ok bool, err error) {
-	start = -1
-	for pos := 0; pos < len(doc); {
-		next := len(doc)
-		if i := strings.IndexByte(doc[pos:], '\n'); i >= 0 {
-			next = pos + i + 1
-		}
-		switch strings.TrimRight(doc[pos:next], "\r\n") {
-		case streamSectionStart:
-			if start < 0 {
-				start = pos
-			}
-		case streamSectionEnd:
-			if start >= 0 {
-				return start, next, true, nil
-			}
-		}
-		pos = next
-	}
-	if start >= 0 {
-		return 0, 0, false, fmt.Errorf("%q has no %q line after it", streamSectionStart, streamSectionEnd)
-	}
-	return 0, 0, false, nil
-}
-
 // withStreamSection returns doc with its stream-latency section replaced by
 // section, or with section appended after a blank line when it has none.
 func withStreamSection(doc, section string) (string, error) {
-	start, end, ok, err := findStreamSection(doc)
-	if err != nil {
-		return "", err
-	}
-	if ok {
-		return doc[:start] + section + doc[end:], nil
-	}
-	switch {
-	case doc == "":
-	case strings.HasSuffix(doc, "\n\n"):
-	case strings.HasSuffix(doc, "\n"):
-		doc += "\n"
-	default:
-		doc += "\n\n"
-	}
-	return doc + section, nil
-}
-
-// keepStreamSection carries the stream-latency section of old (the report
-// being replaced) over into doc, so a full run does not drop the figures of
-// the last -stream-latency run. A missing or unterminated section in old
-// leaves doc as it is.
-func keepStreamSection(doc, old string) string {
-	start, end, ok, err := findStreamSection(old)
-	if !ok || err != nil {
-		return doc
-	}
-	section := old[start:end]
-	if !strings.HasSuffix(section, "\n") {
-		section += "\n"
-	}
-	if out, err := withStreamSection(doc, section); err == nil {
-		return out
-	}
-	return doc
+	return streamDocSection.with(doc, section)
 }

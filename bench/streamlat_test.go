@@ -42,23 +42,23 @@ func TestKeepStreamSection(t *testing.T) {
 	if strings.Contains(fresh, streamSectionStart) {
 		t.Fatal("the harness's report has a stream latency section of its own")
 	}
-	if got := keepStreamSection(fresh, "# Benchmarks\n\nolder report\n"); got != fresh {
+	if got := keepSections(fresh, "# Benchmarks\n\nolder report\n"); got != fresh {
 		t.Errorf("old report without a section: the new one changed")
 	}
-	if got := keepStreamSection(fresh, "x\n"+streamSectionStart+"\nunterminated\n"); got != fresh {
+	if got := keepSections(fresh, "x\n"+streamSectionStart+"\nunterminated\n"); got != fresh {
 		t.Errorf("old report with an unterminated section: the new one changed")
 	}
 	old := "# Benchmarks\n\nolder report\n\n" + testSection
-	got := keepStreamSection(fresh, old)
+	got := keepSections(fresh, old)
 	if !strings.HasPrefix(got, fresh) || !strings.HasSuffix(got, "\n\n"+testSection) || strings.Count(got, streamSectionStart) != 1 {
 		t.Errorf("the section was not carried over at the end, once:\n%s", got)
 	}
 	// Carried over again, it stays as it is.
-	if again := keepStreamSection(fresh, got); again != got {
+	if again := keepSections(fresh, got); again != got {
 		t.Errorf("a second full run changed the report:\n%s", again)
 	}
 	// A section without a final newline comes over whole.
-	if got := keepStreamSection("new\n", "old\n\n"+strings.TrimSuffix(testSection, "\n")); got != "new\n\n"+testSection {
+	if got := keepSections("new\n", "old\n\n"+strings.TrimSuffix(testSection, "\n")); got != "new\n\n"+testSection {
 		t.Errorf("got %q", got)
 	}
 }
