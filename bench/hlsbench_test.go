@@ -319,7 +319,7 @@ func TestHLSReportFigures(t *testing.T) {
 
 func TestHLSReportSection(t *testing.T) {
 	r := testHLSReport(3)
-	sec := r.Section()
+	sec := hlsSection([]*hlsReport{r})
 	if !strings.HasPrefix(sec, hlsSectionStart+"\n") || !strings.HasSuffix(sec, hlsSectionEnd+"\n") || strings.Count(sec, hlsSectionStart) != 1 {
 		t.Errorf("section not delimited:\n%s", sec)
 	}
@@ -341,7 +341,7 @@ func TestHLSReportSection(t *testing.T) {
 		}
 	}
 	one := testHLSReport(1)
-	if !strings.Contains(one.Section(), "smoke run") || !strings.Contains(one.Text(), "smoke run") {
+	if !strings.Contains(hlsSection([]*hlsReport{one}), "smoke run") || !strings.Contains(one.Text(), "smoke run") {
 		t.Error("1 run not marked as a smoke run")
 	}
 	// The section goes into a report as a section that full runs keep.

@@ -1,6 +1,7 @@
 package hlsdownload
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -236,6 +237,7 @@ func (r *run) fetchItems(ctx context.Context, items []*item) (bool, error) {
 // decrypter when the item is encrypted.
 type output struct {
 	f   *os.File
+	buf *bufio.Writer // a write per network read would cost a system call each
 	dec *decrypter
 	in  int64 // bytes received
 }
@@ -245,9 +247,9 @@ func openOutput(it *item, key []byte) (*output, error) {
 	if err != nil {
 		return nil, &writeError{err}
 	}
-	o := &output{f: f}
+	o := &output{f: f, buf: bufio.NewWriterSize(f, 256<<10)}
 	if key != nil {
-		if o.dec, err = newDecrypter(f, key, it.key.iv); err != nil {
+		if o.dec, err = newDecrypter(o.buf, key, it.key.iv); err != nil {
 			f.Close()
 			os.Remove(f.Name())
 			return nil, &KeyError{URL: it.key.url, Err: err}
@@ -262,7 +264,7 @@ func (o *output) write(p []byte) error {
 	if o.dec != nil {
 		_, err = o.dec.Write(p)
 	} else {
-		_, err = o.f.Write(p)
+		_, err = o.buf.Write(p)
 	}
 	if err != nil {
 		return &writeError{err}
@@ -282,7 +284,11 @@ func (o *output) commit(final string) (int64, error) {
 			return 0, &writeError{err}
 		}
 	}
-	fi, err := o.f.Stat()
+	err := o.buf.Flush()
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = o.f.Stat()
+	}
 	if err == nil {
 		err = o.f.Sync()
 	}

@@ -53,9 +53,13 @@ const (
 	// HLSLong is a TS VOD of about 1.5 Mbit/s for the benchmark: 600
 	// seconds make 300 segments. EnsureHLS keeps it between runs.
 	HLSLong HLSKind = "long"
+	// HLSLongLow is HLSLong at about 0.27 Mbit/s (320x180), the rendition
+	// a phone takes on a poor network: segments of about 70 KB.
+	HLSLongLow HLSKind = "long-low"
 )
 
-// HLSKinds are the kinds the interop suite downloads: all but HLSLong.
+// HLSKinds are the kinds the interop suite downloads: all but the long
+// benchmark streams.
 var HLSKinds = []HLSKind{HLSTS, HLSAES, HLSAESSeqIV, HLSFMP4, HLSByteRange,
 	HLSByteRangeFMP4, HLSMaster, HLSMasterAudio}
 
@@ -156,6 +160,8 @@ func hlsSpecFor(kind HLSKind) (hlsSpec, error) {
 		return hlsSpec{variants: hlsLadder(false), audioGroup: true}, nil
 	case HLSLong:
 		return hlsSpec{width: 640, height: 360, videoBitrate: 1_500_000}, nil
+	case HLSLongLow:
+		return hlsSpec{width: 320, height: 180, videoBitrate: 200_000}, nil
 	}
 	return hlsSpec{}, fmt.Errorf("hls: unknown kind %q", kind)
 }
