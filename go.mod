@@ -13,5 +13,6 @@ require (
 
 require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	go.etcd.io/bbolt v1.4.3 // indirect
 	golang.org/x/tools v0.26.0 // indirect
 )

@@ -170,7 +170,12 @@ func localSegments(t *testing.T, playlist string) (*hls.Media, [][]byte) {
 func TestHLSVOD(t *testing.T) {
 	proto(t, func(t *testing.T, h2 bool) {
 		o := newHLSOrigin(t, h2)
-		want := o.vod("/v", 12, nil)
+		want := o.vod("/v", 12, func(i int) string {
+			if i == 5 {
+				return "#EXT-X-DISCONTINUITY\n"
+			}
+			return ""
+		})
 		dir := t.TempDir()
 		concat := filepath.Join(t.TempDir(), "all.ts")
 		res, err := hlsDownload(t, testConfig(h2), ferry.HLSRequest{URL: o.url + "/v/index.m3u8", Dir: dir, Concat: concat})
@@ -180,6 +185,11 @@ func TestHLSVOD(t *testing.T) {
 		m, got := localSegments(t, filepath.Join(dir, "index.m3u8"))
 		if !slices.EqualFunc(got, want, bytes.Equal) {
 			t.Fatalf("local segments differ from the source's")
+		}
+		for i, s := range m.Segments {
+			if s.Discontinuity != (i == 5) {
+				t.Errorf("segment %d: discontinuity %v; the source has one before segment 5 only", i, s.Discontinuity)
+			}
 		}
 		if res.HLS.Segments != 12 || res.HLS.Fetched != 12 || res.HLS.Duration != 24 || m.TargetDuration != 2 {
 			t.Errorf("result %+v, target duration %d", res.HLS, m.TargetDuration)
@@ -492,6 +502,12 @@ func TestHLSLive(t *testing.T) {
 	}
 	if res.HLS.Segments != len(m.Segments) {
 		t.Errorf("result says %d segments, playlist has %d", res.HLS.Segments, len(m.Segments))
+	}
+	// RFC 8216 §6.3.4: a reload waits a target duration (1 s) after one
+	// that brought news, half as long after one that did not: over 4 s,
+	// the first load and 4 to 8 reloads.
+	if n := live.Loads(); n < 5 || n > 9 {
+		t.Errorf("the playlist was loaded %d times in 4 s", n)
 	}
 }
 

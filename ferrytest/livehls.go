@@ -24,6 +24,14 @@ type LiveHLS struct {
 	ts    *httptest.Server
 	mu    sync.Mutex
 	ended int64 // the last sequence number once End was called, else -1
+	loads int
+}
+
+// Loads is how many times the playlist was fetched.
+func (l *LiveHLS) Loads() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.loads
 }
 
 // NewLiveHLS starts a live stream whose playlist already lists window
@@ -73,6 +81,7 @@ func (l *LiveHLS) serve(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(&b, "#EXTINF:%s,\nseg/%d.ts\n", strconv.FormatFloat(l.Interval.Seconds(), 'f', -1, 64), n)
 		}
 		l.mu.Lock()
+		l.loads++
 		if l.ended >= 0 {
 			b.WriteString("#EXT-X-ENDLIST\n")
 		}
