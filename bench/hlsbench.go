@@ -835,7 +835,6 @@ func measureHLSStream(ctx context.Context, st hlsStream, p Profile, tools []hlsT
 	return rep, nil
 }
 
-
 // measureHLSTools brings profile p up with nginx serving the stream and runs
 // every tool o.runs times, interleaved, into rep.
 func measureHLSTools(ctx context.Context, p Profile, tools []hlsTool, src *hlsSource, o hlsOptions, deps startDeps, rep *hlsReport) error {
