@@ -1,0 +1,301 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/bgapi"
+	"github.com/ferryhq/ferry/internal/journal"
+)
+
+func (d *daemon) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/health", d.health)
+	mux.HandleFunc("POST /v1/sessions/{session}/tasks", d.create)
+	mux.HandleFunc("GET /v1/sessions/{session}/events", d.events)
+	mux.HandleFunc("POST /v1/sessions/{session}/ack", d.ack)
+	mux.HandleFunc("DELETE /v1/sessions/{session}", d.closeSession)
+	mux.HandleFunc("GET /v1/tasks", d.list)
+	mux.HandleFunc("GET /v1/tasks/{id}", d.get)
+	mux.HandleFunc("GET /v1/tasks/{id}/wait", d.wait)
+	mux.HandleFunc("POST /v1/tasks/{id}/{action}", d.act)
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// problem answers an error as RFC 9457 problem details.
+func problem(w http.ResponseWriter, status int, typ, title, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(bgapi.Problem{Type: typ, Title: title, Status: status, Detail: detail})
+}
+
+// fail answers err with the status that fits it.
+func fail(w http.ResponseWriter, err error) {
+	var inv *journal.InvalidSessionError
+	switch {
+	case errors.Is(err, journal.ErrNotFound):
+		problem(w, http.StatusNotFound, bgapi.ProblemNotFound, "no such task", err.Error())
+	case errors.As(err, &inv):
+		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "invalid session identifier", err.Error())
+	case errors.Is(err, errConflict):
+		problem(w, http.StatusConflict, bgapi.ProblemConflict, "the task cannot do that now", err.Error())
+	default:
+		problem(w, http.StatusInternalServerError, "", "internal error", err.Error())
+	}
+}
+
+func (d *daemon) health(w http.ResponseWriter, r *http.Request) {
+	d.mu.Lock()
+	running := len(d.running)
+	queued := len(d.q.members)
+	d.mu.Unlock()
+	writeJSON(w, http.StatusOK, bgapi.Health{PID: os.Getpid(), Version: Version, StateDir: d.cfg.StateDir,
+		Tasks: running + queued, Running: running})
+}
+
+func (d *daemon) create(w http.ResponseWriter, r *http.Request) {
+	var nt bgapi.NewTask
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&nt); err != nil {
+		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "malformed task", err.Error())
+		return
+	}
+	kind := nt.Kind()
+	if kind == "" {
+		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "malformed task", "exactly one of get, put and hls is needed")
+		return
+	}
+	req, err := checkRequest(&nt)
+	if err != nil {
+		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "invalid "+kind+" request", err.Error())
+		return
+	}
+	t, ev, err := d.j.Create(&journal.Task{Session: r.PathValue("session"), Kind: kind, Request: req,
+		Priority: nt.Priority, NotBefore: nt.NotBefore.UTC(), State: journal.Queued})
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	d.mu.Lock()
+	d.enqueue(t)
+	d.mu.Unlock()
+	d.notify(ev.Session)
+	d.wake()
+	writeJSON(w, http.StatusCreated, d.apiTask(t))
+}
+
+// checkRequest refuses what the daemon could never run, so that a mistake
+// is told to the caller rather than found later.
+func checkRequest(nt *bgapi.NewTask) (json.RawMessage, error) {
+	var v any
+	switch {
+	case nt.Get != nil:
+		if !filepath.IsAbs(nt.Get.Path) {
+			return nil, fmt.Errorf("path %q is not absolute", nt.Get.Path)
+		}
+		v = nt.Get
+	case nt.Put != nil:
+		if !filepath.IsAbs(nt.Put.Path) {
+			return nil, fmt.Errorf("path %q is not absolute", nt.Put.Path)
+		}
+		if _, err := os.Stat(nt.Put.Path); err != nil {
+			return nil, err
+		}
+		v = nt.Put
+	case nt.HLS != nil:
+		if !filepath.IsAbs(nt.HLS.Dir) || (nt.HLS.Concat != "" && !filepath.IsAbs(nt.HLS.Concat)) {
+			return nil, fmt.Errorf("dir %q and concat %q must be absolute", nt.HLS.Dir, nt.HLS.Concat)
+		}
+		v = nt.HLS
+	}
+	return json.Marshal(v)
+}
+
+func (d *daemon) list(w http.ResponseWriter, r *http.Request) {
+	ts, err := d.j.Tasks(r.URL.Query().Get("session"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := make([]bgapi.Task, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, d.apiTask(t))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (d *daemon) get(w http.ResponseWriter, r *http.Request) {
+	t, err := d.j.Task(r.PathValue("id"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d.apiTask(t))
+}
+
+// wait answers once the task is in a terminal state, or after ?timeout
+// (at most a minute) with the task as it is.
+func (d *daemon) wait(w http.ResponseWriter, r *http.Request) {
+	timeout, err := time.ParseDuration(r.URL.Query().Get("timeout"))
+	if err != nil || timeout <= 0 || timeout > time.Minute {
+		timeout = 30 * time.Second
+	}
+	id := r.PathValue("id")
+	t, err := d.j.Task(id)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	changed, stop := d.watcher(t.Session)
+	defer stop()
+	deadline := time.After(timeout)
+	for !t.State.Terminal() {
+		select {
+		case <-changed:
+		case <-deadline:
+			writeJSON(w, http.StatusOK, d.apiTask(t))
+			return
+		case <-r.Context().Done():
+			return
+		}
+		if t, err = d.j.Task(id); err != nil {
+			fail(w, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, d.apiTask(t))
+}
+
+func (d *daemon) act(w http.ResponseWriter, r *http.Request) {
+	action := r.PathValue("action")
+	switch action {
+	case "pause", "resume", "cancel":
+	default:
+		problem(w, http.StatusNotFound, bgapi.ProblemNotFound, "no such action", action)
+		return
+	}
+	t, err := d.control(r.PathValue("id"), action)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d.apiTask(t))
+}
+
+// events streams the session's events after ?after as NDJSON: what is
+// kept, then (with ?follow) new ones as they are recorded. With ?attach the
+// stream holds the session: another attach is refused while it is open.
+func (d *daemon) events(w http.ResponseWriter, r *http.Request) {
+	session := r.PathValue("session")
+	q := r.URL.Query()
+	after, _ := strconv.ParseUint(q.Get("after"), 10, 64)
+	follow, attach := q.Get("follow") == "1", q.Get("attach") == "1"
+	if attach {
+		pid, _ := strconv.Atoi(r.Header.Get("Ferry-Client-Pid"))
+		if holder, ok := d.attach(session, pid); !ok {
+			problem(w, http.StatusConflict, bgapi.ProblemSessionInUse, "session in use",
+				fmt.Sprintf("session %q is attached by another process (pid %d)", session, holder))
+			return
+		}
+		defer d.detach(session)
+	}
+	changed, stop := d.watcher(session)
+	defer stop()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	rc.Flush()
+	enc := json.NewEncoder(w)
+	keepAlive := time.NewTicker(15 * time.Second)
+	defer keepAlive.Stop()
+	for {
+		evs, err := d.j.Events(session, after, 1000)
+		if err != nil {
+			return
+		}
+		for _, e := range evs {
+			if enc.Encode(apiEvent(e)) != nil {
+				return
+			}
+			after = e.Seq
+		}
+		if len(evs) > 0 {
+			if rc.Flush() != nil {
+				return
+			}
+			if len(evs) == 1000 {
+				continue // more are kept
+			}
+		}
+		if !follow {
+			return
+		}
+		d.mu.Lock()
+		stopping := d.stopping
+		d.mu.Unlock()
+		if stopping {
+			return
+		}
+		select {
+		case <-changed:
+		case <-keepAlive.C:
+			// A blank line: the client learns the stream is alive, and
+			// the daemon learns a client that has gone.
+			if _, err := w.Write([]byte("\n")); err != nil || rc.Flush() != nil {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func (d *daemon) ack(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Seq uint64 `json:"seq"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil {
+		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "malformed ack", err.Error())
+		return
+	}
+	if err := d.j.Ack(r.PathValue("session"), body.Seq); err != nil {
+		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "cannot acknowledge", err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// closeSession ends a session: ?cancel=1 cancels its unfinished tasks now;
+// without it they run to their end.
+func (d *daemon) closeSession(w http.ResponseWriter, r *http.Request) {
+	session := r.PathValue("session")
+	if r.URL.Query().Get("cancel") == "1" {
+		ts, err := d.j.Tasks(session)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		for _, t := range ts {
+			if !t.State.Terminal() {
+				if _, err := d.control(t.ID, "cancel"); err != nil && !errors.Is(err, errConflict) {
+					fail(w, err)
+					return
+				}
+			}
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

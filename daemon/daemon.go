@@ -1,0 +1,193 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ferryhq/ferry"
+	"github.com/ferryhq/ferry/internal/bgapi"
+	"github.com/ferryhq/ferry/internal/journal"
+)
+
+// ErrRunning reports that another daemon already serves the state
+// directory or the socket.
+var ErrRunning = errors.New("ferry daemon: another daemon is running")
+
+// Version is reported by GET /v1/health.
+var Version = "dev"
+
+// daemon is one running daemon.
+type daemon struct {
+	cfg  Config
+	log  *slog.Logger
+	j    *journal.Journal
+	s    *ferry.Session
+	kick chan struct{} // wakes the scheduler
+
+	mu       sync.Mutex
+	q        queue
+	running  map[string]*run            // by task ID
+	attached map[string]int             // session -> attached client's pid
+	watch    map[string][]chan struct{} // session -> event watchers
+	stopping bool
+}
+
+// Run serves until ctx ends, then shuts down gracefully: the API stops,
+// running transfers stop where they are (and continue on the next start),
+// and the journal is closed.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.StateDir == "" {
+		cfg.StateDir = bgapi.DefaultStateDir()
+	}
+	if cfg.Socket == "" {
+		cfg.Socket = bgapi.DefaultSocket(cfg.StateDir)
+	}
+	if cfg.MaxTasks <= 0 {
+		cfg.MaxTasks = 4
+	}
+	if cfg.RetryWait <= 0 {
+		cfg.RetryWait = 5 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return err
+	}
+	j, err := journal.Open(filepath.Join(cfg.StateDir, "ferry.db"))
+	if errors.Is(err, journal.ErrLocked) {
+		return fmt.Errorf("%w with state %s", ErrRunning, cfg.StateDir)
+	}
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	ln, err := listen(cfg.Socket)
+	if err != nil {
+		return err
+	}
+	scfg := cfg.Session
+	if scfg.StateDir == "" {
+		scfg.StateDir = filepath.Join(cfg.StateDir, "uploads")
+	}
+	s, err := ferry.NewSession(scfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	d := &daemon{cfg: cfg, log: log, j: j, s: s, kick: make(chan struct{}, 1),
+		running: map[string]*run{}, attached: map[string]int{}, watch: map[string][]chan struct{}{},
+		q: queue{members: map[string]bool{}}}
+
+	start := time.Now()
+	if err := d.recover(); err != nil {
+		ln.Close()
+		return err
+	}
+	log.Info("ferry daemon ready", "pid", os.Getpid(), "socket", cfg.Socket, "state", cfg.StateDir, "recovered_in", time.Since(start).Round(time.Millisecond))
+
+	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
+	var metrics *http.Server
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /metrics", d.metrics)
+		metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go metrics.Serve(mln)
+		log.Info("metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	schedDone := make(chan struct{})
+	sctx, stopSched := context.WithCancel(context.Background())
+	go func() {
+		defer close(schedDone)
+		d.schedule(sctx)
+	}()
+
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+	}
+	log.Info("ferry daemon stopping")
+	d.mu.Lock()
+	d.stopping = true
+	d.mu.Unlock()
+	d.notifyAll() // event streams end
+	shctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(shctx)
+	if metrics != nil {
+		metrics.Shutdown(shctx)
+	}
+	stopSched()
+	<-schedDone
+	d.stopRunning()
+	s.Close()
+	os.Remove(cfg.Socket)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// listen opens the socket, refusing when a daemon answers on it and
+// replacing a stale one left by a killed daemon.
+func listen(socket string) (net.Listener, error) {
+	if len(socket) > 107 {
+		return nil, fmt.Errorf("ferry daemon: socket path %q is longer than a unix socket allows (107 bytes)", socket)
+	}
+	if err := os.MkdirAll(filepath.Dir(socket), 0o700); err != nil {
+		return nil, err
+	}
+	if c, err := net.DialTimeout("unix", socket, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("%w on %s", ErrRunning, socket)
+	}
+	os.Remove(socket)
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		return nil, err
+	}
+	os.Chmod(socket, 0o600) // the daemon acts for its user only
+	return ln, nil
+}
+
+// recover makes the tasks a killed daemon left running runnable again; their
+// engines continue from their own saved state.
+func (d *daemon) recover() error {
+	tasks, err := d.j.Unfinished()
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, t := range tasks {
+		if t.State == journal.Running {
+			var err error
+			if t, _, err = d.j.Update(t.ID, func(t *journal.Task) error { t.State = journal.Queued; return nil }, nil); err != nil {
+				return err
+			}
+			n++
+		}
+		if t.State == journal.Queued || t.State == journal.Waiting {
+			d.enqueue(t)
+		}
+	}
+	if n > 0 {
+		d.log.Info("continuing interrupted tasks", "tasks", n)
+	}
+	return nil
+}

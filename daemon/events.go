@@ -1,0 +1,106 @@
+package daemon
+
+import (
+	"encoding/json"
+
+	"github.com/ferryhq/ferry/internal/bgapi"
+	"github.com/ferryhq/ferry/internal/journal"
+)
+
+// watcher returns a channel that is signalled when session's log grows,
+// and a function to stop watching.
+func (d *daemon) watcher(session string) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	d.mu.Lock()
+	d.watch[session] = append(d.watch[session], ch)
+	d.mu.Unlock()
+	return ch, func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		ws := d.watch[session]
+		for i, w := range ws {
+			if w == ch {
+				d.watch[session] = append(ws[:i], ws[i+1:]...)
+				break
+			}
+		}
+		if len(d.watch[session]) == 0 {
+			delete(d.watch, session)
+		}
+	}
+}
+
+// notify wakes the session's event streams.
+func (d *daemon) notify(session string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, ch := range d.watch[session] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (d *daemon) notifyAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, ws := range d.watch {
+		for _, ch := range ws {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// attach holds session for the client pid; false when another holds it.
+func (d *daemon) attach(session string, pid int) (holder int, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p, held := d.attached[session]; held {
+		return p, false
+	}
+	d.attached[session] = pid
+	return pid, true
+}
+
+func (d *daemon) detach(session string) {
+	d.mu.Lock()
+	delete(d.attached, session)
+	d.mu.Unlock()
+}
+
+// apiEvent is the wire form of a journal event.
+func apiEvent(e journal.Event) bgapi.Event {
+	out := bgapi.Event{Seq: e.Seq, Session: e.Session, Task: e.Task, Type: e.Type, Time: e.Time}
+	if len(e.Data) > 0 {
+		var data struct {
+			Result *bgapi.Result `json:"result"`
+			Error  string        `json:"error"`
+		}
+		if json.Unmarshal(e.Data, &data) == nil {
+			out.Result, out.Error = data.Result, data.Error
+		}
+	}
+	return out
+}
+
+// apiTask is the wire form of a task, with its live progress if it runs.
+func (d *daemon) apiTask(t *journal.Task) bgapi.Task {
+	out := bgapi.Task{ID: t.ID, Session: t.Session, Kind: t.Kind, State: string(t.State), Priority: t.Priority,
+		NotBefore: t.NotBefore, NextTry: t.NextTry, Tries: t.Tries, Created: t.Created, Updated: t.Updated,
+		Request: t.Request, Error: t.Error}
+	if len(t.Result) > 0 {
+		var r bgapi.Result
+		if json.Unmarshal(t.Result, &r) == nil {
+			out.Result = &r
+		}
+	}
+	if r := d.transfer(t.ID); r != nil {
+		p := r.task.Progress()
+		out.Progress = &bgapi.Progress{Done: p.Done, Expected: p.Expected, Speed: p.Speed}
+	}
+	return out
+}

@@ -1,0 +1,426 @@
+package daemon
+
+import (
+	"container/heap"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/ferryhq/ferry"
+	"github.com/ferryhq/ferry/internal/bgapi"
+	"github.com/ferryhq/ferry/internal/download"
+	"github.com/ferryhq/ferry/internal/journal"
+)
+
+// run is a task the daemon is transferring.
+type run struct {
+	task    *ferry.Task
+	session string
+	stop    context.CancelFunc
+	// intent is why the transfer is being stopped: "pause", "cancel", or
+	// "shutdown" (the task continues on the next start).
+	intent string
+}
+
+// queue orders runnable tasks: higher priority first, then older first;
+// tasks held back (NotBefore, NextTry) wait in a heap by time.
+type queue struct {
+	ready   readyHeap
+	later   laterHeap
+	members map[string]bool // entries still valid (lazy deletion)
+}
+
+type qitem struct {
+	id   string
+	prio int
+	at   time.Time
+}
+
+type readyHeap []qitem
+
+func (h readyHeap) Len() int { return len(h) }
+func (h readyHeap) Less(i, j int) bool {
+	if h[i].prio != h[j].prio {
+		return h[i].prio > h[j].prio
+	}
+	return h[i].id < h[j].id
+}
+func (h readyHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *readyHeap) Push(x any)   { *h = append(*h, x.(qitem)) }
+func (h *readyHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+type laterHeap []qitem
+
+func (h laterHeap) Len() int           { return len(h) }
+func (h laterHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h laterHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *laterHeap) Push(x any)        { *h = append(*h, x.(qitem)) }
+func (h *laterHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// enqueue makes t runnable (at its NotBefore or NextTry, if later).
+// Called with d.mu held.
+func (d *daemon) enqueue(t *journal.Task) {
+	at := t.NotBefore
+	if t.State == journal.Waiting {
+		at = t.NextTry
+	}
+	d.q.members[t.ID] = true
+	it := qitem{id: t.ID, prio: t.Priority, at: at}
+	if at.After(time.Now()) {
+		heap.Push(&d.q.later, it)
+	} else {
+		heap.Push(&d.q.ready, it)
+	}
+}
+
+func (d *daemon) wake() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// schedule starts runnable tasks while there is room, until ctx ends.
+func (d *daemon) schedule(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next := d.startRunnable(ctx)
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(time.Until(next), time.Millisecond)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.kick:
+		case <-timer.C:
+		}
+	}
+}
+
+// startRunnable starts tasks in queue order while fewer than MaxTasks run;
+// it returns when the next held-back task becomes runnable (zero: none).
+func (d *daemon) startRunnable(ctx context.Context) time.Time {
+	for {
+		d.mu.Lock()
+		now := time.Now()
+		for d.q.later.Len() > 0 && !d.q.later[0].at.After(now) {
+			heap.Push(&d.q.ready, heap.Pop(&d.q.later))
+		}
+		var next time.Time
+		if d.q.later.Len() > 0 {
+			next = d.q.later[0].at
+		}
+		if d.stopping || len(d.running) >= d.cfg.MaxTasks || d.q.ready.Len() == 0 {
+			d.mu.Unlock()
+			return next
+		}
+		it := heap.Pop(&d.q.ready).(qitem)
+		valid := d.q.members[it.id]
+		delete(d.q.members, it.id)
+		d.mu.Unlock()
+		if valid {
+			d.start(ctx, it.id)
+		}
+	}
+}
+
+var errNotRunnable = errors.New("not runnable")
+
+// start marks the task running (with its "started" event) and hands it to
+// the engine.
+func (d *daemon) start(ctx context.Context, id string) {
+	t, ev, err := d.j.Update(id, func(t *journal.Task) error {
+		if t.State != journal.Queued && t.State != journal.Waiting {
+			return errNotRunnable
+		}
+		t.State, t.Tries, t.NextTry = journal.Running, t.Tries+1, time.Time{}
+		return nil
+	}, &journal.Event{Type: bgapi.EventStarted})
+	if errors.Is(err, errNotRunnable) {
+		return
+	}
+	if err != nil {
+		d.log.Error("starting a task", "task", id, "err", err)
+		return
+	}
+	d.notify(ev.Session)
+	tctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	ft, err := d.newTransfer(tctx, t)
+	if err != nil {
+		stop()
+		d.finish(t, nil, fmt.Errorf("invalid request: %w", err), "")
+		return
+	}
+	r := &run{task: ft, session: t.Session, stop: stop}
+	d.mu.Lock()
+	d.running[id] = r
+	d.mu.Unlock()
+	d.log.Info("task started", "task", id, "session", t.Session, "kind", t.Kind, "try", t.Tries)
+	go func() {
+		res, err := ft.Wait(context.Background())
+		d.mu.Lock()
+		delete(d.running, id)
+		intent := r.intent
+		d.mu.Unlock()
+		stop()
+		d.finish(t, res, err, intent)
+		d.wake()
+	}()
+}
+
+// newTransfer starts the engine for t.
+func (d *daemon) newTransfer(ctx context.Context, t *journal.Task) (*ferry.Task, error) {
+	switch t.Kind {
+	case bgapi.KindGet:
+		var r bgapi.GetRequest
+		if err := json.Unmarshal(t.Request, &r); err != nil {
+			return nil, err
+		}
+		return d.s.Download(ctx, ferry.DownloadRequest{URL: r.URL, Path: r.Path, Connections: r.Connections,
+			Checksum: r.Checksum, Header: r.Header, SHA256: true})
+	case bgapi.KindPut:
+		var r bgapi.PutRequest
+		if err := json.Unmarshal(t.Request, &r); err != nil {
+			return nil, err
+		}
+		return d.s.Upload(ctx, ferry.UploadRequest{URL: r.URL, Path: r.Path, Protocol: ferry.Protocol(r.Protocol),
+			Connections: r.Connections, ChunkSize: r.ChunkSize, Header: r.Header, SHA256: true})
+	case bgapi.KindHLS:
+		var r bgapi.HLSRequest
+		if err := json.Unmarshal(t.Request, &r); err != nil {
+			return nil, err
+		}
+		return d.s.HLS(ctx, ferry.HLSRequest{URL: r.URL, Dir: r.Dir, Variant: r.Variant, MaxBandwidth: r.MaxBandwidth,
+			Connections: r.Connections, LiveDuration: time.Duration(r.LiveDuration), AllowHoles: r.AllowHoles,
+			Concat: r.Concat, Header: r.Header})
+	}
+	return nil, fmt.Errorf("unknown kind %q", t.Kind)
+}
+
+// finish records how a transfer ended, with its event, in one step.
+func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent string) {
+	if intent == "shutdown" {
+		return // still "running" in the journal: it continues on the next start
+	}
+	var state journal.State
+	data := bgapi.Event{}
+	wait := time.Duration(0)
+	switch {
+	case err == nil:
+		state = journal.Done
+		data.Result = result(res)
+	case intent == "pause":
+		state = journal.Paused
+	case intent == "cancel":
+		state = journal.Canceled
+	case unreachable(err):
+		state = journal.Waiting
+		data.Error = err.Error()
+		wait = d.cfg.RetryWait << min(t.Tries-1, 20)
+		wait = min(wait, time.Hour)
+	default:
+		state = journal.Failed
+		data.Error = err.Error()
+	}
+	var payload json.RawMessage
+	if data.Result != nil || data.Error != "" {
+		payload, _ = json.Marshal(struct {
+			Result *bgapi.Result `json:"result,omitempty"`
+			Error  string        `json:"error,omitempty"`
+		}{data.Result, data.Error})
+	}
+	evType := map[journal.State]string{journal.Done: bgapi.EventDone, journal.Paused: bgapi.EventPaused,
+		journal.Canceled: bgapi.EventCanceled, journal.Waiting: bgapi.EventWaiting, journal.Failed: bgapi.EventFailed}[state]
+	nt, ev, uerr := d.j.Update(t.ID, func(jt *journal.Task) error {
+		if jt.State.Terminal() {
+			return errNotRunnable // cancelled meanwhile: nothing more to say
+		}
+		jt.State = state
+		if state == journal.Waiting {
+			jt.NextTry = time.Now().Add(wait)
+		}
+		if data.Result != nil {
+			jt.Result, _ = json.Marshal(data.Result)
+		}
+		jt.Error = data.Error
+		return nil
+	}, &journal.Event{Type: evType, Data: payload})
+	if errors.Is(uerr, errNotRunnable) {
+		return
+	}
+	if uerr != nil {
+		d.log.Error("recording a task's end", "task", t.ID, "err", uerr)
+		return
+	}
+	d.log.Info("task "+string(state), "task", t.ID, "session", t.Session, "err", data.Error)
+	if state == journal.Waiting {
+		d.mu.Lock()
+		d.enqueue(nt)
+		d.mu.Unlock()
+	}
+	d.notify(ev.Session)
+}
+
+// unreachable reports a failure to reach the host at all (no route, refused,
+// name not resolved), which waits for connectivity instead of failing.
+func unreachable(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return true
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH)
+}
+
+func result(res *ferry.Result) *bgapi.Result {
+	if res == nil {
+		return nil
+	}
+	r := &bgapi.Result{URL: res.URL, Path: res.Path, Location: res.Location, Size: res.Size,
+		Downloaded: res.Downloaded, Uploaded: res.Uploaded, SHA256: res.SHA256}
+	if res.HLS != nil {
+		r.Segments = res.HLS.Segments
+	}
+	return r
+}
+
+// stopRunning stops every transfer for the shutdown: their state stays
+// "running", so the next start continues them.
+func (d *daemon) stopRunning() {
+	d.mu.Lock()
+	runs := make([]*run, 0, len(d.running))
+	for _, r := range d.running {
+		r.intent = "shutdown"
+		runs = append(runs, r)
+	}
+	d.mu.Unlock()
+	for _, r := range runs {
+		r.stop()
+	}
+	for _, r := range runs {
+		<-r.task.Done()
+	}
+}
+
+// control pauses, resumes or cancels a task.
+func (d *daemon) control(id, what string) (*journal.Task, error) {
+	var t *journal.Task
+	var ev journal.Event
+	for try := 0; t == nil; try++ {
+		if try == 50 {
+			return nil, fmt.Errorf("%w: task %s keeps changing state", errConflict, id)
+		}
+		if r := d.transfer(id); r != nil && what != "resume" {
+			return d.stopTransfer(id, r, what)
+		}
+		cur, err := d.j.Task(id)
+		if err != nil {
+			return nil, err
+		}
+		state, evType := cur.State, ""
+		switch {
+		case cur.State.Terminal():
+			return nil, fmt.Errorf("%w: task %s is %s", errConflict, id, cur.State)
+		case cur.State == journal.Running && what != "resume":
+			time.Sleep(5 * time.Millisecond) // being started: stop it once it is
+			continue
+		case what == "pause" && (cur.State == journal.Queued || cur.State == journal.Waiting):
+			state, evType = journal.Paused, bgapi.EventPaused
+		case what == "resume" && cur.State == journal.Paused:
+			state, evType = journal.Queued, bgapi.EventResumed
+		case what == "cancel":
+			state, evType = journal.Canceled, bgapi.EventCanceled
+		default:
+			return cur, nil // already so
+		}
+		t, ev, err = d.j.Update(id, func(t *journal.Task) error {
+			if t.State != cur.State {
+				return errUnchanged // the scheduler got there first: look again
+			}
+			t.State = state
+			return nil
+		}, &journal.Event{Type: evType})
+		if err != nil && !errors.Is(err, errUnchanged) {
+			return nil, err
+		}
+	}
+	d.mu.Lock()
+	if t.State == journal.Queued {
+		d.enqueue(t)
+	} else {
+		delete(d.q.members, id)
+	}
+	d.mu.Unlock()
+	if t.State == journal.Canceled {
+		removePartial(t)
+	}
+	d.notify(ev.Session)
+	d.wake()
+	return t, nil
+}
+
+func (d *daemon) transfer(id string) *run {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.running[id]
+}
+
+// stopTransfer pauses or cancels a running task and returns it once its
+// new state is recorded.
+func (d *daemon) stopTransfer(id string, r *run, what string) (*journal.Task, error) {
+	d.mu.Lock()
+	r.intent = what
+	d.mu.Unlock()
+	if what == "cancel" {
+		r.task.Cancel() // and its partial files go
+	} else {
+		r.stop() // its partial files stay for the resume
+	}
+	<-r.task.Done()
+	for range 400 { // finish records the state right after
+		t, err := d.j.Task(id)
+		if err != nil || t.State != journal.Running {
+			return t, err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return d.j.Task(id)
+}
+
+// removePartial deletes what a cancelled download that was not running kept.
+func removePartial(t *journal.Task) {
+	if t.Kind != bgapi.KindGet {
+		return
+	}
+	var r bgapi.GetRequest
+	if json.Unmarshal(t.Request, &r) == nil && r.Path != "" {
+		os.Remove(download.PartPath(r.Path))
+		os.Remove(download.ControlPath(r.Path))
+	}
+}
+
+var (
+	errConflict  = errors.New("conflict")
+	errUnchanged = errors.New("unchanged")
+)

@@ -1,0 +1,215 @@
+// Package bgapi is the wire protocol of ferry's background daemon: the
+// JSON shapes of its HTTP API over a unix socket (docs/API.md), and a client
+// for it. The daemon, the library's background sessions and the CLI all
+// speak through it.
+package bgapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Kinds of task.
+const (
+	KindGet = "get"
+	KindPut = "put"
+	KindHLS = "hls"
+)
+
+// GetRequest is a download. Paths are absolute: the daemon's working
+// directory is not the caller's.
+type GetRequest struct {
+	URL         string      `json:"url"`
+	Path        string      `json:"path"`
+	Connections int         `json:"connections,omitempty"`
+	Checksum    string      `json:"checksum,omitempty"` // "sha-256=HEX"
+	Header      http.Header `json:"header,omitempty"`
+}
+
+// PutRequest is an upload of the file at Path.
+type PutRequest struct {
+	URL         string      `json:"url"`
+	Path        string      `json:"path"`
+	Protocol    string      `json:"protocol,omitempty"` // auto, tus, ietf, multipart
+	Connections int         `json:"connections,omitempty"`
+	ChunkSize   int64       `json:"chunk_size,omitempty"`
+	Header      http.Header `json:"header,omitempty"`
+}
+
+// HLSRequest is an HLS download into Dir.
+type HLSRequest struct {
+	URL          string      `json:"url"`
+	Dir          string      `json:"dir"`
+	Variant      string      `json:"variant,omitempty"`
+	MaxBandwidth int64       `json:"max_bandwidth,omitempty"`
+	Connections  int         `json:"connections,omitempty"`
+	LiveDuration Duration    `json:"live_duration,omitempty"`
+	AllowHoles   bool        `json:"allow_holes,omitempty"`
+	Concat       string      `json:"concat,omitempty"`
+	Header       http.Header `json:"header,omitempty"`
+}
+
+// NewTask asks the daemon for a task: exactly one of Get, Put and HLS.
+type NewTask struct {
+	// Priority orders queued tasks: higher first, then oldest first.
+	Priority int `json:"priority,omitempty"`
+	// NotBefore holds the task back until then.
+	NotBefore time.Time   `json:"not_before,omitzero"`
+	Get       *GetRequest `json:"get,omitempty"`
+	Put       *PutRequest `json:"put,omitempty"`
+	HLS       *HLSRequest `json:"hls,omitempty"`
+}
+
+// Kind is the task's kind, "" when not exactly one request is set.
+func (n *NewTask) Kind() string {
+	kind, set := "", 0
+	if n.Get != nil {
+		kind, set = KindGet, set+1
+	}
+	if n.Put != nil {
+		kind, set = KindPut, set+1
+	}
+	if n.HLS != nil {
+		kind, set = KindHLS, set+1
+	}
+	if set != 1 {
+		return ""
+	}
+	return kind
+}
+
+// Task states.
+const (
+	Queued   = "queued"
+	Running  = "running"
+	Paused   = "paused"
+	Waiting  = "waiting" // for connectivity: tried again at NextTry
+	Done     = "done"
+	Failed   = "failed"
+	Canceled = "canceled"
+)
+
+// Terminal reports whether a task in state will not change again.
+func Terminal(state string) bool { return state == Done || state == Failed || state == Canceled }
+
+// Task is what the daemon says about a task.
+type Task struct {
+	ID        string          `json:"id"`
+	Session   string          `json:"session"`
+	Kind      string          `json:"kind"`
+	State     string          `json:"state"`
+	Priority  int             `json:"priority,omitempty"`
+	NotBefore time.Time       `json:"not_before,omitzero"`
+	NextTry   time.Time       `json:"next_try,omitzero"`
+	Tries     int             `json:"tries,omitempty"`
+	Created   time.Time       `json:"created"`
+	Updated   time.Time       `json:"updated"`
+	Request   json.RawMessage `json:"request"`
+	Result    *Result         `json:"result,omitempty"`
+	Error     string          `json:"error,omitempty"`
+	// Progress is live, for a running task.
+	Progress *Progress `json:"progress,omitempty"`
+}
+
+// Progress is a running task's advance.
+type Progress struct {
+	Done     int64   `json:"done"`
+	Expected int64   `json:"expected"` // -1 while unknown
+	Speed    float64 `json:"speed"`    // bytes per second, recent
+}
+
+// Result is what a finished task reports.
+type Result struct {
+	URL        string `json:"url"`
+	Path       string `json:"path,omitempty"`
+	Location   string `json:"location,omitempty"`
+	Size       int64  `json:"size"`
+	Downloaded int64  `json:"downloaded,omitempty"`
+	Uploaded   int64  `json:"uploaded,omitempty"`
+	SHA256     string `json:"sha256,omitempty"`
+	Segments   int    `json:"segments,omitempty"`
+}
+
+// Event types. Every change of a task's state is one event, stored before
+// it is announced, kept until the session acknowledges it.
+const (
+	EventCreated  = "created"
+	EventStarted  = "started"
+	EventPaused   = "paused"
+	EventResumed  = "resumed"
+	EventWaiting  = "waiting"
+	EventDone     = "done"
+	EventFailed   = "failed"
+	EventCanceled = "canceled"
+)
+
+// Event is one entry of a session's event log.
+type Event struct {
+	Seq     uint64    `json:"seq"` // per session, from 1, never reused
+	Session string    `json:"session"`
+	Task    string    `json:"task"`
+	Type    string    `json:"type"`
+	Time    time.Time `json:"time"`
+	// Result of a "done" event.
+	Result *Result `json:"result,omitempty"`
+	// Error of a "failed" or "waiting" event.
+	Error string `json:"error,omitempty"`
+}
+
+// Health is the daemon's GET /v1/health.
+type Health struct {
+	PID      int    `json:"pid"`
+	Version  string `json:"version"`
+	StateDir string `json:"state_dir"`
+	Tasks    int    `json:"tasks"`
+	Running  int    `json:"running"`
+}
+
+// Problem is an error answer (RFC 9457 problem details).
+type Problem struct {
+	Type   string `json:"type,omitempty"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Problem types the clients act on.
+const (
+	ProblemSessionInUse = "https://ferry.dev/problems/session-in-use"
+	ProblemNotFound     = "https://ferry.dev/problems/not-found"
+	ProblemBadRequest   = "https://ferry.dev/problems/bad-request"
+	ProblemConflict     = "https://ferry.dev/problems/conflict"
+)
+
+// Duration is a time.Duration that reads and writes as "90s", "10m".
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// DefaultStateDir is $XDG_STATE_HOME/ferry, or ~/.local/state/ferry.
+func DefaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "ferry")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "ferry-state")
+	}
+	return filepath.Join(home, ".local", "state", "ferry")
+}
+
+// DefaultSocket is the daemon's socket for stateDir: daemon.sock inside it.
+func DefaultSocket(stateDir string) string { return filepath.Join(stateDir, "daemon.sock") }
