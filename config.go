@@ -64,6 +64,18 @@ type Config struct {
 	// StateDir holds the state of uploads between runs. "" means
 	// $XDG_STATE_HOME/ferry, or ~/.local/state/ferry.
 	StateDir string
+	// Background, when set, makes this a background session with that
+	// identifier: its downloads, uploads and HLS downloads run in the
+	// ferry daemon (started when none runs) and go on after this program
+	// exits. A program that opens a session with the same identifier
+	// later gets the tasks back (Tasks) and every event it missed
+	// (BackgroundEvents). One process at a time may hold an identifier
+	// (ErrSessionInUse); sessions with different identifiers run side by
+	// side. The daemon's own configuration decides connection caps and
+	// bandwidth; the transfer settings above do not apply.
+	Background string
+	// Daemon locates the daemon of a background session.
+	Daemon DaemonConfig
 }
 
 // DefaultConfig returns the configuration with every default spelled out.

@@ -15,6 +15,9 @@ func (s *Session) NewDownload(ctx context.Context, req DownloadRequest) (*Task, 
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
+	if s.bg != nil {
+		return s.backgroundDownload(ctx, req)
+	}
 	w := &downloadWork{s: s, req: req}
 	var seed *download.State
 	if req.ResumeData != nil {

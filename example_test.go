@@ -5,13 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/ferryhq/ferry"
+	"github.com/ferryhq/ferry/daemon"
 	"github.com/ferryhq/ferry/server"
 )
 
@@ -182,4 +185,54 @@ func ExampleSession_HLS() {
 	}
 	fmt.Println(filepath.Base(res.Path), res.HLS.Segments, "segments,", res.HLS.Duration, "s,", res.Size, "bytes")
 	// Output: index.m3u8 2 segments, 7.5 s, 33840 bytes
+}
+
+// A background session's transfers run in the ferry daemon and outlive the
+// program; a program that comes back with the same identifier receives
+// what it missed. (Here the daemon runs in this process, and the two
+// sessions stand for two runs of a program.)
+func Example_backgroundSession() {
+	url, dir, cleanup := exampleOrigin()
+	defer cleanup()
+	state, _ := os.MkdirTemp("", "ferry-state")
+	defer os.RemoveAll(state)
+	ctx, stopDaemon := context.WithCancel(context.Background())
+	ready, daemonDone := make(chan struct{}), make(chan error)
+	go func() {
+		daemonDone <- daemon.Run(ctx, daemon.Config{StateDir: state, Ready: func() { close(ready) },
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}()
+	<-ready
+	defer func() { stopDaemon(); <-daemonDone }()
+	cfg := ferry.Config{Background: "reports", Daemon: ferry.DaemonConfig{StateDir: state}}
+
+	// The first run hands a download to the daemon and exits.
+	s, err := ferry.NewSession(cfg) // starts "ferry daemon" when none runs
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := s.Download(context.Background(), ferry.DownloadRequest{URL: url, Path: filepath.Join(dir, "report.bin")}); err != nil {
+		log.Fatal(err)
+	}
+	s.Close()
+
+	// A later run re-creates the session and is told what happened.
+	s, err = ferry.NewSession(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	for ev := range s.BackgroundEvents() {
+		fmt.Println(ev.Seq, ev.Type)
+		if ev.Type == "done" {
+			fmt.Println(filepath.Base(ev.Result.Path), ev.Result.Size)
+			s.Ack(ev.Seq) // handled: not delivered again
+			break
+		}
+	}
+	// Output:
+	// 1 created
+	// 2 started
+	// 3 done
+	// report.bin 4194304
 }

@@ -80,7 +80,13 @@ func (s *Session) HLS(ctx context.Context, req HLSRequest) (*Task, error) {
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
-	t, err := s.newTask(ctx, &hlsWork{s: s, req: req})
+	var t *Task
+	var err error
+	if s.bg != nil {
+		t, err = s.backgroundHLS(ctx, req)
+	} else {
+		t, err = s.newTask(ctx, &hlsWork{s: s, req: req})
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,8 @@ type Session struct {
 	limiter *rate.Limiter
 	slots   *hostSlots
 
+	bg *background // a background session's link to the daemon
+
 	mu     sync.Mutex
 	tasks  []*Task
 	nextID int
@@ -45,6 +47,11 @@ func NewSession(cfg Config) (*Session, error) {
 	if cfg.RateLimit > 0 {
 		burst := int(min(cfg.RateLimit, 256<<10))
 		s.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), burst)
+	}
+	if cfg.Background != "" {
+		if err := s.attach(); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -143,6 +150,9 @@ func (s *Session) Shutdown(ctx context.Context) error {
 // fetched, like a cancelled context: running the same download again, or
 // from its control file, continues it. Task.Cancel is the way to stop a task
 // and delete its files. Event channels not drained by then are closed.
+//
+// A background session's tasks go on in the daemon: Close only lets go of
+// the session's identifier (CancelAll cancels them).
 func (s *Session) Close() error {
 	tasks := s.invalidate()
 	for _, t := range tasks {
@@ -153,6 +163,30 @@ func (s *Session) Close() error {
 		t.events.abandon()
 	}
 	s.client.CloseIdleConnections()
+	if s.bg != nil {
+		s.bg.stop()
+		<-s.bg.ended
+		s.bg.c.Close()
+	}
+	return nil
+}
+
+// CancelAll cancels every unfinished task of the session, deleting what
+// they fetched; for a background session, in the daemon too, including
+// tasks this program has not seen.
+func (s *Session) CancelAll() error {
+	s.mu.Lock()
+	tasks := append([]*Task(nil), s.tasks...)
+	s.mu.Unlock()
+	for _, t := range tasks {
+		t.Cancel()
+	}
+	for _, t := range tasks {
+		<-t.Done()
+	}
+	if s.bg != nil {
+		return s.bg.c.CloseSession(context.Background(), s.bg.id, true)
+	}
 	return nil
 }
 

@@ -86,6 +86,9 @@ func (s *Session) NewUpload(ctx context.Context, req UploadRequest) (*Task, erro
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
+	if s.bg != nil {
+		return s.backgroundUpload(ctx, req)
+	}
 	w := &uploadWork{s: s, req: req}
 	if s.cfg.Ephemeral {
 		w.journal = statefile.NewMem[upload.State](nil)

@@ -27,4 +27,6 @@ type Config struct {
 	RetryWait time.Duration
 	// Logger receives the daemon's log (nil: text on stderr).
 	Logger *slog.Logger
+	// Ready, if set, is called once the daemon answers on its socket.
+	Ready func()
 }

@@ -111,6 +111,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	if cfg.Ready != nil {
+		cfg.Ready() // the listener queues connections until Serve takes them
+	}
 	schedDone := make(chan struct{})
 	sctx, stopSched := context.WithCancel(context.Background())
 	go func() {

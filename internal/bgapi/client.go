@@ -183,6 +183,9 @@ type EventsOptions struct {
 	// Attach holds the session for this client while the stream is open:
 	// another attach fails with ErrSessionInUse.
 	Attach bool
+	// OnOpen, if set, is called once the daemon has accepted the stream
+	// (and, with Attach, given this client the session).
+	OnOpen func()
 }
 
 // Events reads the session's events after o.After and hands each to fn,
@@ -207,6 +210,9 @@ func (c *Client) Events(ctx context.Context, session string, o EventsOptions, fn
 	defer resp.Body.Close()
 	if err := answerError(resp); err != nil {
 		return err
+	}
+	if o.OnOpen != nil {
+		o.OnOpen()
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)

@@ -272,8 +272,10 @@ func (j *Journal) CreateMany(ts []*Task) ([]*Task, []Event, error) {
 // log, in one transaction, so a state change and its event are never seen
 // apart. f returning an error (or panicking) aborts with nothing changed; the
 // error is returned as is. f may not change ID, Session or Created; a nil f
-// only appends the event (and bumps Updated). Returns
-// the updated task and the appended event (zero if none).
+// only appends the event (and bumps Updated). f runs inside the write
+// transaction, which blocks every other writer: it must be quick and must not
+// call the Journal. Returns the updated task and the appended event (zero if
+// none).
 func (j *Journal) Update(id string, f func(*Task) error, ev *Event) (*Task, Event, error) {
 	if ev != nil && ev.Type == "" {
 		return nil, Event{}, errors.New("journal: event without a type")
@@ -601,7 +603,7 @@ func appendEvent(sb *bolt.Bucket, t *Task, e Event, now time.Time) (Event, error
 
 // appendOnly tells bbolt that b's keys arrive in increasing order (task IDs
 // and sequence numbers), so full pages can be left nearly full on a split
-// instead of half empty: the journal gets about a third smaller.
+// instead of half empty: the journal gets about 40% smaller.
 func appendOnly(b *bolt.Bucket) *bolt.Bucket {
 	b.FillPercent = 0.9
 	return b

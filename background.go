@@ -1,0 +1,355 @@
+package ferry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/bgapi"
+)
+
+// DaemonConfig locates the daemon that runs a background session's tasks.
+type DaemonConfig struct {
+	// StateDir is the daemon's state directory ("" means
+	// $XDG_STATE_HOME/ferry, or ~/.local/state/ferry).
+	StateDir string
+	// Socket is its API socket ("" means StateDir/daemon.sock).
+	Socket string
+	// Command starts a daemon when none answers; "--state DIR --socket
+	// PATH" are appended. nil means "ferry daemon", ferry found in PATH.
+	Command []string
+}
+
+// ErrSessionInUse reports a background session whose identifier another
+// live process is using.
+var ErrSessionInUse = bgapi.ErrSessionInUse
+
+// ErrNoDaemon reports that no daemon runs and none could be started.
+var ErrNoDaemon = bgapi.ErrNoDaemon
+
+// BackgroundEvent is an entry of a background session's event log: a
+// change of one of its tasks, recorded by the daemon whether or not a
+// program was there to see it, and kept until acknowledged (Session.Ack).
+// Delivery is at least once: an event not acknowledged comes again to the
+// next session opened with the same identifier.
+type BackgroundEvent struct {
+	Seq  uint64 // in the session's log, from 1
+	Task string // the task's ID
+	// Type is created, started, paused, resumed, waiting (for
+	// connectivity), done, failed or canceled.
+	Type   string
+	Time   time.Time
+	Result *Result // of a done task
+	Err    error   // of a failed task, or why it waits
+}
+
+// background is a session's link to its daemon.
+type background struct {
+	id     string
+	c      *bgapi.Client
+	events chan BackgroundEvent
+	stop   context.CancelFunc
+	ended  chan struct{} // the event stream is over
+
+	mu      sync.Mutex
+	waiters map[string]chan struct{} // task ID -> woken on its events
+}
+
+// attach connects the session to the daemon, starting one if none runs,
+// and takes the session's identifier for this process.
+func (s *Session) attach() error {
+	dc := s.cfg.Daemon
+	if dc.StateDir == "" {
+		dc.StateDir = bgapi.DefaultStateDir()
+	}
+	if dc.Socket == "" {
+		dc.Socket = bgapi.DefaultSocket(dc.StateDir)
+	}
+	c := bgapi.NewClient(dc.Socket)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if _, err := c.Health(ctx); errors.Is(err, bgapi.ErrNoDaemon) {
+		if err := startDaemon(dc); err != nil {
+			return err
+		}
+		if err := c.WaitReady(ctx, 10*time.Second); err != nil {
+			return fmt.Errorf("ferry: the daemon did not come up (see %s): %w", filepath.Join(dc.StateDir, "daemon.log"), err)
+		}
+	} else if err != nil {
+		return err
+	}
+
+	bctx, stop := context.WithCancel(context.Background())
+	bg := &background{id: s.cfg.Background, c: c, events: make(chan BackgroundEvent, 64), stop: stop,
+		ended: make(chan struct{}), waiters: map[string]chan struct{}{}}
+	opened := make(chan struct{})
+	failed := make(chan error, 1)
+	go func() {
+		defer close(bg.ended)
+		defer close(bg.events)
+		err := c.Events(bctx, bg.id, bgapi.EventsOptions{Follow: true, Attach: true, OnOpen: func() { close(opened) }},
+			func(e bgapi.Event) error {
+				bg.wakeTask(e.Task)
+				select {
+				case bg.events <- s.backgroundEvent(e):
+					return nil
+				case <-bctx.Done():
+					return bctx.Err()
+				}
+			})
+		failed <- err
+	}()
+	select {
+	case <-opened:
+	case err := <-failed:
+		stop()
+		if err == nil {
+			err = errors.New("ferry: the daemon ended the session's event stream")
+		}
+		return fmt.Errorf("ferry: background session %q: %w", bg.id, err)
+	case <-ctx.Done():
+		stop()
+		return fmt.Errorf("ferry: background session %q: the daemon did not answer", bg.id)
+	}
+	s.bg = bg
+
+	// The tasks the session already has in the daemon come back as tasks.
+	ts, err := c.Tasks(ctx, bg.id)
+	if err != nil {
+		stop()
+		return err
+	}
+	for _, bt := range ts {
+		t, err := s.newTask(context.Background(), &bgWork{s: s, id: bt.ID, kind: bt.Kind})
+		if err != nil {
+			stop()
+			return err
+		}
+		s.mu.Lock()
+		t.id = bt.ID
+		s.mu.Unlock()
+		t.Resume()
+	}
+	return nil
+}
+
+// startDaemon starts "ferry daemon" in its own session, so that it outlives
+// this program, with its log in the state directory.
+func startDaemon(dc DaemonConfig) error {
+	argv := dc.Command
+	if len(argv) == 0 {
+		bin, err := exec.LookPath("ferry")
+		if err != nil {
+			return fmt.Errorf("%w, and none could be started: %v", ErrNoDaemon, err)
+		}
+		argv = []string{bin, "daemon"}
+	}
+	if err := os.MkdirAll(dc.StateDir, 0o700); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(dc.StateDir, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(argv[0], append(argv[1:], "--state", dc.StateDir, "--socket", dc.Socket)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("%w, and %s did not start: %v", ErrNoDaemon, argv[0], err)
+	}
+	return cmd.Process.Release()
+}
+
+func (bg *background) wakeTask(id string) {
+	bg.mu.Lock()
+	ch := bg.waiters[id]
+	bg.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (bg *background) waiter(id string) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	bg.mu.Lock()
+	bg.waiters[id] = ch
+	bg.mu.Unlock()
+	return ch, func() {
+		bg.mu.Lock()
+		delete(bg.waiters, id)
+		bg.mu.Unlock()
+	}
+}
+
+func (s *Session) backgroundEvent(e bgapi.Event) BackgroundEvent {
+	ev := BackgroundEvent{Seq: e.Seq, Task: e.Task, Type: e.Type, Time: e.Time, Result: fromBackground(e.Result)}
+	if e.Error != "" {
+		ev.Err = errors.New(e.Error)
+	}
+	return ev
+}
+
+func fromBackground(r *bgapi.Result) *Result {
+	if r == nil {
+		return nil
+	}
+	res := &Result{URL: r.URL, Path: r.Path, Location: r.Location, Size: r.Size, Downloaded: r.Downloaded,
+		Uploaded: r.Uploaded, SHA256: r.SHA256}
+	if r.Segments > 0 {
+		res.HLS = &HLSResult{Segments: r.Segments}
+	}
+	return res
+}
+
+// BackgroundEvents delivers a background session's event log, in order:
+// first what happened while no program was attached, then events as they
+// come. Acknowledge what you have handled with Ack. The channel is closed
+// when the session is closed. It is nil for other sessions.
+func (s *Session) BackgroundEvents() <-chan BackgroundEvent {
+	if s.bg == nil {
+		return nil
+	}
+	return s.bg.events
+}
+
+// Ack tells the daemon the program has handled every event of the session
+// up to seq: they are not delivered again.
+func (s *Session) Ack(seq uint64) error {
+	if s.bg == nil {
+		return errors.New("ferry: Ack: not a background session")
+	}
+	return s.bg.c.Ack(context.Background(), s.bg.id, seq)
+}
+
+// bgWork is a task the daemon runs: this side creates it, follows it, and
+// passes on pause, resume and cancel.
+type bgWork struct {
+	s    *Session
+	kind string
+	id   string // the daemon's
+}
+
+func (w *bgWork) run(ctx context.Context, t *Task) (*Result, error) {
+	bg := w.s.bg
+	wake, done := bg.waiter(w.id)
+	defer done()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		bt, err := bg.c.Task(context.Background(), w.id)
+		if err != nil {
+			return nil, err
+		}
+		if bt.State == bgapi.Paused && ctx.Err() == nil {
+			// Resumed here after a Suspend: resume it there too.
+			if bt, err = bg.c.Resume(context.Background(), w.id); err != nil {
+				return nil, err
+			}
+		}
+		if p := bt.Progress; p != nil {
+			t.meter.Reset(p.Done, p.Expected)
+		}
+		switch bt.State {
+		case bgapi.Done:
+			res := fromBackground(bt.Result)
+			if res.Size > 0 {
+				t.meter.Reset(res.Size, res.Size)
+			}
+			return res, nil
+		case bgapi.Failed:
+			return nil, errors.New(bt.Error)
+		case bgapi.Canceled:
+			return nil, ErrCanceled
+		}
+		select {
+		case <-ctx.Done():
+			t.mu.Lock()
+			suspend := t.want == intentSuspend
+			t.mu.Unlock()
+			if suspend {
+				bg.c.Pause(context.Background(), w.id)
+			}
+			// Otherwise the program is closing the session or leaving:
+			// the daemon carries on.
+			return nil, context.Cause(ctx)
+		case <-wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (w *bgWork) resumeData() (*ResumeData, error) { return nil, ErrNotResumable }
+
+// discard cancels the task in the daemon, which deletes its partial files.
+func (w *bgWork) discard() { w.s.bg.c.Cancel(context.Background(), w.id) }
+
+// backgroundTask hands a request to the daemon, which queues it at once,
+// and returns the task that follows it here (it needs Resume to follow).
+func (s *Session) backgroundTask(ctx context.Context, kind string, nt bgapi.NewTask) (*Task, error) {
+	bt, err := s.bg.c.Create(ctx, s.bg.id, nt)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.newTask(ctx, &bgWork{s: s, kind: kind, id: bt.ID})
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	t.id = bt.ID // the daemon's ID, the same in every process
+	s.mu.Unlock()
+	return t, nil
+}
+
+// The daemon's working directory is not this program's: paths go absolute.
+
+func (s *Session) backgroundDownload(ctx context.Context, req DownloadRequest) (*Task, error) {
+	if req.ResumeData != nil || req.Continue {
+		return nil, fmt.Errorf("%w: ResumeData and Continue are not for background sessions", ErrInvalidRequest)
+	}
+	path, err := filepath.Abs(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	return s.backgroundTask(ctx, bgapi.KindGet, bgapi.NewTask{Get: &bgapi.GetRequest{URL: req.URL, Path: path,
+		Connections: req.Connections, Checksum: req.Checksum, Header: mergeHeaders(s.cfg.Header, req.Header)}})
+}
+
+func (s *Session) backgroundUpload(ctx context.Context, req UploadRequest) (*Task, error) {
+	path, err := filepath.Abs(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	return s.backgroundTask(ctx, bgapi.KindPut, bgapi.NewTask{Put: &bgapi.PutRequest{URL: req.URL, Path: path,
+		Protocol: string(req.Protocol), Connections: req.Connections, ChunkSize: req.ChunkSize,
+		Header: mergeHeaders(s.cfg.Header, req.Header)}})
+}
+
+func (s *Session) backgroundHLS(ctx context.Context, req HLSRequest) (*Task, error) {
+	if req.StopLive != nil {
+		return nil, fmt.Errorf("%w: StopLive is not for background sessions", ErrInvalidRequest)
+	}
+	dir, err := filepath.Abs(req.Dir)
+	if err != nil {
+		return nil, err
+	}
+	concat := req.Concat
+	if concat != "" {
+		if concat, err = filepath.Abs(concat); err != nil {
+			return nil, err
+		}
+	}
+	return s.backgroundTask(ctx, bgapi.KindHLS, bgapi.NewTask{HLS: &bgapi.HLSRequest{URL: req.URL, Dir: dir,
+		Variant: req.Variant, MaxBandwidth: req.MaxBandwidth, Connections: req.Connections,
+		LiveDuration: bgapi.Duration(req.LiveDuration), AllowHoles: req.AllowHoles, Concat: concat,
+		Header: mergeHeaders(s.cfg.Header, req.Header)}})
+}
