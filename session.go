@@ -99,6 +99,24 @@ func (s *Session) Tasks() []*Task {
 	return append([]*Task(nil), s.tasks...)
 }
 
+// Forget drops a completed task from the session's list, so that a
+// long-lived session (a daemon, a server) does not keep every task it ever
+// ran. It reports false, and keeps the task, if it has not completed.
+func (s *Session) Forget(t *Task) bool {
+	if t.State() != StateCompleted {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, x := range s.tasks {
+		if x == t {
+			s.tasks = append(s.tasks[:i], s.tasks[i+1:]...)
+			break
+		}
+	}
+	return true
+}
+
 // Task returns the task with the given ID, or nil.
 func (s *Session) Task(id string) *Task {
 	s.mu.Lock()

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/ferryhq/ferry"
 	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/internal/bgapi"
+	"github.com/ferryhq/ferry/server"
 )
 
 // testDaemon runs a daemon in this process until the test ends (or stop).
@@ -321,5 +324,127 @@ func TestOneDaemonPerState(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if !errors.Is(err, ErrRunning) {
 		t.Fatalf("second daemon: %v, want ErrRunning", err)
+	}
+}
+
+// Higher priority runs first; a task held back until a time waits for it.
+func TestPriorityAndNotBefore(t *testing.T) {
+	d := startDaemon(t, t.TempDir(), func(c *Config) { c.MaxTasks = 1 })
+	ctx := context.Background()
+	slow := ferrytest.NewServer(t, ferrytest.Size(512<<10), ferrytest.Throttle(1<<20))
+	quick := ferrytest.NewServer(t, ferrytest.Size(1024))
+	out := t.TempDir()
+	get := func(name string, srv *ferrytest.Server, prio int, notBefore time.Time) string {
+		tk, err := d.c.Create(ctx, "p", bgapi.NewTask{Priority: prio, NotBefore: notBefore,
+			Get: &bgapi.GetRequest{URL: srv.URL + "/file", Path: filepath.Join(out, name)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk.ID
+	}
+	first := get("first", slow, 0, time.Time{}) // occupies the only slot
+	waitState(t, d.c, first, bgapi.Running)
+	held := get("held", quick, 10, time.Now().Add(400*time.Millisecond))
+	low := get("low", quick, 0, time.Time{})
+	high := get("high", quick, 5, time.Time{})
+	for _, id := range []string{first, held, low, high} {
+		if _, err := d.c.Wait(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var order []string
+	for _, e := range collect(t, d.c, "p", 0) {
+		if e.Type == bgapi.EventStarted {
+			order = append(order, e.Task)
+		}
+	}
+	// first (running), then high before low; held not before its time,
+	// which comes while the others still run or after.
+	pos := map[string]int{}
+	for i, id := range order {
+		pos[id] = i
+	}
+	if pos[first] != 0 || pos[high] > pos[low] {
+		t.Errorf("start order %v: want %s first and %s before %s", order, first, high, low)
+	}
+	tk, _ := d.c.Task(ctx, held)
+	if started := startedAt(t, d.c, "p", held); started.Before(tk.NotBefore) {
+		t.Errorf("held task started at %v, before its time %v", started, tk.NotBefore)
+	}
+}
+
+func startedAt(t *testing.T, c *bgapi.Client, session, id string) time.Time {
+	for _, e := range collect(t, c, session, 0) {
+		if e.Type == bgapi.EventStarted && e.Task == id {
+			return e.Time
+		}
+	}
+	t.Fatalf("task %s never started", id)
+	return time.Time{}
+}
+
+// Uploads and HLS downloads run in the daemon too.
+func TestUploadAndHLS(t *testing.T) {
+	d := startDaemon(t, t.TempDir(), nil)
+	ctx := context.Background()
+	uploads := t.TempDir()
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "index.m3u8"), []byte("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n#EXTINF:2,\nb.ts\n#EXT-X-ENDLIST\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "a.ts"), []byte("segment a"), 0o644)
+	os.WriteFile(filepath.Join(root, "b.ts"), []byte("segment b"), 0o644)
+	h, err := server.New(server.Config{Root: root, Uploads: uploads})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	defer h.Close()
+	src := filepath.Join(t.TempDir(), "up.bin")
+	os.WriteFile(src, make([]byte, 300<<10), 0o644)
+	put, err := d.c.Create(ctx, "m", bgapi.NewTask{Put: &bgapi.PutRequest{URL: ts.URL + "/files/", Path: src}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "show")
+	hls, err := d.c.Create(ctx, "m", bgapi.NewTask{HLS: &bgapi.HLSRequest{URL: ts.URL + "/index.m3u8", Dir: dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk, err := d.c.Wait(ctx, put.ID); err != nil || tk.State != bgapi.Done || tk.Result.Location == "" || tk.Result.SHA256 != fileSHA(t, src) {
+		t.Fatalf("upload: %+v %v", tk, err)
+	}
+	if tk, err := d.c.Wait(ctx, hls.ID); err != nil || tk.State != bgapi.Done || tk.Result.Segments != 2 {
+		t.Fatalf("hls: %+v %v", tk, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.m3u8")); err != nil {
+		t.Fatal(err)
+	}
+	// A relative path is refused up front.
+	if _, err := d.c.Create(ctx, "m", bgapi.NewTask{Get: &bgapi.GetRequest{URL: ts.URL + "/a.ts", Path: "rel.bin"}}); err == nil {
+		t.Error("a relative path was accepted")
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	d := startDaemon(t, t.TempDir(), func(c *Config) { c.MetricsAddr = addr })
+	srv := ferrytest.NewServer(t, ferrytest.Size(1000))
+	tk, _ := d.c.Create(context.Background(), "m", bgapi.NewTask{Get: &bgapi.GetRequest{URL: srv.URL + "/file", Path: filepath.Join(t.TempDir(), "x")}})
+	d.c.Wait(context.Background(), tk.ID)
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`ferry_daemon_tasks{state="done"} 1`, "ferry_daemon_running_transfers 0", "# TYPE ferry_daemon_tasks gauge"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %q:\n%s", want, b)
+		}
 	}
 }

@@ -176,6 +176,7 @@ func (d *daemon) start(ctx context.Context, id string) {
 	d.log.Info("task started", "task", id, "session", t.Session, "kind", t.Kind, "try", t.Tries)
 	go func() {
 		res, err := ft.Wait(context.Background())
+		d.s.Forget(ft) // the journal has it from here
 		d.mu.Lock()
 		delete(d.running, id)
 		intent := r.intent
