@@ -115,9 +115,11 @@ func run() error {
 		streamFlag = flag.Bool("stream-latency", false, "measure only the latency of live streams on loopback and write its section of -out")
 		streamDur  = flag.Duration("stream-duration", 20*time.Second, "how long -stream-latency streams per variant")
 
-		hlsFlag    = flag.Bool("hls", false, "measure only HLS downloads (ferry hls, yt-dlp, ffmpeg) on wan50 and write their section of -out")
-		hlsRuns    = flag.Int("hls-runs", 3, "downloads per tool for -hls")
-		hlsCapFlag = flag.Duration("hls-timecap", hlsDefaultCap, "time cap of one -hls download")
+		daemonFlag  = flag.Bool("daemon", false, "measure only the background daemon with many queued tasks (RSS, recovery after kill -9) and write its section of -out")
+		daemonTasks = flag.Int("daemon-tasks", 10000, "tasks queued by -daemon")
+		hlsFlag     = flag.Bool("hls", false, "measure only HLS downloads (ferry hls, yt-dlp, ffmpeg) on wan50 and write their section of -out")
+		hlsRuns     = flag.Int("hls-runs", 3, "downloads per tool for -hls")
+		hlsCapFlag  = flag.Duration("hls-timecap", hlsDefaultCap, "time cap of one -hls download")
 	)
 	flag.IntVar(&opt.runs, "runs", 3, "downloads per tool and profile")
 	flag.BoolVar(&opt.quick, "quick", false, "smoke run: small files, short caps, 1 round, every profile")
@@ -217,6 +219,13 @@ func run() error {
 			out = inRoot(root, out)
 		}
 		return runStreamLatency(ctx, *streamDur, out)
+	}
+	if *daemonFlag {
+		out := *outFlag
+		if out != "" {
+			out = inRoot(root, out)
+		}
+		return runDaemonBench(ctx, *daemonTasks, opt.ferryBin, out)
 	}
 	if *hlsFlag {
 		out := *outFlag
