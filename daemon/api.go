@@ -46,7 +46,7 @@ func fail(w http.ResponseWriter, err error) {
 	var inv *journal.InvalidSessionError
 	switch {
 	case errors.Is(err, journal.ErrNotFound):
-		problem(w, http.StatusNotFound, bgapi.ProblemNotFound, "no such task", err.Error())
+		problem(w, http.StatusNotFound, bgapi.ProblemNotFound, "no such task", "")
 	case errors.As(err, &inv):
 		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "invalid session identifier", err.Error())
 	case errors.Is(err, errConflict):

@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) 
 	root.SetOut(out)
 	root.SetErr(errw)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(getCmd(io), putCmd(io), streamCmd(io), hlsCmd(io), serveCmd(io), demoCmd(io), versionCmd(io))
+	root.AddCommand(getCmd(io), putCmd(io), streamCmd(io), hlsCmd(io), serveCmd(io), demoCmd(io), versionCmd(io), daemonCmd(io), bgCmd(io), lsCmd(io), pauseCmd(io), resumeCmd(io), cancelCmd(io), waitCmd(io), eventsCmd(io))
 	err := root.ExecuteContext(ctx)
 	code := exitCode(ctx, err)
 	if err != nil && !errors.Is(err, errReported) {

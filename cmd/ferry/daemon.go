@@ -1,0 +1,81 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferryhq/ferry"
+	"github.com/ferryhq/ferry/daemon"
+)
+
+func daemonCmd(io stdio) *cobra.Command {
+	var (
+		df                 daemonFlags
+		metrics, limitRate string
+		maxTasks, maxConns int
+		quiet              bool
+	)
+	c := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the daemon that carries out background transfers",
+		Long: `Run ferry's daemon, for transfers that outlive the program that asked for
+them: ferry bg get|put|hls hand it a task and return at once, while it
+downloads and uploads with retries, waiting out lost connectivity; ls,
+pause, resume, cancel, wait and events manage the tasks and tell what
+became of them.
+
+The tasks and their events are kept in an embedded database in the state
+directory, so a daemon started again carries on with them. One daemon runs
+per state directory; it listens on a unix socket (daemon.sock there, or
+--socket, or $FERRY_SOCKET), which the other commands find with the same
+--state and --socket. It logs to stderr. Ctrl-C or SIGTERM shuts it down
+gracefully.`,
+		Args: argsExactly(0, "daemon takes no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if maxTasks < 1 {
+				return usagef("--max-tasks must be at least 1")
+			}
+			if maxConns < 1 {
+				return usagef("--max-conns-per-host must be at least 1")
+			}
+			session := ferry.DefaultConfig()
+			session.MaxConnsPerHost = maxConns
+			if limitRate != "" {
+				n, err := parseSize(limitRate)
+				if err != nil || n <= 0 {
+					return usagef("--limit-rate: invalid rate %q", limitRate)
+				}
+				session.RateLimit = n
+			}
+			level := slog.LevelInfo
+			if quiet {
+				level = slog.LevelWarn
+			}
+			cfg := daemon.Config{
+				StateDir:    df.stateDir(),
+				Socket:      df.socketPath(),
+				MetricsAddr: metrics,
+				MaxTasks:    maxTasks,
+				Session:     session,
+				Logger:      slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: level})),
+			}
+			ctx := c.Context()
+			err := daemon.Run(ctx, cfg)
+			if ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err())) {
+				return nil // asked to stop: a clean shutdown
+			}
+			return err
+		},
+	}
+	fl := c.Flags()
+	fl.SortFlags = false
+	df.register(fl)
+	fl.StringVar(&metrics, "metrics", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics")
+	fl.IntVar(&maxTasks, "max-tasks", 4, "run at most `N` tasks at once")
+	fl.StringVar(&limitRate, "limit-rate", "", "cap the speed of all transfers together at `RATE` bytes/s, e.g. 500k, 2M")
+	fl.IntVar(&maxConns, "max-conns-per-host", ferry.DefaultConfig().MaxConnsPerHost, "open at most `N` connections to one host, across all tasks")
+	fl.BoolVarP(&quiet, "quiet", "q", false, "log only warnings and errors")
+	return c
+}
