@@ -63,7 +63,7 @@ func TestDaemonKills(t *testing.T) {
 	// The transfers: 30 downloads, 18 uploads, 2 HLS streams, ~90 MiB.
 	type want struct {
 		kind, sum, path string
-		segments      int
+		segments        int
 	}
 	wants := map[string]want{}
 	bg := func(args ...string) string {
