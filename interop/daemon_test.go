@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry"
 	"github.com/ferryhq/ferry/internal/bgapi"
 	"github.com/ferryhq/ferry/internal/peer"
 )
@@ -234,4 +235,56 @@ func collectEvents(t *testing.T, mu *sync.Mutex, lines *[]string) eventCount {
 		}
 	}
 	return c
+}
+
+// A background session starts `ferry daemon` when none runs; the daemon
+// outlives the session. The same identifier from a second process gets the
+// documented error while the first holds it.
+func TestBackgroundSessionStartsDaemon(t *testing.T) {
+	ng := startNginx(t, nginxOptions{})
+	_, sum := fixture(t, "bg-session.bin", 3<<20)
+	state := t.TempDir()
+	sockDir, _ := os.MkdirTemp("", "fd")
+	defer os.RemoveAll(sockDir)
+	dc := ferry.DaemonConfig{StateDir: state, Socket: filepath.Join(sockDir, "d.sock"), Command: []string{ferryBin, "daemon"}}
+	defer func() { // the daemon started below runs on its own: stop it
+		c := bgapi.NewClient(dc.Socket)
+		defer c.Close()
+		if h, err := c.Health(context.Background()); err == nil {
+			syscall.Kill(h.PID, syscall.SIGTERM)
+		}
+	}()
+	s, err := ferry.NewSession(ferry.Config{Background: "cli-test", Daemon: dc})
+	if err != nil {
+		t.Fatalf("NewSession: %v (daemon log: %s)", err, readFile(filepath.Join(state, "daemon.log")))
+	}
+	path := filepath.Join(t.TempDir(), "out.bin")
+	task, err := s.Download(context.Background(), ferry.DownloadRequest{URL: ng.URL + "/bg-session.bin", Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Another process asks for the same identifier: refused, clearly.
+	res := runCmd(t, time.Minute, ferryBin, "events", "--session", "cli-test", "--follow", "--socket", dc.Socket)
+	if res.exitCode != 1 || !strings.Contains(res.stderr, "attached by another process") {
+		t.Errorf("a second process on the same identifier: %s", res)
+	}
+	if _, err := task.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if got := fileSHA256(t, path); got != sum {
+		t.Fatalf("sha %s, want %s", got, sum)
+	}
+	// The daemon is still there for the next program.
+	c := bgapi.NewClient(dc.Socket)
+	defer c.Close()
+	if _, err := c.Health(context.Background()); err != nil {
+		t.Fatalf("the daemon did not outlive the session: %v", err)
+	}
+}
+
+func readFile(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
 }
