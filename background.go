@@ -52,12 +52,14 @@ type BackgroundEvent struct {
 // background is a session's link to its daemon.
 type background struct {
 	id     string
+	dc     DaemonConfig
 	c      *bgapi.Client
 	events chan BackgroundEvent
 	stop   context.CancelFunc
 	ended  chan struct{} // the event stream is over
 
 	mu      sync.Mutex
+	token   string                   // the daemon's name for this attachment
 	waiters map[string]chan struct{} // task ID -> woken on its events
 }
 
@@ -69,49 +71,28 @@ func (s *Session) attach() error {
 		dc.StateDir = bgapi.DefaultStateDir()
 	}
 	if dc.Socket == "" {
+		dc.Socket = os.Getenv("FERRY_SOCKET") // as the CLI does
+	}
+	if dc.Socket == "" {
 		dc.Socket = bgapi.DefaultSocket(dc.StateDir)
 	}
 	c := bgapi.NewClient(dc.Socket)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if _, err := c.Health(ctx); errors.Is(err, bgapi.ErrNoDaemon) {
-		if err := startDaemon(dc); err != nil {
-			return err
-		}
-		if err := c.WaitReady(ctx, 10*time.Second); err != nil {
-			return fmt.Errorf("ferry: the daemon did not come up (see %s): %w", filepath.Join(dc.StateDir, "daemon.log"), err)
-		}
-	} else if err != nil {
+	if err := ensureDaemon(ctx, c, dc); err != nil {
 		return err
 	}
 
 	bctx, stop := context.WithCancel(context.Background())
-	bg := &background{id: s.cfg.Background, c: c, events: make(chan BackgroundEvent, 64), stop: stop,
+	bg := &background{id: s.cfg.Background, dc: dc, c: c, events: make(chan BackgroundEvent, 64), stop: stop,
 		ended: make(chan struct{}), waiters: map[string]chan struct{}{}}
 	opened := make(chan struct{})
 	failed := make(chan error, 1)
-	go func() {
-		defer close(bg.ended)
-		defer close(bg.events)
-		err := c.Events(bctx, bg.id, bgapi.EventsOptions{Follow: true, Attach: true, OnOpen: func() { close(opened) }},
-			func(e bgapi.Event) error {
-				bg.wakeTask(e.Task)
-				select {
-				case bg.events <- s.backgroundEvent(e):
-					return nil
-				case <-bctx.Done():
-					return bctx.Err()
-				}
-			})
-		failed <- err
-	}()
+	go bg.follow(bctx, s, opened, failed)
 	select {
 	case <-opened:
 	case err := <-failed:
 		stop()
-		if err == nil {
-			err = errors.New("ferry: the daemon ended the session's event stream")
-		}
 		return fmt.Errorf("ferry: background session %q: %w", bg.id, err)
 	case <-ctx.Done():
 		stop()
@@ -119,24 +100,115 @@ func (s *Session) attach() error {
 	}
 	s.bg = bg
 
-	// The tasks the session already has in the daemon come back as tasks.
+	// The tasks the session already has in the daemon come back as tasks;
+	// paused ones stay suspended until Resume.
 	ts, err := c.Tasks(ctx, bg.id)
 	if err != nil {
-		stop()
+		bg.close()
 		return err
 	}
 	for _, bt := range ts {
-		t, err := s.newTask(context.Background(), &bgWork{s: s, id: bt.ID, kind: bt.Kind})
+		w := &bgWork{s: s, id: bt.ID, kind: bt.Kind, suspended: bt.State == bgapi.Paused}
+		t, err := s.newTask(context.Background(), w)
 		if err != nil {
-			stop()
+			bg.close()
 			return err
 		}
-		s.mu.Lock()
-		t.id = bt.ID
-		s.mu.Unlock()
-		t.Resume()
+		if !w.suspended {
+			t.Resume()
+		}
 	}
 	return nil
+}
+
+// ensureDaemon starts a daemon when none answers.
+func ensureDaemon(ctx context.Context, c *bgapi.Client, dc DaemonConfig) error {
+	_, err := c.Health(ctx)
+	if !errors.Is(err, bgapi.ErrNoDaemon) {
+		return err
+	}
+	if err := startDaemon(dc); err != nil {
+		return err
+	}
+	if err := c.WaitReady(ctx, 10*time.Second); err != nil {
+		return fmt.Errorf("ferry: the daemon did not come up (see %s): %w", filepath.Join(dc.StateDir, "daemon.log"), err)
+	}
+	return nil
+}
+
+// follow reads the session's events from the daemon, attached, and hands
+// them on. When the daemon goes away (restarted, killed), it starts one
+// again and reattaches, continuing after the last event it passed on; it
+// gives up only if another process took the session meanwhile, or after a
+// few minutes without a daemon.
+func (bg *background) follow(ctx context.Context, s *Session, opened chan<- struct{}, failed chan<- error) {
+	defer close(bg.ended)
+	defer close(bg.events)
+	var after uint64
+	first, misses := true, 0
+	for {
+		err := bg.c.Events(ctx, bg.id, bgapi.EventsOptions{After: after, Follow: true, Attach: true,
+			OnOpen: func(token string) {
+				bg.mu.Lock()
+				bg.token = token
+				bg.mu.Unlock()
+				misses = 0
+				if first {
+					first = false
+					close(opened)
+				}
+			}},
+			func(e bgapi.Event) error {
+				bg.wakeTask(e.Task)
+				select {
+				case bg.events <- s.backgroundEvent(e):
+					after = e.Seq
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			})
+		switch {
+		case ctx.Err() != nil:
+			return
+		case first:
+			if err == nil {
+				err = errors.New("the daemon ended the event stream")
+			}
+			failed <- err
+			return
+		case errors.Is(err, ErrSessionInUse):
+			return // taken while the daemon was away: this session is over
+		}
+		misses++
+		if misses > 120 {
+			return
+		}
+		if errors.Is(err, bgapi.ErrNoDaemon) && misses%10 == 1 {
+			startDaemon(bg.dc) // a second one started meanwhile fails on the lock: harmless
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(min(50*time.Millisecond<<min(misses, 6), 2*time.Second)):
+		}
+	}
+}
+
+// close ends the link: the event stream stops and the session's identifier
+// is free for the next process at once.
+func (bg *background) close() {
+	bg.stop()
+	<-bg.ended
+	bg.mu.Lock()
+	token := bg.token
+	bg.mu.Unlock()
+	if token != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		bg.c.Release(ctx, bg.id, token) // refused if the daemon noticed first: fine
+		cancel()
+	}
+	bg.c.Close()
 }
 
 // startDaemon starts "ferry daemon" in its own session, so that it outlives
@@ -231,13 +303,20 @@ func (s *Session) Ack(seq uint64) error {
 	return s.bg.c.Ack(context.Background(), s.bg.id, seq)
 }
 
-// bgWork is a task the daemon runs: this side creates it, follows it, and
-// passes on pause, resume and cancel.
+// bgWork is a task the daemon runs: this side follows it, and passes on
+// pause, resume and cancel.
 type bgWork struct {
 	s    *Session
 	kind string
 	id   string // the daemon's
+	// suspended is set while the task is paused through this session (or
+	// was found paused): Resume resumes it in the daemon. A pause made
+	// elsewhere (ferry pause) is not undone behind its author's back.
+	suspended bool
 }
+
+// controlTimeout bounds one request to the daemon.
+const controlTimeout = 30 * time.Second
 
 func (w *bgWork) run(ctx context.Context, t *Task) (*Result, error) {
 	bg := w.s.bg
@@ -246,30 +325,36 @@ func (w *bgWork) run(ctx context.Context, t *Task) (*Result, error) {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		bt, err := bg.c.Task(context.Background(), w.id)
-		if err != nil {
+		rctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
+		bt, err := bg.c.Task(rctx, w.id)
+		if err == nil && bt.State == bgapi.Paused && w.suspended {
+			bt, err = bg.c.Resume(rctx, w.id)
+			if err == nil {
+				w.suspended = false
+			}
+		}
+		cancel()
+		switch {
+		case errors.Is(err, bgapi.ErrNotFound):
 			return nil, err
-		}
-		if bt.State == bgapi.Paused && ctx.Err() == nil {
-			// Resumed here after a Suspend: resume it there too.
-			if bt, err = bg.c.Resume(context.Background(), w.id); err != nil {
-				return nil, err
-			}
-		}
-		if p := bt.Progress; p != nil {
-			t.meter.Reset(p.Done, p.Expected)
-		}
-		switch bt.State {
-		case bgapi.Done:
+		case err != nil:
+			// The daemon is away (restarting): it keeps the task; look
+			// again in a while.
+		case bt.State == bgapi.Done:
 			res := fromBackground(bt.Result)
-			if res.Size > 0 {
-				t.meter.Reset(res.Size, res.Size)
+			if res == nil {
+				res = &Result{}
 			}
+			t.meter.Reset(res.Size, res.Size)
 			return res, nil
-		case bgapi.Failed:
+		case bt.State == bgapi.Failed:
 			return nil, errors.New(bt.Error)
-		case bgapi.Canceled:
+		case bt.State == bgapi.Canceled:
 			return nil, ErrCanceled
+		default:
+			if p := bt.Progress; p != nil {
+				t.meter.Reset(p.Done, p.Expected)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -277,7 +362,11 @@ func (w *bgWork) run(ctx context.Context, t *Task) (*Result, error) {
 			suspend := t.want == intentSuspend
 			t.mu.Unlock()
 			if suspend {
-				bg.c.Pause(context.Background(), w.id)
+				rctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
+				if _, err := bg.c.Pause(rctx, w.id); err == nil {
+					w.suspended = true
+				}
+				cancel()
 			}
 			// Otherwise the program is closing the session or leaving:
 			// the daemon carries on.
@@ -291,7 +380,11 @@ func (w *bgWork) run(ctx context.Context, t *Task) (*Result, error) {
 func (w *bgWork) resumeData() (*ResumeData, error) { return nil, ErrNotResumable }
 
 // discard cancels the task in the daemon, which deletes its partial files.
-func (w *bgWork) discard() { w.s.bg.c.Cancel(context.Background(), w.id) }
+func (w *bgWork) discard() {
+	ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
+	defer cancel()
+	w.s.bg.c.Cancel(ctx, w.id)
+}
 
 // backgroundTask hands a request to the daemon, which queues it at once,
 // and returns the task that follows it here (it needs Resume to follow).
@@ -300,14 +393,7 @@ func (s *Session) backgroundTask(ctx context.Context, kind string, nt bgapi.NewT
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.newTask(ctx, &bgWork{s: s, kind: kind, id: bt.ID})
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	t.id = bt.ID // the daemon's ID, the same in every process
-	s.mu.Unlock()
-	return t, nil
+	return s.newTask(ctx, &bgWork{s: s, kind: kind, id: bt.ID})
 }
 
 // The daemon's working directory is not this program's: paths go absolute.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,25 +24,32 @@ func runDaemon(t testing.TB) ferry.DaemonConfig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	dc := ferry.DaemonConfig{StateDir: t.TempDir(), Socket: filepath.Join(sockDir, "d.sock"),
 		Command: []string{"/nonexistent/ferry"}} // never start another
+	startDaemonAt(t, dc)
+	return dc
+}
+
+// startDaemonAt runs a daemon on dc's state and socket until the returned
+// stop (or the test's end).
+func startDaemonAt(t testing.TB, dc ferry.DaemonConfig) (stop func()) {
+	t.Helper()
 	ready := make(chan struct{})
 	cfg := daemon.Config{StateDir: dc.StateDir, Socket: dc.Socket, Ready: func() { close(ready) },
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- daemon.Run(ctx, cfg) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		os.RemoveAll(sockDir)
-	})
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
 	select {
 	case <-ready:
 	case err := <-done:
 		t.Fatalf("daemon: %v", err)
 	}
-	return dc
+	return stop
 }
 
 // A background session's download goes on after the session is closed
@@ -155,5 +163,92 @@ func TestBackgroundCancel(t *testing.T) {
 	}
 	if _, err := b.Wait(context.Background()); !errors.Is(err, ferry.ErrCanceled) {
 		t.Fatalf("task after CancelAll: %v", err)
+	}
+}
+
+// A task suspended through the session stays paused in the daemon and comes
+// back suspended to the next session; Resume there continues it.
+func TestBackgroundSuspendSticks(t *testing.T) {
+	dc := runDaemon(t)
+	srv := ferrytest.NewServer(t, ferrytest.Size(4<<20), ferrytest.Throttle(2<<20))
+	path := filepath.Join(t.TempDir(), "s.bin")
+	s1, err := ferry.NewSession(ferry.Config{Background: "sus", Daemon: dc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := s1.Download(context.Background(), ferry.DownloadRequest{URL: srv.URL + "/file", Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitProgress(t, task, 1)
+	task.Suspend()
+	id := task.ID()
+	s1.Close()
+
+	s2, err := ferry.NewSession(ferry.Config{Background: "sus", Daemon: dc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	again := s2.Task(id)
+	if again == nil || again.State() != ferry.StateSuspended {
+		t.Fatalf("the paused task came back as %v", again)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("the paused download finished: it was resumed behind the session's back")
+	}
+	again.Resume()
+	res, err := again.Wait(context.Background())
+	if err != nil || res.SHA256 != srv.SHA256() {
+		t.Fatalf("after Resume: %+v %v", res, err)
+	}
+}
+
+// A daemon that restarts under an attached session: the session reattaches,
+// its task completes, and its events go on from where they were.
+func TestBackgroundDaemonRestart(t *testing.T) {
+	sockDir, _ := os.MkdirTemp("", "fd")
+	defer os.RemoveAll(sockDir)
+	dc := ferry.DaemonConfig{StateDir: t.TempDir(), Socket: filepath.Join(sockDir, "d.sock"), Command: []string{"/nonexistent/ferry"}}
+	stop := startDaemonAt(t, dc)
+	srv := ferrytest.NewServer(t, ferrytest.Size(3<<20), ferrytest.Throttle(2<<20))
+	s, err := ferry.NewSession(ferry.Config{Background: "restart", Daemon: dc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	task, err := s.Download(context.Background(), ferry.DownloadRequest{URL: srv.URL + "/file", Path: filepath.Join(t.TempDir(), "r.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitProgress(t, task, 1)
+	stop()
+	time.Sleep(200 * time.Millisecond)
+	startDaemonAt(t, dc)
+	res, err := task.Wait(context.Background())
+	if err != nil || res.SHA256 != srv.SHA256() {
+		t.Fatalf("after the daemon restarted: %+v %v", res, err)
+	}
+	seen := map[string]int{}
+	var last uint64
+	timeout := time.After(10 * time.Second)
+	for seen["done"] == 0 {
+		select {
+		case ev, ok := <-s.BackgroundEvents():
+			if !ok {
+				t.Fatalf("the event stream ended; got %v", seen)
+			}
+			if ev.Seq <= last {
+				t.Fatalf("event %d after %d", ev.Seq, last)
+			}
+			last = ev.Seq
+			seen[ev.Type]++
+		case <-timeout:
+			t.Fatalf("no done event after the restart; got %v", seen)
+		}
+	}
+	if seen["started"] != 2 || seen["done"] != 1 {
+		t.Errorf("events %v: want it started twice (before and after the restart) and done once", seen)
 	}
 }

@@ -71,8 +71,9 @@ type Config struct {
 	// later gets the tasks back (Tasks) and every event it missed
 	// (BackgroundEvents). One process at a time may hold an identifier
 	// (ErrSessionInUse); sessions with different identifiers run side by
-	// side. The daemon's own configuration decides connection caps and
-	// bandwidth; the transfer settings above do not apply.
+	// side. The daemon's own configuration decides connection caps,
+	// bandwidth, timeouts and retries; of the settings above only Header
+	// applies (it goes with each task).
 	Background string
 	// Daemon locates the daemon of a background session.
 	Daemon DaemonConfig

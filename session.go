@@ -49,6 +49,7 @@ func NewSession(cfg Config) (*Session, error) {
 		s.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), burst)
 	}
 	if cfg.Background != "" {
+		s.cfg.ResourceTimeout = -1 // the daemon's tasks are not this program's to time out
 		if err := s.attach(); err != nil {
 			return nil, err
 		}
@@ -137,6 +138,9 @@ func (s *Session) add(t *Task) error {
 	}
 	s.nextID++
 	t.id = strconv.Itoa(s.nextID)
+	if w, ok := t.work.(*bgWork); ok {
+		t.id = w.id // the daemon's, the same in every process
+	}
 	s.tasks = append(s.tasks, t)
 	return nil
 }
@@ -160,6 +164,9 @@ func (s *Session) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.client.CloseIdleConnections()
+	if s.bg != nil {
+		s.bg.close()
+	}
 	return nil
 }
 
@@ -182,9 +189,7 @@ func (s *Session) Close() error {
 	}
 	s.client.CloseIdleConnections()
 	if s.bg != nil {
-		s.bg.stop()
-		<-s.bg.ended
-		s.bg.c.Close()
+		s.bg.close()
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ func (d *daemon) routes() http.Handler {
 	mux.HandleFunc("GET /v1/sessions/{session}/events", d.events)
 	mux.HandleFunc("POST /v1/sessions/{session}/ack", d.ack)
 	mux.HandleFunc("DELETE /v1/sessions/{session}", d.closeSession)
+	mux.HandleFunc("DELETE /v1/sessions/{session}/attach", d.release)
 	mux.HandleFunc("GET /v1/tasks", d.list)
 	mux.HandleFunc("GET /v1/tasks/{id}", d.get)
 	mux.HandleFunc("GET /v1/tasks/{id}/wait", d.wait)
@@ -150,9 +151,10 @@ func (d *daemon) get(w http.ResponseWriter, r *http.Request) {
 // (at most a minute) with the task as it is.
 func (d *daemon) wait(w http.ResponseWriter, r *http.Request) {
 	timeout, err := time.ParseDuration(r.URL.Query().Get("timeout"))
-	if err != nil || timeout <= 0 || timeout > time.Minute {
+	if err != nil || timeout <= 0 {
 		timeout = 30 * time.Second
 	}
+	timeout = min(timeout, time.Minute)
 	id := r.PathValue("id")
 	t, err := d.j.Task(id)
 	if err != nil {
@@ -161,6 +163,11 @@ func (d *daemon) wait(w http.ResponseWriter, r *http.Request) {
 	}
 	changed, stop := d.watcher(t.Session)
 	defer stop()
+	// Read again now that changes are watched: none is missed in between.
+	if t, err = d.j.Task(id); err != nil {
+		fail(w, err)
+		return
+	}
 	deadline := time.After(timeout)
 	for !t.State.Terminal() {
 		select {
@@ -203,14 +210,31 @@ func (d *daemon) events(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	after, _ := strconv.ParseUint(q.Get("after"), 10, 64)
 	follow, attach := q.Get("follow") == "1", q.Get("attach") == "1"
+	if err := journal.CheckSession(session); err != nil {
+		fail(w, err)
+		return
+	}
+	// Read before answering, so that a failure is a problem, not an empty
+	// stream.
+	evs, err := d.j.Events(session, after, 1000)
+	if err != nil {
+		fail(w, err)
+		return
+	}
 	if attach {
 		pid, _ := strconv.Atoi(r.Header.Get("Ferry-Client-Pid"))
-		if holder, ok := d.attach(session, pid); !ok {
+		h, ok := d.attach(session, pid)
+		if !ok {
+			who := "another process"
+			if h.pid > 0 {
+				who += fmt.Sprintf(" (pid %d)", h.pid)
+			}
 			problem(w, http.StatusConflict, bgapi.ProblemSessionInUse, "session in use",
-				fmt.Sprintf("session %q is attached by another process (pid %d)", session, holder))
+				fmt.Sprintf("session %q is attached by %s", session, who))
 			return
 		}
-		defer d.detach(session)
+		defer d.detach(session, h.token)
+		w.Header().Set("Ferry-Attach-Token", h.token)
 	}
 	changed, stop := d.watcher(session)
 	defer stop()
@@ -221,10 +245,11 @@ func (d *daemon) events(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
-	for {
-		evs, err := d.j.Events(session, after, 1000)
-		if err != nil {
-			return
+	for first := true; ; first = false {
+		if !first {
+			if evs, err = d.j.Events(session, after, 1000); err != nil {
+				return
+			}
 		}
 		for _, e := range evs {
 			if enc.Encode(apiEvent(e)) != nil {
@@ -273,6 +298,17 @@ func (d *daemon) ack(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := d.j.Ack(r.PathValue("session"), body.Seq); err != nil {
 		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "cannot acknowledge", err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// release lets go of an attached session at once, for the client holding
+// it (Ferry-Attach-Token), without waiting for its stream to be noticed
+// closed.
+func (d *daemon) release(w http.ResponseWriter, r *http.Request) {
+	if !d.detach(r.PathValue("session"), r.Header.Get("Ferry-Attach-Token")) {
+		problem(w, http.StatusConflict, bgapi.ProblemConflict, "not attached with that token", "")
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

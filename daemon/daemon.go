@@ -32,10 +32,13 @@ type daemon struct {
 	s    *ferry.Session
 	kick chan struct{} // wakes the scheduler
 
+	runs sync.WaitGroup // the goroutines that follow transfers
+
 	mu       sync.Mutex
 	q        queue
-	running  map[string]*run            // by task ID
-	attached map[string]int             // session -> attached client's pid
+	running  map[string]*run   // by task ID
+	attached map[string]holder // session -> the client attached to it
+	tokens   int
 	watch    map[string][]chan struct{} // session -> event watchers
 	stopping bool
 }
@@ -85,8 +88,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	d := &daemon{cfg: cfg, log: log, j: j, s: s, kick: make(chan struct{}, 1),
-		running: map[string]*run{}, attached: map[string]int{}, watch: map[string][]chan struct{}{},
-		q: queue{members: map[string]bool{}}}
+		running: map[string]*run{}, attached: map[string]holder{}, watch: map[string][]chan struct{}{},
+		q: queue{members: map[string]uint64{}}}
 
 	start := time.Now()
 	if err := d.recover(); err != nil {
@@ -120,6 +123,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer close(schedDone)
 		d.schedule(sctx)
 	}()
+	go d.janitor(sctx)
 
 	select {
 	case <-ctx.Done():
@@ -193,4 +197,33 @@ func (d *daemon) recover() error {
 		d.log.Info("continuing interrupted tasks", "tasks", n)
 	}
 	return nil
+}
+
+// keepFinished is how long a finished task whose events were acknowledged
+// stays listed before the journal forgets it.
+const keepFinished = 24 * time.Hour
+
+// janitor forgets, every hour, finished tasks acknowledged more than
+// keepFinished ago, so the journal does not grow with history.
+func (d *daemon) janitor(ctx context.Context) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		sessions, err := d.j.Sessions()
+		if err != nil {
+			d.log.Warn("listing sessions", "err", err)
+		}
+		for _, s := range sessions {
+			if n, err := d.j.ForgetBefore(s, time.Now().Add(-keepFinished)); err != nil {
+				d.log.Warn("forgetting finished tasks", "session", s, "err", err)
+			} else if n > 0 {
+				d.log.Info("forgot finished tasks", "session", s, "tasks", n)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -146,20 +146,14 @@ func TestDownloadsAndEvents(t *testing.T) {
 func TestAttachOnce(t *testing.T) {
 	d := startDaemon(t, t.TempDir(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	held := make(chan struct{})
+	held, opened := make(chan struct{}), make(chan struct{})
 	go func() {
-		d.c.Events(ctx, "uploader", bgapi.EventsOptions{Follow: true, Attach: true}, func(bgapi.Event) error { return nil })
+		d.c.Events(ctx, "uploader", bgapi.EventsOptions{Follow: true, Attach: true, OnOpen: func(string) { close(opened) }},
+			func(bgapi.Event) error { return nil })
 		close(held)
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		err = d.c.Events(context.Background(), "uploader", bgapi.EventsOptions{Attach: true}, func(bgapi.Event) error { return nil })
-		if err != nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	<-opened
+	err := d.c.Events(context.Background(), "uploader", bgapi.EventsOptions{Attach: true}, func(bgapi.Event) error { return nil })
 	if !errors.Is(err, bgapi.ErrSessionInUse) {
 		t.Fatalf("second attach: %v, want ErrSessionInUse", err)
 	}

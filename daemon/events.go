@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 
 	"github.com/ferryhq/ferry/internal/bgapi"
 	"github.com/ferryhq/ferry/internal/journal"
@@ -55,21 +57,37 @@ func (d *daemon) notifyAll() {
 	}
 }
 
-// attach holds session for the client pid; false when another holds it.
-func (d *daemon) attach(session string, pid int) (holder int, ok bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if p, held := d.attached[session]; held {
-		return p, false
-	}
-	d.attached[session] = pid
-	return pid, true
+// holder is the client attached to a session.
+type holder struct {
+	pid   int
+	token string
 }
 
-func (d *daemon) detach(session string) {
+// attach holds session for a client; false (with the holder) when another
+// holds it. The token identifies this attachment when it is released.
+func (d *daemon) attach(session string, pid int) (holder, bool) {
 	d.mu.Lock()
-	delete(d.attached, session)
-	d.mu.Unlock()
+	defer d.mu.Unlock()
+	if h, held := d.attached[session]; held {
+		return h, false
+	}
+	d.tokens++
+	h := holder{pid: pid, token: fmt.Sprintf("%d-%d", os.Getpid(), d.tokens)}
+	d.attached[session] = h
+	return h, true
+}
+
+// detach releases the session if token still holds it: a stream that ends
+// after its client let go and another attached must not free the newcomer's
+// hold.
+func (d *daemon) detach(session, token string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if h, ok := d.attached[session]; ok && h.token == token {
+		delete(d.attached, session)
+		return true
+	}
+	return false
 }
 
 // apiEvent is the wire form of a journal event.

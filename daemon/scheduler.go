@@ -25,20 +25,28 @@ type run struct {
 	// intent is why the transfer is being stopped: "pause", "cancel", or
 	// "shutdown" (the task continues on the next start).
 	intent string
+	// recorded is closed once the transfer's end is in the journal; the
+	// run stays in d.running until then, so a pause or cancel meeting a
+	// transfer that just ended waits for what was recorded.
+	recorded chan struct{}
 }
 
 // queue orders runnable tasks: higher priority first, then older first;
 // tasks held back (NotBefore, NextTry) wait in a heap by time.
 type queue struct {
-	ready   readyHeap
-	later   laterHeap
-	members map[string]bool // entries still valid (lazy deletion)
+	ready readyHeap
+	later laterHeap
+	// members holds each queued task's latest entry; older entries of the
+	// same task left in the heaps are skipped (lazy deletion).
+	members map[string]uint64
+	gen     uint64
 }
 
 type qitem struct {
 	id   string
 	prio int
 	at   time.Time
+	gen  uint64
 }
 
 type readyHeap []qitem
@@ -79,8 +87,9 @@ func (d *daemon) enqueue(t *journal.Task) {
 	if t.State == journal.Waiting {
 		at = t.NextTry
 	}
-	d.q.members[t.ID] = true
-	it := qitem{id: t.ID, prio: t.Priority, at: at}
+	d.q.gen++
+	d.q.members[t.ID] = d.q.gen
+	it := qitem{id: t.ID, prio: t.Priority, at: at, gen: d.q.gen}
 	if at.After(time.Now()) {
 		heap.Push(&d.q.later, it)
 	} else {
@@ -133,8 +142,10 @@ func (d *daemon) startRunnable(ctx context.Context) time.Time {
 			return next
 		}
 		it := heap.Pop(&d.q.ready).(qitem)
-		valid := d.q.members[it.id]
-		delete(d.q.members, it.id)
+		valid := d.q.members[it.id] == it.gen
+		if valid {
+			delete(d.q.members, it.id)
+		}
 		d.mu.Unlock()
 		if valid {
 			d.start(ctx, it.id)
@@ -169,22 +180,25 @@ func (d *daemon) start(ctx context.Context, id string) {
 		d.finish(t, nil, fmt.Errorf("invalid request: %w", err), "")
 		return
 	}
-	r := &run{task: ft, session: t.Session, stop: stop}
+	r := &run{task: ft, session: t.Session, stop: stop, recorded: make(chan struct{})}
 	d.mu.Lock()
 	d.running[id] = r
 	d.mu.Unlock()
 	d.log.Info("task started", "task", id, "session", t.Session, "kind", t.Kind, "try", t.Tries)
-	go func() {
+	d.runs.Go(func() {
 		res, err := ft.Wait(context.Background())
 		d.s.Forget(ft) // the journal has it from here
 		d.mu.Lock()
-		delete(d.running, id)
 		intent := r.intent
 		d.mu.Unlock()
 		stop()
 		d.finish(t, res, err, intent)
+		d.mu.Lock()
+		delete(d.running, id)
+		d.mu.Unlock()
+		close(r.recorded)
 		d.wake()
-	}()
+	})
 }
 
 // newTransfer starts the engine for t.
@@ -218,7 +232,7 @@ func (d *daemon) newTransfer(ctx context.Context, t *journal.Task) (*ferry.Task,
 
 // finish records how a transfer ended, with its event, in one step.
 func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent string) {
-	if intent == "shutdown" {
+	if intent == "shutdown" && err != nil {
 		return // still "running" in the journal: it continues on the next start
 	}
 	var state journal.State
@@ -235,8 +249,7 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 	case unreachable(err):
 		state = journal.Waiting
 		data.Error = err.Error()
-		wait = d.cfg.RetryWait << min(t.Tries-1, 20)
-		wait = min(wait, time.Hour)
+		wait = min(d.cfg.RetryWait<<min(t.Tries-1, 10), time.Hour) // a shift of 10 passes the hour
 	default:
 		state = journal.Failed
 		data.Error = err.Error()
@@ -285,7 +298,7 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 func unreachable(err error) bool {
 	var dns *net.DNSError
 	if errors.As(err, &dns) {
-		return true
+		return !dns.IsNotFound // a name that does not exist will not come
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
@@ -319,9 +332,7 @@ func (d *daemon) stopRunning() {
 	for _, r := range runs {
 		r.stop()
 	}
-	for _, r := range runs {
-		<-r.task.Done()
-	}
+	d.runs.Wait() // every end is recorded before the journal closes
 }
 
 // control pauses, resumes or cancels a task.
@@ -332,8 +343,23 @@ func (d *daemon) control(id, what string) (*journal.Task, error) {
 		if try == 50 {
 			return nil, fmt.Errorf("%w: task %s keeps changing state", errConflict, id)
 		}
-		if r := d.transfer(id); r != nil && what != "resume" {
-			return d.stopTransfer(id, r, what)
+		if r := d.transfer(id); r != nil {
+			if what != "resume" {
+				st, err := d.stopTransfer(id, r, what)
+				if err != nil || st.State.Terminal() || st.State == stateFor[what] {
+					return st, err
+				}
+				continue // it ended otherwise (e.g. waiting): apply to that
+			}
+			d.mu.Lock()
+			stopping := r.intent != ""
+			d.mu.Unlock()
+			if !stopping {
+				t, err := d.j.Task(id)
+				return t, err // running already
+			}
+			<-r.recorded // a pause in flight: resume what it recorded
+			continue
 		}
 		cur, err := d.j.Task(id)
 		if err != nil {
@@ -391,23 +417,21 @@ func (d *daemon) transfer(id string) *run {
 // new state is recorded.
 func (d *daemon) stopTransfer(id string, r *run, what string) (*journal.Task, error) {
 	d.mu.Lock()
-	r.intent = what
+	if r.intent == "" || what == "cancel" {
+		r.intent = what
+	}
 	d.mu.Unlock()
 	if what == "cancel" {
 		r.task.Cancel() // and its partial files go
 	} else {
 		r.stop() // its partial files stay for the resume
 	}
-	<-r.task.Done()
-	for range 400 { // finish records the state right after
-		t, err := d.j.Task(id)
-		if err != nil || t.State != journal.Running {
-			return t, err
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	<-r.recorded
 	return d.j.Task(id)
 }
+
+// stateFor is the state each action leads to.
+var stateFor = map[string]journal.State{"pause": journal.Paused, "resume": journal.Queued, "cancel": journal.Canceled}
 
 // removePartial deletes what a cancelled download that was not running kept.
 func removePartial(t *journal.Task) {

@@ -184,8 +184,8 @@ type EventsOptions struct {
 	// another attach fails with ErrSessionInUse.
 	Attach bool
 	// OnOpen, if set, is called once the daemon has accepted the stream
-	// (and, with Attach, given this client the session).
-	OnOpen func()
+	// with the attachment's token (with Attach: Release lets go with it).
+	OnOpen func(token string)
 }
 
 // Events reads the session's events after o.After and hands each to fn,
@@ -212,7 +212,7 @@ func (c *Client) Events(ctx context.Context, session string, o EventsOptions, fn
 		return err
 	}
 	if o.OnOpen != nil {
-		o.OnOpen()
+		o.OnOpen(resp.Header.Get("Ferry-Attach-Token"))
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
@@ -239,6 +239,21 @@ func (c *Client) Events(ctx context.Context, session string, o EventsOptions, fn
 // forgotten.
 func (c *Client) Ack(ctx context.Context, session string, seq uint64) error {
 	return c.do(ctx, http.MethodPost, "/v1/sessions/"+url.PathEscape(session)+"/ack", map[string]uint64{"seq": seq}, nil)
+}
+
+// Release lets go of an attached session at once (the token is OnOpen's).
+func (c *Client) Release(ctx context.Context, session, token string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, "http://ferry/v1/sessions/"+url.PathEscape(session)+"/attach", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Ferry-Attach-Token", token)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return c.dialError(err)
+	}
+	defer resp.Body.Close()
+	return answerError(resp)
 }
 
 // CloseSession ends a session: with cancel its unfinished tasks are

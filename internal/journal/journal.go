@@ -134,6 +134,9 @@ func (e *InvalidSessionError) Error() string {
 	return fmt.Sprintf("journal: invalid session %q: %s", s, e.Reason)
 }
 
+// CheckSession reports whether s is a usable session ID.
+func CheckSession(s string) error { return checkSession(s) }
+
 func checkSession(s string) error {
 	reason := ""
 	switch {
@@ -143,6 +146,8 @@ func checkSession(s string) error {
 		reason = fmt.Sprintf("longer than %d bytes", maxSessionLen)
 	case !utf8.ValidString(s):
 		reason = "not valid UTF-8"
+	case s == "." || s == "..":
+		reason = "a path element of its own" // URL paths would lose it
 	default:
 		for _, r := range s {
 			if r == '/' {
@@ -480,6 +485,12 @@ func (j *Journal) Sessions() ([]string, error) {
 // acknowledged, so the consumer has learnt their outcome (housekeeping).
 // It returns how many were deleted.
 func (j *Journal) Forget(session string) (int, error) {
+	return j.ForgetBefore(session, time.Time{})
+}
+
+// ForgetBefore is Forget limited to tasks last updated before cutoff (zero:
+// any time).
+func (j *Journal) ForgetBefore(session string, cutoff time.Time) (int, error) {
 	if err := checkSession(session); err != nil {
 		return 0, err
 	}
@@ -501,7 +512,7 @@ func (j *Journal) Forget(session string) (int, error) {
 			if err != nil {
 				return err
 			}
-			if t.State.Terminal() {
+			if t.State.Terminal() && (cutoff.IsZero() || t.Updated.Before(cutoff)) {
 				gone = append(gone, bytes.Clone(id))
 			}
 			return nil
