@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/ferryhq/ferry/internal/bgapi"
 	"github.com/ferryhq/ferry/internal/download"
 	"github.com/ferryhq/ferry/internal/journal"
+	"github.com/ferryhq/ferry/internal/upload"
 )
 
 // run is a task the daemon is transferring.
@@ -400,7 +402,7 @@ func (d *daemon) control(id, what string) (*journal.Task, error) {
 	}
 	d.mu.Unlock()
 	if t.State == journal.Canceled {
-		removePartial(t)
+		d.removePartial(t)
 	}
 	d.notify(ev.Session)
 	d.wake()
@@ -433,15 +435,22 @@ func (d *daemon) stopTransfer(id string, r *run, what string) (*journal.Task, er
 // stateFor is the state each action leads to.
 var stateFor = map[string]journal.State{"pause": journal.Paused, "resume": journal.Queued, "cancel": journal.Canceled}
 
-// removePartial deletes what a cancelled download that was not running kept.
-func removePartial(t *journal.Task) {
-	if t.Kind != bgapi.KindGet {
-		return
-	}
-	var r bgapi.GetRequest
-	if json.Unmarshal(t.Request, &r) == nil && r.Path != "" {
-		os.Remove(download.PartPath(r.Path))
-		os.Remove(download.ControlPath(r.Path))
+// removePartial deletes what a cancelled task that was not running kept: a
+// download's part and control files, an upload's resume state (so that
+// uploading the file again starts a new upload).
+func (d *daemon) removePartial(t *journal.Task) {
+	switch t.Kind {
+	case bgapi.KindGet:
+		var r bgapi.GetRequest
+		if json.Unmarshal(t.Request, &r) == nil && r.Path != "" {
+			os.Remove(download.PartPath(r.Path))
+			os.Remove(download.ControlPath(r.Path))
+		}
+	case bgapi.KindPut:
+		var r bgapi.PutRequest
+		if json.Unmarshal(t.Request, &r) == nil && r.Path != "" {
+			os.Remove(upload.StatePath(filepath.Join(d.s.Config().StateDir, "uploads"), r.Path, r.URL))
+		}
 	}
 }
 
