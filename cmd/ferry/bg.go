@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -627,7 +628,16 @@ the same session fails while the first is running.`,
 			cl := df.client()
 			defer cl.Close()
 			ctx := c.Context()
-			opts := bgapi.EventsOptions{After: after, Follow: follow, Attach: follow}
+			var token string
+			opts := bgapi.EventsOptions{After: after, Follow: follow, Attach: follow,
+				OnOpen: func(t string) { token = t }}
+			defer func() {
+				if token != "" { // let go of the session now, not when the daemon notices
+					rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					cl.Release(rctx, session, token)
+					cancel()
+				}
+			}()
 			err := cl.Events(ctx, session, opts, func(ev bgapi.Event) error {
 				if jsonOut {
 					if err := printJSON(io, ev); err != nil {
