@@ -51,6 +51,13 @@ type UploadRequest struct {
 	FieldName string
 	// SHA256 asks for the SHA-256 of the file in Result.SHA256.
 	SHA256 bool
+	// KeepState leaves the upload's resume state in place after success,
+	// so that the same request run again finds the upload complete and
+	// finishes without sending it again, until ForgetUpload. A program that
+	// records results elsewhere (the daemon does, in its journal) uses it
+	// to survive a crash between the upload's end and that record.
+	// Multipart uploads have no resume state.
+	KeepState bool
 }
 
 func (r *UploadRequest) validate() error {
@@ -102,6 +109,15 @@ func (s *Session) NewUpload(ctx context.Context, req UploadRequest) (*Task, erro
 	return s.newTask(ctx, w)
 }
 
+// ForgetUpload removes the resume state an upload with req.KeepState left.
+func (s *Session) ForgetUpload(req UploadRequest) error {
+	if s.cfg.Ephemeral {
+		return nil
+	}
+	dir := filepath.Join(s.cfg.StateDir, "uploads")
+	return statefile.File[upload.State]{Path: upload.StatePath(dir, req.Path, req.URL)}.Remove()
+}
+
 // Upload starts an upload and returns its running task.
 func (s *Session) Upload(ctx context.Context, req UploadRequest) (*Task, error) {
 	t, err := s.NewUpload(ctx, req)
@@ -131,6 +147,7 @@ func (w *uploadWork) run(ctx context.Context, t *Task) (*Result, error) {
 		FieldName:     w.req.FieldName,
 		Hash:          w.req.SHA256,
 		Journal:       w.journal,
+		KeepState:     w.req.KeepState,
 		Retry:         cfg.Retry,
 		IdleTimeout:   cfg.IdleTimeout,
 		MinSpeed:      cfg.MinSpeed,

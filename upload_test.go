@@ -292,3 +292,47 @@ func TestUploadSendsDigests(t *testing.T) {
 		}
 	}
 }
+
+// With KeepState, a finished upload run again finds itself complete on the
+// server and sends nothing (as a daemon killed before recording the result
+// does); ForgetUpload ends that, and the next run is a new upload.
+func TestUploadKeepState(t *testing.T) {
+	for _, conns := range []int{1, 3} {
+		var posts atomic.Int64
+		origin := uploadOrigin(t, server.Config{}, func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost {
+					posts.Add(1)
+				}
+				next.ServeHTTP(w, r)
+			})
+		})
+		path, sum := makeFile(t, 6<<20)
+		cfg := uploadConfig()
+		cfg.Ephemeral, cfg.StateDir = false, t.TempDir() // state kept between runs
+		s := mustSession(t, cfg)
+		req := ferry.UploadRequest{URL: origin + "/files/", Path: path, Protocol: ferry.ProtocolTus, Connections: conns, SHA256: true, KeepState: true}
+		first, _, err := runUpload(t, s, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		made := posts.Load()
+		again, _, err := runUpload(t, s, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Location != first.Location || again.Uploaded != 0 || posts.Load() != made || again.SHA256 != sum {
+			t.Errorf("x%d: the run again uploaded %d bytes to %s (first %s), %d POSTs after %d", conns, again.Uploaded, again.Location, first.Location, posts.Load(), made)
+		}
+		if err := s.ForgetUpload(req); err != nil {
+			t.Fatal(err)
+		}
+		third, _, err := runUpload(t, s, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if third.Location == first.Location {
+			t.Errorf("x%d: after ForgetUpload the upload went to the old location", conns)
+		}
+	}
+}

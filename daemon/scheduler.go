@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/ferryhq/ferry/internal/bgapi"
 	"github.com/ferryhq/ferry/internal/download"
 	"github.com/ferryhq/ferry/internal/journal"
-	"github.com/ferryhq/ferry/internal/upload"
 )
 
 // run is a task the daemon is transferring.
@@ -218,8 +216,10 @@ func (d *daemon) newTransfer(ctx context.Context, t *journal.Task) (*ferry.Task,
 		if err := json.Unmarshal(t.Request, &r); err != nil {
 			return nil, err
 		}
-		return d.s.Upload(ctx, ferry.UploadRequest{URL: r.URL, Path: r.Path, Protocol: ferry.Protocol(r.Protocol),
-			Connections: r.Connections, ChunkSize: r.ChunkSize, Header: r.Header, SHA256: true})
+		// Its state stays until the journal has the result: a daemon
+		// killed in between finds the upload complete instead of
+		// uploading it again (see finish).
+		return d.s.Upload(ctx, putRequest(r))
 	case bgapi.KindHLS:
 		var r bgapi.HLSRequest
 		if err := json.Unmarshal(t.Request, &r); err != nil {
@@ -230,6 +230,11 @@ func (d *daemon) newTransfer(ctx context.Context, t *journal.Task) (*ferry.Task,
 			Concat: r.Concat, Header: r.Header})
 	}
 	return nil, fmt.Errorf("unknown kind %q", t.Kind)
+}
+
+func putRequest(r bgapi.PutRequest) ferry.UploadRequest {
+	return ferry.UploadRequest{URL: r.URL, Path: r.Path, Protocol: ferry.Protocol(r.Protocol),
+		Connections: r.Connections, ChunkSize: r.ChunkSize, Header: r.Header, SHA256: true, KeepState: true}
 }
 
 // finish records how a transfer ended, with its event, in one step.
@@ -287,6 +292,12 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 		return
 	}
 	d.log.Info("task "+string(state), "task", t.ID, "session", t.Session, "err", data.Error)
+	if state.Terminal() && t.Kind == bgapi.KindPut {
+		var r bgapi.PutRequest
+		if json.Unmarshal(t.Request, &r) == nil {
+			d.s.ForgetUpload(putRequest(r)) // recorded: the upload's own state can go
+		}
+	}
 	if state == journal.Waiting {
 		d.mu.Lock()
 		d.enqueue(nt)
@@ -449,7 +460,7 @@ func (d *daemon) removePartial(t *journal.Task) {
 	case bgapi.KindPut:
 		var r bgapi.PutRequest
 		if json.Unmarshal(t.Request, &r) == nil && r.Path != "" {
-			os.Remove(upload.StatePath(filepath.Join(d.s.Config().StateDir, "uploads"), r.Path, r.URL))
+			d.s.ForgetUpload(putRequest(r))
 		}
 	}
 }

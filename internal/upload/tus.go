@@ -340,6 +340,9 @@ func (r *run) finish(ctx context.Context) (stateFunc, error) {
 	r.res.ResumedFrom = max(r.resumedFrom, 0)
 	r.res.Uploaded = r.j.Meter.Moved()
 	r.res.SHA256 = sum
+	if r.j.KeepState {
+		return nil, nil
+	}
 	return nil, r.j.Journal.Remove()
 }
 

@@ -65,6 +65,10 @@ type Job struct {
 	// Hash computes the SHA-256 of the file (Result.SHA256).
 	Hash    bool
 	Journal Journal
+	// KeepState leaves the state in the journal after success: the same
+	// job run again finds the upload complete on the server and finishes
+	// without sending it again. Whoever records the result removes it.
+	KeepState bool
 
 	Retry         retry.Policy
 	IdleTimeout   time.Duration
