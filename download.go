@@ -38,6 +38,15 @@ func (s *Session) NewDownload(ctx context.Context, req DownloadRequest) (*Task, 
 	return s.newTask(ctx, w)
 }
 
+// ForgetDownload removes the control file a download with req.KeepState
+// left after success.
+func (s *Session) ForgetDownload(req DownloadRequest) error {
+	if s.cfg.Ephemeral {
+		return nil
+	}
+	return download.ControlFile(download.ControlPath(req.Path)).Remove()
+}
+
 // Download starts a download and returns its running task.
 func (s *Session) Download(ctx context.Context, req DownloadRequest) (*Task, error) {
 	t, err := s.NewDownload(ctx, req)
@@ -71,6 +80,7 @@ func (w *downloadWork) run(ctx context.Context, t *Task) (*Result, error) {
 		MaxConnections: cfg.MaxConnsPerHost,
 		Slots:          w.s.slots,
 		Hash:           w.req.SHA256,
+		KeepState:      w.req.KeepState,
 		CheckRedirect:  cfg.CheckRedirect,
 		Meter:          t.meter,
 		Emit:           t.emit,

@@ -39,6 +39,12 @@ type DownloadRequest struct {
 	// ResumeData continues a download cancelled with CancelWithResumeData,
 	// possibly by another process.
 	ResumeData *ResumeData
+	// KeepState leaves the control file in place after success, recording
+	// the file put in place: the same request run again returns it without
+	// fetching while it is unchanged, until ForgetDownload. A program that
+	// records results elsewhere (the daemon does, in its journal) uses it
+	// to survive a crash between the download's end and that record.
+	KeepState bool
 }
 
 // ErrInvalidRequest reports a request that cannot be started.

@@ -258,3 +258,37 @@ func TestTwoDownloadsToOneFile(t *testing.T) {
 		t.Fatalf("the first download was disturbed: %v", err)
 	}
 }
+
+// With KeepState, a finished download run again returns the file in place
+// without fetching it (as a daemon killed before recording the result
+// does); a changed file is fetched again; ForgetDownload ends the record.
+func TestDownloadKeepState(t *testing.T) {
+	srv := newServer(t, false, ferrytest.Size(1<<20))
+	s := mustSession(t, testConfig(false))
+	path := filepath.Join(t.TempDir(), "kept.bin")
+	req := ferry.DownloadRequest{URL: srv.URL + "/file", Path: path, SHA256: true, KeepState: true}
+	first, _, err := download(t, s, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gets := len(srv.Requests())
+	again, _, err := download(t, s, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Requests()) - gets; n != 0 || again.Downloaded != 0 || again.SHA256 != first.SHA256 || again.Size != first.Size {
+		t.Errorf("run again: %d requests more, %d bytes downloaded, sha %s", n, again.Downloaded, again.SHA256)
+	}
+	// The file changed under its name: fetched again.
+	os.WriteFile(path, []byte("not it"), 0o644)
+	third, _, err := download(t, s, req)
+	if err != nil || third.SHA256 != first.SHA256 || third.Downloaded != first.Size {
+		t.Fatalf("after the file changed: %+v %v", third, err)
+	}
+	if err := s.ForgetDownload(req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".ferry"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ForgetDownload left the control file: %v", err)
+	}
+}

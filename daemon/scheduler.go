@@ -209,16 +209,12 @@ func (d *daemon) newTransfer(ctx context.Context, t *journal.Task) (*ferry.Task,
 		if err := json.Unmarshal(t.Request, &r); err != nil {
 			return nil, err
 		}
-		return d.s.Download(ctx, ferry.DownloadRequest{URL: r.URL, Path: r.Path, Connections: r.Connections,
-			Checksum: r.Checksum, Header: r.Header, SHA256: true})
+		return d.s.Download(ctx, getRequest(r))
 	case bgapi.KindPut:
 		var r bgapi.PutRequest
 		if err := json.Unmarshal(t.Request, &r); err != nil {
 			return nil, err
 		}
-		// Its state stays until the journal has the result: a daemon
-		// killed in between finds the upload complete instead of
-		// uploading it again (see finish).
 		return d.s.Upload(ctx, putRequest(r))
 	case bgapi.KindHLS:
 		var r bgapi.HLSRequest
@@ -230,6 +226,15 @@ func (d *daemon) newTransfer(ctx context.Context, t *journal.Task) (*ferry.Task,
 			Concat: r.Concat, Header: r.Header})
 	}
 	return nil, fmt.Errorf("unknown kind %q", t.Kind)
+}
+
+// Downloads and uploads keep their state until the journal has their
+// result (see finish): a daemon killed in between finds them complete
+// instead of transferring them again.
+
+func getRequest(r bgapi.GetRequest) ferry.DownloadRequest {
+	return ferry.DownloadRequest{URL: r.URL, Path: r.Path, Connections: r.Connections,
+		Checksum: r.Checksum, Header: r.Header, SHA256: true, KeepState: true}
 }
 
 func putRequest(r bgapi.PutRequest) ferry.UploadRequest {
@@ -292,11 +297,8 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 		return
 	}
 	d.log.Info("task "+string(state), "task", t.ID, "session", t.Session, "err", data.Error)
-	if state.Terminal() && t.Kind == bgapi.KindPut {
-		var r bgapi.PutRequest
-		if json.Unmarshal(t.Request, &r) == nil {
-			d.s.ForgetUpload(putRequest(r)) // recorded: the upload's own state can go
-		}
+	if state == journal.Done {
+		d.forgetState(t) // recorded: the engine's own record can go
 	}
 	if state == journal.Waiting {
 		d.mu.Lock()
@@ -445,6 +447,23 @@ func (d *daemon) stopTransfer(id string, r *run, what string) (*journal.Task, er
 
 // stateFor is the state each action leads to.
 var stateFor = map[string]journal.State{"pause": journal.Paused, "resume": journal.Queued, "cancel": journal.Canceled}
+
+// forgetState removes the state a finished download or upload kept for
+// the journal's sake.
+func (d *daemon) forgetState(t *journal.Task) {
+	switch t.Kind {
+	case bgapi.KindGet:
+		var r bgapi.GetRequest
+		if json.Unmarshal(t.Request, &r) == nil {
+			d.s.ForgetDownload(getRequest(r))
+		}
+	case bgapi.KindPut:
+		var r bgapi.PutRequest
+		if json.Unmarshal(t.Request, &r) == nil {
+			d.s.ForgetUpload(putRequest(r))
+		}
+	}
+}
 
 // removePartial deletes what a cancelled task that was not running kept: a
 // download's part and control files, an upload's resume state (so that

@@ -45,7 +45,7 @@ func (r *run) commit(ctx context.Context) (stateFunc, error) {
 		return nil, err
 	}
 	r.part = nil
-	if err := r.j.Journal.Remove(); err != nil {
+	if err := r.forget(verified); err != nil {
 		return nil, err
 	}
 	r.res = Result{
@@ -60,6 +60,22 @@ func (r *run) commit(ctx context.Context) (stateFunc, error) {
 		Verified:    verified,
 	}
 	return nil, nil
+}
+
+// forget ends the journal of a committed download, or, with KeepState,
+// turns it into the record of the file put in place.
+func (r *run) forget(verified []string) error {
+	if !r.j.KeepState {
+		return r.j.Journal.Remove()
+	}
+	fi, err := os.Stat(r.j.Path)
+	if err != nil {
+		return err
+	}
+	st := r.st
+	st.Missing, st.Offset = nil, fi.Size()
+	st.Done = &Done{Size: fi.Size(), ModTime: fi.ModTime().UnixNano(), SHA256: r.sums.sum("sha-256"), Verified: verified}
+	return r.j.Journal.Save(&st)
 }
 
 // discard removes the .part file and the journal of a failed result.

@@ -63,8 +63,12 @@ type Job struct {
 	// (no control file) as the first bytes, like wget -c.
 	Continue bool
 	// Hash computes the SHA-256 of the result (Result.SHA256).
-	Hash     bool
-	Checksum *Checksum
+	Hash bool
+	// KeepState leaves the journal in place after success, describing the
+	// committed file: the same job run again returns it without fetching
+	// while it is unchanged. Whoever records the result removes it.
+	KeepState bool
+	Checksum  *Checksum
 	// CheckRedirect is the user's redirect policy; nil follows up to 10.
 	CheckRedirect transfer.RedirectFunc
 
@@ -194,6 +198,12 @@ func (r *run) open(ctx context.Context) (stateFunc, error) {
 	}
 	if st != nil && (st.URL != r.j.URL || st.Version != stateVersion) {
 		st = nil // state of another download or format: start over
+	}
+	if st != nil && st.Done != nil {
+		if r.finished(st) {
+			return nil, nil
+		}
+		st = nil // the committed file is gone or changed: fetch it again
 	}
 	partPath := PartPath(r.j.Path)
 	if st == nil && r.j.Continue {
@@ -359,4 +369,17 @@ func (r *run) fetch(ctx context.Context) (stateFunc, error) {
 		return r.fetch, nil
 	}
 	return r.commit, nil
+}
+
+// finished takes a download an earlier run committed (KeepState) as this
+// run's result, if the file is still as it was put in place.
+func (r *run) finished(st *State) bool {
+	fi, err := os.Stat(r.j.Path)
+	if err != nil || fi.Size() != st.Done.Size || fi.ModTime().UnixNano() != st.Done.ModTime {
+		return false
+	}
+	r.res = Result{URL: r.j.URL, Path: r.j.Path, Size: st.Done.Size, ResumedFrom: st.Done.Size,
+		SHA256: st.Done.SHA256, Validator: st.Validator, Verified: st.Done.Verified}
+	r.j.Meter.Reset(st.Done.Size, st.Done.Size)
+	return true
 }

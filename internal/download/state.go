@@ -34,6 +34,17 @@ type State struct {
 	// its full length and these ranges are still to be fetched; everything
 	// else is in place. Saved only after an fsync of the .part file.
 	Missing []segment.Range `json:"missing,omitempty"`
+	// Done, kept after success by Job.KeepState, describes the committed
+	// file: a run that finds it still in place returns it as is.
+	Done *Done `json:"done,omitempty"`
+}
+
+// Done is a committed download: the file as it was put in place.
+type Done struct {
+	Size     int64    `json:"size"`
+	ModTime  int64    `json:"mtime"` // unix nanos of the final file
+	SHA256   string   `json:"sha256,omitempty"`
+	Verified []string `json:"verified,omitempty"`
 }
 
 // Journal persists a download's State (see statefile.Store).
