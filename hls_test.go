@@ -463,6 +463,7 @@ func TestHLSBadKeyAndPlaylist(t *testing.T) {
 		return ""
 	})
 	o.put("/bad/index.m3u8", []byte("#EXTM3U\n#EXT-X-TARGETDURATION:2\nseg0.ts\n"))
+	o.put("/empty/index.m3u8", []byte("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\n#EXT-X-BYTERANGE:0@0\na.ts\n#EXT-X-ENDLIST\n"))
 	cfg := testConfig(false)
 	cfg.Retry.MaxAttempts = 2
 	_, err := hlsDownload(t, cfg, ferry.HLSRequest{URL: o.url + "/k/index.m3u8", Dir: t.TempDir()})
@@ -475,6 +476,10 @@ func TestHLSBadKeyAndPlaylist(t *testing.T) {
 	var se *hls.SyntaxError
 	if !errors.As(err, &pe) || !errors.As(err, &se) {
 		t.Errorf("malformed playlist: err = %v, want an HLSPlaylistError with the syntax error", err)
+	}
+	_, err = hlsDownload(t, cfg, ferry.HLSRequest{URL: o.url + "/empty/index.m3u8", Dir: t.TempDir()})
+	if !errors.As(err, &pe) {
+		t.Errorf("an empty byte range: err = %v, want an HLSPlaylistError", err)
 	}
 }
 
@@ -526,4 +531,43 @@ func TestHLSLiveEnds(t *testing.T) {
 	if last := m.MediaSequence + int64(len(m.Segments)) - 1; last != live.Newest() {
 		t.Errorf("recorded up to %d, the stream ended at %d", last, live.Newest())
 	}
+}
+
+// A live stream that goes away without EXT-X-ENDLIST ends the recording
+// with what it has, and says why.
+func TestHLSLiveGone(t *testing.T) {
+	live := ferrytest.NewLiveHLS(t, time.Second, 3)
+	time.AfterFunc(2500*time.Millisecond, live.Gone)
+	dir := t.TempDir()
+	res, err := hlsDownload(t, testConfig(false), ferry.HLSRequest{URL: live.URL + "/live.m3u8", Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := localSegments(t, filepath.Join(dir, "index.m3u8"))
+	if len(m.Segments) < 3 || res.HLS.LiveEnded == "" || !strings.Contains(res.HLS.LiveEnded, "404") {
+		t.Errorf("%d segments, ended: %q", len(m.Segments), res.HLS.LiveEnded)
+	}
+}
+
+// Segments a live playlist dropped before they could be fetched fail the
+// recording (holes were not allowed), but its playlist is written without
+// them: nothing recorded is lost.
+func TestHLSLiveHoles(t *testing.T) {
+	live := ferrytest.NewLiveHLS(t, 250*time.Millisecond, 1) // reloads come every second
+	dir := t.TempDir()
+	_, err := hlsDownload(t, testConfig(false), ferry.HLSRequest{URL: live.URL + "/live.m3u8", Dir: dir, LiveDuration: 2 * time.Second})
+	var he *ferry.HLSHolesError
+	if !errors.As(err, &he) || he.Playlist == "" {
+		t.Fatalf("err = %v, want holes with the playlist written", err)
+	}
+	m, _ := localSegments(t, filepath.Join(dir, "index.m3u8"))
+	if len(m.Segments) == 0 {
+		t.Fatal("an empty recording")
+	}
+	for _, s := range m.Segments[1:] {
+		if s.Discontinuity {
+			return // the gaps are marked
+		}
+	}
+	t.Error("no discontinuity marks the dropped segments")
 }

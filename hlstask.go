@@ -55,6 +55,9 @@ type HLSResult struct {
 	Holes    []HLSHole
 	Duration float64 // of the main playlist, seconds
 	Concat   string
+	// LiveEnded says why a live recording ended before its time, if it did
+	// (its playlist went away, or its numbering went back).
+	LiveEnded string
 }
 
 // HLSHole is a segment an HLS download left out.
@@ -151,7 +154,7 @@ func (w *hlsWork) run(ctx context.Context, t *Task) (*Result, error) {
 	return &Result{
 		URL: res.URL, Path: res.Playlist, Size: res.Bytes, Downloaded: t.meter.Moved(), Proto: res.Proto,
 		HLS: &HLSResult{Variant: res.Variant, Segments: res.Segments, Fetched: res.Fetched, Holes: res.Holes,
-			Duration: res.Duration, Concat: res.Concat},
+			Duration: res.Duration, Concat: res.Concat, LiveEnded: res.LiveEnded},
 	}, nil
 }
 

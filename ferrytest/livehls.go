@@ -25,6 +25,15 @@ type LiveHLS struct {
 	mu    sync.Mutex
 	ended int64 // the last sequence number once End was called, else -1
 	loads int
+	gone  bool
+}
+
+// Gone makes the playlist answer 404 from now on, as a stream that stops
+// without EXT-X-ENDLIST does.
+func (l *LiveHLS) Gone() {
+	l.mu.Lock()
+	l.gone = true
+	l.mu.Unlock()
 }
 
 // Loads is how many times the playlist was fetched.
@@ -72,6 +81,13 @@ func Segment(n int64) []byte {
 
 func (l *LiveHLS) serve(w http.ResponseWriter, r *http.Request) {
 	newest := l.Newest()
+	l.mu.Lock()
+	gone := l.gone
+	l.mu.Unlock()
+	if r.URL.Path == "/live.m3u8" && gone {
+		http.NotFound(w, r)
+		return
+	}
 	if r.URL.Path == "/live.m3u8" {
 		first := max(0, newest-int64(l.Window)+1)
 		target := max(1, int((l.Interval+time.Second-1)/time.Second))

@@ -548,3 +548,16 @@ func TestTaskProgressAndWhat(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBitRate(t *testing.T) {
+	for in, want := range map[string]int64{"800k": 800_000, "3M": 3_000_000, "1.5M": 1_500_000, "64000": 64_000, "1G": 1_000_000_000} {
+		if got, err := parseBitRate(in); err != nil || got != want {
+			t.Errorf("parseBitRate(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "x", "-1M", "NaNk", "1e400"} {
+		if _, err := parseBitRate(in); err == nil {
+			t.Errorf("parseBitRate(%q) accepted", in)
+		}
+	}
+}

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -86,7 +89,7 @@ func runHLS(c *cobra.Command, io stdio, rawURL string, f *hlsFlags) error {
 		LiveDuration: f.liveDuration, AllowHoles: f.allowHoles, Concat: f.concat,
 	}
 	if f.maxBandwidth != "" {
-		n, err := parseSize(f.maxBandwidth)
+		n, err := parseBitRate(f.maxBandwidth)
 		if err != nil || n <= 0 {
 			return usagef("--max-bandwidth: invalid rate %q", f.maxBandwidth)
 		}
@@ -107,7 +110,7 @@ func runHLS(c *cobra.Command, io stdio, rawURL string, f *hlsFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
-	var live atomic.Bool
+	var live, stopped atomic.Bool
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -121,22 +124,45 @@ func runHLS(c *cobra.Command, io stdio, rawURL string, f *hlsFlags) error {
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 		defer signal.Stop(sigs)
+		stopped.Store(true)
 		close(stopLive)
 		if !f.quiet {
 			fmt.Fprintln(io.err, "ferry: ending the recording with what it has (Ctrl-C again to interrupt)")
 		}
 		select {
 		case <-sigs:
+			stopped.Store(false) // interrupted after all
 			cancel()
 		case <-task.Done():
 		}
 	}()
-	return followHLS(ctx, io, task, &live, f.reportTo(rawURL, filepath.Join(f.dir, "index.m3u8"), false))
+	err = followHLS(ctx, io, task, &live, &stopped, f.reportTo(rawURL, filepath.Join(f.dir, "index.m3u8"), false))
+	return err
+}
+
+// parseBitRate reads a rate in bits per second with decimal multiples, as
+// HLS's BANDWIDTH counts: 800k, 3M, 1.5M.
+func parseBitRate(s string) (int64, error) {
+	mult := 1.0
+	switch {
+	case strings.HasSuffix(s, "k"), strings.HasSuffix(s, "K"):
+		mult, s = 1e3, s[:len(s)-1]
+	case strings.HasSuffix(s, "M"), strings.HasSuffix(s, "m"):
+		mult, s = 1e6, s[:len(s)-1]
+	case strings.HasSuffix(s, "G"), strings.HasSuffix(s, "g"):
+		mult, s = 1e9, s[:len(s)-1]
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) || v*mult > math.MaxInt64/2 {
+		return 0, fmt.Errorf("invalid bit rate %q", s)
+	}
+	return int64(v * mult), nil
 }
 
 // followHLS shows a download's progress by segments and bytes, then reports.
-// live is set once the download turns out to be a live recording.
-func followHLS(ctx context.Context, io stdio, task *ferry.Task, live *atomic.Bool, o output) error {
+// live is set once the download turns out to be a live recording, stopped
+// once a Ctrl-C ended it gracefully (its end is not an interruption).
+func followHLS(ctx context.Context, io stdio, task *ferry.Task, live, stopped *atomic.Bool, o output) error {
 	pp := newProgressPrinter(io.err, o.quiet, "segments")
 	for ev := range task.Events() {
 		switch e := ev.(type) {
@@ -148,7 +174,7 @@ func followHLS(ctx context.Context, io stdio, task *ferry.Task, live *atomic.Boo
 				pp.label = fmt.Sprintf("segments %d (live)", e.Done)
 			}
 			if e.Hole {
-				pp.note("ferry: segment %d of %s left out after its retries", e.Seq, e.Playlist)
+				pp.note("ferry: segment %d of %s is missing", e.Seq, e.Playlist)
 			}
 			pp.update(task.Progress())
 		case ferry.ProgressEvent:
@@ -156,6 +182,9 @@ func followHLS(ctx context.Context, io stdio, task *ferry.Task, live *atomic.Boo
 		case ferry.RetryEvent:
 			pp.note("ferry: attempt %d failed (%v); retrying in %s", e.Attempt, e.Err, e.Delay.Round(time.Millisecond))
 		}
+	}
+	if stopped.Load() {
+		ctx = context.WithoutCancel(ctx)
 	}
 	return finish(ctx, io, pp, task, o)
 }

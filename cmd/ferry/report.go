@@ -42,6 +42,7 @@ type report struct {
 	Duration        *float64    `json:"duration,omitempty"`
 	Variant         *hlsVariant `json:"variant,omitempty"`
 	Concat          string      `json:"concat,omitempty"`
+	LiveEnded       string      `json:"live_ended,omitempty"`
 	Error           string      `json:"error,omitempty"`
 }
 
@@ -79,6 +80,7 @@ func newReport(url, path string, upload bool, task *ferry.Task, res *ferry.Resul
 		r.HTTPVersion = httpVersion(res.Proto)
 		if h := res.HLS; h != nil {
 			r.Segments, r.SegmentsFetched, r.Duration, r.Concat = &h.Segments, &h.Fetched, &h.Duration, h.Concat
+			r.LiveEnded = h.LiveEnded
 			for _, hole := range h.Holes {
 				r.Holes = append(r.Holes, hole.String())
 			}

@@ -138,8 +138,10 @@ func (r *run) pump(ctx context.Context, body io.Reader, wd *watchdog.Watchdog, s
 	}
 }
 
-// fetchSmall fetches a playlist or a key into memory, retrying.
-func (r *run) fetchSmall(ctx context.Context, target string) ([]byte, *url.URL, error) {
+// fetchSmall fetches a playlist or a key into memory, retrying; live
+// counts a 404 or 410 as worth another try (a live playlist being
+// republished).
+func (r *run) fetchSmall(ctx context.Context, target string, live bool) ([]byte, *url.URL, error) {
 	rt := transfer.NewRetrier(r.j.Retry, r.j.Emit)
 	for {
 		var b []byte
@@ -152,6 +154,9 @@ func (r *run) fetchSmall(ctx context.Context, target string) ([]byte, *url.URL, 
 		})
 		if err == nil {
 			return b, final, nil
+		}
+		if live {
+			err = segmentRetryable(err)
 		}
 		if err := rt.Failed(ctx, err, false); err != nil {
 			return nil, nil, err

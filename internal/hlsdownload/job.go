@@ -86,6 +86,10 @@ type Result struct {
 	Duration float64      // of the main playlist, seconds
 	Concat   string
 	Proto    string
+	// LiveEnded says why a live recording ended before its time (its
+	// playlist could no longer be loaded, or its numbering went back);
+	// what it recorded until then is written.
+	LiveEnded string
 }
 
 // Hole is a segment that could not be fetched.
@@ -97,19 +101,29 @@ type Hole struct {
 }
 
 func (h Hole) String() string {
+	if h.URL == "" { // never seen: the live playlist dropped it first
+		return fmt.Sprintf("segment %d of %s: %v", h.Seq, h.Playlist, h.Err)
+	}
 	return fmt.Sprintf("segment %d of %s (%s): %v", h.Seq, h.Playlist, h.URL, h.Err)
 }
 
 // HolesError reports segments that could not be fetched, for a download
 // that does not allow holes. The segments that were fetched stay in the
-// directory, so a rerun fetches only these.
-type HolesError struct{ Holes []Hole }
+// directory, so a rerun of a VOD fetches only these. A live recording's
+// playlist is written without them (Playlist).
+type HolesError struct {
+	Holes    []Hole
+	Playlist string // written anyway, for a live recording
+}
 
 func (e *HolesError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "hls: %d segment(s) could not be fetched: %s", len(e.Holes), e.Holes[0])
 	if len(e.Holes) > 1 {
 		fmt.Fprintf(&b, " (and %d more)", len(e.Holes)-1)
+	}
+	if e.Playlist != "" {
+		fmt.Fprintf(&b, "; the recording is in %s without them", e.Playlist)
 	}
 	return b.String()
 }

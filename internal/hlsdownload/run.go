@@ -53,7 +53,7 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	r := &run{j: j, queue: newQueue()}
 	r.keys.r = r
 
-	body, base, err := r.fetchSmall(ctx, j.URL)
+	body, base, err := r.fetchSmall(ctx, j.URL, false)
 	if err != nil {
 		return nil, &PlaylistError{URL: j.URL, Err: err}
 	}
@@ -82,11 +82,20 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	}
 
 	// Every segment is in place: write the playlists, media ones first.
+	// A live recording is written even with holes (what it missed is gone
+	// for good, and the rest must not be lost), and then still fails
+	// unless holes are allowed.
 	var holes []Hole
+	var ended []string
+	live := false
 	for _, t := range r.tracks {
 		holes = append(holes, t.holes()...)
+		live = live || t.live()
+		if t.ended != nil {
+			ended = append(ended, t.ended.Error())
+		}
 	}
-	if len(holes) > 0 && !j.AllowHoles {
+	if len(holes) > 0 && !j.AllowHoles && !live {
 		return nil, &HolesError{Holes: holes}
 	}
 	if err := atomicfile.SyncDir(j.Dir); err != nil {
@@ -113,7 +122,11 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 		}
 		res.Concat = j.Concat
 	}
+	if len(holes) > 0 && !j.AllowHoles {
+		return nil, &HolesError{Holes: holes, Playlist: res.Playlist}
+	}
 	res.Holes = holes
+	res.LiveEnded = strings.Join(ended, "; ")
 	res.Fetched = r.fetched
 	if p := r.proto.Load(); p != nil {
 		res.Proto = *p
@@ -168,9 +181,9 @@ func (r *run) masterTracks(ctx context.Context, base *url.URL, m *hls.Master, v 
 	add := func(name, uri string) error {
 		target, err := resolve(base, uri)
 		if err != nil {
-			return &PlaylistError{URL: r.j.URL, Err: err}
+			return &PlaylistError{URL: base.String(), Err: err}
 		}
-		body, final, err := r.fetchSmall(ctx, target)
+		body, final, err := r.fetchSmall(ctx, target, false)
 		if err != nil {
 			return &PlaylistError{URL: target, Err: err}
 		}
@@ -228,7 +241,7 @@ func renditionDir(rd *hls.Rendition) string { return strings.ToLower(rd.Type) }
 // pickVariant chooses the variant asked for.
 func pickVariant(m *hls.Master, which string, maxBandwidth int64) (*hls.Variant, error) {
 	if len(m.Variants) == 0 {
-		return nil, &PlaylistError{Err: errors.New("a multivariant playlist without variants")}
+		return nil, errors.New("hls: a multivariant playlist without variants")
 	}
 	switch which {
 	case "", "best", "worst":
@@ -290,12 +303,12 @@ func (r *run) writeMaster(src *hls.Master, v *hls.Variant) error {
 	for _, rd := range renditionsFor(src, v) {
 		lr := *rd
 		lr.URI = renditionDir(rd) + "/" + IndexName
-		lr.Default, lr.Autoselect = true, true
 		local.Renditions = append(local.Renditions, lr)
 	}
 	// Renditions carried in the variant's own stream (no URI) stay.
 	for _, rd := range src.Renditions {
-		if rd.URI == "" && (rd.GroupID == v.Audio || rd.GroupID == v.Video || rd.GroupID == v.Subtitles || rd.GroupID == v.ClosedCaptions) {
+		if rd.URI == "" && (rd.Type == "AUDIO" && rd.GroupID == v.Audio || rd.Type == "VIDEO" && rd.GroupID == v.Video ||
+			rd.Type == "SUBTITLES" && rd.GroupID == v.Subtitles || rd.Type == "CLOSED-CAPTIONS" && rd.GroupID == v.ClosedCaptions) {
 			local.Renditions = append(local.Renditions, rd)
 		}
 	}

@@ -107,7 +107,7 @@ func (r *run) fetchGroup(ctx context.Context, g *group) error {
 		if len(pending) == 0 {
 			return nil
 		}
-		moved, err := r.fetchItems(ctx, pending)
+		committed, err := r.fetchItems(ctx, pending)
 		if err == nil {
 			continue
 		}
@@ -117,9 +117,27 @@ func (r *run) fetchGroup(ctx context.Context, g *group) error {
 		if _, ok := errors.AsType[*writeError](err); ok {
 			return err
 		}
-		if ferr := rt.Failed(ctx, segmentRetryable(err), moved); ferr != nil {
+		retryable := segmentRetryable(err)
+		if _, ok := errors.AsType[*KeyError](err); ok {
+			retryable = err // the key was fetched with its own retries: no use
+		}
+		// Only a committed item is progress: bytes of one cut short are
+		// thrown away, and a segment that always breaks must end.
+		if ferr := rt.Failed(ctx, retryable, committed); ferr != nil {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
+			}
+			if len(pending) > 1 {
+				// One bad item must not take its neighbours with it:
+				// each is tried on its own.
+				for _, it := range pending {
+					if !it.usable() {
+						if err := r.fetchGroup(ctx, &group{items: []*item{it}}); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
 			}
 			for _, it := range pending {
 				if it.usable() {
@@ -149,7 +167,7 @@ func segmentRetryable(err error) error {
 
 // fetchItems fetches items (all of one resource, adjacent ranges when more
 // than one) in one request, committing each as soon as it is whole. It
-// reports whether any byte arrived.
+// reports whether it committed any.
 func (r *run) fetchItems(ctx context.Context, items []*item) (bool, error) {
 	keys := make([][]byte, len(items))
 	for i, it := range items {
@@ -196,8 +214,11 @@ func (r *run) fetchItems(ctx context.Context, items []*item) (bool, error) {
 		i++
 		return nil
 	}
-	n, _, err := r.fetch(ctx, items[0].url, sp, func(p []byte) error {
+	_, _, err := r.fetch(ctx, items[0].url, sp, func(p []byte) error {
 		for len(p) > 0 {
+			if i == len(items) {
+				return transfer.ErrBadContentRange // more than the items hold
+			}
 			if cur == nil {
 				if err := open(); err != nil {
 					return err
@@ -220,14 +241,14 @@ func (r *run) fetchItems(ctx context.Context, items []*item) (bool, error) {
 		return nil
 	})
 	if err != nil {
-		return n > 0, err
+		return i > 0, err
 	}
 	if i < len(items) { // a whole resource: it ends with the body
 		if cur == nil {
 			return false, &transfer.Transient{Err: errors.New("empty segment")}
 		}
 		if err := finish(); err != nil {
-			return true, err
+			return i > 0, err
 		}
 	}
 	return true, nil

@@ -33,6 +33,10 @@ const (
 	groupBytes    = 8 << 20
 )
 
+// maxMissed bounds the segments a live playlist may skip between two
+// loads before it counts as a jump in numbering.
+const maxMissed = 1000
+
 // errDropped is the fate of live segments that left the playlist before
 // they were fetched.
 var errDropped = errors.New("removed from the live playlist before it could be fetched")
@@ -49,6 +53,7 @@ type track struct {
 	items    map[int64]*item  // segments by media sequence number
 	maps     map[string]*item // initialization sections by source
 	started  bool
+	ended    error // why a live recording ended before its time, if it did
 	last     int64 // the highest sequence number planned
 	discSeq  int64 // the discontinuity sequence of the first planned segment
 	firstSeq int64
@@ -116,16 +121,24 @@ func (t *track) produce(ctx context.Context) error {
 		case <-timer.C:
 		}
 		loadedAt = time.Now()
-		body, _, err := t.r.fetchSmall(ctx, t.url.String())
+		body, _, err := t.r.fetchSmall(ctx, t.url.String(), true)
 		if err != nil {
-			return &PlaylistError{URL: t.url.String(), Err: err}
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			// The stream went away (many end so, without ENDLIST): the
+			// recording ends with what it has.
+			return t.endLive(&PlaylistError{URL: t.url.String(), Err: err})
 		}
 		nm, err := hls.ParseMedia(bytes.NewReader(body))
 		if err != nil {
-			return &PlaylistError{URL: t.url.String(), Err: err}
+			return t.endLive(&PlaylistError{URL: t.url.String(), Err: err})
 		}
 		unchanged = bytes.Equal(body, prev)
 		prev, m = body, nm
+		if n := len(m.Segments); n > 0 && m.Seq(n-1) < t.planned() {
+			return t.endLive(fmt.Errorf("hls: the live playlist's media sequence went back from %d to %d (the stream restarted)", t.planned(), m.Seq(n-1)))
+		}
 		if err := t.plan(m, 0); err != nil {
 			return err
 		}
@@ -133,6 +146,22 @@ func (t *track) produce(ctx context.Context) error {
 			return nil
 		}
 	}
+	return nil
+}
+
+// planned is the highest sequence number planned so far.
+func (t *track) planned() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.last
+}
+
+// endLive ends a live recording early, for why: what was recorded is kept
+// and written; the reason is reported with the result.
+func (t *track) endLive(why error) error {
+	t.mu.Lock()
+	t.ended = why
+	t.mu.Unlock()
 	return nil
 }
 
@@ -154,6 +183,12 @@ func (t *track) plan(m *hls.Media, from int) error {
 					t.discSeq++
 				}
 			}
+		} else if seq-t.last-1 > maxMissed {
+			// A jump, not a few segments missed (an encoder restarted
+			// with new numbers): one hole stands for the gap.
+			it := &item{t: t, seq: t.last + 1, err: fmt.Errorf("the live playlist jumped from segment %d to %d", t.last, seq)}
+			t.items[it.seq] = it
+			fresh = append(fresh, it)
 		} else {
 			// Segments that came and went between two loads.
 			for missed := t.last + 1; missed < seq; missed++ {
@@ -209,8 +244,12 @@ func (t *track) plan(m *hls.Media, from int) error {
 // newItem describes segment i of m: where it comes from, how it is
 // decrypted, and its local name.
 func (t *track) newItem(m *hls.Media, i int) (*item, error) {
-	seg := &m.Segments[i]
+	s := m.Segments[i] // a copy: an item must not keep a whole reloaded playlist alive
+	seg := &s
 	seq := m.Seq(i)
+	if seg.ByteRange != nil && seg.ByteRange.Length <= 0 {
+		return nil, &PlaylistError{URL: t.url.String(), Err: fmt.Errorf("segment %d: an empty byte range", seq)}
+	}
 	it := &item{t: t, seq: seq, seg: seg, rng: seg.ByteRange}
 	var err error
 	if it.url, err = resolve(t.url, seg.URI); err != nil {
@@ -265,6 +304,9 @@ func (t *track) mapItem(mp *hls.Map) (*item, error) {
 			return nil, err
 		}
 	}
+	if mp.ByteRange != nil && mp.ByteRange.Length <= 0 {
+		return nil, &PlaylistError{URL: t.url.String(), Err: errors.New("an EXT-X-MAP with an empty byte range")}
+	}
 	id := sourceHash(target, mp.ByteRange, key)
 	if it := t.maps[id]; it != nil {
 		return it, nil
@@ -279,14 +321,25 @@ func (t *track) mapItem(mp *hls.Map) (*item, error) {
 // the decryption.
 func sourceHash(u string, rng *hls.ByteRange, key *keyRef) string {
 	h := sha256.New()
-	io.WriteString(h, u)
+	io.WriteString(h, stableURL(u))
 	if rng != nil {
 		fmt.Fprintf(h, "\x00%d@%d", rng.Length, rng.Offset)
 	}
 	if key != nil {
-		fmt.Fprintf(h, "\x00%s\x00%x", key.url, key.iv)
+		fmt.Fprintf(h, "\x00%s\x00%x", stableURL(key.url), key.iv)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:8]
+}
+
+// stableURL is u without its query: CDNs sign segment URLs with tokens
+// that change between loads, and the sequence number in the name already
+// tells segments apart.
+func stableURL(u string) string {
+	if p, err := url.Parse(u); err == nil {
+		p.RawQuery, p.Fragment = "", ""
+		return p.String()
+	}
+	return u
 }
 
 // mediaExt is the extension of u's path when players know it as media
@@ -305,9 +358,11 @@ func mediaExt(u, def string) string {
 
 // removeParts deletes what an interrupted run left half-written.
 func removeParts(dir string) {
-	parts, _ := filepath.Glob(filepath.Join(dir, ".*.part"))
-	for _, p := range parts {
-		os.Remove(p)
+	for _, pattern := range []string{".*.part", ".*.tmp*"} {
+		parts, _ := filepath.Glob(filepath.Join(dir, pattern))
+		for _, p := range parts {
+			os.Remove(p)
+		}
 	}
 }
 
