@@ -63,8 +63,45 @@ func (b *baseRTT) observe(d time.Duration) time.Duration {
 	}
 }
 
+// holds counts the requests of one download on each connection, so that a
+// worker ends a connection it is done with only while no other worker has
+// taken it from the pool.
+type holds struct {
+	mu sync.Mutex
+	n  map[net.Conn]int
+}
+
+func (h *holds) take(c net.Conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n == nil {
+		h.n = map[net.Conn]int{}
+	}
+	h.n[c]++
+}
+
+func (h *holds) drop(c net.Conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n[c]--; h.n[c] <= 0 {
+		delete(h.n, c)
+	}
+}
+
+// closeIdle ends c unless a request holds it. A request that takes it from
+// the pool right after finds it closed before writing a byte, which the
+// transport retries on a new connection by itself.
+func (h *holds) closeIdle(c net.Conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c != nil && h.n[c] == 0 {
+		c.Close()
+	}
+}
+
 // connWatch follows the connection one request of a worker runs on.
 type connWatch struct {
+	holds  *holds
 	mu     sync.Mutex
 	conn   net.Conn
 	from   tcpinfo.Info  // at the request's start; zero on a new connection
@@ -74,19 +111,46 @@ type connWatch struct {
 	ok     bool // last is valid
 }
 
-// trace records the connection a request gets.
+// trace records the connection a request gets; release lets go of it
+// when the request is over.
 func (cw *connWatch) trace(ctx context.Context) context.Context {
-	*cw = connWatch{}
+	*cw = connWatch{holds: cw.holds}
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) {
 			cw.mu.Lock()
 			defer cw.mu.Unlock()
+			if cw.holds != nil {
+				if cw.conn != nil {
+					cw.holds.drop(cw.conn) // the transport tried again elsewhere
+				}
+				cw.holds.take(info.Conn)
+			}
 			cw.conn = info.Conn
 			if info.Reused {
 				cw.from, _ = tcpinfo.Get(info.Conn)
 			}
 		},
 	})
+}
+
+// release ends the request's hold on its connection.
+func (cw *connWatch) release() {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	if cw.holds != nil && cw.conn != nil {
+		cw.holds.drop(cw.conn)
+	}
+}
+
+// end closes the request's connection if no other request has taken it:
+// the next request then dials a new one.
+func (cw *connWatch) end() {
+	cw.mu.Lock()
+	c := cw.conn
+	cw.mu.Unlock()
+	if cw.holds != nil {
+		cw.holds.closeIdle(c)
+	}
 }
 
 // sample reads the connection's counters, at most every sampleEvery unless

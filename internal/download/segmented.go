@@ -152,6 +152,11 @@ type parallel struct {
 	bad     atomic.Int32 // consecutive answers that did not match their request
 	proto   atomic.Pointer[string]
 	base    baseRTT
+	holds   holds
+	// lossy is set once a worker found the path loss-limited (renew.go):
+	// each connection is held down by random loss, not by a full link, so
+	// another one adds throughput.
+	lossy atomic.Bool
 }
 
 func (p *parallel) run(ctx context.Context, n int) error {
@@ -210,7 +215,10 @@ func (p *parallel) spawn(ctx context.Context) bool {
 }
 
 // adapt adds a connection each interval while the total rate still rises
-// by a tenth, and stops after two intervals without such a rise.
+// by a tenth, and stops after two intervals without such a rise. On a
+// path found loss-limited it adds one each interval up to the cap: there
+// the rate is noisy (connections are renewed) and every flow adds its own
+// share.
 func (p *parallel) adapt(ctx context.Context) {
 	t := time.NewTicker(adaptEvery)
 	defer t.Stop()
@@ -224,6 +232,13 @@ func (p *parallel) adapt(ctx context.Context) {
 			moved := p.r.j.Meter.Moved()
 			rate := float64(moved-lastMoved) / now.Sub(lastT).Seconds()
 			lastMoved, lastT = moved, now
+			if p.lossy.Load() {
+				flat = 0
+				if !p.spawn(ctx) {
+					return
+				}
+				continue
+			}
 			if rate <= best*1.1 {
 				flat++
 				continue
@@ -287,7 +302,7 @@ func (p *parallel) worker(ctx context.Context, w int) error {
 	r := p.r
 	buf := make([]byte, 256<<10)
 	rt := transfer.NewRetrier(r.j.Retry, r.j.Emit)
-	var cw connWatch
+	cw := connWatch{holds: &p.holds}
 	first, renew := true, false
 	for {
 		var most int64
@@ -299,15 +314,23 @@ func (p *parallel) worker(ctx context.Context, w int) error {
 			return nil
 		}
 		n, http1, err := p.fetchRange(ctx, w, rg, buf, &cw, renew)
+		cw.release()
 		if err == nil {
 			rt.Succeeded()
 			p.bad.Store(0)
 			startWriteback(r.part, rg.Start, rg.Len())
 			first = false
-			// The connection just went back to the pool, where another
-			// worker may already have taken it, so it is not closed here:
-			// the next request asks to end whichever connection it gets.
+			was := renew
 			renew = http1 && renewConn(&cw, &p.base)
+			if renew {
+				p.lossy.Store(true)
+			}
+			if renew && !was {
+				// Kept alive by its request: end it, unless another
+				// worker took it from the pool already (then the next
+				// request, asking to end its connection, does).
+				cw.end()
+			}
 			continue
 		}
 		p.sched.Release(w)
