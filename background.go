@@ -108,7 +108,7 @@ func (s *Session) attach() error {
 		return err
 	}
 	for _, bt := range ts {
-		w := &bgWork{s: s, id: bt.ID, kind: bt.Kind, suspended: bt.State == bgapi.Paused}
+		w := &bgWork{s: s, id: bt.ID, suspended: bt.State == bgapi.Paused}
 		t, err := s.newTask(context.Background(), w)
 		if err != nil {
 			bg.close()
@@ -306,9 +306,8 @@ func (s *Session) Ack(seq uint64) error {
 // bgWork is a task the daemon runs: this side follows it, and passes on
 // pause, resume and cancel.
 type bgWork struct {
-	s    *Session
-	kind string
-	id   string // the daemon's
+	s  *Session
+	id string // the daemon's
 	// suspended is set while the task is paused through this session (or
 	// was found paused): Resume resumes it in the daemon. A pause made
 	// elsewhere (ferry pause) is not undone behind its author's back.
@@ -388,12 +387,12 @@ func (w *bgWork) discard() {
 
 // backgroundTask hands a request to the daemon, which queues it at once,
 // and returns the task that follows it here (it needs Resume to follow).
-func (s *Session) backgroundTask(ctx context.Context, kind string, nt bgapi.NewTask) (*Task, error) {
+func (s *Session) backgroundTask(ctx context.Context, nt bgapi.NewTask) (*Task, error) {
 	bt, err := s.bg.c.Create(ctx, s.bg.id, nt)
 	if err != nil {
 		return nil, err
 	}
-	return s.newTask(ctx, &bgWork{s: s, kind: kind, id: bt.ID})
+	return s.newTask(ctx, &bgWork{s: s, id: bt.ID})
 }
 
 // The daemon's working directory is not this program's: paths go absolute.
@@ -406,7 +405,7 @@ func (s *Session) backgroundDownload(ctx context.Context, req DownloadRequest) (
 	if err != nil {
 		return nil, err
 	}
-	return s.backgroundTask(ctx, bgapi.KindGet, bgapi.NewTask{Get: &bgapi.GetRequest{URL: req.URL, Path: path,
+	return s.backgroundTask(ctx, bgapi.NewTask{Get: &bgapi.GetRequest{URL: req.URL, Path: path,
 		Connections: req.Connections, Checksum: req.Checksum, Header: mergeHeaders(s.cfg.Header, req.Header)}})
 }
 
@@ -415,7 +414,7 @@ func (s *Session) backgroundUpload(ctx context.Context, req UploadRequest) (*Tas
 	if err != nil {
 		return nil, err
 	}
-	return s.backgroundTask(ctx, bgapi.KindPut, bgapi.NewTask{Put: &bgapi.PutRequest{URL: req.URL, Path: path,
+	return s.backgroundTask(ctx, bgapi.NewTask{Put: &bgapi.PutRequest{URL: req.URL, Path: path,
 		Protocol: string(req.Protocol), Connections: req.Connections, ChunkSize: req.ChunkSize,
 		Header: mergeHeaders(s.cfg.Header, req.Header)}})
 }
@@ -434,7 +433,7 @@ func (s *Session) backgroundHLS(ctx context.Context, req HLSRequest) (*Task, err
 			return nil, err
 		}
 	}
-	return s.backgroundTask(ctx, bgapi.KindHLS, bgapi.NewTask{HLS: &bgapi.HLSRequest{URL: req.URL, Dir: dir,
+	return s.backgroundTask(ctx, bgapi.NewTask{HLS: &bgapi.HLSRequest{URL: req.URL, Dir: dir,
 		Variant: req.Variant, MaxBandwidth: req.MaxBandwidth, Connections: req.Connections,
 		LiveDuration: bgapi.Duration(req.LiveDuration), AllowHoles: req.AllowHoles, Concat: concat,
 		Header: mergeHeaders(s.cfg.Header, req.Header)}})

@@ -255,7 +255,7 @@ func TestWaitsForConnectivity(t *testing.T) {
 	content := []byte("worth the wait")
 	ln, err = net.Listen("tcp", addr)
 	if err != nil {
-		t.Skipf("port taken meanwhile: %v", err)
+		t.Fatalf("the closed port was taken meanwhile: %v", err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(content) })}
 	go srv.Serve(ln)

@@ -19,9 +19,8 @@ import (
 
 // run is a task the daemon is transferring.
 type run struct {
-	task    *ferry.Task
-	session string
-	stop    context.CancelFunc
+	task *ferry.Task
+	stop context.CancelFunc
 	// intent is why the transfer is being stopped: "pause", "cancel", or
 	// "shutdown" (the task continues on the next start).
 	intent string
@@ -180,7 +179,7 @@ func (d *daemon) start(ctx context.Context, id string) {
 		d.finish(t, nil, fmt.Errorf("invalid request: %w", err), "")
 		return
 	}
-	r := &run{task: ft, session: t.Session, stop: stop, recorded: make(chan struct{})}
+	r := &run{task: ft, stop: stop, recorded: make(chan struct{})}
 	d.mu.Lock()
 	d.running[id] = r
 	d.mu.Unlock()
