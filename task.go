@@ -70,6 +70,7 @@ type Task struct {
 	err       error
 	result    *Result
 	metrics   TaskMetrics
+	conns     map[string]struct{} // the connections counted in metrics
 }
 
 // intent is what a caller asked of a running task. The run goroutine acts
@@ -313,8 +314,14 @@ func (t *Task) emit(ev Event) {
 		if len(t.metrics.Transactions) < maxTransactions {
 			t.metrics.Transactions = append(t.metrics.Transactions, e.Transaction)
 		}
-		if e.Transaction.NewConn() {
-			t.metrics.Connections++
+		if c := e.Transaction.Conn(); c != "" {
+			if _, seen := t.conns[c]; !seen {
+				if t.conns == nil {
+					t.conns = map[string]struct{}{}
+				}
+				t.conns[c] = struct{}{}
+				t.metrics.Connections++
+			}
 		}
 	case RedirectEvent:
 		t.metrics.Redirects++

@@ -1,11 +1,12 @@
 // Command bench measures ferry against real peers and writes
 // docs/BENCHMARKS.md and docs/benchmarks.svg.
 //
-//	go run ./bench [-profiles loopback,wan50,wan50-loss1,capped] [-tools curl,ferry-x8,...]
+//	go run ./bench [-profiles loopback,wan50,wan50-loss1,capped,big] [-tools curl,ferry-x8,...]
 //	               [-runs 3] [-origins nginx,ferry-serve] [-quick] [-sizes wan50=64MiB] [-timecaps capped=60s]
 //
 // A benchmark is a set of profiles (the network between client and origin:
-// loopback, emulated WAN links, a per-connection rate cap) times a set of
+// loopback, emulated WAN links, a per-connection rate cap, a 4 GiB file
+// for memory) times a set of
 // tools (curl, wget2, aria2c, ferry with one, eight or adaptive
 // connections). For every profile the origin serves one file of random
 // bytes, sized for the profile; every tool downloads it -runs times,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,23 @@ type Profile struct {
 	// LimitRate is nginx's limit_rate per connection ("" is none), and
 	// SendfileMaxChunk its sendfile_max_chunk (see peer.Location).
 	LimitRate, SendfileMaxChunk string
+	// Tools, when set, limits the profile to these tools (of those
+	// chosen with -tools).
+	Tools []string
+}
+
+// tools returns the chosen tools this profile runs.
+func (p Profile) tools(chosen []Tool) []Tool {
+	if len(p.Tools) == 0 {
+		return chosen
+	}
+	var out []Tool
+	for _, t := range chosen {
+		if slices.Contains(p.Tools, t.Name) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // LinkRate is the link's rate in bit/s, 0 when there is no emulated link.
@@ -65,6 +83,13 @@ var profiles = []Profile{
 		Size:     96 << 20, QuickSize: 16 << 20,
 		TimeCap: 20 * time.Second, QuickCap: 10 * time.Second,
 		LimitRate: "2m", SendfileMaxChunk: "64k",
+	},
+	{
+		Name:     "big",
+		Describe: "a 4 GiB file over loopback, to show the memory a long segmented download needs: peak RSS must not grow with the file",
+		Size:     4 << 30, QuickSize: 256 << 20,
+		TimeCap: 2 * time.Minute, QuickCap: 30 * time.Second,
+		Tools: []string{"aria2c-x8", "ferry-x8", "ferry"},
 	},
 }
 

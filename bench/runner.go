@@ -78,6 +78,7 @@ type ProfileResult struct {
 }
 
 func runProfile(ctx context.Context, p Profile, origin string, tools []Tool, file testFile, opt options, deps startDeps) (pr ProfileResult, err error) {
+	tools = p.tools(tools)
 	pr = ProfileResult{
 		Name:     p.Name,
 		Describe: p.Describe,

@@ -29,6 +29,11 @@ const (
 	renewRequest = 1 << 20
 	// renewMinSegs is the fewest segments a decision is based on.
 	renewMinSegs = 64
+	// renewMinRTT is the least path round trip renewal is for. Below it a
+	// lossy connection recovers in moments anyway, and packets arriving out
+	// of order are more likely reordered (several receive queues on a LAN
+	// or loopback) than lost.
+	renewMinRTT = 2 * time.Millisecond
 	// sampleEvery spaces the kernel reads of a connection's counters.
 	sampleEvery = 100 * time.Millisecond
 )
@@ -37,11 +42,12 @@ const (
 // packets (at least 1 in 200 arrived out of order) while its round trip
 // (peak, the most it was seen at in between) stayed within a fifth of base
 // (plus a millisecond of scheduling noise) of the path's least. A queue
-// that overflowed shows as a peak: the losses were congestion.
+// that overflowed shows as a peak: the losses were congestion. A path
+// whose least round trip is under renewMinRTT is never loss-limited.
 func lossLimited(from, to tcpinfo.Info, peak, base time.Duration) bool {
 	segs := to.SegsIn - from.SegsIn
 	ooo := to.OutOfOrder - from.OutOfOrder
-	if segs < renewMinSegs || ooo*200 < segs {
+	if segs < renewMinSegs || ooo*200 < segs || (base > 0 && base < renewMinRTT) {
 		return false
 	}
 	return base <= 0 || max(peak, to.RTT) <= base+base/5+time.Millisecond

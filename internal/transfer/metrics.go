@@ -12,6 +12,7 @@ type TransactionMetrics struct {
 	StatusCode int    `json:"status,omitempty"`
 	Proto      string `json:"proto,omitempty"`
 	RemoteAddr string `json:"remote_addr,omitempty"`
+	LocalAddr  string `json:"local_addr,omitempty"`
 	ReusedConn bool   `json:"reused_conn"`
 
 	Start          time.Time `json:"start"`
@@ -50,7 +51,7 @@ type TaskMetrics struct {
 	Redirects    int                  `json:"redirects"`
 	Retries      int                  `json:"retries"`
 	Restarts     int                  `json:"restarts"`
-	Connections  int                  `json:"connections"` // new connections dialled
+	Connections  int                  `json:"connections"` // connections that carried a request
 	Transactions []TransactionMetrics `json:"transactions"`
 }
 

@@ -65,6 +65,7 @@ func (r *Recorder) WithContext(ctx context.Context) context.Context {
 				m.ReusedConn = info.Reused
 				if info.Conn != nil {
 					m.RemoteAddr = info.Conn.RemoteAddr().String()
+					m.LocalAddr = info.Conn.LocalAddr().String()
 				}
 			})
 		},
@@ -120,5 +121,14 @@ func (r *Recorder) Finish(bodyBytes int64, err error) TransactionMetrics {
 	return r.m
 }
 
-// NewConn reports whether the transaction dialled a new connection.
-func (t TransactionMetrics) NewConn() bool { return !t.ConnectDone.IsZero() }
+// Conn names the connection the transaction ran on ("" if it got none),
+// so that a task can count the connections it used. Not whether a request
+// dialled: the transport may dial for one request and then give it a
+// connection that came back to the pool meanwhile, and hand the new one to
+// another request, which sees it as reused.
+func (t TransactionMetrics) Conn() string {
+	if t.GotConn.IsZero() {
+		return ""
+	}
+	return t.LocalAddr + " " + t.RemoteAddr
+}
