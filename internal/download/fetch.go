@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/ferryhq/ferry/internal/watchdog"
-
 	"github.com/ferryhq/ferry/internal/httprange"
+	"github.com/ferryhq/ferry/internal/pump"
 	"github.com/ferryhq/ferry/internal/transfer"
+	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
 func identity(enc string) bool {
@@ -125,7 +125,7 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog) (bool, error) {
 		return false, se
 	}
 
-	n, err := r.copy(ctx, resp.Body, wd)
+	n, err := r.copy(ctx, resp.Body, wd, pump.NewWakeup(rec, resp, resp.ContentLength))
 	if err == nil && want >= 0 && n != want {
 		err = transfer.ErrShortBody
 	}
@@ -173,43 +173,18 @@ func (r *run) badRange(rec *transfer.Recorder) error {
 }
 
 // copy moves the body into the .part file at offset.
-func (r *run) copy(ctx context.Context, body io.Reader, wd *watchdog.Watchdog) (int64, error) {
-	return r.pump(ctx, body, wd, r.buf, r.write)
+func (r *run) copy(ctx context.Context, body io.Reader, wd *watchdog.Watchdog, wk *pump.Wakeup) (int64, error) {
+	return r.pump(ctx, body, wd, wk, r.buf, r.write)
 }
 
-// pump reads body into buf and hands each piece to sink. Under a rate limit
-// it reads no more than the limiter's burst at a time, and the watchdog is
-// held while waiting for the budget: a deliberate pause is not a stall.
-func (r *run) pump(ctx context.Context, body io.Reader, wd *watchdog.Watchdog, buf []byte, sink func([]byte) error) (int64, error) {
+// pump reads body into buf and hands it to sink in pieces (see package
+// pump), under the session's bandwidth budget.
+func (r *run) pump(ctx context.Context, body io.Reader, wd *watchdog.Watchdog, wk *pump.Wakeup, buf []byte, sink func([]byte) error) (int64, error) {
+	o := pump.Options{Watchdog: wd, Wakeup: wk}
 	if r.j.Limiter != nil {
-		buf = buf[:min(len(buf), r.j.Limiter.Burst())]
+		o.Limiter = r.j.Limiter
 	}
-	var total int64
-	for {
-		n, rerr := body.Read(buf)
-		if n > 0 {
-			wd.Add(n)
-			if r.j.Limiter != nil {
-				wd.Hold()
-				err := r.j.Limiter.WaitN(ctx, n)
-				wd.Release()
-				if err != nil {
-					return total, err
-				}
-			}
-			if err := sink(buf[:n]); err != nil {
-				return total, err
-			}
-			total += int64(n)
-		}
-		if rerr == io.EOF {
-			return total, nil
-		}
-		if rerr != nil {
-			// The connection broke mid-body: a GET may be repeated.
-			return total, &transfer.Transient{Err: rerr}
-		}
-	}
+	return pump.Body(ctx, body, buf, sink, o)
 }
 
 func (r *run) write(p []byte) error {

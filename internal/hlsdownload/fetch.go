@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/internal/httprange"
+	"github.com/ferryhq/ferry/internal/pump"
 	"github.com/ferryhq/ferry/internal/retry"
 	"github.com/ferryhq/ferry/internal/transfer"
 	"github.com/ferryhq/ferry/internal/watchdog"
@@ -73,6 +74,7 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog, target string, sp 
 	rec.Response(resp)
 	r.proto.Store(&resp.Proto)
 	var body io.Reader = resp.Body
+	left := resp.ContentLength
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && sp.n > 0:
 		cr, err := httprange.ParseContentRange(resp.Header.Get("Content-Range"))
@@ -80,14 +82,14 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog, target string, sp 
 			r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(0, transfer.ErrBadContentRange)})
 			return 0, nil, transfer.ErrBadContentRange
 		}
-		body = io.LimitReader(body, sp.n)
+		body, left = io.LimitReader(body, sp.n), sp.n
 	case resp.StatusCode == http.StatusOK && sp.n > 0:
 		// The server sent the whole resource: skip to the range.
 		if _, err := io.CopyN(io.Discard, body, sp.off); err != nil {
 			r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(0, err)})
 			return 0, nil, &transfer.Transient{Err: err}
 		}
-		body = io.LimitReader(body, sp.n)
+		body, left = io.LimitReader(body, sp.n), sp.n
 	case resp.StatusCode == http.StatusOK:
 	default:
 		se := &transfer.StatusError{StatusCode: resp.StatusCode, Status: resp.Status,
@@ -95,7 +97,7 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog, target string, sp 
 		r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(0, se)})
 		return 0, nil, se
 	}
-	n, err := r.pump(ctx, body, wd, sink)
+	n, err := r.pump(ctx, body, wd, pump.NewWakeup(rec, resp, left), sink)
 	if err == nil && sp.n > 0 && n != sp.n {
 		err = transfer.ErrShortBody
 	}
@@ -103,39 +105,20 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog, target string, sp 
 	return n, resp.Request.URL, err
 }
 
-// pump reads body and hands each piece to sink, feeding the watchdog and
-// waiting for the bandwidth budget (the watchdog held meanwhile).
-func (r *run) pump(ctx context.Context, body io.Reader, wd *watchdog.Watchdog, sink func([]byte) error) (int64, error) {
-	buf := make([]byte, 64<<10)
-	if l := r.j.Limiter; l != nil {
-		buf = buf[:min(len(buf), l.Burst())]
+// pump reads body and hands it to sink in pieces (see package pump), under
+// the session's bandwidth budget; left is the body's length (-1: unknown).
+func (r *run) pump(ctx context.Context, body io.Reader, wd *watchdog.Watchdog, wk *pump.Wakeup, sink func([]byte) error) (int64, error) {
+	o := pump.Options{Watchdog: wd, Wakeup: wk}
+	if r.j.Limiter != nil {
+		o.Limiter = r.j.Limiter
 	}
-	var total int64
-	for {
-		n, rerr := body.Read(buf)
-		if n > 0 {
-			wd.Add(n)
-			if l := r.j.Limiter; l != nil {
-				wd.Hold()
-				err := l.WaitN(ctx, n)
-				wd.Release()
-				if err != nil {
-					return total, err
-				}
-			}
-			if err := sink(buf[:n]); err != nil {
-				return total, err
-			}
-			total += int64(n)
-			r.j.Meter.Add(int64(n))
+	return pump.Body(ctx, body, make([]byte, 128<<10), func(p []byte) error {
+		if err := sink(p); err != nil {
+			return err
 		}
-		if rerr == io.EOF {
-			return total, nil
-		}
-		if rerr != nil {
-			return total, &transfer.Transient{Err: rerr}
-		}
-	}
+		r.j.Meter.Add(int64(len(p)))
+		return nil
+	}, o)
 }
 
 // fetchSmall fetches a playlist or a key into memory, retrying; live

@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"crypto/tls"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"sync"
@@ -12,8 +13,9 @@ import (
 // Recorder fills a TransactionMetrics from net/http/httptrace callbacks.
 // Callbacks may run on transport goroutines, hence the mutex.
 type Recorder struct {
-	mu sync.Mutex
-	m  TransactionMetrics
+	mu   sync.Mutex
+	m    TransactionMetrics
+	conn net.Conn
 	// OnActivity, if set, is called whenever bytes move on the connection
 	// before the body (headers written, first response byte); the idle
 	// watchdog uses it.
@@ -63,6 +65,7 @@ func (r *Recorder) WithContext(ctx context.Context) context.Context {
 			r.set(func(m *TransactionMetrics) {
 				m.GotConn = now()
 				m.ReusedConn = info.Reused
+				r.conn = info.Conn
 				if info.Conn != nil {
 					m.RemoteAddr = info.Conn.RemoteAddr().String()
 					m.LocalAddr = info.Conn.LocalAddr().String()
@@ -88,6 +91,14 @@ func (r *Recorder) WithContext(ctx context.Context) context.Context {
 			r.activity()
 		},
 	})
+}
+
+// Conn is the connection the request got, nil before it got one. Over
+// HTTP/1 it is the request's alone until its response body is done.
+func (r *Recorder) Conn() net.Conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.conn
 }
 
 // Response records the response head.
