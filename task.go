@@ -289,6 +289,7 @@ func (t *Task) run(ctx context.Context, cancel context.CancelCauseFunc, runDone 
 // completeLocked records the outcome and delivers the last event.
 func (t *Task) completeLocked(res *Result, err error) {
 	t.state = StateCompleted
+	t.conns = nil // counted
 	t.metrics.End = time.Now()
 	if t.metrics.Start.IsZero() {
 		t.metrics.Start = t.metrics.End
@@ -314,15 +315,7 @@ func (t *Task) emit(ev Event) {
 		if len(t.metrics.Transactions) < maxTransactions {
 			t.metrics.Transactions = append(t.metrics.Transactions, e.Transaction)
 		}
-		if c := e.Transaction.Conn(); c != "" {
-			if _, seen := t.conns[c]; !seen {
-				if t.conns == nil {
-					t.conns = map[string]struct{}{}
-				}
-				t.conns[c] = struct{}{}
-				t.metrics.Connections++
-			}
-		}
+		t.countConn(e.Transaction)
 	case RedirectEvent:
 		t.metrics.Redirects++
 	case RetryEvent:
@@ -333,6 +326,34 @@ func (t *Task) emit(ev Event) {
 	t.mu.Unlock()
 	t.events.push(ev)
 }
+
+// countConn counts the connection tx ran on if it is new to the task. Past
+// maxConnsTracked a connection counts when its first request was tx, as
+// the transport reports it (which misses one dialled for a request and
+// handed to another), so that memory does not grow with a long run that
+// renews its connections.
+func (t *Task) countConn(tx TransactionMetrics) {
+	c := tx.Conn()
+	if c == "" {
+		return
+	}
+	if len(t.conns) >= maxConnsTracked {
+		if !tx.ReusedConn {
+			t.metrics.Connections++
+		}
+		return
+	}
+	if _, seen := t.conns[c]; seen {
+		return
+	}
+	if t.conns == nil {
+		t.conns = map[string]struct{}{}
+	}
+	t.conns[c] = struct{}{}
+	t.metrics.Connections++
+}
+
+const maxConnsTracked = 1024
 
 // maxTransactions bounds the per-task transaction log of a long, flaky run.
 const maxTransactions = 1000

@@ -293,6 +293,8 @@ func run() error {
 		return err
 	}
 
+	// A profile none of the chosen tools runs is left out.
+	opt.profiles = slices.DeleteFunc(opt.profiles, func(p Profile) bool { return len(p.tools(toolList)) == 0 })
 	files := map[int64]testFile{}
 	for _, p := range opt.profiles {
 		size := opt.size(p)

@@ -242,7 +242,11 @@ func (r *Report) Tracked() []Tracked {
 			}
 			switch {
 			case t.RSS:
-				t.Value, t.OK = float64(num.MaxRSS)/(1<<20), true
+				// A run that failed (killed for memory, say) leaves
+				// the figure unmeasured rather than met.
+				if num.Failed == 0 {
+					t.Value, t.OK = float64(num.MaxRSS)/(1<<20), true
+				}
 			case t.Den == "":
 				if p.LinkRate > 0 {
 					t.Value, t.OK = num.Util, true

@@ -526,9 +526,10 @@ func TestSegmentedFromFerryServe(t *testing.T) {
 				t.Errorf("the ranged GETs the server logged carried %d bytes, fewer than the file's %d", rangedBytes, size)
 			}
 			// connections counts the connections that carried a request,
-			// not dials (a spare the transport dialled and never used is
-			// not one).
-			if g.Connections != len(remotes) {
+			// not dials: a spare the transport dialled and never used is
+			// not one. (Fewer than the server saw is possible: a request
+			// cut before its metrics were recorded.)
+			if g.Connections > len(remotes) {
 				t.Errorf("--json connections %d, but requests for the file came over %d connections", g.Connections, len(remotes))
 			}
 		})

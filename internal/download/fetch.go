@@ -180,11 +180,7 @@ func (r *run) copy(ctx context.Context, body io.Reader, wd *watchdog.Watchdog, w
 // pump reads body into buf and hands it to sink in pieces (see package
 // pump), under the session's bandwidth budget.
 func (r *run) pump(ctx context.Context, body io.Reader, wd *watchdog.Watchdog, wk *pump.Wakeup, buf []byte, sink func([]byte) error) (int64, error) {
-	o := pump.Options{Watchdog: wd, Wakeup: wk}
-	if r.j.Limiter != nil {
-		o.Limiter = r.j.Limiter
-	}
-	return pump.Body(ctx, body, buf, sink, o)
+	return pump.Body(ctx, body, buf, sink, pump.Options{Watchdog: wd, Limiter: r.j.Limiter, Wakeup: wk})
 }
 
 func (r *run) write(p []byte) error {

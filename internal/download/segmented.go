@@ -400,7 +400,7 @@ func (p *parallel) fetchRange(ctx context.Context, w int, rg segment.Range, buf 
 			return se
 		}
 		pos := rg.Start
-		n, err = r.pump(actx, resp.Body, wd, pump.NewWakeup(rec, resp, rg.Len()), buf, func(b []byte) error {
+		n, err = r.pump(actx, resp.Body, wd, pump.NewWakeup(rec, resp, resp.ContentLength), buf, func(b []byte) error {
 			if pos+int64(len(b)) > rg.End {
 				return transfer.ErrBadContentRange // more than was asked for
 			}

@@ -82,14 +82,16 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog, target string, sp 
 			r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(0, transfer.ErrBadContentRange)})
 			return 0, nil, transfer.ErrBadContentRange
 		}
-		body, left = io.LimitReader(body, sp.n), sp.n
+		body = io.LimitReader(body, sp.n)
+		left = bodyLeft(resp.ContentLength, 0, sp.n)
 	case resp.StatusCode == http.StatusOK && sp.n > 0:
 		// The server sent the whole resource: skip to the range.
 		if _, err := io.CopyN(io.Discard, body, sp.off); err != nil {
 			r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(0, err)})
 			return 0, nil, &transfer.Transient{Err: err}
 		}
-		body, left = io.LimitReader(body, sp.n), sp.n
+		body = io.LimitReader(body, sp.n)
+		left = bodyLeft(resp.ContentLength, sp.off, sp.n)
 	case resp.StatusCode == http.StatusOK:
 	default:
 		se := &transfer.StatusError{StatusCode: resp.StatusCode, Status: resp.Status,
@@ -106,19 +108,24 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog, target string, sp 
 }
 
 // pump reads body and hands it to sink in pieces (see package pump), under
-// the session's bandwidth budget; left is the body's length (-1: unknown).
+// the session's bandwidth budget.
 func (r *run) pump(ctx context.Context, body io.Reader, wd *watchdog.Watchdog, wk *pump.Wakeup, sink func([]byte) error) (int64, error) {
-	o := pump.Options{Watchdog: wd, Wakeup: wk}
-	if r.j.Limiter != nil {
-		o.Limiter = r.j.Limiter
-	}
-	return pump.Body(ctx, body, make([]byte, 128<<10), func(p []byte) error {
+	return pump.Body(ctx, body, make([]byte, 64<<10), func(p []byte) error {
 		if err := sink(p); err != nil {
 			return err
 		}
 		r.j.Meter.Add(int64(len(p)))
 		return nil
-	}, o)
+	}, pump.Options{Watchdog: wd, Limiter: r.j.Limiter, Wakeup: wk})
+}
+
+// bodyLeft is what a body of length size (-1: unknown) still sends after
+// skip bytes, at most n: a server may answer with less than was asked.
+func bodyLeft(size, skip, n int64) int64 {
+	if size < 0 {
+		return -1
+	}
+	return max(0, min(n, size-skip))
 }
 
 // fetchSmall fetches a playlist or a key into memory, retrying; live

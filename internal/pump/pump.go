@@ -19,9 +19,10 @@ type Limiter interface {
 	Burst() int
 }
 
-// A piece is handed on at batchBytes, or with what came in batchDelay: on
-// a fast link each read returns a packet or two, and a write, a map update
-// and a progress tick for each would cost more CPU than the transfer.
+// What arrives is handed on once batchBytes have gathered, or batchDelay
+// after the last hand-over: on a fast link each read returns a packet or
+// two, and a write, a map update and a progress tick for each would cost
+// more CPU than the transfer.
 const (
 	batchBytes = 64 << 10
 	batchDelay = 10 * time.Millisecond
@@ -66,6 +67,10 @@ func Body(ctx context.Context, body io.Reader, buf []byte, sink func([]byte) err
 				err := o.Limiter.WaitN(ctx, n)
 				o.Watchdog.Release()
 				if err != nil {
+					fill -= n // not paid for; what came before is
+					if ferr := flush(); ferr != nil {
+						return total, ferr
+					}
 					return total, err
 				}
 			}

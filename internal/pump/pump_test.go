@@ -228,3 +228,71 @@ func testWakeupTail(t *testing.T, useTLS bool) {
 	}
 	t.Logf("marks set: up to %d bytes", m.max())
 }
+
+// TestWakeupFollowsARateThatFalls sends a body fast, then a few bytes at a
+// time, then fast again: the trickle must reach the reader as it comes (a
+// mark set for the fast part would hold it back until the rest arrived,
+// and a reader that sees nothing for the idle timeout gives up).
+func TestWakeupFollowsARateThatFalls(t *testing.T) {
+	const (
+		fast    = 4 << 20
+		drips   = 20
+		drip    = 100
+		rest    = 1 << 20
+		size    = fast + drips*drip + rest
+		piece   = 256 << 10
+		dripGap = 100 * time.Millisecond
+	)
+	data := make([]byte, size)
+	rand.Read(data)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		f := w.(http.Flusher)
+		for off := 0; off < fast; off += piece {
+			w.Write(data[off : off+piece])
+			f.Flush()
+			time.Sleep(5 * time.Millisecond)
+		}
+		for i := range drips {
+			time.Sleep(dripGap)
+			w.Write(data[fast+i*drip : fast+(i+1)*drip])
+			f.Flush()
+		}
+		w.Write(data[fast+drips*drip:])
+	}))
+	defer srv.Close()
+	var m marks
+	m.watch(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	rec := transfer.NewRecorder(req)
+	req = req.WithContext(rec.WithContext(ctx))
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got bytes.Buffer
+	small := 0 // pieces of the trickle handed on by themselves
+	if _, err := Body(ctx, resp.Body, make([]byte, 256<<10), func(p []byte) error {
+		if len(p) <= drip*2 {
+			small++
+		}
+		got.Write(p)
+		return nil
+	}, Options{Watchdog: newWatchdog(t), Wakeup: NewWakeup(rec, resp, resp.ContentLength)}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("body differs (%d bytes)", got.Len())
+	}
+	if m.max() < minLowat {
+		t.Fatalf("the largest mark set was %d: the fast part was never paced", m.max())
+	}
+	if small < drips/2 {
+		t.Fatalf("%d of %d trickled pieces reached the reader as they came", small, drips)
+	}
+	t.Logf("%d of %d trickled pieces handed on as they came; marks up to %d", small, drips, m.max())
+}
