@@ -30,11 +30,15 @@ const (
 	// while it does; the mark is also kept under a quarter of the
 	// connection's buffer (see tcpinfo.SetRecvLowat), so it never does.
 	maxLowat = 32 << 10
+	// startLowat is the mark before the body's rate is known.
+	startLowat = 16 << 10
 	// minLowat is the least mark worth a system call.
 	minLowat = 4 << 10
-	// lowatSlack is what the HTTP and TLS readers may hold of the body
-	// already, read from the socket but not yet handed on.
-	lowatSlack = 256 << 10
+	// lowatSlack is what may be held of the body above the socket while
+	// the reader waits on it: the HTTP reader's buffer is empty then (it
+	// reads the socket only when it has nothing), but TLS may hold part of
+	// a record (at most 16 KiB and its framing) whose rest is awaited.
+	lowatSlack = 32 << 10
 	// The rate is measured over windows of rateWindow, and trusted once a
 	// window is rateAfter old.
 	rateWindow = 250 * time.Millisecond
@@ -82,7 +86,10 @@ func (w *Wakeup) read(n int) {
 			w.winStart, w.winGot = now, 0
 		}
 	}
-	want := int64(min(w.rate*wakeSpan.Seconds(), maxLowat))
+	want := int64(startLowat) // until the rate is known; the guard bounds the wait
+	if w.rate > 0 {
+		want = int64(min(w.rate*wakeSpan.Seconds(), maxLowat))
+	}
 	want = min(want, w.left-lowatSlack)
 	if want < minLowat {
 		want = 1
