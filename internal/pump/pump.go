@@ -67,7 +67,8 @@ func Body(ctx context.Context, body io.Reader, buf []byte, sink func([]byte) err
 				err := o.Limiter.WaitN(ctx, n)
 				o.Watchdog.Release()
 				if err != nil {
-					fill -= n // not paid for; what came before is
+					// These n bytes are not paid for; what came
+					// before them is, and is kept.
 					if ferr := flush(); ferr != nil {
 						return total, ferr
 					}

@@ -296,3 +296,30 @@ func TestWakeupFollowsARateThatFalls(t *testing.T) {
 	}
 	t.Logf("%d of %d trickled pieces handed on as they came; marks up to %d", small, drips, m.max())
 }
+
+// budget lets through the first n bytes, then fails: a cancelled wait.
+type budget struct{ n int }
+
+var errCancelled = errors.New("cancelled while waiting for the budget")
+
+func (b *budget) Burst() int { return 4000 }
+func (b *budget) WaitN(_ context.Context, n int) error {
+	if n > b.n {
+		return errCancelled
+	}
+	b.n -= n
+	return nil
+}
+
+func TestBodyKeepsWhatWasPaidForWhenTheBudgetFails(t *testing.T) {
+	var got int
+	n, err := Body(context.Background(), &trickle{data: make([]byte, 50000), step: 1000, err: io.EOF}, make([]byte, 64<<10),
+		func(p []byte) error { got += len(p); return nil },
+		Options{Watchdog: newWatchdog(t), Limiter: &budget{n: 5000}})
+	if !errors.Is(err, errCancelled) {
+		t.Fatalf("err = %v, want the budget's error", err)
+	}
+	if n != 5000 || got != 5000 {
+		t.Fatalf("n = %d, sink got %d, want the 5000 bytes paid for", n, got)
+	}
+}
