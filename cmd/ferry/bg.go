@@ -334,7 +334,7 @@ until it ends, for --live-duration, or until the task is cancelled.`,
 				return err
 			}
 			if maxBW != "" {
-				n, err := parseSize(maxBW)
+				n, err := parseBitRate(maxBW)
 				if err != nil || n <= 0 {
 					return usagef("--max-bandwidth: invalid rate %q", maxBW)
 				}
