@@ -77,24 +77,38 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://ferry"+path, rd)
+	resp, err := c.send(ctx, method, path, rd)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Ferry-Client-Pid", strconv.Itoa(os.Getpid()))
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return c.dialError(err)
 	}
 	defer resp.Body.Close()
-	if err := answerError(resp); err != nil {
-		return err
-	}
 	if out == nil {
 		return nil
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// send makes one request to the daemon and returns its answer when it is a
+// success; a failure to reach the daemon is ErrNoDaemon, an error answer a
+// *Error.
+func (c *Client) send(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://ferry"+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Ferry-Client-Pid", strconv.Itoa(os.Getpid()))
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, c.dialError(err)
+	}
+	if err := answerError(resp); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp, nil
 }
 
 func (c *Client) dialError(err error) error {
@@ -198,19 +212,11 @@ func (c *Client) Events(ctx context.Context, session string, o EventsOptions, fn
 	if o.Attach {
 		q.Set("attach", "1")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://ferry/v1/sessions/"+url.PathEscape(session)+"/events?"+q.Encode(), nil)
+	resp, err := c.send(ctx, http.MethodGet, "/v1/sessions/"+url.PathEscape(session)+"/events?"+q.Encode(), nil)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Ferry-Client-Pid", strconv.Itoa(os.Getpid()))
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return c.dialError(err)
 	}
 	defer resp.Body.Close()
-	if err := answerError(resp); err != nil {
-		return err
-	}
 	if o.OnOpen != nil {
 		o.OnOpen(resp.Header.Get("Ferry-Attach-Token"))
 	}
