@@ -16,16 +16,14 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/internal/httprange"
+	"github.com/ferryhq/ferry/internal/pump"
 	"github.com/ferryhq/ferry/internal/retry"
 	"github.com/ferryhq/ferry/internal/transfer"
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
 // Limiter is a shared bandwidth budget (golang.org/x/time/rate.Limiter fits).
-type Limiter interface {
-	WaitN(ctx context.Context, n int) error
-	Burst() int
-}
+type Limiter = pump.Limiter
 
 // HostSlots hands out permission to have one more request in flight to a host.
 type HostSlots = watchdog.HostSlots

@@ -12,7 +12,6 @@
 package hlsdownload
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/hls"
+	"github.com/ferryhq/ferry/internal/pump"
 	"github.com/ferryhq/ferry/internal/retry"
 	"github.com/ferryhq/ferry/internal/transfer"
 	"github.com/ferryhq/ferry/internal/watchdog"
@@ -28,11 +28,8 @@ import (
 // DefaultConnections is how many segments are fetched at once by default.
 const DefaultConnections = 8
 
-// Limiter is a shared bandwidth budget.
-type Limiter interface {
-	WaitN(ctx context.Context, n int) error
-	Burst() int
-}
+// Limiter is a shared bandwidth budget (golang.org/x/time/rate.Limiter fits).
+type Limiter = pump.Limiter
 
 // Job describes one HLS download.
 type Job struct {

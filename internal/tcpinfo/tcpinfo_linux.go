@@ -9,19 +9,9 @@ import (
 )
 
 func get(c net.Conn) (Info, bool) {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return Info{}, false
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return Info{}, false
-	}
 	var ti *unix.TCPInfo
-	var gerr error
-	if err := raw.Control(func(fd uintptr) {
-		ti, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	}); err != nil || gerr != nil {
+	var err error
+	if !control(c, func(fd int) { ti, err = unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO) }) || err != nil {
 		return Info{}, false
 	}
 	return Info{
@@ -30,4 +20,17 @@ func get(c net.Conn) (Info, bool) {
 		SegsIn:     ti.Segs_in,
 		OutOfOrder: ti.Rcv_ooopack,
 	}, true
+}
+
+// control runs f on c's socket; false if c has none.
+func control(c net.Conn, f func(fd int)) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	return raw.Control(func(fd uintptr) { f(int(fd)) }) == nil
 }
