@@ -46,7 +46,14 @@ func run(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) 
 		}
 		return nil
 	}
-	root.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	root.Flags().BoolP("version", "V", false, "print the version and exit")
+	root.RunE = func(c *cobra.Command, _ []string) error {
+		if v, _ := c.Flags().GetBool("version"); v {
+			fmt.Fprintln(io.out, versionLine())
+			return nil
+		}
+		return c.Help()
+	}
 	root.SetArgs(args)
 	root.SetIn(in)
 	root.SetOut(out)
@@ -87,18 +94,56 @@ func exitCode(ctx context.Context, err error) int {
 func versionCmd(io stdio) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version, the revision it was built from, and the Go version",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			fmt.Fprintln(io.out, "ferry", version())
+			fmt.Fprintln(io.out, versionLine())
 			return nil
 		},
 	}
 }
 
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
+// versionLine says what this binary is: the module version (a tag when
+// installed with go install pkg@v1.2.3, "(devel)" from a checkout), the VCS
+// revision and time go build stamped, and the Go version that built it.
+func versionLine() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "ferry (devel) (no build information)"
 	}
-	return "(devel)"
+	return formatVersion(bi)
+}
+
+func formatVersion(bi *debug.BuildInfo) string {
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, at string
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	line := "ferry " + v
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	// A pseudo-version (v0.0.0-TIME-REV[+dirty]) already names the revision.
+	if rev != "" && !strings.Contains(v, rev) {
+		if dirty {
+			rev += "+dirty"
+		}
+		line += " " + rev
+	}
+	if at != "" {
+		line += " " + at
+	}
+	return line + " " + bi.GoVersion
 }
