@@ -23,6 +23,8 @@ type FerryServeConfig struct {
 	// NetnsDir or a path); "" is this process's. Listen is an address
 	// there.
 	Netns string
+	// Args are more flags for ferry serve, after the ones above.
+	Args []string
 }
 
 // StartFerryServe starts `ferry serve --root Root --addr Listen` (see the
@@ -44,6 +46,7 @@ func StartFerryServe(ctx context.Context, cfg FerryServeConfig) (*Server, error)
 		if cfg.Uploads != "" {
 			args = append(args, "--uploads", cfg.Uploads)
 		}
+		args = append(args, cfg.Args...)
 		p, err := startProcessIn(cfg.Netns, filepath.Join(dir, "serve.log"), cfg.Bin, args...)
 		return p, []string{"serve.log"}, err
 	})
