@@ -2,6 +2,10 @@ package resumable
 
 import (
 	"context"
+	"errors"
+	"math"
+	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -15,10 +19,16 @@ type concatSpec struct {
 	ids            []string // of the partial uploads, for a final one
 }
 
-// parseConcat parses "partial" or "final;<url> <url>...". URLs may be
-// absolute or paths; each must name an upload below BasePath.
-func (h *Handler) parseConcat(v string) (concatSpec, *Error) {
-	v = strings.TrimSpace(v)
+// parseConcat parses r's Upload-Concat: "partial" or "final;<url>
+// <url>...". Each URL must name an upload of this handler (see
+// partialID), once: a final upload made of one partial upload many times
+// would multiply its bytes past every limit. At most MaxPartials are named.
+func (h *Handler) parseConcat(r *http.Request) (concatSpec, *Error) {
+	vs := r.Header.Values("Upload-Concat")
+	if len(vs) > 1 {
+		return concatSpec{}, ErrInvalidConcat.with("%d Upload-Concat fields", len(vs))
+	}
+	v := strings.TrimSpace(r.Header.Get("Upload-Concat"))
 	switch {
 	case v == "":
 		return concatSpec{}, nil
@@ -33,11 +43,19 @@ func (h *Handler) parseConcat(v string) (concatSpec, *Error) {
 		return concatSpec{}, ErrInvalidConcat.with("%q: want \"partial\" or \"final;<urls>\"", v)
 	}
 	spec := concatSpec{final: true}
-	for _, u := range strings.Fields(rest) {
-		id := h.idFromURL(u)
-		if !store.ValidID(id) {
+	seen := map[string]bool{}
+	for u := range strings.FieldsSeq(rest) {
+		if len(spec.ids) == h.maxPartials {
+			return concatSpec{}, ErrInvalidConcat.with("more than %d partial uploads", h.maxPartials)
+		}
+		id, ok := h.partialID(r, u)
+		if !ok {
 			return concatSpec{}, ErrInvalidConcat.with("%q is not an upload URL of this server", u)
 		}
+		if seen[id] {
+			return concatSpec{}, ErrInvalidConcat.with("partial upload %s is named twice", id)
+		}
+		seen[id] = true
 		spec.ids = append(spec.ids, id)
 	}
 	if len(spec.ids) == 0 {
@@ -46,47 +64,112 @@ func (h *Handler) parseConcat(v string) (concatSpec, *Error) {
 	return spec, nil
 }
 
-func (h *Handler) idFromURL(s string) string {
+// partialID returns the upload ID in s, a URL a final upload names: a
+// path below BasePath, or an absolute URL of the host r was sent to. Any
+// other URL names an upload this handler cannot vouch for.
+func (h *Handler) partialID(r *http.Request, s string) (string, bool) {
 	u, err := url.Parse(s)
-	if err != nil {
-		return ""
+	if err != nil || u.Opaque != "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", false
+	}
+	if u.Scheme != "" || u.Host != "" {
+		if u.Scheme != "http" && u.Scheme != "https" || !sameHost(u.Host, u.Scheme, r.Host) {
+			return "", false
+		}
 	}
 	id, ok := strings.CutPrefix(u.Path, h.basePath)
-	if !ok || strings.Contains(id, "/") {
-		return ""
-	}
-	return id
+	return id, ok && store.ValidID(id)
 }
 
-// finalInfo checks the partial uploads of a final one and sets its size:
-// their sum when every length is known, deferred otherwise.
-func (h *Handler) finalInfo(ctx context.Context, ids []string, info *store.Info) *Error {
-	var size int64
-	known := true
-	for _, id := range ids {
+// sameHost reports whether host (of a URL with scheme) is requestHost,
+// the Host the request was sent to: equal but for case and a default port.
+func sameHost(host, scheme, requestHost string) bool {
+	strip := func(hp, port string) string {
+		hp = strings.ToLower(hp)
+		if h, p, err := net.SplitHostPort(hp); err == nil {
+			if p == port {
+				return h
+			}
+			return net.JoinHostPort(h, p)
+		}
+		return strings.Trim(hp, "[]")
+	}
+	def := "80"
+	if scheme == "https" {
+		def = "443"
+	}
+	got := strip(host, def)
+	return got != "" && (got == strip(requestHost, "80") || got == strip(requestHost, "443"))
+}
+
+// partials is what a final upload is made of.
+type partials struct {
+	ups      []store.Upload
+	size     int64 // the sum of the lengths known so far
+	known    bool  // every length is known
+	finished bool  // every partial upload is finished
+}
+
+// readPartials finds the partial uploads ids and adds up their lengths,
+// failing when an upload is missing (an error wrapping store.ErrNotFound)
+// or is not a partial upload, or when the lengths pass MaxSize or what an
+// int64 holds.
+func (h *Handler) readPartials(ctx context.Context, ids []string) (partials, error) {
+	ps := partials{ups: make([]store.Upload, len(ids)), known: true, finished: true}
+	for i, id := range ids {
 		up, err := h.store.GetUpload(ctx, id)
 		if err != nil {
-			return ErrInvalidConcat.with("partial upload %s: not found", id)
+			return ps, err
 		}
 		pi, err := up.GetInfo(ctx)
 		if err != nil {
-			return ErrInvalidConcat.with("partial upload %s: %v", id, err)
+			return ps, err
 		}
 		if !pi.IsPartial {
-			return ErrInvalidConcat.with("upload %s is not a partial upload", id)
+			return ps, ErrInvalidConcat.with("upload %s is not a partial upload", id)
 		}
+		ps.ups[i] = up
+		ps.finished = ps.finished && pi.Finished()
 		if pi.SizeIsDeferred {
-			known = false
+			ps.known = false
+			continue
 		}
-		size += pi.Size
+		if pi.Size > math.MaxInt64-ps.size {
+			return ps, ErrMaxSizeExceeded.with("the partial uploads add up to more than %d bytes", int64(math.MaxInt64))
+		}
+		ps.size += pi.Size
+		if h.maxSize > 0 && ps.size > h.maxSize {
+			return ps, ErrMaxSizeExceeded.with("the partial uploads add up to %d bytes or more; the limit is %d", ps.size, h.maxSize)
+		}
+	}
+	return ps, nil
+}
+
+// finalInfo checks the partial uploads of a new final one and sets its
+// size: their sum when every length is known, deferred otherwise. A final
+// upload may name only partial uploads its client could append to itself:
+// ones that exist and have not expired (parseConcat has checked that they
+// are this handler's). Upload URLs are capabilities, so naming one proves
+// the client was given it, which is all an append asks for.
+func (h *Handler) finalInfo(ctx context.Context, ids []string, info *store.Info) *Error {
+	ps, err := h.readPartials(ctx, ids)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrInvalidConcat.with("%v", err)
+		}
+		e, _ := toError(err)
+		return e
+	}
+	now := h.now()
+	for i, up := range ps.ups {
+		if pi, err := up.GetInfo(ctx); err != nil || h.expired(pi, now) {
+			return ErrInvalidConcat.with("partial upload %s: not found", ids[i])
+		}
 	}
 	info.IsFinal, info.PartialUploads = true, ids
-	info.SizeIsDeferred = !known
-	if known {
-		if h.maxSize > 0 && size > h.maxSize {
-			return ErrMaxSizeExceeded.with("the partial uploads add up to %d bytes; the limit is %d", size, h.maxSize)
-		}
-		info.Size = size
+	info.SizeIsDeferred = !ps.known
+	if ps.known {
+		info.Size = ps.size
 	}
 	return nil
 }
@@ -95,7 +178,7 @@ func (h *Handler) finalInfo(ctx context.Context, ids []string, info *store.Info)
 // all finished, and otherwise remembers to when the last one finishes
 // (tus concatenation-unfinished). No one else knows the new upload yet, so
 // no lock is needed.
-func (h *Handler) completeFinal(ctx context.Context, up store.Upload, info store.Info) store.Info {
+func (h *Handler) completeFinal(ctx context.Context, up store.Upload, info store.Info) (store.Info, *Error) {
 	h.pendingMu.Lock()
 	for _, p := range info.PartialUploads {
 		if h.pending[p] == nil {
@@ -109,36 +192,41 @@ func (h *Handler) completeFinal(ctx context.Context, up store.Upload, info store
 
 // tryConcat concatenates final upload up when all its partials are
 // finished and returns its state. The caller holds up's lock, or up is
-// not yet known to anyone. Failures are logged: the final upload simply
-// stays incomplete, and HEAD, GET and the janitor try again.
-func (h *Handler) tryConcat(ctx context.Context, up store.Upload, info store.Info) store.Info {
+// not yet known to anyone. A final upload that can never be completed (a
+// partial upload is gone, or their lengths add up past MaxSize) gets the
+// error to answer with, every time it is asked about: nothing is stored
+// to say so. Other failures are logged: the final upload stays incomplete,
+// and HEAD, GET and the janitor try again.
+func (h *Handler) tryConcat(ctx context.Context, up store.Upload, info store.Info) (store.Info, *Error) {
 	ctx = context.WithoutCancel(ctx)
-	partials := make([]store.Upload, len(info.PartialUploads))
-	for i, id := range info.PartialUploads {
-		p, err := h.store.GetUpload(ctx, id)
-		if err != nil {
-			h.log.Warn("final upload waits for a missing partial upload", "id", info.ID, "partial", id, "err", err)
-			return info
-		}
-		pi, err := p.GetInfo(ctx)
-		if err != nil || !pi.Finished() {
-			return info
-		}
-		partials[i] = p
+	ps, err := h.readPartials(ctx, info.PartialUploads)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		h.forget(info.ID)
+		return info, ErrGone.with("a partial upload of this final upload is gone: %v", err)
+	case errors.Is(err, ErrMaxSizeExceeded):
+		h.forget(info.ID)
+		e, _ := toError(err)
+		return info, e
+	case err != nil:
+		h.log.Warn("final upload waits for a partial upload", "id", info.ID, "err", err)
+		return info, nil
+	case !ps.finished:
+		return info, nil
 	}
 	start := time.Now()
-	if err := h.concat.Concat(ctx, up, partials); err != nil {
+	if err := h.concat.Concat(ctx, up, ps.ups); err != nil {
 		h.log.Error("concatenate uploads", "id", info.ID, "err", err)
-		return info
+		return info, nil
 	}
 	now, err := up.GetInfo(ctx)
 	if err != nil {
 		h.log.Error("concatenate uploads", "id", info.ID, "err", err)
-		return info
+		return info, nil
 	}
 	h.forget(info.ID)
-	h.log.Info("upload finished", "id", info.ID, "size", now.Size, "partials", len(partials), "concat_time", time.Since(start).Round(time.Millisecond))
-	return now
+	h.log.Info("upload finished", "id", info.ID, "size", now.Size, "partials", len(ps.ups), "concat_time", time.Since(start).Round(time.Millisecond))
+	return now, nil
 }
 
 // completeWaiting concatenates the final uploads that were waiting for the
@@ -153,7 +241,9 @@ func (h *Handler) completeWaiting(ctx context.Context, partial string) {
 	for _, f := range finals {
 		h.withLock(ctx, f, 0, func(up store.Upload, info store.Info) {
 			if info.IsFinal && !info.Finished() {
-				h.tryConcat(ctx, up, info)
+				if _, e := h.tryConcat(ctx, up, info); e != nil {
+					h.log.Info("final upload cannot be completed", "id", f, "err", e)
+				}
 			}
 		})
 	}

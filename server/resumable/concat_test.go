@@ -6,8 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/server/resumable"
+	"github.com/ferryhq/ferry/server/store/memstore"
 )
 
 // partial creates a tus partial upload of data and appends the first n
@@ -111,4 +113,86 @@ func TestConcatenationDraft(t *testing.T) {
 	r := e.do(t, "POST", "/files/", nil, f.version, "Upload-Concat: final;"+strings.Join(urls, " ")).expect(t, 201)
 	r.header(t, "Upload-Complete", "?1")
 	mustEqual(t, "final upload", e.download(t, r.Header.Get("Location")), append(append([]byte{}, a...), b...))
+}
+
+// deferredPartial creates a tus partial upload whose length is deferred.
+func (e *env) deferredPartial(t *testing.T) string {
+	t.Helper()
+	return e.do(t, "POST", "/files/", nil, tus, "Upload-Defer-Length: 1", "Upload-Concat: partial").expect(t, 201).Header.Get("Location")
+}
+
+// A final upload cannot make more of its partial uploads than they are: it
+// names each one once, at most MaxPartials of them, and their sum is held
+// to MaxSize whenever it becomes known.
+func TestConcatenationLimits(t *testing.T) {
+	run(t, resumable.Config{MaxSize: 1 << 20, MaxPartials: 4}, func(t *testing.T, e *env) {
+		p := e.deferredPartial(t)
+		r := e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+strings.TrimSpace(strings.Repeat(p+" ", 50))).expect(t, 400)
+		if c := r.code(t); c != "invalid-upload-concat" {
+			t.Errorf("the same partial upload 50 times: problem %q, want invalid-upload-concat", c)
+		}
+		e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+p+" "+strings.TrimPrefix(p, e.url)).expect(t, 400)
+
+		var five []string
+		for range 5 {
+			five = append(five, e.deferredPartial(t))
+		}
+		e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+strings.Join(five, " ")).expect(t, 400)
+		final := e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+strings.Join(five[:4], " ")).expect(t, 201).Header.Get("Location")
+
+		// Each partial upload is within the limit; together they are not.
+		chunk := make([]byte, 300<<10)
+		for _, u := range five[:4] {
+			e.patch(t, u, 0, chunk, "Upload-Length: "+strconv.Itoa(len(chunk))).expect(t, 204)
+		}
+		if c := e.do(t, "GET", final, nil).expect(t, 413).code(t); c != "max-size-exceeded" {
+			t.Errorf("GET of a final upload past MaxSize: problem %q", c)
+		}
+		h := e.do(t, "HEAD", final, nil, tus).expect(t, 413)
+		h.header(t, "Upload-Offset", "")
+	})
+}
+
+// Without MaxSize, the lengths of partial uploads still cannot add up past
+// what an int64 holds.
+func TestConcatenationOverflow(t *testing.T) {
+	e := newEnv(t, false, resumable.Config{Store: memstore.New()})
+	var urls []string
+	for range 10 {
+		urls = append(urls, e.do(t, "POST", "/files/", nil, tus, "Upload-Length: 999999999999999999", "Upload-Concat: partial").expect(t, 201).Header.Get("Location"))
+	}
+	r := e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+strings.Join(urls, " ")).expect(t, 413)
+	if c := r.code(t); c != "max-size-exceeded" {
+		t.Errorf("problem %q, want max-size-exceeded", c)
+	}
+}
+
+// A final upload names only partial uploads its client could append to
+// itself: below this handler's base path on this host, existing, partial
+// and not expired. One that disappears before the concatenation leaves the
+// final upload gone, not waiting forever.
+func TestConcatenationReach(t *testing.T) {
+	clk := newFakeClock()
+	e := newEnv(t, false, resumable.Config{Expiry: time.Hour, Now: clk.Now})
+	p := e.partial(t, []byte("abc"), 3)
+	id := p[strings.LastIndex(p, "/")+1:]
+	for _, foreign := range []string{
+		"http://elsewhere.example/files/" + id,
+		"https://elsewhere.example:8443/files/" + id,
+		"//elsewhere.example/files/" + id,
+		e.url + "/other/" + id,
+		e.url + "/files/" + id + "/x",
+	} {
+		e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+foreign).expect(t, 400).problem(t)
+	}
+	e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+p).expect(t, 201)
+
+	waiting := e.partial(t, []byte("xyz"), 1)
+	final := e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+p+" "+waiting).expect(t, 201).Header.Get("Location")
+	e.do(t, "DELETE", waiting, nil, tus).expect(t, 204)
+	e.do(t, "HEAD", final, nil, tus).expect(t, 410)
+	e.do(t, "GET", final, nil).expect(t, 410)
+
+	clk.Advance(time.Hour + time.Second)
+	e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+p).expect(t, 400).problem(t)
 }

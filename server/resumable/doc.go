@@ -80,6 +80,19 @@
 // one does, and until then HEAD shows no Upload-Offset. Draft requests may
 // use Upload-Concat too.
 //
+// A final upload may name only partial uploads its client could append to
+// itself: uploads of this handler (a path below BasePath, or an absolute
+// URL of the host the request was sent to) that exist, are partial and
+// have not expired. Upload URLs are capabilities (128 random bits), so
+// naming one proves the client was given it, which is all an append asks
+// for; a server that tells its users apart must also check that the
+// partials are the caller's, or a final upload could keep a copy of bytes
+// their owner deleted. Each partial upload is named once, at most
+// Config.MaxPartials of them, and their lengths are held to Config.MaxSize
+// whenever they become known: at creation, and on every HEAD or GET of the
+// final upload and before its concatenation. A final upload that can never
+// be completed answers 413 (too large) or 410 (a partial upload is gone).
+//
 // # Downloads
 //
 // GET of an upload streams it once finished, with Range support, a strong

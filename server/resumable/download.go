@@ -30,12 +30,17 @@ func (h *Handler) GetFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if info.IsFinal && !info.Finished() {
+		var e *Error
 		h.withLock(r.Context(), id, 0, func(up store.Upload, i store.Info) {
 			if i.IsFinal && !i.Finished() {
-				i = h.tryConcat(r.Context(), up, i)
+				i, e = h.tryConcat(r.Context(), up, i)
 			}
 			info = i
 		})
+		if e != nil {
+			writeProblem(w, r, e)
+			return
+		}
 	}
 	if !info.Finished() {
 		w.Header().Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))

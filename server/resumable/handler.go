@@ -23,6 +23,7 @@ const (
 	DefaultExpiry          = 24 * time.Hour
 	DefaultStallTimeout    = 10 * time.Second
 	DefaultCheckpointBytes = 16 << 20
+	DefaultMaxPartials     = 10000
 )
 
 // StatusUploadResumptionSupported is the draft's interim status: 104
@@ -72,6 +73,14 @@ type Config struct {
 	// Logger logs uploads created, finished, taken over and failed. Nil
 	// discards.
 	Logger *slog.Logger
+	// MaxPartials is the most partial uploads one final upload may name
+	// (tus concatenation); each may be named only once. Zero means
+	// DefaultMaxPartials.
+	MaxPartials int
+	// Now is the handler's clock, for expiry and rate limits. Stores stamp
+	// uploads with time.Now, so a clock of your own should start there.
+	// Nil means time.Now.
+	Now func() time.Time
 }
 
 // Handler serves resumable uploads: tus 1.0.0 and the IETF draft on the
@@ -97,6 +106,8 @@ type Handler struct {
 	tempDir      string
 	log          *slog.Logger
 	extensions   string
+	maxPartials  int
+	now          func() time.Time
 
 	active sync.Map // upload ID → *claim held in this process
 
@@ -123,7 +134,15 @@ func New(cfg Config) (*Handler, error) {
 		segment:      cfg.CheckpointBytes,
 		tempDir:      cfg.TempDir,
 		log:          cfg.Logger,
+		maxPartials:  cfg.MaxPartials,
+		now:          cfg.Now,
 		pending:      map[string]map[string]bool{},
+	}
+	if h.maxPartials <= 0 {
+		h.maxPartials = DefaultMaxPartials
+	}
+	if h.now == nil {
+		h.now = time.Now
 	}
 	if h.basePath == "" {
 		h.basePath = DefaultBasePath
@@ -332,7 +351,7 @@ func (h *Handler) setExpires(hd http.Header, info store.Info) {
 
 // setLimits sets the draft's Upload-Limit, when anything limits the upload.
 func (h *Handler) setLimits(hd http.Header, d dialect, info *store.Info) {
-	if l := d.limits(h.maxSize, h.expiry, info, time.Now()); l != "" {
+	if l := d.limits(h.maxSize, h.expiry, info, h.now()); l != "" {
 		hd.Set("Upload-Limit", l)
 	}
 }
@@ -385,7 +404,7 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	spec, e := h.parseConcat(r.Header.Get("Upload-Concat"))
+	spec, e := h.parseConcat(r)
 	if e != nil {
 		writeProblem(w, r, e)
 		return
@@ -476,7 +495,11 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if spec.final {
-		info = h.completeFinal(r.Context(), up, info)
+		info, e = h.completeFinal(r.Context(), up, info)
+		if e != nil {
+			writeProblem(w, r, e)
+			return
+		}
 		h.created(w, r, d, info, false)
 		return
 	}
@@ -663,7 +686,10 @@ func (h *Handler) HeadFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if info.IsFinal && !info.Finished() {
-		info = h.tryConcat(c.ctx, up, info)
+		if info, e = h.tryConcat(c.ctx, up, info); e != nil {
+			writeProblem(w, r, e)
+			return
+		}
 	}
 	hd := w.Header()
 	hd.Set("Cache-Control", "no-store")

@@ -291,3 +291,31 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	}
 	return w.w.Write(p)
 }
+
+// fakeClock is a Config.Now that moves only when told to. It starts at the
+// real time, so uploads the store stamps with time.Now are fresh by it.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// code returns the problem code of r.
+func (r *response) code(t *testing.T) string {
+	t.Helper()
+	c, _ := r.problem(t)["code"].(string)
+	return c
+}

@@ -46,7 +46,7 @@ func (h *Handler) Clean(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var expired []string
-	now := time.Now()
+	now := h.now()
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
@@ -62,7 +62,7 @@ func (h *Handler) Clean(ctx context.Context) (int, error) {
 		if info.IsFinal && !info.Finished() && h.concat != nil {
 			h.withLock(ctx, id, janitorWait, func(up store.Upload, info store.Info) {
 				if info.IsFinal && !info.Finished() {
-					h.tryConcat(ctx, up, info)
+					h.tryConcat(ctx, up, info) // one that cannot complete expires
 				}
 			})
 		}
@@ -73,7 +73,7 @@ func (h *Handler) Clean(ctx context.Context) (int, error) {
 	removed := 0
 	for _, id := range expired {
 		h.withLock(ctx, id, janitorWait, func(up store.Upload, info store.Info) {
-			if !h.expired(info, time.Now()) {
+			if !h.expired(info, h.now()) {
 				return // it moved on while we looked elsewhere
 			}
 			if err := h.term.Terminate(ctx, up); err != nil {
