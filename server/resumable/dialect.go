@@ -50,7 +50,7 @@ func (d dialect) draft() bool { return d.version != 0 }
 // decides when present; then Tus-Resumable; then the draft's own fields
 // (a client of the final RFC sends no interop version); otherwise tus.
 func detect(r *http.Request) (dialect, *Error) {
-	if v := r.Header.Get("Upload-Draft-Interop-Version"); v != "" {
+	if v := field(r, "Upload-Draft-Interop-Version"); v != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < interop3 || n > LatestInterop {
 			return dialect{}, ErrInteropVersion.with("%q; supported: %s", v, interopList())
@@ -83,16 +83,18 @@ func mediaType(ct string) string {
 
 // requestComplete reads whether the client says this request completes
 // the upload: Upload-Complete: ?1, or (interop 3) Upload-Incomplete: ?0.
-// A field that is not a Boolean is ignored, as the draft requires; so is
-// an absent one, which leaves the upload incomplete.
-func (d dialect) requestComplete(r *http.Request) (complete, present bool) {
+// An absent field leaves the upload incomplete. A field that is not a
+// Boolean is one the draft ignores, which leaves a creation or an append
+// without the field it requires: ok is false, and the request is refused
+// rather than read as incomplete.
+func (d dialect) requestComplete(r *http.Request) (complete, ok bool) {
 	name := "Upload-Complete"
 	if d.version == interop3 {
 		name = "Upload-Incomplete"
 	}
-	v := r.Header.Get(name)
+	v := field(r, name)
 	if v == "" {
-		return false, false
+		return false, true
 	}
 	b, err := sfv.ParseBoolean(v)
 	if err != nil {
@@ -102,6 +104,13 @@ func (d dialect) requestComplete(r *http.Request) (complete, present bool) {
 		return !b, true
 	}
 	return b, true
+}
+
+// field returns the value of a structured field: all its field lines
+// joined (RFC 9110 §5.3), so that a field sent twice is one value that a
+// parser for an Item refuses rather than the first line alone.
+func field(r *http.Request, name string) string {
+	return strings.Join(r.Header.Values(name), ", ")
 }
 
 // setComplete states whether the upload is complete.
@@ -125,7 +134,7 @@ func (d dialect) limits(maxSize int64, expiry time.Duration, info *store.Info, n
 	if maxSize > 0 {
 		members = append(members, sfv.Member{Key: "max-size", Value: sfv.Item{Kind: sfv.Integer, Int: maxSize}})
 	}
-	if expiry > 0 && (info == nil || !info.Finished()) {
+	if expiry > 0 && (info == nil || expires(*info)) {
 		left := expiry
 		if info != nil {
 			left = info.UpdatedAt.Add(expiry).Sub(now)
@@ -143,7 +152,7 @@ func (d dialect) limits(maxSize int64, expiry time.Duration, info *store.Info, n
 // offset parses Upload-Offset: digits in tus, a non-negative
 // structured-field Integer in the draft.
 func (d dialect) offset(r *http.Request) (int64, bool) {
-	v := r.Header.Get("Upload-Offset")
+	v := field(r, "Upload-Offset")
 	if !d.draft() {
 		return parseDecimal(v)
 	}
@@ -154,7 +163,7 @@ func (d dialect) offset(r *http.Request) (int64, bool) {
 // uploadLength parses the draft's Upload-Length (tus uses parseDecimal).
 // present is false when the field is absent or, being no Integer, ignored.
 func (d dialect) uploadLength(r *http.Request) (n int64, present bool) {
-	v := r.Header.Get("Upload-Length")
+	v := field(r, "Upload-Length")
 	if v == "" {
 		return 0, false
 	}

@@ -4,8 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/server/resumable"
 )
@@ -241,4 +244,78 @@ func TestReprDigest(t *testing.T) {
 		t.Errorf("problem %v", p)
 	}
 	e.do(t, "HEAD", url, nil, tus).expect(t, 404)
+}
+
+// limitSeconds returns the lifetime member of an Upload-Limit value.
+func limitSeconds(t *testing.T, v int, limit string) int {
+	t.Helper()
+	for m := range strings.SplitSeq(limit, ",") {
+		if val, ok := strings.CutPrefix(strings.TrimSpace(m), limitKey(v)); ok {
+			n, err := strconv.Atoi(val)
+			if err != nil {
+				t.Fatalf("Upload-Limit %q: %v", limit, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("Upload-Limit %q has no %s", limit, limitKey(v))
+	return 0
+}
+
+// A new upload has its whole lifetime ahead of it: the draft's 104 and 201
+// say so in Upload-Limit, and tus's 201 in an Upload-Expires a day ahead.
+func TestNewUploadLifetime(t *testing.T) {
+	clk := newFakeClock()
+	e := newEnv(t, false, resumable.Config{Now: clk.Now})
+	const day = 86400
+	for _, v := range []int{6, 7, 8} {
+		f := fieldsFor(v)
+		r := e.do(t, "POST", "/files/", "abc", f.version, f.incomplete, "Upload-Length: 10").expect(t, 201)
+		if len(r.interim) == 0 {
+			t.Fatalf("interop %d: no 104", v)
+		}
+		for what, limit := range map[string]string{"104": r.interim[0].header.Get("Upload-Limit"), "201": r.Header.Get("Upload-Limit")} {
+			if n := limitSeconds(t, v, limit); n < day-60 || n > day+60 {
+				t.Errorf("interop %d: %s Upload-Limit %q: want about %d seconds left", v, what, limit, day)
+			}
+		}
+	}
+	r := e.do(t, "POST", "/files/", nil, tus, "Upload-Length: 10").expect(t, 201)
+	exp, err := http.ParseTime(r.Header.Get("Upload-Expires"))
+	if want := clk.Now().Add(24 * time.Hour); err != nil || exp.Before(want.Add(-time.Minute)) || exp.After(want.Add(time.Minute)) {
+		t.Errorf("tus 201 Upload-Expires %q (%v): want about %v", r.Header.Get("Upload-Expires"), err, want.UTC().Format(http.TimeFormat))
+	}
+	// A finished partial upload still expires, and says so.
+	p := e.partial(t, []byte("ab"), 2)
+	if e.do(t, "HEAD", p, nil, tus).expect(t, 200).Header.Get("Upload-Expires") == "" {
+		t.Error("HEAD of a finished partial upload: no Upload-Expires")
+	}
+	if limit := e.do(t, "HEAD", p, nil, "Upload-Draft-Interop-Version: 8").expect(t, 204).Header.Get("Upload-Limit"); !strings.Contains(limit, "max-age=") {
+		t.Errorf("draft HEAD of a finished partial upload: Upload-Limit %q, want its max-age", limit)
+	}
+}
+
+// A completeness field that is not a structured Boolean is no field at all
+// (the draft ignores it), and an append or a creation needs one: 400, and
+// nothing is stored.
+func TestDraftCompleteNotBoolean(t *testing.T) {
+	e := newEnv(t, false, resumable.Config{})
+	for _, v := range resumable.InteropVersions {
+		f := fieldsFor(v)
+		name, _, _ := strings.Cut(f.complete, ":")
+		url := e.do(t, "POST", "/files/", nil, f.version, f.incomplete).expect(t, 201).Header.Get("Location")
+		for _, bad := range []string{"yes", "1", "true", "?", "?1, ?1"} {
+			h := append(f.appendHeaders(0, false)[:2:2], name+": "+bad)
+			if f.contentType != "" {
+				h = append(h, f.contentType)
+			}
+			e.do(t, "PATCH", url, "abc", h...).expect(t, 400).problem(t)
+			e.do(t, "POST", "/files/", "abc", f.version, name+": "+bad).expect(t, 400).problem(t)
+		}
+		e.do(t, "HEAD", url, nil, f.version).expect(t, 204).header(t, "Upload-Offset", "0")
+	}
+	e.do(t, "POST", "/files/", "abc", "Upload-Complete: yes").expect(t, 400).problem(t)
+	if ids, _ := e.store.List(t.Context()); len(ids) != len(resumable.InteropVersions) {
+		t.Errorf("%d uploads stored, want only the %d valid ones", len(ids), len(resumable.InteropVersions))
+	}
 }

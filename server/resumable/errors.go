@@ -79,6 +79,7 @@ var (
 	ErrAmbiguousLength    = &Error{Code: "ambiguous-upload-length", Status: http.StatusBadRequest, Title: "Upload-Length and Upload-Defer-Length together"}
 	ErrInvalidDefer       = &Error{Code: "invalid-upload-defer-length", Status: http.StatusBadRequest, Title: "Upload-Defer-Length must be 1"}
 	ErrInconsistentLength = &Error{Code: "inconsistent-upload-length", Status: http.StatusBadRequest, Title: "inconsistent length values for upload", Type: ianaProblems + "inconsistent-upload-length"}
+	ErrInvalidComplete    = &Error{Code: "invalid-upload-complete", Status: http.StatusBadRequest, Title: "Upload-Complete (interop 3: Upload-Incomplete) is not a structured Boolean, ?0 or ?1"}
 	ErrInvalidMetadata    = &Error{Code: "invalid-upload-metadata", Status: http.StatusBadRequest, Title: "malformed Upload-Metadata"}
 	ErrInvalidConcat      = &Error{Code: "invalid-upload-concat", Status: http.StatusBadRequest, Title: "invalid Upload-Concat"}
 	ErrInvalidChecksum    = &Error{Code: "invalid-checksum", Status: http.StatusBadRequest, Title: "malformed or unsupported Upload-Checksum or Content-Digest"}

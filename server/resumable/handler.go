@@ -299,7 +299,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) (dialect, bool) 
 		return d, true
 	}
 	hd.Set("Tus-Resumable", TusVersion)
-	v := r.Header.Get("Tus-Resumable")
+	v := field(r, "Tus-Resumable")
 	switch r.Method {
 	case http.MethodGet, http.MethodOptions:
 		return d, true
@@ -342,9 +342,10 @@ func (h *Handler) id(r *http.Request) string {
 	return id
 }
 
-// setExpires sets tus's Upload-Expires for an unfinished upload.
+// setExpires sets tus's Upload-Expires (an HTTP-date) for an upload that
+// can expire.
 func (h *Handler) setExpires(hd http.Header, info store.Info) {
-	if h.expiry > 0 && !info.Finished() {
+	if h.expiry > 0 && expires(info) {
 		hd.Set("Upload-Expires", info.UpdatedAt.Add(h.expiry).UTC().Format(http.TimeFormat))
 	}
 }
@@ -409,7 +410,7 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, e)
 		return
 	}
-	meta, err := ParseMetadata(r.Header.Get("Upload-Metadata"))
+	meta, err := ParseMetadata(field(r, "Upload-Metadata"))
 	if err != nil {
 		writeProblem(w, r, ErrInvalidMetadata.with("%v", err))
 		return
@@ -427,14 +428,18 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 	var hasBody, complete bool
 	if d.draft() {
 		hasBody = r.ContentLength != 0
-		complete, _ = d.requestComplete(r)
-		if e := h.draftCreationInfo(r, d, complete, &info); e != nil {
+		var ok bool
+		if complete, ok = d.requestComplete(r); !ok {
+			writeProblem(w, r, ErrInvalidComplete.with("%q", r.Header.Values("Upload-Complete")))
+			return
+		}
+		if e := h.draftCreationInfo(r, d, complete, spec.final, &info); e != nil {
 			h.creationError(w, r, d, e)
 			return
 		}
 	} else {
 		hasBody = mediaType(r.Header.Get("Content-Type")) == tusChunkType
-		if e := h.tusCreationInfo(r, &info); e != nil {
+		if e := h.tusCreationInfo(r, spec.final, &info); e != nil {
 			writeProblem(w, r, e)
 			return
 		}
@@ -478,6 +483,10 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 
 	up, err := h.store.NewUpload(r.Context(), info)
 	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if info, err = up.GetInfo(r.Context()); err != nil { // with the store's times
 		h.fail(w, r, err)
 		return
 	}
@@ -556,11 +565,11 @@ func (h *Handler) creationError(w http.ResponseWriter, r *http.Request, d dialec
 }
 
 // tusCreationInfo reads the tus creation fields into info.
-func (h *Handler) tusCreationInfo(r *http.Request, info *store.Info) *Error {
-	if r.Header.Get("Upload-Concat") != "" && strings.HasPrefix(strings.TrimSpace(r.Header.Get("Upload-Concat")), "final") {
+func (h *Handler) tusCreationInfo(r *http.Request, final bool, info *store.Info) *Error {
+	if final {
 		return nil // the partials give the length
 	}
-	length, deferLength := r.Header.Get("Upload-Length"), r.Header.Get("Upload-Defer-Length")
+	length, deferLength := field(r, "Upload-Length"), field(r, "Upload-Defer-Length")
 	switch {
 	case length != "" && deferLength != "":
 		return ErrAmbiguousLength.with("Upload-Length %q, Upload-Defer-Length %q", length, deferLength)
@@ -588,7 +597,7 @@ func (h *Handler) tusCreationInfo(r *http.Request, info *store.Info) *Error {
 // draftCreationInfo reads the draft's creation fields into info: the
 // length from Upload-Length and from Content-Length with Upload-Complete:
 // ?1, which must agree; the name from Content-Disposition; the media type.
-func (h *Handler) draftCreationInfo(r *http.Request, d dialect, complete bool, info *store.Info) *Error {
+func (h *Handler) draftCreationInfo(r *http.Request, d dialect, complete, final bool, info *store.Info) *Error {
 	length := int64(-1)
 	if n, ok := d.uploadLength(r); ok {
 		length = n
@@ -599,7 +608,7 @@ func (h *Handler) draftCreationInfo(r *http.Request, d dialect, complete bool, i
 		}
 		length = r.ContentLength
 	}
-	if ct := r.Header.Get("Upload-Concat"); strings.HasPrefix(strings.TrimSpace(ct), "final") {
+	if final {
 		length = -1 // the partials give the length
 	}
 	if length < 0 {
@@ -759,10 +768,14 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 	}
 	offset, ok := d.offset(r)
 	if !ok {
-		writeProblem(w, r, ErrInvalidOffset.with("%q", r.Header.Get("Upload-Offset")))
+		writeProblem(w, r, ErrInvalidOffset.with("%q", field(r, "Upload-Offset")))
 		return
 	}
-	complete, _ := d.requestComplete(r)
+	complete, ok := d.requestComplete(r)
+	if !ok {
+		writeProblem(w, r, ErrInvalidComplete.with("%q", r.Header.Values("Upload-Complete")))
+		return
+	}
 	declared := int64(-1)
 	if d.draft() {
 		if n, ok := d.uploadLength(r); ok {
@@ -776,7 +789,7 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 				declared = n
 			}
 		}
-	} else if v := r.Header.Get("Upload-Length"); v != "" {
+	} else if v := field(r, "Upload-Length"); v != "" {
 		n, ok := parseDecimal(v)
 		if !ok {
 			writeProblem(w, r, ErrInvalidLength.with("Upload-Length %q", v))

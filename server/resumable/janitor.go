@@ -89,5 +89,9 @@ func (h *Handler) Clean(ctx context.Context) (int, error) {
 }
 
 func (h *Handler) expired(info store.Info, now time.Time) bool {
-	return (!info.Finished() || info.IsPartial) && now.Sub(info.UpdatedAt) > h.expiry
+	return expires(info) && now.Sub(info.UpdatedAt) > h.expiry
 }
+
+// expires reports whether an upload is one that expires: an unfinished
+// one, or a partial one, which is only ever a piece of another.
+func expires(info store.Info) bool { return !info.Finished() || info.IsPartial }

@@ -291,6 +291,13 @@ func TestMalformedHeaders(t *testing.T) {
 		{"interop version", "POST", false, 400, []string{"Upload-Draft-Interop-Version: 99", "Upload-Complete: ?1"}, "x"},
 		{"content-disposition", "POST", false, 400, []string{"Upload-Draft-Interop-Version: 8", "Upload-Complete: ?1", "Content-Disposition: attachment; filename=\"unterminated"}, "x"},
 		{"repr-digest", "POST", false, 400, []string{tus, "Upload-Length: 5", "Repr-Digest: sha-256=:AAAA:"}, ""},
+		{"offset twice", "PATCH", true, 400, []string{tus, "Content-Type: application/offset+octet-stream", "Upload-Offset: 0", "Upload-Offset: 5"}, "x"},
+		{"draft offset twice", "PATCH", true, 400, []string{"Upload-Draft-Interop-Version: 8", "Content-Type: application/partial-upload", "Upload-Offset: 0", "Upload-Offset: 0", "Upload-Complete: ?0"}, "x"},
+		{"length twice", "POST", false, 400, []string{tus, "Upload-Length: 5", "Upload-Length: 6"}, ""},
+		{"patch length twice", "PATCH", true, 400, []string{tus, "Content-Type: application/offset+octet-stream", "Upload-Offset: 0", "Upload-Length: 10", "Upload-Length: 11"}, "x"},
+		{"checksum twice", "PATCH", true, 400, []string{tus, "Content-Type: application/offset+octet-stream", "Upload-Offset: 0", "Upload-Checksum: sha1 C+7Hteo/D9vJXQ3UfzxbwnXaijM=", "Upload-Checksum: md5 nWVtpoh7GZmUGdUSFC7dyQ=="}, "x"},
+		{"concat twice", "POST", false, 400, []string{tus, "Upload-Length: 5", "Upload-Concat: partial", "Upload-Concat: partial"}, ""},
+		{"interop version twice", "POST", false, 400, []string{"Upload-Draft-Interop-Version: 6", "Upload-Draft-Interop-Version: 8", "Upload-Complete: ?1"}, "x"},
 		{"tus content type", "PATCH", true, 415, []string{tus, "Content-Type: text/plain", "Upload-Offset: 0"}, "x"},
 		{"draft content type", "PATCH", true, 415, []string{"Upload-Draft-Interop-Version: 6", "Content-Type: application/offset+octet-stream", "Upload-Offset: 0", "Upload-Complete: ?0"}, "x"},
 	}
