@@ -138,8 +138,8 @@ func (h *Handler) readPartials(ctx context.Context, ids []string) (partials, err
 			return ps, ErrMaxSizeExceeded.with("the partial uploads add up to more than %d bytes", int64(math.MaxInt64))
 		}
 		ps.size += pi.Size
-		if h.maxSize > 0 && ps.size > h.maxSize {
-			return ps, ErrMaxSizeExceeded.with("the partial uploads add up to %d bytes or more; the limit is %d", ps.size, h.maxSize)
+		if ps.size > h.sizeLimit {
+			return ps, ErrMaxSizeExceeded.with("the partial uploads add up to %d bytes or more; the limit is %d", ps.size, h.sizeLimit)
 		}
 	}
 	return ps, nil

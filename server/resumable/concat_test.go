@@ -154,12 +154,12 @@ func TestConcatenationLimits(t *testing.T) {
 }
 
 // Without MaxSize, the lengths of partial uploads still cannot add up past
-// what an int64 holds.
+// the largest length, let alone what an int64 holds.
 func TestConcatenationOverflow(t *testing.T) {
 	e := newEnv(t, false, resumable.Config{Store: memstore.New()})
 	var urls []string
 	for range 10 {
-		urls = append(urls, e.do(t, "POST", "/files/", nil, tus, "Upload-Length: 999999999999999999", "Upload-Concat: partial").expect(t, 201).Header.Get("Location"))
+		urls = append(urls, e.do(t, "POST", "/files/", nil, tus, "Upload-Length: 999999999999999", "Upload-Concat: partial").expect(t, 201).Header.Get("Location"))
 	}
 	r := e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+strings.Join(urls, " ")).expect(t, 413)
 	if c := r.code(t); c != "max-size-exceeded" {

@@ -102,10 +102,7 @@ func (h *Handler) storePart(ctx context.Context, part *multipart.Part) (FormFile
 		return FormFile{}, err
 	}
 	sum := sha256.New()
-	var src io.Reader = part
-	if h.maxSize > 0 {
-		src = &maxReader{r: src, n: h.maxSize, err: errMaxSize}
-	}
+	src := &maxReader{r: part, n: h.sizeLimit, err: errMaxSize}
 	n, err := up.WriteChunk(ctx, 0, io.TeeReader(&bodyErr{src}, sum))
 	if err == nil {
 		err = h.decl.DeclareLength(ctx, up, n)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/sfv"
 	"github.com/ferryhq/ferry/server/store"
 )
 
@@ -45,7 +46,10 @@ type Config struct {
 	// "/files/".
 	BasePath string
 	// MaxSize is the largest upload accepted, in bytes (Tus-Max-Size, the
-	// draft's max-size limit). Zero means no limit.
+	// draft's max-size limit). Zero means no limit but the largest
+	// structured-field Integer, sfv.MaxInteger (about a petabyte), which
+	// bounds every length in both dialects so that each one the handler
+	// reports is one a draft client can parse.
 	MaxSize int64
 	// Expiry is how long an unfinished upload may go without new bytes
 	// before it is deleted; partial uploads of a concatenation expire
@@ -98,7 +102,8 @@ type Handler struct {
 	locker store.Locker
 
 	basePath     string
-	maxSize      int64
+	maxSize      int64         // as configured and advertised; 0: none
+	sizeLimit    int64         // what is enforced: maxSize, or sfv.MaxInteger
 	expiry       time.Duration // ≤ 0: never
 	stallTimeout time.Duration
 	lockTimeout  time.Duration
@@ -127,7 +132,7 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{
 		store:        cfg.Store,
 		basePath:     cfg.BasePath,
-		maxSize:      max(cfg.MaxSize, 0),
+		maxSize:      min(max(cfg.MaxSize, 0), sfv.MaxInteger),
 		expiry:       cfg.Expiry,
 		stallTimeout: cfg.StallTimeout,
 		lockTimeout:  cfg.LockTimeout,
@@ -137,6 +142,10 @@ func New(cfg Config) (*Handler, error) {
 		maxPartials:  cfg.MaxPartials,
 		now:          cfg.Now,
 		pending:      map[string]map[string]bool{},
+	}
+	h.sizeLimit = h.maxSize
+	if h.sizeLimit == 0 {
+		h.sizeLimit = sfv.MaxInteger
 	}
 	if h.maxPartials <= 0 {
 		h.maxPartials = DefaultMaxPartials
@@ -586,8 +595,8 @@ func (h *Handler) tusCreationInfo(r *http.Request, final bool, info *store.Info)
 		if !ok {
 			return ErrInvalidLength.with("Upload-Length %q", length)
 		}
-		if h.maxSize > 0 && n > h.maxSize {
-			return ErrMaxSizeExceeded.with("%d bytes; the limit is %d", n, h.maxSize)
+		if n > h.sizeLimit {
+			return ErrMaxSizeExceeded.with("%d bytes; the limit is %d", n, h.sizeLimit)
 		}
 		info.Size = n
 	}
@@ -617,8 +626,8 @@ func (h *Handler) draftCreationInfo(r *http.Request, d dialect, complete, final 
 		}
 		info.SizeIsDeferred = true
 	} else {
-		if h.maxSize > 0 && length > h.maxSize {
-			return ErrMaxSizeExceeded.with("%d bytes; the limit is %d", length, h.maxSize)
+		if length > h.sizeLimit {
+			return ErrMaxSizeExceeded.with("%d bytes; the limit is %d", length, h.sizeLimit)
 		}
 		info.Size = length
 	}
@@ -776,6 +785,10 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, ErrInvalidComplete.with("%q", r.Header.Values("Upload-Complete")))
 		return
 	}
+	if r.ContentLength > h.sizeLimit {
+		h.creationError(w, r, d, ErrMaxSizeExceeded.with("%d bytes of content; the limit is %d", r.ContentLength, h.sizeLimit))
+		return
+	}
 	declared := int64(-1)
 	if d.draft() {
 		if n, ok := d.uploadLength(r); ok {
@@ -852,8 +865,8 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 				writeProblem(w, r, ErrInconsistentLength.with("length %d is below the offset %d", declared, info.Offset))
 				return
 			}
-			if h.maxSize > 0 && declared > h.maxSize {
-				h.creationError(w, r, d, ErrMaxSizeExceeded.with("%d bytes; the limit is %d", declared, h.maxSize))
+			if declared > h.sizeLimit {
+				h.creationError(w, r, d, ErrMaxSizeExceeded.with("%d bytes; the limit is %d", declared, h.sizeLimit))
 				return
 			}
 			if h.decl == nil {
@@ -872,9 +885,9 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
 		h.creationError(w, r, d, ErrSizeExceeded.with("%d bytes at offset %d of %d", r.ContentLength, info.Offset, info.Size))
 		return
-	case info.SizeIsDeferred && h.maxSize > 0 && r.ContentLength > h.maxSize-info.Offset:
+	case info.SizeIsDeferred && r.ContentLength > h.sizeLimit-info.Offset:
 		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
-		h.creationError(w, r, d, ErrMaxSizeExceeded.with("%d bytes at offset %d; the limit is %d", r.ContentLength, info.Offset, h.maxSize))
+		h.creationError(w, r, d, ErrMaxSizeExceeded.with("%d bytes at offset %d; the limit is %d", r.ContentLength, info.Offset, h.sizeLimit))
 		return
 	}
 
@@ -967,8 +980,8 @@ func (h *Handler) appendContent(w http.ResponseWriter, r *http.Request, d dialec
 	switch {
 	case !info.SizeIsDeferred:
 		src = &maxReader{r: src, n: info.Size - info.Offset, err: store.ErrSizeExceeded}
-	case h.maxSize > 0:
-		src = &maxReader{r: src, n: h.maxSize - info.Offset, err: errMaxSize}
+	default:
+		src = &maxReader{r: src, n: h.sizeLimit - info.Offset, err: errMaxSize}
 	}
 	c.lastRead.Store(time.Now().UnixNano())
 	c.streaming.Store(true)

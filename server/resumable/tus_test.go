@@ -1,6 +1,7 @@
 package resumable_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/md5"
 	"crypto/sha1"
@@ -8,6 +9,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/ferryhq/ferry/server/resumable"
 	"github.com/ferryhq/ferry/server/store"
+	"github.com/ferryhq/ferry/server/store/memstore"
 )
 
 // plainStore is a store with no optional capability but those it names.
@@ -350,4 +353,57 @@ func TestParallelUploadsWithoutContention(t *testing.T) {
 			})
 		}
 	})
+}
+
+// rawRequest sends head (a request without its content) on a new
+// connection and returns the status of the response, which must come
+// before any content is sent.
+func rawRequest(t *testing.T, baseURL, head string) int {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(baseURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(conn, strings.ReplaceAll(head, "\n", "\r\n")+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the response to %q: %v", head, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Lengths stay within what a structured-field Integer holds (about a
+// petabyte), whatever the dialect, so every length and offset the server
+// reports is one a draft client can parse, and no sum of them overflows.
+func TestSizeEdges(t *testing.T) {
+	e := newEnv(t, false, resumable.Config{Store: memstore.New()})
+	for n, status := range map[string]int{"1000000000000000": 413, "999999999999999999": 413, "9223372036854775807": 400} {
+		e.do(t, "POST", "/files/", nil, tus, "Upload-Length: "+n).expect(t, status).problem(t)
+	}
+	url := e.create(t, 999999999999999)
+	e.do(t, "HEAD", url, nil, "Upload-Draft-Interop-Version: 8").expect(t, 204).header(t, "Upload-Length", "999999999999999")
+	deferred := e.do(t, "POST", "/files/", nil, tus, "Upload-Defer-Length: 1").expect(t, 201).Header.Get("Location")
+	e.patch(t, deferred, 0, []byte("x"), "Upload-Length: 1000000000000000").expect(t, 413)
+
+	// A Content-Length that no upload can hold is refused before a byte is read.
+	path := strings.TrimPrefix(deferred, e.url)
+	for _, cl := range []string{"1000000000000000", "9223372036854775807"} {
+		for _, hdr := range []string{
+			"Tus-Resumable: 1.0.0\nContent-Type: application/offset+octet-stream\nUpload-Offset: 0",
+			"Upload-Draft-Interop-Version: 8\nContent-Type: application/partial-upload\nUpload-Offset: 0\nUpload-Complete: ?1",
+		} {
+			if got := rawRequest(t, e.url, "PATCH "+path+" HTTP/1.1\nHost: x\nContent-Length: "+cl+"\n"+hdr+"\n"); got != 413 {
+				t.Errorf("PATCH with Content-Length %s (%s): %d, want 413", cl, hdr[:12], got)
+			}
+		}
+		if got := rawRequest(t, e.url, "POST /files/ HTTP/1.1\nHost: x\nContent-Length: "+cl+"\nUpload-Complete: ?1\n"); got != 413 {
+			t.Errorf("draft POST with Content-Length %s: %d, want 413", cl, got)
+		}
+	}
+	e.do(t, "HEAD", deferred, nil, tus).expect(t, 200).header(t, "Upload-Offset", "0")
 }
