@@ -294,6 +294,37 @@ func TestMultipartMaxSize(t *testing.T) {
 	}
 }
 
+// MaxUploadSize bounds a form request, not each of its files: of three
+// files of 600 bytes under a limit of 1000, the first is stored and the
+// request fails at the second, which leaves nothing.
+func TestMultipartMaxSizePerRequest(t *testing.T) {
+	e := newUploadEnv(t, false, server.Config{MaxUploadSize: 1000})
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for i := range 3 {
+		w, _ := mw.CreateFormFile("file", fmt.Sprintf("part%d.bin", i))
+		w.Write(randomBytes(600, uint64(i)))
+	}
+	mw.Close()
+	resp, body := e.send(t, "POST", "/upload", &buf, "Content-Type: "+mw.FormDataContentType())
+	wantStatus(t, resp, body, 413)
+	var p struct {
+		Files []json.RawMessage `json:"files"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil || len(p.Files) != 1 {
+		t.Errorf("problem %s: want the one file stored listed", body)
+	}
+	var stored int64
+	bins, _ := filepath.Glob(filepath.Join(e.dir, "*.bin"))
+	for _, b := range bins {
+		fi, _ := os.Stat(b)
+		stored += fi.Size()
+	}
+	if len(bins) != 1 || stored != 600 {
+		t.Errorf("%d files of %d bytes stored, want one of 600", len(bins), stored)
+	}
+}
+
 // A 64 MiB file through POST /upload: the server streams it to disk, so
 // the heap stays small however big the file is.
 func TestMultipartMemory(t *testing.T) {

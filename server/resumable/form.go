@@ -37,9 +37,10 @@ const maxFieldBytes = 1 << 20
 // PostForm stores every file of a multipart/form-data request as a
 // finished upload and answers 201 with a [FormResult]. Parts are streamed
 // to the store as they arrive (mime/multipart's NextPart), so memory does
-// not grow with their size. A part larger than Config.MaxSize fails the
-// request with 413; a file cut short is removed. Files stored before a
-// failure stay, and are downloadable at their URL.
+// not grow with their size. Config.MaxSize bounds the files of one
+// request together: the file that would pass it fails the request with
+// 413. A file cut short is removed. Files stored before a failure stay,
+// and are downloadable at their URL.
 func (h *Handler) PostForm(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if h.decl == nil {
@@ -52,6 +53,7 @@ func (h *Handler) PostForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := FormResult{Files: []FormFile{}}
+	left := h.sizeLimit // for the files of this request together
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
@@ -70,12 +72,13 @@ func (h *Handler) PostForm(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
-		f, err := h.storePart(r.Context(), part)
+		f, err := h.storePart(r.Context(), part, left)
 		part.Close()
 		if err != nil {
 			h.formFail(w, r, res, err)
 			return
 		}
+		left -= f.Size
 		f.URL = h.url(r, f.ID)
 		res.Files = append(res.Files, f)
 	}
@@ -89,8 +92,9 @@ func (h *Handler) PostForm(w http.ResponseWriter, r *http.Request) {
 	w.Write(append(body, '\n'))
 }
 
-// storePart streams one file part into a new upload.
-func (h *Handler) storePart(ctx context.Context, part *multipart.Part) (FormFile, error) {
+// storePart streams one file part of at most limit bytes into a new
+// upload.
+func (h *Handler) storePart(ctx context.Context, part *multipart.Part, limit int64) (FormFile, error) {
 	info := store.Info{
 		ID:             store.NewID(),
 		SizeIsDeferred: true,
@@ -102,7 +106,7 @@ func (h *Handler) storePart(ctx context.Context, part *multipart.Part) (FormFile
 		return FormFile{}, err
 	}
 	sum := sha256.New()
-	src := &maxReader{r: part, n: h.sizeLimit, err: errMaxSize}
+	src := &maxReader{r: part, n: limit, err: errMaxSize}
 	n, err := up.WriteChunk(ctx, 0, io.TeeReader(&bodyErr{src}, sum))
 	if err == nil {
 		err = h.decl.DeclareLength(ctx, up, n)
