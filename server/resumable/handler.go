@@ -419,7 +419,12 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, e)
 		return
 	}
-	meta, err := ParseMetadata(field(r, "Upload-Metadata"))
+	metaField := field(r, "Upload-Metadata")
+	if len(metaField) > MaxMetadataBytes {
+		writeProblem(w, r, ErrInvalidMetadata.with("%d bytes; at most %d", len(metaField), MaxMetadataBytes))
+		return
+	}
+	meta, err := ParseMetadata(metaField)
 	if err != nil {
 		writeProblem(w, r, ErrInvalidMetadata.with("%v", err))
 		return

@@ -8,6 +8,11 @@ import (
 	"strings"
 )
 
+// MaxMetadataBytes bounds the Upload-Metadata of one upload, as sent: the
+// handler keeps it for the upload's lifetime, so a client may not make it
+// arbitrarily large.
+const MaxMetadataBytes = 16 << 10
+
 // ErrMetadataSyntax is wrapped by the errors of [ParseMetadata].
 var ErrMetadataSyntax = errors.New("resumable: malformed Upload-Metadata")
 

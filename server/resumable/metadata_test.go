@@ -188,3 +188,34 @@ func TestExpiry(t *testing.T) {
 	}
 	mustEqual(t, "finished upload", e.download(t, finished), []byte("abc"))
 }
+
+// Metadata is bounded, and kept exactly and compactly: bytes of any value
+// come back as sent, and the record on disk grows with the metadata as
+// sent (Base64), not sixfold as NUL bytes escaped in JSON would.
+func TestMetadataStored(t *testing.T) {
+	e := newEnv(t, false, resumable.Config{})
+	sent := map[string]string{"nul": strings.Repeat("\x00", 6000), "bin": "\xff\xfe\x00\x80", "filename": "a.txt"}
+	field := resumable.FormatMetadata(sent)
+	url := e.create(t, 1, "Upload-Metadata: "+field)
+	got, err := resumable.ParseMetadata(e.do(t, "HEAD", url, nil, tus).expect(t, 200).Header.Get("Upload-Metadata"))
+	for k, v := range sent {
+		if got[k] != v || err != nil {
+			t.Errorf("metadata %q came back as %d bytes %.16q (%v), want %d bytes %.16q", k, len(got[k]), got[k], err, len(v), v)
+		}
+	}
+	id := url[strings.LastIndex(url, "/")+1:]
+	if fi, err := os.Stat(filepath.Join(e.dir, id+".info")); err != nil || fi.Size() > int64(len(field))+1024 {
+		t.Errorf("record of %d bytes for %d bytes of metadata (%v)", fi.Size(), len(field), err)
+	}
+
+	huge := resumable.FormatMetadata(map[string]string{"nul": strings.Repeat("\x00", 30000)})
+	if c := e.do(t, "POST", "/files/", nil, tus, "Upload-Length: 1", "Upload-Metadata: "+huge).expect(t, 400).code(t); c != "invalid-upload-metadata" {
+		t.Errorf("%d bytes of Upload-Metadata: problem %q", len(huge), c)
+	}
+	if c := e.do(t, "POST", "/files/", nil, "Upload-Draft-Interop-Version: 8", "Upload-Complete: ?0", "Upload-Metadata: "+huge).expect(t, 400).code(t); c != "invalid-upload-metadata" {
+		t.Errorf("draft: %d bytes of Upload-Metadata: problem %q", len(huge), c)
+	}
+	if ids, _ := e.store.List(t.Context()); len(ids) != 1 {
+		t.Errorf("%d uploads stored, want 1", len(ids))
+	}
+}

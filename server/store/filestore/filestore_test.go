@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -178,5 +179,33 @@ func TestNewValidates(t *testing.T) {
 	s := newStore(t, t.TempDir(), 0)
 	if _, err := s.NewUpload(t.Context(), store.Info{ID: "../escape"}); err == nil {
 		t.Error("NewUpload with a path as ID succeeded")
+	}
+}
+
+// Metadata of any bytes survives the info file, which older versions wrote
+// as a JSON object of strings; such files still read.
+func TestMetadataRecord(t *testing.T) {
+	dir := t.TempDir()
+	s := newStore(t, dir, 0)
+	meta := map[string]string{"bin": "\xff\x00\xfe", "filename": "a.txt", "empty": ""}
+	u, err := s.NewUpload(t.Context(), store.Info{ID: store.NewID(), Size: 1, MetaData: meta})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := u.GetInfo(t.Context())
+	if err != nil || !maps.Equal(info.MetaData, meta) {
+		t.Errorf("metadata read back as %q (%v), want %q", info.MetaData, err, meta)
+	}
+
+	old := store.Info{ID: store.NewID(), Size: 1, MetaData: map[string]string{"filename": "old.txt"}}
+	b, _ := json.Marshal(old)
+	os.WriteFile(filepath.Join(dir, old.ID+".info"), b, 0o644)
+	os.WriteFile(s.DataPath(old.ID), nil, 0o644)
+	u, err = newStore(t, dir, 0).GetUpload(t.Context(), old.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := u.GetInfo(t.Context()); err != nil || !maps.Equal(info.MetaData, old.MetaData) {
+		t.Errorf("metadata of an older info file read as %q (%v), want %q", info.MetaData, err, old.MetaData)
 	}
 }
