@@ -214,8 +214,12 @@ func (h *Handler) tryConcat(ctx context.Context, up store.Upload, info store.Inf
 	case !ps.finished:
 		return info, nil
 	}
+	if !h.storage.take(ps.size) {
+		return info, h.storage.full(ps.size)
+	}
 	start := time.Now()
 	if err := h.concat.Concat(ctx, up, ps.ups); err != nil {
+		h.storage.release(ps.size)
 		h.log.Error("concatenate uploads", "id", info.ID, "err", err)
 		return info, nil
 	}

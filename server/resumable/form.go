@@ -101,13 +101,19 @@ func (h *Handler) storePart(ctx context.Context, part *multipart.Part, limit int
 		Name:           SanitizeFileName(part.FileName()),
 		ContentType:    validMediaType(part.Header.Get("Content-Type")),
 	}
+	record := store.Footprint(info)
+	if !h.storage.take(record) {
+		return FormFile{}, h.storage.full(record)
+	}
 	up, err := h.store.NewUpload(ctx, info)
 	if err != nil {
+		h.storage.release(record)
 		return FormFile{}, err
 	}
 	sum := sha256.New()
-	src := &maxReader{r: part, n: limit, err: errMaxSize}
-	n, err := up.WriteChunk(ctx, 0, io.TeeReader(&bodyErr{src}, sum))
+	counted := &storageReader{r: &bodyErr{&maxReader{r: part, n: limit, err: errMaxSize}}, s: h.storage}
+	n, err := up.WriteChunk(ctx, 0, io.TeeReader(counted, sum))
+	h.storage.release(counted.taken - n)
 	if err == nil {
 		err = h.decl.DeclareLength(ctx, up, n)
 	}
@@ -117,7 +123,7 @@ func (h *Handler) storePart(ctx context.Context, part *multipart.Part, limit int
 	if err != nil {
 		// A form upload cannot be resumed: what was stored is useless.
 		if h.term != nil {
-			h.term.Terminate(context.WithoutCancel(ctx), up)
+			h.terminate(context.WithoutCancel(ctx), up)
 		}
 		return FormFile{}, err
 	}
@@ -132,7 +138,7 @@ type bodyErr struct{ r io.Reader }
 
 func (b *bodyErr) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF && !errors.Is(err, errMaxSize) {
+	if err != nil && err != io.EOF && !errors.Is(err, errMaxSize) && !errors.Is(err, errStorageFull) {
 		err = errors.Join(errBodyRead, err)
 	}
 	return n, err

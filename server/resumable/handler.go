@@ -77,6 +77,15 @@ type Config struct {
 	// Logger logs uploads created, finished, taken over and failed. Nil
 	// discards.
 	Logger *slog.Logger
+	// MaxStorage bounds the bytes the store holds, in uploads finished or
+	// not, each counted by store.Footprint (its bytes and a record of
+	// about 4 KiB). A creation, append, concatenation or form file that
+	// would pass it gets 507 (Insufficient Storage); the bytes of an
+	// append that fit are kept. The count is measured from the store by
+	// New, which then needs a store.Lister, and kept current by the
+	// handler: a store shared with another handler is counted by each as
+	// if it alone changed it. Zero means no limit.
+	MaxStorage int64
 	// MaxPartials is the most partial uploads one final upload may name
 	// (tus concatenation); each may be named only once. Zero means
 	// DefaultMaxPartials.
@@ -118,6 +127,8 @@ type Handler struct {
 
 	pendingMu sync.Mutex
 	pending   map[string]map[string]bool // partial ID → final IDs waiting for it
+
+	storage *storage // nil: no MaxStorage
 
 	stopJanitor context.CancelFunc
 	janitorDone chan struct{}
@@ -173,6 +184,14 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxStorage > 0 {
+		n, used, err := store.MeasureUsage(context.Background(), cfg.Store)
+		if err != nil {
+			return nil, fmt.Errorf("resumable: Config.MaxStorage: %w", err)
+		}
+		h.storage = &storage{max: cfg.MaxStorage, used: used}
+		h.log.Info("upload storage", "uploads", n, "bytes", used, "max", cfg.MaxStorage)
 	}
 	h.term, _ = cfg.Store.(store.Terminater)
 	h.decl, _ = cfg.Store.(store.LengthDeclarer)
@@ -495,8 +514,18 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 		info.ContentType = validMediaType(meta["filetype"])
 	}
 
+	record := store.Footprint(info)
+	if !info.SizeIsDeferred && !h.storage.fits(record+info.Size) {
+		h.creationError(w, r, d, h.storage.full(record+info.Size))
+		return
+	}
+	if !h.storage.take(record) {
+		h.creationError(w, r, d, h.storage.full(record))
+		return
+	}
 	up, err := h.store.NewUpload(r.Context(), info)
 	if err != nil {
+		h.storage.release(record)
 		h.fail(w, r, err)
 		return
 	}
@@ -894,6 +923,10 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
 		h.creationError(w, r, d, ErrMaxSizeExceeded.with("%d bytes at offset %d; the limit is %d", r.ContentLength, info.Offset, h.sizeLimit))
 		return
+	case !h.storage.fits(r.ContentLength):
+		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
+		writeProblem(w, r, h.storage.full(r.ContentLength))
+		return
 	}
 
 	info, err = h.appendContent(w, r, d, c, up, info)
@@ -988,15 +1021,19 @@ func (h *Handler) appendContent(w http.ResponseWriter, r *http.Request, d dialec
 	default:
 		src = &maxReader{r: src, n: h.sizeLimit - info.Offset, err: errMaxSize}
 	}
+	counted := &storageReader{r: src, s: h.storage}
+	src = counted
 	c.lastRead.Store(time.Now().UnixNano())
 	c.streaming.Store(true)
+	var n int64
 	var err error
 	if v != nil {
-		_, err = h.writeAtomic(c.ctx, up, info.Offset, v.reader(src), v.check)
+		n, err = h.writeAtomic(c.ctx, up, info.Offset, v.reader(src), v.check)
 	} else {
-		_, err = h.writeSegments(c.ctx, w, r, d, up, info.Offset, src)
+		n, err = h.writeSegments(c.ctx, w, r, d, up, info.Offset, src)
 	}
 	c.streaming.Store(false)
+	h.storage.release(counted.taken - n) // read, but not appended
 	// The request's context may be done (client gone, taken over); the
 	// state is read regardless.
 	now, ierr := up.GetInfo(context.WithoutCancel(c.ctx))
@@ -1109,7 +1146,7 @@ func (h *Handler) finish(ctx context.Context, up store.Upload, info store.Info) 
 		if err := v.check(); err != nil {
 			h.log.Warn("upload failed its Repr-Digest", "id", info.ID)
 			if h.term != nil {
-				if terr := h.term.Terminate(ctx, up); terr != nil {
+				if terr := h.terminate(ctx, up); terr != nil {
 					h.log.Warn("terminate failed upload", "id", info.ID, "err", terr)
 				}
 			}
@@ -1120,6 +1157,19 @@ func (h *Handler) finish(ctx context.Context, up store.Upload, info store.Info) 
 	if info.IsPartial {
 		h.completeWaiting(ctx, info.ID)
 	}
+	return nil
+}
+
+// terminate removes an upload and stops counting the storage it held.
+func (h *Handler) terminate(ctx context.Context, up store.Upload) error {
+	info, err := up.GetInfo(ctx)
+	if err != nil {
+		return err
+	}
+	if err := h.term.Terminate(ctx, up); err != nil {
+		return err
+	}
+	h.storage.release(store.Footprint(info))
 	return nil
 }
 
@@ -1145,7 +1195,7 @@ func (h *Handler) DelFile(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if err := h.term.Terminate(context.WithoutCancel(c.ctx), up); err != nil {
+	if err := h.terminate(context.WithoutCancel(c.ctx), up); err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -76,7 +76,7 @@ func (h *Handler) Clean(ctx context.Context) (int, error) {
 			if !h.expired(info, h.now()) {
 				return // it moved on while we looked elsewhere
 			}
-			if err := h.term.Terminate(ctx, up); err != nil {
+			if err := h.terminate(ctx, up); err != nil {
 				h.log.Warn("remove expired upload", "id", id, "err", err)
 				return
 			}

@@ -23,7 +23,8 @@
 //	LengthDeclarer  create with the length unknown and declare it later
 //	Concater        build one upload from others (tus concatenation)
 //	Locker          locks that work across processes sharing the backend
-//	Lister          enumerate uploads, so expired ones can be cleaned up
+//	Lister          enumerate uploads, so expired ones can be cleaned up and
+//	                the storage they hold counted (see [MeasureUsage])
 //	AtomicWriter    append a chunk all or nothing, after a check
 //
 // A handler over a store without Locker uses a [MemoryLocker], which is

@@ -209,3 +209,28 @@ func TestMetadataRecord(t *testing.T) {
 		t.Errorf("metadata of an older info file read as %q (%v), want %q", info.MetaData, err, old.MetaData)
 	}
 }
+
+// A restarted store measures what it held before the crash: the recorded
+// offsets, not bytes a crash left past them.
+func TestUsageAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := newStore(t, dir, 0)
+	u, err := s.NewUpload(t.Context(), store.Info{ID: store.NewID(), Size: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.WriteChunk(t.Context(), 0, bytes.NewReader(make([]byte, 40))); err != nil {
+		t.Fatal(err)
+	}
+	n, before, err := store.MeasureUsage(t.Context(), s)
+	if err != nil || n != 1 {
+		t.Fatalf("MeasureUsage = %d, %d, %v", n, before, err)
+	}
+	info, _ := u.GetInfo(t.Context())
+	f, _ := os.OpenFile(s.DataPath(info.ID), os.O_WRONLY|os.O_APPEND, 0)
+	f.Write(make([]byte, 30)) // received, never recorded
+	f.Close()
+	if n, after, err := store.MeasureUsage(t.Context(), newStore(t, dir, 0)); err != nil || n != 1 || after != before {
+		t.Errorf("after a restart: MeasureUsage = %d, %d, %v; want 1, %d", n, after, err, before)
+	}
+}

@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"LengthDeclarer", testLengthDeclarer},
 		{"Concater", testConcater},
 		{"Lister", testLister},
+		{"Usage", testUsage},
 		{"AtomicWriter", testAtomicWriter},
 		{"Locker", testLocker},
 	}
@@ -484,6 +485,62 @@ func testLister(t *testing.T, s store.Store) {
 		if slices.Contains(got, want[0]) {
 			t.Errorf("List after Terminate still has %s", want[0])
 		}
+	}
+}
+
+// testUsage checks that what store.MeasureUsage finds follows every
+// change: the count a handler keeps of what the store holds starts there.
+func testUsage(t *testing.T, s store.Store) {
+	if _, ok := s.(store.Lister); !ok {
+		if _, _, err := store.MeasureUsage(t.Context(), s); !errors.Is(err, store.ErrNoUsage) {
+			t.Errorf("MeasureUsage of a store without Lister = %v, want ErrNoUsage", err)
+		}
+		return
+	}
+	want, uploads := int64(0), 0
+	check := func(what string) {
+		t.Helper()
+		n, got, err := store.MeasureUsage(t.Context(), s)
+		if err != nil || n != uploads || got != want {
+			t.Fatalf("after %s: MeasureUsage = %d uploads, %d bytes, %v; want %d, %d", what, n, got, err, uploads, want)
+		}
+	}
+	check("nothing")
+	info := store.Info{Size: 300, MetaData: map[string]string{"filename": "u.bin"}, Name: "u.bin"}
+	u := mustNew(t, s, info)
+	uploads, want = 1, store.Footprint(info)
+	check("NewUpload")
+	mustWrite(t, u, 0, data(100, 40))
+	want += 100
+	check("WriteChunk")
+	if n, err := u.WriteChunk(t.Context(), 100, bytes.NewReader(data(250, 41))); !errors.Is(err, store.ErrSizeExceeded) || n != 200 {
+		t.Fatalf("WriteChunk past the size = %d, %v", n, err)
+	}
+	want += 200
+	check("WriteChunk past the size")
+	if aw, ok := s.(store.AtomicWriter); ok {
+		v := mustNew(t, s, store.Info{Size: 10})
+		uploads, want = uploads+1, want+store.Footprint(store.Info{Size: 10})
+		aw.WriteChunkAtomic(t.Context(), v, 0, bytes.NewReader(data(10, 42)), func() error { return errSource })
+		check("a failed WriteChunkAtomic")
+	}
+	if c, ok := s.(store.Concater); ok {
+		final := store.Info{Size: 300, IsFinal: true, PartialUploads: []string{mustInfo(t, u).ID}}
+		f := mustNew(t, s, final)
+		uploads, want = uploads+1, want+store.Footprint(final)
+		if err := c.Concat(t.Context(), f, []store.Upload{u}); err != nil {
+			t.Fatal(err)
+		}
+		want += 300
+		check("Concat")
+	}
+	if term, ok := s.(store.Terminater); ok {
+		before := mustInfo(t, u)
+		if err := term.Terminate(t.Context(), u); err != nil {
+			t.Fatal(err)
+		}
+		uploads, want = uploads-1, want-store.Footprint(before)
+		check("Terminate")
 	}
 }
 
