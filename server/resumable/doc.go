@@ -66,6 +66,16 @@
 // and the offset does not move. A Repr-Digest sent at creation is checked
 // over the whole upload when it completes; a mismatch fails and removes it.
 //
+// # Limits
+//
+// Config.MaxSize bounds one upload (and the files of one form request
+// together); without it, lengths are still held to the largest
+// structured-field Integer. Upload-Metadata is at most [MaxMetadataBytes].
+// Config.MaxStorage bounds what the store holds in all (507 Insufficient
+// Storage past it), counted from the store at start and kept current.
+// Config.CreationRate and CreationBurst bound how fast one client may
+// create uploads (429 with Retry-After past them).
+//
 // # Expiration
 //
 // Unfinished uploads untouched for Config.Expiry are removed by a janitor,

@@ -99,6 +99,7 @@ var (
 	ErrNotImplemented     = &Error{Code: "not-implemented", Status: http.StatusNotImplemented, Title: "the upload store cannot do this"}
 	ErrInterrupted        = &Error{Code: "upload-interrupted", Status: http.StatusBadRequest, Title: "request was taken over by a newer request for this upload"}
 	ErrBodyRead           = &Error{Code: "body-read-failed", Status: http.StatusInternalServerError, Title: "request content ended early; resume from the upload's offset"}
+	ErrTooManyUploads     = &Error{Code: "too-many-uploads", Status: http.StatusTooManyRequests, Title: "too many uploads created by this client; retry later"}
 	ErrStorageFull        = &Error{Code: "storage-full", Status: http.StatusInsufficientStorage, Title: "the server's upload storage is full"}
 	ErrNotMultipart       = &Error{Code: "not-multipart", Status: http.StatusUnsupportedMediaType, Title: "POST /upload takes multipart/form-data"}
 	ErrMalformedForm      = &Error{Code: "malformed-multipart", Status: http.StatusBadRequest, Title: "malformed multipart/form-data"}

@@ -72,6 +72,11 @@ func (h *Handler) PostForm(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
+		if e := h.allowCreation(w, r); e != nil {
+			part.Close()
+			h.formFail(w, r, res, e)
+			return
+		}
 		f, err := h.storePart(r.Context(), part, left)
 		part.Close()
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"os"
@@ -25,6 +26,7 @@ const (
 	DefaultStallTimeout    = 10 * time.Second
 	DefaultCheckpointBytes = 16 << 20
 	DefaultMaxPartials     = 10000
+	DefaultCreationBurst   = 100
 )
 
 // StatusUploadResumptionSupported is the draft's interim status: 104
@@ -86,6 +88,16 @@ type Config struct {
 	// handler: a store shared with another handler is counted by each as
 	// if it alone changed it. Zero means no limit.
 	MaxStorage int64
+	// CreationRate is how many uploads one client may create a second,
+	// once it has used its CreationBurst; a creation past that gets 429
+	// with Retry-After. A client is an IP address, or the /64 network of
+	// an IPv6 one; behind a proxy all clients are the proxy. POST
+	// creations and each file of a multipart/form-data request count.
+	// Zero means no limit.
+	CreationRate float64
+	// CreationBurst is how many uploads a client may create at once.
+	// Zero means DefaultCreationBurst.
+	CreationBurst int
 	// MaxPartials is the most partial uploads one final upload may name
 	// (tus concatenation); each may be named only once. Zero means
 	// DefaultMaxPartials.
@@ -128,7 +140,8 @@ type Handler struct {
 	pendingMu sync.Mutex
 	pending   map[string]map[string]bool // partial ID → final IDs waiting for it
 
-	storage *storage // nil: no MaxStorage
+	storage  *storage         // nil: no MaxStorage
+	creation *creationLimiter // nil: no CreationRate
 
 	stopJanitor context.CancelFunc
 	janitorDone chan struct{}
@@ -185,6 +198,11 @@ func New(cfg Config) (*Handler, error) {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
+	burst := cfg.CreationBurst
+	if burst <= 0 {
+		burst = DefaultCreationBurst
+	}
+	h.creation = newCreationLimiter(cfg.CreationRate, burst, h.now)
 	if cfg.MaxStorage > 0 {
 		n, used, err := store.MeasureUsage(context.Background(), cfg.Store)
 		if err != nil {
@@ -344,6 +362,19 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) (dialect, bool) 
 	return d, true
 }
 
+// allowCreation takes one upload creation from the allowance of r's
+// client (Config.CreationRate). When none is left it sets Retry-After and
+// returns the error to answer with.
+func (h *Handler) allowCreation(w http.ResponseWriter, r *http.Request) *Error {
+	ok, wait := h.creation.allow(r)
+	if ok {
+		return nil
+	}
+	secs := max(int64(math.Ceil(wait.Seconds())), 1)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	return ErrTooManyUploads.with("this client may create %g uploads a second; retry in %d s", h.creation.rate, secs)
+}
+
 // fail answers with the error err maps to, logging server failures.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e, client := toError(err)
@@ -431,6 +462,10 @@ func (h *Handler) Options(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 	d, ok := h.start(w, r)
 	if !ok {
+		return
+	}
+	if e := h.allowCreation(w, r); e != nil {
+		writeProblem(w, r, e)
 		return
 	}
 	spec, e := h.parseConcat(r)

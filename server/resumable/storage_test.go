@@ -1,12 +1,17 @@
 package resumable_test
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/server/resumable"
 	"github.com/ferryhq/ferry/server/store"
@@ -130,4 +135,59 @@ func atoi(t *testing.T, s string) int {
 		t.Fatalf("%q: %v", s, err)
 	}
 	return n
+}
+
+// clientFrom returns a client that connects from the loopback address ip.
+func clientFrom(t *testing.T, ip string) *http.Client {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	tr := &http.Transport{DialContext: d.DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: time.Minute}
+}
+
+// Each client may create CreationBurst uploads at once and then
+// CreationRate a second; past that it gets 429 with Retry-After, and
+// nothing else it does is refused. Files of a form count one each.
+func TestCreationRate(t *testing.T) {
+	clk := newFakeClock()
+	e := newEnv(t, false, resumable.Config{Store: memstore.New(), CreationRate: 2, CreationBurst: 5, Now: clk.Now})
+	var urls []string
+	for range 5 {
+		urls = append(urls, e.create(t, 3))
+	}
+	limited := func(r *response, retry string) {
+		t.Helper()
+		r.expect(t, 429)
+		r.header(t, "Retry-After", retry)
+		if c := r.code(t); c != "too-many-uploads" {
+			t.Errorf("problem %q, want too-many-uploads", c)
+		}
+	}
+	limited(e.do(t, "POST", "/files/", nil, tus, "Upload-Length: 3"), "1")
+	limited(e.do(t, "POST", "/files/", "x", "Upload-Draft-Interop-Version: 8", "Upload-Complete: ?1"), "1")
+	e.patch(t, urls[0], 0, []byte("abc")).expect(t, 204)
+	e.do(t, "HEAD", urls[1], nil, tus).expect(t, 200)
+
+	// Another client has its own allowance.
+	other := &env{url: e.url, client: clientFrom(t, "127.0.0.2")}
+	other.create(t, 1)
+
+	clk.Advance(500 * time.Millisecond) // one more
+	e.create(t, 3)
+	limited(e.do(t, "POST", "/files/", nil, tus, "Upload-Length: 3"), "1")
+
+	clk.Advance(time.Second) // two more: a form of three files stores two
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for i := range 3 {
+		w, _ := mw.CreateFormFile("file", fmt.Sprintf("f%d", i))
+		w.Write([]byte("form file"))
+	}
+	mw.Close()
+	r := e.do(t, "POST", "/upload", buf.Bytes(), "Content-Type: "+mw.FormDataContentType())
+	limited(r, "1")
+	if files, _ := r.problem(t)["files"].([]any); len(files) != 2 {
+		t.Errorf("problem %s: want the two files stored listed", r.body)
+	}
 }
