@@ -67,13 +67,19 @@
 // Upload IDs are 128 random bits. [Config.Token] requires a bearer token on
 // all of these except OPTIONS, compared in constant time; files below Root
 // and /healthz stay public. [Config.MaxUploadSize] bounds every upload
-// (413). Unfinished uploads idle for [Config.UploadExpiry] are removed. One
-// request at a time changes an upload; a request whose content has stalled
-// for [Config.UploadStallTimeout] is taken over by the next one for the
-// same upload, keeping every byte that was made durable. The offset a HEAD
-// reports is always durable, and a new Server on the same directory — after
-// a restart or a crash — continues every upload from there. Upload errors
-// are problem details (RFC 9457, application/problem+json).
+// (413). Limits protect a server started with nothing but Uploads: the
+// store holds at most [Config.MaxUploadStorage] (default 10 GiB; 507
+// Insufficient Storage past it), and one client creates at most
+// [Config.UploadCreationBurst] uploads at once and then
+// [Config.UploadCreationRate] a second (default 100, then 20; 429 with
+// Retry-After past them). Unfinished uploads idle for [Config.UploadExpiry]
+// are removed. One request at a time changes an upload; a request whose
+// content has stalled for [Config.UploadStallTimeout] is taken over by the
+// next one for the same upload, keeping every byte that was made durable.
+// The offset a HEAD reports is always durable, and a new Server on the
+// same directory — after a restart or a crash — continues every upload
+// from there. Upload errors are problem details (RFC 9457,
+// application/problem+json).
 //
 // # Routes
 //

@@ -41,6 +41,22 @@ type Config struct {
 	// stall before a newer request for that upload takes over; 0:
 	// resumable.DefaultStallTimeout (10s).
 	UploadStallTimeout time.Duration
+	// MaxUploadStorage bounds what the uploads store holds, in bytes, in
+	// uploads finished or not (507 past it; streams are not counted): 0
+	// means DefaultMaxUploadStorage for a store that can list its uploads
+	// (the filestore in Uploads can), and no limit for one that cannot;
+	// negative means no limit. See resumable.Config.MaxStorage.
+	MaxUploadStorage int64
+	// UploadCreationRate is how many uploads one client (an IP address,
+	// or an IPv6 /64) may create a second once it has created
+	// UploadCreationBurst at once (429 with Retry-After past them): 0
+	// means DefaultUploadCreationRate, negative no limit.
+	UploadCreationRate float64
+	// UploadCreationBurst is how many uploads one client may create at
+	// once; 0 means DefaultUploadCreationBurst.
+	UploadCreationBurst int
+
+	uploadClock func() time.Time // the upload handler's clock; nil: time.Now
 	// Streams is the directory live streams (POST /stream/<name>) are
 	// kept in; "" means <Uploads>/streams when Uploads is set, and no
 	// stream endpoint otherwise.

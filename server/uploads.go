@@ -1,12 +1,14 @@
 package server
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
 	"strings"
 
 	"github.com/ferryhq/ferry/server/resumable"
+	"github.com/ferryhq/ferry/server/store"
 	"github.com/ferryhq/ferry/server/store/filestore"
 )
 
@@ -15,6 +17,16 @@ import (
 const (
 	uploadsPath = resumable.DefaultBasePath
 	formPath    = "/upload"
+)
+
+// Defaults of the upload limits in Config. They protect a server started
+// with nothing but Uploads, and stay far from what legitimate clients do:
+// a parallel upload creates one upload per connection and one to join
+// them, and an upload that expires unfinished frees what it held.
+const (
+	DefaultMaxUploadStorage    = 10 << 30
+	DefaultUploadCreationRate  = 20
+	DefaultUploadCreationBurst = 100
 )
 
 // setupUploads builds the upload handler when cfg enables uploads.
@@ -34,12 +46,16 @@ func (s *Server) setupUploads(cfg Config) error {
 		st = fs
 	}
 	h, err := resumable.New(resumable.Config{
-		Store:        st,
-		BasePath:     uploadsPath,
-		MaxSize:      cfg.MaxUploadSize,
-		Expiry:       cfg.UploadExpiry,
-		StallTimeout: cfg.UploadStallTimeout,
-		Logger:       s.log,
+		Store:         st,
+		BasePath:      uploadsPath,
+		MaxSize:       cfg.MaxUploadSize,
+		MaxStorage:    uploadStorage(cfg.MaxUploadStorage, st),
+		CreationRate:  orDefault(cfg.UploadCreationRate, DefaultUploadCreationRate),
+		CreationBurst: cmp.Or(max(cfg.UploadCreationBurst, 0), DefaultUploadCreationBurst),
+		Expiry:        cfg.UploadExpiry,
+		StallTimeout:  cfg.UploadStallTimeout,
+		Logger:        s.log,
+		Now:           cfg.uploadClock,
 	})
 	if err != nil {
 		return &ConfigError{Field: "UploadStore", Err: err}
@@ -50,6 +66,28 @@ func (s *Server) setupUploads(cfg Config) error {
 		s.token = sum[:]
 	}
 	return nil
+}
+
+// uploadStorage is the resumable.Config.MaxStorage for Config's n.
+func uploadStorage(n int64, st store.Store) int64 {
+	switch _, lists := st.(store.Lister); {
+	case n < 0, n == 0 && !lists:
+		return 0
+	case n == 0:
+		return DefaultMaxUploadStorage
+	}
+	return n
+}
+
+// orDefault is v, def when v is zero, or 0 (no limit) when v is negative.
+func orDefault(v, def float64) float64 {
+	switch {
+	case v < 0:
+		return 0
+	case v == 0:
+		return def
+	}
+	return v
 }
 
 // uploadRoutes registers the upload endpoints. The patterns name their

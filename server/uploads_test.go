@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -292,6 +293,45 @@ func TestMultipartMaxSize(t *testing.T) {
 	if entries, _ := os.ReadDir(e.dir); len(entries) != 0 {
 		t.Errorf("a refused upload left %d files", len(entries))
 	}
+}
+
+// A server started with Uploads and nothing else is protected: one client
+// creates at most a burst of uploads and then a steady rate, and the
+// store holds at most DefaultMaxUploadStorage. Negative values lift the
+// limits.
+func TestUploadLimitsByDefault(t *testing.T) {
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e := newUploadEnv(t, false, server.WithUploadClock(server.Config{}, clock))
+	resp, body := e.send(t, "POST", "/files/", nil, tusHeader, fmt.Sprintf("Upload-Length: %d", server.DefaultMaxUploadStorage))
+	wantStatus(t, resp, body, 507)
+	for i := range server.DefaultUploadCreationBurst - 1 {
+		resp, body := e.send(t, "POST", "/files/", nil, tusHeader, "Upload-Length: 1")
+		if resp.StatusCode != 201 {
+			t.Fatalf("creation %d: %s; body %s", i, resp.Status, body)
+		}
+	}
+	resp, body = e.send(t, "POST", "/files/", nil, tusHeader, "Upload-Length: 1")
+	wantStatus(t, resp, body, 429)
+	if resp.Header.Get("Retry-After") != "1" {
+		t.Errorf("Retry-After %q, want 1", resp.Header.Get("Retry-After"))
+	}
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	for range server.DefaultUploadCreationRate {
+		resp, body := e.send(t, "POST", "/files/", nil, tusHeader, "Upload-Length: 1")
+		wantStatus(t, resp, body, 201)
+	}
+
+	open := newUploadEnv(t, false, server.Config{UploadCreationRate: -1, MaxUploadStorage: -1})
+	for range server.DefaultUploadCreationBurst + 1 {
+		resp, body := open.send(t, "POST", "/files/", nil, tusHeader, "Upload-Length: 1")
+		wantStatus(t, resp, body, 201)
+	}
+	resp, body = open.send(t, "POST", "/files/", nil, tusHeader, fmt.Sprintf("Upload-Length: %d", server.DefaultMaxUploadStorage))
+	wantStatus(t, resp, body, 201)
 }
 
 // MaxUploadSize bounds a form request, not each of its files: of three
