@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -28,7 +29,7 @@ func parseSize(s string) (int64, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f < 0 {
+	if err != nil || !(f >= 0) || f*mult >= math.MaxInt64 { // NaN, too, is not >= 0
 		return 0, fmt.Errorf("invalid size %q (want e.g. 500k, 2M, 1G)", s)
 	}
 	return int64(f * mult), nil
