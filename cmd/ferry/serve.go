@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"log/slog"
 	"os"
 	"time"
@@ -18,6 +19,9 @@ func serveCmd(io stdio) *cobra.Command {
 		uploads, token        string
 		maxUpload             string
 		expiry                time.Duration
+		maxStorage            string
+		creationRate          float64
+		creationBurst         int
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -37,7 +41,12 @@ With --uploads DIR, ferry also takes uploads into DIR:
                   or raw 16-bit PCM: level and voice activity); resumable
                   with the IETF draft; GET serves a finished one
 --token requires "Authorization: Bearer <token>" on those endpoints (the
-FERRY_TOKEN environment variable works too, and keeps the token out of ps).`,
+FERRY_TOKEN environment variable works too, and keeps the token out of ps).
+
+Uploads are limited out of the box: --max-storage bounds what DIR holds in
+uploads, finished or not (507 past it), and one client (an IP address, or
+an IPv6 /64) may create --creation-burst uploads at once and then
+--creation-rate a second (429 with Retry-After past them).`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 0 {
 				return usagef("serve takes no arguments")
@@ -45,8 +54,12 @@ FERRY_TOKEN environment variable works too, and keeps the token out of ps).`,
 			if (cert == "") != (key == "") {
 				return usagef("--tls-cert and --tls-key go together")
 			}
-			if uploads == "" && (token != "" || maxUpload != "" || c.Flags().Changed("upload-expiry")) {
-				return usagef("--token, --max-upload-size and --upload-expiry need --uploads DIR")
+			if uploads == "" && (token != "" || maxUpload != "" || c.Flags().Changed("upload-expiry") ||
+				c.Flags().Changed("max-storage") || c.Flags().Changed("creation-rate") || c.Flags().Changed("creation-burst")) {
+				return usagef("--token, --max-upload-size, --upload-expiry, --max-storage, --creation-rate and --creation-burst need --uploads DIR")
+			}
+			if creationRate < 0 || creationBurst < 1 {
+				return usagef("--creation-rate must not be negative, --creation-burst must be at least 1")
 			}
 			return nil
 		},
@@ -71,6 +84,13 @@ FERRY_TOKEN environment variable works too, and keeps the token out of ps).`,
 				}
 				cfg.MaxUploadSize = n
 			}
+			n, err := parseSize(maxStorage)
+			if err != nil {
+				return usagef("--max-storage: %v", err)
+			}
+			cfg.MaxUploadStorage = cmp.Or(n, -1) // 0 on the command line: no limit
+			cfg.UploadCreationRate = cmp.Or(creationRate, -1)
+			cfg.UploadCreationBurst = creationBurst
 			srv, err := server.New(cfg)
 			if err != nil {
 				return usageError{err}
@@ -97,5 +117,8 @@ FERRY_TOKEN environment variable works too, and keeps the token out of ps).`,
 	fl.StringVar(&token, "token", "", "require `T` as a bearer token on the upload endpoints (default $FERRY_TOKEN)")
 	fl.StringVar(&maxUpload, "max-upload-size", "", "refuse uploads larger than `SIZE`, e.g. 10G (default: no limit)")
 	fl.DurationVar(&expiry, "upload-expiry", 24*time.Hour, "remove unfinished uploads idle for `DURATION` (0: never)")
+	fl.StringVar(&maxStorage, "max-storage", "10G", "refuse new upload bytes once DIR holds `SIZE` in uploads (0: no limit)")
+	fl.Float64Var(&creationRate, "creation-rate", server.DefaultUploadCreationRate, "let one client create `N` uploads a second after its burst (0: no limit)")
+	fl.IntVar(&creationBurst, "creation-burst", server.DefaultUploadCreationBurst, "let one client create `N` uploads at once")
 	return c
 }

@@ -89,3 +89,63 @@ func TestServeCommand(t *testing.T) {
 		})
 	}
 }
+
+// The upload limits of ferry serve: bad values are usage errors, and
+// --max-storage is what the server enforces.
+func TestServeUploadLimits(t *testing.T) {
+	root := t.TempDir()
+	for _, args := range [][]string{
+		{"--max-storage", "1M"},
+		{"--creation-rate", "5"},
+		{"--uploads", t.TempDir(), "--max-storage", "lots"},
+		{"--uploads", t.TempDir(), "--max-storage", "1e30"},
+		{"--uploads", t.TempDir(), "--max-storage", "nan"},
+		{"--uploads", t.TempDir(), "--max-upload-size", "inf"},
+		{"--uploads", t.TempDir(), "--creation-burst", "0"},
+		{"--uploads", t.TempDir(), "--creation-rate", "-1"},
+	} {
+		// A server that starts instead is stopped, and fails the test.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if code := run(ctx, append([]string{"serve", "--root", root, "--addr", "127.0.0.1:0"}, args...), nil, io.Discard, io.Discard); code != exitUsage {
+			t.Errorf("serve %v exited %d, want %d", args, code, exitUsage)
+		}
+		cancel()
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	logs := &syncBuffer{}
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, []string{"serve", "--root", root, "--uploads", t.TempDir(), "--addr", "127.0.0.1:0", "--max-storage", "1M"}, nil, io.Discard, logs)
+	}()
+	var base string
+	re := regexp.MustCompile(`url=(\S+)`)
+	for deadline := time.Now().Add(10 * time.Second); base == ""; time.Sleep(10 * time.Millisecond) {
+		if m := re.FindStringSubmatch(logs.String()); m != nil {
+			base = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no listening line in the log:\n%s", logs)
+		}
+	}
+	for length, want := range map[string]int{"2097152": 507, "1000": 201} {
+		req, _ := http.NewRequest("POST", base+"/files/", nil)
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Length", length)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("POST of %s bytes under --max-storage 1M: %d, want %d", length, resp.StatusCode, want)
+		}
+	}
+	http.DefaultClient.CloseIdleConnections()
+	stop()
+	select {
+	case <-exit:
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+}
