@@ -1,12 +1,13 @@
 package resumable
 
 import (
-	"math"
 	"net"
 	"net/http"
 	"net/netip"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // maxClients bounds the clients a creationLimiter remembers; past it,
@@ -15,31 +16,31 @@ import (
 const maxClients = 16384
 
 // creationLimiter allows each client (see clientKey) a burst of upload
-// creations and then a steady rate: a token bucket per client, on the
-// handler's clock.
+// creations and then a steady rate: a token bucket (rate.Limiter) per
+// client, on the handler's clock.
 type creationLimiter struct {
-	rate  float64 // tokens per second
-	burst float64
+	rate  float64 // creations a second
+	burst int
 	now   func() time.Time
 
 	mu       sync.Mutex
-	buckets  map[netip.Prefix]*bucket
-	overflow bucket    // shared by clients past maxClients
-	pruned   time.Time // last removal of full buckets
+	buckets  map[netip.Prefix]*rate.Limiter
+	overflow *rate.Limiter // shared by clients past maxClients
+	pruned   time.Time     // last removal of full buckets
 }
 
-type bucket struct {
-	tokens float64
-	at     time.Time // when tokens was last brought up to date
-}
-
-// newCreationLimiter returns a limiter of rate creations a second after a
-// burst of burst, or nil (no limit) when rate is not positive.
-func newCreationLimiter(rate float64, burst int, now func() time.Time) *creationLimiter {
-	if rate <= 0 || math.IsNaN(rate) {
+// newCreationLimiter returns a limiter of r creations a second after a
+// burst of burst, or nil (no limit) when r is not positive.
+func newCreationLimiter(r float64, burst int, now func() time.Time) *creationLimiter {
+	if !(r > 0) {
 		return nil
 	}
-	return &creationLimiter{rate: rate, burst: float64(max(burst, 1)), now: now, buckets: map[netip.Prefix]*bucket{}}
+	burst = max(burst, 1)
+	return &creationLimiter{
+		rate: r, burst: burst, now: now,
+		buckets:  map[netip.Prefix]*rate.Limiter{},
+		overflow: rate.NewLimiter(rate.Limit(r), burst),
+	}
 }
 
 // allow takes one creation from the allowance of r's client. When none is
@@ -51,32 +52,22 @@ func (l *creationLimiter) allow(r *http.Request) (bool, time.Duration) {
 	key := clientKey(r.RemoteAddr)
 	now := l.now()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	b := l.buckets[key]
 	if b == nil {
 		if len(l.buckets) >= maxClients {
 			l.prune(now)
 		}
-		if len(l.buckets) >= maxClients {
-			b = &l.overflow
-		} else {
-			b = &bucket{tokens: l.burst, at: now}
+		b = l.overflow
+		if len(l.buckets) < maxClients {
+			b = rate.NewLimiter(rate.Limit(l.rate), l.burst)
 			l.buckets[key] = b
 		}
 	}
-	l.refill(b, now)
-	if b.tokens >= 1 {
-		b.tokens--
+	l.mu.Unlock()
+	if b.AllowN(now, 1) {
 		return true, 0
 	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
-}
-
-func (l *creationLimiter) refill(b *bucket, now time.Time) {
-	if d := now.Sub(b.at); d > 0 {
-		b.tokens = min(l.burst, b.tokens+d.Seconds()*l.rate)
-	}
-	b.at = now
+	return false, time.Duration((1 - b.TokensAt(now)) / l.rate * float64(time.Second))
 }
 
 // prune forgets the clients whose allowance is whole again, at most once
@@ -87,7 +78,7 @@ func (l *creationLimiter) prune(now time.Time) {
 	}
 	l.pruned = now
 	for k, b := range l.buckets {
-		if l.refill(b, now); b.tokens >= l.burst {
+		if b.TokensAt(now) >= float64(l.burst) {
 			delete(l.buckets, k)
 		}
 	}
