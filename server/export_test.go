@@ -11,3 +11,10 @@ func WithUploadClock(cfg Config, now func() time.Time) Config {
 	cfg.uploadClock = now
 	return cfg
 }
+
+// WithDiskFree returns cfg with a measure of the free space of the
+// uploads' file system.
+func WithDiskFree(cfg Config, free func(dir string) (int64, bool)) Config {
+	cfg.diskFree = free
+	return cfg
+}

@@ -42,10 +42,14 @@ type Config struct {
 	// resumable.DefaultStallTimeout (10s).
 	UploadStallTimeout time.Duration
 	// MaxUploadStorage bounds what the uploads store holds, in bytes, in
-	// uploads finished or not (507 past it; streams are not counted): 0
-	// means DefaultMaxUploadStorage for a store that can list its uploads
-	// (the filestore in Uploads can), and no limit for one that cannot;
-	// negative means no limit. See resumable.Config.MaxStorage.
+	// uploads finished or not (507 past it; streams are not counted). 0
+	// means: for the filestore in Uploads, what it holds when the server
+	// starts plus 80% of the space then free on its file system (a
+	// parallel upload needs room for its parts and for their
+	// concatenation); DefaultMaxUploadStorage for another store that can
+	// list its uploads, or where the free space is unknown; no limit for
+	// a store that cannot. Negative means no limit. See
+	// resumable.Config.MaxStorage.
 	MaxUploadStorage int64
 	// UploadCreationRate is how many uploads one client (an IP address,
 	// or an IPv6 /64) may create a second once it has created
@@ -56,7 +60,8 @@ type Config struct {
 	// once; 0 means DefaultUploadCreationBurst.
 	UploadCreationBurst int
 
-	uploadClock func() time.Time // the upload handler's clock; nil: time.Now
+	uploadClock func() time.Time               // the upload handler's clock; nil: time.Now
+	diskFree    func(dir string) (int64, bool) // nil: the file system's
 	// Streams is the directory live streams (POST /stream/<name>) are
 	// kept in; "" means <Uploads>/streams when Uploads is set, and no
 	// stream endpoint otherwise.

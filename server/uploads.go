@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
@@ -24,10 +25,18 @@ const (
 // a parallel upload creates one upload per connection and one to join
 // them, and an upload that expires unfinished frees what it held.
 const (
+	// DefaultMaxUploadStorage is MaxUploadStorage where the free space of
+	// the uploads' file system is unknown.
 	DefaultMaxUploadStorage    = 10 << 30
 	DefaultUploadCreationRate  = 20
 	DefaultUploadCreationBurst = 100
 )
+
+// uploadDiskShare is the share of the free space of the uploads' file
+// system that uploads may take by default: a parallel upload needs room
+// for its parts and their concatenation, and the rest stays for the
+// system.
+const uploadDiskShare = 0.8
 
 // setupUploads builds the upload handler when cfg enables uploads.
 func (s *Server) setupUploads(cfg Config) error {
@@ -45,11 +54,15 @@ func (s *Server) setupUploads(cfg Config) error {
 		}
 		st = fs
 	}
+	maxStorage, err := uploadStorage(cfg, st)
+	if err != nil {
+		return &ConfigError{Field: "MaxUploadStorage", Err: err}
+	}
 	h, err := resumable.New(resumable.Config{
 		Store:         st,
 		BasePath:      uploadsPath,
 		MaxSize:       cfg.MaxUploadSize,
-		MaxStorage:    uploadStorage(cfg.MaxUploadStorage, st),
+		MaxStorage:    maxStorage,
 		CreationRate:  orDefault(cfg.UploadCreationRate, DefaultUploadCreationRate),
 		CreationBurst: cmp.Or(max(cfg.UploadCreationBurst, 0), DefaultUploadCreationBurst),
 		Expiry:        cfg.UploadExpiry,
@@ -68,15 +81,33 @@ func (s *Server) setupUploads(cfg Config) error {
 	return nil
 }
 
-// uploadStorage is the resumable.Config.MaxStorage for Config's n.
-func uploadStorage(n int64, st store.Store) int64 {
-	switch _, lists := st.(store.Lister); {
-	case n < 0, n == 0 && !lists:
-		return 0
-	case n == 0:
-		return DefaultMaxUploadStorage
+// uploadStorage is the resumable.Config.MaxStorage for cfg, as
+// Config.MaxUploadStorage describes: by default, what the filestore in
+// Uploads holds plus uploadDiskShare of the space left on its file system.
+func uploadStorage(cfg Config, st store.Store) (int64, error) {
+	_, lists := st.(store.Lister)
+	switch {
+	case cfg.MaxUploadStorage > 0:
+		return cfg.MaxUploadStorage, nil
+	case cfg.MaxUploadStorage < 0 || !lists:
+		return 0, nil
 	}
-	return n
+	free, ok := int64(0), false
+	if cfg.UploadStore == nil {
+		measure := diskFree
+		if cfg.diskFree != nil {
+			measure = cfg.diskFree
+		}
+		free, ok = measure(cfg.Uploads)
+	}
+	if !ok {
+		return DefaultMaxUploadStorage, nil
+	}
+	_, held, err := store.MeasureUsage(context.Background(), st)
+	if err != nil {
+		return 0, err
+	}
+	return max(held+int64(float64(free)*uploadDiskShare), 1), nil
 }
 
 // orDefault is v, def when v is zero, or 0 (no limit) when v is negative.

@@ -296,17 +296,24 @@ func TestMultipartMaxSize(t *testing.T) {
 }
 
 // A server started with Uploads and nothing else is protected: one client
-// creates at most a burst of uploads and then a steady rate, and the
-// store holds at most DefaultMaxUploadStorage. Negative values lift the
-// limits.
+// creates at most a burst of uploads and then a steady rate, and uploads
+// take at most 80% of the space free on their file system (10 GiB where
+// that is unknown). Negative values lift the limits.
 func TestUploadLimitsByDefault(t *testing.T) {
 	now := time.Now()
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	e := newUploadEnv(t, false, server.WithUploadClock(server.Config{}, clock))
-	resp, body := e.send(t, "POST", "/files/", nil, tusHeader, fmt.Sprintf("Upload-Length: %d", server.DefaultMaxUploadStorage))
+	const free = 1 << 30
+	cfg := server.WithDiskFree(server.Config{}, func(string) (int64, bool) { return free, true })
+	e := newUploadEnv(t, false, server.WithUploadClock(cfg, clock))
+	resp, body := e.send(t, "POST", "/files/", nil, tusHeader, fmt.Sprintf("Upload-Length: %d", free*8/10))
 	wantStatus(t, resp, body, 507)
-	for i := range server.DefaultUploadCreationBurst - 1 {
+	resp, body = e.send(t, "POST", "/files/", nil, tusHeader, fmt.Sprintf("Upload-Length: %d", free*7/10))
+	wantStatus(t, resp, body, 201)
+	unknown := newUploadEnv(t, false, server.WithDiskFree(server.Config{}, func(string) (int64, bool) { return 0, false }))
+	resp, body = unknown.send(t, "POST", "/files/", nil, tusHeader, fmt.Sprintf("Upload-Length: %d", server.DefaultMaxUploadStorage))
+	wantStatus(t, resp, body, 507)
+	for i := range server.DefaultUploadCreationBurst - 2 { // two went above
 		resp, body := e.send(t, "POST", "/files/", nil, tusHeader, "Upload-Length: 1")
 		if resp.StatusCode != 201 {
 			t.Fatalf("creation %d: %s; body %s", i, resp.Status, body)

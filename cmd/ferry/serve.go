@@ -44,7 +44,8 @@ With --uploads DIR, ferry also takes uploads into DIR:
 FERRY_TOKEN environment variable works too, and keeps the token out of ps).
 
 Uploads are limited out of the box: --max-storage bounds what DIR holds in
-uploads, finished or not (507 past it), and one client (an IP address, or
+uploads, finished or not (507 past it; by default, they may take 80% of
+the space free when the server starts), and one client (an IP address, or
 an IPv6 /64) may create --creation-burst uploads at once and then
 --creation-rate a second (429 with Retry-After past them).`,
 		Args: func(c *cobra.Command, args []string) error {
@@ -84,11 +85,13 @@ an IPv6 /64) may create --creation-burst uploads at once and then
 				}
 				cfg.MaxUploadSize = n
 			}
-			n, err := parseSize(maxStorage)
-			if err != nil {
-				return usagef("--max-storage: %v", err)
+			if maxStorage != "" {
+				n, err := parseSize(maxStorage)
+				if err != nil {
+					return usagef("--max-storage: %v", err)
+				}
+				cfg.MaxUploadStorage = cmp.Or(n, -1) // 0 on the command line: no limit
 			}
-			cfg.MaxUploadStorage = cmp.Or(n, -1) // 0 on the command line: no limit
 			cfg.UploadCreationRate = cmp.Or(creationRate, -1)
 			cfg.UploadCreationBurst = creationBurst
 			srv, err := server.New(cfg)
@@ -117,7 +120,7 @@ an IPv6 /64) may create --creation-burst uploads at once and then
 	fl.StringVar(&token, "token", "", "require `T` as a bearer token on the upload endpoints (default $FERRY_TOKEN)")
 	fl.StringVar(&maxUpload, "max-upload-size", "", "refuse uploads larger than `SIZE`, e.g. 10G (default: no limit)")
 	fl.DurationVar(&expiry, "upload-expiry", 24*time.Hour, "remove unfinished uploads idle for `DURATION` (0: never)")
-	fl.StringVar(&maxStorage, "max-storage", "10G", "refuse new upload bytes once DIR holds `SIZE` in uploads (0: no limit)")
+	fl.StringVar(&maxStorage, "max-storage", "", "refuse new upload bytes once DIR holds `SIZE` in uploads (0: no limit; default: what DIR holds plus 80% of the space free on its file system at start)")
 	fl.Float64Var(&creationRate, "creation-rate", server.DefaultUploadCreationRate, "let one client create `N` uploads a second after its burst (0: no limit)")
 	fl.IntVar(&creationBurst, "creation-burst", server.DefaultUploadCreationBurst, "let one client create `N` uploads at once")
 	return c
