@@ -63,6 +63,11 @@ func (r *run) sendParallel(ctx context.Context) (stateFunc, error) {
 	return r.finish, nil
 }
 
+// maxSegments bounds the segments of one upload, the probe included:
+// servers cap the partial uploads one final upload may name (ferry serve:
+// 1000), and the request that names them grows with their number.
+const maxSegments = 1000
+
 type parallelUpload struct {
 	r     *run
 	conns int
@@ -133,7 +138,9 @@ func (p *parallelUpload) take() int {
 			left := st.Size - st.Next
 			n := min(p.r.appendSize(&p.speed), left)
 			if p.share > 0 {
-				n = min(n, p.share)
+				// After the probe: a segment is at most a connection's
+				// share, and at least what keeps their number in bounds.
+				n = min(max(min(n, p.share), (st.Size+maxSegments-2)/(maxSegments-1)), left)
 			}
 			if st.Size-(st.Next+n) < minAppend/2 {
 				n = st.Size - st.Next // no runt segment at the end
