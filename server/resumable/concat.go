@@ -3,11 +3,14 @@ package resumable
 import (
 	"context"
 	"errors"
+	"maps"
 	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferryhq/ferry/server/store"
@@ -179,14 +182,7 @@ func (h *Handler) finalInfo(ctx context.Context, ids []string, info *store.Info)
 // (tus concatenation-unfinished). No one else knows the new upload yet, so
 // no lock is needed.
 func (h *Handler) completeFinal(ctx context.Context, up store.Upload, info store.Info) (store.Info, *Error) {
-	h.pendingMu.Lock()
-	for _, p := range info.PartialUploads {
-		if h.pending[p] == nil {
-			h.pending[p] = map[string]bool{}
-		}
-		h.pending[p][info.ID] = true
-	}
-	h.pendingMu.Unlock()
+	h.waiting.add(info.ID, info.PartialUploads)
 	return h.tryConcat(ctx, up, info)
 }
 
@@ -236,13 +232,7 @@ func (h *Handler) tryConcat(ctx context.Context, up store.Upload, info store.Inf
 // completeWaiting concatenates the final uploads that were waiting for the
 // partial upload that just finished.
 func (h *Handler) completeWaiting(ctx context.Context, partial string) {
-	h.pendingMu.Lock()
-	var finals []string
-	for f := range h.pending[partial] {
-		finals = append(finals, f)
-	}
-	h.pendingMu.Unlock()
-	for _, f := range finals {
+	for _, f := range h.waiting.finalsOf(partial) {
 		h.withLock(ctx, f, 0, func(up store.Upload, info store.Info) {
 			if info.IsFinal && !info.Finished() {
 				if _, e := h.tryConcat(ctx, up, info); e != nil {
@@ -255,13 +245,66 @@ func (h *Handler) completeWaiting(ctx context.Context, partial string) {
 
 // forget drops an upload from the waiting lists: a final upload that is
 // complete or gone.
-func (h *Handler) forget(final string) {
-	h.pendingMu.Lock()
-	defer h.pendingMu.Unlock()
-	for p, finals := range h.pending {
-		delete(finals, final)
-		if len(finals) == 0 {
-			delete(h.pending, p)
+func (h *Handler) forget(final string) { h.waiting.forget(final) }
+
+// maxWaiting bounds the entries of a waitList, one per partial upload of
+// each final upload that waits: a final upload past it is not listed, and
+// is completed when a HEAD, a GET or the janitor finds its partial
+// uploads finished instead of at once.
+const maxWaiting = 100000
+
+// waitList remembers which final uploads wait for which partial uploads,
+// so that a final upload is completed as soon as its last partial upload
+// is. It is lost with the process; HEAD, GET and the janitor complete
+// final uploads it does not know.
+type waitList struct {
+	mu      sync.Mutex
+	finals  map[string][]string        // final ID → its partial IDs
+	waiters map[string]map[string]bool // partial ID → final IDs
+	entries int
+}
+
+// add lists final as waiting for partials, unless the list is full.
+func (w *waitList) add(final string, partials []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.finals[final]; ok || w.entries+len(partials) > maxWaiting {
+		return
+	}
+	if w.finals == nil {
+		w.finals, w.waiters = map[string][]string{}, map[string]map[string]bool{}
+	}
+	w.finals[final] = partials
+	w.entries += len(partials)
+	for _, p := range partials {
+		if w.waiters[p] == nil {
+			w.waiters[p] = map[string]bool{}
+		}
+		w.waiters[p][final] = true
+	}
+}
+
+// finalsOf returns the final uploads waiting for partial.
+func (w *waitList) finalsOf(partial string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Collect(maps.Keys(w.waiters[partial]))
+}
+
+// forget removes final from the list.
+func (w *waitList) forget(final string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	partials, ok := w.finals[final]
+	if !ok {
+		return
+	}
+	delete(w.finals, final)
+	w.entries -= len(partials)
+	for _, p := range partials {
+		delete(w.waiters[p], final)
+		if len(w.waiters[p]) == 0 {
+			delete(w.waiters, p)
 		}
 	}
 }

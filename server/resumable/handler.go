@@ -25,7 +25,7 @@ const (
 	DefaultExpiry          = 24 * time.Hour
 	DefaultStallTimeout    = 10 * time.Second
 	DefaultCheckpointBytes = 16 << 20
-	DefaultMaxPartials     = 10000
+	DefaultMaxPartials     = 1000
 	DefaultCreationBurst   = 100
 )
 
@@ -137,8 +137,7 @@ type Handler struct {
 
 	active sync.Map // upload ID → *claim held in this process
 
-	pendingMu sync.Mutex
-	pending   map[string]map[string]bool // partial ID → final IDs waiting for it
+	waiting waitList // final uploads waiting for partial ones
 
 	storage  *storage         // nil: no MaxStorage
 	creation *creationLimiter // nil: no CreationRate
@@ -165,7 +164,6 @@ func New(cfg Config) (*Handler, error) {
 		log:          cfg.Logger,
 		maxPartials:  cfg.MaxPartials,
 		now:          cfg.Now,
-		pending:      map[string]map[string]bool{},
 	}
 	h.sizeLimit = h.maxSize
 	if h.sizeLimit == 0 {
