@@ -32,6 +32,21 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// listening waits for ferry serve to log where it listens and returns the
+// base URL.
+func listening(t *testing.T, logs *syncBuffer) string {
+	t.Helper()
+	re := regexp.MustCompile(`url=(\S+)`)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if m := re.FindStringSubmatch(logs.String()); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no listening line in the log:\n%s", logs)
+		}
+	}
+}
+
 // ferry serve logs where it listens, serves the root, and exits 0 when its
 // context ends (what SIGTERM does in main).
 func TestServeCommand(t *testing.T) {
@@ -48,16 +63,7 @@ func TestServeCommand(t *testing.T) {
 			logs := &syncBuffer{}
 			exit := make(chan int, 1)
 			go func() { exit <- run(ctx, args, nil, io.Discard, logs) }()
-
-			var base string
-			re := regexp.MustCompile(`url=(\S+)`)
-			for deadline := time.Now().Add(10 * time.Second); base == ""; time.Sleep(10 * time.Millisecond) {
-				if m := re.FindStringSubmatch(logs.String()); m != nil {
-					base = m[1]
-				} else if time.Now().After(deadline) {
-					t.Fatalf("no listening line in the log:\n%s", logs)
-				}
-			}
+			base := listening(t, logs)
 			client := &http.Client{Transport: &http.Transport{
 				TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
 				ForceAttemptHTTP2: true,
@@ -119,15 +125,7 @@ func TestServeUploadLimits(t *testing.T) {
 	go func() {
 		exit <- run(ctx, []string{"serve", "--root", root, "--uploads", t.TempDir(), "--addr", "127.0.0.1:0", "--max-storage", "1M"}, nil, io.Discard, logs)
 	}()
-	var base string
-	re := regexp.MustCompile(`url=(\S+)`)
-	for deadline := time.Now().Add(10 * time.Second); base == ""; time.Sleep(10 * time.Millisecond) {
-		if m := re.FindStringSubmatch(logs.String()); m != nil {
-			base = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no listening line in the log:\n%s", logs)
-		}
-	}
+	base := listening(t, logs)
 	for length, want := range map[string]int{"2097152": 507, "1000": 201} {
 		req, _ := http.NewRequest("POST", base+"/files/", nil)
 		req.Header.Set("Tus-Resumable", "1.0.0")

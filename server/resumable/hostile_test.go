@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +42,23 @@ func (c *tally) fail(f string, a ...any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.bad = append(c.bad, fmt.Sprintf(f, a...))
+}
+
+// expect counts r and fails the tally unless its status is one of want.
+func (c *tally) expect(what string, r *response, want ...int) {
+	c.add(r.StatusCode)
+	if !slices.Contains(want, r.StatusCode) {
+		c.fail("%s: %d %s, want %v", what, r.StatusCode, r.body, want)
+	}
+}
+
+// report logs the counts and fails t with the first problems.
+func (c *tally) report(t *testing.T, what string) {
+	t.Helper()
+	t.Logf("%s: %d requests, statuses %v, %d bad", what, c.tried, c.status, len(c.bad))
+	for _, b := range c.bad[:min(len(c.bad), 20)] {
+		t.Error(b)
+	}
 }
 
 // checkDir fails the tally for an upload whose data file holds fewer
@@ -119,10 +137,7 @@ func TestHostileFields(t *testing.T) {
 		}
 	}
 	checkDir(t, e, &c)
-	t.Logf("hostile headers: %d requests, statuses %v, %d bad", c.tried, c.status, len(c.bad))
-	for _, b := range c.bad[:min(len(c.bad), 20)] {
-		t.Error(b)
-	}
+	c.report(t, "hostile headers")
 }
 
 // Many appends at the same offset at once: exactly one wins, and the
@@ -156,10 +171,7 @@ func TestRacingAppendsOneWinner(t *testing.T) {
 			c.fail("round %d: winners %v, stored %d bytes matching winner: %v", round, won, len(got), len(won) == 1 && bytes.Equal(got, bodies[won[0]]))
 		}
 	}
-	t.Logf("concurrent patches: %d requests, statuses %v, %d bad", c.tried, c.status, len(c.bad))
-	for _, b := range c.bad {
-		t.Error(b)
-	}
+	c.report(t, "concurrent patches")
 }
 
 // Offsets that lie move nothing, and a deferred length is declared once.
@@ -205,10 +217,7 @@ func TestLyingOffsetsAndLengths(t *testing.T) {
 		}
 	}
 	checkDir(t, e, &c)
-	t.Logf("offsets and lengths: %d requests, statuses %v, %d bad", c.tried, c.status, len(c.bad))
-	for _, b := range c.bad {
-		t.Error(b)
-	}
+	c.report(t, "offsets and lengths")
 }
 
 // DELETE while appends stream: each is taken over, the upload is gone,
@@ -239,10 +248,7 @@ func TestDeleteDuringAppendFreesStorage(t *testing.T) {
 	if big.StatusCode != 201 {
 		c.fail("storage not given back after DELETEs during appends: %d %s", big.StatusCode, big.body)
 	}
-	t.Logf("delete during append: %d requests, statuses %v, %d bad", c.tried, c.status, len(c.bad))
-	for _, b := range c.bad {
-		t.Error(b)
-	}
+	c.report(t, "delete during append")
 }
 
 // Final uploads of finished, unfinished, plain, final and expired uploads,
@@ -251,15 +257,7 @@ func TestConcatenationCases(t *testing.T) {
 	clk := newFakeClock()
 	e := newEnv(t, false, resumable.Config{Expiry: time.Hour, Now: clk.Now, MaxStorage: 64 << 20})
 	var c tally
-	check := func(what string, r *response, want ...int) {
-		c.add(r.StatusCode)
-		for _, w := range want {
-			if r.StatusCode == w {
-				return
-			}
-		}
-		c.fail("%s: %d %s, want %v", what, r.StatusCode, r.body, want)
-	}
+	check := c.expect
 	fin := e.partial(t, []byte("finished"), 8)
 	unfin := e.partial(t, []byte("unfinished"), 3)
 	plain := e.create(t, 3)
@@ -297,10 +295,7 @@ func TestConcatenationCases(t *testing.T) {
 	old := e.partial(t, []byte("old"), 3)
 	clk.Advance(2 * time.Hour)
 	check("final of expired", e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+old), 400)
-	t.Logf("concat: %d requests, statuses %v, %d bad", c.tried, c.status, len(c.bad))
-	for _, b := range c.bad {
-		t.Error(b)
-	}
+	c.report(t, "concat")
 }
 
 // Appends racing for the last room under MaxStorage never pass it
@@ -339,10 +334,7 @@ func TestStorageContention(t *testing.T) {
 			e.do(t, "DELETE", r.Header.Get("Location"), nil, tus)
 		}
 	}
-	t.Logf("storage race: %d requests, statuses %v, %d bad", c.tried, c.status, len(c.bad))
-	for _, b := range c.bad {
-		t.Error(b)
-	}
+	c.report(t, "storage race")
 }
 
 // The draft's appends with offsets, lengths and completion that do not
@@ -353,13 +345,7 @@ func TestDraftHostile(t *testing.T) {
 	for _, v := range resumable.InteropVersions {
 		f := fieldsFor(v)
 		check := func(what string, r *response, want ...int) {
-			c.add(r.StatusCode)
-			for _, w := range want {
-				if r.StatusCode == w {
-					return
-				}
-			}
-			c.fail("interop %d: %s: %d %s, want %v", v, what, r.StatusCode, r.body, want)
+			c.expect(fmt.Sprintf("interop %d: %s", v, what), r, want...)
 		}
 		url := e.do(t, "POST", "/files/", "abc", f.version, f.incomplete, "Upload-Length: 10").expect(t, 201).Header.Get("Location")
 		check("offset ahead", e.do(t, "PATCH", url, "x", f.appendHeaders(4, false)...), 409)
@@ -378,8 +364,5 @@ func TestDraftHostile(t *testing.T) {
 			c.fail("interop %d: offset %q", v, h.Header.Get("Upload-Offset"))
 		}
 	}
-	t.Logf("draft: %d requests, statuses %v, %d bad", c.tried, c.status, len(c.bad))
-	for _, b := range c.bad {
-		t.Error(b)
-	}
+	c.report(t, "draft")
 }
