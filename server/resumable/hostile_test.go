@@ -119,8 +119,8 @@ func TestHostileFields(t *testing.T) {
 		req, _ := http.NewRequest(m, e.url+strings.TrimPrefix(url, e.url), bytes.NewReader(body))
 		for _, h := range hs {
 			k, v, _ := strings.Cut(h, ":")
-			if strings.ContainsAny(v, "\x00\xff") {
-				continue // the client refuses these
+			if strings.Contains(v, "\x00") {
+				continue // the client refuses it
 			}
 			req.Header.Add(k, strings.TrimSpace(v))
 		}
