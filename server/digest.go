@@ -9,9 +9,11 @@ import (
 	"errors"
 	"hash"
 	"io"
+	"io/fs"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // digestAlg is a digest algorithm from the IANA Hash Algorithms for HTTP
@@ -66,23 +68,37 @@ func formatDigest(alg string, sum []byte) string {
 // was asked for; the digest is then left out rather than wrong.
 var errDigestFileChange = errors.New("server: file changed while its digest was computed")
 
+// racyWindow is how recent a file's last change may be, when its hashing
+// starts, for the digest not to be kept. A file system stamps a change with
+// a coarse clock (a kernel tick, or a whole second or two on some), so a
+// second rewrite within the same tick as the first can leave every field of
+// the ETag as it was. A digest of a file changed that recently is served to
+// the requests that waited for it, having been checked against the file
+// before and after the pass, but not cached: the next request hashes again,
+// until the change is old enough to be told apart from any later one. This
+// is git's "racy clean" rule.
+const racyWindow = 2 * time.Second
+
 // hashFile computes the digest of the file at name, refusing to produce one
 // when the file is not, or stops being, the version etag names: the result
-// is cached under that ETag. It streams the file in fixed-size reads.
-func (s *Server) hashFile(ctx context.Context, name, etag string, alg digestAlg) ([]byte, error) {
+// is cached under that ETag. It streams the file in fixed-size reads. keep
+// is false when the file changed too recently to cache the digest (see
+// racyWindow).
+func (s *Server) hashFile(ctx context.Context, name, etag string, alg digestAlg) (sum []byte, keep bool, err error) {
+	start := s.now()
 	f, fi, err := s.openFile(name)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer f.Close()
 	if fileETag(fi) != etag {
-		return nil, errDigestFileChange
+		return nil, false, errDigestFileChange
 	}
 	h := alg.new()
 	buf := make([]byte, 256<<10)
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		n, err := f.Read(buf)
 		h.Write(buf[:n])
@@ -90,15 +106,26 @@ func (s *Server) hashFile(ctx context.Context, name, etag string, alg digestAlg)
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	// A write in place keeps the inode, so look again: the size or mtime
+	// A write in place keeps the inode, so look again: the change time
 	// has moved if the bytes just hashed may not be the ones etag names.
 	if fi, err := f.Stat(); err != nil || fileETag(fi) != etag {
-		return nil, errDigestFileChange
+		return nil, false, errDigestFileChange
 	}
-	return h.Sum(nil), nil
+	return h.Sum(nil), !changedSince(fi, start.Add(-racyWindow)), nil
+}
+
+// changedSince reports whether the file fi describes last changed at or
+// after t, by its status change time or, where there is none, its
+// modification time.
+func changedSince(fi fs.FileInfo, t time.Time) bool {
+	ns := changeTime(fi)
+	if ns == 0 {
+		ns = fi.ModTime().UnixNano()
+	}
+	return ns >= t.UnixNano()
 }
 
 // digestKey names one digest: a file version and an algorithm.
@@ -143,11 +170,15 @@ func newDigestCache(ctx context.Context, max int) *digestCache {
 	}
 }
 
+// digestCompute computes a digest; keep says whether it may be cached.
+type digestCompute func(context.Context) (sum []byte, keep bool, err error)
+
 // get returns the digest for key, computing it with compute if it is neither
 // cached nor being computed. compute runs on its own goroutine under the
 // cache's context, so a caller that gives up (ctx done) leaves it to finish
-// for the others and for the next request; errors are not cached.
-func (c *digestCache) get(ctx context.Context, key digestKey, compute func(context.Context) ([]byte, error)) ([]byte, error) {
+// for the others and for the next request; errors, and sums compute says
+// not to keep, are not cached.
+func (c *digestCache) get(ctx context.Context, key digestKey, compute digestCompute) ([]byte, error) {
 	c.mu.Lock()
 	if el, ok := c.entries[key]; ok {
 		c.lru.MoveToFront(el)
@@ -172,12 +203,12 @@ func (c *digestCache) get(ctx context.Context, key digestKey, compute func(conte
 	}
 }
 
-func (c *digestCache) run(key digestKey, fl *digestFlight, compute func(context.Context) ([]byte, error)) {
-	sum, err := compute(c.ctx)
+func (c *digestCache) run(key digestKey, fl *digestFlight, compute digestCompute) {
+	sum, keep, err := compute(c.ctx)
 
 	c.mu.Lock()
 	delete(c.flights, key)
-	if err == nil {
+	if err == nil && keep {
 		c.entries[key] = c.lru.PushFront(&digestEntry{key, sum})
 		for c.lru.Len() > c.max {
 			old := c.lru.Remove(c.lru.Back()).(*digestEntry)

@@ -9,18 +9,19 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 // blockingCompute returns a compute function that counts its calls and
 // returns sum once release is closed.
-func blockingCompute(calls *atomic.Int64, release <-chan struct{}, sum string) func(context.Context) ([]byte, error) {
-	return func(ctx context.Context) ([]byte, error) {
+func blockingCompute(calls *atomic.Int64, release <-chan struct{}, sum string) digestCompute {
+	return func(ctx context.Context) ([]byte, bool, error) {
 		calls.Add(1)
 		select {
 		case <-release:
-			return []byte(sum), nil
+			return []byte(sum), true, nil
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, false, ctx.Err()
 		}
 	}
 }
@@ -100,10 +101,10 @@ func TestDigestCacheErrorsNotCached(t *testing.T) {
 	c := newDigestCache(t.Context(), 8)
 	key := digestKey{"f", `"1"`, "sha-256"}
 	boom := errors.New("boom")
-	if _, err := c.get(t.Context(), key, func(context.Context) ([]byte, error) { return nil, boom }); err != boom {
+	if _, err := c.get(t.Context(), key, func(context.Context) ([]byte, bool, error) { return nil, false, boom }); err != boom {
 		t.Fatalf("get = %v, want %v", err, boom)
 	}
-	sum, err := c.get(t.Context(), key, func(context.Context) ([]byte, error) { return []byte("ok"), nil })
+	sum, err := c.get(t.Context(), key, func(context.Context) ([]byte, bool, error) { return []byte("ok"), true, nil })
 	if err != nil || string(sum) != "ok" {
 		t.Errorf("get after a failure = %q, %v; want a new computation", sum, err)
 	}
@@ -112,9 +113,57 @@ func TestDigestCacheErrorsNotCached(t *testing.T) {
 	}
 }
 
+func TestDigestCacheKeepsOnlyWhatItMay(t *testing.T) {
+	c := newDigestCache(t.Context(), 8)
+	key := digestKey{"f", `"1"`, "sha-256"}
+	fresh := func(context.Context) ([]byte, bool, error) { return []byte("fresh"), false, nil }
+	for i := range 2 {
+		if sum, err := c.get(t.Context(), key, fresh); err != nil || string(sum) != "fresh" {
+			t.Fatalf("get %d = %q, %v; want the sum, served though not kept", i, sum, err)
+		}
+	}
+	if got := c.hashes.Load(); got != 2 {
+		t.Errorf("computations of a sum not to keep = %d, want 2 (one per request)", got)
+	}
+}
+
+// TestHashFileRacy checks that a digest of a file changed within racyWindow
+// of the hash is served but not kept, and one of an older change is kept.
+func TestHashFileRacy(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "f"), []byte("fresh"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fi, err := os.Stat(filepath.Join(root, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := time.Unix(0, changeTime(fi))
+	for _, c := range []struct {
+		now  time.Time
+		keep bool
+	}{
+		{changed, false},
+		{changed.Add(racyWindow), false},
+		{changed.Add(racyWindow + 1), true},
+		{changed.Add(time.Hour), true},
+	} {
+		s.now = func() time.Time { return c.now }
+		sum, keep, err := s.hashFile(t.Context(), "f", fileETag(fi), digestAlgs[0])
+		if err != nil || len(sum) != sha256.Size || keep != c.keep {
+			t.Errorf("hash started %v after the change: %x, keep %v, %v; want keep %v", c.now.Sub(changed), sum, keep, err, c.keep)
+		}
+	}
+}
+
 func TestDigestCacheEvicts(t *testing.T) {
 	c := newDigestCache(t.Context(), 2)
-	compute := func(context.Context) ([]byte, error) { return []byte("x"), nil }
+	compute := func(context.Context) ([]byte, bool, error) { return []byte("x"), true, nil }
 	get := func(path string) {
 		t.Helper()
 		if _, err := c.get(t.Context(), digestKey{path, `"1"`, "sha-256"}, compute); err != nil {
@@ -161,16 +210,16 @@ func TestHashFile(t *testing.T) {
 	etag := fileETag(fi)
 	sha := digestAlgs[0]
 
-	sum, err := s.hashFile(t.Context(), "f", etag, sha)
+	sum, _, err := s.hashFile(t.Context(), "f", etag, sha)
 	if want := sha256.Sum256(data); err != nil || string(sum) != string(want[:]) {
 		t.Errorf("hashFile = %x, %v; want %x", sum, err, want)
 	}
-	if _, err := s.hashFile(t.Context(), "f", `"stale"`, sha); !errors.Is(err, errDigestFileChange) {
+	if _, _, err := s.hashFile(t.Context(), "f", `"stale"`, sha); !errors.Is(err, errDigestFileChange) {
 		t.Errorf("hashFile with a stale ETag = %v, want %v", err, errDigestFileChange)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := s.hashFile(ctx, "f", etag, sha); !errors.Is(err, context.Canceled) {
+	if _, _, err := s.hashFile(ctx, "f", etag, sha); !errors.Is(err, context.Canceled) {
 		t.Errorf("hashFile with a cancelled ctx = %v, want context.Canceled", err)
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/server"
 )
@@ -90,6 +92,8 @@ func TestReprDigestHashedOnce(t *testing.T) {
 		segments = 16
 	)
 	run(t, func(t *testing.T, e *env) {
+		// Every version is old enough to be cached when it is hashed.
+		server.SetClock(e.srv, func() time.Time { return time.Now().Add(time.Hour) })
 		data := randomBytes(size, 10)
 		e.write(t, "big.bin", data)
 
@@ -143,5 +147,66 @@ func TestReprDigestHashedOnce(t *testing.T) {
 		e.write(t, "big.bin", v2)
 		fetch("sha-256", v2)
 		hashes(3)
+	})
+}
+
+// rewriteInPlace overwrites the file at p with data of the same length
+// through the same inode, then puts its modification time back, as a tool
+// that preserves times (rsync --inplace -t, cp -p over it) does.
+func rewriteInPlace(t *testing.T, p string, data []byte) {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Size() != fi.Size() || !after.ModTime().Equal(fi.ModTime()) {
+		t.Fatalf("rewrite changed size or mtime: %d %v, was %d %v", after.Size(), after.ModTime(), fi.Size(), fi.ModTime())
+	}
+}
+
+// TestDigestFollowsInPlaceRewrite rewrites a file in place keeping its
+// size and modification time: the next response carries the new version's
+// digest and a new ETag, so a resuming client's If-Range no longer matches.
+func TestDigestFollowsInPlaceRewrite(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		v1, v2 := randomBytes(fileSize, 21), randomBytes(fileSize, 22)
+		p := e.write(t, "same.bin", v1)
+		resp, _ := e.do(t, "GET", "/same.bin", "Want-Repr-Digest: sha-256=1")
+		if got, want := resp.Header.Get("Repr-Digest"), reprDigest("sha-256", v1); got != want {
+			t.Fatalf("first Repr-Digest = %q, want %q", got, want)
+		}
+		etag1 := resp.Header.Get("ETag")
+
+		rewriteInPlace(t, p, v2)
+		resp, body := e.do(t, "GET", "/same.bin", "Want-Repr-Digest: sha-256=1")
+		mustEqualBytes(t, "GET after the rewrite", body, v2)
+		if got, want := resp.Header.Get("Repr-Digest"), reprDigest("sha-256", v2); got != want {
+			t.Errorf("Repr-Digest after an in-place rewrite = %q, want %q (the new version's)", got, want)
+		}
+		if etag2 := resp.Header.Get("ETag"); etag2 == etag1 {
+			t.Errorf("ETag after an in-place rewrite = %s, unchanged", etag2)
+		}
+		resp, body = e.do(t, "GET", "/same.bin", "Range: bytes=0-9", "If-Range: "+etag1)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("Range with the old ETag in If-Range: status = %d, want 200 (the whole new version)", resp.StatusCode)
+		}
+		mustEqualBytes(t, "GET with the old If-Range", body, v2)
 	})
 }

@@ -18,11 +18,13 @@
 //
 // Responses follow RFC 9110: Accept-Ranges, single and multiple byte ranges
 // (206, or 416 with "Content-Range: bytes */SIZE"), Last-Modified, and a strong
-// ETag built from the file's device, inode, size and modification time, so it
-// changes whenever the file is modified or replaced. That ETag is what a
-// resuming client sends in If-Range; If-Match, If-None-Match, If-Modified-Since
-// and If-Unmodified-Since are honoured as well. Bytes are served as stored:
-// there is never a Content-Encoding.
+// ETag built from the file's device, inode, size, modification time and status
+// change time (ctime, in nanoseconds), so it changes whenever the file is
+// modified or replaced, also by a rewrite in place that keeps the size and puts
+// the modification time back. That ETag is what a resuming client sends in
+// If-Range; If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since
+// are honoured as well. Bytes are served as stored: there is never a
+// Content-Encoding.
 //
 // # Digests
 //
@@ -32,7 +34,11 @@
 // than the bytes of one response. A segmented download asks on every range
 // request, so digests are kept in a small cache keyed by path and ETag, and
 // concurrent requests for a file not yet hashed wait for a single pass over
-// it. Hashing streams the file; memory does not grow with file size.
+// it. A digest is served only for the version it was computed from: the file
+// is checked against the ETag before and after the pass, and a digest of a
+// file changed less than two seconds before its pass began is not cached, as
+// file systems stamp changes with a coarse clock. Hashing streams the file;
+// memory does not grow with file size.
 //
 // # Serving
 //

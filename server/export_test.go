@@ -18,3 +18,6 @@ func WithDiskFree(cfg Config, free func(dir string) (int64, bool)) Config {
 	cfg.diskFree = free
 	return cfg
 }
+
+// SetClock replaces s's clock; call it before s serves a request.
+func SetClock(s *Server, now func() time.Time) { s.now = now }

@@ -70,7 +70,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 
 // setReprDigest adds the Repr-Digest header for the file version etag names.
 func (s *Server) setReprDigest(r *http.Request, h http.Header, name, etag string, alg digestAlg) {
-	sum, err := s.digests.get(r.Context(), digestKey{name, etag, alg.name}, func(ctx context.Context) ([]byte, error) {
+	sum, err := s.digests.get(r.Context(), digestKey{name, etag, alg.name}, func(ctx context.Context) ([]byte, bool, error) {
 		return s.hashFile(ctx, name, etag, alg)
 	})
 	if err != nil {
@@ -151,16 +151,19 @@ func openError(err error) *Error {
 }
 
 // fileETag derives a strong validator from what changes whenever the file
-// is modified or replaced: device and inode (a rename over it), size, and
-// the modification time in nanoseconds. Hashing them keeps inode numbers
-// off the wire.
+// is modified or replaced: device and inode (a rename over it), size, the
+// modification time and the status change time, both in nanoseconds. The
+// change time is what tells an in-place rewrite that kept the size and put
+// the modification time back. Hashing them keeps inode numbers off the
+// wire.
 func fileETag(fi fs.FileInfo) string {
 	dev, ino := fileID(fi)
-	var b [32]byte
+	var b [40]byte
 	binary.BigEndian.PutUint64(b[0:], dev)
 	binary.BigEndian.PutUint64(b[8:], ino)
 	binary.BigEndian.PutUint64(b[16:], uint64(fi.Size()))
 	binary.BigEndian.PutUint64(b[24:], uint64(fi.ModTime().UnixNano()))
+	binary.BigEndian.PutUint64(b[32:], uint64(changeTime(fi)))
 	sum := sha256.Sum256(b[:])
 	return `"` + hex.EncodeToString(sum[:12]) + `"`
 }

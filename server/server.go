@@ -82,6 +82,7 @@ type Server struct {
 	uploads *resumable.Handler // nil when uploads are off
 	streams *stream.Handler    // nil when streams are off
 	token   []byte             // sha-256 of Config.Token, nil when open
+	now     func() time.Time   // the clock, replaced in tests
 
 	// cancel ends work that outlives one request, such as hashing a file
 	// other requests are waiting for.
@@ -121,6 +122,7 @@ func New(cfg Config) (*Server, error) {
 		log:     log,
 		mux:     http.NewServeMux(),
 		digests: newDigestCache(ctx, digestCacheEntries),
+		now:     time.Now,
 		cancel:  cancel,
 	}
 	if err := s.setupUploads(cfg); err != nil {
