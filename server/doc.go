@@ -16,6 +16,13 @@
 // lead out of the root are answered like missing files, with 404. Links that
 // stay inside the root are followed. Directories are never listed.
 //
+// What is not the operator's to publish is answered with 404 as well: ferry's
+// state directories (Uploads, Streams and [Config.Hide]), recognised by
+// identity however a request reaches them (a link, a bind mount, another
+// spelling of the path), so uploads inside the root are served only through
+// their own URLs; ferry's work files (NAME.part, NAME.ferry, .NAME.tmp*); and
+// names starting with a dot, unless [Config.ServeDotFiles].
+//
 // Responses follow RFC 9110: Accept-Ranges, single and multiple byte ranges
 // (206, or 416 with "Content-Range: bytes */SIZE"), Last-Modified, and a strong
 // ETag built from the file's device, inode, size, modification time and status

@@ -65,6 +65,10 @@ var (
 	ErrNoHandler    = errors.New("server: Options.Handler is required")
 	ErrTLSPair      = errors.New("server: TLSCertFile and TLSKeyFile must be set together")
 	ErrNegativeSize = errors.New("server: size must not be negative")
+	// ErrRootInState reports a Root that is, or is inside, a directory
+	// the server keeps its own state in (Uploads, Streams, Hide): all of
+	// it would be hidden, or none of it.
+	ErrRootInState = errors.New("server: the root is inside a directory of ferry's own state")
 )
 
 // ConfigError reports a setting that [New] or [Serve] cannot work with. Err

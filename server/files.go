@@ -25,7 +25,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrNotFound) // a directory: there are no listings
 		return
 	}
-	f, fi, err := s.openFile(name)
+	f, fi, err := s.openServed(name)
 	if err != nil {
 		e := openError(err)
 		if e != ErrNotFound {
@@ -124,6 +124,25 @@ func (s *Server) openFile(name string) (*os.File, fs.FileInfo, error) {
 	if !fi.Mode().IsRegular() {
 		f.Close()
 		return nil, nil, fs.ErrNotExist // swapped between Stat and Open
+	}
+	return f, fi, nil
+}
+
+// openServed opens name below the root for a client: only a regular file
+// that is not hidden (see resolve), opened through the path resolve found
+// and checked to be the file it looked at.
+func (s *Server) openServed(name string) (*os.File, fs.FileInfo, error) {
+	real, seen, err := s.resolve(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, fi, err := s.openFile(real)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !os.SameFile(fi, seen) {
+		f.Close()
+		return nil, nil, fs.ErrNotExist // replaced while it was looked up
 	}
 	return f, fi, nil
 }

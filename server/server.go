@@ -70,6 +70,19 @@ type Config struct {
 	// means none (the stream is stored, and its length and sha-256
 	// reported).
 	StreamProcessors stream.ProcessorFactory
+	// Hide names more directories GET and HEAD never serve from below
+	// Root, in addition to Uploads and Streams (which are never served
+	// there either: uploads are reached through /files/ and /stream/
+	// only), such as the state directory of a ferry daemon. A directory
+	// is recognised by its identity (device and inode), however a request
+	// reaches it: through a link, a bind mount or another spelling. A
+	// Root inside one of them is refused with ErrRootInState.
+	Hide []string
+	// ServeDotFiles serves files and directories whose names start with
+	// a dot (.well-known, .git, .env); by default they are answered like
+	// missing files. ferry's work files (NAME.part, NAME.ferry,
+	// .NAME.tmp*) are never served.
+	ServeDotFiles bool
 }
 
 // Server is ferry's origin handler. It is safe for concurrent use; call
@@ -83,6 +96,9 @@ type Server struct {
 	streams *stream.Handler    // nil when streams are off
 	token   []byte             // sha-256 of Config.Token, nil when open
 	now     func() time.Time   // the clock, replaced in tests
+
+	hide     []string // absolute paths of the state directories not served
+	dotFiles bool
 
 	// cancel ends work that outlives one request, such as hashing a file
 	// other requests are waiting for.
@@ -108,6 +124,13 @@ func New(cfg Config) (*Server, error) {
 	if !fi.IsDir() {
 		return nil, &ConfigError{Field: "Root", Value: cfg.Root, Err: ErrNotDir}
 	}
+	if cfg.Streams == "" && cfg.Uploads != "" {
+		cfg.Streams = filepath.Join(cfg.Uploads, "streams")
+	}
+	hide := stateDirs(cfg)
+	if err := checkRoot(cfg.Root, hide); err != nil {
+		return nil, &ConfigError{Field: "Root", Value: cfg.Root, Err: err}
+	}
 	root, err := os.OpenRoot(cfg.Root)
 	if err != nil {
 		return nil, &ConfigError{Field: "Root", Value: cfg.Root, Err: err}
@@ -124,6 +147,9 @@ func New(cfg Config) (*Server, error) {
 		digests: newDigestCache(ctx, digestCacheEntries),
 		now:     time.Now,
 		cancel:  cancel,
+
+		hide:     hide,
+		dotFiles: cfg.ServeDotFiles,
 	}
 	if err := s.setupUploads(cfg); err != nil {
 		cancel()
@@ -158,10 +184,7 @@ func (s *Server) routes() {
 
 // setupStreams builds the live stream handler when cfg enables it.
 func (s *Server) setupStreams(cfg Config) error {
-	dir := cfg.Streams
-	if dir == "" && cfg.Uploads != "" {
-		dir = filepath.Join(cfg.Uploads, "streams")
-	}
+	dir := cfg.Streams // New defaults it to <Uploads>/streams
 	if dir == "" {
 		return nil
 	}

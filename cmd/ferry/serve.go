@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferryhq/ferry/internal/bgapi"
 	"github.com/ferryhq/ferry/server"
 	"github.com/ferryhq/ferry/server/stream/audio"
 )
@@ -16,6 +17,7 @@ func serveCmd(io stdio) *cobra.Command {
 	var (
 		root, addr, cert, key string
 		selfSigned, quiet     bool
+		dotFiles              bool
 		uploads, token        string
 		maxUpload             string
 		expiry                time.Duration
@@ -47,7 +49,15 @@ Uploads are limited out of the box: --max-storage bounds what DIR holds in
 uploads, finished or not (507 past it; by default, they may take 80% of
 the space free when the server starts), and one client (an IP address, or
 an IPv6 /64) may create --creation-burst uploads at once and then
---creation-rate a second (429 with Retry-After past them).`,
+--creation-rate a second (429 with Retry-After past them).
+
+What is not yours to publish is answered like a missing file (404) below
+--root: the uploads directory and its streams, even when DIR is inside the
+root (the default root is "."), however they are reached (a link, a bind
+mount); the daemon's state directory; files ferry is still writing
+(NAME.part, NAME.ferry, .NAME.tmp*); and dot files such as .git or .env
+unless --dotfiles. Uploads are served only at /files/<id> and /stream/NAME,
+behind --token.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 0 {
 				return usagef("serve takes no arguments")
@@ -72,6 +82,8 @@ an IPv6 /64) may create --creation-burst uploads at once and then
 			log := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: level}))
 			cfg := server.Config{Root: root, Logger: log, Uploads: uploads, Token: token, UploadExpiry: expiry}
 			cfg.StreamProcessors = audio.FromRequest
+			cfg.Hide = []string{bgapi.DefaultStateDir()}
+			cfg.ServeDotFiles = dotFiles
 			if cfg.Token == "" && uploads != "" {
 				cfg.Token = os.Getenv("FERRY_TOKEN")
 			}
@@ -116,6 +128,7 @@ an IPv6 /64) may create --creation-burst uploads at once and then
 	fl.StringVar(&cert, "tls-cert", "", "TLS certificate `FILE` (PEM)")
 	fl.StringVar(&key, "tls-key", "", "TLS key `FILE` (PEM)")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "log only warnings and errors")
+	fl.BoolVar(&dotFiles, "dotfiles", false, "serve files and directories whose names start with a dot (.well-known); hidden by default")
 	fl.StringVar(&uploads, "uploads", "", "accept uploads into `DIR` at /files/ (tus, IETF draft) and POST /upload (multipart); off when empty")
 	fl.StringVar(&token, "token", "", "require `T` as a bearer token on the upload endpoints (default $FERRY_TOKEN)")
 	fl.StringVar(&maxUpload, "max-upload-size", "", "refuse uploads larger than `SIZE`, e.g. 10G (default: no limit)")
