@@ -71,8 +71,11 @@
 //     a finished upload, and answers 201 with JSON: each file's field,
 //     sanitised name, size, sha256, id and url.
 //   - GET /files/<id> downloads a finished upload, with Range and a strong
-//     ETag, as Content-Disposition: attachment with its sanitised name. This
-//     is the one place uploads are served from: they are stored under their
+//     ETag, under its sanitised name; only media a browser never runs
+//     (audio, video, images but SVG, plain text) is shown inline, anything
+//     else is an application/octet-stream attachment, always with nosniff
+//     and a sandbox policy. Stored streams (GET /stream/<name>) are served
+//     the same way. This is the one place uploads are served from: they are stored under their
 //     IDs (<id>.bin and <id>.info in the uploads directory), never under a
 //     name the client chose, so a hostile file name cannot reach the file
 //     system.

@@ -443,3 +443,42 @@ func TestMultipartMemory(t *testing.T) {
 		t.Errorf("stored file: %v, %v", fi, err)
 	}
 }
+
+// A finished upload is the client's bytes under the client's type and
+// name: it is served so that it never runs as a page of this origin.
+func TestUploadDownloadNotActive(t *testing.T) {
+	e := newUploadEnv(t, false, server.Config{})
+	for _, c := range []struct {
+		ctype, name string
+		wantType    string
+		wantDisp    string
+	}{
+		{"text/html", "page.html", "application/octet-stream", "attachment; filename=page.html"},
+		{"image/svg+xml", "logo.svg", "application/octet-stream", "attachment; filename=logo.svg"},
+		{"application/javascript", "a.js", "application/octet-stream", "attachment; filename=a.js"},
+		{"text/html; charset=utf-7", "x", "application/octet-stream", "attachment; filename=x"},
+		{"not a type", "x", "application/octet-stream", "attachment; filename=x"},
+		{"video/mp4", "clip.mp4", "video/mp4", "inline; filename=clip.mp4"},
+		{"image/png; foo=bar", "shot.png", "image/png", "inline; filename=shot.png"},
+		{"text/plain", "read me.txt", "text/plain; charset=utf-8", `inline; filename="read me.txt"`},
+		{"application/octet-stream", "été \"1\".bin", "application/octet-stream", `attachment; filename="_t_ _1_.bin"; filename*=UTF-8''%C3%A9t%C3%A9%20_1_.bin`},
+	} {
+		data := []byte("<script>alert(document.domain)</script>")
+		resp, body := e.send(t, "POST", "/files/", bytes.NewReader(data), tusHeader,
+			"Upload-Length: "+fmt.Sprint(len(data)), "Content-Type: application/offset+octet-stream",
+			"Upload-Metadata: filename "+b64(c.name)+",filetype "+b64(c.ctype))
+		wantStatus(t, resp, body, 201)
+		resp, body = e.send(t, "GET", resp.Header.Get("Location"), nil)
+		wantStatus(t, resp, body, 200)
+		for k, want := range map[string]string{
+			"Content-Type":            c.wantType,
+			"Content-Disposition":     c.wantDisp,
+			"X-Content-Type-Options":  "nosniff",
+			"Content-Security-Policy": "sandbox",
+		} {
+			if got := resp.Header.Get(k); got != want {
+				t.Errorf("upload declared %q named %q: %s = %q, want %q", c.ctype, c.name, k, got, want)
+			}
+		}
+	}
+}

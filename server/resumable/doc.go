@@ -106,8 +106,13 @@
 // # Downloads
 //
 // GET of an upload streams it once finished, with Range support, a strong
-// ETag and Content-Disposition: attachment with the sanitised file name
-// (from Upload-Metadata's filename, Content-Disposition, or the form).
+// ETag and the sanitised file name (from Upload-Metadata's filename,
+// Content-Disposition, or the form) in Content-Disposition. The bytes are
+// the client's, so they never run as a page of the origin: audio, video,
+// images but SVG and plain text are shown inline under their type; any
+// other type is an application/octet-stream attachment; every download
+// carries X-Content-Type-Options: nosniff and Content-Security-Policy:
+// sandbox.
 // File names are never used as paths: [SanitizeFileName] reduces them to
 // one harmless path element for display.
 package resumable

@@ -2,17 +2,19 @@ package resumable
 
 import (
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 
+	"github.com/ferryhq/ferry/server/internal/usercontent"
 	"github.com/ferryhq/ferry/server/store"
 )
 
 // GetFile downloads a finished upload: 200 or 206 for a Range, with a
-// strong ETag (a finished upload never changes), Last-Modified, the
-// client's media type and a Content-Disposition attachment carrying the
-// sanitised file name. An upload not finished yet gets 409 with its
+// strong ETag (a finished upload never changes), Last-Modified and the
+// sanitised file name in Content-Disposition. Audio, video, images but SVG
+// and plain text keep the client's media type and are shown inline; any
+// other type is served as an application/octet-stream attachment, and
+// every download carries nosniff and a sandbox policy. An upload not finished yet gets 409 with its
 // Upload-Offset. Downloads take no lock, so they never disturb an upload.
 func (h *Handler) GetFile(w http.ResponseWriter, r *http.Request) {
 	if _, ok := h.start(w, r); !ok {
@@ -56,16 +58,13 @@ func (h *Handler) GetFile(w http.ResponseWriter, r *http.Request) {
 
 	hd := w.Header()
 	hd.Del("Tus-Resumable")
-	ct := info.ContentType
-	if ct == "" {
-		ct = "application/octet-stream"
-	}
-	hd.Set("Content-Type", ct)
 	name := info.Name
 	if name == "" {
 		name = info.ID
 	}
-	hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	// The client's bytes under the client's type: served so that they
+	// never run as a page of this origin (see usercontent).
+	usercontent.SetHeaders(hd, info.ContentType, name)
 	hd.Set("ETag", `"`+info.ID+`"`)
 	hd.Set("Cache-Control", "private, max-age=0")
 	if rs, ok := rd.(io.ReadSeeker); ok {

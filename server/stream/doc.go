@@ -8,7 +8,10 @@
 // Every reply carries a sequence number "seq"; the server adds replies of
 // its own: {"type":"stored","offset":N} as the stored length grows, and at
 // the end {"type":"done","bytes":N,"sha256":HEX}. The finished stream is
-// served at GET <BasePath><name>.
+// served at GET <BasePath><name>, typed by its name or its first bytes but
+// never as active content: only audio, video, images but SVG and plain text
+// are shown inline; anything else is an application/octet-stream
+// attachment, and every answer carries nosniff and a sandbox policy.
 //
 // A stream created with the IETF resumable-upload draft's Upload-Complete
 // field is resumable: the server answers 104 (Upload Resumption Supported)

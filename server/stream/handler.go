@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/internal/sfv"
+	"github.com/ferryhq/ferry/server/internal/usercontent"
 )
 
 // Defaults for the zero values of Config.
@@ -433,9 +434,11 @@ func (h *Handler) drop(l *live, why error) {
 	}
 }
 
-// serveFinished serves a finished stream.
+// serveFinished serves a finished stream: the client's bytes, presented so
+// that they never run as a page of this origin (see usercontent). A link in
+// Dir is not followed out of it.
 func (h *Handler) serveFinished(w http.ResponseWriter, r *http.Request, name string) {
-	f, err := os.Open(filepath.Join(h.cfg.Dir, name))
+	f, err := os.OpenInRoot(h.cfg.Dir, name)
 	if err != nil {
 		problem(w, http.StatusNotFound, "", "no such stream")
 		return
@@ -446,6 +449,9 @@ func (h *Handler) serveFinished(w http.ResponseWriter, r *http.Request, name str
 		problem(w, http.StatusNotFound, "", "no such stream")
 		return
 	}
+	head := make([]byte, 512)
+	n, _ := f.ReadAt(head, 0)
+	usercontent.SetHeaders(w.Header(), usercontent.MediaType(name, head[:n]), name)
 	http.ServeContent(w, r, name, fi.ModTime(), f)
 }
 
