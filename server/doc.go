@@ -98,6 +98,21 @@
 // from there. Upload errors are problem details (RFC 9457,
 // application/problem+json).
 //
+// # Limits
+//
+// A client cannot hold the server with what it sends slowly. [Serve] bounds
+// a request's header in time ([Options.ReadHeaderTimeout], 30s) and size
+// ([Options.MaxHeaderBytes], 64 KiB; 431 past it). The content of every
+// request that has one, on any route, has an idle timeout that every
+// arriving byte resets ([Config.BodyIdleTimeout], 60s; a live stream's
+// producer may pause, so streams have [Config.StreamIdleTimeout], 5m): past
+// it, the handler's read fails with [ErrBodyIdle] and the connection is
+// closed (over HTTP/2, the stream is reset). Content nobody reads, which
+// net/http drains after the handler, is bounded the same way. One client
+// address (an IPv6 client: its /64) may have [Config.MaxUploadsPerClient]
+// requests with content in flight, 32 by default; more get 429 with
+// Retry-After.
+//
 // # Routes
 //
 // All routes are registered in one [http.ServeMux]:

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -20,11 +21,24 @@ type Options struct {
 	Logger                  *slog.Logger
 	ShutdownTimeout         time.Duration    // 0: 10s
 	Ready                   func(url string) // called once listening, with the base URL, e.g. "http://127.0.0.1:43121" or "https://..."
+	// ReadHeaderTimeout bounds the time a client may take to send a
+	// request's header, however slowly it trickles it; the connection is
+	// closed then. 0 means 30s. Content has an idle timeout of its own
+	// (Config.BodyIdleTimeout).
+	ReadHeaderTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header (431 past it; over HTTP/2,
+	// the header list). 0 means DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
 }
 
+// DefaultMaxHeaderBytes is Options.MaxHeaderBytes when it is 0: room for
+// the upload protocols' fields, a bearer token and browser cookies.
+const DefaultMaxHeaderBytes = 64 << 10
+
 const (
-	defaultAddr            = "127.0.0.1:8080"
-	defaultShutdownTimeout = 10 * time.Second
+	defaultAddr              = "127.0.0.1:8080"
+	defaultShutdownTimeout   = 10 * time.Second
+	defaultReadHeaderTimeout = 30 * time.Second
 )
 
 // Serve listens and serves until ctx is cancelled, then shuts down gracefully (in-flight
@@ -61,9 +75,10 @@ func Serve(ctx context.Context, o Options) error {
 		Handler:   o.Handler,
 		TLSConfig: tlsConfig,
 		Protocols: new(http.Protocols),
-		// Bound only the header: bodies of big transfers may take hours,
-		// and stalls are the client's to detect.
-		ReadHeaderTimeout: 30 * time.Second,
+		// Bound the header as a whole; content may take hours, so it has
+		// an idle timeout instead, which the Server keeps per request.
+		ReadHeaderTimeout: cmp.Or(o.ReadHeaderTimeout, defaultReadHeaderTimeout),
+		MaxHeaderBytes:    cmp.Or(o.MaxHeaderBytes, DefaultMaxHeaderBytes),
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -307,4 +308,74 @@ func TestSelfSignedCert(t *testing.T) {
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: "other.example"}); err == nil {
 		t.Error("Verify(other.example) succeeded, want a name mismatch")
 	}
+}
+
+// Serve bounds what a client may send before its request is routed: the
+// header's size (431 past MaxHeaderBytes) and the time it takes to send it
+// (the connection closes after ReadHeaderTimeout, however slowly the bytes
+// trickle in).
+func TestServeHeaderLimits(t *testing.T) {
+	srv := fileServer(t, map[string]string{"a.txt": "a"})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	url, done := startServe(t, ctx, server.Options{Handler: srv, MaxHeaderBytes: 4 << 10, ReadHeaderTimeout: 50 * time.Millisecond})
+	addr := strings.TrimPrefix(url, "http://")
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c
+	}
+
+	c := dial()
+	io.WriteString(c, "GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("b", 8<<10)+"\r\n\r\n")
+	got, _ := io.ReadAll(c)
+	if !strings.HasPrefix(string(got), "HTTP/1.1 431") {
+		t.Errorf("an 8 KiB header with MaxHeaderBytes 4 KiB: %.40q, want 431", got)
+	}
+
+	c = dial()
+	io.WriteString(c, "GET /a.txt HTTP/1.1\r\nHost: x\r\n") // and never the rest
+	if got, err := io.ReadAll(c); err != nil {
+		t.Errorf("a header never finished: %v (read %q), want the connection closed", err, got)
+	}
+
+	// A header trickled a byte at a time, each one sooner than the
+	// timeout: the whole is still bounded.
+	c = dial()
+	closed := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(c)
+		closed <- err
+	}()
+	head := "GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Slow: " + strings.Repeat("s", 1000)
+	var readErr error
+	ended := false
+trickle:
+	for i := 0; i < len(head); i++ {
+		if _, err := c.Write([]byte{head[i]}); err != nil {
+			break // closed by the server, as it should
+		}
+		select {
+		case readErr = <-closed:
+			ended = true
+			break trickle
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if !ended {
+		select {
+		case readErr = <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a trickled header held the connection")
+		}
+	}
+	if readErr != nil && !errors.Is(readErr, syscall.ECONNRESET) {
+		t.Errorf("reading the trickled connection: %v, want it closed", readErr)
+	}
+	cancel()
+	waitServe(t, done)
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"io"
@@ -78,6 +79,28 @@ type Config struct {
 	// reaches it: through a link, a bind mount or another spelling. A
 	// Root inside one of them is refused with ErrRootInState.
 	Hide []string
+	// BodyIdleTimeout ends a request whose content (an upload, an
+	// append, a form) goes this long without a byte: the handler's read
+	// fails with ErrBodyIdle and the connection is closed. Every byte
+	// resets it, so a slow but moving upload is never cut. 0 means
+	// DefaultBodyIdleTimeout (60s); negative disables it.
+	BodyIdleTimeout time.Duration
+	// StreamIdleTimeout is the idle timeout of a live stream's content
+	// (POST and PATCH /stream/), longer than BodyIdleTimeout because a
+	// producer may pause: ferry stream sends nothing while it waits for
+	// its input. A plain stream paused longer ends with an error reply; a
+	// resumable one keeps what it stored and continues on the client's
+	// next request. 0 means DefaultStreamIdleTimeout (5m); negative
+	// disables it.
+	StreamIdleTimeout time.Duration
+	// MaxUploadsPerClient bounds the requests with content (uploads,
+	// appends, forms, streams) in flight from one client address (an IPv6
+	// client: its /64); more get 429 with Retry-After. Behind a reverse
+	// proxy every client has the proxy's address: raise it or disable it
+	// there. 0 means DefaultMaxUploadsPerClient (32), comfortably above
+	// ferry put -x 8 or tus-js-client's parallelUploads: 8; negative
+	// disables it.
+	MaxUploadsPerClient int
 	// ServeDotFiles serves files and directories whose names start with
 	// a dot (.well-known, .git, .env); by default they are answered like
 	// missing files. ferry's work files (NAME.part, NAME.ferry,
@@ -99,6 +122,10 @@ type Server struct {
 
 	hide     []string // absolute paths of the state directories not served
 	dotFiles bool
+
+	bodyIdleTimeout time.Duration // 0: none
+	streamIdle      time.Duration // 0: none
+	clients         *clientLimiter
 
 	// cancel ends work that outlives one request, such as hashing a file
 	// other requests are waiting for.
@@ -150,6 +177,10 @@ func New(cfg Config) (*Server, error) {
 
 		hide:     hide,
 		dotFiles: cfg.ServeDotFiles,
+
+		bodyIdleTimeout: idleSetting(cfg.BodyIdleTimeout, DefaultBodyIdleTimeout),
+		streamIdle:      idleSetting(cfg.StreamIdleTimeout, DefaultStreamIdleTimeout),
+		clients:         newClientLimiter(cmp.Or(cfg.MaxUploadsPerClient, DefaultMaxUploadsPerClient)),
 	}
 	if err := s.setupUploads(cfg); err != nil {
 		cancel()
@@ -213,7 +244,8 @@ func (s *Server) Close() error {
 	return s.root.Close()
 }
 
-// ServeHTTP logs the request, refuses malformed paths, and routes it.
+// ServeHTTP logs the request, refuses malformed paths, puts its content
+// under the idle timeout and the per-client bound, and routes it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	lw := &logWriter{ResponseWriter: w}
@@ -225,7 +257,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(lw, ErrBadPath)
 		return
 	}
-	s.mux.ServeHTTP(lw, r)
+	if !hasBody(r) {
+		s.mux.ServeHTTP(lw, r)
+		return
+	}
+	var hw http.ResponseWriter = lw
+	if idle := s.bodyIdle(r); idle > 0 {
+		hw, r = guardBody(lw, r, idle, s.now)
+	}
+	release, ok := s.clients.acquire(r.RemoteAddr)
+	if !ok {
+		lw.Header().Set("Retry-After", "1")
+		writeProblem(lw, r, ErrTooManyUploads)
+		return
+	}
+	defer release()
+	s.mux.ServeHTTP(hw, r)
 }
 
 // validPath reports whether p is an absolute slash-separated path without

@@ -24,6 +24,10 @@ func serveCmd(io stdio) *cobra.Command {
 		maxStorage            string
 		creationRate          float64
 		creationBurst         int
+		bodyIdle, streamIdle  time.Duration
+		headerTimeout         time.Duration
+		maxHeader             string
+		perClient             int
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -57,7 +61,15 @@ root (the default root is "."), however they are reached (a link, a bind
 mount); the daemon's state directory; files ferry is still writing
 (NAME.part, NAME.ferry, .NAME.tmp*); and dot files such as .git or .env
 unless --dotfiles. Uploads are served only at /files/<id> and /stream/NAME,
-behind --token.`,
+behind --token.
+
+What clients send is bounded: a header must arrive within --header-timeout
+and fit --max-header-size (431 past it); content that goes
+--body-idle-timeout without a byte is cut (every byte resets it, so slow
+uploads go on), and a live stream, whose producer may pause, has
+--stream-idle-timeout; one client address (an IPv6 /64) may have
+--max-uploads-per-client requests with content at once (429 past it; behind
+a reverse proxy all clients share its address: raise it, or 0 for none).`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 0 {
 				return usagef("serve takes no arguments")
@@ -106,18 +118,30 @@ behind --token.`,
 			}
 			cfg.UploadCreationRate = cmp.Or(creationRate, -1)
 			cfg.UploadCreationBurst = creationBurst
+			cfg.BodyIdleTimeout = offWhenZero(bodyIdle)
+			cfg.StreamIdleTimeout = offWhenZero(streamIdle)
+			cfg.MaxUploadsPerClient = perClient
+			if perClient == 0 {
+				cfg.MaxUploadsPerClient = -1 // 0 on the command line: no bound
+			}
+			headerBytes, err := parseSize(maxHeader)
+			if err != nil || headerBytes <= 0 || headerBytes > 1<<30 {
+				return usagef("--max-header-size: want a size such as 64K, not %q", maxHeader)
+			}
 			srv, err := server.New(cfg)
 			if err != nil {
 				return usageError{err}
 			}
 			defer srv.Close()
 			return server.Serve(c.Context(), server.Options{
-				Addr:          addr,
-				Handler:       srv,
-				Logger:        log,
-				TLSSelfSigned: selfSigned,
-				TLSCertFile:   cert,
-				TLSKeyFile:    key,
+				Addr:              addr,
+				Handler:           srv,
+				Logger:            log,
+				TLSSelfSigned:     selfSigned,
+				TLSCertFile:       cert,
+				TLSKeyFile:        key,
+				ReadHeaderTimeout: headerTimeout,
+				MaxHeaderBytes:    int(headerBytes),
 			})
 		},
 	}
@@ -136,5 +160,19 @@ behind --token.`,
 	fl.StringVar(&maxStorage, "max-storage", "", "refuse new upload bytes once DIR holds `SIZE` in uploads (0: no limit; default: what DIR holds plus 80% of the space free on its file system at start)")
 	fl.Float64Var(&creationRate, "creation-rate", server.DefaultUploadCreationRate, "let one client create `N` uploads a second after its burst (0: no limit)")
 	fl.IntVar(&creationBurst, "creation-burst", server.DefaultUploadCreationBurst, "let one client create `N` uploads at once")
+	fl.DurationVar(&bodyIdle, "body-idle-timeout", server.DefaultBodyIdleTimeout, "cut request content that goes `DURATION` without a byte (0: never)")
+	fl.DurationVar(&streamIdle, "stream-idle-timeout", server.DefaultStreamIdleTimeout, "cut a live stream's content after `DURATION` without a byte; longer, as its producer may pause (0: never)")
+	fl.DurationVar(&headerTimeout, "header-timeout", 30*time.Second, "close a connection whose request header takes longer than `DURATION`")
+	fl.StringVar(&maxHeader, "max-header-size", "64K", "answer 431 to a request header larger than `SIZE`")
+	fl.IntVar(&perClient, "max-uploads-per-client", server.DefaultMaxUploadsPerClient, "allow `N` requests with content at once per client address (0: no bound)")
 	return c
+}
+
+// offWhenZero maps a duration flag's 0 ("never") to the negative value a
+// server.Config field takes for it.
+func offWhenZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -1,0 +1,253 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/server"
+)
+
+// waitServer bounds every wait on the server in these tests.
+const waitServer = 10 * time.Second
+
+// pending is a request whose body the test writes while the server runs it.
+type pending struct {
+	pw   *io.PipeWriter
+	resp chan *http.Response
+	err  chan error
+}
+
+// start sends method url with a body written through the returned pending.
+func (e *env) start(t *testing.T, method, url string, headers ...string) *pending {
+	t.Helper()
+	if strings.HasPrefix(url, "/") {
+		url = e.url + url
+	}
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), waitServer)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, method, url, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Add(k, strings.TrimSpace(v))
+	}
+	p := &pending{pw: pw, resp: make(chan *http.Response, 1), err: make(chan error, 1)}
+	go func() {
+		resp, err := e.client.Do(req)
+		if err != nil {
+			p.err <- err
+			return
+		}
+		p.resp <- resp
+	}()
+	return p
+}
+
+// response waits for the response's header.
+func (p *pending) response(t *testing.T) *http.Response {
+	t.Helper()
+	select {
+	case r := <-p.resp:
+		t.Cleanup(func() { r.Body.Close() })
+		return r
+	case err := <-p.err:
+		t.Fatalf("request failed: %v", err)
+	case <-time.After(waitServer):
+		t.Fatal("no response")
+	}
+	return nil
+}
+
+// ended waits for the request to end, as an error or a whole response.
+func (p *pending) ended(t *testing.T) (status int, body []byte) {
+	t.Helper()
+	select {
+	case r := <-p.resp:
+		defer r.Body.Close()
+		body, _ := io.ReadAll(r.Body)
+		return r.StatusCode, body
+	case <-p.err:
+		return 0, nil
+	case <-time.After(waitServer):
+		t.Fatal("a request with a stalled body did not end")
+	}
+	return 0, nil
+}
+
+// A tus PATCH whose content stalls ends at the idle timeout; what arrived
+// is kept, and the upload continues from the offset the server tells.
+func TestUploadBodyIdle(t *testing.T) {
+	run(t, func(t *testing.T, e0 *env) {
+		e := newUploadEnv(t, e0.h2c, server.Config{BodyIdleTimeout: 20 * time.Millisecond})
+		data := randomBytes(300000, 31)
+		resp, body := e.send(t, "POST", "/files/", nil, tusHeader, "Upload-Length: "+strconv.Itoa(len(data)))
+		wantStatus(t, resp, body, 201)
+		loc := resp.Header.Get("Location")
+		p := e.start(t, "PATCH", loc, tusHeader, "Content-Type: application/offset+octet-stream", "Upload-Offset: 0")
+		p.pw.Write(data[:100000])
+		if status, _ := p.ended(t); status >= 200 && status < 300 {
+			t.Fatalf("a stalled PATCH ended %d", status)
+		}
+		p.pw.Close()
+		resp, body = e.send(t, "HEAD", loc, nil, tusHeader)
+		wantStatus(t, resp, body, 200)
+		off, err := strconv.Atoi(resp.Header.Get("Upload-Offset"))
+		if err != nil || off > 100000 {
+			t.Fatalf("Upload-Offset %q after the stall, want at most what was sent", resp.Header.Get("Upload-Offset"))
+		}
+		resp, body = e.send(t, "PATCH", loc, bytes.NewReader(data[off:]), tusHeader,
+			"Content-Type: application/offset+octet-stream", "Upload-Offset: "+strconv.Itoa(off))
+		wantStatus(t, resp, body, 204)
+		resp, body = e.send(t, "GET", loc, nil)
+		wantStatus(t, resp, body, 200)
+		mustEqualBytes(t, "the upload", body, data)
+	})
+}
+
+// A stalled upload is still taken over by the client's next request at
+// once: the idle timeout (an hour here) does not delay the takeover.
+func TestUploadTakeoverUnderGuard(t *testing.T) {
+	run(t, func(t *testing.T, e0 *env) {
+		e := newUploadEnv(t, e0.h2c, server.Config{BodyIdleTimeout: time.Hour, UploadStallTimeout: time.Millisecond})
+		data := randomBytes(200000, 32)
+		resp, body := e.send(t, "POST", "/files/", nil, tusHeader, "Upload-Length: "+strconv.Itoa(len(data)))
+		wantStatus(t, resp, body, 201)
+		loc := resp.Header.Get("Location")
+		p := e.start(t, "PATCH", loc, tusHeader, "Content-Type: application/offset+octet-stream", "Upload-Offset: 0")
+		p.pw.Write(data[:50000])
+		// A HEAD that comes before the PATCH holds the upload sees
+		// offset 0; the first one after it takes the stalled PATCH over.
+		off := 0
+		for deadline := time.Now().Add(waitServer); off != 50000; {
+			if time.Now().After(deadline) {
+				t.Fatalf("no HEAD took the stalled PATCH over (offset %d)", off)
+			}
+			resp, body = e.send(t, "HEAD", loc, nil, tusHeader)
+			wantStatus(t, resp, body, 200)
+			off, _ = strconv.Atoi(resp.Header.Get("Upload-Offset"))
+		}
+		p.ended(t)
+		resp, body = e.send(t, "PATCH", loc, bytes.NewReader(data[off:]), tusHeader,
+			"Content-Type: application/offset+octet-stream", "Upload-Offset: "+strconv.Itoa(off))
+		wantStatus(t, resp, body, 204)
+		resp, body = e.send(t, "GET", loc, nil)
+		wantStatus(t, resp, body, 200)
+		mustEqualBytes(t, "the upload", body, data)
+	})
+}
+
+// A live stream has an idle timeout of its own. A plain stream paused past
+// it ends with an error reply and is dropped; a resumable one keeps what it
+// stored and is finished by a PATCH.
+func TestStreamIdle(t *testing.T) {
+	run(t, func(t *testing.T, e0 *env) {
+		e := newUploadEnv(t, e0.h2c, server.Config{StreamIdleTimeout: 20 * time.Millisecond})
+		streams := filepath.Join(e.dir, "streams")
+		data := randomBytes(100000, 33)
+
+		p := e.start(t, "POST", "/stream/plain.bin")
+		r := p.response(t)
+		wantStatus(t, r, nil, http.StatusCreated)
+		p.pw.Write(data[:1000])
+		last := lastReply(t, r.Body)
+		if last["type"] != "error" || !strings.Contains(last["error"].(string), "idle") {
+			t.Errorf("last reply of a paused plain stream %v, want an error naming the idle timeout", last)
+		}
+		resp, _ := e.send(t, "GET", "/stream/plain.bin", nil)
+		wantStatus(t, resp, nil, http.StatusNotFound)
+		if parts, _ := filepath.Glob(filepath.Join(streams, ".*.part")); len(parts) != 0 {
+			t.Errorf("a dropped stream left %v", parts)
+		}
+
+		p = e.start(t, "POST", "/stream/res.bin", "Upload-Complete: ?0")
+		r = p.response(t)
+		wantStatus(t, r, nil, http.StatusCreated)
+		loc := r.Header.Get("Location")
+		p.pw.Write(data[:1000])
+		lastReply(t, r.Body)
+		resp, _ = e.send(t, "HEAD", loc, nil)
+		wantStatus(t, resp, nil, http.StatusNoContent)
+		off, err := strconv.Atoi(resp.Header.Get("Upload-Offset"))
+		if err != nil || off > 1000 {
+			t.Fatalf("Upload-Offset %q after the pause", resp.Header.Get("Upload-Offset"))
+		}
+		resp, body := e.send(t, "PATCH", loc, bytes.NewReader(data[off:]), "Upload-Offset: "+strconv.Itoa(off), "Upload-Complete: ?1",
+			"Content-Type: application/partial-upload")
+		wantStatus(t, resp, body, http.StatusOK)
+		stored, err := os.ReadFile(filepath.Join(streams, "res.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustEqualBytes(t, "the resumed stream", stored, data)
+	})
+}
+
+// lastReply reads NDJSON replies to their end and returns the last.
+func lastReply(t *testing.T, r io.Reader) map[string]any {
+	t.Helper()
+	var last map[string]any
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		last = nil
+		if err := json.Unmarshal(sc.Bytes(), &last); err != nil {
+			t.Fatalf("reply %q: %v", sc.Bytes(), err)
+		}
+	}
+	return last
+}
+
+// One client address holds at most MaxUploadsPerClient requests with
+// content at once; the next gets 429 with Retry-After until one ends.
+func TestMaxUploadsPerClient(t *testing.T) {
+	run(t, func(t *testing.T, e0 *env) {
+		e := newUploadEnv(t, e0.h2c, server.Config{MaxUploadsPerClient: 2})
+		var open []*pending
+		var first *http.Response
+		for i := range 2 {
+			p := e.start(t, "POST", "/stream/s"+strconv.Itoa(i))
+			r := p.response(t)
+			wantStatus(t, r, nil, http.StatusCreated)
+			open = append(open, p)
+			if first == nil {
+				first = r
+			}
+		}
+		resp, body := e.send(t, "POST", "/stream/s2", strings.NewReader("x"))
+		wantStatus(t, resp, body, http.StatusTooManyRequests)
+		if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("429 without Retry-After or problem details: %v", resp.Header)
+		}
+		// Requests without content are not counted.
+		resp, body = e.send(t, "GET", "/healthz", nil)
+		wantStatus(t, resp, body, http.StatusOK)
+
+		open[0].pw.Close()
+		io.ReadAll(first.Body) // the stream is done once its replies end
+		resp, body = e.send(t, "POST", "/stream/s2", strings.NewReader("x"))
+		wantStatus(t, resp, body, http.StatusCreated)
+	})
+}
+
+// The default bound leaves room for the parallel uploads of real clients:
+// ferry put -x 8, tus-js-client with parallelUploads 8, both at once.
+func TestDefaultMaxUploadsPerClient(t *testing.T) {
+	e := newUploadEnv(t, true, server.Config{})
+	for i := range 16 {
+		p := e.start(t, "POST", "/stream/p"+strconv.Itoa(i))
+		wantStatus(t, p.response(t), nil, http.StatusCreated)
+	}
+}
