@@ -45,6 +45,9 @@ const MaxChannels = 8
 var (
 	ErrNotWAV      = errors.New("audio: not a WAV stream")
 	ErrUnsupported = errors.New("audio: unsupported")
+	// ErrInvalidQuery reports a query parameter (rate, channels) that is
+	// not an integer in its range.
+	ErrInvalidQuery = errors.New("audio: invalid query parameter")
 )
 
 // readSize is the most read at once: the processor handles whatever one

@@ -58,7 +58,7 @@ func queryInt(v, key string, def, lo, hi int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("audio: invalid query parameter %s=%q: want an integer from %d to %d", key, v, lo, hi)
+		return 0, fmt.Errorf("%w %s=%q: want an integer from %d to %d", ErrInvalidQuery, key, v, lo, hi)
 	}
 	return n, nil
 }
