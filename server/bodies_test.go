@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -214,7 +215,7 @@ func lastReply(t *testing.T, r io.Reader) map[string]any {
 // content at once; the next gets 429 with Retry-After until one ends.
 func TestMaxUploadsPerClient(t *testing.T) {
 	run(t, func(t *testing.T, e0 *env) {
-		e := newUploadEnv(t, e0.h2c, server.Config{MaxUploadsPerClient: 2})
+		e := newUploadEnv(t, e0.h2c, server.Config{MaxUploadsPerClient: 2, StreamIdleTimeout: time.Hour})
 		var open []*pending
 		var first *http.Response
 		for i := range 2 {
@@ -230,6 +231,21 @@ func TestMaxUploadsPerClient(t *testing.T) {
 		wantStatus(t, resp, body, http.StatusTooManyRequests)
 		if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" {
 			t.Errorf("429 without Retry-After or problem details: %v", resp.Header)
+		}
+		if !e.h2c {
+			// The answer does not wait for content that is not coming
+			// (net/http would read it first, to the idle timeout).
+			c, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(waitServer))
+			io.WriteString(c, "POST /stream/s3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil || resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("a stalled request over the bound: %v %v, want 429 at once", resp, err)
+			}
 		}
 		// Requests without content are not counted.
 		resp, body = e.send(t, "GET", "/healthz", nil)

@@ -268,6 +268,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	release, ok := s.clients.acquire(r.RemoteAddr)
 	if !ok {
 		lw.Header().Set("Retry-After", "1")
+		if r.ProtoMajor == 1 {
+			// Or net/http reads what content there is before it
+			// answers: all of it, if the client trickles it.
+			lw.Header().Set("Connection", "close")
+		}
 		writeProblem(lw, r, ErrTooManyUploads)
 		return
 	}
