@@ -2,6 +2,8 @@ package stream_test
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -52,5 +54,23 @@ func TestStoredStreamNotActive(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A finished stream is opened inside the stream directory: a link there
+// that leads out of it is not followed.
+func TestStoredStreamLinkNotFollowed(t *testing.T) {
+	s := newServer(t, stream.Config{}, false)
+	outside := filepath.Join(t.TempDir(), "secret.txt")
+	if err := os.WriteFile(outside, []byte("secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{"abs.txt": outside, "rel.txt": "../" + filepath.Base(filepath.Dir(outside)) + "/secret.txt"} {
+		if err := os.Symlink(target, filepath.Join(s.dir, name)); err != nil {
+			t.Fatal(err)
+		}
+		if r := s.do(http.MethodGet, "/stream/"+name, nil, nil); r.StatusCode != http.StatusNotFound || strings.Contains(string(r.body), "secret") {
+			t.Errorf("GET %s, a link out of the directory: %s %q, want 404", name, r.Status, r.body)
+		}
 	}
 }
