@@ -133,6 +133,15 @@ type digestKey struct {
 	path, etag, alg string
 }
 
+// maxDigestFlights bounds the files hashed at once. A digest is optional,
+// so a request that would start one more pass gets none, rather than have
+// a client asking for digests of many big files (a HEAD is enough) make the
+// server read them all at the same time.
+const maxDigestFlights = 8
+
+// errDigestBusy reports that maxDigestFlights files are being hashed.
+var errDigestBusy = errors.New("server: too many files being hashed at once")
+
 // digestCache holds recent digests, at most max of them, dropping the least
 // recently used. A digest not yet known is computed once, however many
 // requests ask for it meanwhile: a segmented client asks on every range.
@@ -177,7 +186,8 @@ type digestCompute func(context.Context) (sum []byte, keep bool, err error)
 // cached nor being computed. compute runs on its own goroutine under the
 // cache's context, so a caller that gives up (ctx done) leaves it to finish
 // for the others and for the next request; errors, and sums compute says
-// not to keep, are not cached.
+// not to keep, are not cached. With maxDigestFlights computations running,
+// a key not among them gets errDigestBusy.
 func (c *digestCache) get(ctx context.Context, key digestKey, compute digestCompute) ([]byte, error) {
 	c.mu.Lock()
 	if el, ok := c.entries[key]; ok {
@@ -188,6 +198,10 @@ func (c *digestCache) get(ctx context.Context, key digestKey, compute digestComp
 	}
 	fl, ok := c.flights[key]
 	if !ok {
+		if len(c.flights) >= maxDigestFlights {
+			c.mu.Unlock()
+			return nil, errDigestBusy
+		}
 		fl = &digestFlight{done: make(chan struct{})}
 		c.flights[key] = fl
 		c.hashes.Add(1)

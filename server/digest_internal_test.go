@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -93,6 +94,44 @@ func TestDigestCacheWaiterGivesUp(t *testing.T) {
 		}
 		if got := calls.Load(); got != 1 {
 			t.Errorf("computations = %d, want 1", got)
+		}
+	})
+}
+
+// TestDigestCacheBoundsComputations checks that requests for more files
+// than may be hashed at once get no digest instead of starting more
+// passes: HEAD requests with Want-Repr-Digest for many big files must not
+// make the server read them all at the same time.
+func TestDigestCacheBoundsComputations(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newDigestCache(t.Context(), 8)
+		var calls atomic.Int64
+		release := make(chan struct{})
+		compute := blockingCompute(&calls, release, "sum")
+		for i := range maxDigestFlights {
+			go c.get(t.Context(), digestKey{fmt.Sprint(i), `"1"`, "sha-256"}, compute)
+		}
+		synctest.Wait()
+		if _, err := c.get(t.Context(), digestKey{"one more", `"1"`, "sha-256"}, compute); !errors.Is(err, errDigestBusy) {
+			t.Errorf("get of one file more than may be hashed at once = %v, want errDigestBusy", err)
+		}
+		if got := calls.Load(); got != maxDigestFlights {
+			t.Errorf("computations = %d, want %d", got, maxDigestFlights)
+		}
+		// A file being hashed already is waited for, not refused.
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.get(t.Context(), digestKey{"0", `"1"`, "sha-256"}, compute)
+			done <- err
+		}()
+		synctest.Wait()
+		close(release)
+		if err := <-done; err != nil {
+			t.Errorf("get of a file being hashed = %v, want its sum", err)
+		}
+		synctest.Wait()
+		if sum, err := c.get(t.Context(), digestKey{"one more", `"1"`, "sha-256"}, compute); err != nil || string(sum) != "sum" {
+			t.Errorf("get once the others are done = %q, %v", sum, err)
 		}
 	})
 }

@@ -44,7 +44,10 @@
 // it. A digest is served only for the version it was computed from: the file
 // is checked against the ETag before and after the pass, and a digest of a
 // file changed less than two seconds before its pass began is not cached, as
-// file systems stamp changes with a coarse clock. Hashing streams the file;
+// file systems stamp changes with a coarse clock. At most eight files are
+// hashed at once; a request that would start another pass gets no
+// Repr-Digest, so asking for digests of many big files (HEAD is enough)
+// cannot make the server read them all together. Hashing streams the file;
 // memory does not grow with file size.
 //
 // # Serving

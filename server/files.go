@@ -75,8 +75,14 @@ func (s *Server) setReprDigest(r *http.Request, h http.Header, name, etag string
 	})
 	if err != nil {
 		// Repr-Digest is optional; a response without one is still
-		// correct, so serve the file and log why there is none.
-		s.log.LogAttrs(r.Context(), slog.LevelWarn, "repr-digest", slog.String("name", name), slog.Any("err", err))
+		// correct, so serve the file and log why there is none. Being
+		// busy is no fault, and a flood of requests must not flood
+		// the log with warnings.
+		level := slog.LevelWarn
+		if errors.Is(err, errDigestBusy) {
+			level = slog.LevelDebug
+		}
+		s.log.LogAttrs(r.Context(), level, "repr-digest", slog.String("name", name), slog.Any("err", err))
 		return
 	}
 	h.Set("Repr-Digest", formatDigest(alg.name, sum))
