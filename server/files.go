@@ -134,25 +134,6 @@ func (s *Server) openFile(name string) (*os.File, fs.FileInfo, error) {
 	return f, fi, nil
 }
 
-// openServed opens name below the root for a client: only a regular file
-// that is not hidden (see resolve), opened through the path resolve found
-// and checked to be the file it looked at.
-func (s *Server) openServed(name string) (*os.File, fs.FileInfo, error) {
-	real, seen, err := s.resolve(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	f, fi, err := s.openFile(real)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !os.SameFile(fi, seen) {
-		f.Close()
-		return nil, nil, fs.ErrNotExist // replaced while it was looked up
-	}
-	return f, fi, nil
-}
-
 // openError maps an error from openFile to what the client sees. A name the
 // file system rejects (missing, through a file, a link loop or one leading
 // out of the root) looks missing; only a failure of the system itself is a 500.

@@ -108,67 +108,144 @@ func (s *Server) hiddenName(elem string) bool {
 	return isWorkFile(elem) || !s.dotFiles && strings.HasPrefix(elem, ".")
 }
 
-// resolve returns name below the root with every symbolic link replaced by
-// what it points to, refusing (with errHidden) a name that passes through
-// a state directory or an element hidden by name, and returns the Lstat of
-// what it names. Links are followed as the root follows them: relative
-// to the directory holding them, never above the root and never to an
-// absolute path.
-func (s *Server) resolve(name string) (string, fs.FileInfo, error) {
-	hidden := s.hiddenDirs()
-	var done []string
+// openServed opens name below the root for a client: a regular file that
+// is not hidden. It walks name one element at a time from the root, as the
+// root itself would, following symbolic links relative to the directory
+// holding them, never above the root and never to an absolute path; every
+// element it meets on the way, in name or in a link, is checked against
+// the names never served, and every directory against the state
+// directories. The file is opened in the directory the walk reached and
+// checked to be the one it looked at. The walk costs a few system calls per
+// element, however deep name is.
+func (s *Server) openServed(name string) (*os.File, fs.FileInfo, error) {
+	w := &walk{root: s.root, dir: s.root, hidden: s.hiddenDirs()}
+	defer w.close()
 	todo := strings.Split(name, "/")
-	links := 0
-	var fi fs.FileInfo
-	for len(todo) > 0 {
+	for links := 0; len(todo) > 0; {
 		elem := todo[0]
 		todo = todo[1:]
 		switch elem {
 		case "", ".":
 			continue
 		case "..":
-			if len(done) == 0 {
-				return "", nil, errEscape
+			if err := w.up(); err != nil {
+				return nil, nil, err
 			}
-			done, fi = done[:len(done)-1], nil // a directory
 			continue
 		}
 		if s.hiddenName(elem) {
-			return "", nil, errHidden
+			return nil, nil, errHidden
 		}
-		p := path.Join(path.Join(done...), elem)
-		var err error
-		if fi, err = s.root.Lstat(p); err != nil {
-			return "", nil, err
+		dir, err := w.current()
+		if err != nil {
+			return nil, nil, err
 		}
-		if fi.Mode()&fs.ModeSymlink != 0 {
+		fi, err := dir.Lstat(elem)
+		switch {
+		case err != nil:
+			return nil, nil, err
+		case fi.Mode()&fs.ModeSymlink != 0:
 			if links++; links > maxLinks {
-				return "", nil, syscall.ELOOP
+				return nil, nil, syscall.ELOOP
 			}
-			target, err := s.root.Readlink(p)
+			target, err := dir.Readlink(elem)
 			if err != nil {
-				return "", nil, err
+				return nil, nil, err
 			}
-			target = filepath.ToSlash(target)
-			if path.IsAbs(target) || filepath.IsAbs(target) {
-				return "", nil, errEscape
+			if target = filepath.ToSlash(target); path.IsAbs(target) || filepath.IsAbs(target) {
+				return nil, nil, errEscape
 			}
 			todo = append(strings.Split(target, "/"), todo...)
-			continue
-		}
-		done = append(done, elem)
-		if fi.IsDir() {
-			if isOneOf(fi, hidden) {
-				return "", nil, errHidden
+		case fi.IsDir():
+			if isOneOf(fi, w.hidden) {
+				return nil, nil, errHidden
 			}
-		} else if len(todo) > 0 {
-			return "", nil, syscall.ENOTDIR
+			if err := w.down(elem, fi); err != nil {
+				return nil, nil, err
+			}
+		case len(todo) > 0:
+			return nil, nil, syscall.ENOTDIR
+		case !fi.Mode().IsRegular():
+			return nil, nil, fs.ErrNotExist // opening a FIFO or a device could block or have effects
+		default:
+			return openSame(dir, elem, fi)
 		}
 	}
-	if fi == nil {
-		return "", nil, fs.ErrNotExist // a directory, or the root itself
+	return nil, nil, fs.ErrNotExist // a directory, or the root itself
+}
+
+// openSame opens elem in dir and returns it only if it is still the regular
+// file seen before (not replaced in between).
+func openSame(dir *os.Root, elem string, seen fs.FileInfo) (*os.File, fs.FileInfo, error) {
+	f, err := dir.Open(elem)
+	if err != nil {
+		return nil, nil, err
 	}
-	return path.Join(done...), fi, nil
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || !os.SameFile(fi, seen) {
+		f.Close()
+		if err == nil {
+			err = fs.ErrNotExist
+		}
+		return nil, nil, err
+	}
+	return f, fi, nil
+}
+
+// walk is where openServed has got to: a directory below the root, open,
+// and its path from the root.
+type walk struct {
+	root   *os.Root
+	dir    *os.Root // nil after going up: reopened from root when needed
+	path   []string
+	hidden []fs.FileInfo
+}
+
+// current returns the directory reached.
+func (w *walk) current() (*os.Root, error) {
+	if w.dir == nil {
+		d, err := w.root.OpenRoot(path.Join(append([]string{"."}, w.path...)...))
+		if err != nil {
+			return nil, err
+		}
+		w.dir = d
+	}
+	return w.dir, nil
+}
+
+// down enters the directory elem of the current one, which must still be
+// the one seen.
+func (w *walk) down(elem string, seen fs.FileInfo) error {
+	d, err := w.dir.OpenRoot(elem)
+	if err != nil {
+		return err
+	}
+	if fi, err := d.Stat("."); err != nil || !os.SameFile(fi, seen) {
+		d.Close()
+		return fs.ErrNotExist // replaced while it was looked at
+	}
+	w.close()
+	w.dir, w.path = d, append(w.path, elem)
+	return nil
+}
+
+// up goes back to the parent directory. Only a link's target says "..",
+// and at most maxLinks of them are followed, so the reopening it costs is
+// bounded.
+func (w *walk) up() error {
+	if len(w.path) == 0 {
+		return errEscape
+	}
+	w.close()
+	w.dir, w.path = nil, w.path[:len(w.path)-1]
+	return nil
+}
+
+// close closes the current directory unless it is the root.
+func (w *walk) close() {
+	if w.dir != nil && w.dir != w.root {
+		w.dir.Close()
+	}
 }
 
 // errEscape reports a link that leads out of the root; it is answered like

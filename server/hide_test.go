@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/ferryhq/ferry/server"
@@ -195,6 +196,26 @@ func TestRootInsideState(t *testing.T) {
 		var ce *server.ConfigError
 		if !errors.As(err, &ce) || !errors.Is(err, server.ErrRootInState) {
 			t.Errorf("New with Root %s and Uploads %s = %v, want a *ConfigError for ErrRootInState", root, up, err)
+		}
+	}
+}
+
+// Deep paths and links that climb from deep inside are walked like any
+// other: a file 200 directories down, reached directly and through a link
+// that goes up 150 of them and down again.
+func TestDeepPaths(t *testing.T) {
+	e := newEnv(t, false, nil)
+	deep := strings.Repeat("d/", 200)
+	e.write(t, deep+"f.txt", []byte("deep"))
+	e.write(t, strings.Repeat("d/", 50)+"g.txt", []byte("shallower"))
+	link := filepath.Join(e.root, filepath.FromSlash(deep), "up")
+	if err := os.Symlink(strings.Repeat("../", 150)+"g.txt", link); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{"/" + deep + "f.txt": "deep", "/" + deep + "up": "shallower"} {
+		resp, body := e.do(t, "GET", p)
+		if resp.StatusCode != http.StatusOK || string(body) != want {
+			t.Errorf("GET %.40s...: %d %q, want %q", p, resp.StatusCode, body, want)
 		}
 	}
 }
