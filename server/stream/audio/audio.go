@@ -41,6 +41,12 @@ const (
 // MaxChannels bounds the channels of a stream.
 const MaxChannels = 8
 
+// MinSampleRate is the lowest sample rate taken, in Hz, below any real
+// recording's (telephone speech is 8000). It keeps a window of samples
+// hundreds of bytes long, so the replies stay a fraction of the content:
+// at 1 Hz every two bytes would make a level reply.
+const MinSampleRate = 1000
+
 // Errors of Process, wrapped with detail.
 var (
 	ErrNotWAV      = errors.New("audio: not a WAV stream")
@@ -231,7 +237,7 @@ type format struct {
 }
 
 func (f format) check() error {
-	if f.rate <= 0 || f.rate > math.MaxInt32 {
+	if f.rate < MinSampleRate || f.rate > math.MaxInt32 {
 		return fmt.Errorf("%w: sample rate %d", ErrUnsupported, f.rate)
 	}
 	if f.channels < 1 || f.channels > MaxChannels {

@@ -27,14 +27,15 @@ var wavTypes = map[string]bool{
 
 // FromRequest is a stream.ProcessorFactory for voice recordings. It picks
 // a raw s16le processor when the query says format=s16le, with the query
-// parameters rate (default 16000) and channels (default 1); a WAV
+// parameters rate (default 16000, at least MinSampleRate) and channels
+// (default 1); a WAV
 // processor when the Content-Type is a WAV type or the name ends in .wav;
 // and none otherwise. Invalid query parameters give a processor that
 // fails at once, so that the client hears why.
 func FromRequest(name string, r *http.Request) stream.Processor {
 	q := r.URL.Query()
 	if q.Get("format") == "s16le" {
-		rate, err := queryInt(q.Get("rate"), "rate", DefaultSampleRate, 1, 1<<31-1)
+		rate, err := queryInt(q.Get("rate"), "rate", DefaultSampleRate, MinSampleRate, 1<<31-1)
 		if err != nil {
 			return failed(err)
 		}

@@ -3,7 +3,9 @@ package audio_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -78,5 +80,33 @@ func TestFromRequest(t *testing.T) {
 				t.Errorf("replies %v, want %+v first", replies, want)
 			}
 		})
+	}
+}
+
+// A sample rate below MinSampleRate is refused, from the query or a WAV
+// header: at 1 Hz every two bytes of content would make a level reply,
+// seventy bytes of JSON, and a client could make the server encode and
+// send thirty-five times what it uploads.
+func TestLowSampleRateRefused(t *testing.T) {
+	content := make([]byte, 4000)
+	for _, c := range []struct {
+		name, target string
+		in           []byte
+		err          error
+	}{
+		{"query", "/stream/x?format=s16le&rate=1", content, audio.ErrInvalidQuery},
+		{"query below", "/stream/x?format=s16le&rate=" + strconv.Itoa(audio.MinSampleRate-1), content, audio.ErrInvalidQuery},
+		{"header", "/stream/x.wav", wav{rate: 1}.bytes(content), audio.ErrUnsupported},
+	} {
+		p := audio.FromRequest("x.wav", httptest.NewRequest("POST", c.target, nil))
+		replies := 0
+		err := p.Process(context.Background(), bytes.NewReader(c.in), func(any) { replies++ })
+		if !errors.Is(err, c.err) || replies > 0 {
+			t.Errorf("%s: %v after %d replies, want %v before any", c.name, err, replies, c.err)
+		}
+	}
+	r := httptest.NewRequest("POST", "/stream/x?format=s16le&rate="+strconv.Itoa(audio.MinSampleRate), nil)
+	if err := audio.FromRequest("x", r).Process(context.Background(), bytes.NewReader(content), func(any) {}); err != nil {
+		t.Errorf("rate %d: %v", audio.MinSampleRate, err)
 	}
 }
