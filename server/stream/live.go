@@ -18,10 +18,13 @@ import (
 )
 
 const (
-	// maxReplies bounds the replies kept for a client that has not
-	// collected them (up to twice as many while they are trimmed); the
-	// oldest go first.
-	maxReplies = 1 << 16
+	// maxReplies and maxReplyBytes bound the replies kept for a client
+	// that has not collected them (up to twice as many while they are
+	// trimmed); the oldest go first. A client that never reads its
+	// response thus holds at most a few MiB per stream. 1 MiB is some
+	// 13000 level replies: twenty minutes of a recording's.
+	maxReplies    = 1 << 16
+	maxReplyBytes = 1 << 20
 	// takeoverWait bounds how long a request waits for the one it takes
 	// the stream over from.
 	takeoverWait = 10 * time.Second
@@ -56,6 +59,7 @@ type live struct {
 	// Replies, in order of seq.
 	logMu     sync.Mutex
 	replies   []reply
+	logBytes  int // of the replies' lines
 	seq       int64
 	logClosed bool
 	changed   chan struct{} // closed at every new reply
@@ -239,11 +243,18 @@ func (l *live) emit(v any) {
 		return
 	}
 	l.seq++
-	l.replies = append(l.replies, reply{l.seq, withSeq(b, l.seq)})
-	if len(l.replies) >= 2*maxReplies {
+	line := withSeq(b, l.seq)
+	l.replies = append(l.replies, reply{l.seq, line})
+	l.logBytes += len(line)
+	if len(l.replies) >= 2*maxReplies || l.logBytes >= 2*maxReplyBytes {
 		// Trimmed by half at a time, so that a long stream does not copy
 		// the log for every reply.
-		l.replies = append([]reply(nil), l.replies[len(l.replies)-maxReplies:]...)
+		i, held := len(l.replies), 0
+		for i > 0 && len(l.replies)-i < maxReplies && held+len(l.replies[i-1].line) <= maxReplyBytes {
+			i--
+			held += len(l.replies[i].line)
+		}
+		l.drop(i)
 	}
 	close(l.changed)
 	l.changed = make(chan struct{})
@@ -281,8 +292,15 @@ func (l *live) closeLog() {
 func (l *live) forget(seq int64) {
 	l.logMu.Lock()
 	defer l.logMu.Unlock()
-	i := sort.Search(len(l.replies), func(i int) bool { return l.replies[i].seq > seq })
-	l.replies = append(l.replies[:0:0], l.replies[i:]...)
+	l.drop(sort.Search(len(l.replies), func(i int) bool { return l.replies[i].seq > seq }))
+}
+
+// drop removes the first n replies; the caller holds logMu.
+func (l *live) drop(n int) {
+	for _, r := range l.replies[:n] {
+		l.logBytes -= len(r.line)
+	}
+	l.replies = append(l.replies[:0:0], l.replies[n:]...)
 }
 
 // sendReplies writes the replies after seq as they come, until the log is

@@ -1,0 +1,41 @@
+package stream
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// held returns the bytes of the replies l keeps.
+func (l *live) heldBytes() (n int) {
+	l.logMu.Lock()
+	defer l.logMu.Unlock()
+	for _, r := range l.replies {
+		n += len(r.line)
+	}
+	return n
+}
+
+// TestRepliesBoundedInBytes emits replies nobody collects, as a client
+// that never reads its response makes a processor do: what is kept stays
+// under a bound in bytes, whatever the replies' size, and is the newest.
+func TestRepliesBoundedInBytes(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "part"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	l := newLive("id", "name", f.Name(), f, true)
+	big := map[string]string{"pad": strings.Repeat("x", 1000)}
+	const n = 20000 // 20 MB of replies
+	for range n {
+		l.emit(big)
+	}
+	if got := l.heldBytes(); got > 2*maxReplyBytes || got != l.logBytes {
+		t.Errorf("%d bytes of replies kept (counted %d), want at most %d", got, l.logBytes, 2*maxReplyBytes)
+	}
+	if last := l.replies[len(l.replies)-1].seq; last != n {
+		t.Errorf("newest reply kept is %d, want %d", last, n)
+	}
+}
