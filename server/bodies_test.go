@@ -267,3 +267,15 @@ func TestDefaultMaxUploadsPerClient(t *testing.T) {
 		wantStatus(t, p.response(t), nil, http.StatusCreated)
 	}
 }
+
+// Resumable streams a client left unfinished count against its bound
+// until they end: creating them and going away cannot pile them up.
+func TestLingeringStreamsPerClient(t *testing.T) {
+	e := newUploadEnv(t, false, server.Config{MaxUploadsPerClient: 2})
+	for i := range 2 {
+		resp, body := e.send(t, "POST", "/stream/r"+strconv.Itoa(i), strings.NewReader("x"), "Upload-Complete: ?0")
+		wantStatus(t, resp, body, http.StatusCreated)
+	}
+	resp, body := e.send(t, "POST", "/stream/r2", strings.NewReader("x"), "Upload-Complete: ?0")
+	wantStatus(t, resp, body, http.StatusTooManyRequests)
+}

@@ -95,7 +95,10 @@ type Config struct {
 	StreamIdleTimeout time.Duration
 	// MaxUploadsPerClient bounds the requests with content (uploads,
 	// appends, forms, streams) in flight from one client address (an IPv6
-	// client: its /64); more get 429 with Retry-After. Behind a reverse
+	// client: its /64), and its live streams in progress (a resumable one
+	// waits for its next request until it expires); more get 429 with
+	// Retry-After. The server takes stream.DefaultMaxStreams streams in
+	// progress in all (503 past it). Behind a reverse
 	// proxy every client has the proxy's address: raise it or disable it
 	// there. 0 means DefaultMaxUploadsPerClient (32), comfortably above
 	// ferry put -x 8 or tus-js-client's parallelUploads: 8; negative
@@ -219,7 +222,13 @@ func (s *Server) setupStreams(cfg Config) error {
 	if dir == "" {
 		return nil
 	}
-	h, err := stream.New(stream.Config{Dir: dir, Processors: cfg.StreamProcessors, MaxSize: cfg.MaxUploadSize, Logger: s.log})
+	h, err := stream.New(stream.Config{
+		Dir: dir, Processors: cfg.StreamProcessors, MaxSize: cfg.MaxUploadSize, Logger: s.log,
+		// A client's streams in progress, unfinished resumable ones
+		// included, count against the same bound as its uploads.
+		MaxStreamsPerClient: s.clients.max,
+		ClientKey:           func(r *http.Request) string { return clientKey(r.RemoteAddr) },
+	})
 	if err != nil {
 		return &ConfigError{Field: "Streams", Value: dir, Err: err}
 	}

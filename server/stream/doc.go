@@ -22,4 +22,9 @@
 // response to its PATCH continues after it: replies produced while the
 // client was away are not lost, and none arrives twice. The processor reads
 // one continuous stream across all of it.
+//
+// Streams in progress, unfinished resumable ones waiting for their client
+// included, are bounded in all (Config.MaxStreams, 503 past it) and per
+// client (Config.MaxStreamsPerClient, 429 past it), and the replies kept
+// for a client that is not reading are bounded in count and bytes.
 package stream

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -55,16 +56,33 @@ type Config struct {
 	AckEvery time.Duration
 	// Logger logs streams created, finished and dropped. Nil discards.
 	Logger *slog.Logger
+	// MaxStreams bounds the streams in progress at once, including
+	// resumable ones waiting for their client's next request (each holds
+	// an open file and a processor until it expires); beyond it a POST
+	// gets 503 with Retry-After. 0 means DefaultMaxStreams; negative
+	// means no bound.
+	MaxStreams int
+	// MaxStreamsPerClient bounds the streams in progress of one client,
+	// as ClientKey names it; beyond it a POST gets 429 with Retry-After.
+	// 0 means no bound.
+	MaxStreamsPerClient int
+	// ClientKey names the client of a request; nil means the host of
+	// its RemoteAddr.
+	ClientKey func(r *http.Request) string
 }
+
+// DefaultMaxStreams is Config.MaxStreams when it is 0.
+const DefaultMaxStreams = 1024
 
 // Handler serves live streams. It is safe for concurrent use.
 type Handler struct {
 	cfg Config
 	log *slog.Logger
 
-	mu    sync.Mutex
-	byID  map[string]*live
-	names map[string]*live
+	mu      sync.Mutex
+	byID    map[string]*live
+	names   map[string]*live
+	clients map[string]int // streams in progress per client
 }
 
 // New returns a Handler; cfg.Dir is created with the first stream.
@@ -84,11 +102,17 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.AckEvery <= 0 {
 		cfg.AckEvery = DefaultAckEvery
 	}
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.ClientKey == nil {
+		cfg.ClientKey = remoteHost
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{cfg: cfg, log: log, byID: map[string]*live{}, names: map[string]*live{}}, nil
+	return &Handler{cfg: cfg, log: log, byID: map[string]*live{}, names: map[string]*live{}, clients: map[string]int{}}, nil
 }
 
 // Close drops every stream in progress.
@@ -173,8 +197,17 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, name string) {
 	}
 	l, err := h.start(name, resumable, proc, r)
 	if err != nil {
-		if errors.Is(err, errNameTaken) {
+		switch {
+		case errors.Is(err, errNameTaken):
 			problem(w, http.StatusConflict, "", "a stream named "+strconv.Quote(name)+" is in progress")
+			return
+		case errors.Is(err, errTooMany):
+			w.Header().Set("Retry-After", "10")
+			problem(w, http.StatusServiceUnavailable, "", err.Error())
+			return
+		case errors.Is(err, errTooManyFromClient):
+			w.Header().Set("Retry-After", "10")
+			problem(w, http.StatusTooManyRequests, "", err.Error())
 			return
 		}
 		h.log.Error("stream create", "name", name, "err", err)
@@ -323,7 +356,18 @@ var (
 	errShutdown  = errors.New("the server is shutting down")
 	errExpired   = errors.New("the stream expired")
 	errNameTaken = errors.New("name taken")
+
+	errTooMany           = errors.New("the server has as many streams in progress as it takes")
+	errTooManyFromClient = errors.New("this client has as many streams in progress as it may")
 )
+
+// remoteHost is the default Config.ClientKey: the host of RemoteAddr.
+func remoteHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
 
 // receive reads the body into l until its end (nil) or a failure.
 func (h *Handler) receive(r *http.Request, l *live) error {
@@ -383,10 +427,19 @@ func (h *Handler) start(name string, resumable bool, proc Processor, r *http.Req
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	part := filepath.Join(h.cfg.Dir, "."+name+"."+id+".part")
+	client := h.cfg.ClientKey(r)
 	h.mu.Lock()
 	if _, busy := h.names[name]; busy {
 		h.mu.Unlock()
 		return nil, errNameTaken
+	}
+	if h.cfg.MaxStreams > 0 && len(h.byID) >= h.cfg.MaxStreams {
+		h.mu.Unlock()
+		return nil, errTooMany
+	}
+	if h.cfg.MaxStreamsPerClient > 0 && h.clients[client] >= h.cfg.MaxStreamsPerClient {
+		h.mu.Unlock()
+		return nil, errTooManyFromClient
 	}
 	// The directory appears with the first stream, not before.
 	if err := os.MkdirAll(h.cfg.Dir, 0o755); err != nil {
@@ -400,8 +453,10 @@ func (h *Handler) start(name string, resumable bool, proc Processor, r *http.Req
 	}
 	l := newLive(id, name, part, f, resumable)
 	l.url = h.cfg.BasePath + name + "?upload=" + id
+	l.client = client
 	h.byID[id] = l
 	h.names[name] = l
+	h.clients[client]++
 	h.mu.Unlock()
 	l.startProcessor(proc)
 	h.log.Info("stream created", "name", name, "resumable", resumable, "remote", r.RemoteAddr)
@@ -420,6 +475,9 @@ func (h *Handler) forget(l *live) {
 	defer h.mu.Unlock()
 	if h.byID[l.id] == l {
 		delete(h.byID, l.id)
+		if h.clients[l.client]--; h.clients[l.client] <= 0 {
+			delete(h.clients, l.client)
+		}
 	}
 	if h.names[l.name] == l {
 		delete(h.names, l.name)

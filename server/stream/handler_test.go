@@ -1148,3 +1148,47 @@ func TestClose(t *testing.T) {
 		}
 	}
 }
+
+// A resumable stream left unfinished lingers until it expires, holding an
+// open file and a processor: the streams in progress are bounded, in all
+// and per client (as Config.ClientKey tells them apart), so that a client
+// creating them and going away cannot exhaust the server. Over the bound a
+// POST gets 503 (in all) or 429 (per client) with Retry-After; a stream
+// that ends frees its place.
+func TestStreamsInProgressBounded(t *testing.T) {
+	key := func(r *http.Request) string { return r.Header.Get("X-Client") }
+	s := newServer(t, stream.Config{MaxStreams: 3, MaxStreamsPerClient: 2, ClientKey: key}, false)
+	from := func(client string) map[string]string { return hdr("Upload-Complete", "?0", "X-Client", client) }
+	var locs []string
+	for i, client := range []string{"a", "a", "b"} {
+		r := s.do(http.MethodPost, "/stream/s"+strconv.Itoa(i), from(client), []byte("x"))
+		if r.StatusCode != http.StatusCreated {
+			t.Fatalf("POST %d from %s: %s", i, client, r.Status)
+		}
+		locs = append(locs, r.Header.Get("Location"))
+	}
+	r := s.do(http.MethodPost, "/stream/c", from("c"), []byte("x"))
+	checkProblem(t, r, http.StatusServiceUnavailable)
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	// Freeing one place in all still leaves a at its own bound.
+	if r := s.do(http.MethodDelete, locs[2], nil, nil); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %s", r.Status)
+	}
+	r = s.do(http.MethodPost, "/stream/a3", from("a"), []byte("x"))
+	checkProblem(t, r, http.StatusTooManyRequests)
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	if r := s.do(http.MethodPost, "/stream/c", from("c"), []byte("x")); r.StatusCode != http.StatusCreated {
+		t.Errorf("POST from c once there is room: %s", r.Status)
+	}
+	// A stream that completes is no longer in progress.
+	if r := s.do(http.MethodPatch, locs[0], resumeHdr(1, true), []byte("y")); r.StatusCode != http.StatusOK {
+		t.Fatalf("PATCH completing s0: %s", r.Status)
+	}
+	if r := s.do(http.MethodPost, "/stream/a4", from("a"), []byte("x")); r.StatusCode != http.StatusCreated {
+		t.Errorf("POST from a once one of its streams completed: %s", r.Status)
+	}
+}

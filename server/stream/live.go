@@ -35,6 +35,7 @@ var errProcessorDone = errors.New("the processor has finished")
 // live is a stream in progress.
 type live struct {
 	id, name, part, url string
+	client              string // Config.ClientKey of the creating request
 	resumable           bool
 
 	f      *os.File
