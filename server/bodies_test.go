@@ -89,33 +89,46 @@ func (p *pending) ended(t *testing.T) (status int, body []byte) {
 	return 0, nil
 }
 
+// createUpload creates a tus upload of size bytes and returns its URL.
+func (e *env) createUpload(t *testing.T, size int) string {
+	t.Helper()
+	resp, body := e.send(t, "POST", "/files/", nil, tusHeader, "Upload-Length: "+strconv.Itoa(size))
+	wantStatus(t, resp, body, 201)
+	return resp.Header.Get("Location")
+}
+
+// finishUpload sends data from off on to the upload at loc and checks
+// that the download is data.
+func (e *env) finishUpload(t *testing.T, loc string, data []byte, off int) {
+	t.Helper()
+	resp, body := e.send(t, "PATCH", loc, bytes.NewReader(data[off:]), tusHeader,
+		"Content-Type: application/offset+octet-stream", "Upload-Offset: "+strconv.Itoa(off))
+	wantStatus(t, resp, body, 204)
+	resp, body = e.send(t, "GET", loc, nil)
+	wantStatus(t, resp, body, 200)
+	mustEqualBytes(t, "the upload", body, data)
+}
+
 // A tus PATCH whose content stalls ends at the idle timeout; what arrived
 // is kept, and the upload continues from the offset the server tells.
 func TestUploadBodyIdle(t *testing.T) {
 	run(t, func(t *testing.T, e0 *env) {
 		e := newUploadEnv(t, e0.h2c, server.Config{BodyIdleTimeout: 20 * time.Millisecond})
 		data := randomBytes(300000, 31)
-		resp, body := e.send(t, "POST", "/files/", nil, tusHeader, "Upload-Length: "+strconv.Itoa(len(data)))
-		wantStatus(t, resp, body, 201)
-		loc := resp.Header.Get("Location")
+		loc := e.createUpload(t, len(data))
 		p := e.start(t, "PATCH", loc, tusHeader, "Content-Type: application/offset+octet-stream", "Upload-Offset: 0")
 		p.pw.Write(data[:100000])
 		if status, _ := p.ended(t); status >= 200 && status < 300 {
 			t.Fatalf("a stalled PATCH ended %d", status)
 		}
 		p.pw.Close()
-		resp, body = e.send(t, "HEAD", loc, nil, tusHeader)
+		resp, body := e.send(t, "HEAD", loc, nil, tusHeader)
 		wantStatus(t, resp, body, 200)
 		off, err := strconv.Atoi(resp.Header.Get("Upload-Offset"))
 		if err != nil || off > 100000 {
 			t.Fatalf("Upload-Offset %q after the stall, want at most what was sent", resp.Header.Get("Upload-Offset"))
 		}
-		resp, body = e.send(t, "PATCH", loc, bytes.NewReader(data[off:]), tusHeader,
-			"Content-Type: application/offset+octet-stream", "Upload-Offset: "+strconv.Itoa(off))
-		wantStatus(t, resp, body, 204)
-		resp, body = e.send(t, "GET", loc, nil)
-		wantStatus(t, resp, body, 200)
-		mustEqualBytes(t, "the upload", body, data)
+		e.finishUpload(t, loc, data, off)
 	})
 }
 
@@ -125,9 +138,7 @@ func TestUploadTakeoverUnderGuard(t *testing.T) {
 	run(t, func(t *testing.T, e0 *env) {
 		e := newUploadEnv(t, e0.h2c, server.Config{BodyIdleTimeout: time.Hour, UploadStallTimeout: time.Millisecond})
 		data := randomBytes(200000, 32)
-		resp, body := e.send(t, "POST", "/files/", nil, tusHeader, "Upload-Length: "+strconv.Itoa(len(data)))
-		wantStatus(t, resp, body, 201)
-		loc := resp.Header.Get("Location")
+		loc := e.createUpload(t, len(data))
 		p := e.start(t, "PATCH", loc, tusHeader, "Content-Type: application/offset+octet-stream", "Upload-Offset: 0")
 		p.pw.Write(data[:50000])
 		// A HEAD that comes before the PATCH holds the upload sees
@@ -137,17 +148,12 @@ func TestUploadTakeoverUnderGuard(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("no HEAD took the stalled PATCH over (offset %d)", off)
 			}
-			resp, body = e.send(t, "HEAD", loc, nil, tusHeader)
+			resp, body := e.send(t, "HEAD", loc, nil, tusHeader)
 			wantStatus(t, resp, body, 200)
 			off, _ = strconv.Atoi(resp.Header.Get("Upload-Offset"))
 		}
 		p.ended(t)
-		resp, body = e.send(t, "PATCH", loc, bytes.NewReader(data[off:]), tusHeader,
-			"Content-Type: application/offset+octet-stream", "Upload-Offset: "+strconv.Itoa(off))
-		wantStatus(t, resp, body, 204)
-		resp, body = e.send(t, "GET", loc, nil)
-		wantStatus(t, resp, body, 200)
-		mustEqualBytes(t, "the upload", body, data)
+		e.finishUpload(t, loc, data, off)
 	})
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -37,23 +36,7 @@ func newStateEnv(t *testing.T, h2c bool, cfg func(root string) server.Config) *s
 	c := cfg(root)
 	c.Root = root
 	c.Token = "T"
-	c.Logger = testLogger(t)
-	srv, err := server.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ts := httptest.NewUnstartedServer(srv)
-	ts.Config.Protocols = new(http.Protocols)
-	ts.Config.Protocols.SetHTTP1(true)
-	ts.Config.Protocols.SetUnencryptedHTTP2(true)
-	ts.Start()
-	t.Cleanup(ts.Close)
-	e := &stateEnv{
-		env:     &env{h2c: h2c, base: base, root: root, srv: srv, url: ts.URL, client: newClient(t, h2c)},
-		uploads: c.Uploads,
-		secret:  []byte("PRIVATE upload bytes"),
-	}
+	e := &stateEnv{env: serveEnv(t, h2c, base, c), uploads: c.Uploads, secret: []byte("PRIVATE upload bytes")}
 	resp, body := e.send(t, "POST", "/files/", bytes.NewReader(e.secret), tusHeader, stateToken,
 		"Upload-Length: 100", "Content-Type: application/offset+octet-stream")
 	wantStatus(t, resp, body, 201)

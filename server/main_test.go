@@ -87,10 +87,17 @@ func newEnv(t *testing.T, h2c bool, log *slog.Logger) *env {
 	if err := os.Mkdir(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if log == nil {
-		log = testLogger(t)
+	return serveEnv(t, h2c, base, server.Config{Root: root, Logger: log})
+}
+
+// serveEnv runs a Server for cfg, whose Root is below base, behind a
+// loopback server speaking HTTP/1.1 and h2c.
+func serveEnv(t *testing.T, h2c bool, base string, cfg server.Config) *env {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
 	}
-	srv, err := server.New(server.Config{Root: root, Logger: log})
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +110,7 @@ func newEnv(t *testing.T, h2c bool, log *slog.Logger) *env {
 	ts.Start()
 	t.Cleanup(ts.Close)
 
-	return &env{h2c: h2c, base: base, root: root, srv: srv, url: ts.URL, client: newClient(t, h2c)}
+	return &env{h2c: h2c, base: base, root: cfg.Root, srv: srv, url: ts.URL, client: newClient(t, h2c)}
 }
 
 // newClient returns a client for plain http:// URLs speaking HTTP/1.1, or

@@ -10,7 +10,6 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -41,24 +40,7 @@ func newUploadEnv(t *testing.T, h2c bool, cfg server.Config) *uploadEnv {
 	if cfg.Uploads == "" {
 		cfg.Uploads = filepath.Join(base, "uploads")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = testLogger(t)
-	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ts := httptest.NewUnstartedServer(srv)
-	ts.Config.Protocols = new(http.Protocols)
-	ts.Config.Protocols.SetHTTP1(true)
-	ts.Config.Protocols.SetUnencryptedHTTP2(true)
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return &uploadEnv{
-		env: &env{h2c: h2c, base: base, root: root, srv: srv, url: ts.URL, client: newClient(t, h2c)},
-		dir: cfg.Uploads,
-	}
+	return &uploadEnv{env: serveEnv(t, h2c, base, cfg), dir: cfg.Uploads}
 }
 
 // send makes a request with a body and returns the response with its body.
