@@ -91,9 +91,9 @@ func TestReprDigestHashedOnce(t *testing.T) {
 		size     = 4 << 20
 		segments = 16
 	)
-	run(t, func(t *testing.T, e *env) {
-		// Every version is old enough to be cached when it is hashed.
-		server.SetClock(e.srv, func() time.Time { return time.Now().Add(time.Hour) })
+	// Every version is old enough to be cached when it is hashed.
+	later := func() time.Time { return time.Now().Add(time.Hour) }
+	runWith(t, func(cfg server.Config) server.Config { return server.WithClock(cfg, later) }, func(t *testing.T, e *env) {
 		data := randomBytes(size, 10)
 		e.write(t, "big.bin", data)
 

@@ -5,10 +5,10 @@ import "time"
 // HashCount reports how many digest computations s has started.
 func HashCount(s *Server) int64 { return s.digests.hashes.Load() }
 
-// WithUploadClock returns cfg with the clock the upload handler uses for
-// expiry and creation rates.
-func WithUploadClock(cfg Config, now func() time.Time) Config {
-	cfg.uploadClock = now
+// WithClock returns cfg with the clock the server runs on: digests, idle
+// bodies, upload expiry and creation rates.
+func WithClock(cfg Config, now func() time.Time) Config {
+	cfg.clock = now
 	return cfg
 }
 
@@ -18,6 +18,3 @@ func WithDiskFree(cfg Config, free func(dir string) (int64, bool)) Config {
 	cfg.diskFree = free
 	return cfg
 }
-
-// SetClock replaces s's clock; call it before s serves a request.
-func SetClock(s *Server, now func() time.Time) { s.now = now }

@@ -72,11 +72,24 @@ type env struct {
 // run runs f once over HTTP/1.1 and once over h2c with prior knowledge.
 func run(t *testing.T, f func(t *testing.T, e *env)) {
 	t.Helper()
+	runWith(t, func(cfg server.Config) server.Config { return cfg }, f)
+}
+
+// runWith is run with a Config changed by config.
+func runWith(t *testing.T, config func(server.Config) server.Config, f func(t *testing.T, e *env)) {
+	t.Helper()
 	for _, mode := range []struct {
 		name string
 		h2c  bool
 	}{{"h1", false}, {"h2c", true}} {
-		t.Run(mode.name, func(t *testing.T) { f(t, newEnv(t, mode.h2c, nil)) })
+		t.Run(mode.name, func(t *testing.T) {
+			base := t.TempDir()
+			root := filepath.Join(base, "root")
+			if err := os.Mkdir(root, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			f(t, serveEnv(t, mode.h2c, base, config(server.Config{Root: root})))
+		})
 	}
 }
 

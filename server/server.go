@@ -61,8 +61,8 @@ type Config struct {
 	// once; 0 means DefaultUploadCreationBurst.
 	UploadCreationBurst int
 
-	uploadClock func() time.Time               // the upload handler's clock; nil: time.Now
-	diskFree    func(dir string) (int64, bool) // nil: the file system's
+	clock    func() time.Time               // the server's clock (digests, idle bodies, upload expiry and rates); nil: time.Now
+	diskFree func(dir string) (int64, bool) // nil: the file system's
 	// Streams is the directory live streams (POST /stream/<name>) are
 	// kept in; "" means <Uploads>/streams when Uploads is set, and no
 	// stream endpoint otherwise.
@@ -169,13 +169,17 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	now := cfg.clock
+	if now == nil {
+		now = time.Now
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		root:    root,
 		log:     log,
 		mux:     http.NewServeMux(),
 		digests: newDigestCache(ctx, digestCacheEntries),
-		now:     time.Now,
+		now:     now,
 		cancel:  cancel,
 
 		hide:     hide,

@@ -68,7 +68,7 @@ func (s *Server) setupUploads(cfg Config) error {
 		Expiry:        cfg.UploadExpiry,
 		StallTimeout:  cfg.UploadStallTimeout,
 		Logger:        s.log,
-		Now:           cfg.uploadClock,
+		Now:           s.now,
 	})
 	if err != nil {
 		return &ConfigError{Field: "UploadStore", Err: err}

@@ -287,7 +287,7 @@ func TestUploadLimitsByDefault(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	const free = 1 << 30
 	cfg := server.WithDiskFree(server.Config{}, func(string) (int64, bool) { return free, true })
-	e := newUploadEnv(t, false, server.WithUploadClock(cfg, clock))
+	e := newUploadEnv(t, false, server.WithClock(cfg, clock))
 	resp, body := e.send(t, "POST", "/files/", nil, tusHeader, fmt.Sprintf("Upload-Length: %d", free*8/10))
 	wantStatus(t, resp, body, 507)
 	resp, body = e.send(t, "POST", "/files/", nil, tusHeader, fmt.Sprintf("Upload-Length: %d", free*7/10))
