@@ -323,6 +323,26 @@ func TestUploadLimitsByDefault(t *testing.T) {
 	wantStatus(t, resp, body, 201)
 }
 
+// A form whose content arrives whole but ends inside a file part is the
+// client's mistake: 400 malformed-multipart, and the cut file is not kept.
+func TestMultipartCutShort(t *testing.T) {
+	e := newUploadEnv(t, false, server.Config{})
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	w, _ := mw.CreateFormFile("file", "cut.bin")
+	w.Write(randomBytes(5000, 1))
+	mw.Close()
+	cut := buf.Bytes()[:buf.Len()-len(mw.Boundary())-10]
+	resp, body := e.send(t, "POST", "/upload", bytes.NewReader(cut), "Content-Type: "+mw.FormDataContentType())
+	wantStatus(t, resp, body, 400)
+	if !bytes.Contains(body, []byte("malformed-multipart")) {
+		t.Errorf("problem %s, want malformed-multipart", body)
+	}
+	if bins, _ := filepath.Glob(filepath.Join(e.dir, "*.bin")); len(bins) != 0 {
+		t.Errorf("the cut file was kept: %v", bins)
+	}
+}
+
 // MaxUploadSize bounds a form request, not each of its files: of three
 // files of 600 bytes under a limit of 1000, the first is stored and the
 // request fails at the second, which leaves nothing.

@@ -47,6 +47,8 @@ func (h *Handler) PostForm(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, ErrNotImplemented.with("uploads of unknown length"))
 		return
 	}
+	content := &contentErr{ReadCloser: r.Body}
+	r.Body = content
 	mr, err := r.MultipartReader()
 	if err != nil {
 		writeProblem(w, r, ErrNotMultipart.with("%v", err))
@@ -80,6 +82,10 @@ func (h *Handler) PostForm(w http.ResponseWriter, r *http.Request) {
 		f, err := h.storePart(r.Context(), part, left)
 		part.Close()
 		if err != nil {
+			if errors.Is(err, errBodyRead) && content.err == nil {
+				// The content arrived whole; the form in it is cut short.
+				err = ErrMalformedForm.with("the form ends inside a file part")
+			}
 			h.formFail(w, r, res, err)
 			return
 		}
@@ -145,6 +151,22 @@ func (b *bodyErr) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF && !errors.Is(err, errMaxSize) && !errors.Is(err, errStorageFull) {
 		err = errors.Join(errBodyRead, err)
+	}
+	return n, err
+}
+
+// contentErr remembers how the request content itself failed, if it did:
+// a part that ends early is a client that went away when the content
+// failed, and a malformed form when it arrived whole.
+type contentErr struct {
+	io.ReadCloser
+	err error
+}
+
+func (c *contentErr) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		c.err = err
 	}
 	return n, err
 }
