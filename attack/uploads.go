@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -394,4 +396,165 @@ func attackDigest(ctx context.Context, e *env, r *result) error {
 func sha256Sum(b []byte) []byte {
 	h := sha256.Sum256(b)
 	return h[:]
+}
+
+func init() {
+	register(class{"flood", "creations as fast as one client can send them, and metadata of NUL bytes, under the default limits", attackFlood})
+}
+
+func attackFlood(ctx context.Context, e *env, r *result) error {
+	l, err := newLayout(e)
+	if err != nil {
+		return err
+	}
+	s, err := startServe(ctx, e, l.root, l.uploads, "--token", token) // the default limits
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+	var created int
+	start := time.Now()
+	for range e.n(3000) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.inputs++
+		h := tusHeader.Clone()
+		h.Set("Upload-Length", "10")
+		code, hd, _, err := s.do("POST", "/files/", h, nil, true)
+		switch {
+		case err != nil:
+			r.bad("creation: %v", err)
+		case code == http.StatusCreated:
+			created++
+		case code == http.StatusTooManyRequests:
+			if hd.Get("Retry-After") == "" {
+				r.bad("a 429 without Retry-After")
+			}
+		default:
+			r.bad("creation: %d", code)
+		}
+	}
+	took := time.Since(start)
+	// The default: a burst of 100, then 20 a second.
+	if allowed := 100 + int(20*took.Seconds()) + 20; created > allowed {
+		r.bad("%d creations accepted in %.1fs from one client (the default allows about %d)", created, took.Seconds(), allowed)
+	}
+	// Metadata: over 16 KiB refused, under it stored compactly.
+	for _, n := range []int{30 << 10, 10 << 10} {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		time.Sleep(time.Second) // let the bucket refill for this creation
+		r.inputs++
+		h := tusHeader.Clone()
+		h.Set("Upload-Length", "10")
+		h.Set("Upload-Metadata", "k "+b64(strings.Repeat("\x00", n)))
+		code, hd, _, err := s.do("POST", "/files/", h, nil, true)
+		if err != nil {
+			r.bad("metadata of %d NULs: %v", n, err)
+			continue
+		}
+		if n > 16<<10 {
+			if code != http.StatusBadRequest && code != http.StatusRequestHeaderFieldsTooLarge {
+				r.bad("metadata of %d NUL bytes: %d, want 400", n, code)
+			}
+			continue
+		}
+		if code != http.StatusCreated {
+			r.bad("metadata of %d NUL bytes: %d, want 201", n, code)
+			continue
+		}
+		u, _ := url.Parse(hd.Get("Location"))
+		info := filepath.Join(l.uploads, filepath.Base(u.Path)+".info")
+		if fi, err := os.Stat(info); err == nil && fi.Size() > int64(2*n)+4096 {
+			r.bad("metadata of %d NUL bytes takes %d bytes on disk", n, fi.Size())
+		}
+	}
+	s.check(r, "the flood")
+	return nil
+}
+
+func init() {
+	register(class{"slowbody", "request headers and bodies trickled or stalled on many connections at once: every one must be cut by the idle timeouts", attackSlowBody})
+}
+
+func attackSlowBody(ctx context.Context, e *env, r *result) error {
+	l, err := newLayout(e)
+	if err != nil {
+		return err
+	}
+	const idle = 2 * time.Second
+	s, err := serveLayout(ctx, e, l, "--body-idle-timeout", idle.String(), "--stream-idle-timeout", idle.String(),
+		"--header-timeout", idle.String(), "--max-uploads-per-client", "0")
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+	unfinished, _, _, err := seedState(e, s, l)
+	if err != nil {
+		return err
+	}
+	auth := "Authorization: Bearer " + token + "\r\n"
+	openers := []struct {
+		what string
+		head string
+	}{
+		{"a trickled header", "GET /pub.txt HTTP/1.1\r\nHost: x\r\nX-Slow: "},
+		{"a stalled tus PATCH", "PATCH " + unfinished + " HTTP/1.1\r\nHost: x\r\n" + auth + "Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: 100000\r\n\r\n"},
+		{"a stalled tus creation", "POST /files/ HTTP/1.1\r\nHost: x\r\n" + auth + "Tus-Resumable: 1.0.0\r\nUpload-Length: 100000\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 100000\r\n\r\n"},
+		{"a stalled form", "POST /upload HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n\r\n"},
+		{"a stalled chunked stream", "POST /stream/slow%d HTTP/1.1\r\nHost: x\r\n" + auth + "Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n"},
+		{"a stalled draft upload", "POST /files/ HTTP/1.1\r\nHost: x\r\n" + auth + "Upload-Draft-Interop-Version: 6\r\nUpload-Complete: ?1\r\nContent-Length: 100000\r\n\r\n"},
+	}
+	addr := hostPort(s.URL)
+	type conn struct {
+		what   string
+		closed chan time.Duration
+	}
+	var conns []conn
+	for i := range e.n(120) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		o := openers[i%len(openers)]
+		head := o.head
+		if strings.Contains(head, "%d") {
+			head = fmt.Sprintf(head, i)
+		}
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			r.bad("dial: %v", err)
+			continue
+		}
+		r.inputs++
+		ch := make(chan time.Duration, 1)
+		conns = append(conns, conn{o.what, ch})
+		trickle := i%2 == 0 // half trickle a byte a bit slower than the timeout, half stall
+		go func() {
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * idle))
+			c.Write([]byte(head))
+			began := time.Now()
+			if trickle {
+				go func() {
+					for range 8 {
+						time.Sleep(idle + idle/2)
+						if _, err := c.Write([]byte("x")); err != nil {
+							return
+						}
+					}
+				}()
+			}
+			io.Copy(io.Discard, c) // until the server closes it, or the deadline
+			ch <- time.Since(began)
+		}()
+	}
+	for _, c := range conns {
+		if d := <-c.closed; d >= 9*idle {
+			r.bad("%s: still open after %v", c.what, d.Round(time.Second))
+		}
+	}
+	s.check(r, "the slow-body attack")
+	return nil
 }
