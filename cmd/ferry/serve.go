@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"log/slog"
 	"os"
 	"time"
@@ -114,16 +113,13 @@ a reverse proxy all clients share its address: raise it, or 0 for none).`,
 				if err != nil {
 					return usagef("--max-storage: %v", err)
 				}
-				cfg.MaxUploadStorage = cmp.Or(n, -1) // 0 on the command line: no limit
+				cfg.MaxUploadStorage = offWhenZero(n)
 			}
-			cfg.UploadCreationRate = cmp.Or(creationRate, -1)
+			cfg.UploadCreationRate = offWhenZero(creationRate)
 			cfg.UploadCreationBurst = creationBurst
 			cfg.BodyIdleTimeout = offWhenZero(bodyIdle)
 			cfg.StreamIdleTimeout = offWhenZero(streamIdle)
-			cfg.MaxUploadsPerClient = perClient
-			if perClient == 0 {
-				cfg.MaxUploadsPerClient = -1 // 0 on the command line: no bound
-			}
+			cfg.MaxUploadsPerClient = offWhenZero(perClient)
 			headerBytes, err := parseSize(maxHeader)
 			if err != nil || headerBytes <= 0 || headerBytes > 1<<30 {
 				return usagef("--max-header-size: want a size such as 64K, not %q", maxHeader)
@@ -168,11 +164,11 @@ a reverse proxy all clients share its address: raise it, or 0 for none).`,
 	return c
 }
 
-// offWhenZero maps a duration flag's 0 ("never") to the negative value a
-// server.Config field takes for it.
-func offWhenZero(d time.Duration) time.Duration {
-	if d == 0 {
+// offWhenZero maps a flag's 0 ("never", "no limit") to the negative value
+// a server.Config field takes for it; the Config's own 0 means its default.
+func offWhenZero[T int | int64 | float64 | time.Duration](v T) T {
+	if v == 0 {
 		return -1
 	}
-	return d
+	return v
 }
