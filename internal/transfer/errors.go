@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/retry"
 )
 
 // Error is a failed transfer step: the operation, the URL and the cause, in
@@ -57,6 +59,17 @@ func (e *StatusError) Retryable() bool {
 	return false
 }
 
+// Unprocessed reports whether the status says the server did not act on
+// the request (RFC 9110 §15.5.9, §15.6.4, RFC 8470 §5.2, RFC 6585 §4), so
+// that even a request that is not idempotent may be sent again.
+func (e *StatusError) Unprocessed() bool {
+	switch e.StatusCode {
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return true
+	}
+	return false
+}
+
 // IntegrityError reports a result that does not match what was expected of
 // it: a size or a digest. Nothing is placed under the final name.
 type IntegrityError struct {
@@ -97,6 +110,25 @@ var (
 	// ErrShortBody: the body ended before its declared length.
 	ErrShortBody error = &kindError{"ferry: response body shorter than declared", false, true}
 )
+
+// Unprocessed reports whether err says the request never took effect: the
+// host was not reached at all, or it answered with a status that says it
+// did not act. A request that is not idempotent may be repeated then.
+func Unprocessed(err error) bool {
+	if retry.Unreachable(err) {
+		return true
+	}
+	se, ok := errors.AsType[*StatusError](err)
+	return ok && se.Unprocessed()
+}
+
+// Final marks a failure that must not be repeated, whatever its cause
+// says: a request that is not idempotent, for instance.
+type Final struct{ Err error }
+
+func (e *Final) Error() string   { return e.Err.Error() }
+func (e *Final) Unwrap() error   { return e.Err }
+func (e *Final) Retryable() bool { return false }
 
 // Transient marks a network failure of an idempotent request as worth another try.
 type Transient struct{ Err error }

@@ -10,13 +10,16 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ferryhq/ferry/internal/transfer"
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
 // sendMultipart posts the file as multipart/form-data, streamed from disk
 // with an exact Content-Length: no temporary copy, no buffer of the file.
-// A POST is not idempotent, so a failed one is not repeated: the error says
-// what happened, and the caller decides.
+// A POST is not idempotent, so a failed one is repeated only when it never
+// took effect (transfer.Unprocessed): the host was not reached, or it said
+// it did not act. Otherwise the error says what happened, and the caller
+// decides.
 func (r *run) sendMultipart(ctx context.Context) (stateFunc, error) {
 	r.op = "upload"
 	r.resumedFrom = 0
@@ -35,18 +38,24 @@ func (r *run) sendMultipart(ctx context.Context) (stateFunc, error) {
 		off: 0,
 		n:   int64(len(head)) + r.st.Size + int64(len(tail)),
 	}
-	err := r.attempt(ctx, func(actx context.Context, wd *watchdog.Watchdog) error {
-		r.j.Meter.Reset(0, body.n)
-		h := http.Header{"Content-Type": {"multipart/form-data; boundary=" + boundary}}
-		resp, reply, err := r.exchange(actx, wd, http.MethodPost, r.j.URL, h, body)
-		if err != nil {
-			return err
+	err := r.retrying(ctx, func(ctx context.Context) (bool, error) {
+		err := r.attempt(ctx, func(actx context.Context, wd *watchdog.Watchdog) error {
+			r.j.Meter.Reset(0, body.n)
+			h := http.Header{"Content-Type": {"multipart/form-data; boundary=" + boundary}}
+			resp, reply, err := r.exchange(actx, wd, http.MethodPost, r.j.URL, h, body)
+			if err != nil {
+				return err
+			}
+			if resp.StatusCode < 200 || resp.StatusCode > 299 {
+				return statusError(resp)
+			}
+			r.res.Response = reply
+			return nil
+		})
+		if err != nil && !transfer.Unprocessed(err) {
+			err = &transfer.Final{Err: err}
 		}
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			return statusError(resp)
-		}
-		r.res.Response = reply
-		return nil
+		return false, err
 	})
 	if err != nil {
 		return nil, err
