@@ -6,15 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/ferryhq/ferry"
 	"github.com/ferryhq/ferry/internal/bgapi"
 	"github.com/ferryhq/ferry/internal/download"
 	"github.com/ferryhq/ferry/internal/journal"
+	"github.com/ferryhq/ferry/internal/retry"
 )
 
 // run is a task the daemon is transferring.
@@ -257,7 +256,9 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 		state = journal.Paused
 	case intent == "cancel":
 		state = journal.Canceled
-	case unreachable(err):
+	case retry.Unreachable(err):
+		// The host could not be reached at all: wait for connectivity
+		// instead of failing.
 		state = journal.Waiting
 		data.Error = err.Error()
 		wait = min(d.cfg.RetryWait<<min(t.Tries-1, 10), time.Hour) // a shift of 10 passes the hour
@@ -305,20 +306,6 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 		d.mu.Unlock()
 	}
 	d.notify(ev.Session)
-}
-
-// unreachable reports a failure to reach the host at all (no route, refused,
-// name not resolved), which waits for connectivity instead of failing.
-func unreachable(err error) bool {
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
-		return !dns.IsNotFound // a name that does not exist will not come
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH)
 }
 
 func result(res *ferry.Result) *bgapi.Result {

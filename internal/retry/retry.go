@@ -1,7 +1,8 @@
 // Package retry holds the retry policy of every ferry transfer: how many
 // attempts, how long to wait between them, and what a server's Retry-After
-// asks for. It decides nothing about which errors are worth retrying; errors
-// say that themselves (see Retryable).
+// asks for. Errors say themselves whether they are worth retrying (see
+// Retryable), except failures no retry can cure, which this package
+// recognizes (see Permanent).
 package retry
 
 import (
@@ -103,8 +104,12 @@ type Retryable interface{ Retryable() bool }
 // IsRetryable reports whether err says it may be retried. Errors that do not
 // implement Retryable are not retried, except transport failures, which are
 // wrapped by callers into a retryable type where they know the request was
-// idempotent.
+// idempotent. A Permanent failure is never retried, however it is marked:
+// this is the one place every engine asks.
 func IsRetryable(err error) bool {
+	if Permanent(err) {
+		return false
+	}
 	var r Retryable
 	return errors.As(err, &r) && r.Retryable()
 }

@@ -2,8 +2,14 @@ package retry
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -132,3 +138,41 @@ func TestRetrier(t *testing.T) {
 		}
 	})
 }
+
+func TestPermanent(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		err       error
+		permanent bool
+		reachable bool
+	}{
+		{"no such host", &net.DNSError{Err: "no such host", Name: "x.invalid", IsNotFound: true}, true, true},
+		{"dns timeout", &net.DNSError{Err: "i/o timeout", Name: "x.example", IsTimeout: true}, false, false},
+		{"dns temporary", &net.DNSError{Err: "server misbehaving", Name: "x.example", IsTemporary: true}, false, false},
+		{"refused", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, false, false},
+		{"unknown authority", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, true, true},
+		{"bare hostname error", fmt.Errorf("dial: %w", x509.HostnameError{Host: "a"}), true, true},
+		{"expired", x509.CertificateInvalidError{Reason: x509.Expired}, true, true},
+		{"plain http on the port", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, true, true},
+		{"protocol version alert", tls.AlertError(70), true, true},
+		{"internal error alert", tls.AlertError(80), false, true},
+		{"reset", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, false, true},
+	} {
+		if got := Permanent(tc.err); got != tc.permanent {
+			t.Errorf("%s: Permanent = %v, want %v", tc.name, got, tc.permanent)
+		}
+		if got := Unreachable(tc.err); got == tc.reachable {
+			t.Errorf("%s: Unreachable = %v, want %v", tc.name, got, !tc.reachable)
+		}
+		// However a caller marked it, a permanent failure is not retried.
+		if got := IsRetryable(&transient{tc.err}); got == tc.permanent {
+			t.Errorf("%s: IsRetryable = %v, want %v", tc.name, got, !tc.permanent)
+		}
+	}
+}
+
+type transient struct{ err error }
+
+func (e *transient) Error() string   { return e.err.Error() }
+func (e *transient) Unwrap() error   { return e.err }
+func (e *transient) Retryable() bool { return true }
