@@ -396,7 +396,7 @@ func TestHLSSegmentRetries(t *testing.T) {
 	o.fail = func(w http.ResponseWriter, r *http.Request, hit int) bool {
 		switch {
 		case r.URL.Path == "/v/seg2.ts" && hit <= 2:
-			http.NotFound(w, r)
+			http.Error(w, "busy", http.StatusServiceUnavailable)
 			return true
 		case r.URL.Path == "/v/seg4.ts" && hit == 1:
 			w.Header().Set("Content-Length", "14000")
@@ -417,6 +417,32 @@ func TestHLSSegmentRetries(t *testing.T) {
 	}
 	if res.Metrics.Retries < 3 {
 		t.Errorf("%d retries, want at least 3", res.Metrics.Retries)
+	}
+}
+
+// A VOD segment the server says is not there becomes a hole at its first
+// answer: every segment of a VOD playlist is published, so a 404 is final.
+func TestHLSVODMissingSegmentIsNotRetried(t *testing.T) {
+	o := newHLSOrigin(t, false)
+	o.vod("/v", 5, nil)
+	o.fail = func(w http.ResponseWriter, r *http.Request, hit int) bool {
+		if r.URL.Path == "/v/seg3.ts" {
+			http.NotFound(w, r)
+			return true
+		}
+		return false
+	}
+	cfg := testConfig(false)
+	cfg.Retry.MaxAttempts = 5
+	res, err := hlsDownload(t, cfg, ferry.HLSRequest{URL: o.url + "/v/index.m3u8", Dir: t.TempDir(), AllowHoles: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.HLS.Holes) != 1 || res.HLS.Holes[0].Seq != 3 {
+		t.Fatalf("holes %v, want segment 3", res.HLS.Holes)
+	}
+	if n := o.count("/v/seg3.ts"); n != 1 {
+		t.Errorf("the missing segment was asked for %d times, want once", n)
 	}
 }
 

@@ -116,7 +116,10 @@ func (r *run) fetchGroup(ctx context.Context, g *group) error {
 		if _, ok := errors.AsType[*writeError](err); ok {
 			return err
 		}
-		retryable := segmentRetryable(err)
+		retryable := err
+		if g.items[0].t.live() {
+			retryable = segmentRetryable(err)
+		}
 		if _, ok := errors.AsType[*KeyError](err); ok {
 			retryable = err // the key was fetched with its own retries: no use
 		}
@@ -155,8 +158,9 @@ func (r *run) fetchGroup(ctx context.Context, g *group) error {
 	}
 }
 
-// segmentRetryable makes a segment's 404 or 410 worth another try: CDNs
-// answer so for a while for segments that are being published.
+// segmentRetryable makes a live segment's 404 or 410 worth another try:
+// CDNs answer so for a while for segments that are being published. A VOD
+// playlist's segments are all published: their 404 is final.
 func segmentRetryable(err error) error {
 	if se, ok := errors.AsType[*transfer.StatusError](err); ok && (se.StatusCode == http.StatusNotFound || se.StatusCode == http.StatusGone) {
 		return &transfer.Transient{Err: err}
