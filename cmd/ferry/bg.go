@@ -387,7 +387,7 @@ kind, state, progress and what moves where.`,
 			tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSESSION\tKIND\tSTATE\tPROGRESS\tWHAT")
 			for _, t := range tasks {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Session, t.Kind, t.State, taskProgress(t), taskWhat(t))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Session, t.Kind, taskState(t, time.Now()), taskProgress(t), taskWhat(t))
 			}
 			return tw.Flush()
 		},
@@ -416,6 +416,33 @@ func taskProgress(t bgapi.Task) string {
 
 // taskWhat is ls's WHAT: "URL -> path", or "path -> URL" for an upload.
 func taskWhat(t bgapi.Task) string {
+	u, path, ok := taskEnds(t)
+	if !ok {
+		return "-"
+	}
+	if t.Kind == bgapi.KindPut {
+		return path + " -> " + u
+	}
+	return u + " -> " + path
+}
+
+// taskState is ls's STATE: a task waiting for its host says for which, as
+// the progress line of a transfer in the foreground does.
+func taskState(t bgapi.Task, now time.Time) string {
+	if t.State != bgapi.Waiting || t.NextTry.IsZero() {
+		return t.State
+	}
+	host := "the server"
+	if u, _, ok := taskEnds(t); ok {
+		if pu, err := url.Parse(u); err == nil && pu.Host != "" {
+			host = pu.Host
+		}
+	}
+	return fmt.Sprintf("waiting for %s (attempt %d, next in %s)", host, t.Tries, roundDelay(max(0, t.NextTry.Sub(now))))
+}
+
+// taskEnds reads a task's URL and local path (or directory) from its request.
+func taskEnds(t bgapi.Task) (u, path string, ok bool) {
 	// Request is the kind's request; read whole NewTasks too.
 	var r struct {
 		URL  string            `json:"url"`
@@ -426,7 +453,7 @@ func taskWhat(t bgapi.Task) string {
 		HLS  *bgapi.HLSRequest `json:"hls"`
 	}
 	if json.Unmarshal(t.Request, &r) != nil {
-		return "-"
+		return "", "", false
 	}
 	switch {
 	case r.Get != nil:
@@ -439,10 +466,7 @@ func taskWhat(t bgapi.Task) string {
 	if r.Path == "" {
 		r.Path = r.Dir
 	}
-	if t.Kind == bgapi.KindPut {
-		return r.Path + " -> " + r.URL
-	}
-	return r.URL + " -> " + r.Path
+	return r.URL, r.Path, true
 }
 
 // actCmd is pause, resume or cancel: act on each task named, print the

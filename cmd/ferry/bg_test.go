@@ -561,3 +561,18 @@ func TestParseBitRate(t *testing.T) {
 		}
 	}
 }
+
+// ferry ls says what a waiting task waits for, as the progress line of a
+// transfer in the foreground does.
+func TestLsStateOfAWaitingTask(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	req, _ := json.Marshal(bgapi.GetRequest{URL: "http://10.1.2.3:8080/f", Path: "f"})
+	tk := bgapi.Task{Kind: bgapi.KindGet, State: bgapi.Waiting, Tries: 3, NextTry: now.Add(20 * time.Second), Request: req}
+	if got, want := taskState(tk, now), "waiting for 10.1.2.3:8080 (attempt 3, next in 20s)"; got != want {
+		t.Errorf("taskState = %q, want %q", got, want)
+	}
+	tk.State = bgapi.Running
+	if got := taskState(tk, now); got != bgapi.Running {
+		t.Errorf("taskState of a running task = %q", got)
+	}
+}

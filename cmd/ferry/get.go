@@ -86,7 +86,7 @@ func follow(ctx context.Context, io stdio, task *ferry.Task, o output) error {
 		case ferry.ProgressEvent:
 			pp.update(e.Progress)
 		case ferry.RetryEvent:
-			pp.note("ferry: attempt %d failed (%v); retrying in %s", e.Attempt, e.Err, e.Delay.Round(time.Millisecond))
+			pp.retry(e)
 		case ferry.RestartEvent:
 			pp.note("ferry: starting over: %s", e.Reason)
 		}

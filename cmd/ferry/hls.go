@@ -180,7 +180,7 @@ func followHLS(ctx context.Context, io stdio, task *ferry.Task, live, stopped *a
 		case ferry.ProgressEvent:
 			pp.update(e.Progress)
 		case ferry.RetryEvent:
-			pp.note("ferry: attempt %d failed (%v); retrying in %s", e.Attempt, e.Err, e.Delay.Round(time.Millisecond))
+			pp.retry(e)
 		}
 	}
 	if stopped.Load() {

@@ -20,13 +20,23 @@ type progressPrinter struct {
 	tty       bool
 	width     int
 	label     string
+	now       func() time.Time
 	lastPlain time.Time
 	drawn     bool
+	last      ferry.Progress // the latest progress shown or held back
+
+	// A retry's wait: until a byte moves again, the line says what the
+	// transfer waits for instead of repeating the same count.
+	waiting   bool
+	waitFrom  int64     // Done when the wait began
+	waitHost  string    // the host that could not be reached, if that is why
+	waitTry   int       // the attempt that failed
+	waitUntil time.Time // when the next attempt starts
 }
 
 func newProgressPrinter(w io.Writer, quiet bool, label string) *progressPrinter {
 	// The first plain line comes after a while: a quick transfer needs none.
-	p := &progressPrinter{w: w, quiet: quiet, label: label, width: 80, lastPlain: time.Now()}
+	p := &progressPrinter{w: w, quiet: quiet, label: label, width: 80, now: time.Now, lastPlain: time.Now()}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		p.tty = true
 		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 40 {
@@ -37,18 +47,77 @@ func newProgressPrinter(w io.Writer, quiet bool, label string) *progressPrinter 
 }
 
 func (p *progressPrinter) update(pr ferry.Progress) {
+	p.last = pr
 	if p.quiet {
 		return
+	}
+	if p.waiting && pr.Done == p.waitFrom {
+		switch {
+		case !p.tty:
+			return // a plain line would only repeat the count
+		case p.waitHost != "":
+			p.drawWaiting() // the countdown
+			return
+		}
+	} else {
+		p.waiting = false
 	}
 	if p.tty {
 		fmt.Fprintf(p.w, "\r%s\x1b[K", p.bar(pr))
 		p.drawn = true
 		return
 	}
-	if now := time.Now(); now.Sub(p.lastPlain) >= 2*time.Second {
+	if now := p.now(); now.Sub(p.lastPlain) >= 2*time.Second {
 		p.lastPlain = now
 		fmt.Fprintf(p.w, "%s: %s\n", p.label, stats(pr))
 	}
+}
+
+// retry shows a failed attempt and holds the progress line back until a
+// byte moves again. A host that could not be reached at all is waited
+// for: "waiting for HOST (attempt N, next in D)", redrawn on a terminal.
+func (p *progressPrinter) retry(e ferry.RetryEvent) {
+	p.waiting, p.waitFrom, p.waitTry = true, p.last.Done, e.Attempt
+	p.waitUntil = p.now().Add(e.Delay)
+	p.waitHost = ""
+	if e.Unreachable {
+		p.waitHost = e.Host
+		if p.waitHost == "" {
+			p.waitHost = "the server"
+		}
+	}
+	if p.quiet {
+		return
+	}
+	if p.waitHost == "" {
+		p.note("ferry: attempt %d failed (%v); retrying in %s", e.Attempt, e.Err, roundDelay(e.Delay))
+		return
+	}
+	if p.tty {
+		p.drawWaiting()
+		return
+	}
+	p.lastPlain = p.now()
+	fmt.Fprintf(p.w, "%s: %s\n", p.label, p.waitLine())
+}
+
+func (p *progressPrinter) drawWaiting() {
+	fmt.Fprintf(p.w, "\r%s: %s\x1b[K", p.label, p.waitLine())
+	p.drawn = true
+}
+
+func (p *progressPrinter) waitLine() string {
+	left := max(0, p.waitUntil.Sub(p.now()))
+	return fmt.Sprintf("waiting for %s (attempt %d, next in %s)", p.waitHost, p.waitTry, roundDelay(left))
+}
+
+// roundDelay rounds a wait to what a person reads: tenths of a second
+// below ten seconds, whole seconds above.
+func roundDelay(d time.Duration) time.Duration {
+	if d < 10*time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
 
 // note prints a line (a retry, a restart) without breaking the bar.

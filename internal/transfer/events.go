@@ -36,6 +36,14 @@ type RetryEvent struct {
 	Attempt int // consecutive failures so far
 	Delay   time.Duration
 	Err     error
+	// Host is the host (and port, if the URL names one) the failed
+	// request went to, when Err says.
+	Host string
+	// Unreachable says the host could not be reached at all: the
+	// connection was refused or had no route, or the name did not resolve
+	// for now. Nothing was exchanged; the next attempt waits for the host
+	// to come (back).
+	Unreachable bool
 }
 
 // RestartEvent reports that bytes kept so far were discarded and the transfer
