@@ -2,8 +2,10 @@ package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -21,6 +23,7 @@ type transferFlags struct {
 	headers                     []string
 	jsonOut, quiet              bool
 	insecure, h2c               bool
+	cacert                      string
 	connectTimeout, idleTimeout time.Duration
 }
 
@@ -36,6 +39,7 @@ func (f *transferFlags) register(fl *pflag.FlagSet, what, connectionsUsage strin
 	fl.DurationVar(&f.connectTimeout, "connect-timeout", 30*time.Second, "timeout for connecting")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", 60*time.Second, "give up an attempt when no byte moves for this long (0: never)")
 	fl.BoolVarP(&f.insecure, "insecure", "k", false, "do not verify the server's TLS certificate")
+	fl.StringVar(&f.cacert, "cacert", "", "verify the server's TLS certificate against the authorities in PEM `FILE` (instead of the system's)")
 	fl.BoolVar(&f.h2c, "http2-prior-knowledge", false, "speak HTTP/2 without TLS to http:// URLs")
 }
 
@@ -59,8 +63,15 @@ func (f *transferFlags) config() (ferry.Config, error) {
 		}
 		cfg.RateLimit = n
 	}
-	if f.insecure {
+	switch {
+	case f.insecure:
 		cfg.TLSConfig = &tls.Config{InsecureSkipVerify: true}
+	case f.cacert != "":
+		pool, err := certPool(f.cacert)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.TLSConfig = &tls.Config{RootCAs: pool}
 	}
 	cfg.HTTP2PriorKnowledge = f.h2c
 	if f.connections < 0 {
@@ -70,6 +81,20 @@ func (f *transferFlags) config() (ferry.Config, error) {
 		cfg.MaxConnsPerHost = f.connections
 	}
 	return cfg, nil
+}
+
+// certPool reads the certificate authorities of --cacert, as curl does:
+// they replace the system's.
+func certPool(file string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, usagef("--cacert: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, usagef("--cacert %s: no PEM certificate in it", file)
+	}
+	return pool, nil
 }
 
 // header parses the -H flags.

@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/pem"
 	"io"
+	"log"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -33,9 +36,11 @@ func TestMain(m *testing.M) {
 }
 
 // TestScripts runs the CLI scenarios in testdata/script. Each script gets
-// two origins on loopback serving $WORK/origin: $ORIGIN, a plain ferry
-// origin, and $FLAKY, the same behind a fault that cuts the first full GET
-// of each file after 1 MiB.
+// origins on loopback serving $WORK/origin: $ORIGIN, a plain ferry origin;
+// $FLAKY, the same behind a fault that cuts the first full GET of each file
+// after 1 MiB; $TLSORIGIN, the same over https with a certificate of an
+// authority only $WORK/ca.pem holds. $CLOSED is a loopback address nothing
+// listens on.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
@@ -55,13 +60,29 @@ func TestScripts(t *testing.T) {
 			}
 			plain := httptest.NewServer(srv)
 			flaky := httptest.NewServer(cutFirstFullGET(srv, 1<<20))
+			// An https origin whose certificate no system trusts; its
+			// authority is in $WORK/ca.pem.
+			untrusted := httptest.NewUnstartedServer(srv)
+			untrusted.Config.ErrorLog = log.New(io.Discard, "", 0)
+			untrusted.StartTLS()
 			env.Defer(func() {
 				plain.Close()
 				flaky.Close()
+				untrusted.Close()
 				srv.Close()
 			})
+			ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: untrusted.Certificate().Raw})
+			if err := os.WriteFile(filepath.Join(env.WorkDir, "ca.pem"), ca, 0o644); err != nil {
+				return err
+			}
+			closed, err := closedAddr()
+			if err != nil {
+				return err
+			}
 			env.Setenv("ORIGIN", plain.URL)
 			env.Setenv("FLAKY", flaky.URL)
+			env.Setenv("TLSORIGIN", untrusted.URL)
+			env.Setenv("CLOSED", closed)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -70,6 +91,16 @@ func TestScripts(t *testing.T) {
 			"waitsize": cmdWaitSize,
 		},
 	})
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // cutFirstFullGET drops the connection of the first unranged GET of each

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"syscall"
+
+	"github.com/ferryhq/ferry"
+)
+
+// hint says what to do about a failure, naming the flag that helps, or ""
+// when there is nothing to add to the error itself.
+func hint(err error) string {
+	if dns, ok := errors.AsType[*net.DNSError](err); ok && dns.IsNotFound {
+		return fmt.Sprintf("the host name %s does not resolve: check it", dns.Name)
+	}
+	if h, ok := errors.AsType[x509.HostnameError](err); ok {
+		return fmt.Sprintf("the server's certificate is not for %s: check the host name in the URL (-k skips the check, insecurely)", h.Host)
+	}
+	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
+		return "the server's certificate is signed by an authority this system does not trust: " +
+			"name that authority's certificate with --cacert FILE, or skip the check with -k (insecure)"
+	}
+	if c, ok := errors.AsType[x509.CertificateInvalidError](err); ok && c.Reason == x509.Expired {
+		return "the server's certificate has expired or is not valid yet: check this system's clock (-k skips the check, insecurely)"
+	}
+	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+		return "the server's certificate could not be verified: --cacert FILE names the authority to trust, -k skips the check (insecure)"
+	}
+	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok {
+		return "the server does not speak TLS there: try http:// instead of https://"
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return "nothing accepts connections there: check the URL's port, or that the server runs"
+	}
+	if se, ok := errors.AsType[*ferry.StatusError](err); ok {
+		switch se.StatusCode {
+		case http.StatusUnauthorized, http.StatusProxyAuthRequired:
+			return "the server wants credentials: send them with -H 'Authorization: ...'"
+		}
+	}
+	return ""
+}
