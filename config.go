@@ -39,7 +39,13 @@ type Config struct {
 	// RateLimit caps the bytes per second of all tasks of the session
 	// together. 0 means unlimited.
 	RateLimit int64
-	// Header is added to every request.
+	// Header is added to every request of a task to the origin (scheme,
+	// host and port) of the task's URL. Credentials among its fields
+	// (Authorization, Cookie, and fields named for a token, key, secret,
+	// password or session) are not sent to any other origin: a redirect's
+	// target, an upload's or stream's Location, a playlist's variants,
+	// segments and keys on other hosts, nor over http from an https URL.
+	// The other fields go everywhere.
 	Header http.Header
 	// Retry is the retry policy.
 	Retry RetryPolicy

@@ -32,6 +32,10 @@ var (
 	ErrRangeNotSatisfiable = transfer.ErrRangeNotSatisfiable
 	ErrShortBody           = transfer.ErrShortBody
 	ErrTooManyRedirects    = transfer.ErrTooManyRedirects
+	// ErrUnsafeURL: a server pointed to a URL ferry does not follow (in
+	// a redirect, an upload's Location or a playlist): not http or
+	// https, without a host, or with credentials in it.
+	ErrUnsafeURL = transfer.ErrUnsafeURL
 	// ErrBusy: another download (in this process or another) is writing
 	// to the same file.
 	ErrBusy = download.ErrBusy

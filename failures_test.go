@@ -142,6 +142,16 @@ func TestPermanentFailuresFailAtOnce(t *testing.T) {
 			},
 		},
 		{
+			name: "redirect to another scheme",
+			url:  func(t *testing.T) string { return redirectingTo(t, "file:///etc/passwd") },
+			is:   func(err error) bool { return errors.Is(err, ferry.ErrUnsafeURL) },
+		},
+		{
+			name: "redirect with credentials in the URL",
+			url:  func(t *testing.T) string { return redirectingTo(t, "http://user:pw@127.0.0.1:1/f") },
+			is:   func(err error) bool { return errors.Is(err, ferry.ErrUnsafeURL) },
+		},
+		{
 			name: "unknown certificate authority",
 			url:  func(t *testing.T) string { return untrusted.URL + "/f" },
 			is: func(err error) bool {
@@ -223,4 +233,14 @@ func TestStatusesRetriedOnlyWhenTheyMayPass(t *testing.T) {
 			})
 		}
 	}
+}
+
+// redirectingTo is a server that redirects every request to location.
+func redirectingTo(t *testing.T, location string) string {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", location)
+		w.WriteHeader(http.StatusFound)
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL + "/f"
 }

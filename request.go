@@ -17,7 +17,9 @@ type DownloadRequest struct {
 	// download is complete and verified; then the file is fsynced and
 	// renamed to Path. It may be empty when ResumeData is given.
 	Path string
-	// Header is added to this task's requests (after the session's).
+	// Header is added to this task's requests (after the session's);
+	// credentials among it go only to the URL's origin (see
+	// Config.Header).
 	Header http.Header
 	// Connections is how many connections fetch the file. 0, the default,
 	// adapts: it starts with two ranged requests in parallel and adds a

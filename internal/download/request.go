@@ -25,11 +25,7 @@ func (r *run) newRequest(ctx context.Context, method string, wd *watchdog.Watchd
 	if err != nil {
 		return nil, nil, err
 	}
-	for k, vs := range r.j.Header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
+	transfer.AddHeader(req, r.j.Header, r.j.URL)
 	// Bytes are stored as served, and a resume must splice identity bytes:
 	// never ask for a content coding (RFC 9110 §14.2: ranges are of the
 	// encoded form).

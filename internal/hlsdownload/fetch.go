@@ -45,11 +45,7 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog, target string, sp 
 	if err != nil {
 		return 0, nil, err
 	}
-	for k, vs := range r.j.Header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
+	transfer.AddHeader(req, r.j.Header, r.j.URL)
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", "ferry")
 	}

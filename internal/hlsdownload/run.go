@@ -323,8 +323,8 @@ func resolve(base *url.URL, uri string) (string, error) {
 		return "", fmt.Errorf("URI %q: %w", uri, err)
 	}
 	abs := base.ResolveReference(u)
-	if abs.Scheme != "http" && abs.Scheme != "https" {
-		return "", fmt.Errorf("URI %q: not an http(s) URL", uri)
+	if err := transfer.CheckTarget(abs); err != nil {
+		return "", err
 	}
 	return abs.String(), nil
 }

@@ -323,17 +323,27 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 
 	resp, err := s.j.Client.Do(req)
 	if l := loc.Load(); l != nil {
-		s.setLocation(target, *l)
+		if lerr := s.setLocation(target, *l); lerr != nil {
+			if err == nil {
+				resp.Body.Close()
+			}
+			return false, false, lerr
+		}
 	}
 	if err != nil {
 		s.record(rec, 0, body.sent.Load(), err)
+		if refusal, ok := transfer.RedirectRefusal(err); ok {
+			return false, false, refusal
+		}
 		return false, body.sent.Load() > 0, &transfer.Transient{Err: err}
 	}
 	defer resp.Body.Close()
 	rec.Response(resp)
 	s.proto = resp.Proto
 	if l := resp.Header.Get("Location"); l != "" && s.j.Resumable {
-		s.setLocation(target, l)
+		if err := s.setLocation(target, l); err != nil {
+			return false, false, err
+		}
 	}
 	if resp.StatusCode/100 != 2 {
 		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
@@ -415,16 +425,24 @@ func (k *kickReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (s *Stream) setLocation(base, l string) {
+func (s *Stream) setLocation(base, l string) error {
 	if s.Location() != "" {
-		return
+		return nil
 	}
-	if b, err := url.Parse(base); err == nil {
-		if u, err := b.Parse(l); err == nil {
-			l = u.String()
-		}
+	b, err := url.Parse(base)
+	if err != nil {
+		return err
 	}
+	u, err := b.Parse(l)
+	if err != nil {
+		return fmt.Errorf("stream: the server's Location %q: %w", l, err)
+	}
+	if err := transfer.CheckTarget(u); err != nil {
+		return err
+	}
+	l = u.String()
 	s.loc.Store(&l)
+	return nil
 }
 
 // offset asks the server how much of the stream it holds.
@@ -450,6 +468,9 @@ func (s *Stream) head(ctx context.Context, wd *watchdog.Watchdog, loc string) (i
 	resp, err := s.j.Client.Do(req)
 	if err != nil {
 		s.record(rec, 0, 0, err)
+		if refusal, ok := transfer.RedirectRefusal(err); ok {
+			return 0, false, refusal
+		}
 		return 0, false, &transfer.Transient{Err: err}
 	}
 	resp.Body.Close()
@@ -620,10 +641,4 @@ func (b *bodyReader) hold(on bool) {
 }
 
 // addHeader adds the job's own header fields to req.
-func (s *Stream) addHeader(req *http.Request) {
-	for k, vs := range s.j.Header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
-}
+func (s *Stream) addHeader(req *http.Request) { transfer.AddHeader(req, s.j.Header, s.j.URL) }

@@ -3,7 +3,9 @@ package transfer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 )
 
 type redirectKey struct{}
@@ -19,12 +21,47 @@ func WithRedirectHook(ctx context.Context, f RedirectFunc) context.Context {
 }
 
 // CheckRedirect is the http.Client.CheckRedirect of every ferry client: it
-// defers to the hook in the request's context, or stops after 10 redirects.
+// refuses a target CheckTarget refuses, leaves the credentials behind when
+// the chain leaves its origin, and then defers to the hook in the
+// request's context, or stops after 10 redirects.
 func CheckRedirect(req *http.Request, via []*http.Request) error {
+	if err := CheckTarget(req.URL); err != nil {
+		return &RedirectRefused{Err: err}
+	}
+	dropCredentials(req, via)
 	if f, ok := req.Context().Value(redirectKey{}).(RedirectFunc); ok {
 		return f(req, via)
 	}
 	return DefaultRedirectPolicy(req, via)
+}
+
+// ErrUnsafeURL reports a URL a server pointed to (a redirect, a Location,
+// a playlist's entry) that ferry does not follow: not http or https,
+// without a host, or with credentials in it.
+var ErrUnsafeURL = errors.New("ferry: refusing a URL the server pointed to")
+
+// CheckTarget refuses a URL a server pointed to that ferry does not follow
+// (ErrUnsafeURL). Credentials in a URL would go to whichever host the
+// server names, and other schemes (file:, ftp:) are not for a server to
+// choose.
+func CheckTarget(u *url.URL) error {
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%w: %s is not an http or https URL", ErrUnsafeURL, short(u.Redacted()))
+	case u.Host == "":
+		return fmt.Errorf("%w: %s names no host", ErrUnsafeURL, short(u.Redacted()))
+	case u.User != nil:
+		return fmt.Errorf("%w: %s holds credentials", ErrUnsafeURL, short(u.Redacted()))
+	}
+	return nil
+}
+
+// short cuts a URL from a server to a length fit for an error message.
+func short(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
 }
 
 // ErrTooManyRedirects stops a redirect chain longer than the policy allows.

@@ -41,11 +41,7 @@ func (r *run) exchange(ctx context.Context, wd *watchdog.Watchdog, method, targe
 			req.Body = http.NoBody
 		}
 	}
-	for k, vs := range r.j.Header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
+	transfer.AddHeader(req, r.j.Header, r.j.URL)
 	for k, vs := range hdr {
 		req.Header[k] = vs
 	}
@@ -93,13 +89,18 @@ func statusError(resp *http.Response) *transfer.StatusError {
 	}
 }
 
-// resolve makes a Location header absolute against the request's URL.
+// resolve makes a Location header absolute against the request's URL,
+// refusing one that ferry does not follow (transfer.CheckTarget).
 func resolve(base *url.URL, loc string) (string, error) {
 	u, err := url.Parse(loc)
 	if err != nil || loc == "" {
 		return "", errors.New("server answered without a usable Location")
 	}
-	return base.ResolveReference(u).String(), nil
+	abs := base.ResolveReference(u)
+	if err := transfer.CheckTarget(abs); err != nil {
+		return "", err
+	}
+	return abs.String(), nil
 }
 
 // section is bytes [off, off+n) of the file, read afresh for every attempt,
