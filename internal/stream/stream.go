@@ -172,7 +172,8 @@ func (s *Stream) Location() string {
 func (s *Stream) Run(ctx context.Context) (*Result, error) {
 	rt := transfer.NewRetrier(s.j.Retry, s.j.Emit)
 	for {
-		complete, progressed, err := s.attempt(ctx)
+		acked, _, _, _ := s.spool.state()
+		complete, err := s.attempt(ctx)
 		if err == nil && complete {
 			return s.result()
 		}
@@ -195,7 +196,10 @@ func (s *Stream) Run(ctx context.Context) (*Result, error) {
 			s.spool.abort(err)
 			return nil, err
 		}
-		if err := rt.Failed(ctx, err, progressed); err != nil {
+		// Only bytes the server acknowledged are progress: one that takes
+		// every request and keeps none must not be retried forever.
+		base, _, _, _ := s.spool.state()
+		if err := rt.Failed(ctx, err, base > acked); err != nil {
 			return nil, err
 		}
 	}
@@ -221,9 +225,8 @@ func (s *Stream) result() (*Result, error) {
 }
 
 // attempt runs one request: the creation, an append, or the final
-// completion. It reports whether the stream is complete, and whether bytes
-// moved.
-func (s *Stream) attempt(ctx context.Context) (complete, progressed bool, err error) {
+// completion. It reports whether the stream is complete.
+func (s *Stream) attempt(ctx context.Context) (complete bool, err error) {
 	method, target := http.MethodPost, s.j.URL
 	hdr := http.Header{}
 	var from int64
@@ -236,11 +239,11 @@ func (s *Stream) attempt(ctx context.Context) (complete, progressed bool, err er
 			if off < 0 {
 				var err error
 				if off, done, err = s.offset(ctx, loc); err != nil {
-					return false, false, err
+					return false, err
 				}
 			}
 			if done {
-				return true, false, nil
+				return true, nil
 			}
 			s.spool.ack(off)
 			from = off
@@ -266,16 +269,13 @@ const repliesAfterHeader = "Ferry-Replies-After"
 
 // exchange sends one streamed request and reads its replies, under the
 // job's limits: a host slot, the idle watchdog, the bandwidth budget.
-func (s *Stream) exchange(ctx context.Context, method, target string, hdr http.Header, body *bodyReader) (complete, progressed bool, err error) {
+func (s *Stream) exchange(ctx context.Context, method, target string, hdr http.Header, body *bodyReader) (complete bool, err error) {
 	err = s.limited(ctx, target, func(actx context.Context, wd *watchdog.Watchdog) error {
 		var err error
-		complete, progressed, err = s.send(actx, wd, method, target, hdr, body)
+		complete, err = s.send(actx, wd, method, target, hdr, body)
 		return err
 	})
-	if errors.Is(err, transfer.ErrIdleTimeout) {
-		progressed = body.sent.Load() > 0
-	}
-	return complete, progressed, err
+	return complete, err
 }
 
 // limited runs one request to target under the job's limits.
@@ -287,7 +287,7 @@ func (s *Stream) limited(ctx context.Context, target string, f func(actx context
 	return watchdog.Attempt(ctx, host, watchdog.Limits{Slots: s.j.Slots, IdleTimeout: s.j.IdleTimeout}, f)
 }
 
-func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target string, hdr http.Header, body *bodyReader) (complete, progressed bool, err error) {
+func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target string, hdr http.Header, body *bodyReader) (complete bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var loc atomic.Pointer[string]
@@ -303,7 +303,7 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 	}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, target, body)
 	if err != nil {
-		return false, false, err
+		return false, err
 	}
 	req.ContentLength = -1
 	s.addHeader(req)
@@ -327,22 +327,22 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 			if err == nil {
 				resp.Body.Close()
 			}
-			return false, false, lerr
+			return false, lerr
 		}
 	}
 	if err != nil {
 		s.record(rec, 0, body.sent.Load(), err)
 		if refusal, ok := transfer.RedirectRefusal(err); ok {
-			return false, false, refusal
+			return false, refusal
 		}
-		return false, body.sent.Load() > 0, &transfer.Transient{Err: err}
+		return false, &transfer.Transient{Err: err}
 	}
 	defer resp.Body.Close()
 	rec.Response(resp)
 	s.proto = resp.Proto
 	if l := resp.Header.Get("Location"); l != "" && s.j.Resumable {
 		if err := s.setLocation(target, l); err != nil {
-			return false, false, err
+			return false, err
 		}
 	}
 	if resp.StatusCode/100 != 2 {
@@ -352,25 +352,25 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 		if resp.StatusCode == http.StatusConflict && s.j.Resumable {
 			// The offset moved under us (another request landed
 			// late): ask again.
-			return false, false, &transfer.Transient{Err: fmt.Errorf("%v: %s", se, bytes.TrimSpace(b))}
+			return false, &transfer.Transient{Err: fmt.Errorf("%v: %s", se, bytes.TrimSpace(b))}
 		}
 		// A problem's title (RFC 9457) says why better than the status.
 		var prob struct{ Title string }
 		if json.Unmarshal(b, &prob) == nil && prob.Title != "" {
-			return false, false, fmt.Errorf("%w: %s", se, prob.Title)
+			return false, fmt.Errorf("%w: %s", se, prob.Title)
 		}
-		return false, false, se
+		return false, se
 	}
 	replies := &kickReader{r: resp.Body, wd: wd}
 	rerr := s.readReplies(replies)
 	s.record(rec, replies.n, body.sent.Load(), rerr)
 	if rerr != nil {
-		return false, body.sent.Load() > 0, &transfer.Transient{Err: rerr}
+		return false, &transfer.Transient{Err: rerr}
 	}
 	// The response ended: the server has read the whole body.
 	berr := body.failure()
 	if berr != nil && !errors.Is(berr, io.EOF) {
-		return false, body.sent.Load() > 0, &transfer.Transient{Err: berr}
+		return false, &transfer.Transient{Err: berr}
 	}
 	if off, err := sfv.ParseInteger(resp.Trailer.Get("Upload-Offset")); err == nil {
 		s.spool.ack(off)
@@ -386,20 +386,20 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 			why += ": " + s.lastError
 		}
 		if !s.j.Resumable {
-			return false, false, errors.New("stream: " + why)
+			return false, errors.New("stream: " + why)
 		}
-		return false, body.sent.Load() > 0, &transfer.Transient{Err: errors.New(why)}
+		return false, &transfer.Transient{Err: errors.New(why)}
 	}
 	if !s.j.Resumable {
-		return true, true, nil
+		return true, nil
 	}
 	if c, err := sfv.ParseBoolean(resp.Trailer.Get("Upload-Complete")); err == nil && c {
-		return true, true, nil
+		return true, nil
 	}
 	if req.Header.Get("Upload-Complete") == "?1" {
-		return true, true, nil
+		return true, nil
 	}
-	return false, body.sent.Load() > 0, nil
+	return false, nil
 }
 
 // record reports one request's transaction metrics.

@@ -1,0 +1,46 @@
+package ferry_test
+
+import (
+	"context"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry"
+)
+
+// A server that reads every request of a resumable stream and keeps none
+// of it does not hold the stream in a loop: bytes sent are no progress
+// until the server acknowledges them.
+func TestStreamServerThatKeepsNothingIsNotRetriedForever(t *testing.T) {
+	var requests atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		io.CopyN(io.Discard, r.Body, 1000)
+		panic(http.ErrAbortHandler) // the connection drops, nothing kept
+	}))
+	ts.Config.ErrorLog = quietLog()
+	defer ts.Close()
+	const attempts = 3
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := mustSession(t, failingConfig(attempts)).Stream(ctx, ferry.StreamRequest{URL: ts.URL + "/s", Resumable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Write(randomBytes(64 << 10))
+	st.Close()
+	if _, err := st.Wait(ctx); err == nil || ctx.Err() != nil {
+		t.Fatalf("err = %v, want the stream to fail before the test's deadline", err)
+	}
+	if n := requests.Load(); n != attempts {
+		t.Errorf("%d requests, want %d", n, attempts)
+	}
+}
+
+// quietLog drops a test server's log of the connections it cuts.
+func quietLog() *log.Logger { return log.New(io.Discard, "", 0) }
