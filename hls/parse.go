@@ -19,7 +19,50 @@ import (
 const (
 	maxPlaylistSize = 16 << 20
 	maxLineLength   = 1 << 20
+	// maxMasterEntries bounds the variants, renditions and session keys
+	// of a multivariant playlist; real ones have tens.
+	maxMasterEntries = 10000
+	// maxSeconds bounds a duration or time offset: what
+	// EXT-X-TARGETDURATION can hold, so that a sum of a playlist's
+	// durations and its rounding to whole seconds never overflow.
+	maxSeconds = math.MaxInt32
 )
+
+// DefaultMaxSegments is how many segments a media playlist may hold unless
+// Limits says otherwise: a day and more of one-second segments. Each
+// segment costs a parser about 300 bytes and a whole download about 1.5 KiB.
+const DefaultMaxSegments = 100_000
+
+// Limits bound what a parse holds in memory. The zero value holds the
+// defaults; the package's Parse functions use it.
+type Limits struct {
+	// MaxSegments bounds the segments of a media playlist; 0 means
+	// DefaultMaxSegments, negative means no bound but the 16 MiB a
+	// playlist may take.
+	MaxSegments int
+}
+
+// SegmentLimit is the bound MaxSegments sets: DefaultMaxSegments for 0,
+// a negative number for none.
+func (l Limits) SegmentLimit() int {
+	if l.MaxSegments == 0 {
+		return DefaultMaxSegments
+	}
+	return l.MaxSegments
+}
+
+// LimitError reports a playlist that holds more than a limit allows: more
+// segments than Limits.MaxSegments, or more variants and renditions than
+// a multivariant playlist may have. It is refused while it is read, before
+// it takes the memory.
+type LimitError struct {
+	What  string // "segments", or "variants and renditions"
+	Limit int
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("hls: the playlist holds more than %d %s", e.Limit, e.What)
+}
 
 // SyntaxError reports a playlist that does not follow RFC 8216.
 type SyntaxError struct {
@@ -52,9 +95,21 @@ var (
 // Lines may end in LF or CRLF, and a UTF-8 byte order mark before #EXTM3U
 // is tolerated. Spaces and tabs around a line are ignored. Unknown tags,
 // and unknown attributes of known tags, are ignored (RFC 8216 §6.3.1).
-func Parse(r io.Reader) (Playlist, error) {
+//
+// A media playlist of more than DefaultMaxSegments segments yields a
+// *LimitError; Limits.Parse sets another bound.
+func Parse(r io.Reader) (Playlist, error) { return Limits{}.Parse(r) }
+
+// ParseMaster is Parse for a playlist that must be a master playlist.
+func ParseMaster(r io.Reader) (*Master, error) { return Limits{}.ParseMaster(r) }
+
+// ParseMedia is Parse for a playlist that must be a media playlist.
+func ParseMedia(r io.Reader) (*Media, error) { return Limits{}.ParseMedia(r) }
+
+// Parse is the package's Parse under the limits l.
+func (l Limits) Parse(r io.Reader) (Playlist, error) {
 	lr := &lineReader{r: bufio.NewReader(r)}
-	var p parser
+	p := parser{maxSegments: l.SegmentLimit()}
 	for {
 		b, err := lr.next()
 		if err == io.EOF {
@@ -81,9 +136,9 @@ func Parse(r io.Reader) (Playlist, error) {
 	return p.finish()
 }
 
-// ParseMaster is Parse for a playlist that must be a master playlist.
-func ParseMaster(r io.Reader) (*Master, error) {
-	pl, err := Parse(r)
+// ParseMaster is ParseMaster under the limits l.
+func (l Limits) ParseMaster(r io.Reader) (*Master, error) {
+	pl, err := l.Parse(r)
 	if err != nil {
 		return nil, err
 	}
@@ -94,9 +149,9 @@ func ParseMaster(r io.Reader) (*Master, error) {
 	return m, nil
 }
 
-// ParseMedia is Parse for a playlist that must be a media playlist.
-func ParseMedia(r io.Reader) (*Media, error) {
-	pl, err := Parse(r)
+// ParseMedia is ParseMedia under the limits l.
+func (l Limits) ParseMedia(r io.Reader) (*Media, error) {
+	pl, err := l.Parse(r)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +219,8 @@ func (k kind) String() string {
 }
 
 type parser struct {
+	maxSegments int // < 0: no bound
+
 	line     int
 	kind     kind
 	kindLine int             // the line that decided kind
@@ -189,6 +246,7 @@ type parser struct {
 	key     *Key
 	mp      *Map
 	bitrate int64
+	discs   int64 // discontinuities so far
 }
 
 // pendingRange is an EXT-X-BYTERANGE whose offset may still have to be
@@ -249,8 +307,40 @@ func (p *parser) once(tag string) error {
 	return nil
 }
 
+// masterEntry refuses one more variant, rendition or session key past
+// maxMasterEntries.
+func (p *parser) masterEntry() error {
+	m := &p.master
+	if len(m.Variants)+len(m.IFrameVariants)+len(m.Renditions)+len(m.SessionKeys) >= maxMasterEntries {
+		return &LimitError{What: "variants and renditions", Limit: maxMasterEntries}
+	}
+	return nil
+}
+
+// newSegment refuses a segment past the limit, or one whose media or
+// discontinuity sequence number would pass 2^63-1.
+func (p *parser) newSegment(s *Segment) error {
+	n := len(p.media.Segments)
+	if p.maxSegments >= 0 && n >= p.maxSegments {
+		return &LimitError{What: "segments", Limit: p.maxSegments}
+	}
+	if p.media.MediaSequence > math.MaxInt64-int64(n) {
+		return p.errorf("the segment's media sequence number past 2^63-1")
+	}
+	if s.Discontinuity {
+		if p.discs >= math.MaxInt64-p.media.DiscontinuitySequence {
+			return p.errorf("the segment's discontinuity sequence number past 2^63-1")
+		}
+		p.discs++
+	}
+	return nil
+}
+
 func (p *parser) uri(line string) error {
 	if p.variant != nil {
+		if err := p.masterEntry(); err != nil {
+			return err
+		}
 		p.variant.URI = line
 		p.master.Variants = append(p.master.Variants, *p.variant)
 		p.variant = nil
@@ -285,6 +375,9 @@ func (p *parser) uri(line string) error {
 			}
 		}
 		s.ByteRange = br
+	}
+	if err := p.newSegment(&s); err != nil {
+		return err
 	}
 	p.media.Segments = append(p.media.Segments, s)
 	p.next, p.haveInf, p.rng = Segment{}, false, nil
@@ -336,6 +429,9 @@ func (p *parser) tag(name, value string) error {
 		if err != nil {
 			return err
 		}
+		if err := p.masterEntry(); err != nil {
+			return err
+		}
 		p.master.IFrameVariants = append(p.master.IFrameVariants, *v)
 	case "EXT-X-MEDIA":
 		if err := p.setKind(masterKind, name); err != nil {
@@ -352,6 +448,9 @@ func (p *parser) tag(name, value string) error {
 		}
 		if k == nil {
 			return p.errorf("EXT-X-SESSION-KEY with METHOD=NONE") // §4.3.4.5
+		}
+		if err := p.masterEntry(); err != nil {
+			return err
 		}
 		p.master.SessionKeys = append(p.master.SessionKeys, *k)
 
@@ -416,7 +515,7 @@ func (p *parser) tag(name, value string) error {
 		if strings.HasPrefix(d, "-") {
 			return p.errorf("EXTINF: negative duration %s", short(d))
 		}
-		dur, err := parseDecFloat(d)
+		dur, err := parseSeconds(d)
 		if err != nil {
 			return p.errorf("EXTINF: %v", err)
 		}
@@ -605,6 +704,9 @@ func (p *parser) rendition(tag, value string) error {
 		}
 	default:
 		return p.errorf("EXT-X-MEDIA: unknown TYPE %s", short(r.Type))
+	}
+	if err := p.masterEntry(); err != nil {
+		return err
 	}
 	p.master.Renditions = append(p.master.Renditions, r)
 	return nil
@@ -810,7 +912,7 @@ func (a *attrs) signedFloat(name string) float64 {
 		return 0
 	}
 	s := a.enum(name)
-	f, err := parseDecFloat(strings.TrimPrefix(s, "-"))
+	f, err := parseSeconds(strings.TrimPrefix(s, "-"))
 	if err != nil {
 		a.fail(name, "%v", err)
 	}
@@ -876,6 +978,16 @@ func parseDecFloat(s string) (float64, error) {
 		return 0, fmt.Errorf("want a non-negative decimal number, got %s", short(s))
 	}
 	return f, nil
+}
+
+// parseSeconds reads a decimal-floating-point number of seconds, at most
+// maxSeconds.
+func parseSeconds(s string) (float64, error) {
+	f, err := parseDecFloat(s)
+	if err == nil && f > maxSeconds {
+		err = fmt.Errorf("%s is out of range", short(s))
+	}
+	return f, err
 }
 
 // parseRange reads the <n>[@<o>] of EXT-X-BYTERANGE and of EXT-X-MAP's

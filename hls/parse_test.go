@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -504,6 +506,13 @@ var errorCases = []struct {
 	{"mixedMasterThenMedia", mhead + "#EXTINF:1,\na.ts\n", 4, "EXTINF in a master playlist (see line 2)"},
 	{"mixedMediaThenMaster", head + "#EXTINF:1,\na.ts\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n", 5, "in a media playlist (see line 2)"},
 	{"mixedKeyInMaster", mhead + "#EXT-X-KEY:METHOD=NONE\n", 4, "in a master playlist"},
+	{"sequenceOverflow", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:9223372036854775805\n" +
+		strings.Repeat("#EXTINF:1,\na.ts\n", 5), 11, "media sequence number past 2^63-1"},
+	{"discontinuityOverflow", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-DISCONTINUITY-SEQUENCE:9223372036854775806\n" +
+		strings.Repeat("#EXT-X-DISCONTINUITY\n#EXTINF:1,\na.ts\n", 2), 9, "discontinuity sequence number past 2^63-1"},
+	{"durationPastTargetRange", head + "#EXTINF:2147483648,\na.ts\n", 3, "out of range"},
+	{"startOffsetOutOfRange", "#EXTM3U\n#EXT-X-START:TIME-OFFSET=-1" + strings.Repeat("0", 20) + "\n", 2, "out of range"},
+	{"resolutionHuge", "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=2147483648x2\nv.m3u8\n", 2, "WIDTHxHEIGHT"},
 	{"tooLongLine", "#EXTM3U\n#" + strings.Repeat("x", maxLineLength) + "\n", 2, "longer than 1 MiB"},
 	{"tooLongLastLine", "#EXTM3U\n#" + strings.Repeat("x", maxLineLength), 2, "longer than 1 MiB"},
 	{"tooLarge", "#EXTM3U\n" + strings.Repeat("#"+strings.Repeat("x", 1<<10-2)+"\n", maxPlaylistSize>>10), 1<<14 + 1, "larger than 16 MiB"},
@@ -578,5 +587,72 @@ func TestParseReadError(t *testing.T) {
 	pl, err := Parse(iotest.OneByteReader(strings.NewReader(ffmpegVOD)))
 	if err != nil || !bytes.Equal(pl.Encode(), mustParse(t, ffmpegVOD).Encode()) {
 		t.Errorf("Parse(OneByteReader) = %v, %v", pl, err)
+	}
+}
+
+// The last segment may carry the highest media sequence number there is,
+// and not one more.
+func TestParseSequenceAtTheEdge(t *testing.T) {
+	m := mustParseMedia(t, "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:9223372036854775805\n"+
+		strings.Repeat("#EXTINF:1,\na.ts\n", 3))
+	if got := m.Seq(len(m.Segments) - 1); got != math.MaxInt64 {
+		t.Errorf("last sequence number %d, want %d", got, int64(math.MaxInt64))
+	}
+}
+
+// hugeMedia is a media playlist of about size bytes, as many one-byte
+// segments as fit.
+func hugeMedia(size int) (string, int) {
+	var b strings.Builder
+	b.WriteString("#EXTM3U\n#EXT-X-TARGETDURATION:1\n")
+	n := 0
+	for b.Len() < size-len("#EXT-X-ENDLIST\n")-14 {
+		b.WriteString("#EXTINF:1,\na\n")
+		n++
+	}
+	b.WriteString("#EXT-X-ENDLIST\n")
+	return b.String(), n
+}
+
+// A playlist of more segments than the limit is refused as it is read:
+// the 16 MiB a server may send cannot make the parser hold a million
+// segments (over 400 MiB).
+func TestParseSegmentLimit(t *testing.T) {
+	in, n := hugeMedia(maxPlaylistSize)
+	if n <= DefaultMaxSegments {
+		t.Fatalf("only %d segments", n)
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Parse(strings.NewReader(in))
+	runtime.ReadMemStats(&after)
+	le, ok := errors.AsType[*LimitError](err)
+	if !ok || le.Limit != DefaultMaxSegments || le.What != "segments" {
+		t.Fatalf("Parse(%d segments) = %v, want a *LimitError at %d segments", n, err, DefaultMaxSegments)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 96<<20 {
+		t.Errorf("refusing %d segments allocated %d MiB", n, alloc>>20)
+	}
+
+	small, _ := hugeMedia(1 << 10)
+	if _, err := (Limits{MaxSegments: 10}).Parse(strings.NewReader(small)); !errors.As(err, &le) || le.Limit != 10 {
+		t.Errorf("Limits{MaxSegments: 10}.Parse = %v", err)
+	}
+	if m, err := (Limits{MaxSegments: -1}).ParseMedia(strings.NewReader(in)); err != nil || len(m.Segments) != n {
+		t.Errorf("without a limit: %v", err)
+	}
+}
+
+// A multivariant playlist's variants and renditions are bounded too.
+func TestParseMasterLimit(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("#EXTM3U\n")
+	for range maxMasterEntries + 1 {
+		b.WriteString("#EXT-X-STREAM-INF:BANDWIDTH=1\nv\n")
+	}
+	_, err := Parse(strings.NewReader(b.String()))
+	if le, ok := errors.AsType[*LimitError](err); !ok || le.Limit != maxMasterEntries {
+		t.Fatalf("Parse = %v, want a *LimitError", err)
 	}
 }
