@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -596,4 +597,74 @@ func TestHLSLiveHoles(t *testing.T) {
 		}
 	}
 	t.Error("no discontinuity marks the dropped segments")
+}
+
+// A media sequence number that would pass 2^63-1 is a playlist error, not
+// segments silently dropped.
+func TestHLSSequenceOverflowIsAPlaylistError(t *testing.T) {
+	o := newHLSOrigin(t, false)
+	var pl strings.Builder
+	pl.WriteString("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:9223372036854775805\n")
+	for i := range 5 {
+		o.put(fmt.Sprintf("/o/seg%d.ts", i), segmentBytes("s", 100))
+		fmt.Fprintf(&pl, "#EXTINF:2,\nseg%d.ts\n", i)
+	}
+	pl.WriteString("#EXT-X-ENDLIST\n")
+	o.put("/o/index.m3u8", []byte(pl.String()))
+	_, err := hlsDownload(t, testConfig(false), ferry.HLSRequest{URL: o.url + "/o/index.m3u8", Dir: t.TempDir()})
+	var pe *ferry.HLSPlaylistError
+	var se *hls.SyntaxError
+	if !errors.As(err, &pe) || !errors.As(err, &se) {
+		t.Fatalf("err = %v, want a playlist error", err)
+	}
+}
+
+// A playlist of more segments than the request allows is refused, naming
+// the limit.
+func TestHLSSegmentLimit(t *testing.T) {
+	o := newHLSOrigin(t, false)
+	o.vod("/v", 11, nil)
+	_, err := hlsDownload(t, testConfig(false), ferry.HLSRequest{URL: o.url + "/v/index.m3u8", Dir: t.TempDir(), MaxSegments: 10})
+	le, ok := errors.AsType[*hls.LimitError](err)
+	if !ok || le.Limit != 10 {
+		t.Fatalf("err = %v, want the limit of 10 segments", err)
+	}
+	if n := o.total(); n != 1 {
+		t.Errorf("%d requests, want only the playlist's", n)
+	}
+	if _, err := hlsDownload(t, testConfig(false), ferry.HLSRequest{URL: o.url + "/v/index.m3u8", Dir: t.TempDir(), MaxSegments: 11}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A live playlist that brings a hundred new segments at every reload, for
+// ever, ends the recording at the limit with what it has, instead of
+// growing without bound.
+func TestHLSLiveStopsAtTheSegmentLimit(t *testing.T) {
+	var loads atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/live.m3u8" {
+			w.Write([]byte("segment"))
+			return
+		}
+		first := loads.Add(1) * 100
+		var pl strings.Builder
+		fmt.Fprintf(&pl, "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:%d\n", first)
+		for i := range 100 {
+			fmt.Fprintf(&pl, "#EXTINF:1,\ns%d.ts\n", first+int64(i))
+		}
+		w.Write([]byte(pl.String()))
+	}))
+	defer ts.Close()
+	dir := t.TempDir()
+	res, err := hlsDownload(t, testConfig(false), ferry.HLSRequest{URL: ts.URL + "/live.m3u8", Dir: dir, MaxSegments: 150})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.HLS.Segments != 150 || !strings.Contains(res.HLS.LiveEnded, "150 segments") {
+		t.Fatalf("%d segments, ended because %q; want 150, at the limit", res.HLS.Segments, res.HLS.LiveEnded)
+	}
+	if n := loads.Load(); n > 3 {
+		t.Errorf("the playlist was loaded %d times after the limit was reached", n)
+	}
 }

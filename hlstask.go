@@ -45,6 +45,13 @@ type HLSRequest struct {
 	// Concat, if set, is a file the main playlist's segments are joined
 	// into (an fMP4 stream's initialization section first).
 	Concat string
+	// MaxSegments bounds the segments of each media playlist, and of each
+	// live recording, so that a hostile playlist cannot take unbounded
+	// memory (each segment takes about 1.5 KiB while it downloads). A
+	// playlist of more fails with an *hls.LimitError; a live recording
+	// that reaches it ends with what it has (Result.HLS.LiveEnded says so).
+	// 0 means hls.DefaultMaxSegments; negative means no bound.
+	MaxSegments int
 }
 
 // HLSResult is what a finished HLS download reports (Result.HLS).
@@ -56,7 +63,8 @@ type HLSResult struct {
 	Duration float64 // of the main playlist, seconds
 	Concat   string
 	// LiveEnded says why a live recording ended before its time, if it did
-	// (its playlist went away, or its numbering went back).
+	// (its playlist went away, its numbering went back, or it reached
+	// MaxSegments).
 	LiveEnded string
 }
 
@@ -135,6 +143,7 @@ func (w *hlsWork) run(ctx context.Context, t *Task) (*Result, error) {
 		StopLive:      w.req.StopLive,
 		AllowHoles:    w.req.AllowHoles,
 		Concat:        w.req.Concat,
+		MaxSegments:   w.req.MaxSegments,
 		Retry:         cfg.Retry,
 		IdleTimeout:   cfg.IdleTimeout,
 		MinSpeed:      cfg.MinSpeed,

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/ferryhq/ferry"
+	"github.com/ferryhq/ferry/hls"
 )
 
 // hint says what to do about a failure, naming the flag that helps, or ""
@@ -42,6 +43,9 @@ func hint(err error) string {
 		case http.StatusUnauthorized, http.StatusProxyAuthRequired:
 			return "the server wants credentials: send them with -H 'Authorization: ...'"
 		}
+	}
+	if le, ok := errors.AsType[*hls.LimitError](err); ok && le.What == "segments" {
+		return fmt.Sprintf("a playlist of more than %d segments is refused: raise the limit with --max-segments N (about 1.5 KiB of memory per segment)", le.Limit)
 	}
 	return ""
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferryhq/ferry"
+	"github.com/ferryhq/ferry/hls"
 )
 
 type hlsFlags struct {
@@ -26,6 +27,7 @@ type hlsFlags struct {
 	concat       string
 	liveDuration time.Duration
 	allowHoles   bool
+	maxSegments  int
 }
 
 func hlsCmd(io stdio) *cobra.Command {
@@ -44,6 +46,10 @@ bandwidth, the default), worst, or its 0-based index; its audio, video and
 subtitle renditions come with it. A live playlist is recorded from three
 segments before its end until it ends, for --live-duration, or until Ctrl-C,
 which ends the recording with what it has (a second Ctrl-C interrupts).
+
+A playlist of more than --max-segments segments is refused, and a live
+recording that reaches that many ends there: a hostile playlist cannot take
+unbounded memory.
 
 A segment that still fails after its retries makes the command fail, and
 nothing names it: run the same command again to fetch what is missing, or
@@ -65,6 +71,7 @@ the segments into one file (TS, or fMP4 after its initialization section).`,
 	fl.StringVar(&f.concat, "concat", "", "also join the segments into `FILE`")
 	fl.DurationVar(&f.liveDuration, "live-duration", 0, "stop recording a live stream after `D`, e.g. 10m (0: until it ends)")
 	fl.BoolVar(&f.allowHoles, "allow-holes", false, "succeed without segments that cannot be fetched (left out of the playlist)")
+	fl.IntVar(&f.maxSegments, "max-segments", hls.DefaultMaxSegments, "refuse a playlist of more than `N` segments; a live recording ends there (about 1.5 KiB of memory each; -1: no limit)")
 	f.register(fl, "download", "fetch `N` segments at once", 8)
 	return c
 }
@@ -86,7 +93,10 @@ func runHLS(c *cobra.Command, io stdio, rawURL string, f *hlsFlags) error {
 	}
 	req := ferry.HLSRequest{
 		URL: rawURL, Dir: f.dir, Header: hdr, Variant: f.variant, Connections: f.connections,
-		LiveDuration: f.liveDuration, AllowHoles: f.allowHoles, Concat: f.concat,
+		LiveDuration: f.liveDuration, AllowHoles: f.allowHoles, Concat: f.concat, MaxSegments: f.maxSegments,
+	}
+	if f.maxSegments == 0 || f.maxSegments < -1 {
+		return usagef("--max-segments: want a positive count, or -1 for no limit")
 	}
 	if f.maxBandwidth != "" {
 		n, err := parseBitRate(f.maxBandwidth)

@@ -58,6 +58,10 @@ type Job struct {
 	// Concat, when set, is a file to join the main playlist's segments into
 	// (its initialization section first).
 	Concat string
+	// MaxSegments bounds each media playlist and each live recording (0:
+	// hls.DefaultMaxSegments, negative: no bound): a larger playlist is
+	// refused, a live recording ends at it.
+	MaxSegments int
 
 	Retry         retry.Policy
 	IdleTimeout   time.Duration

@@ -57,7 +57,7 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, &PlaylistError{URL: j.URL, Err: err}
 	}
-	pl, err := hls.Parse(bytes.NewReader(body))
+	pl, err := r.limits().Parse(bytes.NewReader(body))
 	if err != nil {
 		return nil, &PlaylistError{URL: j.URL, Err: err}
 	}
@@ -134,6 +134,9 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	return res, nil
 }
 
+// limits bound what a playlist of the job may hold.
+func (r *run) limits() hls.Limits { return hls.Limits{MaxSegments: r.j.MaxSegments} }
+
 // download runs the tracks' producers and the workers until every queued
 // request is done.
 func (r *run) download(ctx context.Context) error {
@@ -187,7 +190,7 @@ func (r *run) masterTracks(ctx context.Context, base *url.URL, m *hls.Master, v 
 		if err != nil {
 			return &PlaylistError{URL: target, Err: err}
 		}
-		media, err := hls.ParseMedia(bytes.NewReader(body))
+		media, err := r.limits().ParseMedia(bytes.NewReader(body))
 		if err != nil {
 			return &PlaylistError{URL: target, Err: err}
 		}
@@ -267,7 +270,7 @@ func pickVariant(m *hls.Master, which string, maxBandwidth int64) (*hls.Variant,
 		if a.Bandwidth != b.Bandwidth {
 			return cmpInt(a.Bandwidth, b.Bandwidth)
 		}
-		return cmpInt(int64(a.Resolution.Width*a.Resolution.Height), int64(b.Resolution.Width*b.Resolution.Height))
+		return cmpInt(int64(a.Resolution.Width)*int64(a.Resolution.Height), int64(b.Resolution.Width)*int64(b.Resolution.Height))
 	})
 	if which == "worst" {
 		return order[0], nil

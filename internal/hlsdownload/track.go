@@ -130,7 +130,7 @@ func (t *track) produce(ctx context.Context) error {
 			// recording ends with what it has.
 			return t.endLive(&PlaylistError{URL: t.url.String(), Err: err})
 		}
-		nm, err := hls.ParseMedia(bytes.NewReader(body))
+		nm, err := t.r.limits().ParseMedia(bytes.NewReader(body))
 		if err != nil {
 			return t.endLive(&PlaylistError{URL: t.url.String(), Err: err})
 		}
@@ -142,11 +142,27 @@ func (t *track) produce(ctx context.Context) error {
 		if err := t.plan(m, 0); err != nil {
 			return err
 		}
+		if t.full() {
+			return t.endLive(fmt.Errorf("hls: the recording reached %d segments, the limit", t.r.limits().SegmentLimit()))
+		}
 		if last {
 			return nil
 		}
 	}
 	return nil
+}
+
+// full reports whether the track holds as many segments as a playlist may
+// (Job.MaxSegments): a live recording ends there.
+func (t *track) full() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.fullLocked()
+}
+
+func (t *track) fullLocked() bool {
+	n := t.r.limits().SegmentLimit()
+	return n > 0 && len(t.items) >= n
 }
 
 // planned is the highest sequence number planned so far.
@@ -170,7 +186,7 @@ func (t *track) endLive(why error) error {
 func (t *track) plan(m *hls.Media, from int) error {
 	var fresh []*item
 	t.mu.Lock()
-	for i := from; i < len(m.Segments); i++ {
+	for i := from; i < len(m.Segments) && !t.fullLocked(); i++ {
 		seq := m.Seq(i)
 		if t.started && seq <= t.last {
 			continue
@@ -244,8 +260,11 @@ func (t *track) plan(m *hls.Media, from int) error {
 // newItem describes segment i of m: where it comes from, how it is
 // decrypted, and its local name.
 func (t *track) newItem(m *hls.Media, i int) (*item, error) {
-	s := m.Segments[i] // a copy: an item must not keep a whole reloaded playlist alive
-	seg := &s
+	seg := &m.Segments[i]
+	if m != t.src {
+		s := *seg // a copy: an item must not keep a whole reloaded playlist alive
+		seg = &s
+	}
 	seq := m.Seq(i)
 	if seg.ByteRange != nil && seg.ByteRange.Length <= 0 {
 		return nil, &PlaylistError{URL: t.url.String(), Err: fmt.Errorf("segment %d: an empty byte range", seq)}
