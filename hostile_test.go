@@ -44,3 +44,48 @@ func TestStreamServerThatKeepsNothingIsNotRetriedForever(t *testing.T) {
 
 // quietLog drops a test server's log of the connections it cuts.
 func quietLog() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// A server that says a resumable stream is complete while its producer
+// still writes does not end it as a success with what was sent so far.
+func TestStreamServerClaimingCompletionEarlyFails(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost:
+			w.Header().Set("Location", "/s?upload=1")
+			w.WriteHeader(104)
+			io.CopyN(io.Discard, r.Body, 100)
+			panic(http.ErrAbortHandler)
+		case http.MethodHead:
+			w.Header().Set("Upload-Offset", "0")
+			w.Header().Set("Upload-Complete", "?1")
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			http.Error(w, "no", http.StatusMethodNotAllowed)
+		}
+	}))
+	ts.Config.ErrorLog = quietLog()
+	defer ts.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := mustSession(t, failingConfig(3)).Stream(ctx, ferry.StreamRequest{URL: ts.URL + "/s", Resumable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The producer goes on writing, and never closes the stream.
+	go func() {
+		for {
+			if _, err := st.Write(randomBytes(4096)); err != nil {
+				return
+			}
+			select {
+			case <-st.Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	res, err := st.Wait(ctx)
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("result %+v, %v: want the stream to fail while its producer still writes", res, err)
+	}
+}

@@ -243,6 +243,12 @@ func (s *Stream) attempt(ctx context.Context) (complete bool, err error) {
 				}
 			}
 			if done {
+				// The server holds the whole stream only if the producer
+				// is done and the server has all it wrote.
+				_, written, closed, _ := s.spool.state()
+				if !closed || off != written {
+					return false, fmt.Errorf("stream: the server says the upload is complete at %d bytes, but the stream goes on (%d written so far)", off, written)
+				}
 				return true, nil
 			}
 			s.spool.ack(off)
