@@ -489,15 +489,23 @@ func (s *Stream) head(ctx context.Context, wd *watchdog.Watchdog, loc string) (i
 		}
 		return 0, false, se
 	}
-	off, err := sfv.ParseInteger(resp.Header.Get("Upload-Offset"))
-	if err != nil {
-		return 0, false, fmt.Errorf("stream: the server's Upload-Offset %q: %w", resp.Header.Get("Upload-Offset"), err)
-	}
 	base, written, _, _ := s.spool.state()
+	return offsetAnswer(resp.Header, base, written)
+}
+
+// offsetAnswer reads a server's answer to an offset request (draft §4.3):
+// Upload-Offset must lie between what the server acknowledged before
+// (base) and what was written, since bytes before base are gone from the
+// spool and bytes after written never existed.
+func offsetAnswer(h http.Header, base, written int64) (off int64, complete bool, err error) {
+	off, err = sfv.ParseInteger(h.Get("Upload-Offset"))
+	if err != nil {
+		return 0, false, fmt.Errorf("stream: the server's Upload-Offset %q: %w", h.Get("Upload-Offset"), err)
+	}
 	if off < base || off > written {
 		return 0, false, fmt.Errorf("stream: the server holds %d bytes, outside the %d-%d this client can send", off, base, written)
 	}
-	complete, _ := sfv.ParseBoolean(resp.Header.Get("Upload-Complete"))
+	complete, _ = sfv.ParseBoolean(h.Get("Upload-Complete"))
 	return off, complete, nil
 }
 

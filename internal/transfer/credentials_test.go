@@ -110,6 +110,7 @@ func TestCheckTarget(t *testing.T) {
 		"gopher://a.example/x":           false,
 		"javascript:alert(1)":            false,
 		"http:///no-host":                false,
+		"https://:443/x":                 false,
 		"https://user:pass@evil.example": false,
 		"https://a.example@evil.example": false,
 	} {

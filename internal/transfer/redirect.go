@@ -48,12 +48,19 @@ func CheckTarget(u *url.URL) error {
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Errorf("%w: %s is not an http or https URL", ErrUnsafeURL, short(u.Redacted()))
-	case u.Host == "":
+	case u.Hostname() == "" || !reparses(u):
 		return fmt.Errorf("%w: %s names no host", ErrUnsafeURL, short(u.Redacted()))
 	case u.User != nil:
 		return fmt.Errorf("%w: %s holds credentials", ErrUnsafeURL, short(u.Redacted()))
 	}
 	return nil
+}
+
+// reparses reports whether u, written out, reads back: a reference
+// resolved into "https://::" has a Host but is no URL a request can have.
+func reparses(u *url.URL) bool {
+	_, err := url.Parse(u.String())
+	return err == nil
 }
 
 // short cuts a URL from a server to a length fit for an error message.

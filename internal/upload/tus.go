@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"net/http"
@@ -159,8 +160,8 @@ func (r *run) offset(ctx context.Context, loc string) (int64, error) {
 		default:
 			return statusError(resp)
 		}
-		off, err = strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
-		if err != nil || off < 0 {
+		off, err = parseOffset(resp.Header)
+		if err != nil {
 			return errors.New("server answered HEAD without a valid Upload-Offset")
 		}
 		return nil
@@ -207,13 +208,32 @@ func (r *run) appendAt(ctx context.Context, loc string, start, off, n int64, las
 		default:
 			return statusError(resp)
 		}
-		newOff, err = strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
-		if err != nil || newOff < off || newOff > off+n {
-			return errors.New("server acknowledged an impossible Upload-Offset")
-		}
-		return nil
+		newOff, err = ackedOffset(resp.Header, off, n)
+		return err
 	})
 	return newOff, err
+}
+
+// parseOffset reads a server's Upload-Offset: decimal digits (tus 1.0
+// §Upload-Offset; an sf-integer of the IETF draft has the same form), no
+// sign, no spaces.
+func parseOffset(h http.Header) (int64, error) {
+	v := h.Get("Upload-Offset")
+	if v == "" || len(v) > 19 || strings.Trim(v, "0123456789") != "" {
+		return 0, fmt.Errorf("invalid Upload-Offset %q", v)
+	}
+	return strconv.ParseInt(v, 10, 64)
+}
+
+// ackedOffset reads the offset a server acknowledged for an append of n
+// bytes at off: it must be in [off, off+n], since the server can neither
+// lose bytes it had nor keep more than it was sent.
+func ackedOffset(h http.Header, off, n int64) (int64, error) {
+	got, err := parseOffset(h)
+	if err != nil || got < off || got-off > n {
+		return 0, errors.New("server acknowledged an impossible Upload-Offset")
+	}
+	return got, nil
 }
 
 // checksum computes the tus checksum of an append with the best algorithm
