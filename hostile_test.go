@@ -1,11 +1,14 @@
 package ferry_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -87,5 +90,39 @@ func TestStreamServerClaimingCompletionEarlyFails(t *testing.T) {
 	res, err := st.Wait(ctx)
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("result %+v, %v: want the stream to fail while its producer still writes", res, err)
+	}
+}
+
+// A key URL that answers with megabytes is refused after the first
+// bytes past a key's size, not read whole into memory.
+func TestHLSHugeKeyIsNotReadWhole(t *testing.T) {
+	o := newHLSOrigin(t, false)
+	o.put("/k/key", bytes.Repeat([]byte("k"), 16<<20))
+	o.vod("/k", 2, func(i int) string {
+		if i == 0 {
+			return "#EXT-X-KEY:METHOD=AES-128,URI=\"key\"\n"
+		}
+		return ""
+	})
+	cfg := testConfig(false)
+	cfg.Retry.MaxAttempts = 2
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	task, err := mustSession(t, cfg).HLS(ctx, ferry.HLSRequest{URL: o.url + "/k/index.m3u8", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keyBytes int64
+	for ev := range task.Events() {
+		if m, ok := ev.(ferry.MetricsEvent); ok && strings.HasSuffix(m.Transaction.URL, "/k/key") {
+			keyBytes += m.Transaction.ResponseBodyBytes
+		}
+	}
+	_, err = task.Wait(ctx)
+	if _, ok := errors.AsType[*ferry.HLSKeyError](err); !ok {
+		t.Fatalf("err = %v, want a key error", err)
+	}
+	if keyBytes > 1<<20 {
+		t.Errorf("%d bytes of the key read, want at most a few KiB", keyBytes)
 	}
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
-// maxSmall bounds a playlist or a key held in memory.
-const maxSmall = 16 << 20
+// maxPlaylist bounds a playlist held in memory, as hls.Parse does.
+const maxPlaylist = 16 << 20
 
 // span is the part of a resource a request asks for: n bytes at off, or
 // the whole resource when n is 0.
@@ -124,16 +124,17 @@ func bodyLeft(size, skip, n int64) int64 {
 	return max(0, min(n, size-skip))
 }
 
-// fetchSmall fetches a playlist or a key into memory, retrying; live
-// counts a 404 or 410 as worth another try (a live playlist being
-// republished).
-func (r *run) fetchSmall(ctx context.Context, target string, live bool) ([]byte, *url.URL, error) {
+// fetchSmall fetches a playlist or a key of at most limit bytes into
+// memory, retrying; live counts a 404 or 410 as worth another try (a live
+// playlist being republished). A larger answer is refused as soon as it
+// passes limit, not read whole.
+func (r *run) fetchSmall(ctx context.Context, target string, live bool, limit int) ([]byte, *url.URL, error) {
 	rt := transfer.NewRetrier(r.j.Retry, r.j.Emit)
 	for {
 		var b []byte
 		_, final, err := r.fetch(ctx, target, span{}, func(p []byte) error {
-			if len(b)+len(p) > maxSmall {
-				return fmt.Errorf("larger than %d bytes", maxSmall)
+			if len(b)+len(p) > limit {
+				return fmt.Errorf("larger than %d bytes", limit)
 			}
 			b = append(b, p...)
 			return nil

@@ -32,7 +32,7 @@ func (c *keyCache) get(ctx context.Context, target string) ([]byte, error) {
 	}
 	c.mu.Unlock()
 	e.once.Do(func() {
-		b, _, err := c.r.fetchSmall(ctx, target, false)
+		b, _, err := c.r.fetchSmall(ctx, target, false, aes.BlockSize)
 		switch {
 		case err != nil:
 			e.err = &KeyError{URL: target, Err: err}

@@ -121,7 +121,7 @@ func (t *track) produce(ctx context.Context) error {
 		case <-timer.C:
 		}
 		loadedAt = time.Now()
-		body, _, err := t.r.fetchSmall(ctx, t.url.String(), true)
+		body, _, err := t.r.fetchSmall(ctx, t.url.String(), true, maxPlaylist)
 		if err != nil {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
