@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -124,5 +125,134 @@ func TestHLSHugeKeyIsNotReadWhole(t *testing.T) {
 	}
 	if keyBytes > 1<<20 {
 		t.Errorf("%d bytes of the key read, want at most a few KiB", keyBytes)
+	}
+}
+
+// attack is a hostile server's behaviour and what the client must do
+// about it, in every engine.
+type attack struct {
+	name    string
+	handler func(hits *atomic.Int32) http.Handler
+	// check judges the engine's error and the requests the server saw.
+	check func(t *testing.T, err error, requests int32)
+}
+
+// TestHostileServers runs every engine against servers that lie, loop or
+// flood: each must end with a clear error in a bounded number of
+// requests, never crash, hang or report a success.
+func TestHostileServers(t *testing.T) {
+	const attempts = 3
+	attacks := []attack{
+		{
+			name: "endless redirects",
+			handler: func(hits *atomic.Int32) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					n := hits.Add(1)
+					http.Redirect(w, r, fmt.Sprintf("/r%d", n), http.StatusFound)
+				})
+			},
+			check: func(t *testing.T, err error, requests int32) {
+				if !errors.Is(err, ferry.ErrTooManyRedirects) {
+					t.Errorf("err = %v, want too many redirects", err)
+				}
+				// One chain of 11 requests (a multipart POST and a stream
+				// follow none: a 302 to a POST is a GET then, refused).
+				if requests > 11 {
+					t.Errorf("%d requests, want one chain", requests)
+				}
+			},
+		},
+		{
+			name: "Retry-After of years",
+			handler: func(hits *atomic.Int32) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					hits.Add(1)
+					w.Header().Set("Retry-After", "999999999")
+					w.WriteHeader(http.StatusServiceUnavailable)
+				})
+			},
+			check: func(t *testing.T, err error, requests int32) {
+				if err == nil || !strings.Contains(err.Error(), "retry after") {
+					t.Errorf("err = %v, want the server's wait refused", err)
+				}
+				if requests != 1 {
+					t.Errorf("%d requests, want 1", requests)
+				}
+			},
+		},
+		{
+			name: "Retry-After far in the future",
+			handler: func(hits *atomic.Int32) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					hits.Add(1)
+					w.Header().Set("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT")
+					w.WriteHeader(http.StatusTooManyRequests)
+				})
+			},
+			check: func(t *testing.T, err error, requests int32) {
+				if err == nil || !strings.Contains(err.Error(), "retry after") || requests != 1 {
+					t.Errorf("err = %v after %d requests, want the server's wait refused at once", err, requests)
+				}
+			},
+		},
+		{
+			name: "a Content-Length the body never reaches",
+			handler: func(hits *atomic.Int32) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					hits.Add(1)
+					io.Copy(io.Discard, r.Body)
+					w.Header().Set("Content-Length", "100000")
+					w.Header().Set("Accept-Ranges", "bytes")
+					w.Header().Set("ETag", `"v1"`)
+					w.Header().Set("Tus-Resumable", "1.0.0")
+					w.Header().Set("Tus-Version", "1.0.0")
+					w.Header().Set("Location", "/u/1")
+					w.WriteHeader(http.StatusOK)
+					if r.Method != http.MethodHead {
+						w.Write([]byte("#EXTM3U\n"))
+					}
+				})
+			},
+			check: func(t *testing.T, err error, requests int32) {
+				if err == nil {
+					t.Error("a body that lied about its length was taken")
+				}
+				if requests > 3*attempts {
+					t.Errorf("%d requests", requests)
+				}
+			},
+		},
+		{
+			name: "huge response header",
+			handler: func(hits *atomic.Int32) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					hits.Add(1)
+					for i := range 1200 {
+						w.Header().Set(fmt.Sprintf("X-Junk-%d", i), strings.Repeat("j", 10<<10))
+					}
+					w.WriteHeader(http.StatusOK)
+				})
+			},
+			check: func(t *testing.T, err error, requests int32) {
+				if err == nil {
+					t.Error("a 12 MiB header was taken")
+				}
+				if requests > 2*attempts {
+					t.Errorf("%d requests", requests)
+				}
+			},
+		},
+	}
+	for _, a := range attacks {
+		for _, e := range engines {
+			t.Run(a.name+"/"+e.name, func(t *testing.T) {
+				var hits atomic.Int32
+				ts := httptest.NewServer(a.handler(&hits))
+				ts.Config.ErrorLog = quietLog()
+				defer ts.Close()
+				_, err := e.run(t, mustSession(t, failingConfig(attempts)), ts.URL+"/f")
+				a.check(t, err, hits.Load())
+			})
+		}
 	}
 }

@@ -58,15 +58,16 @@ func (s *Session) Stream(ctx context.Context, req StreamRequest) (*StreamTask, e
 	}
 	w := &streamWork{}
 	j := &stream.Job{
-		Client:      s.client,
-		URL:         req.URL,
-		Header:      mergeHeaders(s.cfg.Header, req.Header),
-		ContentType: req.ContentType,
-		Resumable:   req.Resumable || s.cfg.ResumableStreams,
-		Memory:      req.Buffer,
-		Retry:       s.cfg.Retry,
-		IdleTimeout: s.cfg.IdleTimeout,
-		Slots:       s.slots,
+		Client:        s.client,
+		URL:           req.URL,
+		Header:        mergeHeaders(s.cfg.Header, req.Header),
+		ContentType:   req.ContentType,
+		Resumable:     req.Resumable || s.cfg.ResumableStreams,
+		Memory:        req.Buffer,
+		Retry:         s.cfg.Retry,
+		IdleTimeout:   s.cfg.IdleTimeout,
+		Slots:         s.slots,
+		CheckRedirect: s.cfg.CheckRedirect,
 	}
 	if s.limiter != nil {
 		j.Limiter = s.limiter

@@ -6,7 +6,6 @@ import (
 
 	"github.com/ferryhq/ferry/internal/watchdog"
 
-	"github.com/ferryhq/ferry/internal/retry"
 	"github.com/ferryhq/ferry/internal/transfer"
 )
 
@@ -59,10 +58,4 @@ func (r *run) do(req *http.Request, rec *transfer.Recorder) (*http.Response, err
 	return resp, nil
 }
 
-func statusError(resp *http.Response) *transfer.StatusError {
-	return &transfer.StatusError{
-		StatusCode: resp.StatusCode,
-		Status:     resp.Status,
-		RetryAfter: retry.ParseRetryAfter(resp.Header.Get("Retry-After"), timeNow()),
-	}
-}
+func statusError(resp *http.Response) *transfer.StatusError { return transfer.ResponseError(resp) }

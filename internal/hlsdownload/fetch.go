@@ -6,11 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/ferryhq/ferry/internal/httprange"
 	"github.com/ferryhq/ferry/internal/pump"
-	"github.com/ferryhq/ferry/internal/retry"
 	"github.com/ferryhq/ferry/internal/transfer"
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
@@ -90,8 +88,7 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog, target string, sp 
 		left = bodyLeft(resp.ContentLength, sp.off, sp.n)
 	case resp.StatusCode == http.StatusOK:
 	default:
-		se := &transfer.StatusError{StatusCode: resp.StatusCode, Status: resp.Status,
-			RetryAfter: retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+		se := transfer.ResponseError(resp)
 		r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(0, se)})
 		return 0, nil, se
 	}

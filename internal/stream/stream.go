@@ -72,8 +72,10 @@ type Job struct {
 	// Slots, if set, bounds the requests in flight per host; a stream's
 	// request holds its slot while it runs.
 	Slots watchdog.HostSlots
-	Meter *transfer.Meter
-	Emit  func(transfer.Event)
+	// CheckRedirect decides whether to follow a redirect (nil: up to 10).
+	CheckRedirect transfer.RedirectFunc
+	Meter         *transfer.Meter
+	Emit          func(transfer.Event)
 	// OnReply receives the server's replies in order, each once.
 	OnReply func(Reply)
 }
@@ -307,7 +309,7 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 			return nil
 		},
 	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, target, body)
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(s.redirects(ctx), trace), method, target, body)
 	if err != nil {
 		return false, err
 	}
@@ -354,7 +356,7 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 	if resp.StatusCode/100 != 2 {
 		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		s.record(rec, int64(len(b)), body.sent.Load(), rerr)
-		se := &transfer.StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
+		se := transfer.ResponseError(resp)
 		if resp.StatusCode == http.StatusConflict && s.j.Resumable {
 			// The offset moved under us (another request landed
 			// late): ask again.
@@ -462,7 +464,7 @@ func (s *Stream) offset(ctx context.Context, loc string) (off int64, complete bo
 }
 
 func (s *Stream) head(ctx context.Context, wd *watchdog.Watchdog, loc string) (int64, bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, loc, nil)
+	req, err := http.NewRequestWithContext(s.redirects(ctx), http.MethodHead, loc, nil)
 	if err != nil {
 		return 0, false, err
 	}
@@ -483,7 +485,7 @@ func (s *Stream) head(ctx context.Context, wd *watchdog.Watchdog, loc string) (i
 	rec.Response(resp)
 	s.record(rec, 0, 0, nil)
 	if resp.StatusCode/100 != 2 {
-		se := &transfer.StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
+		se := transfer.ResponseError(resp)
 		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
 			return 0, false, fmt.Errorf("stream: the server no longer has the upload: %w", se)
 		}
@@ -652,6 +654,12 @@ func (b *bodyReader) hold(on bool) {
 	} else {
 		b.wd.Release()
 	}
+}
+
+// redirects attaches the job's redirect policy to ctx, reporting each
+// redirect it allows, as every engine does.
+func (s *Stream) redirects(ctx context.Context) context.Context {
+	return transfer.WithRedirectHook(ctx, transfer.ReportRedirects(s.j.CheckRedirect, s.j.Emit))
 }
 
 // addHeader adds the job's own header fields to req.

@@ -37,6 +37,16 @@ type StatusError struct {
 	RetryAfter time.Duration
 }
 
+// ResponseError is the StatusError of resp, with the wait its Retry-After
+// asks for.
+func ResponseError(resp *http.Response) *StatusError {
+	return &StatusError{
+		StatusCode: resp.StatusCode,
+		Status:     resp.Status,
+		RetryAfter: retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+	}
+}
+
 func (e *StatusError) Error() string {
 	if e.Status != "" {
 		return "ferry: unexpected status " + e.Status

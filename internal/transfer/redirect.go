@@ -32,7 +32,10 @@ func CheckRedirect(req *http.Request, via []*http.Request) error {
 	if f, ok := req.Context().Value(redirectKey{}).(RedirectFunc); ok {
 		return f(req, via)
 	}
-	return DefaultRedirectPolicy(req, via)
+	if err := DefaultRedirectPolicy(req, via); err != nil {
+		return &RedirectRefused{Err: err}
+	}
+	return nil
 }
 
 // ErrUnsafeURL reports a URL a server pointed to (a redirect, a Location,

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/ferryhq/ferry/internal/retry"
 	"github.com/ferryhq/ferry/internal/transfer"
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
@@ -81,13 +80,7 @@ func (r *run) exchange(ctx context.Context, wd *watchdog.Watchdog, method, targe
 	return resp, b, nil
 }
 
-func statusError(resp *http.Response) *transfer.StatusError {
-	return &transfer.StatusError{
-		StatusCode: resp.StatusCode,
-		Status:     resp.Status,
-		RetryAfter: retry.ParseRetryAfter(resp.Header.Get("Retry-After"), timeNow()),
-	}
-}
+func statusError(resp *http.Response) *transfer.StatusError { return transfer.ResponseError(resp) }
 
 // resolve makes a Location header absolute against the request's URL,
 // refusing one that ferry does not follow (transfer.CheckTarget).

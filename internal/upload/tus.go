@@ -20,8 +20,6 @@ import (
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
-var timeNow = time.Now
-
 const (
 	// probeSize is the first append of an upload: small enough to finish
 	// fast on a slow link, large enough to measure the speed.
