@@ -256,3 +256,39 @@ func TestHostileServers(t *testing.T) {
 		}
 	}
 }
+
+// A server that answers a stream with interim responses without end does
+// not hold it: the responses are counted, and the stream fails after its
+// attempts.
+func TestStreamInterimFloodEnds(t *testing.T) {
+	var requests, interim atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		conn, bw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		for i := 0; ; i++ {
+			fmt.Fprintf(bw, "HTTP/1.1 104 Upload Resumption Supported\r\nLocation: /s?upload=1\r\nUpload-Offset: %d\r\n\r\n", i)
+			if bw.Flush() != nil {
+				return
+			}
+			interim.Add(1)
+		}
+	}))
+	ts.Config.ErrorLog = quietLog()
+	defer ts.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := mustSession(t, failingConfig(3)).Stream(ctx, ferry.StreamRequest{URL: ts.URL + "/s", Resumable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Write([]byte("a producer that pauses"))
+	if _, err := st.Wait(ctx); err == nil || ctx.Err() != nil {
+		t.Fatalf("err = %v, want the stream to fail before the test's deadline", err)
+	}
+	t.Logf("%d requests, %d interim responses", requests.Load(), interim.Load())
+}

@@ -48,6 +48,12 @@ const interopVersion = "8"
 // maxReplyLine bounds one reply line.
 const maxReplyLine = 1 << 20
 
+// maxInterim bounds the interim (1xx) responses to one request: enough
+// for a 104 with the offset every second for a day.
+const maxInterim = 100_000
+
+var errTooManyInterim = fmt.Errorf("stream: more than %d interim responses to one request", maxInterim)
+
 // Job describes one live upload.
 type Job struct {
 	Client      *http.Client
@@ -299,8 +305,16 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var loc atomic.Pointer[string]
+	interim := 0
 	trace := &httptrace.ClientTrace{
 		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			// net/http leaves the count of interim responses to whoever
+			// looks at them: without a bound, a server could answer
+			// with them for ever.
+			if interim++; interim > maxInterim {
+				cancel() // wakes the body, which may wait for the producer
+				return errTooManyInterim
+			}
 			if code == 104 {
 				if l := h.Get("Location"); l != "" {
 					loc.Store(&l)
