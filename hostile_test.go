@@ -9,6 +9,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -291,4 +292,47 @@ func TestStreamInterimFloodEnds(t *testing.T) {
 		t.Fatalf("err = %v, want the stream to fail before the test's deadline", err)
 	}
 	t.Logf("%d requests, %d interim responses", requests.Load(), interim.Load())
+}
+
+// A tus server whose offset goes back after every cut append (it
+// acknowledges the first append, cuts the next, then says it holds
+// nothing) does not hold the upload in a loop: only bytes past the most
+// the server ever acknowledged are progress.
+func TestUploadOffsetGoingBackIsNotProgress(t *testing.T) {
+	var patches atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Tus-Resumable", "1.0.0")
+		switch r.Method {
+		case http.MethodOptions:
+			w.Header().Set("Tus-Version", "1.0.0")
+			w.WriteHeader(http.StatusNoContent)
+		case http.MethodPost:
+			w.Header().Set("Location", "/u/1")
+			w.WriteHeader(http.StatusCreated)
+		case http.MethodHead:
+			w.Header().Set("Upload-Offset", "0") // forgot it all
+			w.Header().Set("Upload-Length", "4000")
+			w.WriteHeader(http.StatusOK)
+		case http.MethodPatch:
+			patches.Add(1)
+			off, _ := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
+			if off > 0 {
+				panic(http.ErrAbortHandler) // only a first append gets through
+			}
+			n, _ := io.Copy(io.Discard, r.Body)
+			w.Header().Set("Upload-Offset", strconv.FormatInt(off+n, 10))
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	ts.Config.ErrorLog = quietLog()
+	defer ts.Close()
+	path, _ := makeFile(t, 4000)
+	_, _, err := runUpload(t, mustSession(t, failingConfig(3)), ferry.UploadRequest{
+		URL: ts.URL + "/files/", Path: path, Protocol: ferry.ProtocolTus, ChunkSize: 1000})
+	if err == nil {
+		t.Fatal("the upload succeeded against a server that keeps nothing")
+	}
+	if n := patches.Load(); n > 20 {
+		t.Errorf("%d appends sent to a server that keeps going back", n)
+	}
 }

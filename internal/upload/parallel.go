@@ -209,6 +209,7 @@ func (p *parallelUpload) send(ctx context.Context, i int) (progressed bool, err 
 			return false, err
 		}
 		s.Location, s.Offset = loc, 0
+		r.created(i)
 		p.update(i, s)
 	} else {
 		off, err := r.offset(ctx, s.Location)
@@ -254,7 +255,7 @@ func (p *parallelUpload) send(ctx context.Context, i int) (progressed bool, err 
 		if off == before {
 			return progressed, &transfer.Transient{Err: errors.New("the server acknowledged none of an append")}
 		}
-		progressed = true
+		progressed = r.passed(i, off) || progressed
 		s.Offset = off
 		p.update(i, s)
 	}

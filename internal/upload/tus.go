@@ -274,6 +274,7 @@ func (r *run) sendSingle(ctx context.Context) (stateFunc, error) {
 				return false, err
 			}
 			r.st.Location, r.st.Offset, resync = loc, 0, false
+			r.created(-1)
 			if err := r.save(); err != nil {
 				return false, err
 			}
@@ -309,7 +310,7 @@ func (r *run) sendSingle(ctx context.Context) (stateFunc, error) {
 				return progressed, err
 			}
 			sp.observe(off-r.st.Offset, time.Since(t0))
-			progressed = progressed || off > r.st.Offset
+			progressed = r.passed(-1, off) || progressed
 			r.st.Offset = off
 			if err := r.save(); err != nil {
 				return progressed, err

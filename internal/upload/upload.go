@@ -191,6 +191,13 @@ type run struct {
 	retrier     retry.Retrier
 	gone        int // uploads the server lost, started anew
 
+	// mostAcked is the highest offset the server acknowledged in this
+	// run, per upload (a segment's index; -1 for a single upload). Only
+	// passing it is progress, so a server that acknowledges and then
+	// forgets cannot hold the upload in a loop.
+	ackedMu   sync.Mutex
+	mostAcked map[int]int64
+
 	digestOnce sync.Once
 	digest     []byte
 	digestErr  error
@@ -251,3 +258,27 @@ func (r *run) retrying(ctx context.Context, f func(context.Context) (progressed 
 }
 
 func (r *run) save() error { return r.j.Journal.Save(&r.st) }
+
+// passed records that the server acknowledged off of upload part (see
+// mostAcked) and reports whether that is further than it ever had.
+func (r *run) passed(part int, off int64) bool {
+	r.ackedMu.Lock()
+	defer r.ackedMu.Unlock()
+	if r.mostAcked == nil {
+		r.mostAcked = map[int]int64{}
+	}
+	if most, ok := r.mostAcked[part]; ok && off <= most {
+		return false
+	}
+	r.mostAcked[part] = off
+	return true
+}
+
+// created forgets what the server acknowledged of an upload part it lost:
+// the upload made anew starts from 0. (Uploads lost over and over are
+// bounded on their own.)
+func (r *run) created(part int) {
+	r.ackedMu.Lock()
+	defer r.ackedMu.Unlock()
+	delete(r.mostAcked, part)
+}
