@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -116,7 +114,7 @@ func closedPort(t *testing.T) string {
 func TestPermanentFailuresFailAtOnce(t *testing.T) {
 	const attempts = 3
 	untrusted := httptest.NewUnstartedServer(http.NotFoundHandler())
-	untrusted.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+	untrusted.Config.ErrorLog = quietLog() // the refused handshakes
 	untrusted.StartTLS()
 	defer untrusted.Close()
 	for _, tc := range []struct {

@@ -163,39 +163,8 @@ func TestHostileServers(t *testing.T) {
 				}
 			},
 		},
-		{
-			name: "Retry-After of years",
-			handler: func(hits *atomic.Int32) http.Handler {
-				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					hits.Add(1)
-					w.Header().Set("Retry-After", "999999999")
-					w.WriteHeader(http.StatusServiceUnavailable)
-				})
-			},
-			check: func(t *testing.T, err error, requests int32) {
-				if err == nil || !strings.Contains(err.Error(), "retry after") {
-					t.Errorf("err = %v, want the server's wait refused", err)
-				}
-				if requests != 1 {
-					t.Errorf("%d requests, want 1", requests)
-				}
-			},
-		},
-		{
-			name: "Retry-After far in the future",
-			handler: func(hits *atomic.Int32) http.Handler {
-				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					hits.Add(1)
-					w.Header().Set("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT")
-					w.WriteHeader(http.StatusTooManyRequests)
-				})
-			},
-			check: func(t *testing.T, err error, requests int32) {
-				if err == nil || !strings.Contains(err.Error(), "retry after") || requests != 1 {
-					t.Errorf("err = %v after %d requests, want the server's wait refused at once", err, requests)
-				}
-			},
-		},
+		retryAfter("Retry-After of years", http.StatusServiceUnavailable, "999999999"),
+		retryAfter("Retry-After far in the future", http.StatusTooManyRequests, "Fri, 31 Dec 9999 23:59:59 GMT"),
 		{
 			name: "a Content-Length the body never reaches",
 			handler: func(hits *atomic.Int32) http.Handler {
@@ -334,5 +303,25 @@ func TestUploadOffsetGoingBackIsNotProgress(t *testing.T) {
 	}
 	if n := patches.Load(); n > 20 {
 		t.Errorf("%d appends sent to a server that keeps going back", n)
+	}
+}
+
+// retryAfter is a server that answers every request with status and a
+// Retry-After that asks for too long: the client fails at once.
+func retryAfter(name string, status int, value string) attack {
+	return attack{
+		name: name,
+		handler: func(hits *atomic.Int32) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				w.Header().Set("Retry-After", value)
+				w.WriteHeader(status)
+			})
+		},
+		check: func(t *testing.T, err error, requests int32) {
+			if err == nil || !strings.Contains(err.Error(), "retry after") || requests != 1 {
+				t.Errorf("err = %v after %d requests, want the server's wait refused at once", err, requests)
+			}
+		},
 	}
 }

@@ -4,13 +4,10 @@ import (
 	"context"
 	"os"
 	"strconv"
-	"time"
 
 	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/internal/transfer"
 )
-
-var timeNow = time.Now
 
 // commit verifies the .part file and moves it under the final name. A file
 // that fails verification is removed: nothing wrong is ever left in place.
