@@ -488,7 +488,7 @@ func actCmd(io stdio, name, short string, act func(*bgapi.Client) func(*cobra.Co
 					if errors.Is(err, bgapi.ErrNoDaemon) || c.Context().Err() != nil {
 						return err
 					}
-					fmt.Fprintf(io.err, "ferry: %s: %s\n", id, strings.TrimPrefix(err.Error(), "ferry: "))
+					fmt.Fprintf(io.err, "ferry: %s: %s\n", id, printable(strings.TrimPrefix(err.Error(), "ferry: ")))
 					failed++
 					continue
 				}
@@ -576,7 +576,7 @@ done, 1 if any failed, was cancelled or is unknown.`,
 						if errors.Is(err, bgapi.ErrNoDaemon) || ctx.Err() != nil {
 							return err
 						}
-						fmt.Fprintf(io.err, "ferry: %s: %s\n", ids[next], strings.TrimPrefix(err.Error(), "ferry: "))
+						fmt.Fprintf(io.err, "ferry: %s: %s\n", ids[next], printable(strings.TrimPrefix(err.Error(), "ferry: ")))
 						notDone++
 						continue
 					}

@@ -98,11 +98,11 @@ func (p *progressPrinter) retry(e ferry.RetryEvent) {
 		return
 	}
 	p.lastPlain = p.now()
-	fmt.Fprintf(p.w, "%s: %s\n", p.label, p.waitLine())
+	fmt.Fprintf(p.w, "%s: %s\n", p.label, printable(p.waitLine()))
 }
 
 func (p *progressPrinter) drawWaiting() {
-	fmt.Fprintf(p.w, "\r%s: %s\x1b[K", p.label, p.waitLine())
+	fmt.Fprintf(p.w, "\r%s: %s\x1b[K", p.label, printable(p.waitLine()))
 	p.drawn = true
 }
 
@@ -120,7 +120,8 @@ func roundDelay(d time.Duration) time.Duration {
 	return d.Round(time.Second)
 }
 
-// note prints a line (a retry, a restart) without breaking the bar.
+// note prints a line (a retry, a restart) without breaking the bar. What
+// it says may come from a server: it goes out printable.
 func (p *progressPrinter) note(format string, a ...any) {
 	if p.quiet {
 		return
@@ -128,7 +129,34 @@ func (p *progressPrinter) note(format string, a ...any) {
 	if p.drawn {
 		fmt.Fprint(p.w, "\r\x1b[K")
 	}
-	fmt.Fprintf(p.w, format+"\n", a...)
+	fmt.Fprintln(p.w, printable(fmt.Sprintf(format, a...)))
+}
+
+// printable escapes what would drive a terminal rather than show on it:
+// control characters (an escape sequence could retitle the window, clear
+// it or colour what follows) and the bidirectional overrides that make
+// text read other than it is. Servers choose reason phrases, error texts
+// and names, and ferry prints them on stderr.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, unprintable) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case !unprintable(r):
+			b.WriteRune(r)
+		case r < 0x100:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
+}
+
+func unprintable(r rune) bool {
+	return r < 0x20 && r != '\t' || 0x7f <= r && r < 0xa0 || 0x202a <= r && r <= 0x202e || 0x2066 <= r && r <= 0x2069
 }
 
 func (p *progressPrinter) finish(pr ferry.Progress) {

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"errors"
+	"io"
+	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +79,34 @@ func TestProgressWaitingCountsDownOnATerminal(t *testing.T) {
 	want := "\rf.bin: waiting for h:1 (attempt 2, next in 3s)\x1b[K\rf.bin: waiting for h:1 (attempt 2, next in 2s)\x1b[K"
 	if out.String() != want {
 		t.Fatalf("got %q, want %q", out.String(), want)
+	}
+}
+
+// What a server says reaches the terminal without its control sequences:
+// a reason phrase, an error text, a problem title.
+func TestServerTextCannotDriveTheTerminal(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			bufio.NewReader(c).ReadString('\n')
+			c.Write([]byte("HTTP/1.1 404 \x1b]0;owned\x07\x1b[2J\u202egnp.exe\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	var stderr strings.Builder
+	code := run(context.Background(), []string{"get", "http://" + l.Addr().String() + "/f", "-o", filepath.Join(t.TempDir(), "f")}, nil, io.Discard, &stderr)
+	if code != exitFailed {
+		t.Fatalf("exit %d", code)
+	}
+	if s := stderr.String(); strings.ContainsAny(s, "\x1b\x07\u202e") || !strings.Contains(s, `404 \x1b]0;owned\x07\x1b[2J\u202egnp.exe`) {
+		t.Errorf("stderr %q: want the server's text with its control characters escaped", s)
 	}
 }

@@ -63,9 +63,9 @@ func run(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) 
 	err := root.ExecuteContext(ctx)
 	code := exitCode(ctx, err)
 	if err != nil && !errors.Is(err, errReported) {
-		fmt.Fprintf(errw, "ferry: %s\n", strings.TrimPrefix(err.Error(), "ferry: "))
+		fmt.Fprintf(errw, "ferry: %s\n", printable(strings.TrimPrefix(err.Error(), "ferry: ")))
 		if h := hint(err); h != "" {
-			fmt.Fprintf(errw, "ferry: hint: %s\n", h)
+			fmt.Fprintf(errw, "ferry: hint: %s\n", printable(h))
 		}
 		if code == exitUsage {
 			fmt.Fprintln(errw, "Run 'ferry --help' for usage.")
