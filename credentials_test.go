@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -264,3 +265,38 @@ func (l *locationOn) WriteHeader(code int) {
 }
 
 func (l *locationOn) Unwrap() http.ResponseWriter { return l.ResponseWriter }
+
+// Credentials the user put in the URL stay usable where references
+// inherit them (a relative redirect, a playlist's relative segments); a
+// server cannot add credentials of its own.
+func TestUserinfoOfTheTaskURL(t *testing.T) {
+	o := newHLSOrigin(t, false)
+	o.vod("/v", 2, nil)
+	var auths atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); ok && u == "me" && p == "pw" {
+			auths.Add(1)
+		}
+		if r.URL.Path == "/moved" {
+			http.Redirect(w, r, "/v/seg0.ts", http.StatusFound)
+			return
+		}
+		o.serve(w, r)
+	}))
+	defer ts.Close()
+	withUser := strings.Replace(ts.URL, "http://", "http://me:pw@", 1)
+	if _, _, err := download(t, mustSession(t, testConfig(false)), ferry.DownloadRequest{URL: withUser + "/moved", Path: filepath.Join(t.TempDir(), "f")}); err != nil {
+		t.Fatalf("a relative redirect of a URL with credentials: %v", err)
+	}
+	if _, err := hlsDownload(t, testConfig(false), ferry.HLSRequest{URL: withUser + "/v/index.m3u8", Dir: t.TempDir()}); err != nil {
+		t.Fatalf("a playlist at a URL with credentials: %v", err)
+	}
+	if auths.Load() < 4 {
+		t.Errorf("%d requests carried the URL's credentials", auths.Load())
+	}
+	// An error names the URL without its password.
+	_, _, err := download(t, mustSession(t, failingConfig(1)), ferry.DownloadRequest{URL: withUser + "/missing", Path: filepath.Join(t.TempDir(), "g")})
+	if err == nil || strings.Contains(err.Error(), "pw") {
+		t.Errorf("err = %v, want one that does not show the password", err)
+	}
+}

@@ -105,7 +105,7 @@ func (h Hole) String() string {
 	if h.URL == "" { // never seen: the live playlist dropped it first
 		return fmt.Sprintf("segment %d of %s: %v", h.Seq, h.Playlist, h.Err)
 	}
-	return fmt.Sprintf("segment %d of %s (%s): %v", h.Seq, h.Playlist, h.URL, h.Err)
+	return fmt.Sprintf("segment %d of %s (%s): %v", h.Seq, h.Playlist, transfer.Redacted(h.URL), h.Err)
 }
 
 // HolesError reports segments that could not be fetched, for a download
@@ -148,7 +148,9 @@ type PlaylistError struct {
 	Err error
 }
 
-func (e *PlaylistError) Error() string { return fmt.Sprintf("hls: playlist %s: %v", e.URL, e.Err) }
+func (e *PlaylistError) Error() string {
+	return fmt.Sprintf("hls: playlist %s: %v", transfer.Redacted(e.URL), e.Err)
+}
 func (e *PlaylistError) Unwrap() error { return e.Err }
 
 // KeyError reports a decryption key that could not be used.
@@ -157,5 +159,7 @@ type KeyError struct {
 	Err error
 }
 
-func (e *KeyError) Error() string { return fmt.Sprintf("hls: key %s: %v", e.URL, e.Err) }
+func (e *KeyError) Error() string {
+	return fmt.Sprintf("hls: key %s: %v", transfer.Redacted(e.URL), e.Err)
+}
 func (e *KeyError) Unwrap() error { return e.Err }

@@ -326,7 +326,7 @@ func resolve(base *url.URL, uri string) (string, error) {
 		return "", fmt.Errorf("URI %q: %w", uri, err)
 	}
 	abs := base.ResolveReference(u)
-	if err := transfer.CheckTarget(abs); err != nil {
+	if err := transfer.CheckTarget(abs, base); err != nil {
 		return "", err
 	}
 	return abs.String(), nil

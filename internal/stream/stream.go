@@ -459,7 +459,7 @@ func (s *Stream) setLocation(base, l string) error {
 	if err != nil {
 		return fmt.Errorf("stream: the server's Location %q: %w", l, err)
 	}
-	if err := transfer.CheckTarget(u); err != nil {
+	if err := transfer.CheckTarget(u, b); err != nil {
 		return err
 	}
 	l = u.String()

@@ -118,9 +118,29 @@ func TestCheckTarget(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = CheckTarget(p)
+		err = CheckTarget(p, nil)
 		if (err == nil) != ok || err != nil && !errors.Is(err, ErrUnsafeURL) {
 			t.Errorf("CheckTarget(%s) = %v, want ok %v", u, err, ok)
+		}
+	}
+	// The credentials of the URL a reference resolves against, at its
+	// origin, are the user's; any other are the server's.
+	base, _ := url.Parse("https://me:pw@a.example/dir/x")
+	for ref, ok := range map[string]bool{
+		"y":                                true,
+		"/other":                           true,
+		"https://me:pw@a.example/z":        true,
+		"https://a.example/z":              true,
+		"https://you:pw@a.example/z":       false,
+		"https://me:pw@evil.example/z":     false,
+		"http://me:pw@a.example/z":         false,
+		"//me:pw@a.example:8443/z":         false,
+		"https://me:other@a.example/z":     false,
+		"https://evil.example/no-userinfo": true,
+	} {
+		r, _ := url.Parse(ref)
+		if err := CheckTarget(base.ResolveReference(r), base); (err == nil) != ok {
+			t.Errorf("CheckTarget(%s against %s) = %v, want ok %v", ref, base.Redacted(), err, ok)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -19,7 +20,16 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("ferry: %s %s: %s", e.Op, e.URL, strings.TrimPrefix(e.Err.Error(), "ferry: "))
+	return fmt.Sprintf("ferry: %s %s: %s", e.Op, Redacted(e.URL), strings.TrimPrefix(e.Err.Error(), "ferry: "))
+}
+
+// Redacted is rawURL with the password of its userinfo hidden, as
+// net/http's own errors show URLs: error texts end up in logs.
+func Redacted(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil {
+		return u.Redacted()
+	}
+	return rawURL
 }
 func (e *Error) Unwrap() error { return e.Err }
 

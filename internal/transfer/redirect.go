@@ -25,7 +25,7 @@ func WithRedirectHook(ctx context.Context, f RedirectFunc) context.Context {
 // the chain leaves its origin, and then defers to the hook in the
 // request's context, or stops after 10 redirects.
 func CheckRedirect(req *http.Request, via []*http.Request) error {
-	if err := CheckTarget(req.URL); err != nil {
+	if err := CheckTarget(req.URL, via[len(via)-1].URL); err != nil {
 		return &RedirectRefused{Err: err}
 	}
 	dropCredentials(req, via)
@@ -44,19 +44,26 @@ func CheckRedirect(req *http.Request, via []*http.Request) error {
 var ErrUnsafeURL = errors.New("ferry: refusing a URL the server pointed to")
 
 // CheckTarget refuses a URL a server pointed to that ferry does not follow
-// (ErrUnsafeURL). Credentials in a URL would go to whichever host the
-// server names, and other schemes (file:, ftp:) are not for a server to
-// choose.
-func CheckTarget(u *url.URL) error {
+// (ErrUnsafeURL); u is resolved against base, the URL of the request the
+// server answered. Other schemes (file:, ftp:) are not for a server to
+// choose, and credentials in the URL are the server's own unless they are
+// base's, inherited by a reference to base's origin: the server would
+// choose what goes out as Basic authentication, and where.
+func CheckTarget(u, base *url.URL) error {
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Errorf("%w: %s is not an http or https URL", ErrUnsafeURL, short(u.Redacted()))
 	case u.Hostname() == "" || !reparses(u):
 		return fmt.Errorf("%w: %s names no host", ErrUnsafeURL, short(u.Redacted()))
-	case u.User != nil:
+	case u.User != nil && !inherited(u, base):
 		return fmt.Errorf("%w: %s holds credentials", ErrUnsafeURL, short(u.Redacted()))
 	}
 	return nil
+}
+
+// inherited reports whether u's userinfo is base's, at base's origin.
+func inherited(u, base *url.URL) bool {
+	return base != nil && base.User != nil && u.User.String() == base.User.String() && SameOrigin(u, base)
 }
 
 // reparses reports whether u, written out, reads back: a reference

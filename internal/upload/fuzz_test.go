@@ -27,7 +27,7 @@ func FuzzServerAnswers(f *testing.F) {
 		base, _ := url.Parse("https://api.example/files/")
 		if got, err := resolve(base, loc); err == nil {
 			u, perr := url.Parse(got)
-			if perr != nil || transfer.CheckTarget(u) != nil {
+			if perr != nil || transfer.CheckTarget(u, base) != nil {
 				t.Fatalf("Location %q taken as %q", loc, got)
 			}
 		}

@@ -90,7 +90,7 @@ func resolve(base *url.URL, loc string) (string, error) {
 		return "", errors.New("server answered without a usable Location")
 	}
 	abs := base.ResolveReference(u)
-	if err := transfer.CheckTarget(abs); err != nil {
+	if err := transfer.CheckTarget(abs, base); err != nil {
 		return "", err
 	}
 	return abs.String(), nil
