@@ -406,7 +406,9 @@ func attackBounds(ctx context.Context, e *env, r *result) error {
 		var b strings.Builder
 		b.WriteString("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:" + seq + "\n")
 		for i := range n {
-			fmt.Fprintf(&b, "#EXTINF:1,\ns%d.ts\n", i)
+			// Short names, so that a million fit under the 16 MiB bound
+			// on a playlist's bytes and the segment bound is what is met.
+			fmt.Fprintf(&b, "#EXTINF:1,\n%x\n", i%4096)
 		}
 		b.WriteString("#EXT-X-ENDLIST\n")
 		return b.String()
