@@ -77,7 +77,7 @@ func (w *downloadWork) run(ctx context.Context, t *Task) (*Result, error) {
 		MinSpeedTime:   cfg.MinSpeedTime,
 		Continue:       w.req.Continue,
 		Connections:    w.req.Connections,
-		MaxConnections: cfg.MaxConnsPerHost,
+		MaxConnections: min(cfg.MaxConnsPerHost, MaxConnections),
 		Slots:          w.s.slots,
 		Hash:           w.req.SHA256,
 		KeepState:      w.req.KeepState,

@@ -29,7 +29,8 @@ type HLSRequest struct {
 	// per group: the default one).
 	Variant      string
 	MaxBandwidth int64
-	// Connections is how many segments are fetched at once; 0 means 8.
+	// Connections is how many segments are fetched at once; 0 means 8, and
+	// at most MaxConnections.
 	Connections int
 	// LiveDuration stops recording a live playlist after this long; 0
 	// records until the playlist ends. Recording starts three segments
@@ -104,6 +105,10 @@ func (s *Session) HLS(ctx context.Context, req HLSRequest) (*Task, error) {
 	return t, t.Resume()
 }
 
+// Validate reports whether the request would be taken, with the error
+// Session.HLS would return, without starting anything.
+func (r HLSRequest) Validate() error { return r.validate() }
+
 func (r *HLSRequest) validate() error {
 	if err := checkURL(r.URL); err != nil {
 		return err
@@ -118,8 +123,11 @@ func (r *HLSRequest) validate() error {
 			return fmt.Errorf("%w: Variant %q: want best, worst or an index", ErrInvalidRequest, r.Variant)
 		}
 	}
-	if r.Connections < 0 || r.MaxBandwidth < 0 || r.LiveDuration < 0 {
-		return fmt.Errorf("%w: negative Connections, MaxBandwidth or LiveDuration", ErrInvalidRequest)
+	if err := checkConnections(r.Connections); err != nil {
+		return err
+	}
+	if r.MaxBandwidth < 0 || r.LiveDuration < 0 {
+		return fmt.Errorf("%w: negative MaxBandwidth or LiveDuration", ErrInvalidRequest)
 	}
 	return nil
 }

@@ -24,8 +24,9 @@ type DownloadRequest struct {
 	// Connections is how many connections fetch the file. 0, the default,
 	// adapts: it starts with two ranged requests in parallel and adds a
 	// connection while the total rate still rises, up to the session's
-	// MaxConnsPerHost. 1 is a single stream; N > 1 is N connections. Files
-	// are split only when the server serves ranges under a strong validator.
+	// MaxConnsPerHost (at most MaxConnections). 1 is a single stream; N > 1
+	// is N connections, at most MaxConnections. Files are split only when
+	// the server serves ranges under a strong validator.
 	Connections int
 	// Checksum, "sha-256=HEX" or "sha-512=HEX", is the digest the result
 	// must have; on a mismatch the task fails with an *IntegrityError and
@@ -52,6 +53,56 @@ type DownloadRequest struct {
 // ErrInvalidRequest reports a request that cannot be started.
 var ErrInvalidRequest = errors.New("ferry: invalid request")
 
+// Bounds of the counts and sizes a request sets. A value outside them is
+// refused with a *LimitError before the task starts.
+const (
+	// MaxConnections is the most connections (or segments in flight) one
+	// download, upload or HLS download may use. More would not be faster:
+	// each costs a buffer and a goroutine, and servers limit them anyway.
+	MaxConnections = 64
+	// MinChunkSize is the smallest fixed append an upload may ask for
+	// (UploadRequest.ChunkSize): each append is a request and, in
+	// parallel, a tus upload of its own.
+	MinChunkSize = 64 << 10
+)
+
+// LimitError reports a count or size of a request outside its documented
+// bounds. It matches ErrInvalidRequest with errors.Is.
+type LimitError struct {
+	Field    string // the request's field, e.g. "Connections"
+	Value    int64
+	Min, Max int64 // Max is 0 when there is no upper bound
+}
+
+func (e *LimitError) Error() string {
+	if e.Max == 0 {
+		return fmt.Sprintf("ferry: invalid request: %s is %d, below the least allowed, %d", e.Field, e.Value, e.Min)
+	}
+	return fmt.Sprintf("ferry: invalid request: %s is %d, outside %d to %d", e.Field, e.Value, e.Min, e.Max)
+}
+
+// Unwrap makes a LimitError match ErrInvalidRequest.
+func (e *LimitError) Unwrap() error { return ErrInvalidRequest }
+
+// checkLimit refuses v outside [lo, hi] (hi 0: no upper bound).
+func checkLimit(field string, v, lo, hi int64) error {
+	if v < lo || (hi != 0 && v > hi) {
+		return &LimitError{Field: field, Value: v, Min: lo, Max: hi}
+	}
+	return nil
+}
+
+// checkConnections refuses a Connections field outside 0 to MaxConnections
+// (0 is each request type's default).
+func checkConnections(n int) error {
+	return checkLimit("Connections", int64(n), 0, MaxConnections)
+}
+
+// Validate reports whether the request would be taken, with the error
+// Session.Download would return, without starting anything. A program that
+// queues requests for later (the daemon does) checks them with it.
+func (r DownloadRequest) Validate() error { return r.validate() }
+
 func (r *DownloadRequest) validate() error {
 	if rd := r.ResumeData; rd != nil {
 		if r.URL == "" {
@@ -70,8 +121,8 @@ func (r *DownloadRequest) validate() error {
 	if r.Path == "" {
 		return fmt.Errorf("%w: no destination path", ErrInvalidRequest)
 	}
-	if r.Connections < 0 {
-		return fmt.Errorf("%w: negative Connections", ErrInvalidRequest)
+	if err := checkConnections(r.Connections); err != nil {
+		return err
 	}
 	if r.Checksum != "" {
 		if _, _, err := ParseChecksum(r.Checksum); err != nil {

@@ -42,10 +42,11 @@ type UploadRequest struct {
 	// defaults to Path's base name.
 	Metadata map[string]string
 	// Connections > 1 sends segments in parallel through tus
-	// concatenation, when the server offers it.
+	// concatenation, when the server offers it; at most MaxConnections.
 	Connections int
-	// ChunkSize fixes the size of each append; 0 measures the speed with
-	// a first 4 MiB append and then aims at about 2 seconds per append.
+	// ChunkSize fixes the size of each append, at least MinChunkSize; 0
+	// measures the speed with a first 4 MiB append and then aims at about
+	// 2 seconds per append.
 	ChunkSize int64
 	// FieldName is the form field of a multipart upload ("file").
 	FieldName string
@@ -59,6 +60,10 @@ type UploadRequest struct {
 	// Multipart uploads have no resume state.
 	KeepState bool
 }
+
+// Validate reports whether the request would be taken, with the error
+// Session.Upload would return, without starting anything.
+func (r UploadRequest) Validate() error { return r.validate() }
 
 func (r *UploadRequest) validate() error {
 	if err := checkURL(r.URL); err != nil {
@@ -79,8 +84,11 @@ func (r *UploadRequest) validate() error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%w: %s is not a regular file", ErrInvalidRequest, r.Path)
 	}
-	if r.Connections < 0 || r.ChunkSize < 0 {
-		return fmt.Errorf("%w: negative Connections or ChunkSize", ErrInvalidRequest)
+	if err := checkConnections(r.Connections); err != nil {
+		return err
+	}
+	if r.ChunkSize != 0 {
+		return checkLimit("ChunkSize", r.ChunkSize, MinChunkSize, 0)
 	}
 	return nil
 }

@@ -99,28 +99,30 @@ func (d *daemon) create(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkRequest refuses what the daemon could never run, so that a mistake
-// is told to the caller rather than found later.
+// is told to the caller rather than found later: the library's own checks
+// of the request it will become, and absolute paths.
 func checkRequest(nt *bgapi.NewTask) (json.RawMessage, error) {
 	var v any
+	var err error
 	switch {
 	case nt.Get != nil:
 		if !filepath.IsAbs(nt.Get.Path) {
 			return nil, fmt.Errorf("path %q is not absolute", nt.Get.Path)
 		}
-		v = nt.Get
+		v, err = nt.Get, getRequest(*nt.Get).Validate()
 	case nt.Put != nil:
 		if !filepath.IsAbs(nt.Put.Path) {
 			return nil, fmt.Errorf("path %q is not absolute", nt.Put.Path)
 		}
-		if _, err := os.Stat(nt.Put.Path); err != nil {
-			return nil, err
-		}
-		v = nt.Put
+		v, err = nt.Put, putRequest(*nt.Put).Validate()
 	case nt.HLS != nil:
 		if !filepath.IsAbs(nt.HLS.Dir) || (nt.HLS.Concat != "" && !filepath.IsAbs(nt.HLS.Concat)) {
 			return nil, fmt.Errorf("dir %q and concat %q must be absolute", nt.HLS.Dir, nt.HLS.Concat)
 		}
-		v = nt.HLS
+		v, err = nt.HLS, hlsRequest(*nt.HLS).Validate()
+	}
+	if err != nil {
+		return nil, err
 	}
 	return json.Marshal(v)
 }

@@ -219,9 +219,7 @@ func (d *daemon) newTransfer(ctx context.Context, t *journal.Task) (*ferry.Task,
 		if err := json.Unmarshal(t.Request, &r); err != nil {
 			return nil, err
 		}
-		return d.s.HLS(ctx, ferry.HLSRequest{URL: r.URL, Dir: r.Dir, Variant: r.Variant, MaxBandwidth: r.MaxBandwidth,
-			Connections: r.Connections, LiveDuration: time.Duration(r.LiveDuration), AllowHoles: r.AllowHoles,
-			Concat: r.Concat, Header: r.Header})
+		return d.s.HLS(ctx, hlsRequest(r))
 	}
 	return nil, fmt.Errorf("unknown kind %q", t.Kind)
 }
@@ -238,6 +236,12 @@ func getRequest(r bgapi.GetRequest) ferry.DownloadRequest {
 func putRequest(r bgapi.PutRequest) ferry.UploadRequest {
 	return ferry.UploadRequest{URL: r.URL, Path: r.Path, Protocol: ferry.Protocol(r.Protocol),
 		Connections: r.Connections, ChunkSize: r.ChunkSize, Header: r.Header, SHA256: true, KeepState: true}
+}
+
+func hlsRequest(r bgapi.HLSRequest) ferry.HLSRequest {
+	return ferry.HLSRequest{URL: r.URL, Dir: r.Dir, Variant: r.Variant, MaxBandwidth: r.MaxBandwidth,
+		Connections: r.Connections, LiveDuration: time.Duration(r.LiveDuration), AllowHoles: r.AllowHoles,
+		Concat: r.Concat, Header: r.Header}
 }
 
 // finish records how a transfer ended, with its event, in one step.

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -108,6 +109,23 @@ func (f *transferFlags) header() (http.Header, error) {
 		h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
 	return h, nil
+}
+
+// requestError is a request the library refused, as a usage error that
+// names the flag of a field out of bounds.
+func requestError(err error) error {
+	var le *ferry.LimitError
+	if !errors.As(err, &le) {
+		return usageError{err}
+	}
+	flag := map[string]string{"Connections": "-x", "ChunkSize": "--chunk-size"}[le.Field]
+	if flag == "" {
+		return usageError{err}
+	}
+	if le.Max == 0 {
+		return usagef("%s %d: the least is %d", flag, le.Value, le.Min)
+	}
+	return usagef("%s %d: want %d to %d", flag, le.Value, le.Min, le.Max)
 }
 
 // reportTo says how the command reports on its task.

@@ -44,7 +44,7 @@ Interrupted (Ctrl-C, kill, lost network), the same command run again continues.`
 	fl.StringVarP(&f.output, "output", "o", "", "write to `FILE`")
 	fl.BoolVarP(&f.remoteName, "remote-name", "O", false, "name the file after the URL's last path segment (the default without -o)")
 	fl.BoolVarP(&f.cont, "continue", "c", false, "continue a partial FILE that ferry did not start (like wget -c)")
-	f.register(fl, "download", "fetch over `N` connections in parallel (default: adapt, up to 8)", 0)
+	f.register(fl, "download", "fetch over `N` connections in parallel, at most 64 (default: adapt, up to 8)", 0)
 	fl.StringVar(&f.checksum, "checksum", "", "verify the result: `ALG=HEX` with ALG sha-256 or sha-512 (exit 3 on mismatch)")
 	fl.DurationVar(&f.maxTime, "max-time", 0, "give up the whole download after this long (0: 7 days)")
 	fl.StringVar(&f.speedLimit, "speed-limit", "", "give up an attempt slower than this many bytes/s for --speed-time")
@@ -64,7 +64,7 @@ func runGet(c *cobra.Command, io stdio, rawURL string, f *getFlags) error {
 	ctx := c.Context()
 	task, err := s.Download(ctx, req)
 	if err != nil {
-		return usageError{err}
+		return requestError(err)
 	}
 	return follow(ctx, io, task, f.reportTo(req.URL, req.Path, false))
 }

@@ -72,7 +72,7 @@ the segments into one file (TS, or fMP4 after its initialization section).`,
 	fl.DurationVar(&f.liveDuration, "live-duration", 0, "stop recording a live stream after `D`, e.g. 10m (0: until it ends)")
 	fl.BoolVar(&f.allowHoles, "allow-holes", false, "succeed without segments that cannot be fetched (left out of the playlist)")
 	fl.IntVar(&f.maxSegments, "max-segments", hls.DefaultMaxSegments, "refuse a playlist of more than `N` segments; a live recording ends there (about 1.5 KiB of memory each; -1: no limit)")
-	f.register(fl, "download", "fetch `N` segments at once", 8)
+	f.register(fl, "download", "fetch `N` segments at once, at most 64", 8)
 	return c
 }
 
@@ -118,7 +118,7 @@ func runHLS(c *cobra.Command, io stdio, rawURL string, f *hlsFlags) error {
 	req.StopLive = stopLive
 	task, err := s.HLS(taskCtx, req)
 	if err != nil {
-		return usageError{err}
+		return requestError(err)
 	}
 	var live, stopped atomic.Bool
 	go func() {

@@ -196,6 +196,14 @@ func TestExitCodes(t *testing.T) {
 		{"put: no such file", []string{"put", filepath.Join(out, "none"), ts.URL + "/files/"}, exitUsage},
 		{"put: unknown protocol", []string{"put", filepath.Join(root, "f"), ts.URL + "/files/", "--protocol", "ftp"}, exitUsage},
 		{"put: one argument", []string{"put", filepath.Join(root, "f")}, exitUsage},
+		{"get -x 1000000", []string{"get", "-q", ts.URL + "/f", "-o", filepath.Join(out, "e"), "-x", "1000000"}, exitUsage},
+		{"get -x 65", []string{"get", "-q", ts.URL + "/f", "-o", filepath.Join(out, "e"), "-x", "65"}, exitUsage},
+		{"put -x 65", []string{"put", "-q", filepath.Join(root, "f"), ts.URL + "/files/", "-x", "65"}, exitUsage},
+		{"put --chunk-size 1", []string{"put", "-q", filepath.Join(root, "f"), ts.URL + "/files/", "--chunk-size", "1"}, exitUsage},
+		{"hls -x 1000000", []string{"hls", "-q", ts.URL + "/f", "-o", filepath.Join(out, "h"), "-x", "1000000"}, exitUsage},
+		{"--speed-limit NaN", []string{"get", "-q", ts.URL + "/f", "-o", filepath.Join(out, "e"), "--speed-limit", "NaN"}, exitUsage},
+		{"--speed-limit 1e30", []string{"get", "-q", ts.URL + "/f", "-o", filepath.Join(out, "e"), "--speed-limit", "1e30"}, exitUsage},
+		{"--limit-rate Inf", []string{"get", "-q", ts.URL + "/f", "-o", filepath.Join(out, "e"), "--limit-rate", "Inf"}, exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,6 +214,11 @@ func TestExitCodes(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "c")); err == nil {
 		t.Error("a checksum mismatch left the file under its final name")
+	}
+	for _, name := range []string{"e", "e.part", "e.ferry", "h"} {
+		if _, err := os.Lstat(filepath.Join(out, name)); err == nil {
+			t.Errorf("a usage error left %s", name)
+		}
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -35,8 +35,8 @@ state directory: interrupted, the same command run again continues.`,
 	fl := c.Flags()
 	fl.SortFlags = false
 	fl.StringVar(&f.protocol, "protocol", "auto", "auto, tus, ietf or multipart")
-	f.register(fl, "upload", "send `N` segments in parallel (tus concatenation)", 1)
-	fl.StringVar(&f.chunkSize, "chunk-size", "", "fixed `SIZE` per append (default: measured, about 2 s each)")
+	f.register(fl, "upload", "send `N` segments in parallel, at most 64 (tus concatenation)", 1)
+	fl.StringVar(&f.chunkSize, "chunk-size", "", "fixed `SIZE` per append, at least 64k (default: measured, about 2 s each)")
 	fl.StringVar(&f.field, "field", "file", "form field `NAME` of a multipart upload")
 	fl.StringArrayVar(&f.meta, "meta", nil, "tus metadata `KEY=VALUE` (repeatable; filename defaults to FILE's name)")
 	return c
@@ -83,7 +83,7 @@ func runPut(c *cobra.Command, io stdio, file, rawURL string, f *putFlags) error 
 	ctx := c.Context()
 	task, err := s.Upload(ctx, req)
 	if err != nil {
-		return usageError{err}
+		return requestError(err)
 	}
 	return follow(ctx, io, task, f.reportTo(rawURL, file, true))
 }

@@ -7,6 +7,9 @@ import (
 	"strings"
 )
 
+// maxSize bounds what parseSize takes: 4 EiB.
+const maxSize = math.MaxInt64 / 2
+
 // parseSize reads sizes like "1048576", "500k", "2M", "1.5G" (binary units,
 // as curl's --limit-rate does).
 func parseSize(s string) (int64, error) {
@@ -29,7 +32,9 @@ func parseSize(s string) (int64, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || !(f >= 0) || f*mult >= math.MaxInt64 { // NaN, too, is not >= 0
+	// NaN, infinities and sizes past 2^62 would not survive the conversion
+	// to int64: refused, not wrapped around.
+	if err != nil || !(f >= 0) || f*mult > maxSize {
 		return 0, fmt.Errorf("invalid size %q (want e.g. 500k, 2M, 1G)", s)
 	}
 	return int64(f * mult), nil

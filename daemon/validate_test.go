@@ -1,0 +1,50 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ferryhq/ferry"
+	"github.com/ferryhq/ferry/internal/bgapi"
+)
+
+// The daemon refuses what the library refuses, with a 400 problem, before
+// anything is queued: a count above its bound costs nothing.
+func TestCreateRefusesWhatTheLibraryRefuses(t *testing.T) {
+	d := startDaemon(t, t.TempDir(), nil)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.WriteFile(src, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const u = "http://127.0.0.1:1/f"
+	tests := []struct {
+		name string
+		nt   bgapi.NewTask
+	}{
+		{"get -x 1e6", bgapi.NewTask{Get: &bgapi.GetRequest{URL: u, Path: filepath.Join(dir, "d"), Connections: 1_000_000}}},
+		{"get -x max+1", bgapi.NewTask{Get: &bgapi.GetRequest{URL: u, Path: filepath.Join(dir, "d"), Connections: ferry.MaxConnections + 1}}},
+		{"get negative", bgapi.NewTask{Get: &bgapi.GetRequest{URL: u, Path: filepath.Join(dir, "d"), Connections: -1}}},
+		{"get bad checksum", bgapi.NewTask{Get: &bgapi.GetRequest{URL: u, Path: filepath.Join(dir, "d"), Checksum: "md5=00"}}},
+		{"put -x", bgapi.NewTask{Put: &bgapi.PutRequest{URL: u, Path: src, Connections: ferry.MaxConnections + 1}}},
+		{"put chunk", bgapi.NewTask{Put: &bgapi.PutRequest{URL: u, Path: src, ChunkSize: 1}}},
+		{"hls -x", bgapi.NewTask{HLS: &bgapi.HLSRequest{URL: u, Dir: filepath.Join(dir, "h"), Connections: 1_000_000}}},
+		{"hls variant", bgapi.NewTask{HLS: &bgapi.HLSRequest{URL: u, Dir: filepath.Join(dir, "h"), Variant: "middle"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := d.c.Create(context.Background(), "s", tt.nt)
+			var be *bgapi.Error
+			if !errors.As(err, &be) || be.Problem.Status != 400 || be.Problem.Type != bgapi.ProblemBadRequest {
+				t.Fatalf("Create: %v, want a 400 bad-request problem", err)
+			}
+		})
+	}
+	ts, err := d.c.Tasks(context.Background(), "s")
+	if err != nil || len(ts) != 0 {
+		t.Errorf("%d refused requests were queued (%v)", len(ts), err)
+	}
+}
