@@ -24,15 +24,25 @@ type Store[T any] interface {
 }
 
 // File is a Store in a JSON file, replaced atomically (write temp, fsync,
-// rename, fsync dir).
+// rename, fsync dir). The file is private (0600): it may hold a URL whose
+// query is a credential. Like every file ferry touches (package
+// atomicfile), it is never read or replaced through a link, nor when it is
+// anything but a regular file of this user: that is an error, not debris.
 type File[T any] struct{ Path string }
+
+// maxFileSize bounds what Load reads: a state file is a few kilobytes.
+const maxFileSize = 16 << 20
 
 // Load reads the file. A missing or undecodable file yields (nil, nil), so
 // the transfer starts over instead of failing on debris.
 func (f File[T]) Load() (*T, error) {
-	b, err := os.ReadFile(f.Path)
+	b, err := atomicfile.ReadFile(f.Path, maxFileSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
+	}
+	var unsafe *atomicfile.UnsafeError
+	if errors.As(err, &unsafe) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read state file: %w", err)
@@ -50,7 +60,7 @@ func (f File[T]) Save(v *T) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(f.Path, b, 0o644)
+	return atomicfile.WriteFile(f.Path, b, atomicfile.Private)
 }
 
 // Remove deletes the file; a missing one is not an error.

@@ -1,0 +1,110 @@
+package atomicfile
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// Destination is what a name ferry is asked to write holds.
+type Destination int
+
+const (
+	// Missing: nothing; the file is created.
+	Missing Destination = iota
+	// Regular: a regular file, replaced by the new one.
+	Regular
+	// Dir: a directory, or a link to one; the file goes inside.
+	Dir
+	// Stream: a device or FIFO, or a link to one (/dev/stdout), written
+	// in place from the first byte to the last.
+	Stream
+)
+
+// Classify says what name holds. A symbolic link is followed only to a
+// directory, a device or a FIFO, which a user names on purpose (a link to
+// their downloads directory, /dev/stdout); a link to a regular file, a
+// dangling link and a socket are an *UnsafeError: ferry would have to write
+// through the link, or replace it.
+func Classify(name string) (Destination, error) {
+	fi, err := os.Lstat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Missing, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, err := os.Stat(name)
+		if err != nil {
+			return 0, &UnsafeError{Path: name, What: "is a symbolic link to nothing"}
+		}
+		switch m := target.Mode(); {
+		case m.IsDir():
+			return Dir, nil
+		case isStream(m):
+			return Stream, nil
+		default:
+			return 0, &UnsafeError{Path: name, What: "is a symbolic link to " + kind(m)}
+		}
+	}
+	switch m := fi.Mode(); {
+	case m.IsRegular():
+		return Regular, nil
+	case m.IsDir():
+		return Dir, nil
+	case isStream(m):
+		return Stream, nil
+	default:
+		return 0, &UnsafeError{Path: name, What: "is " + kind(m)}
+	}
+}
+
+// isStream reports a file written in place: a device or a FIFO.
+func isStream(m fs.FileMode) bool {
+	return m&(fs.ModeDevice|fs.ModeCharDevice|fs.ModeNamedPipe) != 0
+}
+
+// OpenStream opens the device or FIFO at name for writing in place. Opening
+// a FIFO waits for its reader, or for ctx to end.
+func OpenStream(ctx context.Context, name string) (*os.File, error) {
+	if d, err := Classify(name); err != nil {
+		return nil, err
+	} else if d != Stream {
+		return nil, &UnsafeError{Path: name, What: "is not a device or FIFO"}
+	}
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		f, err := os.OpenFile(name, os.O_WRONLY|syscall.O_NOCTTY, 0)
+		done <- opened{f, err}
+	}()
+	select {
+	case o := <-done:
+		if o.err != nil {
+			return nil, o.err
+		}
+		// The name may have changed since Classify: what was opened is
+		// what counts, and the open wrote nothing (no O_CREATE, no O_TRUNC).
+		if fi, err := o.f.Stat(); err != nil || !isStream(fi.Mode()) {
+			o.f.Close()
+			return nil, &UnsafeError{Path: name, What: "is no longer a device or FIFO"}
+		}
+		return o.f, nil
+	case <-ctx.Done():
+		// The open waits for a reader of the FIFO: be one for a moment so
+		// that it returns, and close both.
+		if r, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+			if o := <-done; o.f != nil {
+				o.f.Close()
+			}
+			r.Close()
+		}
+		return nil, context.Cause(ctx)
+	}
+}
