@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // Permissions of the files ferry creates; the umask applies to both.
@@ -193,19 +194,25 @@ func WriteFile(filename string, data []byte, perm os.FileMode) (err error) {
 	return SyncDir(dir)
 }
 
-// RemoveTemps deletes the temporary files a WriteFile of filename that was
-// killed before its rename left. Only a caller that holds filename for
-// itself (the download's lock) may call it: another writer's temporary file
-// would go too.
+// RemoveTemps deletes the temporary files that a WriteFile of filename
+// killed before its rename left. Only those older than tempAge go: a
+// younger one may be another process's WriteFile in flight.
 func RemoveTemps(filename string) {
 	prefix := tempPrefix(filename)
 	names, _ := filepath.Glob(filepath.Join(filepath.Dir(filename), globEscape(prefix)+"*"))
 	for _, name := range names {
-		if _, err := strconv.ParseUint(filepath.Base(name)[len(prefix):], 10, 32); err == nil {
+		if _, err := strconv.ParseUint(filepath.Base(name)[len(prefix):], 10, 32); err != nil {
+			continue
+		}
+		if fi, err := os.Lstat(name); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > tempAge {
 			os.Remove(name)
 		}
 	}
 }
+
+// tempAge is how old a temporary file of WriteFile must be to be taken for
+// debris: a WriteFile lasts milliseconds.
+const tempAge = time.Minute
 
 // globEscape quotes the characters filepath.Match treats specially.
 func globEscape(s string) string {

@@ -11,6 +11,7 @@ import (
 
 // commit verifies the .part file and moves it under the final name. A file
 // that fails verification is removed: nothing wrong is ever left in place.
+// A stream destination holds its bytes already: it is only verified.
 func (r *run) commit(ctx context.Context) (stateFunc, error) {
 	r.op = "commit"
 	if r.st.Size >= 0 && r.offset != r.st.Size {
@@ -38,10 +39,12 @@ func (r *run) commit(ctx context.Context) (stateFunc, error) {
 		}
 		verified = append(verified, "repr-digest "+d.alg)
 	}
-	if err := atomicfile.Commit(r.part, r.j.Path); err != nil {
-		return nil, err
+	if r.part != nil {
+		if err := atomicfile.Commit(r.part, r.j.Path); err != nil {
+			return nil, err
+		}
+		r.part = nil
 	}
-	r.part = nil
 	if err := r.forget(verified); err != nil {
 		return nil, err
 	}
@@ -77,8 +80,10 @@ func (r *run) forget(verified []string) error {
 
 // discard removes the .part file and the journal of a failed result.
 func (r *run) discard() {
-	r.part.Close()
-	os.Remove(r.part.Name())
-	r.part = nil
+	if r.part != nil {
+		r.part.Close()
+		os.Remove(r.part.Name())
+		r.part = nil
+	}
 	r.j.Journal.Remove()
 }

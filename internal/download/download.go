@@ -10,11 +10,15 @@ package download
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/internal/httprange"
 	"github.com/ferryhq/ferry/internal/pump"
 	"github.com/ferryhq/ferry/internal/retry"
@@ -69,6 +73,13 @@ type Job struct {
 	Checksum  *Checksum
 	// CheckRedirect is the user's redirect policy; nil follows up to 10.
 	CheckRedirect transfer.RedirectFunc
+	// Stream, if set, receives the bytes in order as they arrive instead
+	// of a .part file: a device, a FIFO, stdout. There is one connection,
+	// no journal and no resume across runs; a dropped connection continues
+	// with a range under a strong validator, and what would need the
+	// bytes written to be taken back fails with ErrStreamRestart. Path is
+	// then only the destination's name.
+	Stream io.Writer
 
 	Meter *transfer.Meter
 	Emit  func(transfer.Event) // must not block
@@ -97,6 +108,11 @@ type Result struct {
 
 // ErrBusy reports that another download is writing to the same file.
 var ErrBusy = errors.New("ferry: another download is writing to this file")
+
+// ErrStreamRestart reports a download to a stream destination that would
+// have to start over (the resource changed, or the server cannot continue
+// a range): the bytes written cannot be taken back.
+var ErrStreamRestart = errors.New("ferry: a stream cannot start over: what was written cannot be taken back")
 
 // Run downloads j to completion, or until ctx is done; the context's cause
 // is returned then, and the .part and journal are left for a later Run.
@@ -187,9 +203,19 @@ func (r *run) loop(ctx context.Context) error {
 	return nil
 }
 
-// open finds what an earlier run left: the journal's state and the .part file.
+// open finds what an earlier run left: the journal's state and the .part
+// file. Nothing under the final name but a regular file is ever replaced,
+// which is checked here, before the first request, and again at the commit.
 func (r *run) open(ctx context.Context) (stateFunc, error) {
 	r.op = "open"
+	if r.j.Stream != nil {
+		r.st = State{Version: stateVersion, URL: r.j.URL, Size: -1}
+		r.sums = newDigests(r.j)
+		return r.probeState, nil
+	}
+	if err := atomicfile.CheckReplace(r.j.Path); err != nil {
+		return nil, err
+	}
 	st, err := r.j.Journal.Load()
 	if err != nil {
 		return nil, err
@@ -209,7 +235,7 @@ func (r *run) open(ctx context.Context) (stateFunc, error) {
 			return nil, err
 		}
 	}
-	r.part, err = os.OpenFile(partPath, os.O_RDWR|os.O_CREATE, 0o644)
+	r.part, err = atomicfile.Open(partPath, os.O_RDWR|os.O_CREATE, atomicfile.Public)
 	if err != nil {
 		return nil, err
 	}
@@ -243,17 +269,24 @@ func (r *run) open(ctx context.Context) (stateFunc, error) {
 // mistakes it for debris and truncates it.
 func adopt(j *Job, partPath string) (*State, error) {
 	st := &State{Version: stateVersion, URL: j.URL, Size: -1, Blind: true}
-	if fi, err := os.Stat(partPath); err == nil && fi.Size() > 0 {
+	if fi, err := os.Lstat(partPath); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
 		return st, j.Journal.Save(st)
 	}
-	fi, err := os.Stat(j.Path)
-	if err != nil || !fi.Mode().IsRegular() {
+	// Only a file the .part file could be is moved there: a regular file
+	// of this user with one link (open already refused anything else under
+	// the final name).
+	f, err := atomicfile.Open(j.Path, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil // nothing to adopt: a fresh download
 	}
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
 	if err := j.Journal.Save(st); err != nil {
 		return nil, err
 	}
-	return st, os.Rename(j.Path, partPath)
+	return st, atomicfile.Rename(j.Path, partPath)
 }
 
 // probeState learns the resource's size and validators and decides whether
@@ -322,10 +355,15 @@ func (r *run) probeState(ctx context.Context) (stateFunc, error) {
 	return r.fetch, nil
 }
 
-// restart discards the bytes in place and starts from zero.
+// restart discards the bytes in place and starts from zero; a stream can
+// only when it has written nothing.
 func (r *run) restart(reason string) error {
 	discarded := r.offset
-	if err := r.part.Truncate(0); err != nil {
+	if r.j.Stream != nil {
+		if discarded > 0 {
+			return fmt.Errorf("%w (%s)", ErrStreamRestart, reason)
+		}
+	} else if err := r.part.Truncate(0); err != nil {
 		return err
 	}
 	r.offset = 0
@@ -372,8 +410,8 @@ func (r *run) fetch(ctx context.Context) (stateFunc, error) {
 // finished takes a download an earlier run committed (KeepState) as this
 // run's result, if the file is still as it was put in place.
 func (r *run) finished(st *State) bool {
-	fi, err := os.Stat(r.j.Path)
-	if err != nil || fi.Size() != st.Done.Size || fi.ModTime().UnixNano() != st.Done.ModTime {
+	fi, err := os.Lstat(r.j.Path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != st.Done.Size || fi.ModTime().UnixNano() != st.Done.ModTime {
 		return false
 	}
 	r.res = Result{URL: r.j.URL, Path: r.j.Path, Size: st.Done.Size, ResumedFrom: st.Done.Size,

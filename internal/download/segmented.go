@@ -52,7 +52,7 @@ func (r *run) segmentable() bool {
 	if r.st.Missing != nil {
 		return true // an earlier run's layout: continue it
 	}
-	if r.j.Connections == 1 || r.fullOnly || !r.probe.ranges || r.st.Validator.IfRange() == "" {
+	if r.j.Connections == 1 || r.j.Stream != nil || r.fullOnly || !r.probe.ranges || r.st.Validator.IfRange() == "" {
 		return false
 	}
 	least := int64(minAdaptiveSize)

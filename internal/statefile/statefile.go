@@ -63,8 +63,10 @@ func (f File[T]) Save(v *T) error {
 	return atomicfile.WriteFile(f.Path, b, atomicfile.Private)
 }
 
-// Remove deletes the file; a missing one is not an error.
+// Remove deletes the file, and what killed Saves left of it; a missing one
+// is not an error.
 func (f File[T]) Remove() error {
+	atomicfile.RemoveTemps(f.Path)
 	if err := os.Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}

@@ -106,3 +106,24 @@ func TestFileRefusesWhatFerryDidNotCreate(t *testing.T) {
 		})
 	}
 }
+
+// Remove also clears the temporary files Saves killed before their rename
+// left behind.
+func TestRemoveClearsKilledSaves(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "s.ferry")
+	f := File[state]{Path: p}
+	if err := f.Save(&state{N: 1}); err != nil {
+		t.Fatal(err)
+	}
+	debris := filepath.Join(dir, ".s.ferry.tmp12345")
+	os.WriteFile(debris, []byte("{"), 0o600)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(debris, old, old)
+	if err := f.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left %v", entries)
+	}
+}
