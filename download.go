@@ -2,9 +2,12 @@ package ferry
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 
+	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/internal/download"
 )
 
@@ -12,19 +15,28 @@ import (
 // The task lives until it completes or ctx is done (a cancelled ctx stops
 // the task but keeps its files, so the same request can continue later).
 func (s *Session) NewDownload(ctx context.Context, req DownloadRequest) (*Task, error) {
-	if err := req.validate(); err != nil {
+	stream, err := req.check()
+	if err != nil {
 		return nil, err
 	}
 	if s.bg != nil {
+		if stream {
+			return nil, fmt.Errorf("%w: a background download writes a regular file, not a stream", ErrInvalidRequest)
+		}
 		return s.backgroundDownload(ctx, req)
 	}
-	w := &downloadWork{s: s, req: req}
+	w := &downloadWork{s: s, req: req, stream: stream}
+	if req.CreateDirs && !stream {
+		if w.madeDirs, err = mkdirs(filepath.Dir(req.Path)); err != nil {
+			return nil, err
+		}
+	}
 	var seed *download.State
 	if req.ResumeData != nil {
 		st := req.ResumeData.state
 		seed = &st
 	}
-	if s.cfg.Ephemeral {
+	if s.cfg.Ephemeral || stream {
 		w.journal = download.NewMemJournal(seed)
 	} else {
 		cf := download.ControlFile(download.ControlPath(req.Path))
@@ -58,9 +70,11 @@ func (s *Session) Download(ctx context.Context, req DownloadRequest) (*Task, err
 
 // downloadWork runs the download engine for a task.
 type downloadWork struct {
-	s       *Session
-	req     DownloadRequest
-	journal download.Journal
+	s        *Session
+	req      DownloadRequest
+	journal  download.Journal
+	stream   bool     // the destination is written in place: a Writer, a device, a FIFO
+	madeDirs []string // directories CreateDirs made, deepest first
 }
 
 func (w *downloadWork) run(ctx context.Context, t *Task) (*Result, error) {
@@ -92,8 +106,20 @@ func (w *downloadWork) run(ctx context.Context, t *Task) (*Result, error) {
 		alg, sum, _ := ParseChecksum(w.req.Checksum)
 		j.Checksum = &download.Checksum{Algorithm: alg, Hex: sum}
 	}
+	if w.stream {
+		j.Stream = w.req.Writer
+		if j.Stream == nil {
+			f, err := atomicfile.OpenStream(ctx, w.req.Path)
+			if err != nil {
+				return nil, &Error{Op: "open", URL: w.req.URL, Err: err}
+			}
+			defer f.Close()
+			j.Stream = f
+		}
+	}
 	res, err := download.Run(ctx, j)
 	if err != nil {
+		w.removeMadeDirs()
 		return nil, err
 	}
 	return &Result{
@@ -103,6 +129,9 @@ func (w *downloadWork) run(ctx context.Context, t *Task) (*Result, error) {
 }
 
 func (w *downloadWork) resumeData() (*ResumeData, error) {
+	if w.stream {
+		return nil, ErrNotResumable
+	}
 	st, err := w.journal.Load()
 	if err != nil {
 		return nil, err
@@ -114,8 +143,24 @@ func (w *downloadWork) resumeData() (*ResumeData, error) {
 }
 
 func (w *downloadWork) discard() {
+	if w.stream {
+		return
+	}
 	os.Remove(download.PartPath(w.req.Path))
 	w.journal.Remove()
+	w.removeMadeDirs()
+}
+
+// removeMadeDirs removes the directories CreateDirs made once nothing of
+// the download is in them.
+func (w *downloadWork) removeMadeDirs() {
+	if len(w.madeDirs) == 0 {
+		return
+	}
+	if _, err := os.Lstat(download.PartPath(w.req.Path)); err == nil {
+		return // kept to continue from
+	}
+	removeDirs(w.madeDirs)
 }
 
 func mergeHeaders(a, b http.Header) http.Header {

@@ -3,6 +3,7 @@ package ferry
 import (
 	"errors"
 
+	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/internal/download"
 	"github.com/ferryhq/ferry/internal/stream"
 	"github.com/ferryhq/ferry/internal/transfer"
@@ -14,6 +15,13 @@ type Error = transfer.Error
 
 // StatusError is an HTTP status that ended a transfer.
 type StatusError = transfer.StatusError
+
+// UnsafeFileError reports a name ferry would have to follow, write through
+// or replace, and does not: a symbolic link (except to a directory, device
+// or FIFO the user names as the destination), a directory, device, FIFO or
+// socket where a regular file belongs, a file with other hard links, or one
+// another user owns. The file is left as it is.
+type UnsafeFileError = atomicfile.UnsafeError
 
 // IntegrityError reports a result whose size or digest is not what was
 // expected. The file is never placed under its final name.
@@ -39,6 +47,12 @@ var (
 	// ErrBusy: another download (in this process or another) is writing
 	// to the same file.
 	ErrBusy = download.ErrBusy
+	// ErrStreamRestart: a download to a stream (DownloadRequest.Writer, a
+	// device, a FIFO) would have to start over, and what it wrote cannot
+	// be taken back.
+	ErrStreamRestart = download.ErrStreamRestart
+	// ErrUnsafeFile is what every *UnsafeFileError matches.
+	ErrUnsafeFile = atomicfile.ErrUnsafe
 
 	// ErrInvalidConfig is returned by NewSession for a Config it cannot use.
 	ErrInvalidConfig = errors.New("ferry: invalid config")

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 )
@@ -15,8 +16,32 @@ type DownloadRequest struct {
 	URL string
 	// Path is the destination file. Bytes go to Path+".part" until the
 	// download is complete and verified; then the file is fsynced and
-	// renamed to Path. It may be empty when ResumeData is given.
+	// renamed to Path. It may be empty when ResumeData or Writer is given.
+	//
+	// A directory (or a link to one, or a Path ending in a separator) gets
+	// the file inside, named RemoteName(URL); Result.Path says where. A
+	// device or FIFO (or a link to one, such as /dev/stdout) is written in
+	// place as a stream, as with Writer. Anything else ferry does not
+	// follow or replace: a link to a regular file or to nothing, a socket,
+	// or a .part or control file that is not a regular file of this user
+	// with one link, is refused with an *UnsafeFileError. Only a regular
+	// file is ever replaced. A directory that does not exist is refused
+	// (ErrMissingDir) before the first request, unless CreateDirs.
 	Path string
+	// Writer, if set, receives the body in order as it arrives instead of
+	// a file: over one connection, with no .part or control file and no
+	// resume in a later run. A dropped connection still continues with a
+	// range while the server keeps the same strong validator; anything
+	// that would need the bytes written to be taken back fails with
+	// ErrStreamRestart. A checksum is verified after the last byte: the
+	// writer has the bytes by then, and the task fails with an
+	// *IntegrityError. Continue, KeepState, ResumeData and Connections
+	// above 1 do not go with it.
+	Writer io.Writer
+	// CreateDirs makes the missing directories of Path (0777 less the
+	// umask), like curl's --create-dirs. Those it made are removed again
+	// if the download fails keeping nothing.
+	CreateDirs bool
 	// Header is added to this task's requests (after the session's);
 	// credentials among it go only to the URL's origin (see
 	// Config.Header).
@@ -104,6 +129,13 @@ func checkConnections(n int) error {
 func (r DownloadRequest) Validate() error { return r.validate() }
 
 func (r *DownloadRequest) validate() error {
+	_, err := r.check()
+	return err
+}
+
+// check validates the request and resolves its destination (see Path),
+// reporting whether it is a stream: a Writer, a device or a FIFO.
+func (r *DownloadRequest) check() (stream bool, err error) {
 	if rd := r.ResumeData; rd != nil {
 		if r.URL == "" {
 			r.URL = rd.URL
@@ -112,24 +144,33 @@ func (r *DownloadRequest) validate() error {
 			r.Path = rd.Path
 		}
 		if r.URL != rd.URL {
-			return fmt.Errorf("%w: resume data is for %s, not %s", ErrInvalidRequest, rd.URL, r.URL)
+			return false, fmt.Errorf("%w: resume data is for %s, not %s", ErrInvalidRequest, rd.URL, r.URL)
 		}
 	}
 	if err := checkURL(r.URL); err != nil {
-		return err
-	}
-	if r.Path == "" {
-		return fmt.Errorf("%w: no destination path", ErrInvalidRequest)
+		return false, err
 	}
 	if err := checkConnections(r.Connections); err != nil {
-		return err
+		return false, err
 	}
 	if r.Checksum != "" {
 		if _, _, err := ParseChecksum(r.Checksum); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	stream = r.Writer != nil
+	if !stream {
+		if r.Path == "" {
+			return false, fmt.Errorf("%w: no destination path", ErrInvalidRequest)
+		}
+		if r.Path, stream, err = resolveDestination(r.Path, r.URL, r.CreateDirs); err != nil {
+			return false, err
+		}
+	}
+	if stream && (r.Continue || r.KeepState || r.ResumeData != nil || r.Connections > 1) {
+		return false, fmt.Errorf("%w: a stream destination is written once, over one connection: no Continue, KeepState, ResumeData or Connections above 1", ErrInvalidRequest)
+	}
+	return stream, nil
 }
 
 // ParseChecksum splits "sha-256=HEX" (or sha-512) into the algorithm and

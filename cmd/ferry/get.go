@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -19,7 +20,7 @@ import (
 type getFlags struct {
 	transferFlags
 	output, checksum, speedLimit string
-	remoteName, cont             bool
+	remoteName, cont, createDirs bool
 	maxTime, speedTime           time.Duration
 }
 
@@ -30,7 +31,17 @@ func getCmd(io stdio) *cobra.Command {
 		Short: "Download a file, resumably",
 		Long: `Download URL to a file. Bytes go to FILE.part and the state to FILE.ferry
 until the download is complete and verified; then FILE appears atomically.
-Interrupted (Ctrl-C, kill, lost network), the same command run again continues.`,
+Interrupted (Ctrl-C, kill, lost network), the same command run again continues.
+
+-o DIR (or a path ending in /) saves inside DIR under the URL's last path
+segment, made safe (no leading dot, no control characters), as without -o.
+A missing directory is an error before the first byte unless --create-dirs.
+-o - writes the body to stdout, and -o /dev/stdout, a device or a FIFO is
+written in place: one connection, no .part or .ferry file, no resume, and
+--json and -w go to stderr when stdout carries the body. ferry never
+follows or replaces a symbolic link it is not asked to write to: a link at
+FILE is written through only to a directory, device or FIFO, and a link or
+anything but a regular file of yours at FILE.part or FILE.ferry is refused.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usagef("get takes exactly one URL")
@@ -41,7 +52,8 @@ Interrupted (Ctrl-C, kill, lost network), the same command run again continues.`
 	}
 	fl := c.Flags()
 	fl.SortFlags = false
-	fl.StringVarP(&f.output, "output", "o", "", "write to `FILE`")
+	fl.StringVarP(&f.output, "output", "o", "", "write to `FILE`, into a directory, or - for stdout")
+	fl.BoolVar(&f.createDirs, "create-dirs", false, "create the missing directories of -o")
 	fl.BoolVarP(&f.remoteName, "remote-name", "O", false, "name the file after the URL's last path segment (the default without -o)")
 	fl.BoolVarP(&f.cont, "continue", "c", false, "continue a partial FILE that ferry did not start (like wget -c)")
 	f.register(fl, "download", "fetch over `N` connections in parallel, at most 64 (default: adapt, up to 8)", 0)
@@ -57,16 +69,36 @@ func runGet(c *cobra.Command, io stdio, rawURL string, f *getFlags) error {
 	if err != nil {
 		return err
 	}
+	if toStdout(f.output) {
+		req.Writer = io.out
+	}
 	s, err := ferry.NewSession(cfg)
 	if err != nil {
 		return err
 	}
 	ctx := c.Context()
 	task, err := s.Download(ctx, req)
+	if errors.Is(err, ferry.ErrMissingDir) {
+		return usagef("%v (--create-dirs creates it)", err)
+	}
 	if err != nil {
 		return requestError(err)
 	}
-	return follow(ctx, io, task, f.reportTo(req.URL, req.Path, false))
+	o := f.reportTo(req.URL, req.Path, false)
+	if req.Writer != nil {
+		o.reportOut = io.err // stdout carries the body
+	}
+	return follow(ctx, io, task, o)
+}
+
+// toStdout reports whether -o names stdout: "-", or stdout by its name in
+// /dev (which, when stdout is a regular file, is a link to that file).
+func toStdout(output string) bool {
+	switch output {
+	case "-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1":
+		return true
+	}
+	return false
 }
 
 // output says how a command reports on its task.
@@ -75,6 +107,7 @@ type output struct {
 	upload         bool
 	quiet, jsonOut bool
 	write          string
+	reportOut      io.Writer // where --json and -w go: stdout unless it carries the body
 }
 
 // follow shows a task's progress until it ends, then prints the --json
@@ -110,12 +143,16 @@ func finish(ctx context.Context, io stdio, pp *progressPrinter, task *ferry.Task
 		pp.note("ferry: interrupted; run the same command again to continue")
 		err = fmt.Errorf("%w: %w", errReported, err)
 	}
+	out := o.reportOut
+	if out == nil {
+		out = io.out
+	}
 	if o.jsonOut {
 		b, _ := json.Marshal(report)
-		fmt.Fprintf(io.out, "%s\n", b)
+		fmt.Fprintf(out, "%s\n", b)
 	}
 	if o.write != "" {
-		fmt.Fprint(io.out, expandWriteOut(o.write, report))
+		fmt.Fprint(out, expandWriteOut(o.write, report))
 	}
 	return err
 }
@@ -146,6 +183,7 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 	req := ferry.DownloadRequest{
 		URL:         rawURL,
 		Path:        f.output,
+		CreateDirs:  f.createDirs,
 		Checksum:    f.checksum,
 		Continue:    f.cont,
 		Connections: f.connections,
@@ -154,6 +192,9 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 	}
 	if req.Path == "" {
 		req.Path = remoteName(u)
+	}
+	if toStdout(req.Path) {
+		req.Path = "-" // the name reports give stdout; runGet sets the writer
 	}
 	if req.Header, err = f.header(); err != nil {
 		return cfg, req, err
@@ -166,15 +207,9 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 	return cfg, req, nil
 }
 
-// remoteName is the file name -O derives from a URL: its last path segment,
+// remoteName is the file name -O derives from a URL (ferry.RemoteName):
 // never a path that could leave the current directory.
-func remoteName(u *url.URL) string {
-	name := path.Base(u.Path)
-	if name == "/" || name == "." || name == ".." || name == "" || strings.ContainsAny(name, `\`) {
-		return "index.html"
-	}
-	return name
-}
+func remoteName(u *url.URL) string { return ferry.RemoteName(u.String()) }
 
 // errorString is the "error" member of a report.
 func errorString(err error) string {

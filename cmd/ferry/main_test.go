@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,12 +28,26 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"ferry": func() {
+			limitFileSize()
 			ctx, stop := signalContext()
 			code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 			stop()
 			os.Exit(code)
 		},
 	})
+}
+
+// limitFileSize applies $FERRY_TEST_FSIZE as the process's file size
+// limit: writes past it fail (EFBIG) as on a full disk, without needing a
+// filesystem to fill or privileges.
+func limitFileSize() {
+	n, err := strconv.ParseUint(os.Getenv("FERRY_TEST_FSIZE"), 10, 64)
+	if err != nil {
+		return
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: n, Max: n}); err != nil {
+		panic(err)
+	}
 }
 
 // TestScripts runs the CLI scenarios in testdata/script. Each script gets

@@ -71,6 +71,9 @@ func newReport(url, path string, upload bool, task *ferry.Task, res *ferry.Resul
 		Error:        errorString(err),
 	}
 	if res != nil {
+		if res.Path != "" && !upload {
+			r.Path = res.Path // where a download to a directory went
+		}
 		r.Size = res.Size
 		r.ResumedFrom = res.ResumedFrom
 		r.Location = res.Location
