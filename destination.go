@@ -96,18 +96,49 @@ func resolveDestination(p, rawURL string, createDirs bool) (resolved string, str
 	if d == atomicfile.Stream {
 		return p, true, nil
 	}
-	dir := filepath.Dir(p)
+	return p, false, checkDir(filepath.Dir(p), createDirs)
+}
+
+// checkDir refuses a destination directory that is not one, or that is
+// missing unless it is to be made.
+func checkDir(dir string, createDirs bool) error {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && createDirs:
 	case errors.Is(err, fs.ErrNotExist):
-		return "", false, fmt.Errorf("%w: %w: %s", ErrInvalidRequest, ErrMissingDir, dir)
+		return fmt.Errorf("%w: %w: %s", ErrInvalidRequest, ErrMissingDir, dir)
 	case err != nil:
-		return "", false, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+		return fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	case !fi.IsDir():
-		return "", false, fmt.Errorf("%w: %s is not a directory", ErrInvalidRequest, dir)
+		return fmt.Errorf("%w: %s is not a directory", ErrInvalidRequest, dir)
 	}
-	return p, false, nil
+	return nil
+}
+
+// checkHLSPaths refuses an HLS download's directory that is something else
+// than a directory (it is made when missing, with its parents), and a
+// --concat file ferry could not write: its rules are a download's, except
+// that a directory is an error.
+func checkHLSPaths(dir, concat string) error {
+	d, err := classify(dir)
+	if err != nil {
+		return err
+	}
+	if d != atomicfile.Dir && d != atomicfile.Missing {
+		return fmt.Errorf("%w: %s is not a directory", ErrInvalidRequest, dir)
+	}
+	if concat == "" {
+		return nil
+	}
+	switch d, err := classify(concat); {
+	case err != nil:
+		return err
+	case d == atomicfile.Dir:
+		return fmt.Errorf("%w: --concat %s is a directory", ErrInvalidRequest, concat)
+	case d == atomicfile.Stream:
+		return nil
+	}
+	return checkDir(filepath.Dir(concat), false)
 }
 
 // classify is atomicfile.Classify with a failure to look (a parent that is

@@ -19,7 +19,8 @@ type HLSRequest struct {
 	URL string
 	// Dir receives the segments and the local playlist, Dir/index.m3u8.
 	// Running the same request over the same Dir again fetches only what
-	// is missing.
+	// is missing. It is made when missing; anything there that is not a
+	// directory, or a link to one, is refused before the first request.
 	Dir    string
 	Header http.Header
 	// Variant picks among a multivariant playlist's variants: "best" (the
@@ -44,7 +45,10 @@ type HLSRequest struct {
 	// Result.HLS.Holes lists them. Without it, the task fails.
 	AllowHoles bool
 	// Concat, if set, is a file the main playlist's segments are joined
-	// into (an fMP4 stream's initialization section first).
+	// into (an fMP4 stream's initialization section first). Its directory
+	// must exist; a device or FIFO is written in place, and what a
+	// download's Path refuses is refused here too, before the first
+	// request.
 	Concat string
 	// MaxSegments bounds the segments of each media playlist, and of each
 	// live recording, so that a hostile playlist cannot take unbounded
@@ -115,6 +119,9 @@ func (r *HLSRequest) validate() error {
 	}
 	if r.Dir == "" {
 		return fmt.Errorf("%w: no Dir", ErrInvalidRequest)
+	}
+	if err := checkHLSPaths(r.Dir, r.Concat); err != nil {
+		return err
 	}
 	switch r.Variant {
 	case "", "best", "worst":

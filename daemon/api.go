@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/internal/bgapi"
 	"github.com/ferryhq/ferry/internal/journal"
 )
@@ -108,6 +109,9 @@ func checkRequest(nt *bgapi.NewTask) (json.RawMessage, error) {
 	case nt.Get != nil:
 		if !filepath.IsAbs(nt.Get.Path) {
 			return nil, fmt.Errorf("path %q is not absolute", nt.Get.Path)
+		}
+		if d, _ := atomicfile.Classify(nt.Get.Path); d == atomicfile.Stream {
+			return nil, fmt.Errorf("path %q is a device or FIFO: the daemon writes regular files", nt.Get.Path)
 		}
 		v, err = nt.Get, getRequest(*nt.Get).Validate()
 	case nt.Put != nil:

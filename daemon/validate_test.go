@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/ferryhq/ferry"
@@ -20,6 +21,13 @@ func TestCreateRefusesWhatTheLibraryRefuses(t *testing.T) {
 	if err := os.WriteFile(src, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(dir, "victim")
+	os.WriteFile(victim, nil, 0o644)
+	os.Symlink(victim, filepath.Join(dir, "link"))
 	const u = "http://127.0.0.1:1/f"
 	tests := []struct {
 		name string
@@ -29,6 +37,10 @@ func TestCreateRefusesWhatTheLibraryRefuses(t *testing.T) {
 		{"get -x max+1", bgapi.NewTask{Get: &bgapi.GetRequest{URL: u, Path: filepath.Join(dir, "d"), Connections: ferry.MaxConnections + 1}}},
 		{"get negative", bgapi.NewTask{Get: &bgapi.GetRequest{URL: u, Path: filepath.Join(dir, "d"), Connections: -1}}},
 		{"get bad checksum", bgapi.NewTask{Get: &bgapi.GetRequest{URL: u, Path: filepath.Join(dir, "d"), Checksum: "md5=00"}}},
+		{"get no parent", bgapi.NewTask{Get: &bgapi.GetRequest{URL: u, Path: filepath.Join(dir, "none", "d")}}},
+		{"get to a FIFO", bgapi.NewTask{Get: &bgapi.GetRequest{URL: u, Path: fifo}}},
+		{"get to a link", bgapi.NewTask{Get: &bgapi.GetRequest{URL: u, Path: filepath.Join(dir, "link")}}},
+		{"hls concat to a link", bgapi.NewTask{HLS: &bgapi.HLSRequest{URL: u, Dir: filepath.Join(dir, "h"), Concat: filepath.Join(dir, "link")}}},
 		{"put -x", bgapi.NewTask{Put: &bgapi.PutRequest{URL: u, Path: src, Connections: ferry.MaxConnections + 1}}},
 		{"put chunk", bgapi.NewTask{Put: &bgapi.PutRequest{URL: u, Path: src, ChunkSize: 1}}},
 		{"hls -x", bgapi.NewTask{HLS: &bgapi.HLSRequest{URL: u, Dir: filepath.Join(dir, "h"), Connections: 1_000_000}}},

@@ -47,7 +47,7 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	if j.Emit == nil {
 		j.Emit = func(transfer.Event) {}
 	}
-	if err := os.MkdirAll(j.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(j.Dir, 0o777); err != nil {
 		return nil, err
 	}
 	r := &run{j: j, queue: newQueue()}
@@ -117,7 +117,7 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	main := r.tracks[0]
 	res.Duration = main.duration()
 	if j.Concat != "" {
-		if err := main.concat(j.Concat); err != nil {
+		if err := main.concat(ctx, j.Concat); err != nil {
 			return nil, err
 		}
 		res.Concat = j.Concat
@@ -316,7 +316,7 @@ func (r *run) writeMaster(src *hls.Master, v *hls.Variant) error {
 		}
 	}
 	local.Variants = []hls.Variant{lv}
-	return atomicfile.WriteFile(filepath.Join(r.j.Dir, IndexName), local.Encode(), 0o644)
+	return atomicfile.WriteFile(filepath.Join(r.j.Dir, IndexName), local.Encode(), atomicfile.Public)
 }
 
 // resolve makes a playlist's URI absolute.

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/ferryhq/ferry/hls"
+	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/internal/transfer"
 )
 
@@ -61,7 +62,7 @@ func (it *item) claim() bool {
 
 // adopt takes the item as done when an earlier run left it on disk.
 func (it *item) adopt() bool {
-	fi, err := os.Stat(it.path())
+	fi, err := os.Lstat(it.path()) // a link is no segment: it is fetched, and its commit refused
 	if err != nil || !fi.Mode().IsRegular() {
 		return false
 	}
@@ -267,7 +268,7 @@ type output struct {
 }
 
 func openOutput(it *item, key []byte) (*output, error) {
-	f, err := os.Create(filepath.Join(it.t.dir, "."+it.name+".part"))
+	f, err := atomicfile.CreateTemp(it.t.dir, "."+it.name+".part", atomicfile.Public)
 	if err != nil {
 		return nil, &writeError{err}
 	}
@@ -320,7 +321,7 @@ func (o *output) commit(final string) (int64, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(o.f.Name(), final)
+		err = atomicfile.Rename(o.f.Name(), final)
 	}
 	if err != nil {
 		os.Remove(o.f.Name())

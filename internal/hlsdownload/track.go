@@ -76,8 +76,15 @@ func (t *track) live() bool { return !t.src.EndList && t.src.PlaylistType != "VO
 // produce plans the track's segments; a live track keeps reloading its
 // playlist until it ends or the recording time is up.
 func (t *track) produce(ctx context.Context) error {
-	if err := os.MkdirAll(t.dir, 0o755); err != nil {
+	if err := os.MkdirAll(t.dir, 0o777); err != nil {
 		return err
+	}
+	if t.dir != t.r.j.Dir {
+		// A directory ferry makes for a rendition is never a link
+		// someone planted to send the segments elsewhere.
+		if fi, err := os.Lstat(t.dir); err != nil || !fi.IsDir() {
+			return &atomicfile.UnsafeError{Path: t.dir, What: "is not a directory"}
+		}
 	}
 	removeParts(t.dir)
 	if !t.live() {
@@ -377,7 +384,7 @@ func mediaExt(u, def string) string {
 
 // removeParts deletes what an interrupted run left half-written.
 func removeParts(dir string) {
-	for _, pattern := range []string{".*.part", ".*.tmp*"} {
+	for _, pattern := range []string{".*.part", ".*.part[0-9]*", ".*.tmp*"} {
 		parts, _ := filepath.Glob(filepath.Join(dir, pattern))
 		for _, p := range parts {
 			os.Remove(p)
@@ -467,12 +474,12 @@ func (t *track) writeLocal() error {
 		out.TargetDuration = max(out.TargetDuration, int(math.Round(s.Duration)))
 		out.Segments = append(out.Segments, s)
 	}
-	return atomicfile.WriteFile(filepath.Join(t.dir, IndexName), out.Encode(), 0o644)
+	return atomicfile.WriteFile(filepath.Join(t.dir, IndexName), out.Encode(), atomicfile.Public)
 }
 
 // concat joins the segments (after their initialization section) into
-// file, committed whole or not at all.
-func (t *track) concat(file string) error {
+// file, committed whole or not at all; a device or FIFO is written in place.
+func (t *track) concat(ctx context.Context, file string) error {
 	var init *item
 	var parts []string
 	for _, it := range t.sorted() {
@@ -490,23 +497,45 @@ func (t *track) concat(file string) error {
 		}
 		parts = append(parts, filepath.Join(t.dir, it.name))
 	}
-	f, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp*")
+	d, err := atomicfile.Classify(file)
+	if err != nil {
+		return err
+	}
+	if d == atomicfile.Stream {
+		f, err := atomicfile.OpenStream(ctx, file)
+		if err != nil {
+			return err
+		}
+		err = join(f, parts)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	f, err := atomicfile.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp", atomicfile.Public)
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
+	if err := join(f, parts); err != nil {
+		f.Close()
+		return err
+	}
+	return atomicfile.Commit(f, file)
+}
+
+// join copies the files named by parts, in order, to w.
+func join(w io.Writer, parts []string) error {
 	for _, p := range parts {
-		src, err := os.Open(p)
+		src, err := atomicfile.Open(p, os.O_RDONLY, 0)
 		if err != nil {
-			f.Close()
 			return err
 		}
-		_, err = io.Copy(f, src)
+		_, err = io.Copy(w, src)
 		src.Close()
 		if err != nil {
-			f.Close()
 			return err
 		}
 	}
-	return atomicfile.Commit(f, file)
+	return nil
 }
