@@ -18,15 +18,18 @@ type DownloadRequest struct {
 	// download is complete and verified; then the file is fsynced and
 	// renamed to Path. It may be empty when ResumeData or Writer is given.
 	//
-	// A directory (or a link to one, or a Path ending in a separator) gets
-	// the file inside, named RemoteName(URL); Result.Path says where. A
-	// device or FIFO (or a link to one, such as /dev/stdout) is written in
-	// place as a stream, as with Writer. Anything else ferry does not
-	// follow or replace: a link to a regular file or to nothing, a socket,
-	// or a .part or control file that is not a regular file of this user
-	// with one link, is refused with an *UnsafeFileError. Only a regular
-	// file is ever replaced. A directory that does not exist is refused
-	// (ErrMissingDir) before the first request, unless CreateDirs.
+	// A directory (or a Path ending in a separator) gets the file inside,
+	// named RemoteName(URL); Result.Path says where. A device or FIFO is
+	// written in place as a stream, as with Writer. A symbolic link is
+	// followed only to a directory, a device or a FIFO (such as
+	// /dev/stdout), and only when the effective user or root owns it and
+	// the device or FIFO: one another user planted would send the bytes
+	// where they chose. Anything else is refused with an *UnsafeFileError
+	// and left as it is: a link to a regular file or to nothing, a socket,
+	// a .part or control file that is not a regular file of this user with
+	// one link. Only a regular file is ever replaced. A directory that does
+	// not exist is refused (ErrMissingDir) before the first request,
+	// unless CreateDirs.
 	Path string
 	// Writer, if set, receives the body in order as it arrives instead of
 	// a file: over one connection, with no .part or control file and no

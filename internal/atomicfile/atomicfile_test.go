@@ -267,6 +267,32 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// A link or a FIFO another user planted is not a destination: it would
+// send the bytes where they chose. Checked as root with real ones, and for
+// anyone through the check with another user's ID.
+func TestClassifyRefusesAnotherUsersLinkOrFIFO(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "dir"), 0o755)
+	syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644)
+	os.Symlink("dir", filepath.Join(dir, "link"))
+	for _, name := range []string{"fifo", "link"} {
+		if _, err := classify(filepath.Join(dir, name), os.Geteuid()+1); os.Geteuid() != 0 && !errors.Is(err, ErrUnsafe) {
+			t.Errorf("%s of this user seen by another: %v, want ErrUnsafe", name, err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return // only root can give a file away; the check above covers the rule
+	}
+	for _, name := range []string{"fifo", "link"} {
+		if err := os.Lchown(filepath.Join(dir, name), 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Classify(filepath.Join(dir, name)); !errors.Is(err, ErrUnsafe) {
+			t.Errorf("nobody's %s as root: %v, want ErrUnsafe", name, err)
+		}
+	}
+}
+
 // A FIFO is written in place once its reader comes; without one, the open
 // ends with its context.
 func TestOpenStream(t *testing.T) {

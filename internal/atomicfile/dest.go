@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"syscall"
@@ -27,8 +28,13 @@ const (
 // directory, a device or a FIFO, which a user names on purpose (a link to
 // their downloads directory, /dev/stdout); a link to a regular file, a
 // dangling link and a socket are an *UnsafeError: ferry would have to write
-// through the link, or replace it.
-func Classify(name string) (Destination, error) {
+// through the link, or replace it. A link, and a device or FIFO written in
+// place, must belong to the effective user or to root: one that another
+// user planted in a shared directory would send the bytes where that user
+// chose (their FIFO, their directory).
+func Classify(name string) (Destination, error) { return classify(name, os.Geteuid()) }
+
+func classify(name string, euid int) (Destination, error) {
 	fi, err := os.Lstat(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Missing, nil
@@ -37,6 +43,9 @@ func Classify(name string) (Destination, error) {
 		return 0, err
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
+		if err := trusted(name, fi, euid); err != nil {
+			return 0, err
+		}
 		target, err := os.Stat(name)
 		if err != nil {
 			return 0, &UnsafeError{Path: name, What: "is a symbolic link to nothing"}
@@ -45,7 +54,7 @@ func Classify(name string) (Destination, error) {
 		case m.IsDir():
 			return Dir, nil
 		case isStream(m):
-			return Stream, nil
+			return Stream, trusted(name, target, euid)
 		default:
 			return 0, &UnsafeError{Path: name, What: "is a symbolic link to " + kind(m)}
 		}
@@ -56,10 +65,19 @@ func Classify(name string) (Destination, error) {
 	case m.IsDir():
 		return Dir, nil
 	case isStream(m):
-		return Stream, nil
+		return Stream, trusted(name, fi, euid)
 	default:
 		return 0, &UnsafeError{Path: name, What: "is " + kind(m)}
 	}
+}
+
+// trusted refuses fi, a link or a stream at name, unless euid or root owns it.
+func trusted(name string, fi os.FileInfo, euid int) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 || int(st.Uid) == euid {
+		return nil
+	}
+	return &UnsafeError{Path: name, What: fmt.Sprintf("is %s owned by user %d, neither this one (%d) nor root", kind(fi.Mode()), st.Uid, euid)}
 }
 
 // isStream reports a file written in place: a device or a FIFO.
@@ -94,6 +112,9 @@ func OpenStream(ctx context.Context, name string) (*os.File, error) {
 		if fi, err := o.f.Stat(); err != nil || !isStream(fi.Mode()) {
 			o.f.Close()
 			return nil, &UnsafeError{Path: name, What: "is no longer a device or FIFO"}
+		} else if err := trusted(name, fi, os.Geteuid()); err != nil {
+			o.f.Close()
+			return nil, err
 		}
 		return o.f, nil
 	case <-ctx.Done():
