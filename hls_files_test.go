@@ -148,3 +148,18 @@ func TestHLSConcatStreamAndPermissions(t *testing.T) {
 		t.Errorf("--concat file: %v, want mode 0664", err)
 	}
 }
+
+// A playlist that cannot be had leaves no directory behind.
+func TestHLSBadPlaylistLeavesNothing(t *testing.T) {
+	o := newHLSOrigin(t, false)
+	o.put("/bad/index.m3u8", []byte("not a playlist"))
+	for _, u := range []string{o.url + "/missing/index.m3u8", o.url + "/bad/index.m3u8"} {
+		dir := filepath.Join(t.TempDir(), "show")
+		if _, err := hlsDownload(t, testConfig(false), ferry.HLSRequest{URL: u, Dir: dir}); err == nil {
+			t.Fatalf("%s: no error", u)
+		}
+		if _, err := os.Lstat(dir); err == nil {
+			t.Errorf("%s: the failed download left %s", u, dir)
+		}
+	}
+}

@@ -47,9 +47,6 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	if j.Emit == nil {
 		j.Emit = func(transfer.Event) {}
 	}
-	if err := os.MkdirAll(j.Dir, 0o777); err != nil {
-		return nil, err
-	}
 	r := &run{j: j, queue: newQueue()}
 	r.keys.r = r
 
@@ -76,6 +73,11 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 		if err := r.masterTracks(ctx, base, p, v); err != nil {
 			return nil, err
 		}
+	}
+	// The directory is made once the playlists are known to be good: a
+	// playlist that cannot be had leaves nothing behind.
+	if err := os.MkdirAll(j.Dir, 0o777); err != nil {
+		return nil, err
 	}
 	if err := r.download(ctx); err != nil {
 		return nil, err
