@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ferryhq/ferry"
 	"github.com/ferryhq/ferry/ferrytest"
@@ -195,4 +197,32 @@ func TestWriterDestination(t *testing.T) {
 			t.Errorf("%+v: %v, want ErrInvalidRequest", req, err)
 		}
 	}
+}
+
+// RemoteName gives a name that stays in its directory and shows what it
+// is, whatever the URL.
+func FuzzRemoteName(f *testing.F) {
+	for _, s := range []string{"http://h/a/report.pdf", "http://h/", "http://h/..", "http://h/.bashrc", "http://h/a%5Cb",
+		"http://h/x%0Ay%1B%5B31m.txt", "http://h/invoice%E2%80%AEfdp.exe", "http://h/%FF%FE.bin", "%zz",
+		"http://h/" + strings.Repeat("é", 150), "http://h/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rawURL string) {
+		name := ferry.RemoteName(rawURL)
+		switch {
+		case name == "" || name == "." || name == "..":
+			t.Fatalf("RemoteName(%q) = %q", rawURL, name)
+		case strings.ContainsAny(name, "/\\\x00"), filepath.Base(name) != name:
+			t.Fatalf("RemoteName(%q) = %q leaves its directory", rawURL, name)
+		case strings.HasPrefix(name, ".") || strings.HasPrefix(name, " "):
+			t.Fatalf("RemoteName(%q) = %q is hidden", rawURL, name)
+		case len(name) > 200 || !utf8.ValidString(name):
+			t.Fatalf("RemoteName(%q) = %q: %d bytes, valid UTF-8 %v", rawURL, name, len(name), utf8.ValidString(name))
+		}
+		for _, r := range name {
+			if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+				t.Fatalf("RemoteName(%q) = %q holds %U", rawURL, name, r)
+			}
+		}
+	})
 }
