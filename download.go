@@ -56,6 +56,7 @@ func (s *Session) ForgetDownload(req DownloadRequest) error {
 	if s.cfg.Ephemeral {
 		return nil
 	}
+	req.check() // a directory's Path names the file inside, as it did for the download
 	return download.ControlFile(download.ControlPath(req.Path)).Remove()
 }
 

@@ -111,7 +111,7 @@ func (s *Session) HLS(ctx context.Context, req HLSRequest) (*Task, error) {
 
 // Validate reports whether the request would be taken, with the error
 // Session.HLS would return, without starting anything.
-func (r HLSRequest) Validate() error { return r.validate() }
+func (r *HLSRequest) Validate() error { return r.validate() }
 
 func (r *HLSRequest) validate() error {
 	if err := checkURL(r.URL); err != nil {

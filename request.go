@@ -127,9 +127,11 @@ func checkConnections(n int) error {
 }
 
 // Validate reports whether the request would be taken, with the error
-// Session.Download would return, without starting anything. A program that
-// queues requests for later (the daemon does) checks them with it.
-func (r DownloadRequest) Validate() error { return r.validate() }
+// Session.Download would return, without starting anything, and fills in
+// what Download would: URL and Path from ResumeData, and for a directory,
+// the file inside it that Path names then. A program that queues requests
+// for later (the daemon does) checks them with it.
+func (r *DownloadRequest) Validate() error { return r.validate() }
 
 func (r *DownloadRequest) validate() error {
 	_, err := r.check()

@@ -63,7 +63,7 @@ type UploadRequest struct {
 
 // Validate reports whether the request would be taken, with the error
 // Session.Upload would return, without starting anything.
-func (r UploadRequest) Validate() error { return r.validate() }
+func (r *UploadRequest) Validate() error { return r.validate() }
 
 func (r *UploadRequest) validate() error {
 	if err := checkURL(r.URL); err != nil {

@@ -113,17 +113,24 @@ func checkRequest(nt *bgapi.NewTask) (json.RawMessage, error) {
 		if d, _ := atomicfile.Classify(nt.Get.Path); d == atomicfile.Stream {
 			return nil, fmt.Errorf("path %q is a device or FIFO: the daemon writes regular files", nt.Get.Path)
 		}
-		v, err = nt.Get, getRequest(*nt.Get).Validate()
+		// Kept with the file's own name (a directory gets the file inside),
+		// so that every later step names the same files.
+		req := getRequest(*nt.Get)
+		err = req.Validate()
+		nt.Get.Path = req.Path
+		v = nt.Get
 	case nt.Put != nil:
 		if !filepath.IsAbs(nt.Put.Path) {
 			return nil, fmt.Errorf("path %q is not absolute", nt.Put.Path)
 		}
-		v, err = nt.Put, putRequest(*nt.Put).Validate()
+		req := putRequest(*nt.Put)
+		v, err = nt.Put, req.Validate()
 	case nt.HLS != nil:
 		if !filepath.IsAbs(nt.HLS.Dir) || (nt.HLS.Concat != "" && !filepath.IsAbs(nt.HLS.Concat)) {
 			return nil, fmt.Errorf("dir %q and concat %q must be absolute", nt.HLS.Dir, nt.HLS.Concat)
 		}
-		v, err = nt.HLS, hlsRequest(*nt.HLS).Validate()
+		req := hlsRequest(*nt.HLS)
+		v, err = nt.HLS, req.Validate()
 	}
 	if err != nil {
 		return nil, err

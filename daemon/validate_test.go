@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry"
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/internal/bgapi"
 )
 
@@ -58,5 +59,27 @@ func TestCreateRefusesWhatTheLibraryRefuses(t *testing.T) {
 	ts, err := d.c.Tasks(context.Background(), "s")
 	if err != nil || len(ts) != 0 {
 		t.Errorf("%d refused requests were queued (%v)", len(ts), err)
+	}
+}
+
+// A download into a directory is stored with the file's own name, so that
+// the daemon's clean-up after it finds its control file.
+func TestDownloadIntoADirectory(t *testing.T) {
+	d := startDaemon(t, t.TempDir(), nil)
+	srv := ferrytest.NewServer(t, ferrytest.Size(64<<10))
+	out := t.TempDir()
+	tk, err := d.c.Create(context.Background(), "s", bgapi.NewTask{Get: &bgapi.GetRequest{URL: srv.URL + "/dl/f.bin", Path: out}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk, err = d.c.Wait(context.Background(), tk.ID); err != nil || tk.State != bgapi.Done {
+		t.Fatalf("task %+v, %v", tk, err)
+	}
+	if want := filepath.Join(out, "f.bin"); tk.Result.Path != want || fileSHA(t, want) != srv.SHA256() {
+		t.Errorf("result at %q, want %q", tk.Result.Path, want)
+	}
+	entries, _ := os.ReadDir(out)
+	if len(entries) != 1 {
+		t.Errorf("left in the directory: %v", entries)
 	}
 }
