@@ -8,9 +8,11 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"unicode"
@@ -225,4 +227,53 @@ func FuzzRemoteName(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A stream cannot take back what it wrote, so a suspended one does not
+// start over when resumed: it fails, and the writer holds a prefix of the
+// resource, never bytes twice.
+func TestStreamSuspendResume(t *testing.T) {
+	srv := newServer(t, false, ferrytest.Size(4<<20), ferrytest.Throttle(8<<20))
+	s := mustSession(t, testConfig(false))
+	var buf syncBuf
+	task, err := s.Download(context.Background(), ferry.DownloadRequest{URL: srv.URL + "/f", Writer: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitProgress(t, task, 64<<10)
+	task.Suspend()
+	if err := task.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := task.Wait(context.Background()); !errors.Is(err, ferry.ErrStreamRestart) {
+		t.Fatalf("Wait: %v, want ErrStreamRestart", err)
+	}
+	got := buf.Bytes()
+	resp, err := http.Get(srv.URL + "/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if len(got) == 0 || !bytes.HasPrefix(want, got) {
+		t.Errorf("the writer holds %d bytes that are not the resource's first", len(got))
+	}
+}
+
+// syncBuf is a bytes.Buffer safe to read while a task writes it.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
 }

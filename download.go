@@ -3,6 +3,7 @@ package ferry
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -75,7 +76,20 @@ type downloadWork struct {
 	req      DownloadRequest
 	journal  download.Journal
 	stream   bool     // the destination is written in place: a Writer, a device, a FIFO
+	streamed int64    // bytes earlier runs wrote to the stream
 	madeDirs []string // directories CreateDirs made, deepest first
+}
+
+// countingWriter counts what goes through to w.
+type countingWriter struct {
+	w io.Writer
+	n *int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	*c.n += int64(n)
+	return n, err
 }
 
 func (w *downloadWork) run(ctx context.Context, t *Task) (*Result, error) {
@@ -108,15 +122,22 @@ func (w *downloadWork) run(ctx context.Context, t *Task) (*Result, error) {
 		j.Checksum = &download.Checksum{Algorithm: alg, Hex: sum}
 	}
 	if w.stream {
-		j.Stream = w.req.Writer
-		if j.Stream == nil {
+		if w.streamed > 0 {
+			// Suspended after writing: starting over would write those
+			// bytes again.
+			return nil, &Error{Op: "download", URL: w.req.URL,
+				Err: fmt.Errorf("%w (suspended after %d bytes)", ErrStreamRestart, w.streamed)}
+		}
+		out := w.req.Writer
+		if out == nil {
 			f, err := atomicfile.OpenStream(ctx, w.req.Path)
 			if err != nil {
 				return nil, &Error{Op: "open", URL: w.req.URL, Err: err}
 			}
 			defer f.Close()
-			j.Stream = f
+			out = f
 		}
+		j.Stream = countingWriter{out, &w.streamed}
 	}
 	res, err := download.Run(ctx, j)
 	if err != nil {

@@ -39,7 +39,8 @@ type DownloadRequest struct {
 	// ErrStreamRestart. A checksum is verified after the last byte: the
 	// writer has the bytes by then, and the task fails with an
 	// *IntegrityError. Continue, KeepState, ResumeData and Connections
-	// above 1 do not go with it.
+	// above 1 do not go with it, and a task suspended after it wrote
+	// bytes fails when resumed (ErrStreamRestart).
 	Writer io.Writer
 	// CreateDirs makes the missing directories of Path (0777 less the
 	// umask), like curl's --create-dirs. Those it made are removed again
