@@ -138,6 +138,10 @@ func TestHLSConcatStreamAndPermissions(t *testing.T) {
 	}
 
 	concat := filepath.Join(t.TempDir(), "all.ts")
+	debris := filepath.Join(filepath.Dir(concat), ".all.ts.tmp123") // a killed join's
+	os.WriteFile(debris, []byte("torn"), 0o644)
+	hourAgo := time.Now().Add(-time.Hour)
+	os.Chtimes(debris, hourAgo, hourAgo)
 	old = syscall.Umask(0o002)
 	_, err = hlsDownload(t, testConfig(false), ferry.HLSRequest{URL: o.url + "/v/index.m3u8", Dir: dir, Concat: concat})
 	syscall.Umask(old)
@@ -146,6 +150,9 @@ func TestHLSConcatStreamAndPermissions(t *testing.T) {
 	}
 	if fi, err := os.Stat(concat); err != nil || fi.Mode().Perm() != 0o664 {
 		t.Errorf("--concat file: %v, want mode 0664", err)
+	}
+	if _, err := os.Lstat(debris); err == nil {
+		t.Error("a killed join's temporary file is still there")
 	}
 }
 

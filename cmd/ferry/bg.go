@@ -214,6 +214,9 @@ its final name only once complete and verified.`,
 			if err != nil {
 				return err
 			}
+			if toStdout(output) {
+				return usagef("bg get writes a file: -o - is for ferry get")
+			}
 			req := &bgapi.GetRequest{URL: args[0], Path: output, Checksum: checksum, Connections: f.connections}
 			if req.Path == "" {
 				u, _ := url.Parse(args[0])

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"strings"
 	"time"
@@ -192,6 +193,11 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 	}
 	if req.Path == "" {
 		req.Path = remoteName(u)
+		if fi, err := os.Stat(req.Path); err == nil && fi.IsDir() {
+			// Without -o the URL names a file; saving inside a directory of
+			// that name would surprise.
+			return cfg, req, usagef("%s is a directory here: name the file with -o", req.Path)
+		}
 	}
 	if toStdout(req.Path) {
 		req.Path = "-" // the name reports give stdout; runGet sets the writer

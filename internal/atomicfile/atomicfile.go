@@ -159,16 +159,22 @@ func CreateTemp(dir, prefix string, perm os.FileMode) (*os.File, error) {
 	return nil, &fs.PathError{Op: "createtemp", Path: filepath.Join(dir, prefix+"*"), Err: fs.ErrExist}
 }
 
-// tempPrefix is the prefix of the temporary files WriteFile makes for
+// tempPrefix is the prefix of the temporary files CreateTempFor makes for
 // filename.
 func tempPrefix(filename string) string { return "." + filepath.Base(filename) + ".tmp" }
+
+// CreateTempFor creates the temporary file that will become filename (see
+// Commit), hidden in filename's directory, with perm less the umask;
+// RemoveTemps finds what a killed writer left of it.
+func CreateTempFor(filename string, perm os.FileMode) (*os.File, error) {
+	return CreateTemp(filepath.Dir(filename), tempPrefix(filename), perm)
+}
 
 // WriteFile writes data to a temporary file in filename's directory, fsyncs
 // it, renames it over filename and fsyncs the directory so the rename itself
 // survives a power loss. The file is created with perm less the umask.
 func WriteFile(filename string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(filename)
-	f, err := CreateTemp(dir, tempPrefix(filename), perm)
+	f, err := CreateTempFor(filename, perm)
 	if err != nil {
 		return err
 	}
@@ -191,11 +197,11 @@ func WriteFile(filename string, data []byte, perm os.FileMode) (err error) {
 	if err = Rename(tmp, filename); err != nil {
 		return err
 	}
-	return SyncDir(dir)
+	return SyncDir(filepath.Dir(filename))
 }
 
-// RemoveTemps deletes the temporary files that a WriteFile of filename
-// killed before its rename left. Only those older than tempAge go: a
+// RemoveTemps deletes the temporary files of filename (CreateTempFor)
+// that a writer killed before its rename left. Only those older than tempAge go: a
 // younger one may be another process's WriteFile in flight.
 func RemoveTemps(filename string) {
 	prefix := tempPrefix(filename)

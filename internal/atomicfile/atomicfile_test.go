@@ -43,7 +43,7 @@ func TestPermissionsHonourTheUmask(t *testing.T) {
 		if err := WriteFile(filepath.Join(dir, "private"), []byte("x"), Private); err != nil {
 			t.Fatal(err)
 		}
-		f, err := CreateTemp(dir, ".joined.tmp", Public)
+		f, err := CreateTempFor(filepath.Join(dir, "joined"), Public)
 		if err != nil {
 			t.Fatal(err)
 		}

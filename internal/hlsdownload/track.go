@@ -512,7 +512,8 @@ func (t *track) concat(ctx context.Context, file string) error {
 		}
 		return err
 	}
-	f, err := atomicfile.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp", atomicfile.Public)
+	atomicfile.RemoveTemps(file) // what a killed join left
+	f, err := atomicfile.CreateTempFor(file, atomicfile.Public)
 	if err != nil {
 		return err
 	}
