@@ -201,24 +201,21 @@ func WriteFile(filename string, data []byte, perm os.FileMode) (err error) {
 }
 
 // RemoveTemps deletes the temporary files of filename (CreateTempFor)
-// that a writer killed before its rename left. Only those older than tempAge go: a
-// younger one may be another process's WriteFile in flight.
-func RemoveTemps(filename string) {
+// that a writer killed before its rename left, of those at least minAge
+// old: a younger one may be another writer's in flight, unless the caller
+// holds filename for itself (minAge 0).
+func RemoveTemps(filename string, minAge time.Duration) {
 	prefix := tempPrefix(filename)
 	names, _ := filepath.Glob(filepath.Join(filepath.Dir(filename), globEscape(prefix)+"*"))
 	for _, name := range names {
 		if _, err := strconv.ParseUint(filepath.Base(name)[len(prefix):], 10, 32); err != nil {
 			continue
 		}
-		if fi, err := os.Lstat(name); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > tempAge {
+		if fi, err := os.Lstat(name); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) >= minAge {
 			os.Remove(name)
 		}
 	}
 }
-
-// tempAge is how old a temporary file of WriteFile must be to be taken for
-// debris: a WriteFile lasts milliseconds.
-const tempAge = time.Minute
 
 // globEscape quotes the characters filepath.Match treats specially.
 func globEscape(s string) string {

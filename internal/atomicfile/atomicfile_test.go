@@ -350,7 +350,7 @@ func TestRemoveTemps(t *testing.T) {
 		os.Chtimes(filepath.Join(dir, n), old, old)
 	}
 	os.WriteFile(filepath.Join(dir, ".a[1].ferry.tmp77"), nil, 0o600) // in flight
-	RemoveTemps(name)
+	RemoveTemps(name, time.Minute)
 	entries, _ := os.ReadDir(dir)
 	var left []string
 	for _, e := range entries {
@@ -358,6 +358,10 @@ func TestRemoveTemps(t *testing.T) {
 	}
 	if strings.Join(left, " ") != ".a[1].ferry.tmp77 .a[1].ferry.tmpnotdigits .b.ferry.tmp123 a[1].ferry" {
 		t.Errorf("left %q", left)
+	}
+	RemoveTemps(name, 0) // for a caller that holds the file
+	if _, err := os.Lstat(filepath.Join(dir, ".a[1].ferry.tmp77")); err == nil {
+		t.Error("RemoveTemps(name, 0) left a young temporary file")
 	}
 }
 

@@ -244,6 +244,9 @@ func (r *run) open(ctx context.Context) (stateFunc, error) {
 		r.part = nil
 		return nil, err
 	}
+	if c, ok := r.j.Journal.(interface{ RemoveTemps() }); ok {
+		c.RemoveTemps() // the lock makes this run the journal's only writer
+	}
 	fi, err := r.part.Stat()
 	if err != nil {
 		return nil, err

@@ -250,6 +250,23 @@ func TestControlFileIsPrivate(t *testing.T) {
 	}
 }
 
+// A control file's temporary files that killed runs left go when the next
+// run holds the download: no other writer of them can be in flight.
+func TestKilledSavesLeaveNothing(t *testing.T) {
+	content := bytes.Repeat([]byte("ferry"), 1000)
+	requests := 0
+	ts := countingOrigin(t, content, &requests)
+	path := filepath.Join(t.TempDir(), "out.bin")
+	debris := filepath.Join(filepath.Dir(path), ".out.bin.ferry.tmp123")
+	if err := os.WriteFile(debris, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runWithin(t, fileJob(ts.URL, path)); err != nil {
+		t.Fatal(err)
+	}
+	assertOnly(t, filepath.Dir(path), "out.bin")
+}
+
 // streamSink collects a stream destination's bytes.
 type streamSink struct{ bytes.Buffer }
 

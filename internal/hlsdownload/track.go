@@ -512,7 +512,7 @@ func (t *track) concat(ctx context.Context, file string) error {
 		}
 		return err
 	}
-	atomicfile.RemoveTemps(file) // what a killed join left
+	atomicfile.RemoveTemps(file, time.Minute) // what a killed join left
 	f, err := atomicfile.CreateTempFor(file, atomicfile.Public)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/ferryhq/ferry/internal/atomicfile"
 )
@@ -63,15 +64,19 @@ func (f File[T]) Save(v *T) error {
 	return atomicfile.WriteFile(f.Path, b, atomicfile.Private)
 }
 
-// Remove deletes the file, and what killed Saves left of it; a missing one
-// is not an error.
+// Remove deletes the file, and what Saves killed more than a minute ago
+// left of it; a missing one is not an error.
 func (f File[T]) Remove() error {
-	atomicfile.RemoveTemps(f.Path)
+	atomicfile.RemoveTemps(f.Path, time.Minute)
 	if err := os.Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil
 }
+
+// RemoveTemps deletes what killed Saves left of the file, however young:
+// for a caller that holds the file for itself (a download, under its lock).
+func (f File[T]) RemoveTemps() { atomicfile.RemoveTemps(f.Path, 0) }
 
 // Mem is a Store in memory. It keeps copies made through JSON, so a caller
 // never shares slices with what was saved.
