@@ -39,9 +39,10 @@ segment, made safe (no leading dot, no control characters), as without -o.
 A missing directory is an error before the first byte unless --create-dirs.
 -o - writes the body to stdout, and -o /dev/stdout, a device or a FIFO is
 written in place: one connection, no .part or .ferry file, no resume, and
---json and -w go to stderr when stdout carries the body. ferry never
-follows or replaces a symbolic link it is not asked to write to: a link at
-FILE is written through only to a directory, device or FIFO, and a link or
+--json and -w go to stderr when stdout carries the body.
+
+ferry replaces only regular files and follows a symbolic link at FILE only
+to a directory, device or FIFO, when you or root own the link; a link or
 anything but a regular file of yours at FILE.part or FILE.ferry is refused.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
