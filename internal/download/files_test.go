@@ -42,6 +42,17 @@ func countingOrigin(t *testing.T, content []byte, requests *int) *httptest.Serve
 	return ts
 }
 
+// target serves testContent and returns its URL, a destination in a new
+// directory, and the count of requests.
+func target(t *testing.T) (url, path string, requests *int) {
+	t.Helper()
+	requests = new(int)
+	ts := countingOrigin(t, testContent, requests)
+	return ts.URL, filepath.Join(t.TempDir(), "out.bin"), requests
+}
+
+var testContent = bytes.Repeat([]byte("ferry"), 1000)
+
 // plantAt leaves what at name, pointing links at a victim file, and
 // returns the victim.
 func plantAt(t *testing.T, name, what string) (victim string) {
@@ -90,26 +101,23 @@ func runWithin(t *testing.T, j *Job) (*Result, error) {
 // followed, written, nor replaced, and the download fails before its first
 // request.
 func TestPlantedPartAndControlFiles(t *testing.T) {
-	content := bytes.Repeat([]byte("ferry"), 1000)
 	for _, name := range []string{"part", "control"} {
 		for _, what := range []string{"symlink", "dangling symlink", "hardlink", "fifo", "directory"} {
 			t.Run(name+" "+what, func(t *testing.T) {
-				requests := 0
-				ts := countingOrigin(t, content, &requests)
-				path := filepath.Join(t.TempDir(), "out.bin")
+				url, path, requests := target(t)
 				planted := PartPath(path)
 				if name == "control" {
 					planted = ControlPath(path)
 				}
 				victim := plantAt(t, planted, what)
 				before, _ := os.Lstat(planted)
-				_, err := runWithin(t, fileJob(ts.URL, path))
+				_, err := runWithin(t, fileJob(url, path))
 				if !errors.Is(err, atomicfile.ErrUnsafe) {
 					t.Fatalf("Run: %v, want ErrUnsafe", err)
 				}
 				assertVictim(t, victim)
-				if requests != 0 {
-					t.Errorf("%d requests made", requests)
+				if *requests != 0 {
+					t.Errorf("%d requests made", *requests)
 				}
 				if after, err := os.Lstat(planted); err != nil || after.Mode() != before.Mode() {
 					t.Errorf("the planted %s was replaced or removed (%v)", what, err)
@@ -126,19 +134,17 @@ func TestPlantedPartAndControlFiles(t *testing.T) {
 // first request; one planted while the download runs is refused at the
 // commit, and the verified bytes stay for a later run.
 func TestPlantedFinalName(t *testing.T) {
-	content := bytes.Repeat([]byte("ferry"), 1000)
+	content := testContent
 	for _, what := range []string{"symlink", "dangling symlink", "fifo", "directory"} {
 		t.Run(what, func(t *testing.T) {
-			requests := 0
-			ts := countingOrigin(t, content, &requests)
-			path := filepath.Join(t.TempDir(), "out.bin")
+			url, path, requests := target(t)
 			victim := plantAt(t, path, what)
-			_, err := runWithin(t, fileJob(ts.URL, path))
+			_, err := runWithin(t, fileJob(url, path))
 			if !errors.Is(err, atomicfile.ErrUnsafe) {
 				t.Fatalf("Run: %v, want ErrUnsafe", err)
 			}
-			if requests != 0 {
-				t.Errorf("%d requests made", requests)
+			if *requests != 0 {
+				t.Errorf("%d requests made", *requests)
 			}
 			assertVictim(t, victim)
 			assertOnly(t, filepath.Dir(path), "out.bin", "victim")
@@ -193,12 +199,9 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 // -c adopts only a regular file: a link at the final name is not moved to
 // the .part name and written through.
 func TestContinueAdoptsOnlyRegularFiles(t *testing.T) {
-	content := bytes.Repeat([]byte("ferry"), 1000)
-	requests := 0
-	ts := countingOrigin(t, content, &requests)
-	path := filepath.Join(t.TempDir(), "out.bin")
+	url, path, _ := target(t)
 	victim := plantAt(t, path, "symlink")
-	j := fileJob(ts.URL, path)
+	j := fileJob(url, path)
 	j.Continue = true
 	if _, err := runWithin(t, j); !errors.Is(err, atomicfile.ErrUnsafe) {
 		t.Fatalf("Run: %v, want ErrUnsafe", err)
@@ -211,12 +214,9 @@ func TestContinueAdoptsOnlyRegularFiles(t *testing.T) {
 
 // The .part file, and so the final file, is created 0666 less the umask.
 func TestFinalFileHonoursTheUmask(t *testing.T) {
-	content := bytes.Repeat([]byte("ferry"), 1000)
-	requests := 0
-	ts := countingOrigin(t, content, &requests)
-	path := filepath.Join(t.TempDir(), "out.bin")
+	url, path, _ := target(t)
 	old := syscall.Umask(0o002)
-	_, err := runWithin(t, fileJob(ts.URL, path))
+	_, err := runWithin(t, fileJob(url, path))
 	syscall.Umask(old)
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +229,7 @@ func TestFinalFileHonoursTheUmask(t *testing.T) {
 // A control file is private while the download runs: its URL may carry a
 // token.
 func TestControlFileIsPrivate(t *testing.T) {
-	content := bytes.Repeat([]byte("ferry"), 1000)
+	content := testContent
 	path := filepath.Join(t.TempDir(), "out.bin")
 	var mode fs.FileMode
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -253,15 +253,12 @@ func TestControlFileIsPrivate(t *testing.T) {
 // A control file's temporary files that killed runs left go when the next
 // run holds the download: no other writer of them can be in flight.
 func TestKilledSavesLeaveNothing(t *testing.T) {
-	content := bytes.Repeat([]byte("ferry"), 1000)
-	requests := 0
-	ts := countingOrigin(t, content, &requests)
-	path := filepath.Join(t.TempDir(), "out.bin")
+	url, path, _ := target(t)
 	debris := filepath.Join(filepath.Dir(path), ".out.bin.ferry.tmp123")
 	if err := os.WriteFile(debris, []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runWithin(t, fileJob(ts.URL, path)); err != nil {
+	if _, err := runWithin(t, fileJob(url, path)); err != nil {
 		t.Fatal(err)
 	}
 	assertOnly(t, filepath.Dir(path), "out.bin")
