@@ -280,7 +280,7 @@ func TestUploadOffsetGoingBackIsNotProgress(t *testing.T) {
 			w.WriteHeader(http.StatusCreated)
 		case http.MethodHead:
 			w.Header().Set("Upload-Offset", "0") // forgot it all
-			w.Header().Set("Upload-Length", "4000")
+			w.Header().Set("Upload-Length", "400000")
 			w.WriteHeader(http.StatusOK)
 		case http.MethodPatch:
 			patches.Add(1)
@@ -295,9 +295,9 @@ func TestUploadOffsetGoingBackIsNotProgress(t *testing.T) {
 	}))
 	ts.Config.ErrorLog = quietLog()
 	defer ts.Close()
-	path, _ := makeFile(t, 4000)
+	path, _ := makeFile(t, 400000)
 	_, _, err := runUpload(t, mustSession(t, failingConfig(3)), ferry.UploadRequest{
-		URL: ts.URL + "/files/", Path: path, Protocol: ferry.ProtocolTus, ChunkSize: 1000})
+		URL: ts.URL + "/files/", Path: path, Protocol: ferry.ProtocolTus, ChunkSize: ferry.MinChunkSize})
 	if err == nil {
 		t.Fatal("the upload succeeded against a server that keeps nothing")
 	}

@@ -69,7 +69,8 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			env.Setenv("XDG_STATE_HOME", filepath.Join(env.WorkDir, ".state"))
-			srv, err := server.New(server.Config{Root: root, Uploads: uploads})
+			// The scripts' origin serves dot files: they name the files they need.
+			srv, err := server.New(server.Config{Root: root, Uploads: uploads, ServeDotFiles: true})
 			if err != nil {
 				return err
 			}
