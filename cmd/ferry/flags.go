@@ -47,6 +47,14 @@ func (f *transferFlags) register(fl *pflag.FlagSet, what, connectionsUsage strin
 // config builds the session's Config from the shared flags.
 func (f *transferFlags) config() (ferry.Config, error) {
 	cfg := ferry.DefaultConfig()
+	switch {
+	case f.retries < 0:
+		return cfg, usagef("--retry: want 0 or more retries, not %d", f.retries)
+	case f.connectTimeout < 0:
+		return cfg, usagef("--connect-timeout: want 0 or more, not %v", f.connectTimeout)
+	case f.idleTimeout < 0:
+		return cfg, usagef("--idle-timeout: want 0 (never) or more, not %v", f.idleTimeout)
+	}
 	cfg.ConnectTimeout = f.connectTimeout
 	cfg.IdleTimeout = f.idleTimeout
 	if f.idleTimeout == 0 {
@@ -54,7 +62,7 @@ func (f *transferFlags) config() (ferry.Config, error) {
 	}
 	// --retry counts retries, like curl's: N retries are N+1 attempts.
 	cfg.Retry.MaxAttempts = f.retries + 1
-	if f.retries <= 0 {
+	if f.retries == 0 {
 		cfg.Retry.MaxAttempts = -1
 	}
 	if f.limitRate != "" {
