@@ -123,8 +123,38 @@ func attackLinks(ctx context.Context, e *env, r *result) error {
 					return err
 				}
 				what := fmt.Sprintf("%s at out.bin%s", p.name, suffix)
+				// A FIFO of the user's own at the destination is a stream
+				// the user asked for: read it, as its reader would.
+				var fifo chan string
+				if p.name == "FIFO" && suffix == "" {
+					fifo = make(chan string, 1)
+					go func() {
+						f, err := os.OpenFile(out, os.O_RDONLY, 0)
+						if err != nil {
+							fifo <- err.Error()
+							return
+						}
+						defer f.Close()
+						b, _ := io.ReadAll(f)
+						fifo <- sum(b)
+					}()
+				}
 				r.inputs++
 				res := runFerry(ctx, e, dir, 20*time.Second, nil, "get", "-q", o.URL+"/f", "-o", out, "--retry", "1")
+				if fifo != nil {
+					if res.code != 0 {
+						// ferry left it alone: let the reader go.
+						if w, err := os.OpenFile(out, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+							w.Close()
+						}
+					}
+					if got := <-fifo; res.code == 0 && got != good[0] {
+						r.loss("%s: the FIFO's reader got other bytes", what)
+					}
+					if res.code == 0 {
+						continue // streamed in place, as asked
+					}
+				}
 				if got, _ := os.ReadFile(victim); string(got) != string(canary) {
 					r.escape("%s: the victim file was changed", what)
 				}
@@ -389,6 +419,8 @@ func attackBounds(ctx context.Context, e *env, r *result) error {
 		{"get", o.URL + "/f", "-x", "-1"},
 		{"get", o.URL + "/f", "--limit-rate", "-5"},
 		{"get", o.URL + "/f", "--retry", "-1"},
+		{"get", o.URL + "/f", "--idle-timeout", "-1s"},
+		{"put", file, o.URL + "/files/", "--connect-timeout", "-5s"},
 		{"hls", o.URL + "/p.m3u8", "-o", "h", "-x", "1000000"},
 		{"put", file, o.URL + "/files/", "-x", "1000000"},
 		{"put", file, o.URL + "/files/", "--chunk-size", "0"},
