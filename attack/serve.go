@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -95,12 +94,18 @@ func (l *layout) leaks(body []byte, withState bool) string {
 	return ""
 }
 
-// serveLayout starts ferry serve on l with uploads inside the root. The
-// creation rate is lifted: these classes create many uploads on purpose,
-// and the flood class tests the limit.
-func serveLayout(ctx context.Context, e *env, l *layout, args ...string) (*server, error) {
+// serveLayout makes a layout and starts ferry serve on it, with uploads
+// inside the root and more flags. The creation rate is lifted: these
+// classes create many uploads on purpose, and the flood class tests the
+// limit.
+func serveLayout(ctx context.Context, e *env, args ...string) (*layout, *server, error) {
+	l, err := newLayout(e)
+	if err != nil {
+		return nil, nil, err
+	}
 	args = append([]string{"--token", token, "--creation-rate", "0"}, args...)
-	return startServe(ctx, e, l.root, l.uploads, args...)
+	s, err := startServe(ctx, e, l.root, l.uploads, args...)
+	return l, s, err
 }
 
 // seedState creates an unfinished upload, a finished one and a stream,
@@ -111,21 +116,12 @@ func seedState(e *env, s *server, l *layout) (unfinished, finished, stream strin
 		l.stateCanaries = append(l.stateCanaries, c)
 		return c
 	}
-	tus := http.Header{"Tus-Resumable": {"1.0.0"}}
 	create := func(body string, length int) (string, error) {
-		h := tus.Clone()
+		h := tusHeader.Clone()
 		h.Set("Upload-Length", strconv.Itoa(length))
 		h.Set("Upload-Metadata", "filename "+b64(canary("name")+".bin"))
 		h.Set("Content-Type", "application/offset+octet-stream")
-		code, hd, _, err := s.do("POST", "/files/", h, strings.NewReader(body), true)
-		if err != nil || code != http.StatusCreated {
-			return "", errorf("creating an upload: %d %v", code, err)
-		}
-		u, err := url.Parse(hd.Get("Location"))
-		if err != nil {
-			return "", err
-		}
-		return u.Path, nil
+		return s.create(h, strings.NewReader(body))
 	}
 	part := canary("unfinished")
 	if unfinished, err = create(part, len(part)*2); err != nil {
@@ -175,11 +171,7 @@ func randomTarget(e *env, l *layout) string {
 }
 
 func attackPaths(ctx context.Context, e *env, r *result) error {
-	l, err := newLayout(e)
-	if err != nil {
-		return err
-	}
-	s, err := serveLayout(ctx, e, l)
+	l, s, err := serveLayout(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -224,11 +216,7 @@ func firstLine(b []byte) string {
 }
 
 func attackState(ctx context.Context, e *env, r *result) error {
-	l, err := newLayout(e)
-	if err != nil {
-		return err
-	}
-	s, err := serveLayout(ctx, e, l)
+	l, s, err := serveLayout(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -348,11 +336,7 @@ var activeNames = []string{"evil.html", "evil.htm", "evil.svg", "evil.xhtml", "e
 	"évil.html", "evil.wav", "evil.mp4"}
 
 func attackContent(ctx context.Context, e *env, r *result) error {
-	l, err := newLayout(e)
-	if err != nil {
-		return err
-	}
-	s, err := serveLayout(ctx, e, l)
+	_, s, err := serveLayout(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -383,13 +367,10 @@ func attackContent(ctx context.Context, e *env, r *result) error {
 			hdr := http.Header{"Tus-Resumable": {"1.0.0"}, "Content-Type": {"application/offset+octet-stream"}}
 			hdr.Set("Upload-Length", strconv.Itoa(len(body)))
 			hdr.Set("Upload-Metadata", "filename "+b64(name)+",filetype "+b64(pick(e, activeTypes)))
-			code, h, _, err := s.do("POST", "/files/", hdr, strings.NewReader(body), true)
-			if err != nil || code != http.StatusCreated {
-				r.bad("tus creation of %s: %d %v", name, code, err)
+			if get, err = s.create(hdr, strings.NewReader(body)); err != nil {
+				r.bad("tus creation of %s: %v", name, err)
 				continue
 			}
-			u, _ := url.Parse(h.Get("Location"))
-			get = u.Path
 		}
 		r.inputs++
 		// GET only: HEAD of an upload URL is the tus offset check, with

@@ -34,9 +34,15 @@ func createPartial(s *server, length string) (string, error) {
 	} else {
 		h.Set("Upload-Length", length)
 	}
-	code, hd, _, err := s.do("POST", "/files/", h, nil, true)
+	return s.create(h, nil)
+}
+
+// create makes an upload with a tus POST of h and body, and returns the
+// path of its URL.
+func (s *server) create(h http.Header, body io.Reader) (string, error) {
+	code, hd, _, err := s.do("POST", "/files/", h, body, true)
 	if err != nil || code != http.StatusCreated {
-		return "", errorf("creating a partial upload: %d %v", code, err)
+		return "", errorf("creating an upload: %d %v", code, err)
 	}
 	u, err := url.Parse(hd.Get("Location"))
 	if err != nil {
@@ -58,11 +64,7 @@ func patch(s *server, path string, offset int, body []byte, length string) (int,
 }
 
 func attackConcat(ctx context.Context, e *env, r *result) error {
-	l, err := newLayout(e)
-	if err != nil {
-		return err
-	}
-	s, err := serveLayout(ctx, e, l, "--max-upload-size", strconv.Itoa(uploadLimit))
+	l, s, err := serveLayout(ctx, e, "--max-upload-size", strconv.Itoa(uploadLimit))
 	if err != nil {
 		return err
 	}
@@ -174,11 +176,7 @@ var hostileHeaders = []string{
 }
 
 func attackHeaders(ctx context.Context, e *env, r *result) error {
-	l, err := newLayout(e)
-	if err != nil {
-		return err
-	}
-	s, err := serveLayout(ctx, e, l, "--max-upload-size", strconv.Itoa(uploadLimit))
+	l, s, err := serveLayout(ctx, e, "--max-upload-size", strconv.Itoa(uploadLimit))
 	if err != nil {
 		return err
 	}
@@ -256,11 +254,7 @@ func attackHeaders(ctx context.Context, e *env, r *result) error {
 }
 
 func attackMultipart(ctx context.Context, e *env, r *result) error {
-	l, err := newLayout(e)
-	if err != nil {
-		return err
-	}
-	s, err := serveLayout(ctx, e, l, "--max-upload-size", strconv.Itoa(uploadLimit))
+	l, s, err := serveLayout(ctx, e, "--max-upload-size", strconv.Itoa(uploadLimit))
 	if err != nil {
 		return err
 	}
@@ -480,12 +474,8 @@ func init() {
 }
 
 func attackSlowBody(ctx context.Context, e *env, r *result) error {
-	l, err := newLayout(e)
-	if err != nil {
-		return err
-	}
 	const idle = 2 * time.Second
-	s, err := serveLayout(ctx, e, l, "--body-idle-timeout", idle.String(), "--stream-idle-timeout", idle.String(),
+	l, s, err := serveLayout(ctx, e, "--body-idle-timeout", idle.String(), "--stream-idle-timeout", idle.String(),
 		"--header-timeout", idle.String(), "--max-uploads-per-client", "0")
 	if err != nil {
 		return err
