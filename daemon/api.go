@@ -60,7 +60,7 @@ func fail(w http.ResponseWriter, err error) {
 
 func (d *daemon) health(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
-	running := len(d.running)
+	running := d.transferring()
 	queued := len(d.q.members)
 	d.mu.Unlock()
 	writeJSON(w, http.StatusOK, bgapi.Health{PID: os.Getpid(), Version: Version, StateDir: d.cfg.StateDir,

@@ -29,4 +29,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Ready, if set, is called once the daemon answers on its socket.
 	Ready func()
+
+	// recorded, if set, is called once a transfer's end is recorded,
+	// before its run is forgotten (tests).
+	recorded func(taskID string)
 }

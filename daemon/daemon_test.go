@@ -442,3 +442,47 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// A transfer has left the running set by the time its end can be seen:
+// metrics and health scraped once Wait returns count it no longer.
+func TestRunningEndsBeforeDone(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	hold := make(chan struct{})
+	d := startDaemon(t, t.TempDir(), func(c *Config) {
+		c.MetricsAddr = addr
+		c.recorded = func(string) { <-hold } // the run is not yet forgotten
+	})
+	defer close(hold)
+	srv := ferrytest.NewServer(t, ferrytest.Size(1000))
+	tk, err := d.c.Create(context.Background(), "m", bgapi.NewTask{Get: &bgapi.GetRequest{URL: srv.URL + "/file", Path: filepath.Join(t.TempDir(), "x")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk, err = d.c.Wait(context.Background(), tk.ID); err != nil || tk.State != bgapi.Done {
+		t.Fatalf("wait: %+v %v", tk, err)
+	}
+	if tk.Progress != nil {
+		t.Errorf("a done task reports live progress %+v", tk.Progress)
+	}
+	h, err := d.c.Health(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Running != 0 || h.Tasks != 0 {
+		t.Errorf("health after the task is done: %+v", h)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), "ferry_daemon_running_transfers 0\n") {
+		t.Errorf("metrics once Wait returned:\n%s", b)
+	}
+}

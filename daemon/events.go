@@ -116,8 +116,8 @@ func (d *daemon) apiTask(t *journal.Task) bgapi.Task {
 			out.Result = &r
 		}
 	}
-	if r := d.transfer(t.ID); r != nil {
-		p := r.task.Progress()
+	if ft := d.liveTask(t.ID); ft != nil {
+		p := ft.Progress()
 		out.Progress = &bgapi.Progress{Done: p.Done, Expected: p.Expected, Speed: p.Speed}
 	}
 	return out

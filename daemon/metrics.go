@@ -24,11 +24,14 @@ func (d *daemon) metrics(w http.ResponseWriter, r *http.Request) {
 	var done int64
 	var speed float64
 	for _, r := range d.running {
+		if r.ended || r.task == nil {
+			continue
+		}
 		p := r.task.Progress()
 		done += p.Done
 		speed += p.Speed
 	}
-	running, queued := len(d.running), len(d.q.members)
+	running, queued := d.transferring(), len(d.q.members)
 	d.mu.Unlock()
 
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")

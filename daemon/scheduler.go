@@ -16,16 +16,22 @@ import (
 	"github.com/ferryhq/ferry/internal/retry"
 )
 
-// run is a task the daemon is transferring.
+// run is a task the daemon has taken from the queue. It is in d.running
+// from before the journal says the task runs until after its end is
+// recorded, so a pause or cancel always finds it and waits for what was
+// recorded; it counts as running only until its transfer returns.
 type run struct {
-	task *ferry.Task
+	task *ferry.Task // the engine's task; nil until it is started
+	ctx  context.Context
 	stop context.CancelFunc
 	// intent is why the transfer is being stopped: "pause", "cancel", or
 	// "shutdown" (the task continues on the next start).
 	intent string
-	// recorded is closed once the transfer's end is in the journal; the
-	// run stays in d.running until then, so a pause or cancel meeting a
-	// transfer that just ended waits for what was recorded.
+	// ended is set once the transfer has returned, before its end is
+	// recorded: whoever learns of the end from the journal finds the
+	// transfer no longer running.
+	ended bool
+	// recorded is closed once the transfer's end is in the journal.
 	recorded chan struct{}
 }
 
@@ -140,22 +146,58 @@ func (d *daemon) startRunnable(ctx context.Context) time.Time {
 			return next
 		}
 		it := heap.Pop(&d.q.ready).(qitem)
-		valid := d.q.members[it.id] == it.gen
-		if valid {
+		var r *run
+		if d.q.members[it.id] == it.gen {
 			delete(d.q.members, it.id)
+			// Out of the queue and into the running set at once: the
+			// task is always in one of them.
+			r = d.newRun(ctx, it.id)
 		}
 		d.mu.Unlock()
-		if valid {
-			d.start(ctx, it.id)
+		if r != nil {
+			d.start(it.id, r)
 		}
 	}
+}
+
+// newRun registers a run for the task. Its transfer outlives ctx (the
+// scheduler's): only stop ends it. Called with d.mu held.
+func (d *daemon) newRun(ctx context.Context, id string) *run {
+	tctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	r := &run{ctx: tctx, stop: stop, recorded: make(chan struct{})}
+	d.running[id] = r
+	return r
+}
+
+// forgetRun ends a run once what became of its task is in the journal.
+func (d *daemon) forgetRun(id string, r *run) {
+	r.stop()
+	d.mu.Lock()
+	if d.running[id] == r {
+		delete(d.running, id)
+	}
+	d.mu.Unlock()
+	close(r.recorded)
+	d.wake()
+}
+
+// transferring counts the runs whose transfer has not returned. Called
+// with d.mu held.
+func (d *daemon) transferring() int {
+	n := 0
+	for _, r := range d.running {
+		if !r.ended {
+			n++
+		}
+	}
+	return n
 }
 
 var errNotRunnable = errors.New("not runnable")
 
 // start marks the task running (with its "started" event) and hands it to
 // the engine.
-func (d *daemon) start(ctx context.Context, id string) {
+func (d *daemon) start(id string, r *run) {
 	t, ev, err := d.j.Update(id, func(t *journal.Task) error {
 		if t.State != journal.Queued && t.State != journal.Waiting {
 			return errNotRunnable
@@ -163,39 +205,40 @@ func (d *daemon) start(ctx context.Context, id string) {
 		t.State, t.Tries, t.NextTry = journal.Running, t.Tries+1, time.Time{}
 		return nil
 	}, &journal.Event{Type: bgapi.EventStarted})
-	if errors.Is(err, errNotRunnable) {
-		return
-	}
 	if err != nil {
-		d.log.Error("starting a task", "task", id, "err", err)
+		if !errors.Is(err, errNotRunnable) {
+			d.log.Error("starting a task", "task", id, "err", err)
+		}
+		d.forgetRun(id, r)
 		return
 	}
 	d.notify(ev.Session)
-	tctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	ft, err := d.newTransfer(tctx, t)
+	ft, err := d.newTransfer(r.ctx, t)
+	d.mu.Lock()
+	r.task = ft
+	intent := r.intent
+	d.mu.Unlock()
 	if err != nil {
-		stop()
-		d.finish(t, nil, fmt.Errorf("invalid request: %w", err), "")
+		d.finish(t, nil, fmt.Errorf("invalid request: %w", err), intent)
+		d.forgetRun(id, r)
 		return
 	}
-	r := &run{task: ft, stop: stop, recorded: make(chan struct{})}
-	d.mu.Lock()
-	d.running[id] = r
-	d.mu.Unlock()
+	if intent == "cancel" {
+		ft.Cancel() // asked for while it started: its partial files go too
+	}
 	d.log.Info("task started", "task", id, "session", t.Session, "kind", t.Kind, "try", t.Tries)
 	d.runs.Go(func() {
 		res, err := ft.Wait(context.Background())
 		d.s.Forget(ft) // the journal has it from here
 		d.mu.Lock()
+		r.ended = true // no longer running, before the journal says so
 		intent := r.intent
 		d.mu.Unlock()
-		stop()
 		d.finish(t, res, err, intent)
-		d.mu.Lock()
-		delete(d.running, id)
-		d.mu.Unlock()
-		close(r.recorded)
-		d.wake()
+		if d.cfg.recorded != nil {
+			d.cfg.recorded(id)
+		}
+		d.forgetRun(id, r)
 	})
 }
 
@@ -375,7 +418,8 @@ func (d *daemon) control(id, what string) (*journal.Task, error) {
 		case cur.State.Terminal():
 			return nil, fmt.Errorf("%w: task %s is %s", errConflict, id, cur.State)
 		case cur.State == journal.Running && what != "resume":
-			time.Sleep(5 * time.Millisecond) // being started: stop it once it is
+			// Started since we looked: its run was registered before
+			// the journal said so, and the next look finds it.
 			continue
 		case what == "pause" && (cur.State == journal.Queued || cur.State == journal.Waiting):
 			state, evType = journal.Paused, bgapi.EventPaused
@@ -418,6 +462,16 @@ func (d *daemon) transfer(id string) *run {
 	return d.running[id]
 }
 
+// liveTask is the engine's task of a transfer running now, or nil.
+func (d *daemon) liveTask(id string) *ferry.Task {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if r := d.running[id]; r != nil && !r.ended {
+		return r.task
+	}
+	return nil
+}
+
 // stopTransfer pauses or cancels a running task and returns it once its
 // new state is recorded.
 func (d *daemon) stopTransfer(id string, r *run, what string) (*journal.Task, error) {
@@ -425,10 +479,15 @@ func (d *daemon) stopTransfer(id string, r *run, what string) (*journal.Task, er
 	if r.intent == "" || what == "cancel" {
 		r.intent = what
 	}
+	ft := r.task
 	d.mu.Unlock()
-	if what == "cancel" {
-		r.task.Cancel() // and its partial files go
-	} else {
+	switch {
+	case what == "cancel" && ft != nil:
+		ft.Cancel() // and its partial files go
+	case what == "cancel":
+		// Still starting: start sees the intent once the engine has
+		// the task, and cancels it there.
+	default:
 		r.stop() // its partial files stay for the resume
 	}
 	<-r.recorded
