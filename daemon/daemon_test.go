@@ -162,28 +162,33 @@ func TestAttachOnce(t *testing.T) {
 	}
 	cancel()
 	<-held
-	for i := 0; ; i++ {
+	// The daemon learns that the client left when its stream closes, a
+	// moment later: look until then.
+	for deadline := time.Now().Add(testTimeout); ; time.Sleep(10 * time.Millisecond) {
 		err := d.c.Events(context.Background(), "uploader", bgapi.EventsOptions{Attach: true}, func(bgapi.Event) error { return nil })
 		if err == nil {
 			break
 		}
-		if i == 100 {
+		if time.Now().After(deadline) {
 			t.Fatalf("the session stayed held after its client left: %v", err)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
 func TestPauseResumeCancel(t *testing.T) {
 	d := startDaemon(t, t.TempDir(), nil)
 	ctx := context.Background()
-	srv := ferrytest.NewServer(t, ferrytest.Size(4<<20), ferrytest.Throttle(1<<20))
+	// Both GETs send a little and then nothing until the client goes: the
+	// download is under way, and unfinished, when it is paused and when
+	// it is cancelled, however slow the machine.
+	got := make(chan struct{}, 1)
+	srv := ferrytest.NewServer(t, ferrytest.Size(4<<20), ferrytest.Stall(64<<10, time.Hour, 2), gets(got))
 	path := filepath.Join(t.TempDir(), "slow.bin")
-	tk, err := d.c.Create(ctx, "s", bgapi.NewTask{Get: &bgapi.GetRequest{URL: srv.URL + "/file", Path: path}})
+	tk, err := d.c.Create(ctx, "s", bgapi.NewTask{Get: &bgapi.GetRequest{URL: srv.URL + "/file", Path: path, Connections: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, d.c, tk.ID, bgapi.Running)
+	await(t, got, "GET of the file")
 	if tk, err = d.c.Pause(ctx, tk.ID); err != nil || tk.State != bgapi.Paused {
 		t.Fatalf("pause: %+v %v", tk, err)
 	}
@@ -193,7 +198,7 @@ func TestPauseResumeCancel(t *testing.T) {
 	if tk, err = d.c.Resume(ctx, tk.ID); err != nil || (tk.State != bgapi.Queued && tk.State != bgapi.Running) {
 		t.Fatalf("resume: %+v %v", tk, err)
 	}
-	waitState(t, d.c, tk.ID, bgapi.Running)
+	await(t, got, "GET of the file after the resume")
 	if tk, err = d.c.Cancel(ctx, tk.ID); err != nil || tk.State != bgapi.Canceled {
 		t.Fatalf("cancel: %+v %v", tk, err)
 	}
@@ -221,19 +226,91 @@ func TestPauseResumeCancel(t *testing.T) {
 	}
 }
 
+// testTimeout bounds every wait of these tests: far more than anything
+// takes on a loaded machine, so that only a hang fails.
+const testTimeout = time.Minute
+
+// waitState returns once the task is in state. The session's event stream
+// wakes it: every change of state is an event.
 func waitState(t *testing.T, c *bgapi.Client, id, state string) {
 	t.Helper()
-	for range 1000 {
-		tk, err := c.Task(context.Background(), id)
-		if err != nil {
+	waitTask(t, c, id, state, func(tk *bgapi.Task) bool { return tk.State == state })
+}
+
+// waitTask returns the task once ok holds for it, looking again at every
+// event of its session.
+func waitTask(t *testing.T, c *bgapi.Client, id, what string, ok func(*bgapi.Task) bool) *bgapi.Task {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	tk, err := c.Task(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := make(chan struct{}, 1)
+	go c.Events(ctx, tk.Session, bgapi.EventsOptions{Follow: true}, func(bgapi.Event) error {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	for {
+		if tk, err = c.Task(ctx, id); err != nil {
 			t.Fatal(err)
 		}
-		if tk.State == state {
-			return
+		if ok(tk) {
+			return tk
 		}
-		time.Sleep(5 * time.Millisecond)
+		select {
+		case <-changed:
+		case <-time.After(10 * time.Millisecond): // progress has no events
+		case <-ctx.Done():
+			t.Fatalf("task %s never got %s: %+v %+v", id, what, tk, tk.Progress)
+		}
 	}
-	t.Fatalf("task %s never reached %s", id, state)
+}
+
+// gets signals each GET of the resource on ch (without blocking): the
+// download has opened its part file by then.
+func gets(ch chan<- struct{}) ferrytest.Option {
+	return ferrytest.Handler(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && r.URL.Path == "/file" {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+}
+
+// gate holds every GET of the resource until open is closed (or the
+// client gives up).
+func gate(open <-chan struct{}) ferrytest.Option {
+	return ferrytest.Handler(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet {
+				select {
+				case <-open:
+				case <-r.Context().Done():
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+}
+
+func await(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(testTimeout):
+		t.Fatalf("no %s in %v", what, testTimeout)
+	}
 }
 
 // A task whose host cannot be reached waits and tries again instead of
@@ -285,19 +362,25 @@ func TestWaitsForConnectivity(t *testing.T) {
 func TestRestartContinues(t *testing.T) {
 	state := t.TempDir()
 	d := startDaemon(t, state, nil)
-	srv := ferrytest.NewServer(t, ferrytest.Size(3<<20), ferrytest.Throttle(2<<20))
+	// The first GET sends a part and then nothing: the daemon stops with
+	// that part on disk.
+	const part = 1 << 20
+	srv := ferrytest.NewServer(t, ferrytest.Size(3<<20), ferrytest.Stall(part, time.Hour, 1))
 	path := filepath.Join(t.TempDir(), "r.bin")
-	tk, err := d.c.Create(context.Background(), "s", bgapi.NewTask{Get: &bgapi.GetRequest{URL: srv.URL + "/file", Path: path}})
+	tk, err := d.c.Create(context.Background(), "s", bgapi.NewTask{Get: &bgapi.GetRequest{URL: srv.URL + "/file", Path: path, Connections: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, d.c, tk.ID, bgapi.Running)
-	time.Sleep(300 * time.Millisecond)
+	// Progress counts what is written, which lags what came by a buffer.
+	waitTask(t, d.c, tk.ID, "half its first part", func(tk *bgapi.Task) bool { return tk.Progress != nil && tk.Progress.Done >= part/2 })
 	d.stop()
 	d2 := startDaemon(t, state, nil)
 	got, err := d2.c.Wait(context.Background(), tk.ID)
 	if err != nil || got.State != bgapi.Done || fileSHA(t, path) != srv.SHA256() {
 		t.Fatalf("%+v %v", got, err)
+	}
+	if got.Result.Downloaded > got.Result.Size-part/2 {
+		t.Errorf("the restarted daemon fetched %d of %d bytes: it did not continue", got.Result.Downloaded, got.Result.Size)
 	}
 	done := 0
 	for _, e := range collect(t, d2.c, "s", 0) {
@@ -325,7 +408,9 @@ func TestOneDaemonPerState(t *testing.T) {
 func TestPriorityAndNotBefore(t *testing.T) {
 	d := startDaemon(t, t.TempDir(), func(c *Config) { c.MaxTasks = 1 })
 	ctx := context.Background()
-	slow := ferrytest.NewServer(t, ferrytest.Size(512<<10), ferrytest.Throttle(1<<20))
+	// The first task holds the only slot until the others are queued.
+	open := make(chan struct{})
+	slow := ferrytest.NewServer(t, ferrytest.Size(512<<10), gate(open))
 	quick := ferrytest.NewServer(t, ferrytest.Size(1024))
 	out := t.TempDir()
 	get := func(name string, srv *ferrytest.Server, prio int, notBefore time.Time) string {
@@ -341,6 +426,7 @@ func TestPriorityAndNotBefore(t *testing.T) {
 	held := get("held", quick, 10, time.Now().Add(400*time.Millisecond))
 	low := get("low", quick, 0, time.Time{})
 	high := get("high", quick, 5, time.Time{})
+	close(open)
 	for _, id := range []string{first, held, low, high} {
 		if _, err := d.c.Wait(ctx, id); err != nil {
 			t.Fatal(err)
