@@ -47,22 +47,42 @@ var (
 	ErrNotFound = errors.New("ferry: no such task")
 )
 
-// Client talks to the daemon over its unix socket.
+// Client talks to the daemon over its unix socket. It talks only to a
+// daemon of its own user: a socket another user's process serves is
+// refused with ErrForeignDaemon before anything is sent.
 type Client struct {
 	Socket string
 	hc     *http.Client
+	uid    int // the user whose daemon this client talks to
 }
 
 // NewClient returns a client of the daemon at socket.
 func NewClient(socket string) *Client {
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-		MaxIdleConnsPerHost: 4,
+	c := &Client{Socket: socket, uid: os.Geteuid()}
+	tr := &http.Transport{DialContext: c.dial, MaxIdleConnsPerHost: 4}
+	c.hc = &http.Client{Transport: tr}
+	return c
+}
+
+// dial connects to the socket and makes sure our own user serves it.
+func (c *Client) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.Socket)
+	if err != nil {
+		return nil, err
 	}
-	return &Client{Socket: socket, hc: &http.Client{Transport: tr}}
+	uid, err := PeerUID(conn)
+	switch {
+	case errors.Is(err, errPeerUnknown):
+		return conn, nil // the socket's mode keeps others out
+	case err != nil:
+		conn.Close()
+		return nil, fmt.Errorf("ferry: %s: who serves it: %w", c.Socket, err)
+	case uid != c.uid:
+		conn.Close()
+		return nil, &ForeignDaemonError{Socket: c.Socket, UID: uid, Own: c.uid}
+	}
+	return conn, nil
 }
 
 // Close drops idle connections.
