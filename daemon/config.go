@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/ferryhq/ferry"
@@ -30,7 +31,29 @@ type Config struct {
 	// Ready, if set, is called once the daemon answers on its socket.
 	Ready func()
 
+	// user is the uid the daemon serves, nil for its own (tests serve
+	// others to see them refused).
+	user *int
+	// peer is the uid allowed to connect, nil for user (tests).
+	peer *int
+
 	// recorded, if set, is called once a transfer's end is recorded,
 	// before its run is forgotten (tests).
 	recorded func(taskID string)
+}
+
+// uid is the user the daemon acts for.
+func (c *Config) uid() int {
+	if c.user != nil {
+		return *c.user
+	}
+	return os.Geteuid()
+}
+
+// peerUID is the user whose connections the daemon answers.
+func (c *Config) peerUID() int {
+	if c.peer != nil {
+		return *c.peer
+	}
+	return c.uid()
 }

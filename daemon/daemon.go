@@ -63,7 +63,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+	if err := bgapi.PrivateDir(cfg.StateDir, cfg.uid()); err != nil {
 		return err
 	}
 	j, err := journal.Open(filepath.Join(cfg.StateDir, "ferry.db"))
@@ -74,7 +74,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer j.Close()
-	ln, err := listen(cfg.Socket)
+	ln, err := listen(cfg.Socket, cfg.uid(), cfg.peerUID(), log)
 	if err != nil {
 		return err
 	}
@@ -144,33 +144,11 @@ func Run(ctx context.Context, cfg Config) error {
 	<-schedDone
 	d.stopRunning()
 	s.Close()
-	os.Remove(cfg.Socket)
+	ln.remove()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
-}
-
-// listen opens the socket, refusing when a daemon answers on it and
-// replacing a stale one left by a killed daemon.
-func listen(socket string) (net.Listener, error) {
-	if len(socket) > 107 {
-		return nil, fmt.Errorf("ferry daemon: socket path %q is longer than a unix socket allows (107 bytes)", socket)
-	}
-	if err := os.MkdirAll(filepath.Dir(socket), 0o700); err != nil {
-		return nil, err
-	}
-	if c, err := net.DialTimeout("unix", socket, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("%w on %s", ErrRunning, socket)
-	}
-	os.Remove(socket)
-	ln, err := net.Listen("unix", socket)
-	if err != nil {
-		return nil, err
-	}
-	os.Chmod(socket, 0o600) // the daemon acts for its user only
-	return ln, nil
 }
 
 // recover makes the tasks a killed daemon left running runnable again; their

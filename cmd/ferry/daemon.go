@@ -31,7 +31,11 @@ directory, so a daemon started again carries on with them. One daemon runs
 per state directory; it listens on a unix socket (daemon.sock there, or
 --socket, or $FERRY_SOCKET), which the other commands find with the same
 --state and --socket. It logs to stderr. Ctrl-C or SIGTERM shuts it down
-gracefully.`,
+gracefully.
+
+The daemon acts for its user only: it refuses a state directory that
+others may write in, and a socket path holding anything but a stale socket
+of its own; it answers no other user's connections.`,
 		Args: argsExactly(0, "daemon takes no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if maxTasks < 1 {

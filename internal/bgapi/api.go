@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 )
 
@@ -199,14 +200,16 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-// DefaultStateDir is $XDG_STATE_HOME/ferry, or ~/.local/state/ferry.
+// DefaultStateDir is $XDG_STATE_HOME/ferry, or ~/.local/state/ferry (for
+// a user without a home, ferry-state-UID in the temporary directory, so
+// that users do not share one).
 func DefaultStateDir() string {
 	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
 		return filepath.Join(d, "ferry")
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return filepath.Join(os.TempDir(), "ferry-state")
+		return filepath.Join(os.TempDir(), "ferry-state-"+strconv.Itoa(os.Geteuid()))
 	}
 	return filepath.Join(home, ".local", "state", "ferry")
 }
