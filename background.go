@@ -222,10 +222,12 @@ func startDaemon(dc DaemonConfig) error {
 		}
 		argv = []string{bin, "daemon"}
 	}
-	if err := os.MkdirAll(dc.StateDir, 0o700); err != nil {
+	// The log goes into the state directory: only if it is this user's
+	// alone, and never through a link.
+	if err := bgapi.PrivateDir(dc.StateDir, os.Geteuid()); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(filepath.Join(dc.StateDir, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logf, err := os.OpenFile(filepath.Join(dc.StateDir, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}

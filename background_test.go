@@ -14,6 +14,7 @@ import (
 	"github.com/ferryhq/ferry"
 	"github.com/ferryhq/ferry/daemon"
 	"github.com/ferryhq/ferry/ferrytest"
+	"github.com/ferryhq/ferry/internal/bgapi"
 )
 
 // runDaemon runs a daemon in this process (standing in for the one a
@@ -250,5 +251,37 @@ func TestBackgroundDaemonRestart(t *testing.T) {
 	}
 	if seen["started"] != 2 || seen["done"] != 1 {
 		t.Errorf("events %v: want it started twice (before and after the restart) and done once", seen)
+	}
+}
+
+// A background session that starts a daemon writes its log into the state
+// directory only if that is the user's alone, and never through a link.
+func TestBackgroundDaemonLogSafe(t *testing.T) {
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, []byte("mine\n"), 0o600)
+	sockDir, err := os.MkdirTemp("", "fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(sockDir)
+	for _, loose := range []bool{false, true} {
+		state := t.TempDir()
+		os.Symlink(victim, filepath.Join(state, "daemon.log"))
+		if loose {
+			os.Chmod(state, 0o777)
+		}
+		dc := ferry.DaemonConfig{StateDir: state, Socket: filepath.Join(sockDir, "d.sock"),
+			Command: []string{"/bin/echo", "written through the link"}}
+		s, err := ferry.NewSession(ferry.Config{Background: "logs", Daemon: dc})
+		if err == nil {
+			s.Close()
+			t.Fatal("a session started with no daemon to be had")
+		}
+		if loose && !errors.Is(err, bgapi.ErrUnsafe) {
+			t.Errorf("state directory writable by others: %v, want ErrUnsafe", err)
+		}
+		if b, _ := os.ReadFile(victim); string(b) != "mine\n" {
+			t.Fatalf("the file behind daemon.log now holds %q (%v)", b, err)
+		}
 	}
 }
