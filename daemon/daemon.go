@@ -21,6 +21,37 @@ import (
 // directory or the socket.
 var ErrRunning = errors.New("ferry daemon: another daemon is running")
 
+// ErrDamaged reports a journal that cannot be trusted (empty, truncated,
+// pages or records that are not what was written). Run sets it aside and
+// refuses to start, rather than start empty over the tasks it had;
+// Recover builds it again from what is readable.
+var ErrDamaged = journal.ErrDamaged
+
+// RecoveryReport says what Recover kept and what it lost.
+type RecoveryReport = journal.Report
+
+// journalPath is the journal in a state directory.
+func journalPath(stateDir string) string { return filepath.Join(stateDir, "ferry.db") }
+
+// Recover builds the state directory's damaged journal again from what
+// is readable in it: every task and event it can read is kept, tasks
+// known to be lost are recorded as failed, and the damaged file is kept
+// as ferry.db.damaged-TIME. A sound journal is left alone. It fails with
+// ErrRunning while a daemon runs on the state directory.
+func Recover(cfg Config) (*RecoveryReport, error) {
+	if cfg.StateDir == "" {
+		cfg.StateDir = bgapi.DefaultStateDir()
+	}
+	if err := bgapi.PrivateDir(cfg.StateDir, cfg.uid()); err != nil {
+		return nil, err
+	}
+	r, err := journal.Recover(journalPath(cfg.StateDir))
+	if errors.Is(err, journal.ErrLocked) {
+		return nil, fmt.Errorf("%w with state %s: stop it first", ErrRunning, cfg.StateDir)
+	}
+	return r, err
+}
+
 // Version is reported by GET /v1/health.
 var Version = "dev"
 
@@ -66,9 +97,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := bgapi.PrivateDir(cfg.StateDir, cfg.uid()); err != nil {
 		return err
 	}
-	j, err := journal.Open(filepath.Join(cfg.StateDir, "ferry.db"))
+	j, err := journal.Open(journalPath(cfg.StateDir))
 	if errors.Is(err, journal.ErrLocked) {
 		return fmt.Errorf("%w with state %s", ErrRunning, cfg.StateDir)
+	}
+	if errors.Is(err, journal.ErrDamaged) {
+		return fmt.Errorf("ferry daemon: %w\nThe daemon does not start over a damaged journal. To keep what is readable "+
+			"in it and start again, run: ferry daemon --recover --state %s", err, cfg.StateDir)
 	}
 	if err != nil {
 		return err
@@ -87,9 +122,7 @@ func Run(ctx context.Context, cfg Config) error {
 		ln.Close()
 		return err
 	}
-	d := &daemon{cfg: cfg, log: log, j: j, s: s, kick: make(chan struct{}, 1),
-		running: map[string]*run{}, attached: map[string]holder{}, watch: map[string][]chan struct{}{},
-		q: queue{members: map[string]uint64{}}}
+	d := newDaemon(cfg, log, j, s)
 
 	start := time.Now()
 	if err := d.recover(); err != nil {
@@ -128,6 +161,10 @@ func Run(ctx context.Context, cfg Config) error {
 	select {
 	case <-ctx.Done():
 	case err = <-served:
+	case <-j.Damaged():
+		err = fmt.Errorf("ferry daemon: the journal %s was found damaged while in use: stop, then run "+
+			"ferry daemon --recover --state %s: %w", journalPath(cfg.StateDir), cfg.StateDir, ErrDamaged)
+		log.Error("journal damaged", "err", err)
 	}
 	log.Info("ferry daemon stopping")
 	d.mu.Lock()
@@ -149,6 +186,12 @@ func Run(ctx context.Context, cfg Config) error {
 		err = nil
 	}
 	return err
+}
+
+func newDaemon(cfg Config, log *slog.Logger, j *journal.Journal, s *ferry.Session) *daemon {
+	return &daemon{cfg: cfg, log: log, j: j, s: s, kick: make(chan struct{}, 1),
+		running: map[string]*run{}, attached: map[string]holder{}, watch: map[string][]chan struct{}{},
+		q: queue{members: map[string]uint64{}}}
 }
 
 // recover makes the tasks a killed daemon left running runnable again; their

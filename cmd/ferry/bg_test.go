@@ -71,7 +71,24 @@ func startDaemon(t *testing.T) *bgEnv {
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	e.sock = filepath.Join(sockDir, "d.sock")
+	e.run()
+	return e
+}
 
+// startDaemonAt starts a daemon again on the state, socket and origin of
+// e, whose daemon has stopped.
+func startDaemonAt(t *testing.T, e *bgEnv) *bgEnv {
+	t.Helper()
+	e2 := *e
+	e2.t = t
+	e2.run()
+	return &e2
+}
+
+// run starts ferry daemon on e's state and socket, until e.stop.
+func (e *bgEnv) run() {
+	t := e.t
+	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	exit := make(chan int, 1)
@@ -95,7 +112,6 @@ func startDaemon(t *testing.T) *bgEnv {
 	if err := cl.WaitReady(ctx, 10*time.Second); err != nil {
 		t.Fatalf("the daemon did not come up: %v\n%s", err, logs)
 	}
-	return e
 }
 
 // ferry runs the CLI against the test's daemon.

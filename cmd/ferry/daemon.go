@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/spf13/cobra"
@@ -15,7 +16,7 @@ func daemonCmd(io stdio) *cobra.Command {
 		df                 daemonFlags
 		metrics, limitRate string
 		maxTasks, maxConns int
-		quiet              bool
+		quiet, recoverJ    bool
 	)
 	c := &cobra.Command{
 		Use:   "daemon",
@@ -35,9 +36,25 @@ gracefully.
 
 The daemon acts for its user only: it refuses a state directory that
 others may write in, and a socket path holding anything but a stale socket
-of its own; it answers no other user's connections.`,
+of its own; it answers no other user's connections.
+
+A damaged journal (a full disk, a lost block, a file cut short) is never
+started over: the daemon moves it to ferry.db.damaged-TIME, says so and
+exits 1, and refuses to start until it is recovered. --recover builds the
+journal again from what is readable in it, reports what it kept and what
+it lost (tasks known to be lost are recorded as failed, so that whoever
+waits for them learns it), keeps the damaged file, and exits; start the
+daemon again afterwards.`,
 		Args: argsExactly(0, "daemon takes no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
+			if recoverJ {
+				r, err := daemon.Recover(daemon.Config{StateDir: df.stateDir()})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(io.out, r)
+				return nil
+			}
 			if maxTasks < 1 {
 				return usagef("--max-tasks must be at least 1")
 			}
@@ -81,5 +98,6 @@ of its own; it answers no other user's connections.`,
 	fl.StringVar(&limitRate, "limit-rate", "", "cap the speed of all transfers together at `RATE` bytes/s, e.g. 500k, 2M")
 	fl.IntVar(&maxConns, "max-conns-per-host", ferry.DefaultConfig().MaxConnsPerHost, "open at most `N` connections to one host, across all tasks")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "log only warnings and errors")
+	fl.BoolVar(&recoverJ, "recover", false, "rebuild a damaged journal from what is readable in it, report what was kept and lost, and exit")
 	return c
 }

@@ -28,12 +28,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // ErrLocked is returned by Open when another Journal (in this process or
@@ -169,46 +172,156 @@ func checkSession(s string) error {
 // Journal is an open journal file. Its methods are safe for concurrent use;
 // writes are serialized by bbolt.
 type Journal struct {
-	db *bolt.DB
+	db     *bolt.DB
+	broken chan struct{} // closed once the file is found damaged
+	once   sync.Once
 }
 
-// Open opens (creating) the journal at path. It fails with ErrLocked if
-// another process holds it (bbolt's flock, with a short timeout so a second
-// daemon fails fast).
+// Open opens the journal at path, creating an empty one if there is none.
+// It fails with ErrLocked if another process holds it (bbolt's flock, with
+// a short timeout so a second daemon fails fast).
+//
+// The file is read through before bbolt opens it: one that is damaged
+// (empty, truncated, pages or records that are not what the journal
+// wrote) is moved to PATH.damaged-TIME and Open fails with a
+// *DamagedError. While a damaged copy lies beside a missing journal, Open
+// keeps failing rather than start empty over the tasks it had: Recover
+// builds the journal again from what is readable.
 func Open(path string) (*Journal, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	for try := 0; try < 3; try++ {
+		f, err := openLocked(path)
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			return openChecked(path, f)
+		}
+		if err := awaitingRecovery(path); err != nil {
+			return nil, err
+		}
+		if err := create(path, nil); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
 	}
+	return nil, fmt.Errorf("journal: %s keeps disappearing", path)
+}
+
+// awaitingRecovery refuses to create a journal where a damaged one was set
+// aside and not yet recovered.
+func awaitingRecovery(path string) error {
+	copies, err := DamagedCopies(path)
+	if err != nil || len(copies) == 0 {
+		return err
+	}
+	return &DamagedError{Path: path, Reason: fmt.Sprintf(
+		"it is missing and the damaged %s awaits recovery (or remove the damaged copies to start with an empty journal)",
+		copies[len(copies)-1])}
+}
+
+// openChecked checks the locked journal file f and hands it to bbolt.
+func openChecked(path string, f *os.File) (*Journal, error) {
+	err := checkFile(f)
+	var fe *formatError
+	if errors.As(err, &fe) {
+		f.Close()
+		return nil, fmt.Errorf("journal: %s has %w", path, err)
+	}
+	var db *bolt.DB
+	if err == nil {
+		err = guard(func() error {
+			var err error
+			db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout,
+				OpenFile: func(string, int, os.FileMode) (*os.File, error) { return f, nil }})
+			return err
+		})
+	}
+	if err == nil {
+		return &Journal{db: db, broken: make(chan struct{})}, nil
+	}
+	moved, aerr := setAside(path) // still under the lock
+	f.Close()
+	if aerr != nil {
+		return nil, fmt.Errorf("journal: %s is damaged (%v), and setting it aside failed: %w", path, err, aerr)
+	}
+	return nil, &DamagedError{Path: path, Reason: err.Error(), SetAside: moved}
+}
+
+// create makes a journal at path, with fill's tasks and events (nil: an
+// empty one). It is written under another name and linked into place
+// whole, so a file at path is never a journal half made; fs.ErrExist if
+// one appeared meanwhile.
+func create(path string, fill func(*bolt.Tx) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".new-*")
 	if err != nil {
-		return nil, fmt.Errorf("journal: open %s: %w", path, err)
+		return err
+	}
+	name := tmp.Name()
+	tmp.Close()
+	defer os.Remove(name)
+	db, err := bolt.Open(name, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		return err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		meta, err := tx.CreateBucketIfNotExists(bMeta)
-		if err != nil {
+		if err := initBuckets(tx); err != nil {
 			return err
 		}
-		switch v := meta.Get(kVersion); {
-		case v == nil:
-			if err := meta.Put(kVersion, []byte(formatVersion)); err != nil {
-				return err
-			}
-		case string(v) != formatVersion:
-			return fmt.Errorf("journal: %s has format version %q, want %q", path, v, formatVersion)
-		}
-		for _, name := range [][]byte{bTasks, bActive, bSessions} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
+		if fill != nil {
+			return fill(tx)
 		}
 		return nil
 	})
-	if err != nil {
-		db.Close()
-		return nil, err
+	if cerr := db.Close(); err == nil {
+		err = cerr
 	}
-	return &Journal{db: db}, nil
+	if err != nil {
+		return fmt.Errorf("journal: create %s: %w", path, err)
+	}
+	if err := os.Link(name, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
 }
+
+// initBuckets lays out an empty journal.
+func initBuckets(tx *bolt.Tx) error {
+	meta, err := tx.CreateBucket(bMeta)
+	if err != nil {
+		return err
+	}
+	if err := meta.Put(kVersion, []byte(formatVersion)); err != nil {
+		return err
+	}
+	for _, name := range [][]byte{bTasks, bActive, bSessions} {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// view and update run a transaction; a panic or fault reading the file
+// (damaged since it was opened) is a *DamagedError, not a crash.
+func (j *Journal) view(fn func(*bolt.Tx) error) error {
+	return j.damaged(guard(func() error { return j.db.View(fn) }))
+}
+
+func (j *Journal) update(fn func(*bolt.Tx) error) error {
+	return j.damaged(guard(func() error { return j.db.Update(fn) }))
+}
+
+func (j *Journal) damaged(err error) error {
+	var pe *panicError
+	if errors.As(err, &pe) {
+		j.once.Do(func() { close(j.broken) })
+		return &DamagedError{Path: j.db.Path(), Reason: pe.Error()}
+	}
+	return err
+}
+
+// Damaged is closed once an operation found the file damaged (after it
+// was opened sound): nothing more can be trusted to it.
+func (j *Journal) Damaged() <-chan struct{} { return j.broken }
 
 // Close releases the file and its lock, waiting for transactions in progress.
 func (j *Journal) Close() error { return j.db.Close() }
@@ -243,7 +356,7 @@ func (j *Journal) CreateMany(ts []*Task) ([]*Task, []Event, error) {
 		out[i] = &c
 	}
 	evs := make([]Event, len(ts))
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.update(func(tx *bolt.Tx) error {
 		now := time.Now().UTC()
 		tasks := tx.Bucket(bTasks)
 		for i, t := range out {
@@ -286,17 +399,18 @@ func (j *Journal) Update(id string, f func(*Task) error, ev *Event) (*Task, Even
 		return nil, Event{}, errors.New("journal: event without a type")
 	}
 	var (
-		out *Task
-		oe  Event
+		out    *Task
+		oe     Event
+		fPanic any // f's own panic, passed on once the transaction is undone
 	)
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.update(func(tx *bolt.Tx) error {
 		t, err := getTask(tx, id)
 		if err != nil {
 			return err
 		}
 		before := *t
 		if f != nil {
-			if err := f(t); err != nil {
+			if err := callCaught(f, t, &fPanic); err != nil {
 				return err
 			}
 		}
@@ -323,16 +437,29 @@ func (j *Journal) Update(id string, f func(*Task) error, ev *Event) (*Task, Even
 		out = t
 		return nil
 	})
+	if fPanic != nil {
+		panic(fPanic)
+	}
 	if err != nil {
 		return nil, Event{}, err
 	}
 	return out, oe, nil
 }
 
+// callCaught calls f, keeping a panic of its in *p.
+func callCaught(f func(*Task) error, t *Task, p *any) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			*p, err = v, errors.New("f panicked")
+		}
+	}()
+	return f(t)
+}
+
 // Task returns the task with the given ID, or ErrNotFound.
 func (j *Journal) Task(id string) (*Task, error) {
 	var t *Task
-	err := j.db.View(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		var err error
 		t, err = getTask(tx, id)
 		return err
@@ -348,7 +475,7 @@ func (j *Journal) Tasks(session string) ([]*Task, error) {
 		}
 	}
 	var out []*Task
-	err := j.db.View(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		tasks := tx.Bucket(bTasks)
 		if session == "" {
 			return tasks.ForEach(func(k, v []byte) error {
@@ -373,7 +500,7 @@ func (j *Journal) Tasks(session string) ([]*Task, error) {
 // however many finished ones the journal holds.
 func (j *Journal) Unfinished() ([]*Task, error) {
 	var out []*Task
-	err := j.db.View(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		var err error
 		out, err = tasksByIndex(tx.Bucket(bTasks), tx.Bucket(bActive))
 		return err
@@ -389,7 +516,7 @@ func (j *Journal) Events(session string, after uint64, limit int) ([]Event, erro
 		return nil, err
 	}
 	var out []Event
-	err := j.db.View(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		sb := tx.Bucket(bSessions).Bucket([]byte(session))
 		if sb == nil {
 			return nil
@@ -424,7 +551,7 @@ func (j *Journal) counters(session string) (last, acked uint64, err error) {
 	if err := checkSession(session); err != nil {
 		return 0, 0, err
 	}
-	err = j.db.View(func(tx *bolt.Tx) error {
+	err = j.view(func(tx *bolt.Tx) error {
 		if sb := tx.Bucket(bSessions).Bucket([]byte(session)); sb != nil {
 			last, acked = sb.Bucket(bEvents).Sequence(), btou(sb.Get(kAcked))
 		}
@@ -441,7 +568,7 @@ func (j *Journal) Ack(session string, seq uint64) error {
 	if err := checkSession(session); err != nil {
 		return err
 	}
-	return j.db.Update(func(tx *bolt.Tx) error {
+	return j.update(func(tx *bolt.Tx) error {
 		sb := tx.Bucket(bSessions).Bucket([]byte(session))
 		var last, acked uint64
 		if sb != nil {
@@ -467,7 +594,7 @@ func (j *Journal) Ack(session string, seq uint64) error {
 // events.
 func (j *Journal) Sessions() ([]string, error) {
 	var out []string
-	err := j.db.View(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		ss := tx.Bucket(bSessions)
 		return ss.ForEachBucket(func(name []byte) error {
 			sb := ss.Bucket(name)
@@ -495,7 +622,7 @@ func (j *Journal) ForgetBefore(session string, cutoff time.Time) (int, error) {
 		return 0, err
 	}
 	n := 0
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.update(func(tx *bolt.Tx) error {
 		n = 0
 		sb := tx.Bucket(bSessions).Bucket([]byte(session))
 		if sb == nil {
