@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,6 +29,20 @@ func (d *daemon) routes() http.Handler {
 	mux.HandleFunc("GET /v1/tasks/{id}/wait", d.wait)
 	mux.HandleFunc("POST /v1/tasks/{id}/{action}", d.act)
 	return mux
+}
+
+// decodeBody reads a request body of at most limit bytes that is exactly
+// one JSON value of v's shape: no unknown field, nothing after it.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the JSON value")
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -69,9 +84,7 @@ func (d *daemon) health(w http.ResponseWriter, r *http.Request) {
 
 func (d *daemon) create(w http.ResponseWriter, r *http.Request) {
 	var nt bgapi.NewTask
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&nt); err != nil {
+	if err := decodeBody(w, r, 1<<20, &nt); err != nil {
 		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "malformed task", err.Error())
 		return
 	}
@@ -221,7 +234,11 @@ func (d *daemon) act(w http.ResponseWriter, r *http.Request) {
 func (d *daemon) events(w http.ResponseWriter, r *http.Request) {
 	session := r.PathValue("session")
 	q := r.URL.Query()
-	after, _ := strconv.ParseUint(q.Get("after"), 10, 64)
+	after, err := strconv.ParseUint(q.Get("after"), 10, 64)
+	if err != nil && q.Get("after") != "" {
+		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "invalid after", err.Error())
+		return
+	}
 	follow, attach := q.Get("follow") == "1", q.Get("attach") == "1"
 	if err := journal.CheckSession(session); err != nil {
 		fail(w, err)
@@ -305,7 +322,7 @@ func (d *daemon) ack(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Seq uint64 `json:"seq"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil {
+	if err := decodeBody(w, r, 4096, &body); err != nil {
 		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "malformed ack", err.Error())
 		return
 	}
