@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/ferryhq/ferry/internal/atomicfile"
@@ -68,6 +69,8 @@ func fail(w http.ResponseWriter, err error) {
 		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "invalid session identifier", err.Error())
 	case errors.Is(err, errConflict):
 		problem(w, http.StatusConflict, bgapi.ProblemConflict, "the task cannot do that now", err.Error())
+	case errors.Is(err, syscall.ENOSPC):
+		problem(w, http.StatusInsufficientStorage, "", "no space left for the daemon's journal", err.Error())
 	default:
 		problem(w, http.StatusInternalServerError, "", "internal error", err.Error())
 	}
