@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -35,6 +36,25 @@ func TestCrashChild(t *testing.T) {
 	}
 }
 
+// startCrashChild starts a daemon process on state and socket, to be
+// killed.
+func startCrashChild(t *testing.T, state, socket string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
+	cmd.Env = append(os.Environ(), "FERRY_CRASH_DAEMON="+state+"|"+socket)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := bgapi.NewClient(socket)
+	defer c.Close()
+	if err := c.WaitReady(context.Background(), testTimeout); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("daemon child: %v", err)
+	}
+	return cmd
+}
+
 // kill -9 of the daemon at random moments, five times, and of the client
 // reading the events each time too: every task completes with the right
 // bytes, and each has exactly one completion event.
@@ -43,23 +63,8 @@ func TestCrashRecovery(t *testing.T) {
 		t.Skip("kills and restarts a daemon process")
 	}
 	state := t.TempDir()
-	sockDir, _ := os.MkdirTemp("", "fd")
-	defer os.RemoveAll(sockDir)
-	socket := filepath.Join(sockDir, "d.sock")
-	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
-		cmd.Env = append(os.Environ(), "FERRY_CRASH_DAEMON="+state+"|"+socket)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		c := bgapi.NewClient(socket)
-		defer c.Close()
-		if err := c.WaitReady(context.Background(), 20*time.Second); err != nil {
-			cmd.Process.Kill()
-			t.Fatalf("daemon child: %v", err)
-		}
-		return cmd
-	}
+	socket := filepath.Join(shortDir(t), "d.sock")
+	start := func() *exec.Cmd { return startCrashChild(t, state, socket) }
 	child := start()
 	defer func() { child.Process.Kill(); child.Wait() }()
 
@@ -131,4 +136,79 @@ func TestCrashRecovery(t *testing.T) {
 			t.Errorf("task %s has %d completion events", id, done[id])
 		}
 	}
+}
+
+// kill -9 of the daemon at random moments while a client queues tasks as
+// fast as it can, forty times: every task whose creation was answered is
+// there after the restart, with its created event, and the journal is
+// sound each time (a damaged one would not start).
+func TestCrashWhileQueuing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts a daemon process")
+	}
+	state := t.TempDir()
+	socket := filepath.Join(shortDir(t), "d.sock")
+	rng := rand.New(rand.NewPCG(7, 11))
+	later := time.Now().Add(time.Hour) // queued, never run
+	acked := map[string]string{}       // task -> session
+	unanswered := 0
+	const kills = 40
+	for range kills {
+		child := startCrashChild(t, state, socket)
+		c := bgapi.NewClient(socket)
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				session := fmt.Sprintf("q%d", i%3)
+				tk, err := c.Create(context.Background(), session, bgapi.NewTask{NotBefore: later,
+					Get: &bgapi.GetRequest{URL: "http://127.0.0.1:1/f", Path: "/nonexistent/" + session}})
+				if err != nil {
+					unanswered++
+					return // the daemon is gone
+				}
+				acked[tk.ID] = session
+			}
+		}()
+		time.Sleep(time.Duration(5+rng.IntN(100)) * time.Millisecond) // a random moment, not a wait for anything
+		child.Process.Signal(syscall.SIGKILL)
+		child.Wait()
+		close(stop)
+		<-done
+		c.Close()
+	}
+	child := startCrashChild(t, state, socket)
+	defer func() { child.Process.Kill(); child.Wait() }()
+	c := bgapi.NewClient(socket)
+	defer c.Close()
+	ts, err := c.Tasks(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]string{}
+	for _, tk := range ts {
+		have[tk.ID] = tk.Session
+	}
+	created := map[string]bool{}
+	for _, s := range []string{"q0", "q1", "q2"} {
+		for _, e := range collect(t, c, s, 0) {
+			if e.Type == bgapi.EventCreated {
+				created[e.Task] = true
+			}
+		}
+	}
+	lost := 0
+	for id, s := range acked {
+		if have[id] != s || !created[id] {
+			lost++
+			t.Errorf("task %s of session %s, answered, is gone after a kill", id, s)
+		}
+	}
+	t.Logf("%d kill -9s while queuing: %d tasks answered, %d requests cut off by the kill, %d lost; %d tasks in the journal",
+		kills, len(acked), unanswered, lost, len(ts))
 }
