@@ -176,30 +176,45 @@ func span(p []byte, off int, pos uint32, n uint64) ([]byte, bool) {
 }
 
 // leafElems reads a leaf page (p starts at its header), checking that
-// every element lies within it and the keys are in order.
-func leafElems(p []byte) ([]leafElem, error) {
+// every element lies within it and the keys are in order. With salvage,
+// it returns the elements that lie within the page, with the first
+// problem.
+func leafElems(p []byte, salvage bool) ([]leafElem, error) {
 	if len(p) < pageHeaderSize || pageFlags(p) != leafPage {
 		return nil, errors.New("not a leaf page")
 	}
 	n := pageCount(p)
 	if pageHeaderSize+n*elementSize > len(p) {
-		return nil, fmt.Errorf("%d elements do not fit", n)
+		if !salvage {
+			return nil, fmt.Errorf("%d elements do not fit", n)
+		}
+		n = (len(p) - pageHeaderSize) / elementSize
 	}
-	out := make([]leafElem, n)
-	for i := range out {
+	var out []leafElem
+	var first error
+	for i := range n {
 		off := pageHeaderSize + i*elementSize
 		e := p[off : off+elementSize]
 		pos, ks, vs := ne.Uint32(e[4:]), ne.Uint32(e[8:]), ne.Uint32(e[12:])
 		kv, ok := span(p, off, pos, uint64(ks)+uint64(vs))
-		if !ok {
-			return nil, fmt.Errorf("element %d lies outside the page", i)
+		err := error(nil)
+		switch {
+		case !ok:
+			err = fmt.Errorf("element %d lies outside the page", i)
+		case len(out) > 0 && bytes.Compare(out[len(out)-1].key, kv[:ks]) >= 0:
+			err = fmt.Errorf("element %d: keys out of order", i)
 		}
-		out[i] = leafElem{flags: ne.Uint32(e), key: kv[:ks], value: kv[ks:]}
-		if i > 0 && bytes.Compare(out[i-1].key, out[i].key) >= 0 {
-			return nil, fmt.Errorf("element %d: keys out of order", i)
+		if err != nil && !salvage {
+			return nil, err
+		}
+		if first == nil {
+			first = err
+		}
+		if ok {
+			out = append(out, leafElem{flags: ne.Uint32(e), key: kv[:ks], value: kv[ks:]})
 		}
 	}
-	return out, nil
+	return out, first
 }
 
 // branchElem is one child of a branch page.
@@ -273,10 +288,11 @@ type visitor interface {
 
 // walker walks the tree of buckets from the meta page.
 type walker struct {
-	f    *boltFile
-	v    visitor
-	seen map[uint64]bool // pages in use, found once each
-	stop bool            // the visitor wants no more
+	f       *boltFile
+	v       visitor
+	seen    map[uint64]bool // pages in use, found once each
+	stop    bool            // the visitor wants no more
+	salvage bool            // read what can be read past problems
 }
 
 func (w *walker) fail(path []string, err error) {
@@ -342,18 +358,23 @@ func (w *walker) subtree(path []string, id uint64, lo, hi []byte) (first, last [
 	}
 }
 
-// leaf visits the elements of a leaf page (id 0: inline in a bucket).
+// leaf visits the elements of a leaf page (id 0: inline in a bucket). A
+// salvaging walk visits what it can read of a page that has problems.
 func (w *walker) leaf(path []string, p []byte, id uint64, lo, hi []byte) (first, last []byte) {
-	elems, err := leafElems(p)
+	elems, err := leafElems(p, w.salvage)
 	if err != nil {
 		w.fail(path, fmt.Errorf("page %d: %w", id, err))
-		return nil, nil
+		if !w.salvage {
+			return nil, nil
+		}
 	}
 	if n := len(elems); n > 0 {
 		first, last = elems[0].key, elems[n-1].key
 		if (lo != nil && bytes.Compare(first, lo) < 0) || (hi != nil && bytes.Compare(last, hi) >= 0) {
 			w.fail(path, fmt.Errorf("page %d: keys outside the range its branch gives them", id))
-			return nil, nil
+			if !w.salvage {
+				return nil, nil
+			}
 		}
 	}
 	for _, e := range elems {

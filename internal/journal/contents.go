@@ -116,7 +116,9 @@ func (c *contents) value(path []string, k, v []byte) {
 	case len(path) == 1 && path[0] == string(bTasks):
 		if t, err := decodeStored(k, v); err != nil {
 			c.problem(path, err)
-			c.lost[string(k)] = ""
+			if c.strict || !c.byShape(k, v, false) {
+				c.lost[string(k)] = ""
+			}
 		} else {
 			c.addTask(t)
 		}
@@ -129,14 +131,20 @@ func (c *contents) value(path []string, k, v []byte) {
 		}
 		c.session(path[1]).acked = btou(v)
 	case len(path) == 3 && path[0] == string(bSessions) && path[2] == string(bEvents):
-		if e, err := decodeEvent(k, v); err != nil || e.Session != path[1] {
-			if err == nil {
-				err = fmt.Errorf("event %d is of session %q", e.Seq, e.Session)
-			}
+		e, err := decodeEvent(k, v)
+		if err != nil {
 			c.problem(path, err)
-		} else {
-			c.session(path[1]).events[e.Seq] = e
+			if !c.strict {
+				c.byShape(k, v, false) // a page of another bucket, reached through a damaged one
+			}
+			return
 		}
+		if e.Session != path[1] {
+			// The bucket's name or the record's is damaged; the record
+			// is kept where it says it belongs (see attribute).
+			c.problem(path, fmt.Errorf("event %d is of session %q", e.Seq, e.Session))
+		}
+		c.session(e.Session).events[e.Seq] = e
 	case len(path) == 3 && path[0] == string(bSessions) && path[2] == string(bTasks):
 		if len(v) != 8 {
 			c.problem(path, fmt.Errorf("task %s: latest event: %d bytes", k, len(v)))

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // sample is a journal written for the damage tests, and what it holds.
@@ -31,6 +32,8 @@ func writeSample(t testing.TB, dir string, n int) *sample {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tick := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	j.now = func() time.Time { tick = tick.Add(time.Second); return tick } // the same bytes every run
 	states := []State{Queued, Running, Paused, Waiting, Done, Failed, Canceled}
 	sessions := []string{"alpha", "beta", "gamma"}
 	for i := range n {
@@ -85,7 +88,7 @@ type outcome struct {
 
 func (sm *sample) damage(t *testing.T, b []byte, what string) outcome {
 	t.Helper()
-	dir := t.TempDir()
+	dir := fastDir(t)
 	path := filepath.Join(dir, "ferry.db")
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
@@ -186,7 +189,8 @@ func (sm *sample) checkRecovered(t *testing.T, j *Journal, b []byte, r *Report, 
 			continue
 		}
 		kept++
-		if tk.Session != want.Session || (tk.State != want.State && tk.State != Paused) {
+		// A record that was itself damaged may read back otherwise.
+		if sm.intact(b, want) && (tk.Session != want.Session || (tk.State != want.State && tk.State != Paused)) {
 			t.Errorf("%s: task %s recovered as %s/%s, was %s/%s", what, id, tk.Session, tk.State, want.Session, want.State)
 		}
 	}
@@ -268,9 +272,10 @@ func TestDamagedTruncated(t *testing.T) {
 // Each page zeroed in turn, as a disk that lost a block: the damage is
 // found, and every task on another page is kept.
 func TestDamagedZeroedPages(t *testing.T) {
-	sm := writeSample(t, t.TempDir(), 400)
+	sm := writeSample(t, t.TempDir(), 200)
 	ps := int(ne.Uint32(sm.file[pageHeaderSize+8:]))
-	pages := len(sm.file) / ps
+	// The pages in use, and the next two (beyond, bbolt reads nothing).
+	pages := int(ne.Uint64(sm.file[pageHeaderSize+40:])) + 2
 	found, kept, all := 0, 0, 0
 	for p := range pages {
 		b := bytes.Clone(sm.file)
@@ -294,8 +299,8 @@ func TestDamagedZeroedPages(t *testing.T) {
 // opens whole or is found damaged and recovered, and every task whose
 // page survived is kept.
 func TestDamagedFlips(t *testing.T) {
-	sm := writeSample(t, t.TempDir(), 400)
-	const trials = 300
+	sm := writeSample(t, t.TempDir(), 200)
+	const trials = 200
 	var opened, changed, found, kept, all int
 	for i := range trials {
 		rng := rand.New(rand.NewPCG(uint64(i), 12))

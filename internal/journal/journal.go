@@ -175,6 +175,14 @@ type Journal struct {
 	db     *bolt.DB
 	broken chan struct{} // closed once the file is found damaged
 	once   sync.Once
+	now    func() time.Time // nil: time.Now (tests write journals byte for byte alike)
+}
+
+func (j *Journal) clock() time.Time {
+	if j.now != nil {
+		return j.now()
+	}
+	return time.Now()
 }
 
 // Open opens the journal at path, creating an empty one if there is none.
@@ -357,7 +365,7 @@ func (j *Journal) CreateMany(ts []*Task) ([]*Task, []Event, error) {
 	}
 	evs := make([]Event, len(ts))
 	err := j.update(func(tx *bolt.Tx) error {
-		now := time.Now().UTC()
+		now := j.clock().UTC()
 		tasks := tx.Bucket(bTasks)
 		for i, t := range out {
 			n, err := tasks.NextSequence()
@@ -420,7 +428,7 @@ func (j *Journal) Update(id string, f func(*Task) error, ev *Event) (*Task, Even
 		if !t.State.valid() {
 			return fmt.Errorf("journal: unknown task state %q", t.State)
 		}
-		now := time.Now().UTC()
+		now := j.clock().UTC()
 		t.Updated = now
 		if err := putTask(tx, t); err != nil {
 			return err

@@ -147,7 +147,7 @@ func (c *contents) salvage(r io.ReaderAt, size int64) {
 	if err := bf.truncated(); err != nil {
 		c.problem(nil, err)
 	}
-	w := &walker{f: bf, v: c, seen: map[uint64]bool{}}
+	w := &walker{f: bf, v: c, seen: map[uint64]bool{}, salvage: true}
 	w.walk()
 	// Pages neither reached nor free were cut off from the tree by a
 	// damaged page above them: what they hold is current. Free pages
@@ -188,8 +188,8 @@ func (c *contents) scanPages(r io.ReaderAt, size int64, pageSize uint64, skip ma
 // orphanLeaf keeps what a leaf page cut off from its bucket holds,
 // descending into inline buckets.
 func (c *contents) orphanLeaf(p []byte, stale bool, depth int) {
-	elems, err := leafElems(p)
-	if err != nil || depth > 8 {
+	elems, _ := leafElems(p, true)
+	if depth > 8 {
 		return
 	}
 	for _, e := range elems {
@@ -199,25 +199,36 @@ func (c *contents) orphanLeaf(p []byte, stale bool, depth int) {
 			}
 			continue
 		}
-		if t, err := decodeStored(e.key, e.value); err == nil {
-			if old := c.tasks[t.ID]; old == nil || t.Updated.After(old.Updated) {
-				c.tasks[t.ID] = t
-				c.stale[t.ID] = stale && !t.State.Terminal()
-			}
-		} else if ev, err := decodeEvent(e.key, e.value); err == nil {
-			sc := c.session(ev.Session)
-			if _, ok := sc.events[ev.Seq]; !ok {
-				sc.events[ev.Seq] = ev
-			}
-		}
+		c.byShape(e.key, e.value, stale)
 	}
+}
+
+// byShape keeps a value found where its bucket is not known (or not the
+// one it belongs to) if it is a task or an event: their records say
+// whose they are. It reports whether it kept it.
+func (c *contents) byShape(k, v []byte, stale bool) bool {
+	if t, err := decodeStored(k, v); err == nil {
+		if old := c.tasks[t.ID]; old == nil || t.Updated.After(old.Updated) {
+			c.tasks[t.ID] = t
+			c.stale[t.ID] = stale && !t.State.Terminal()
+		}
+		return true
+	}
+	if ev, err := decodeEvent(k, v); err == nil {
+		sc := c.session(ev.Session)
+		if _, ok := sc.events[ev.Seq]; !ok {
+			sc.events[ev.Seq] = ev
+		}
+		return true
+	}
+	return false
 }
 
 // fill writes what was salvaged into the fresh journal tx, and tells r.
 func (c *contents) fill(tx *bolt.Tx, r *Report) error {
 	now := time.Now().UTC()
 	lost := c.lostTasks()
-	c.trustIndexes()
+	c.attribute()
 	tasks := tx.Bucket(bTasks)
 	top := c.taskSeq
 	for _, id := range slices.Sorted(maps.Keys(c.tasks)) {
@@ -267,19 +278,40 @@ func (c *contents) fill(tx *bolt.Tx, r *Report) error {
 	return nil
 }
 
-// trustIndexes gives a task the session whose index names it, when that
-// is the one session that does and its record says another: of the two,
-// one was damaged, and a session with no other trace is the likelier.
-func (c *contents) trustIndexes() {
-	owner := map[string][]string{}
+// attribute settles a task whose record names a session no other record
+// names (no other task, no event): that name was damaged, and the task
+// goes to the one session that claims it, by its index or its events. A
+// session named by records but not by a bucket keeps them: its bucket's
+// name was the one damaged.
+func (c *contents) attribute() {
+	named := map[string]int{} // session -> records naming it
+	claims := map[string]map[string]bool{}
+	claim := func(id, s string) {
+		if claims[id] == nil {
+			claims[id] = map[string]bool{}
+		}
+		claims[id][s] = true
+	}
+	for _, t := range c.tasks {
+		named[t.Session]++
+	}
 	for s, sc := range c.sessions {
 		for id := range sc.index {
-			owner[id] = append(owner[id], s)
+			claim(id, s)
+		}
+		for _, e := range sc.events {
+			named[e.Session]++
+			claim(e.Task, s)
 		}
 	}
 	for id, t := range c.tasks {
-		if o := owner[id]; len(o) == 1 && o[0] != t.Session && c.sessions[t.Session] == nil && checkSession(o[0]) == nil {
-			t.Session = o[0]
+		if named[t.Session] > 1 || len(claims[id]) != 1 {
+			continue
+		}
+		for s := range claims[id] {
+			if checkSession(s) == nil {
+				t.Session = s
+			}
 		}
 	}
 }
