@@ -90,7 +90,7 @@ func TestBackgroundRelaunch(t *testing.T) {
 	}
 	var last uint64
 	types := map[string]int{}
-	timeout := time.After(10 * time.Second)
+	timeout := time.After(time.Minute)
 	for types["done"] == 0 {
 		select {
 		case ev := <-s2.BackgroundEvents():
@@ -111,16 +111,24 @@ func TestBackgroundRelaunch(t *testing.T) {
 	}
 	s2.Close()
 
-	// Acknowledged events are not delivered again.
+	// Acknowledged events are not delivered again: the first event the
+	// next session gets is a new one.
 	s3, err := ferry.NewSession(ferry.Config{Background: "relaunch", Daemon: dc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s3.Close()
+	fresh, err := s3.Download(context.Background(), ferry.DownloadRequest{URL: srv.URL + "/file", Path: path + ".2"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case ev := <-s3.BackgroundEvents():
-		t.Fatalf("an acknowledged event came again: %+v", ev)
-	case <-time.After(200 * time.Millisecond):
+		if ev.Seq <= last || ev.Task != fresh.ID() {
+			t.Fatalf("an acknowledged event came again: %+v", ev)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no event for the new task")
 	}
 }
 
@@ -146,7 +154,8 @@ func TestBackgroundSessionInUse(t *testing.T) {
 // Cancel reaches the daemon; CancelAll cancels what the session has there.
 func TestBackgroundCancel(t *testing.T) {
 	dc := runDaemon(t)
-	srv := ferrytest.NewServer(t, ferrytest.Size(8<<20), ferrytest.Throttle(1<<20))
+	// The downloads stall: they are unfinished when they are cancelled.
+	srv := ferrytest.NewServer(t, ferrytest.Size(8<<20), ferrytest.Stall(64<<10, time.Hour, 100))
 	s, err := ferry.NewSession(ferry.Config{Background: "c", Daemon: dc})
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +180,9 @@ func TestBackgroundCancel(t *testing.T) {
 // back suspended to the next session; Resume there continues it.
 func TestBackgroundSuspendSticks(t *testing.T) {
 	dc := runDaemon(t)
-	srv := ferrytest.NewServer(t, ferrytest.Size(4<<20), ferrytest.Throttle(2<<20))
+	// The first GET stalls: the download is unfinished when it is
+	// suspended, however slow the machine.
+	srv := ferrytest.NewServer(t, ferrytest.Size(4<<20), ferrytest.Stall(64<<10, time.Hour, 1))
 	path := filepath.Join(t.TempDir(), "s.bin")
 	s1, err := ferry.NewSession(ferry.Config{Background: "sus", Daemon: dc})
 	if err != nil {
@@ -195,9 +206,10 @@ func TestBackgroundSuspendSticks(t *testing.T) {
 	if again == nil || again.State() != ferry.StateSuspended {
 		t.Fatalf("the paused task came back as %v", again)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if _, err := os.Stat(path); err == nil {
-		t.Fatal("the paused download finished: it was resumed behind the session's back")
+	c := bgapi.NewClient(dc.Socket)
+	defer c.Close()
+	if bt, err := c.Task(context.Background(), id); err != nil || bt.State != bgapi.Paused {
+		t.Fatalf("in the daemon the task is %+v (%v): it was resumed behind the session's back", bt, err)
 	}
 	again.Resume()
 	res, err := again.Wait(context.Background())
@@ -213,7 +225,9 @@ func TestBackgroundDaemonRestart(t *testing.T) {
 	defer os.RemoveAll(sockDir)
 	dc := ferry.DaemonConfig{StateDir: t.TempDir(), Socket: filepath.Join(sockDir, "d.sock"), Command: []string{"/nonexistent/ferry"}}
 	stop := startDaemonAt(t, dc)
-	srv := ferrytest.NewServer(t, ferrytest.Size(3<<20), ferrytest.Throttle(2<<20))
+	// The first GET stalls: the download is unfinished when the daemon
+	// stops, however slow the machine.
+	srv := ferrytest.NewServer(t, ferrytest.Size(3<<20), ferrytest.Stall(64<<10, time.Hour, 1))
 	s, err := ferry.NewSession(ferry.Config{Background: "restart", Daemon: dc})
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +239,6 @@ func TestBackgroundDaemonRestart(t *testing.T) {
 	}
 	waitProgress(t, task, 1)
 	stop()
-	time.Sleep(200 * time.Millisecond)
 	startDaemonAt(t, dc)
 	res, err := task.Wait(context.Background())
 	if err != nil || res.SHA256 != srv.SHA256() {
@@ -233,7 +246,7 @@ func TestBackgroundDaemonRestart(t *testing.T) {
 	}
 	seen := map[string]int{}
 	var last uint64
-	timeout := time.After(10 * time.Second)
+	timeout := time.After(time.Minute)
 	for seen["done"] == 0 {
 		select {
 		case ev, ok := <-s.BackgroundEvents():
