@@ -60,7 +60,7 @@ func startDaemon(t *testing.T, state string, tweak func(*Config)) *testDaemon {
 	t.Cleanup(stop)
 	c := bgapi.NewClient(cfg.Socket)
 	t.Cleanup(c.Close)
-	if err := c.WaitReady(ctx, 10*time.Second); err != nil {
+	if err := c.WaitReady(ctx, testTimeout); err != nil {
 		t.Fatal(err)
 	}
 	return &testDaemon{c: c, state: state, sock: cfg.Socket, stop: stop}

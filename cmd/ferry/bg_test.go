@@ -109,7 +109,7 @@ func (e *bgEnv) run() {
 	t.Cleanup(e.stop)
 	cl := bgapi.NewClient(e.sock)
 	defer cl.Close()
-	if err := cl.WaitReady(ctx, 10*time.Second); err != nil {
+	if err := cl.WaitReady(ctx, time.Minute); err != nil {
 		t.Fatalf("the daemon did not come up: %v\n%s", err, logs)
 	}
 }
@@ -154,14 +154,14 @@ func (e *bgEnv) file(name, content string) string {
 	return e.origin + "/" + name
 }
 
-// state polls the task until it is in one of states, for up to 10s.
+// state polls the task until it is in one of states, for up to a minute.
 func (e *bgEnv) waitState(id string, states ...string) bgapi.Task {
 	e.t.Helper()
 	cl := bgapi.NewClient(e.sock)
 	defer cl.Close()
 	var t *bgapi.Task
 	var err error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if t, err = cl.Task(context.Background(), id); err == nil && strings.Contains(" "+strings.Join(states, " ")+" ", " "+t.State+" ") {
 			return *t
 		}
@@ -409,7 +409,7 @@ func TestBgEventsFollowInUse(t *testing.T) {
 	}
 
 	// Once the follower has gone the session can be attached again.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		code, _, stderr := e.ferryCtx(ctx, "events", "--session", "fl", "--follow")
 		cancel()
@@ -433,10 +433,10 @@ func TestBgEventsFollowInUse(t *testing.T) {
 	}
 }
 
-// waitFor waits (up to 10s) until b holds s.
+// waitFor waits (up to a minute) until b holds s.
 func waitFor(t *testing.T, b *syncBuffer, s string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(b.String(), s); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(b.String(), s); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no %q in:\n%s", s, b)
 		}

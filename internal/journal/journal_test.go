@@ -393,16 +393,12 @@ func TestForgetAndSessions(t *testing.T) {
 
 func TestLocked(t *testing.T) {
 	j, path := tmpJournal(t)
-	start := time.Now()
-	j2, err := Open(path)
+	j2, err := Open(path) // fails at once rather than waiting for the lock: a hang fails the test
 	if !errors.Is(err, ErrLocked) {
 		if j2 != nil {
 			j2.Close()
 		}
 		t.Fatalf("second Open: %v, want ErrLocked", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("second Open took %v to fail", d)
 	}
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
