@@ -505,13 +505,19 @@ func TestUploadAndHLS(t *testing.T) {
 	}
 }
 
-func TestMetrics(t *testing.T) {
+// freeAddr is a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestMetrics(t *testing.T) {
+	addr := freeAddr(t)
 	d := startDaemon(t, t.TempDir(), func(c *Config) { c.MetricsAddr = addr })
 	srv := ferrytest.NewServer(t, ferrytest.Size(1000))
 	tk, _ := d.c.Create(context.Background(), "m", bgapi.NewTask{Get: &bgapi.GetRequest{URL: srv.URL + "/file", Path: filepath.Join(t.TempDir(), "x")}})
@@ -532,12 +538,7 @@ func TestMetrics(t *testing.T) {
 // A transfer has left the running set by the time its end can be seen:
 // metrics and health scraped once Wait returns count it no longer.
 func TestRunningEndsBeforeDone(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	hold := make(chan struct{})
 	d := startDaemon(t, t.TempDir(), func(c *Config) {
 		c.MetricsAddr = addr

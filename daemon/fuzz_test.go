@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,19 +34,10 @@ var apiSeeds = [][3]string{
 	{"GET", "/v1/health", ""},
 }
 
-// fuzzDaemon is a daemon's API over a journal in a fresh directory (on
-// tmpfs where there is one, for speed), with no scheduler: tasks stay
-// where the requests put them.
+// fuzzDaemon is a daemon's API over a journal in a fresh directory, with
+// no scheduler: tasks stay where the requests put them.
 func fuzzDaemon(f *testing.F) (http.Handler, string) {
-	base := ""
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		base = "/dev/shm"
-	}
-	dir, err := os.MkdirTemp(base, "ferry-fuzz-")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { os.RemoveAll(dir) })
+	dir := f.TempDir()
 	j, err := journal.Open(filepath.Join(dir, "ferry.db"))
 	if err != nil {
 		f.Fatal(err)

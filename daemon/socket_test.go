@@ -154,13 +154,7 @@ func TestSocketPathTaken(t *testing.T) {
 
 	// A socket of ours that nobody answers on is a killed daemon's: it
 	// is replaced.
-	stale := filepath.Join(dir, "s.sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetUnlinkOnClose(false)
-	ln.Close()
+	stale := staleSocket(t, filepath.Join(dir, "s.sock"))
 	if err := tryStart(t, quietConfig(t.TempDir(), stale)); err != errStarted {
 		t.Fatal(err)
 	}
@@ -184,14 +178,7 @@ func TestSocketOfAnotherUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create a socket file of another user; TestStateDirOfAnotherUser covers ownership with an injected uid")
 	}
-	dir := shortDir(t)
-	sock := filepath.Join(dir, "d.sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetUnlinkOnClose(false)
-	ln.Close()
+	sock := staleSocket(t, filepath.Join(shortDir(t), "d.sock"))
 	if err := os.Lchown(sock, 4242, 4242); err != nil {
 		t.Fatal(err)
 	}
@@ -260,6 +247,19 @@ func TestPeerOfAnotherUser(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// staleSocket leaves a socket at path that nobody answers on, as a killed
+// daemon does.
+func staleSocket(t *testing.T, path string) string {
+	t.Helper()
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	return path
 }
 
 // umask sets the process's umask (no test here runs in parallel) and

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/atomicfile"
 )
 
 // ErrDamaged reports a journal file that cannot be trusted: empty,
@@ -75,18 +77,9 @@ func setAside(path string) (string, error) {
 		if err := os.Rename(path, name); err != nil {
 			return "", err
 		}
-		return name, syncDir(filepath.Dir(path))
+		return name, atomicfile.SyncDir(filepath.Dir(path))
 	}
 	return "", fmt.Errorf("journal: no free name to set %s aside", path)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // lockFile takes the exclusive lock bbolt takes (flock), waiting at most

@@ -143,25 +143,14 @@ func (sm *sample) same(t *testing.T, j *Journal, what string) bool {
 	if err != nil {
 		t.Fatalf("%s: opened, then Tasks: %v", what, err)
 	}
-	if _, err := j.Unfinished(); err != nil {
-		t.Fatalf("%s: opened, then Unfinished: %v", what, err)
-	}
-	for s := range sm.last {
-		if _, err := j.Events(s, 0, 0); err != nil {
-			t.Fatalf("%s: opened, then Events: %v", what, err)
-		}
-	}
-	if len(ts) != len(sm.tasks) {
-		return false
-	}
+	same := len(ts) == len(sm.tasks)
 	for _, tk := range ts {
 		a, _ := json.Marshal(tk)
 		b, _ := json.Marshal(sm.tasks[tk.ID])
-		if !bytes.Equal(a, b) {
-			return false
-		}
+		same = same && bytes.Equal(a, b)
 	}
-	return true
+	readAll(t, j, what+": opened")
+	return same
 }
 
 // checkRecovered checks the recovered journal j against the sample and

@@ -37,6 +37,8 @@ import (
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ferryhq/ferry/internal/atomicfile"
 )
 
 // ErrLocked is returned by Open when another Journal (in this process or
@@ -288,7 +290,7 @@ func create(path string, fill func(*bolt.Tx) error) error {
 	if err := os.Link(name, path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return atomicfile.SyncDir(filepath.Dir(path))
 }
 
 // initBuckets lays out an empty journal.
