@@ -72,6 +72,7 @@ type daemon struct {
 	tokens   int
 	watch    map[string][]chan struct{} // session -> event watchers
 	stopping bool
+	quit     chan struct{} // closed when the daemon starts stopping
 }
 
 // Run serves until ctx ends, then shuts down gracefully: the API stops,
@@ -170,6 +171,7 @@ func Run(ctx context.Context, cfg Config) error {
 	d.mu.Lock()
 	d.stopping = true
 	d.mu.Unlock()
+	close(d.quit)
 	d.notifyAll() // event streams end
 	shctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -191,7 +193,7 @@ func Run(ctx context.Context, cfg Config) error {
 func newDaemon(cfg Config, log *slog.Logger, j *journal.Journal, s *ferry.Session) *daemon {
 	return &daemon{cfg: cfg, log: log, j: j, s: s, kick: make(chan struct{}, 1),
 		running: map[string]*run{}, attached: map[string]holder{}, watch: map[string][]chan struct{}{},
-		q: queue{members: map[string]uint64{}}}
+		q: queue{members: map[string]uint64{}}, quit: make(chan struct{})}
 }
 
 // recover makes the tasks a killed daemon left running runnable again; their

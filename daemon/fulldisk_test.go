@@ -3,13 +3,16 @@ package daemon
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/internal/bgapi"
 )
 
@@ -49,14 +52,48 @@ func fill(t *testing.T, dir string) string {
 	return ""
 }
 
+// signalWriter signals on ch each write that holds match (a log line).
+type signalWriter struct {
+	match string
+	ch    chan struct{}
+}
+
+func (w signalWriter) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.match) {
+		select {
+		case w.ch <- struct{}{}:
+		default:
+		}
+	}
+	return len(p), nil
+}
+
 // The disk under the journal fills up: tasks are refused with 507 while
-// it is full, reads go on, nothing acknowledged is lost, and once there is
-// room again the daemon carries on, and starts again on a sound journal.
+// it is full, reads go on, the end of a transfer that cannot be recorded
+// is recorded once there is room (and the next task starts then), nothing
+// acknowledged is lost, and the daemon starts again on a sound journal.
 func TestFullDisk(t *testing.T) {
 	disk := smallDisk(t, "2m")
 	state := filepath.Join(disk, "state")
-	d := startDaemon(t, state, nil)
+	unrecorded := make(chan struct{}, 1)
+	d := startDaemon(t, state, func(c *Config) {
+		c.MaxTasks = 1
+		c.Logger = slog.New(slog.NewTextHandler(signalWriter{"recording a task's end failed", unrecorded}, nil))
+	})
 	ctx := context.Background()
+	// A transfer held at a gate has the only slot; a second task waits.
+	open, got := make(chan struct{}), make(chan struct{}, 1)
+	held := ferrytest.NewServer(t, ferrytest.Size(1000), gets(got), gate(open))
+	quick := ferrytest.NewServer(t, ferrytest.Size(1000))
+	first, err := d.c.Create(ctx, "run", bgapi.NewTask{Get: &bgapi.GetRequest{URL: held.URL + "/file", Path: filepath.Join(t.TempDir(), "a")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	await(t, got, "GET of the first file")
+	second, err := d.c.Create(ctx, "run", bgapi.NewTask{Get: &bgapi.GetRequest{URL: quick.URL + "/file", Path: filepath.Join(t.TempDir(), "b")}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	later := time.Now().Add(time.Hour) // queued, never run
 	create := func(i int) error {
 		_, err := d.c.Create(ctx, "full", bgapi.NewTask{NotBefore: later,
@@ -83,7 +120,17 @@ func TestFullDisk(t *testing.T) {
 	if ts, err := d.c.Tasks(ctx, "full"); err != nil || len(ts) != acked {
 		t.Fatalf("on a full disk: %d tasks listed, %d acknowledged (%v)", len(ts), acked, err)
 	}
+	close(open) // the first transfer ends, and its end cannot be recorded
+	await(t, unrecorded, "failure to record the first task's end")
 	os.Remove(filler)
+	for _, id := range []string{first.ID, second.ID} {
+		wctx, cancel := context.WithTimeout(ctx, testTimeout)
+		tk, err := d.c.Wait(wctx, id)
+		cancel()
+		if err != nil || tk.State != bgapi.Done {
+			t.Fatalf("task %s once there is room again: %+v %v", id, tk, err)
+		}
+	}
 	for i := range 20 {
 		if err := create(i); err != nil {
 			t.Fatalf("with room again: %v", err)

@@ -207,7 +207,8 @@ func (d *daemon) start(id string, r *run) {
 	}, &journal.Event{Type: bgapi.EventStarted})
 	if err != nil {
 		if !errors.Is(err, errNotRunnable) {
-			d.log.Error("starting a task", "task", id, "err", err)
+			d.log.Error("starting a task; trying again later", "task", id, "err", err, "in", d.cfg.RetryWait)
+			d.enqueueLater(id)
 		}
 		d.forgetRun(id, r)
 		return
@@ -240,6 +241,20 @@ func (d *daemon) start(id string, r *run) {
 		}
 		d.forgetRun(id, r)
 	})
+}
+
+// enqueueLater queues a task again after RetryWait: the journal could not
+// record its start (a full disk), and it must not be left behind.
+func (d *daemon) enqueueLater(id string) {
+	t, err := d.j.Task(id)
+	if err != nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.q.gen++
+	d.q.members[id] = d.q.gen
+	heap.Push(&d.q.later, qitem{id: id, prio: t.Priority, at: time.Now().Add(d.cfg.RetryWait), gen: d.q.gen})
 }
 
 // newTransfer starts the engine for t.
@@ -322,7 +337,7 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 	}
 	evType := map[journal.State]string{journal.Done: bgapi.EventDone, journal.Paused: bgapi.EventPaused,
 		journal.Canceled: bgapi.EventCanceled, journal.Waiting: bgapi.EventWaiting, journal.Failed: bgapi.EventFailed}[state]
-	nt, ev, uerr := d.j.Update(t.ID, func(jt *journal.Task) error {
+	nt, ev, uerr := d.record(t.ID, func(jt *journal.Task) error {
 		if jt.State.Terminal() {
 			return errNotRunnable // cancelled meanwhile: nothing more to say
 		}
@@ -353,6 +368,26 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 		d.mu.Unlock()
 	}
 	d.notify(ev.Session)
+}
+
+// record writes a transfer's end, trying again (RetryWait, doubling to a
+// minute) while the journal cannot take it (a full disk): the end is never
+// dropped while the daemon runs. A daemon stopping meanwhile leaves the task
+// running in the journal: the next start runs it again, from its engine's
+// own state.
+func (d *daemon) record(id string, f func(*journal.Task) error, ev *journal.Event) (*journal.Task, journal.Event, error) {
+	for wait := d.cfg.RetryWait; ; wait = min(2*wait, time.Minute) {
+		t, e, err := d.j.Update(id, f, ev)
+		if err == nil || errors.Is(err, errNotRunnable) || errors.Is(err, journal.ErrNotFound) || errors.Is(err, journal.ErrDamaged) {
+			return t, e, err
+		}
+		d.log.Warn("recording a task's end failed; trying again", "task", id, "err", err, "in", wait)
+		select {
+		case <-d.quit:
+			return nil, journal.Event{}, err
+		case <-time.After(wait):
+		}
+	}
 }
 
 func result(res *ferry.Result) *bgapi.Result {
