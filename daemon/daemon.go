@@ -120,14 +120,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	s, err := ferry.NewSession(scfg)
 	if err != nil {
-		ln.Close()
+		ln.close()
 		return err
 	}
 	d := newDaemon(cfg, log, j, s)
 
 	start := time.Now()
 	if err := d.recover(); err != nil {
-		ln.Close()
+		ln.close()
 		return err
 	}
 	log.Info("ferry daemon ready", "pid", os.Getpid(), "socket", cfg.Socket, "state", cfg.StateDir, "recovered_in", time.Since(start).Round(time.Millisecond))
@@ -137,7 +137,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
-			ln.Close()
+			ln.close()
 			return err
 		}
 		mux := http.NewServeMux()
@@ -183,7 +183,7 @@ func Run(ctx context.Context, cfg Config) error {
 	<-schedDone
 	d.stopRunning()
 	s.Close()
-	ln.remove()
+	ln.close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

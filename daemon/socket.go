@@ -177,8 +177,10 @@ func (l *peerListener) Accept() (net.Conn, error) {
 	}
 }
 
-// remove deletes the socket if it is still the one this listener created.
-func (l *peerListener) remove() {
+// close closes the listener and deletes the socket, if it is still the
+// one this listener created.
+func (l *peerListener) close() {
+	l.Close()
 	if fi, err := os.Lstat(l.path); err == nil && os.SameFile(fi, l.file) {
 		os.Remove(l.path)
 	}
