@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -381,5 +382,34 @@ func TestOpenRefusesDamage(t *testing.T) {
 				t.Errorf("%s: opened (%d tasks, %v)", what, len(ts), err)
 			}
 		}()
+	}
+}
+
+// Damage the fuzzers found, each once made bbolt panic on a journal Open
+// had accepted, or made Recover write a journal Open refused.
+func TestDamageFuzzFound(t *testing.T) {
+	sm := writeSample(t, t.TempDir(), 12)
+	// An inline bucket's page with a nonzero id: bbolt frees that page
+	// when the bucket grows.
+	// (Each is patched wherever it is: free pages hold older copies.)
+	inline := bytes.Clone(sm.file)
+	for _, m := range regexp.MustCompile(`(?s)events\x00{8}.{8}`).FindAllIndex(sm.file, -1) { // root 0: inline
+		inline[m[1]+7] = 0xff // the inline page's id
+	}
+	// A format version that is no version: damage, not a later format.
+	version := bytes.ReplaceAll(sm.file, []byte("version1"), []byte("version\xce"))
+	// A session bucket's name damaged, to an invalid one and to another:
+	// the names are the keys of the sessions bucket, each followed by its
+	// bucket's 16-byte header.
+	invalid, other := bytes.Clone(sm.file), bytes.Clone(sm.file)
+	for _, m := range regexp.MustCompile(`(?s)alpha.{16}beta.{16}gamma`).FindAllIndex(sm.file, -1) {
+		copy(invalid[m[1]-len("gamma"):], "gam\xffa")
+		copy(other[m[0]+len("alpha")+16:], "bexa")
+	}
+	for what, b := range map[string][]byte{"inline page id": inline, "format version": version, "invalid session name": invalid, "other session name": other} {
+		out := sm.damage(t, b, what)
+		if out.opened && out.changed {
+			t.Errorf("%s: opened with other contents", what)
+		}
 	}
 }
