@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry"
 	"github.com/ferryhq/ferry/ferrytest"
@@ -24,9 +25,33 @@ func rangedGETs(srv *ferrytest.Server) (n int) {
 	return n
 }
 
+// together holds the first n ranged GETs until all n are in flight, so
+// that the workers' first requests overlap (and take n connections over
+// HTTP/1.1) however the machine schedules them.
+func together(n int) ferrytest.Option {
+	var arrived atomic.Int32
+	all := make(chan struct{})
+	return wrap(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if r.Method == "GET" && r.Header.Get("Range") != "" {
+			switch k := arrived.Add(1); {
+			case k == int32(n):
+				close(all)
+			case k < int32(n):
+				select {
+				case <-all:
+				case <-r.Context().Done():
+					return
+				case <-time.After(time.Minute): // the workers do not overlap: the test fails below
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func TestSegmentedDownload(t *testing.T) {
 	proto(t, func(t *testing.T, h2 bool) {
-		srv := newServer(t, h2, ferrytest.Size(segSize))
+		srv := newServer(t, h2, ferrytest.Size(segSize), together(4))
 		res, _, err := download(t, mustSession(t, testConfig(h2)),
 			ferry.DownloadRequest{URL: srv.URL + "/f", Path: filepath.Join(t.TempDir(), "o"), SHA256: true, Connections: 4})
 		if err != nil {
