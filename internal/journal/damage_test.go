@@ -265,7 +265,11 @@ func TestDamagedTruncated(t *testing.T) {
 		if out.opened && out.changed {
 			t.Errorf("a journal truncated to %d of %d bytes opened with other contents", size, len(sm.file))
 		}
-		t.Logf("truncated to %d of %d bytes: kept %d of %d tasks", size, len(sm.file), out.kept, out.all)
+		if out.opened {
+			t.Logf("truncated to %d of %d bytes: only unused pages were cut; it opened whole", size, len(sm.file))
+		} else {
+			t.Logf("truncated to %d of %d bytes: recovered %d of %d tasks", size, len(sm.file), out.kept, out.all)
+		}
 	}
 }
 
