@@ -2,5 +2,5 @@
 
 package server
 
-// diskFree cannot tell the free space here.
-func diskFree(dir string) (int64, bool) { return 0, false }
+// diskSpace cannot tell the free space here.
+func diskSpace(dir string) (free, size int64, ok bool) { return 0, 0, false }

@@ -87,9 +87,9 @@
 // all of these except OPTIONS, compared in constant time; files below Root
 // and /healthz stay public. [Config.MaxUploadSize] bounds every upload
 // (413). Limits protect a server started with nothing but Uploads: the
-// store holds at most [Config.MaxUploadStorage] (by default, uploads may
-// take 80% of the space free on their file system at start; 507
-// Insufficient Storage past it), and one client creates at most
+// store holds at most [Config.MaxUploadStorage] (by default, uploads
+// leave 5% of their file system free, at most 4 GiB, measured as bytes
+// arrive; 507 Insufficient Storage past it), and one client creates at most
 // [Config.UploadCreationBurst] uploads at once and then
 // [Config.UploadCreationRate] a second (default 100, then 20; 429 with
 // Retry-After past them). Unfinished uploads idle for [Config.UploadExpiry]

@@ -12,9 +12,9 @@ func WithClock(cfg Config, now func() time.Time) Config {
 	return cfg
 }
 
-// WithDiskFree returns cfg with a measure of the free space of the
-// uploads' file system.
-func WithDiskFree(cfg Config, free func(dir string) (int64, bool)) Config {
-	cfg.diskFree = free
+// WithDiskSpace returns cfg with a measure of the free space and size of
+// the uploads' file system.
+func WithDiskSpace(cfg Config, space func(dir string) (free, size int64, ok bool)) Config {
+	cfg.diskSpace = space
 	return cfg
 }

@@ -44,13 +44,14 @@ type Config struct {
 	UploadStallTimeout time.Duration
 	// MaxUploadStorage bounds what the uploads store holds, in bytes, in
 	// uploads finished or not (507 past it; streams are not counted). 0
-	// means: for the filestore in Uploads, what it holds when the server
-	// starts plus 80% of the space then free on its file system (a
-	// parallel upload needs room for its parts and for their
-	// concatenation); DefaultMaxUploadStorage for another store that can
-	// list its uploads, or where the free space is unknown; no limit for
-	// a store that cannot. Negative means no limit. See
-	// resumable.Config.MaxStorage.
+	// means: for the filestore in Uploads, no bound of its own, but new
+	// bytes get 507 while its file system has less room than 5% of its
+	// size (at most 4 GiB) kept back for the system, asked as bytes
+	// arrive, so space freed there is usable at once;
+	// DefaultMaxUploadStorage for another store that can list its
+	// uploads, or where the free space is unknown; no limit for a store
+	// that cannot. Negative means no limit. See
+	// resumable.Config.MaxStorage and Room.
 	MaxUploadStorage int64
 	// UploadCreationRate is how many uploads one client (an IP address,
 	// or an IPv6 /64) may create a second once it has created
@@ -61,8 +62,8 @@ type Config struct {
 	// once; 0 means DefaultUploadCreationBurst.
 	UploadCreationBurst int
 
-	clock    func() time.Time               // the server's clock (digests, idle bodies, upload expiry and rates); nil: time.Now
-	diskFree func(dir string) (int64, bool) // nil: the file system's
+	clock     func() time.Time                             // the server's clock (digests, idle bodies, upload expiry and rates); nil: time.Now
+	diskSpace func(dir string) (free, size int64, ok bool) // nil: the file system's
 	// Streams is the directory live streams (POST /stream/<name>) are
 	// kept in; "" means <Uploads>/streams when Uploads is set, and no
 	// stream endpoint otherwise.

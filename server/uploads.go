@@ -2,7 +2,6 @@ package server
 
 import (
 	"cmp"
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
@@ -32,11 +31,13 @@ const (
 	DefaultUploadCreationBurst = 100
 )
 
-// uploadDiskShare is the share of the free space of the uploads' file
-// system that uploads may take by default: a parallel upload needs room
-// for its parts and their concatenation, and the rest stays for the
-// system.
-const uploadDiskShare = 0.8
+// The share of its file system the uploads leave free by default, for the
+// system and everything else on it: diskReserve of its size, at most
+// maxDiskReserve.
+const (
+	diskReserve    = 0.05
+	maxDiskReserve = 4 << 30
+)
 
 // setupUploads builds the upload handler when cfg enables uploads.
 func (s *Server) setupUploads(cfg Config) error {
@@ -54,15 +55,13 @@ func (s *Server) setupUploads(cfg Config) error {
 		}
 		st = fs
 	}
-	maxStorage, err := uploadStorage(cfg, st)
-	if err != nil {
-		return &ConfigError{Field: "MaxUploadStorage", Err: err}
-	}
+	maxStorage, room := uploadStorage(cfg, st)
 	h, err := resumable.New(resumable.Config{
 		Store:         st,
 		BasePath:      uploadsPath,
 		MaxSize:       cfg.MaxUploadSize,
 		MaxStorage:    maxStorage,
+		Room:          room,
 		CreationRate:  orDefault(cfg.UploadCreationRate, DefaultUploadCreationRate),
 		CreationBurst: cmp.Or(max(cfg.UploadCreationBurst, 0), DefaultUploadCreationBurst),
 		Expiry:        cfg.UploadExpiry,
@@ -81,33 +80,33 @@ func (s *Server) setupUploads(cfg Config) error {
 	return nil
 }
 
-// uploadStorage is the resumable.Config.MaxStorage for cfg, as
-// Config.MaxUploadStorage describes: by default, what the filestore in
-// Uploads holds plus uploadDiskShare of the space left on its file system.
-func uploadStorage(cfg Config, st store.Store) (int64, error) {
+// uploadStorage is the resumable.Config.MaxStorage and Room for cfg, as
+// Config.MaxUploadStorage describes: by default, for the filestore in
+// Uploads, no bound of its own but the room on its file system less a
+// reserve, asked as bytes arrive.
+func uploadStorage(cfg Config, st store.Store) (limit int64, room func() (int64, bool)) {
 	_, lists := st.(store.Lister)
 	switch {
 	case cfg.MaxUploadStorage > 0:
 		return cfg.MaxUploadStorage, nil
-	case cfg.MaxUploadStorage < 0 || !lists:
+	case cfg.MaxUploadStorage < 0:
+		return 0, nil
+	case cfg.UploadStore == nil:
+		space := diskSpace
+		if cfg.diskSpace != nil {
+			space = cfg.diskSpace
+		}
+		if _, _, ok := space(cfg.Uploads); ok {
+			return 0, func() (int64, bool) {
+				free, size, ok := space(cfg.Uploads)
+				return free - min(int64(float64(size)*diskReserve), maxDiskReserve), ok
+			}
+		}
+	}
+	if !lists {
 		return 0, nil
 	}
-	free, ok := int64(0), false
-	if cfg.UploadStore == nil {
-		measure := diskFree
-		if cfg.diskFree != nil {
-			measure = cfg.diskFree
-		}
-		free, ok = measure(cfg.Uploads)
-	}
-	if !ok {
-		return DefaultMaxUploadStorage, nil
-	}
-	_, held, err := store.MeasureUsage(context.Background(), st)
-	if err != nil {
-		return 0, err
-	}
-	return max(held+int64(float64(free)*uploadDiskShare), 1), nil
+	return DefaultMaxUploadStorage, nil
 }
 
 // orDefault is v, def when v is zero, or 0 (no limit) when v is negative.

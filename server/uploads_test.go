@@ -279,23 +279,48 @@ func TestMultipartMaxSize(t *testing.T) {
 
 // A server started with Uploads and nothing else is protected: one client
 // creates at most a burst of uploads and then a steady rate, and uploads
-// take at most 80% of the space free on their file system (10 GiB where
-// that is unknown). Negative values lift the limits.
+// leave 5% of their file system free (at most 4 GiB), measured as bytes
+// arrive, so that space freed later is usable at once; 10 GiB in all
+// where the free space is unknown. Negative values lift the limits.
 func TestUploadLimitsByDefault(t *testing.T) {
 	now := time.Now()
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	const free = 1 << 30
-	cfg := server.WithDiskFree(server.Config{}, func(string) (int64, bool) { return free, true })
+	advance := func() { mu.Lock(); now = now.Add(time.Second); mu.Unlock() }
+	const size = 10 << 30 // 512 MiB of it kept back
+	free := int64(1 << 30)
+	cfg := server.WithDiskSpace(server.Config{}, func(string) (int64, int64, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		return free, size, true
+	})
 	e := newUploadEnv(t, false, server.WithClock(cfg, clock))
-	resp, body := e.send(t, "POST", "/files/", nil, tusHeader, fmt.Sprintf("Upload-Length: %d", free*8/10))
+	resp, body := e.send(t, "POST", "/files/", nil, tusHeader, fmt.Sprintf("Upload-Length: %d", 600<<20))
 	wantStatus(t, resp, body, 507)
-	resp, body = e.send(t, "POST", "/files/", nil, tusHeader, fmt.Sprintf("Upload-Length: %d", free*7/10))
+	resp, body = e.send(t, "POST", "/files/", nil, tusHeader, fmt.Sprintf("Upload-Length: %d", 400<<20))
 	wantStatus(t, resp, body, 201)
-	unknown := newUploadEnv(t, false, server.WithDiskFree(server.Config{}, func(string) (int64, bool) { return 0, false }))
+	mu.Lock()
+	free = 2 << 30 // something else freed space
+	mu.Unlock()
+	advance()
+	resp, body = e.send(t, "POST", "/files/", nil, tusHeader, fmt.Sprintf("Upload-Length: %d", 1<<30))
+	wantStatus(t, resp, body, 201)
+	mu.Lock()
+	free = 100 << 20 // something else filled it
+	mu.Unlock()
+	advance()
+	resp, body = e.send(t, "POST", "/files/", nil, tusHeader, "Upload-Length: 1")
+	wantStatus(t, resp, body, 507)
+	unknown := newUploadEnv(t, false, server.WithDiskSpace(server.Config{}, func(string) (int64, int64, bool) { return 0, 0, false }))
 	resp, body = unknown.send(t, "POST", "/files/", nil, tusHeader, fmt.Sprintf("Upload-Length: %d", server.DefaultMaxUploadStorage))
 	wantStatus(t, resp, body, 507)
-	for i := range server.DefaultUploadCreationBurst - 2 { // two went above
+
+	// The creation rate, with room to spare and a clock that stands still.
+	mu.Lock()
+	free = 1 << 30
+	mu.Unlock()
+	e = newUploadEnv(t, false, server.WithClock(cfg, clock))
+	for i := range server.DefaultUploadCreationBurst {
 		resp, body := e.send(t, "POST", "/files/", nil, tusHeader, "Upload-Length: 1")
 		if resp.StatusCode != 201 {
 			t.Fatalf("creation %d: %s; body %s", i, resp.Status, body)
@@ -306,9 +331,7 @@ func TestUploadLimitsByDefault(t *testing.T) {
 	if resp.Header.Get("Retry-After") != "1" {
 		t.Errorf("Retry-After %q, want 1", resp.Header.Get("Retry-After"))
 	}
-	mu.Lock()
-	now = now.Add(time.Second)
-	mu.Unlock()
+	advance()
 	for range server.DefaultUploadCreationRate {
 		resp, body := e.send(t, "POST", "/files/", nil, tusHeader, "Upload-Length: 1")
 		wantStatus(t, resp, body, 201)

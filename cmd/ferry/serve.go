@@ -49,8 +49,9 @@ With --uploads DIR, ferry also takes uploads into DIR:
 FERRY_TOKEN environment variable works too, and keeps the token out of ps).
 
 Uploads are limited out of the box: --max-storage bounds what DIR holds in
-uploads, finished or not (507 past it; by default, they may take 80% of
-the space free when the server starts), and one client (an IP address, or
+uploads, finished or not (507 past it; by default, no bound of its own,
+but uploads leave 5% of DIR's file system free, at most 4 GiB, measured
+as bytes arrive, so space freed there is usable at once), and one client (an IP address, or
 an IPv6 /64) may create --creation-burst uploads at once and then
 --creation-rate a second (429 with Retry-After past them).
 
@@ -153,7 +154,7 @@ a reverse proxy all clients share its address: raise it, or 0 for none).`,
 	fl.StringVar(&token, "token", "", "require `T` as a bearer token on the upload endpoints (default $FERRY_TOKEN)")
 	fl.StringVar(&maxUpload, "max-upload-size", "", "refuse uploads larger than `SIZE`, e.g. 10G (default: no limit)")
 	fl.DurationVar(&expiry, "upload-expiry", 24*time.Hour, "remove unfinished uploads idle for `DURATION` (0: never)")
-	fl.StringVar(&maxStorage, "max-storage", "", "refuse new upload bytes once DIR holds `SIZE` in uploads (0: no limit; default: what DIR holds plus 80% of the space free on its file system at start)")
+	fl.StringVar(&maxStorage, "max-storage", "", "refuse new upload bytes once DIR holds `SIZE` in uploads (0: no limit; default: leave 5% of DIR's file system free, at most 4 GiB)")
 	fl.Float64Var(&creationRate, "creation-rate", server.DefaultUploadCreationRate, "let one client create `N` uploads a second after its burst (0: no limit)")
 	fl.IntVar(&creationBurst, "creation-burst", server.DefaultUploadCreationBurst, "let one client create `N` uploads at once")
 	fl.DurationVar(&bodyIdle, "body-idle-timeout", server.DefaultBodyIdleTimeout, "cut request content that goes `DURATION` without a byte (0: never)")

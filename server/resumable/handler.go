@@ -88,6 +88,13 @@ type Config struct {
 	// handler: a store shared with another handler is counted by each as
 	// if it alone changed it. Zero means no limit.
 	MaxStorage int64
+	// Room, if set, says how many more bytes the store's medium may take
+	// now (for files: the file system's free space less what is kept back
+	// for the system). A creation, append or form file past it gets 507
+	// as past MaxStorage. It is asked at most every 250 ms, and what is
+	// taken meanwhile is subtracted, so space freed on the medium is
+	// usable at once and others filling it are seen.
+	Room func() (int64, bool)
 	// CreationRate is how many uploads one client may create a second,
 	// once it has used its CreationBurst; a creation past that gets 429
 	// with Retry-After. A client is an IP address, or the /64 network of
@@ -208,6 +215,12 @@ func New(cfg Config) (*Handler, error) {
 		}
 		h.storage = &storage{max: cfg.MaxStorage, used: used}
 		h.log.Info("upload storage", "uploads", n, "bytes", used, "max", cfg.MaxStorage)
+	}
+	if cfg.Room != nil {
+		if h.storage == nil {
+			h.storage = &storage{}
+		}
+		h.storage.room = &roomMeter{measure: cfg.Room, now: h.now}
 	}
 	h.term, _ = cfg.Store.(store.Terminater)
 	h.decl, _ = cfg.Store.(store.LengthDeclarer)

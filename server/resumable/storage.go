@@ -3,7 +3,9 @@ package resumable
 import (
 	"errors"
 	"io"
+	"math"
 	"sync"
+	"time"
 )
 
 // errStorageFull is the error of bytes the store has no room for under
@@ -13,11 +15,57 @@ var errStorageFull = errors.New("resumable: upload storage is full")
 // storage counts what the store holds against Config.MaxStorage: the
 // [store.Footprint] of every upload, plus the bytes being appended. It is
 // measured from the store when the handler starts and kept current by
-// every change the handler makes. A nil *storage is no limit.
+// every change the handler makes. It also keeps within what Config.Room
+// says the store's medium can take. A nil *storage is no limit.
 type storage struct {
-	max  int64
+	max  int64      // 0: no bound on what the store holds
+	room *roomMeter // nil: the medium is not asked
+
 	mu   sync.Mutex
 	used int64
+}
+
+// roomRefresh is how long a measure of the medium's room is used before
+// the medium is asked again; what is taken meanwhile is subtracted from it.
+const roomRefresh = 250 * time.Millisecond
+
+// roomMeter caches Config.Room.
+type roomMeter struct {
+	measure func() (int64, bool)
+	now     func() time.Time
+	at      time.Time // of the last measure; zero: never measured
+	left    int64     // room at the last measure, less what was taken since
+}
+
+// available returns how many more bytes the medium takes now, or at
+// least n of them: a measure too small for n is taken again before it is
+// believed, so that room made a moment ago is not refused.
+func (m *roomMeter) available(n int64) int64 {
+	if m == nil {
+		return math.MaxInt64
+	}
+	if now := m.now(); m.at.IsZero() || now.Sub(m.at) >= roomRefresh || now.Before(m.at) || m.left < n {
+		m.at, m.left = now, math.MaxInt64
+		if free, ok := m.measure(); ok {
+			m.left = max(free, 0)
+		}
+	}
+	return m.left
+}
+
+func (m *roomMeter) take(n int64) {
+	if m != nil {
+		m.left -= n
+	}
+}
+
+// freeLocked returns how many more bytes fit, asking for n, under s.mu.
+func (s *storage) freeLocked(n int64) int64 {
+	free := s.room.available(n)
+	if s.max > 0 {
+		free = min(free, s.max-s.used)
+	}
+	return free
 }
 
 // take counts n more bytes if they fit, and reports whether they did.
@@ -27,10 +75,11 @@ func (s *storage) take(n int64) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n > s.max-s.used {
+	if n > s.freeLocked(n) {
 		return false
 	}
 	s.used += n
+	s.room.take(n)
 	return true
 }
 
@@ -41,8 +90,9 @@ func (s *storage) takeUpTo(n int64) int64 {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n = max(min(n, s.max-s.used), 0)
+	n = max(min(n, s.freeLocked(n)), 0)
 	s.used += n
+	s.room.take(n)
 	return n
 }
 
@@ -53,10 +103,11 @@ func (s *storage) fits(n int64) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return n <= s.max-s.used
+	return n <= s.freeLocked(n)
 }
 
-// release stops counting n bytes.
+// release stops counting n bytes. The medium's room is measured again
+// in its time: what was freed on it shows there.
 func (s *storage) release(n int64) {
 	if s == nil || n <= 0 {
 		return
@@ -66,16 +117,14 @@ func (s *storage) release(n int64) {
 	s.used = max(s.used-n, 0)
 }
 
-// room returns how many more bytes fit.
-func (s *storage) room() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.max - s.used
-}
-
 // full returns the error for n bytes that do not fit.
 func (s *storage) full(n int64) *Error {
-	return ErrStorageFull.with("%d more bytes do not fit: %d of the limit of %d are free", n, max(s.room(), 0), s.max)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.max > 0 && n > s.max-s.used {
+		return ErrStorageFull.with("%d more bytes do not fit: %d of the limit of %d are free", n, max(s.max-s.used, 0), s.max)
+	}
+	return ErrStorageFull.with("%d more bytes do not fit: the storage has room for %d now", n, max(s.room.left, 0))
 }
 
 // storageReader counts each byte read through it against the storage

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,4 +191,36 @@ func TestCreationRate(t *testing.T) {
 	if files, _ := r.problem(t)["files"].([]any); len(files) != 2 {
 		t.Errorf("problem %s: want the two files stored listed", r.body)
 	}
+}
+
+// Room is asked as bytes arrive: an append past what the medium has room
+// for keeps what fits and gets 507, and once room is made there the same
+// upload continues at once.
+func TestRoom(t *testing.T) {
+	var mu sync.Mutex
+	capacity := int64(100 << 10)
+	var e *env
+	e = newEnv(t, false, resumable.Config{
+		// The medium: what it holds comes off its capacity.
+		Room: func() (int64, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			return capacity - storedBytes(t, e.dir), true
+		},
+	})
+	// A declared length that does not fit now is refused at once.
+	e.do(t, "POST", "/files/", nil, tus, fmt.Sprintf("Upload-Length: %d", 300<<10)).expect(t, 507)
+	u := e.do(t, "POST", "/files/", nil, tus, "Upload-Defer-Length: 1").expect(t, 201).Header.Get("Location")
+	r := e.do(t, "PATCH", u, struct{ io.Reader }{bytes.NewReader(make([]byte, 300<<10))},
+		tus, "Content-Type: application/offset+octet-stream", "Upload-Offset: 0")
+	r.expect(t, 507)
+	kept := atoi(t, r.Header.Get("Upload-Offset"))
+	if kept <= 0 || kept > 100<<10 {
+		t.Fatalf("kept %d bytes with room for %d", kept, 100<<10)
+	}
+	mu.Lock()
+	capacity = 1 << 20 // room made on the medium: usable at once
+	mu.Unlock()
+	e.do(t, "PATCH", u, bytes.NewReader(make([]byte, 300<<10-kept)), tus, "Content-Type: application/offset+octet-stream",
+		fmt.Sprintf("Upload-Offset: %d", kept), fmt.Sprintf("Upload-Length: %d", 300<<10)).expect(t, 204)
 }
