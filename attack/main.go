@@ -109,17 +109,18 @@ func main() {
 	only := flag.String("classes", "", "run only these comma-separated `classes` (default: all)")
 	out := flag.String("out", "", "write the table into `FILE` between its attack:begin and attack:end markers")
 	keep := flag.Bool("keep", false, "keep the scratch directory")
+	bin := flag.String("bin", "", "attack this ferry `BINARY` instead of one built from this checkout (an older build, to compare)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := runAll(ctx, *seed, *scale, *only, *out, *keep); err != nil {
+	if err := runAll(ctx, *bin, *seed, *scale, *only, *out, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "attack:", err)
 		os.Exit(1)
 	}
 }
 
-func runAll(ctx context.Context, seed uint64, scale float64, only, out string, keep bool) error {
+func runAll(ctx context.Context, bin string, seed uint64, scale float64, only, out string, keep bool) error {
 	var pick []string
 	if only != "" {
 		pick = strings.Split(only, ",")
@@ -138,9 +139,12 @@ func runAll(ctx context.Context, seed uint64, scale float64, only, out string, k
 	} else {
 		defer os.RemoveAll(scratch)
 	}
-	fmt.Fprintln(os.Stderr, "building ferry")
-	bin, err := peer.BuildFerry(ctx, filepath.Join(scratch, "bin"))
-	if err != nil {
+	if bin == "" {
+		fmt.Fprintln(os.Stderr, "building ferry")
+		if bin, err = peer.BuildFerry(ctx, filepath.Join(scratch, "bin")); err != nil {
+			return err
+		}
+	} else if bin, err = filepath.Abs(bin); err != nil {
 		return err
 	}
 
