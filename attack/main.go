@@ -24,7 +24,10 @@
 // that file between its "attack:begin" and "attack:end" markers.
 //
 // Everything runs on loopback, in temporary directories, with timeouts on
-// every step; nothing needs root.
+// every step. Two checks need more than a user has: the diskfull class
+// mounts a small tmpfs in a private mount namespace (root, or unprivileged
+// user namespaces), and the daemon class reaches the daemon's socket as
+// another user only when run as root.
 package main
 
 import (
