@@ -29,9 +29,18 @@ type server struct {
 	client *http.Client
 }
 
-// startServe starts ferry serve on root with more flags.
+// startServe starts ferry serve on root with more flags ("--name value"
+// pairs). A flag the binary does not know is left out, so that an older
+// build (-bin) is attacked with its own defaults.
 func startServe(ctx context.Context, e *env, root, uploads string, args ...string) (*server, error) {
-	s, err := peer.StartFerryServe(ctx, peer.FerryServeConfig{Bin: e.bin, Root: root, Uploads: uploads, Args: args})
+	help := runFerry(ctx, e, root, 30*time.Second, nil, "serve", "--help")
+	var known []string
+	for i := 0; i+1 < len(args); i += 2 {
+		if strings.Contains(string(help.stdout)+help.stderr, args[i]+" ") {
+			known = append(known, args[i], args[i+1])
+		}
+	}
+	s, err := peer.StartFerryServe(ctx, peer.FerryServeConfig{Bin: e.bin, Root: root, Uploads: uploads, Args: known})
 	if err != nil {
 		return nil, err
 	}
