@@ -306,6 +306,63 @@ func TestUploadOffsetGoingBackIsNotProgress(t *testing.T) {
 	}
 }
 
+// A resumable-upload server that reads every append and acknowledges none
+// of it (the same Upload-Offset every time) does not hold the upload in a
+// loop, on one connection or several: an append acknowledged with no
+// progress is a failure, and the retry budget bounds them.
+func TestUploadNothingAcknowledgedEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		protocol ferry.Protocol
+		conns    int
+		size     int64
+	}{
+		{"tus", ferry.ProtocolTus, 1, 3 * ferry.MinChunkSize},
+		{"tus parallel", ferry.ProtocolTus, 2, 8 << 20}, // large enough to be split
+		{"ietf", ferry.ProtocolIETF, 1, 3 * ferry.MinChunkSize},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var patches atomic.Int32
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Tus-Resumable", "1.0.0")
+				switch r.Method {
+				case http.MethodOptions:
+					w.Header().Set("Tus-Version", "1.0.0")
+					w.Header().Set("Tus-Extension", "creation,concatenation")
+					w.WriteHeader(http.StatusNoContent)
+				case http.MethodPost:
+					w.Header().Set("Location", "/u/1")
+					w.WriteHeader(http.StatusCreated)
+				case http.MethodHead:
+					w.Header().Set("Upload-Offset", "0")
+					w.WriteHeader(http.StatusOK)
+				case http.MethodPatch:
+					if patches.Add(1) > 100 {
+						// Ends the test on a client that never gives up.
+						w.WriteHeader(http.StatusForbidden)
+						return
+					}
+					io.Copy(io.Discard, r.Body)
+					w.Header().Set("Upload-Offset", r.Header.Get("Upload-Offset"))
+					w.WriteHeader(http.StatusNoContent)
+				}
+			}))
+			defer ts.Close()
+			const attempts = 3
+			path, _ := makeFile(t, tc.size)
+			_, _, err := runUpload(t, mustSession(t, failingConfig(attempts)), ferry.UploadRequest{
+				URL: ts.URL + "/files/", Path: path, Protocol: tc.protocol,
+				ChunkSize: ferry.MinChunkSize, Connections: tc.conns})
+			if err == nil || !strings.Contains(err.Error(), "acknowledged none") {
+				t.Errorf("err = %v, want the appends that were not acknowledged", err)
+			}
+			if n, most := patches.Load(), int32(attempts*tc.conns); n > most {
+				t.Errorf("%d appends sent to a server that keeps nothing, want at most %d", n, most)
+			}
+		})
+	}
+}
+
 // retryAfter is a server that answers every request with status and a
 // Retry-After that asks for too long: the client fails at once.
 func retryAfter(name string, status int, value string) attack {

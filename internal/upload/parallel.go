@@ -252,9 +252,6 @@ func (p *parallelUpload) send(ctx context.Context, i int) (progressed bool, err 
 		p.mu.Lock()
 		p.speed.observe(off-before, time.Since(t0))
 		p.mu.Unlock()
-		if off == before {
-			return progressed, &transfer.Transient{Err: errors.New("the server acknowledged none of an append")}
-		}
 		progressed = r.passed(i, off) || progressed
 		s.Offset = off
 		p.update(i, s)

@@ -209,8 +209,17 @@ func (r *run) appendAt(ctx context.Context, loc string, start, off, n int64, las
 		newOff, err = ackedOffset(resp.Header, off, n)
 		return err
 	})
+	if err == nil && newOff == off && n > 0 {
+		// A server that takes every append and keeps none of it would
+		// hold the upload in a loop: a failure, bounded by the retries.
+		return off, errNothingAcked
+	}
 	return newOff, err
 }
+
+// errNothingAcked: the server answered an append with the offset it
+// started at.
+var errNothingAcked = &transfer.Transient{Err: errors.New("the server acknowledged none of an append")}
 
 // parseOffset reads a server's Upload-Offset: decimal digits (tus 1.0
 // §Upload-Offset; an sf-integer of the IETF draft has the same form), no
