@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -338,6 +340,58 @@ func TestOpenStream(t *testing.T) {
 	os.WriteFile(regular, []byte("keep"), 0o644)
 	if _, err := OpenStream(context.Background(), regular); !errors.Is(err, ErrUnsafe) {
 		t.Errorf("OpenStream of a regular file: %v", err)
+	}
+}
+
+// A cancelled OpenStream returns at once whatever its open does: an open
+// that does not return (a device that waits, a FIFO whose reader cannot
+// be opened or whose name was swapped) is left to finish, and what it
+// opens then is closed, not leaked.
+func TestOpenStreamCancelledDuringABlockedOpen(t *testing.T) {
+	for _, gone := range []bool{false, true} {
+		t.Run(fmt.Sprintf("name gone %v", gone), func(t *testing.T) {
+			fifo := filepath.Join(t.TempDir(), "fifo")
+			if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pr.Close()
+			opening, release := make(chan struct{}), make(chan struct{})
+			blockedOpen := func(string) (*os.File, error) {
+				close(opening)
+				<-release // what a device that waits does, whatever else happens
+				return pw, nil
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			go func() {
+				f, err := openStream(ctx, fifo, blockedOpen)
+				if f != nil {
+					t.Error("a cancelled OpenStream returned a file")
+				}
+				errc <- err
+			}()
+			<-opening
+			if gone {
+				os.Remove(fifo) // no reader can be opened to end the wait
+			}
+			cancel()
+			within(t, func() {
+				if err := <-errc; !errors.Is(err, context.Canceled) {
+					t.Errorf("OpenStream cancelled during the open: %v", err)
+				}
+			})
+			close(release)
+			within(t, func() {
+				// The pipe's reader sees its end once the late file is closed.
+				if n, err := pr.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+					t.Errorf("read %d, %v from a file the open returned late, want it closed", n, err)
+				}
+			})
+		})
 	}
 }
 

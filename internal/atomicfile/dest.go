@@ -88,6 +88,14 @@ func isStream(m fs.FileMode) bool {
 // OpenStream opens the device or FIFO at name for writing in place. Opening
 // a FIFO waits for its reader, or for ctx to end.
 func OpenStream(ctx context.Context, name string) (*os.File, error) {
+	return openStream(ctx, name, func(name string) (*os.File, error) {
+		return os.OpenFile(name, os.O_WRONLY|syscall.O_NOCTTY, 0)
+	})
+}
+
+// openStream is OpenStream with the open that may block: a FIFO's until
+// its reader comes, some devices' until they are ready.
+func openStream(ctx context.Context, name string, open func(string) (*os.File, error)) (*os.File, error) {
 	if d, err := Classify(name); err != nil {
 		return nil, err
 	} else if d != Stream {
@@ -99,7 +107,7 @@ func OpenStream(ctx context.Context, name string) (*os.File, error) {
 	}
 	done := make(chan opened, 1)
 	go func() {
-		f, err := os.OpenFile(name, os.O_WRONLY|syscall.O_NOCTTY, 0)
+		f, err := open(name)
 		done <- opened{f, err}
 	}()
 	select {
@@ -118,14 +126,38 @@ func OpenStream(ctx context.Context, name string) (*os.File, error) {
 		}
 		return o.f, nil
 	case <-ctx.Done():
-		// The open waits for a reader of the FIFO: be one for a moment so
-		// that it returns, and close both.
-		if r, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+		// The open cannot be interrupted: it is left to finish, and what
+		// it opens then is closed. A FIFO's open waits for a reader, so
+		// one is opened to end the wait, where the name still leads to a
+		// FIFO that may be opened for reading.
+		r := wakeWriter(name)
+		go func() {
 			if o := <-done; o.f != nil {
 				o.f.Close()
 			}
-			r.Close()
-		}
+			if r != nil {
+				r.Close()
+			}
+		}()
 		return nil, context.Cause(ctx)
 	}
+}
+
+// wakeWriter opens a reader of the FIFO at name without waiting, which
+// lets an open for writing that waits for one return; nil if name is not
+// a FIFO or cannot be read. Nothing else is opened: opening a device may
+// do something.
+func wakeWriter(name string) *os.File {
+	if fi, err := os.Stat(name); err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
+		return nil
+	}
+	r, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil
+	}
+	if fi, err := r.Stat(); err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
+		r.Close() // swapped for something else since the Stat
+		return nil
+	}
+	return r
 }
