@@ -408,7 +408,8 @@ func (s *Session) backgroundDownload(ctx context.Context, req DownloadRequest) (
 		return nil, err
 	}
 	return s.backgroundTask(ctx, bgapi.NewTask{Get: &bgapi.GetRequest{URL: req.URL, Path: path,
-		Connections: req.Connections, Checksum: req.Checksum, Header: mergeHeaders(s.cfg.Header, req.Header)}})
+		Connections: req.Connections, Checksum: req.Checksum, CreateDirs: req.CreateDirs,
+		Header: mergeHeaders(s.cfg.Header, req.Header)}})
 }
 
 func (s *Session) backgroundUpload(ctx context.Context, req UploadRequest) (*Task, error) {
@@ -438,5 +439,5 @@ func (s *Session) backgroundHLS(ctx context.Context, req HLSRequest) (*Task, err
 	return s.backgroundTask(ctx, bgapi.NewTask{HLS: &bgapi.HLSRequest{URL: req.URL, Dir: dir,
 		Variant: req.Variant, MaxBandwidth: req.MaxBandwidth, Connections: req.Connections,
 		LiveDuration: bgapi.Duration(req.LiveDuration), AllowHoles: req.AllowHoles, Concat: concat,
-		Header: mergeHeaders(s.cfg.Header, req.Header)}})
+		MaxSegments: req.MaxSegments, Header: mergeHeaders(s.cfg.Header, req.Header)}})
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -295,6 +296,52 @@ func TestBackgroundDaemonLogSafe(t *testing.T) {
 		}
 		if b, _ := os.ReadFile(victim); string(b) != "mine\n" {
 			t.Fatalf("the file behind daemon.log now holds %q (%v)", b, err)
+		}
+	}
+}
+
+// The fields of a request that a background session carries reach the
+// daemon's engine: CreateDirs makes the missing directories of a
+// download, and MaxSegments bounds an HLS download.
+func TestBackgroundRequestFields(t *testing.T) {
+	dc := runDaemon(t)
+	s, err := ferry.NewSession(ferry.Config{Background: "fields", Daemon: dc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	srv := ferrytest.NewServer(t, ferrytest.Size(64<<10))
+	path := filepath.Join(t.TempDir(), "made", "here", "f.bin")
+	task, err := s.Download(ctx, ferry.DownloadRequest{URL: srv.URL + "/file", Path: path, CreateDirs: true})
+	if err != nil {
+		t.Fatalf("a background download with CreateDirs: %v", err)
+	}
+	if res, err := task.Wait(ctx); err != nil || res.SHA256 != srv.SHA256() {
+		t.Fatalf("background download with CreateDirs: %+v %v", res, err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+
+	o := newHLSOrigin(t, false)
+	o.vod("/v", 11, nil)
+	for _, tc := range []struct {
+		max  int
+		fail bool
+	}{{10, true}, {11, false}} {
+		task, err := s.HLS(ctx, ferry.HLSRequest{URL: o.url + "/v/index.m3u8", Dir: t.TempDir(), MaxSegments: tc.max})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = task.Wait(ctx)
+		if tc.fail && (err == nil || !strings.Contains(err.Error(), "more than 10 segments")) {
+			t.Errorf("MaxSegments %d, 11 segments: %v, want the limit", tc.max, err)
+		}
+		if !tc.fail && err != nil {
+			t.Errorf("MaxSegments %d, 11 segments: %v", tc.max, err)
 		}
 	}
 }

@@ -288,7 +288,7 @@ func (d *daemon) newTransfer(ctx context.Context, t *journal.Task) (*ferry.Task,
 
 func getRequest(r bgapi.GetRequest) ferry.DownloadRequest {
 	return ferry.DownloadRequest{URL: r.URL, Path: r.Path, Connections: r.Connections,
-		Checksum: r.Checksum, Header: r.Header, SHA256: true, KeepState: true}
+		Checksum: r.Checksum, CreateDirs: r.CreateDirs, Header: r.Header, SHA256: true, KeepState: true}
 }
 
 func putRequest(r bgapi.PutRequest) ferry.UploadRequest {
@@ -299,7 +299,7 @@ func putRequest(r bgapi.PutRequest) ferry.UploadRequest {
 func hlsRequest(r bgapi.HLSRequest) ferry.HLSRequest {
 	return ferry.HLSRequest{URL: r.URL, Dir: r.Dir, Variant: r.Variant, MaxBandwidth: r.MaxBandwidth,
 		Connections: r.Connections, LiveDuration: time.Duration(r.LiveDuration), AllowHoles: r.AllowHoles,
-		Concat: r.Concat, Header: r.Header}
+		Concat: r.Concat, MaxSegments: r.MaxSegments, Header: r.Header}
 }
 
 // finish records how a transfer ended, with its event, in one step.

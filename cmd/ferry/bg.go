@@ -201,6 +201,7 @@ func bgGetCmd(io stdio) *cobra.Command {
 	var (
 		f                bgFlags
 		output, checksum string
+		createDirs       bool
 	)
 	c := &cobra.Command{
 		Use:   "get URL --session ID",
@@ -217,7 +218,7 @@ its final name only once complete and verified.`,
 			if toStdout(output) {
 				return usagef("bg get writes a file: -o - is for ferry get")
 			}
-			req := &bgapi.GetRequest{URL: args[0], Path: output, Checksum: checksum, Connections: f.connections}
+			req := &bgapi.GetRequest{URL: args[0], Path: output, Checksum: checksum, Connections: f.connections, CreateDirs: createDirs}
 			if req.Path == "" {
 				u, _ := url.Parse(args[0])
 				req.Path = remoteName(u)
@@ -240,6 +241,7 @@ its final name only once complete and verified.`,
 	fl := c.Flags()
 	fl.SortFlags = false
 	fl.StringVarP(&output, "output", "o", "", "write to `FILE` (default: named after the URL)")
+	fl.BoolVar(&createDirs, "create-dirs", false, "create the missing directories of -o")
 	fl.StringVar(&checksum, "checksum", "", "verify the result: `ALG=HEX` with ALG sha-256 or sha-512")
 	f.register(fl, "fetch over `N` connections in parallel (default: adapt, up to 8)", 0)
 	return c
@@ -307,6 +309,7 @@ func bgHLSCmd(io stdio) *cobra.Command {
 		dir, variant, maxBW, concat string
 		liveDuration                time.Duration
 		allowHoles                  bool
+		maxSegments                 int
 	)
 	c := &cobra.Command{
 		Use:   "hls URL -o DIR --session ID",
@@ -326,9 +329,12 @@ until it ends, for --live-duration, or until the task is cancelled.`,
 			if liveDuration < 0 {
 				return usagef("--live-duration must not be negative")
 			}
+			if err := checkMaxSegments(maxSegments); err != nil {
+				return err
+			}
 			req := &bgapi.HLSRequest{
 				URL: args[0], Variant: variant, Connections: f.connections,
-				LiveDuration: bgapi.Duration(liveDuration), AllowHoles: allowHoles,
+				LiveDuration: bgapi.Duration(liveDuration), AllowHoles: allowHoles, MaxSegments: maxSegments,
 			}
 			if req.Dir, err = absPath(dir); err != nil {
 				return err
@@ -358,6 +364,7 @@ until it ends, for --live-duration, or until the task is cancelled.`,
 	fl.StringVar(&concat, "concat", "", "also join the segments into `FILE`")
 	fl.DurationVar(&liveDuration, "live-duration", 0, "stop recording a live stream after `D`, e.g. 10m (0: until it ends)")
 	fl.BoolVar(&allowHoles, "allow-holes", false, "succeed without segments that cannot be fetched (left out of the playlist)")
+	registerMaxSegments(fl, &maxSegments)
 	f.register(fl, "fetch `N` segments at once", 8)
 	return c
 }

@@ -239,6 +239,38 @@ func TestBgPut(t *testing.T) {
 	}
 }
 
+// The flags of bg get and bg hls that the foreground commands have reach
+// the daemon's engine: --create-dirs makes -o's directories, and
+// --max-segments bounds a playlist.
+func TestBgCreateDirsAndMaxSegments(t *testing.T) {
+	e := startDaemon(t)
+	url := e.file("hello.txt", "hello, ferry\n")
+	out := filepath.Join(t.TempDir(), "made", "here", "a.txt")
+	id := e.submit("bg", "get", url, "-o", out, "--create-dirs", "--session", "dirs")
+	if got := e.must("wait", id); got != id+" done\n" {
+		t.Errorf("wait printed %q, want %q", got, id+" done\n")
+	}
+	if b, err := os.ReadFile(out); err != nil || string(b) != "hello, ferry\n" {
+		t.Errorf("%s: %q, %v", out, b, err)
+	}
+
+	playlist := "#EXTM3U\n#EXT-X-TARGETDURATION:2\n"
+	os.Mkdir(filepath.Join(e.root, "four"), 0o755)
+	for _, seg := range []string{"a", "b", "c", "d"} {
+		e.file("four/"+seg+".ts", seg)
+		playlist += "#EXTINF:2,\n" + seg + ".ts\n"
+	}
+	url = e.file("four/index.m3u8", playlist+"#EXT-X-ENDLIST\n")
+	id = e.submit("bg", "hls", url, "-o", t.TempDir(), "--max-segments", "3", "--session", "segs")
+	if code, got, _ := e.ferry("wait", id); code != exitFailed || !strings.Contains(got, "more than 3 segments") {
+		t.Errorf("bg hls --max-segments 3 of 4 segments: exit %d, %q; want the limit", code, got)
+	}
+	id = e.submit("bg", "hls", url, "-o", t.TempDir(), "--max-segments", "4", "--session", "segs")
+	if got := e.must("wait", id); got != id+" done\n" {
+		t.Errorf("bg hls --max-segments 4 of 4 segments: %q", got)
+	}
+}
+
 func TestBgLs(t *testing.T) {
 	e := startDaemon(t)
 	url := e.file("hello.txt", "hello, ferry\n")
@@ -462,6 +494,7 @@ func TestBgUsage(t *testing.T) {
 		{"bg", "put", file, url, "--session", "s", "--protocol", "ftp"},
 		{"bg", "hls", url, "--session", "s"},
 		{"bg", "hls", url, "-o", "d"},
+		{"bg", "hls", url, "-o", "d", "--session", "s", "--max-segments", "0"},
 		{"bg", "frob"},
 		{"pause"},
 		{"wait"},

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ferryhq/ferry"
 	"github.com/ferryhq/ferry/hls"
@@ -71,7 +72,7 @@ the segments into one file (TS, or fMP4 after its initialization section).`,
 	fl.StringVar(&f.concat, "concat", "", "also join the segments into `FILE`")
 	fl.DurationVar(&f.liveDuration, "live-duration", 0, "stop recording a live stream after `D`, e.g. 10m (0: until it ends)")
 	fl.BoolVar(&f.allowHoles, "allow-holes", false, "succeed without segments that cannot be fetched (left out of the playlist)")
-	fl.IntVar(&f.maxSegments, "max-segments", hls.DefaultMaxSegments, "refuse a playlist of more than `N` segments; a live recording ends there (about 1.5 KiB of memory each; -1: no limit)")
+	registerMaxSegments(fl, &f.maxSegments)
 	f.register(fl, "download", "fetch `N` segments at once, at most 64", 8)
 	return c
 }
@@ -95,8 +96,8 @@ func runHLS(c *cobra.Command, io stdio, rawURL string, f *hlsFlags) error {
 		URL: rawURL, Dir: f.dir, Header: hdr, Variant: f.variant, Connections: f.connections,
 		LiveDuration: f.liveDuration, AllowHoles: f.allowHoles, Concat: f.concat, MaxSegments: f.maxSegments,
 	}
-	if f.maxSegments == 0 || f.maxSegments < -1 {
-		return usagef("--max-segments: want a positive count, or -1 for no limit")
+	if err := checkMaxSegments(f.maxSegments); err != nil {
+		return err
 	}
 	if f.maxBandwidth != "" {
 		n, err := parseBitRate(f.maxBandwidth)
@@ -148,6 +149,19 @@ func runHLS(c *cobra.Command, io stdio, rawURL string, f *hlsFlags) error {
 	}()
 	err = followHLS(ctx, io, task, &live, &stopped, f.reportTo(rawURL, filepath.Join(f.dir, "index.m3u8"), false))
 	return err
+}
+
+// registerMaxSegments adds --max-segments, of hls and bg hls.
+func registerMaxSegments(fl *pflag.FlagSet, n *int) {
+	fl.IntVar(n, "max-segments", hls.DefaultMaxSegments, "refuse a playlist of more than `N` segments; a live recording ends there (about 1.5 KiB of memory each; -1: no limit)")
+}
+
+// checkMaxSegments refuses a --max-segments that is neither a count nor -1.
+func checkMaxSegments(n int) error {
+	if n == 0 || n < -1 {
+		return usagef("--max-segments: want a positive count, or -1 for no limit")
+	}
+	return nil
 }
 
 // parseBitRate reads a rate in bits per second with decimal multiples, as

@@ -27,6 +27,7 @@ type GetRequest struct {
 	Path        string      `json:"path"`
 	Connections int         `json:"connections,omitempty"`
 	Checksum    string      `json:"checksum,omitempty"` // "sha-256=HEX"
+	CreateDirs  bool        `json:"create_dirs,omitempty"`
 	Header      http.Header `json:"header,omitempty"`
 }
 
@@ -50,6 +51,7 @@ type HLSRequest struct {
 	LiveDuration Duration    `json:"live_duration,omitempty"`
 	AllowHoles   bool        `json:"allow_holes,omitempty"`
 	Concat       string      `json:"concat,omitempty"`
+	MaxSegments  int         `json:"max_segments,omitempty"`
 	Header       http.Header `json:"header,omitempty"`
 }
 
