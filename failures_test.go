@@ -197,14 +197,15 @@ func TestPermanentFailuresFailAtOnce(t *testing.T) {
 // Statuses that say the request itself is wrong (RFC 9110 §15.5) end the
 // task at its first answer; those that say "not now" are retried, but a
 // multipart POST, which is not idempotent, only when the status says the
-// server did not act on it.
+// server did not act on it: a 503 without Retry-After does not (see
+// TestMultipart503RepeatedOnlyWithRetryAfter).
 func TestStatusesRetriedOnlyWhenTheyMayPass(t *testing.T) {
 	const attempts = 3
 	for _, code := range []int{400, 401, 403, 404, 405, 410, 413, 415, 422, 451, 408, 425, 429, 500, 502, 503, 504} {
 		for _, e := range engines {
 			retryable := code == 408 || code == 425 || code == 429 || code >= 500
 			if e.name == "upload multipart" {
-				retryable = code == 408 || code == 425 || code == 429 || code == 503
+				retryable = code == 408 || code == 425 || code == 429
 			}
 			t.Run(strconv.Itoa(code)+"/"+e.name, func(t *testing.T) {
 				var hits atomic.Int32
@@ -230,6 +231,39 @@ func TestStatusesRetriedOnlyWhenTheyMayPass(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A multipart POST is repeated after a 503 only when the 503 comes with a
+// Retry-After: a gateway's bare 503 (a proxy whose origin reset the
+// connection) may follow an origin that acted on the request, while a
+// Retry-After is the server saying when to send it again.
+func TestMultipart503RepeatedOnlyWithRetryAfter(t *testing.T) {
+	const attempts = 3
+	for _, tc := range []struct {
+		retryAfter string
+		posts      int32
+	}{{"", 1}, {"0", attempts}, {"Wed, 21 Oct 2015 07:28:00 GMT", attempts}} {
+		t.Run("Retry-After "+strconv.Quote(tc.retryAfter), func(t *testing.T) {
+			var posts atomic.Int32
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				posts.Add(1)
+				if tc.retryAfter != "" {
+					w.Header().Set("Retry-After", tc.retryAfter)
+				}
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}))
+			defer ts.Close()
+			path, _ := makeFile(t, 1000)
+			_, _, err := runUpload(t, mustSession(t, failingConfig(attempts)), ferry.UploadRequest{
+				URL: ts.URL + "/form", Path: path, Protocol: ferry.ProtocolMultipart})
+			if se, ok := errors.AsType[*ferry.StatusError](err); !ok || se.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("err = %v, want the 503", err)
+			}
+			if n := posts.Load(); n != tc.posts {
+				t.Errorf("%d POSTs, want %d", n, tc.posts)
+			}
+		})
 	}
 }
 

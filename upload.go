@@ -25,7 +25,9 @@ const (
 	// ProtocolIETF is the IETF resumable-upload draft (interop version 6).
 	ProtocolIETF = upload.IETF
 	// ProtocolMultipart is one multipart/form-data POST, streamed from the
-	// file. It cannot resume.
+	// file. It cannot resume, and a failed POST is sent again only when it
+	// never reached the server or the server said it did not act on it
+	// (408, 425, 429, or 503 with Retry-After).
 	ProtocolMultipart = upload.Multipart
 )
 

@@ -45,15 +45,20 @@ type StatusError struct {
 	Status     string
 	// RetryAfter is what the server's Retry-After asked for, if anything.
 	RetryAfter time.Duration
+	// retryAfterSent: the response had a Retry-After, even one asking for
+	// no wait (see Unprocessed).
+	retryAfterSent bool
 }
 
 // ResponseError is the StatusError of resp, with the wait its Retry-After
 // asks for.
 func ResponseError(resp *http.Response) *StatusError {
+	ra := resp.Header.Get("Retry-After")
 	return &StatusError{
-		StatusCode: resp.StatusCode,
-		Status:     resp.Status,
-		RetryAfter: retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		StatusCode:     resp.StatusCode,
+		Status:         resp.Status,
+		RetryAfter:     retry.ParseRetryAfter(ra, time.Now()),
+		retryAfterSent: strings.TrimSpace(ra) != "",
 	}
 }
 
@@ -80,12 +85,20 @@ func (e *StatusError) Retryable() bool {
 }
 
 // Unprocessed reports whether the status says the server did not act on
-// the request (RFC 9110 §15.5.9, §15.6.4, RFC 8470 §5.2, RFC 6585 §4), so
-// that even a request that is not idempotent may be sent again.
+// the request (RFC 9110 §15.5.9, RFC 8470 §5.2, RFC 6585 §4), so that even
+// a request that is not idempotent may be sent again.
+//
+// A 503 counts only with a Retry-After (RFC 9110 §15.6.4, §10.2.3): that is
+// the server shedding load and saying when to come back. A bare 503 may
+// come from a gateway whose origin dropped the connection after it acted
+// (some proxies answer an upstream reset so), and repeating the request
+// could do it twice.
 func (e *StatusError) Unprocessed() bool {
 	switch e.StatusCode {
-	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests, http.StatusServiceUnavailable:
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
 		return true
+	case http.StatusServiceUnavailable:
+		return e.retryAfterSent
 	}
 	return false
 }
