@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -244,6 +245,39 @@ func TestExitCodes(t *testing.T) {
 	cancel()
 	if got := run(ctx, []string{"get", "-q", ts.URL + "/f", "-o", filepath.Join(out, "d")}, nil, io.Discard, io.Discard); got != exitInterrupted {
 		t.Errorf("interrupted: exit %d, want %d", got, exitInterrupted)
+	}
+}
+
+// A link where ferry would write is refused with one exit code wherever it
+// is, at FILE or at FILE.part or FILE.ferry: 1, since the files found
+// there, not the command line, are at fault.
+func TestUnsafeFileExitCode(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "f"), []byte("hello, ferry\n"), 0o644)
+	srv, err := server.New(server.Config{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	out := t.TempDir()
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, []byte("mine\n"), 0o644)
+	for _, name := range []string{"link", "part.part", "control.ferry"} {
+		if err := os.Symlink(victim, filepath.Join(out, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, dest := range []string{"link", "part", "control"} {
+		var errb bytes.Buffer
+		code := run(context.Background(), []string{"get", "-q", ts.URL + "/f", "-o", filepath.Join(out, dest)}, nil, io.Discard, &errb)
+		if code != exitFailed || !strings.Contains(errb.String(), "symbolic link") || strings.Contains(errb.String(), "--help") {
+			t.Errorf("get -o %s next to a link: exit %d, want %d\n%s", dest, code, exitFailed, errb.String())
+		}
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "mine\n" {
+		t.Errorf("the file behind the links now holds %q", b)
 	}
 }
 

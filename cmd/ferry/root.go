@@ -84,6 +84,10 @@ func exitCode(ctx context.Context, err error) int {
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.Is(err, ferry.ErrUnsafeFile):
+		// What ferry found where it would write is at fault, not the
+		// command line, wherever the check caught it.
+		return exitFailed
 	case errors.As(err, &ue):
 		return exitUsage
 	case errors.As(err, &ie):
