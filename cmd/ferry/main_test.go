@@ -196,6 +196,9 @@ func TestExitCodes(t *testing.T) {
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	out := t.TempDir()
+	// A case that forgets -o, or a regression that ignores it, saves
+	// under the URL's name here, not in the source tree.
+	t.Chdir(t.TempDir())
 	const zeros = "0000000000000000000000000000000000000000000000000000000000000000"
 	tests := []struct {
 		name string
@@ -206,15 +209,15 @@ func TestExitCodes(t *testing.T) {
 		{"not found", []string{"get", "-q", ts.URL + "/nope", "-o", filepath.Join(out, "b")}, exitFailed},
 		{"no URL", []string{"get"}, exitUsage},
 		{"bad URL", []string{"get", "ftp://x"}, exitUsage},
-		{"unknown flag", []string{"get", "--bogus", ts.URL}, exitUsage},
+		{"unknown flag", []string{"get", "--bogus", ts.URL, "-o", filepath.Join(out, "e")}, exitUsage},
 		{"unknown command", []string{"fetch"}, exitUsage},
-		{"bad checksum syntax", []string{"get", "--checksum", "md5=1", ts.URL + "/f"}, exitUsage},
+		{"bad checksum syntax", []string{"get", "--checksum", "md5=1", ts.URL + "/f", "-o", filepath.Join(out, "e")}, exitUsage},
 		{"checksum mismatch", []string{"get", "-q", "--checksum", "sha-256=" + zeros, ts.URL + "/f", "-o", filepath.Join(out, "c")}, exitIntegrity},
 		{"put: no such file", []string{"put", filepath.Join(out, "none"), ts.URL + "/files/"}, exitUsage},
 		{"put: unknown protocol", []string{"put", filepath.Join(root, "f"), ts.URL + "/files/", "--protocol", "ftp"}, exitUsage},
 		{"put: one argument", []string{"put", filepath.Join(root, "f")}, exitUsage},
-		{"negative --retry", []string{"get", ts.URL + "/f", "--retry", "-1"}, exitUsage},
-		{"negative --idle-timeout", []string{"get", ts.URL + "/f", "--idle-timeout", "-1s"}, exitUsage},
+		{"negative --retry", []string{"get", ts.URL + "/f", "-o", filepath.Join(out, "e"), "--retry", "-1"}, exitUsage},
+		{"negative --idle-timeout", []string{"get", ts.URL + "/f", "-o", filepath.Join(out, "e"), "--idle-timeout", "-1s"}, exitUsage},
 		{"negative --connect-timeout", []string{"put", filepath.Join(root, "f"), ts.URL + "/files/", "--connect-timeout", "-1s"}, exitUsage},
 		{"get -x 1000000", []string{"get", "-q", ts.URL + "/f", "-o", filepath.Join(out, "e"), "-x", "1000000"}, exitUsage},
 		{"get -x 65", []string{"get", "-q", ts.URL + "/f", "-o", filepath.Join(out, "e"), "-x", "65"}, exitUsage},
