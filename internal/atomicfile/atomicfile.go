@@ -206,7 +206,7 @@ func WriteFile(filename string, data []byte, perm os.FileMode) (err error) {
 // holds filename for itself (minAge 0).
 func RemoveTemps(filename string, minAge time.Duration) {
 	prefix := tempPrefix(filename)
-	names, _ := filepath.Glob(filepath.Join(filepath.Dir(filename), globEscape(prefix)+"*"))
+	names, _ := filepath.Glob(filepath.Join(filepath.Dir(filename), GlobEscape(prefix)+"*"))
 	for _, name := range names {
 		if _, err := strconv.ParseUint(filepath.Base(name)[len(prefix):], 10, 32); err != nil {
 			continue
@@ -217,8 +217,10 @@ func RemoveTemps(filename string, minAge time.Duration) {
 	}
 }
 
-// globEscape quotes the characters filepath.Match treats specially.
-func globEscape(s string) string {
+// GlobEscape quotes the characters filepath.Match treats specially, so
+// that a pattern made from a file's name matches that name only (on
+// systems whose path separator is not a backslash).
+func GlobEscape(s string) string {
 	var b []byte
 	for i := range len(s) {
 		switch s[i] {

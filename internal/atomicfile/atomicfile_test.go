@@ -450,3 +450,16 @@ func TestWriteFileDiskFull(t *testing.T) {
 	}
 	assertNoTemps(t, dir)
 }
+
+// A name escaped with GlobEscape matches itself and nothing else.
+func TestGlobEscape(t *testing.T) {
+	for _, name := range []string{"plain", "a*b", "what?", "[x]", `back\slash`, "*?[\\"} {
+		pattern := GlobEscape(name)
+		if ok, err := filepath.Match(pattern, name); !ok || err != nil {
+			t.Errorf("Match(GlobEscape(%q) = %q, %q) = %v, %v; want true", name, pattern, name, ok, err)
+		}
+		if ok, _ := filepath.Match(pattern, name+"x"); ok {
+			t.Errorf("GlobEscape(%q) = %q matches %q", name, pattern, name+"x")
+		}
+	}
+}
