@@ -17,10 +17,17 @@ func Permanent(err error) bool {
 	if err == nil {
 		return false
 	}
-	if dns, ok := errors.AsType[*net.DNSError](err); ok {
-		return dns.IsNotFound && !dns.IsTimeout && !dns.IsTemporary
+	if _, ok := errors.AsType[*net.DNSError](err); ok {
+		return NameNotFound(err)
 	}
-	return BadCertificate(err) || notTLS(err) || refusedHandshake(err)
+	return BadCertificate(err) || NotTLS(err) || refusedHandshake(err)
+}
+
+// NameNotFound reports whether err is the host name not existing: a DNS
+// answer that says so, not a timeout or a temporary failure.
+func NameNotFound(err error) bool {
+	dns, ok := errors.AsType[*net.DNSError](err)
+	return ok && dns.IsNotFound && !dns.IsTimeout && !dns.IsTemporary
 }
 
 // BadCertificate reports whether err is the verification of the server's
@@ -43,9 +50,9 @@ func BadCertificate(err error) bool {
 	return false
 }
 
-// notTLS reports a server that answered the TLS handshake with something
+// NotTLS reports a server that answered the TLS handshake with something
 // else, typically plain HTTP on an https URL's port.
-func notTLS(err error) bool {
+func NotTLS(err error) bool {
 	_, ok := errors.AsType[tls.RecordHeaderError](err)
 	return ok
 }
