@@ -120,7 +120,7 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog) (bool, error) {
 		r.finishTxn(rec, 0, nil)
 		return r.unsatisfiable(resp, got)
 	default:
-		se := statusError(resp)
+		se := transfer.ResponseError(resp)
 		r.finishTxn(rec, 0, se)
 		return false, se
 	}

@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/ferryhq/ferry/internal/watchdog"
-
 	"github.com/ferryhq/ferry/internal/httprange"
+	"github.com/ferryhq/ferry/internal/transfer"
+	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
 type probeResult struct {
@@ -44,9 +44,9 @@ func (r *run) doProbe(ctx context.Context) (probeResult, error) {
 			}
 			return nil
 		case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-			return statusError(resp)
+			return transfer.ResponseError(resp)
 		}
-		if se := statusError(resp); se.Retryable() {
+		if se := transfer.ResponseError(resp); se.Retryable() {
 			return se
 		}
 		refused = true
@@ -92,7 +92,7 @@ func (r *run) probeGET(ctx context.Context, wd *watchdog.Watchdog) (probeResult,
 			p.size, p.ranges = 0, true
 		}
 	default:
-		return probeResult{}, statusError(resp)
+		return probeResult{}, transfer.ResponseError(resp)
 	}
 	return p, nil
 }

@@ -57,5 +57,3 @@ func (r *run) do(req *http.Request, rec *transfer.Recorder) (*http.Response, err
 	rec.Response(resp)
 	return resp, nil
 }
-
-func statusError(resp *http.Response) *transfer.StatusError { return transfer.ResponseError(resp) }

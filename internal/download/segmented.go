@@ -395,7 +395,7 @@ func (p *parallel) fetchRange(ctx context.Context, w int, rg segment.Range, buf 
 			r.finishTxn(rec, 0, nil)
 			return &restartError{reason: "the resource is shorter than it was"}
 		default:
-			se := statusError(resp)
+			se := transfer.ResponseError(resp)
 			r.finishTxn(rec, 0, se)
 			return se
 		}

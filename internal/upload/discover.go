@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ferryhq/ferry/internal/transfer"
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
@@ -34,7 +35,7 @@ func (r *run) discover(ctx context.Context) (stateFunc, error) {
 				if err != nil {
 					return err
 				}
-				if se := statusError(resp); se.Retryable() {
+				if se := transfer.ResponseError(resp); se.Retryable() {
 					return se
 				}
 				hdr = resp.Header

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/ferryhq/ferry/internal/transfer"
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
@@ -47,7 +48,7 @@ func (r *run) ietfCreate(ctx context.Context) (string, error) {
 			return err
 		}
 		if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
-			return statusError(resp)
+			return transfer.ResponseError(resp)
 		}
 		loc, err = resolve(resp.Request.URL, resp.Header.Get("Location"))
 		return err

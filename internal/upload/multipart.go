@@ -47,7 +47,7 @@ func (r *run) sendMultipart(ctx context.Context) (stateFunc, error) {
 				return err
 			}
 			if resp.StatusCode < 200 || resp.StatusCode > 299 {
-				return statusError(resp)
+				return transfer.ResponseError(resp)
 			}
 			r.res.Response = reply
 			return nil

@@ -80,8 +80,6 @@ func (r *run) exchange(ctx context.Context, wd *watchdog.Watchdog, method, targe
 	return resp, b, nil
 }
 
-func statusError(resp *http.Response) *transfer.StatusError { return transfer.ResponseError(resp) }
-
 // resolve makes a Location header absolute against the request's URL,
 // refusing one that ferry does not follow (transfer.CheckTarget).
 func resolve(base *url.URL, loc string) (string, error) {

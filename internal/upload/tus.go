@@ -127,7 +127,7 @@ func (r *run) post(ctx context.Context, h http.Header) (string, error) {
 			return err
 		}
 		if resp.StatusCode != http.StatusCreated {
-			return statusError(resp)
+			return transfer.ResponseError(resp)
 		}
 		loc, err = resolve(resp.Request.URL, resp.Header.Get("Location"))
 		return err
@@ -156,7 +156,7 @@ func (r *run) offset(ctx context.Context, loc string) (int64, error) {
 			// server; it lets go once it notices the dropped connection.
 			return errLocked
 		default:
-			return statusError(resp)
+			return transfer.ResponseError(resp)
 		}
 		off, err = parseOffset(resp.Header)
 		if err != nil {
@@ -204,7 +204,7 @@ func (r *run) appendAt(ctx context.Context, loc string, start, off, n int64, las
 		case http.StatusNotFound, http.StatusGone:
 			return errGone
 		default:
-			return statusError(resp)
+			return transfer.ResponseError(resp)
 		}
 		newOff, err = ackedOffset(resp.Header, off, n)
 		return err
