@@ -220,8 +220,7 @@ its final name only once complete and verified.`,
 			}
 			req := &bgapi.GetRequest{URL: args[0], Path: output, Checksum: checksum, Connections: f.connections, CreateDirs: createDirs}
 			if req.Path == "" {
-				u, _ := url.Parse(args[0])
-				req.Path = remoteName(u)
+				req.Path = ferry.RemoteName(args[0])
 			}
 			if req.Path, err = absPath(req.Path); err != nil {
 				return err

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -181,7 +180,6 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 	if err := checkURL(rawURL); err != nil {
 		return cfg, ferry.DownloadRequest{}, err
 	}
-	u, _ := url.Parse(rawURL)
 	req := ferry.DownloadRequest{
 		URL:         rawURL,
 		Path:        f.output,
@@ -193,7 +191,7 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 		Header:      http.Header{},
 	}
 	if req.Path == "" {
-		req.Path = remoteName(u)
+		req.Path = ferry.RemoteName(rawURL)
 		if fi, err := os.Stat(req.Path); err == nil && fi.IsDir() {
 			// Without -o the URL names a file; saving inside a directory of
 			// that name would surprise.
@@ -213,10 +211,6 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 	}
 	return cfg, req, nil
 }
-
-// remoteName is the file name -O derives from a URL (ferry.RemoteName):
-// never a path that could leave the current directory.
-func remoteName(u *url.URL) string { return ferry.RemoteName(u.String()) }
 
 // errorString is the "error" member of a report.
 func errorString(err error) string {
