@@ -13,12 +13,16 @@ import (
 	"time"
 )
 
-// Limits on what Parse reads, so that a hostile server cannot make it hold
-// an unbounded playlist or line in memory. Real playlists are far smaller:
-// a day of 2-second segments with 60-byte URIs takes about 3 MiB.
+// MaxPlaylistSize is the most bytes Parse reads of a playlist: a larger
+// one is refused, so that a hostile server cannot make it hold an unbounded
+// playlist in memory. Real playlists are far smaller: a day of 2-second
+// segments with 60-byte URIs takes about 3 MiB. A program that fetches
+// playlists may stop reading there.
+const MaxPlaylistSize = 16 << 20
+
+// Limits on what Parse holds of one line and of a multivariant playlist.
 const (
-	maxPlaylistSize = 16 << 20
-	maxLineLength   = 1 << 20
+	maxLineLength = 1 << 20
 	// maxMasterEntries bounds the variants, renditions and session keys
 	// of a multivariant playlist; real ones have tens.
 	maxMasterEntries = 10000
@@ -163,7 +167,7 @@ func (l Limits) ParseMedia(r io.Reader) (*Media, error) {
 }
 
 // lineReader splits its input into lines ending in LF or CRLF, enforcing
-// maxPlaylistSize and maxLineLength as it goes.
+// MaxPlaylistSize and maxLineLength as it goes.
 type lineReader struct {
 	r    *bufio.Reader
 	n    int   // number of the last line returned
@@ -176,8 +180,8 @@ func (lr *lineReader) next() ([]byte, error) {
 	for {
 		chunk, err := lr.r.ReadSlice('\n')
 		lr.size += int64(len(chunk))
-		if lr.size > maxPlaylistSize {
-			return nil, &SyntaxError{Line: lr.n + 1, Msg: "playlist larger than 16 MiB"}
+		if lr.size > MaxPlaylistSize {
+			return nil, &SyntaxError{Line: lr.n + 1, Msg: fmt.Sprintf("playlist larger than %d MiB", MaxPlaylistSize>>20)}
 		}
 		if len(lr.buf)+len(chunk) > maxLineLength+len("\r\n") {
 			return nil, &SyntaxError{Line: lr.n + 1, Msg: "line longer than 1 MiB"}

@@ -515,7 +515,7 @@ var errorCases = []struct {
 	{"resolutionHuge", "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=2147483648x2\nv.m3u8\n", 2, "WIDTHxHEIGHT"},
 	{"tooLongLine", "#EXTM3U\n#" + strings.Repeat("x", maxLineLength) + "\n", 2, "longer than 1 MiB"},
 	{"tooLongLastLine", "#EXTM3U\n#" + strings.Repeat("x", maxLineLength), 2, "longer than 1 MiB"},
-	{"tooLarge", "#EXTM3U\n" + strings.Repeat("#"+strings.Repeat("x", 1<<10-2)+"\n", maxPlaylistSize>>10), 1<<14 + 1, "larger than 16 MiB"},
+	{"tooLarge", "#EXTM3U\n" + strings.Repeat("#"+strings.Repeat("x", 1<<10-2)+"\n", MaxPlaylistSize>>10), 1<<14 + 1, "larger than 16 MiB"},
 }
 
 func TestParseErrors(t *testing.T) {
@@ -618,7 +618,7 @@ func hugeMedia(size int) (string, int) {
 // the 16 MiB a server may send cannot make the parser hold a million
 // segments (over 400 MiB).
 func TestParseSegmentLimit(t *testing.T) {
-	in, n := hugeMedia(maxPlaylistSize)
+	in, n := hugeMedia(MaxPlaylistSize)
 	if n <= DefaultMaxSegments {
 		t.Fatalf("only %d segments", n)
 	}

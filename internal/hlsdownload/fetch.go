@@ -13,9 +13,6 @@ import (
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
-// maxPlaylist bounds a playlist held in memory, as hls.Parse does.
-const maxPlaylist = 16 << 20
-
 // span is the part of a resource a request asks for: n bytes at off, or
 // the whole resource when n is 0.
 type span struct{ off, n int64 }

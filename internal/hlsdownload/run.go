@@ -50,7 +50,7 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	r := &run{j: j, queue: newQueue()}
 	r.keys.r = r
 
-	body, base, err := r.fetchSmall(ctx, j.URL, false, maxPlaylist)
+	body, base, err := r.fetchSmall(ctx, j.URL, false, hls.MaxPlaylistSize)
 	if err != nil {
 		return nil, &PlaylistError{URL: j.URL, Err: err}
 	}
@@ -188,7 +188,7 @@ func (r *run) masterTracks(ctx context.Context, base *url.URL, m *hls.Master, v 
 		if err != nil {
 			return &PlaylistError{URL: base.String(), Err: err}
 		}
-		body, final, err := r.fetchSmall(ctx, target, false, maxPlaylist)
+		body, final, err := r.fetchSmall(ctx, target, false, hls.MaxPlaylistSize)
 		if err != nil {
 			return &PlaylistError{URL: target, Err: err}
 		}

@@ -128,7 +128,7 @@ func (t *track) produce(ctx context.Context) error {
 		case <-timer.C:
 		}
 		loadedAt = time.Now()
-		body, _, err := t.r.fetchSmall(ctx, t.url.String(), true, maxPlaylist)
+		body, _, err := t.r.fetchSmall(ctx, t.url.String(), true, hls.MaxPlaylistSize)
 		if err != nil {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
