@@ -220,7 +220,9 @@ its final name only once complete and verified.`,
 			}
 			req := &bgapi.GetRequest{URL: args[0], Path: output, Checksum: checksum, Connections: f.connections, CreateDirs: createDirs}
 			if req.Path == "" {
-				req.Path = ferry.RemoteName(args[0])
+				if req.Path, err = defaultOutput(args[0]); err != nil {
+					return err
+				}
 			}
 			if req.Path, err = absPath(req.Path); err != nil {
 				return err

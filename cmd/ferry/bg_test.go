@@ -212,6 +212,33 @@ func TestBgGetWait(t *testing.T) {
 	}
 }
 
+// Without -o, bg get names the file as get does, and refuses as get does
+// when that name is a directory here, rather than saving inside it.
+func TestBgGetNameIsADirectory(t *testing.T) {
+	e := startDaemon(t)
+	url := e.file("hello.txt", "hello, ferry\n")
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.Mkdir("hello.txt", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var errb syncBuffer
+	getCode := run(context.Background(), []string{"get", "-q", url}, nil, io.Discard, &errb)
+	bgCode, _, bgErr := e.ferry("bg", "get", url, "--session", "s")
+	for _, r := range []struct {
+		cmd    string
+		code   int
+		stderr string
+	}{{"get", getCode, errb.String()}, {"bg get", bgCode, bgErr}} {
+		if r.code != exitUsage || !strings.Contains(r.stderr, "hello.txt is a directory here: name the file with -o") {
+			t.Errorf("ferry %s URL: exit %d, want %d\n%s", r.cmd, r.code, exitUsage, r.stderr)
+		}
+	}
+	if names, _ := os.ReadDir("hello.txt"); len(names) > 0 {
+		t.Errorf("the directory holds %v", names)
+	}
+}
+
 func TestBgPut(t *testing.T) {
 	e := startDaemon(t)
 	dir := t.TempDir()

@@ -191,11 +191,8 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 		Header:      http.Header{},
 	}
 	if req.Path == "" {
-		req.Path = ferry.RemoteName(rawURL)
-		if fi, err := os.Stat(req.Path); err == nil && fi.IsDir() {
-			// Without -o the URL names a file; saving inside a directory of
-			// that name would surprise.
-			return cfg, req, usagef("%s is a directory here: name the file with -o", req.Path)
+		if req.Path, err = defaultOutput(rawURL); err != nil {
+			return cfg, req, err
 		}
 	}
 	if toStdout(req.Path) {
@@ -210,6 +207,18 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 		}
 	}
 	return cfg, req, nil
+}
+
+// defaultOutput is where get and bg get save rawURL without -o: under the
+// URL's name (ferry.RemoteName) in the current directory. A directory of
+// that name is refused: the URL names a file, and saving inside the
+// directory would surprise.
+func defaultOutput(rawURL string) (string, error) {
+	name := ferry.RemoteName(rawURL)
+	if fi, err := os.Stat(name); err == nil && fi.IsDir() {
+		return "", usagef("%s is a directory here: name the file with -o", name)
+	}
+	return name, nil
 }
 
 // errorString is the "error" member of a report.
