@@ -96,7 +96,10 @@ const (
 )
 
 // LimitError reports a count or size of a request outside its documented
-// bounds. It matches ErrInvalidRequest with errors.Is.
+// bounds. It matches ErrInvalidRequest with errors.Is. A limit a server's
+// answer passes, such as a playlist of more segments than
+// HLSRequest.MaxSegments, is not one: the request was valid, and the task
+// fails with the cause (an *hls.LimitError).
 type LimitError struct {
 	Field    string // the request's field, e.g. "Connections"
 	Value    int64

@@ -46,8 +46,11 @@ type Limits struct {
 	MaxSegments int
 }
 
-// SegmentLimit is the bound MaxSegments sets: DefaultMaxSegments for 0,
-// a negative number for none.
+// SegmentLimit is the number of segments l allows a media playlist, with
+// the zero value resolved: MaxSegments, DefaultMaxSegments when that is 0,
+// or a negative number when there is no bound. A program that gathers
+// segments over several playlists, as a live recording does over its
+// reloads, bounds what it holds with the same number.
 func (l Limits) SegmentLimit() int {
 	if l.MaxSegments == 0 {
 		return DefaultMaxSegments
@@ -59,6 +62,13 @@ func (l Limits) SegmentLimit() int {
 // segments than Limits.MaxSegments, or more variants and renditions than
 // a multivariant playlist may have. It is refused while it is read, before
 // it takes the memory.
+//
+// It says what a playlist holds, not that the caller asked for something
+// wrong: it is not ferry's LimitError (a request's field outside its
+// bounds, refused before anything is fetched, matching
+// ferry.ErrInvalidRequest). A download that meets it fails as a transfer
+// does; a larger Limits.MaxSegments (HLSRequest.MaxSegments) lets the same
+// playlist through.
 type LimitError struct {
 	What  string // "segments", or "variants and renditions"
 	Limit int
@@ -110,7 +120,9 @@ func ParseMaster(r io.Reader) (*Master, error) { return Limits{}.ParseMaster(r) 
 // ParseMedia is Parse for a playlist that must be a media playlist.
 func ParseMedia(r io.Reader) (*Media, error) { return Limits{}.ParseMedia(r) }
 
-// Parse is the package's Parse under the limits l.
+// Parse reads a master or a media playlist as the package's Parse does,
+// with the segments of a media playlist bounded as l says (SegmentLimit)
+// instead of by DefaultMaxSegments.
 func (l Limits) Parse(r io.Reader) (Playlist, error) {
 	lr := &lineReader{r: bufio.NewReader(r)}
 	p := parser{maxSegments: l.SegmentLimit()}
@@ -140,7 +152,9 @@ func (l Limits) Parse(r io.Reader) (Playlist, error) {
 	return p.finish()
 }
 
-// ParseMaster is ParseMaster under the limits l.
+// ParseMaster reads a playlist that must be a multivariant (master)
+// playlist, holding no more than l allows: a valid media playlist yields
+// ErrNotMaster, and the errors are otherwise those of Limits.Parse.
 func (l Limits) ParseMaster(r io.Reader) (*Master, error) {
 	pl, err := l.Parse(r)
 	if err != nil {
@@ -153,7 +167,10 @@ func (l Limits) ParseMaster(r io.Reader) (*Master, error) {
 	return m, nil
 }
 
-// ParseMedia is ParseMedia under the limits l.
+// ParseMedia reads a playlist that must be a media playlist, of no more
+// segments than l allows (SegmentLimit): a valid master playlist yields
+// ErrNotMedia, a longer one a *LimitError, and the errors are otherwise
+// those of Limits.Parse.
 func (l Limits) ParseMedia(r io.Reader) (*Media, error) {
 	pl, err := l.Parse(r)
 	if err != nil {
