@@ -25,11 +25,14 @@ const maxRemoteName = 200
 
 // RemoteName is the file name a download of rawURL takes in a directory
 // (and the ferry command's default, as curl -O and wget name files): the
-// last segment of the URL's path, made safe to use as a name. Path
-// separators become "_", control and invisible formatting characters (such
-// as a right-to-left override) are dropped, leading dots and spaces go, and
-// the name is cut to 200 bytes. An empty result, or a URL whose path ends
-// in "/", gives "index.html".
+// last segment of the URL's decoded path, made safe to use as a name. The
+// path is decoded before it is split, so an encoded slash (%2F) ends a
+// segment as "/" does: "http://h/a%2Fb" gives "b". A backslash (a path
+// separator on Windows) and bytes that are not UTF-8 become "_", control
+// and invisible formatting characters (such as a right-to-left override)
+// are dropped, leading dots and spaces go, and the name is cut to 200
+// bytes. An empty result, or a URL whose path ends in "/", gives
+// "index.html".
 //
 // The name comes from the URL that was asked for, not from where redirects
 // led: a server must not choose the names of a user's files.

@@ -244,7 +244,7 @@ its final name only once complete and verified.`,
 	fl.StringVarP(&output, "output", "o", "", "write to `FILE` (default: named after the URL)")
 	fl.BoolVar(&createDirs, "create-dirs", false, "create the missing directories of -o")
 	fl.StringVar(&checksum, "checksum", "", "verify the result: `ALG=HEX` with ALG sha-256 or sha-512")
-	f.register(fl, "fetch over `N` connections in parallel (default: adapt, up to 8)", 0)
+	f.register(fl, getConnectionsUsage, 0)
 	return c
 }
 
@@ -300,7 +300,7 @@ multipart form.`,
 	fl.SortFlags = false
 	fl.StringVar(&protocol, "protocol", "auto", "auto, tus, ietf or multipart")
 	fl.StringVar(&chunkSize, "chunk-size", "", "fixed `SIZE` per append (default: measured, about 2 s each)")
-	f.register(fl, "send `N` segments in parallel (tus concatenation)", 1)
+	f.register(fl, putConnectionsUsage, 1)
 	return c
 }
 
@@ -366,7 +366,7 @@ until it ends, for --live-duration, or until the task is cancelled.`,
 	fl.DurationVar(&liveDuration, "live-duration", 0, "stop recording a live stream after `D`, e.g. 10m (0: until it ends)")
 	fl.BoolVar(&allowHoles, "allow-holes", false, "succeed without segments that cannot be fetched (left out of the playlist)")
 	registerMaxSegments(fl, &maxSegments)
-	f.register(fl, "fetch `N` segments at once", 8)
+	f.register(fl, hlsConnectionsUsage, 8)
 	return c
 }
 

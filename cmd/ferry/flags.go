@@ -15,6 +15,14 @@ import (
 	"github.com/ferryhq/ferry"
 )
 
+// The -x usage of each kind of transfer, the same for the command and its
+// bg form. The bound is ferry.MaxConnections.
+const (
+	getConnectionsUsage = "fetch over `N` connections in parallel, at most 64 (default: adapt, up to 8)"
+	putConnectionsUsage = "send `N` segments in parallel, at most 64 (tus concatenation)"
+	hlsConnectionsUsage = "fetch `N` segments at once, at most 64"
+)
+
 // transferFlags are the flags every transfer command shares: how to reach
 // the server, how patiently, and how to report.
 type transferFlags struct {

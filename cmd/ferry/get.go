@@ -41,8 +41,9 @@ written in place: one connection, no .part or .ferry file, no resume, and
 --json and -w go to stderr when stdout carries the body.
 
 ferry replaces only regular files and follows a symbolic link at FILE only
-to a directory, device or FIFO, when you or root own the link; a link or
-anything but a regular file of yours at FILE.part or FILE.ferry is refused.`,
+to a directory, device or FIFO, when you or root own the link; it writes to
+a device or FIFO only when you or root own it too. A link or anything but a
+regular file of yours at FILE.part or FILE.ferry is refused.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usagef("get takes exactly one URL")
@@ -57,7 +58,7 @@ anything but a regular file of yours at FILE.part or FILE.ferry is refused.`,
 	fl.BoolVar(&f.createDirs, "create-dirs", false, "create the missing directories of -o")
 	fl.BoolVarP(&f.remoteName, "remote-name", "O", false, "name the file after the URL's last path segment (the default without -o)")
 	fl.BoolVarP(&f.cont, "continue", "c", false, "continue a partial FILE that ferry did not start (like wget -c)")
-	f.register(fl, "download", "fetch over `N` connections in parallel, at most 64 (default: adapt, up to 8)", 0)
+	f.register(fl, "download", getConnectionsUsage, 0)
 	fl.StringVar(&f.checksum, "checksum", "", "verify the result: `ALG=HEX` with ALG sha-256 or sha-512 (exit 3 on mismatch)")
 	fl.DurationVar(&f.maxTime, "max-time", 0, "give up the whole download after this long (0: 7 days)")
 	fl.StringVar(&f.speedLimit, "speed-limit", "", "give up an attempt slower than this many bytes/s for --speed-time")

@@ -73,7 +73,7 @@ the segments into one file (TS, or fMP4 after its initialization section).`,
 	fl.DurationVar(&f.liveDuration, "live-duration", 0, "stop recording a live stream after `D`, e.g. 10m (0: until it ends)")
 	fl.BoolVar(&f.allowHoles, "allow-holes", false, "succeed without segments that cannot be fetched (left out of the playlist)")
 	registerMaxSegments(fl, &f.maxSegments)
-	f.register(fl, "download", "fetch `N` segments at once, at most 64", 8)
+	f.register(fl, "download", hlsConnectionsUsage, 8)
 	return c
 }
 

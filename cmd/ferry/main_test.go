@@ -23,6 +23,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/ferryhq/ferry"
 	"github.com/ferryhq/ferry/server"
 )
 
@@ -293,6 +294,31 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{"Interrupted at", "resumed from", "matches the origin", "Stored at"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the demo's output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// The help of every command that takes -x states its bound, the bg forms
+// as the foreground commands do; get's says whose device or FIFO it
+// writes to.
+func TestHelpStatesTheLimits(t *testing.T) {
+	bound := "at most " + strconv.Itoa(ferry.MaxConnections)
+	for _, cmd := range [][]string{{"get"}, {"put"}, {"hls"}, {"bg", "get"}, {"bg", "put"}, {"bg", "hls"}} {
+		var out bytes.Buffer
+		if code := run(context.Background(), append(cmd, "--help"), nil, &out, io.Discard); code != exitOK {
+			t.Fatalf("ferry %s --help: exit %d", strings.Join(cmd, " "), code)
+		}
+		var x string
+		for line := range strings.Lines(out.String()) {
+			if strings.Contains(line, "--connections") {
+				x = line
+			}
+		}
+		if !strings.Contains(x, bound) {
+			t.Errorf("ferry %s --help: -x says %q, want %q", strings.Join(cmd, " "), strings.TrimSpace(x), bound)
+		}
+		if cmd[0] == "get" && !strings.Contains(out.String(), "a device or FIFO only when you or root own it") {
+			t.Errorf("ferry get --help does not say whose device or FIFO it writes:\n%s", out.String())
 		}
 	}
 }

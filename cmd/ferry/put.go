@@ -35,7 +35,7 @@ state directory: interrupted, the same command run again continues.`,
 	fl := c.Flags()
 	fl.SortFlags = false
 	fl.StringVar(&f.protocol, "protocol", "auto", "auto, tus, ietf or multipart")
-	f.register(fl, "upload", "send `N` segments in parallel, at most 64 (tus concatenation)", 1)
+	f.register(fl, "upload", putConnectionsUsage, 1)
 	fl.StringVar(&f.chunkSize, "chunk-size", "", "fixed `SIZE` per append, at least 64k (default: measured, about 2 s each)")
 	fl.StringVar(&f.field, "field", "file", "form field `NAME` of a multipart upload")
 	fl.StringArrayVar(&f.meta, "meta", nil, "tus metadata `KEY=VALUE` (repeatable; filename defaults to FILE's name)")
