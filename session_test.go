@@ -234,20 +234,6 @@ func TestDownloadFaults(t *testing.T) {
 			},
 		},
 		{name: "Last-Modified only", opts: []ferrytest.Option{ferrytest.LastModifiedOnly(), ferrytest.DropAfter(300<<10, 1)}},
-		{
-			// Bytes come every 100 ms for 2 s, twice the idle timeout: a
-			// timeout of the whole would cut it. The idle timeout is ten
-			// gaps, so a loaded machine does not make the transfer idle
-			// (the exact semantics are TestWatchdogIdle's, on a fake clock).
-			name: "slow but moving, short idle timeout",
-			opts: []ferrytest.Option{ferrytest.Size(128 << 10), ferrytest.Throttle(64 << 10)},
-			cfg:  func(c *ferry.Config) { c.IdleTimeout = time.Second },
-			check: func(t *testing.T, res *ferry.Result, events []ferry.Event) {
-				if n := count[ferry.RetryEvent](events); n != 0 {
-					t.Errorf("retries = %d: a moving transfer was cut", n)
-				}
-			},
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
