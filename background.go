@@ -419,7 +419,7 @@ func (s *Session) backgroundUpload(ctx context.Context, req UploadRequest) (*Tas
 	}
 	return s.backgroundTask(ctx, bgapi.NewTask{Put: &bgapi.PutRequest{URL: req.URL, Path: path,
 		Protocol: string(req.Protocol), Connections: req.Connections, ChunkSize: req.ChunkSize,
-		Header: mergeHeaders(s.cfg.Header, req.Header)}})
+		Metadata: req.Metadata, FieldName: req.FieldName, Header: mergeHeaders(s.cfg.Header, req.Header)}})
 }
 
 func (s *Session) backgroundHLS(ctx context.Context, req HLSRequest) (*Task, error) {

@@ -1,10 +1,12 @@
 package ferry_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/ferryhq/ferry/daemon"
 	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/internal/bgapi"
+	"github.com/ferryhq/ferry/server"
 )
 
 // runDaemon runs a daemon in this process (standing in for the one a
@@ -343,5 +346,54 @@ func TestBackgroundRequestFields(t *testing.T) {
 		if !tc.fail && err != nil {
 			t.Errorf("MaxSegments %d, 11 segments: %v", tc.max, err)
 		}
+	}
+}
+
+// A background upload carries its tus metadata and its multipart field
+// name to the server, as a foreground one does.
+func TestBackgroundUploadFields(t *testing.T) {
+	dc := runDaemon(t)
+	s, err := ferry.NewSession(ferry.Config{Background: "upfields", Daemon: dc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var mu sync.Mutex
+	var metadata, form string
+	origin := uploadOrigin(t, server.Config{}, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			if m := r.Header.Get("Upload-Metadata"); m != "" {
+				metadata = m
+			}
+			if r.URL.Path == "/upload" {
+				b, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(bytes.NewReader(b))
+				form = string(b)
+			}
+			mu.Unlock()
+			h.ServeHTTP(w, r)
+		})
+	})
+	path, _ := makeFile(t, 1000)
+	for _, req := range []ferry.UploadRequest{
+		{URL: origin + "/files/", Path: path, Protocol: ferry.ProtocolTus, Metadata: map[string]string{"note": "hi"}},
+		{URL: origin + "/upload", Path: path, Protocol: ferry.ProtocolMultipart, FieldName: "attachment"},
+	} {
+		task, err := s.Upload(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		task.Wait(ctx) // the server may refuse the field: what was sent counts
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(metadata, "note aGk=") {
+		t.Errorf("Upload-Metadata %q, want note=hi in it", metadata)
+	}
+	if !strings.Contains(form, `name="attachment"`) {
+		t.Errorf("the form's part head: %.200q, want the field attachment", form)
 	}
 }

@@ -293,7 +293,8 @@ func getRequest(r bgapi.GetRequest) ferry.DownloadRequest {
 
 func putRequest(r bgapi.PutRequest) ferry.UploadRequest {
 	return ferry.UploadRequest{URL: r.URL, Path: r.Path, Protocol: ferry.Protocol(r.Protocol),
-		Connections: r.Connections, ChunkSize: r.ChunkSize, Header: r.Header, SHA256: true, KeepState: true}
+		Connections: r.Connections, ChunkSize: r.ChunkSize, Metadata: r.Metadata, FieldName: r.FieldName,
+		Header: r.Header, SHA256: true, KeepState: true}
 }
 
 func hlsRequest(r bgapi.HLSRequest) ferry.HLSRequest {

@@ -253,8 +253,9 @@ var putProtocols = []string{"auto", "tus", "ietf", "multipart"}
 
 func bgPutCmd(io stdio) *cobra.Command {
 	var (
-		f                   bgFlags
-		protocol, chunkSize string
+		f                          bgFlags
+		protocol, chunkSize, field string
+		meta                       []string
 	)
 	c := &cobra.Command{
 		Use:   "put FILE URL --session ID",
@@ -278,7 +279,10 @@ multipart form.`,
 			} else if !fi.Mode().IsRegular() {
 				return usagef("%s is not a regular file", args[0])
 			}
-			req := &bgapi.PutRequest{URL: args[1], Protocol: protocol, Connections: f.connections}
+			req := &bgapi.PutRequest{URL: args[1], Protocol: protocol, Connections: f.connections, FieldName: field}
+			if req.Metadata, err = parseMeta(meta); err != nil {
+				return err
+			}
 			if req.Path, err = absPath(args[0]); err != nil {
 				return err
 			}
@@ -299,7 +303,8 @@ multipart form.`,
 	fl := c.Flags()
 	fl.SortFlags = false
 	fl.StringVar(&protocol, "protocol", "auto", "auto, tus, ietf or multipart")
-	fl.StringVar(&chunkSize, "chunk-size", "", "fixed `SIZE` per append (default: measured, about 2 s each)")
+	fl.StringVar(&chunkSize, "chunk-size", "", chunkSizeUsage)
+	registerFormFlags(fl, &field, &meta)
 	f.register(fl, putConnectionsUsage, 1)
 	return c
 }

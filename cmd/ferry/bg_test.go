@@ -298,6 +298,52 @@ func TestBgCreateDirsAndMaxSegments(t *testing.T) {
 	}
 }
 
+// bg put sends the form field and the tus metadata it is given, as put
+// does.
+func TestBgPutFieldAndMeta(t *testing.T) {
+	e := startDaemon(t)
+	file := filepath.Join(t.TempDir(), "data.bin")
+	os.WriteFile(file, []byte("a form's file"), 0o644)
+	var mu sync.Mutex
+	var field, metadata string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch r.Method {
+		case http.MethodPost:
+			if mr, err := r.MultipartReader(); err == nil {
+				if p, err := mr.NextPart(); err == nil {
+					field = p.FormName()
+				}
+				io.Copy(io.Discard, r.Body)
+				return
+			}
+			metadata = r.Header.Get("Upload-Metadata")
+			w.Header().Set("Location", "/files/1")
+			w.WriteHeader(http.StatusCreated)
+		case http.MethodPatch:
+			n, _ := io.Copy(io.Discard, r.Body)
+			w.Header().Set("Upload-Offset", strconv.FormatInt(n, 10))
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer ts.Close()
+	for _, args := range [][]string{
+		{"--protocol", "multipart", "--field", "attachment"},
+		{"--protocol", "tus", "--meta", "note=hi"},
+	} {
+		id := e.submit(append([]string{"bg", "put", file, ts.URL + "/files/", "--session", "form"}, args...)...)
+		if got := e.must("wait", id); got != id+" done\n" {
+			t.Errorf("bg put %v: %q", args, got)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if field != "attachment" || !strings.Contains(metadata, "note aGk=") {
+		t.Errorf("the server got field %q and Upload-Metadata %q, want attachment and note=hi", field, metadata)
+	}
+}
+
 func TestBgLs(t *testing.T) {
 	e := startDaemon(t)
 	url := e.file("hello.txt", "hello, ferry\n")

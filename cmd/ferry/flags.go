@@ -21,6 +21,8 @@ const (
 	getConnectionsUsage = "fetch over `N` connections in parallel, at most 64 (default: adapt, up to 8)"
 	putConnectionsUsage = "send `N` segments in parallel, at most 64 (tus concatenation)"
 	hlsConnectionsUsage = "fetch `N` segments at once, at most 64"
+	// chunkSizeUsage is --chunk-size's; the bound is ferry.MinChunkSize.
+	chunkSizeUsage = "fixed `SIZE` per append, at least 64k (default: measured, about 2 s each)"
 )
 
 // transferFlags are the flags every transfer command shares: how to reach

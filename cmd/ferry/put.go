@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ferryhq/ferry"
 )
@@ -36,10 +37,31 @@ state directory: interrupted, the same command run again continues.`,
 	fl.SortFlags = false
 	fl.StringVar(&f.protocol, "protocol", "auto", "auto, tus, ietf or multipart")
 	f.register(fl, "upload", putConnectionsUsage, 1)
-	fl.StringVar(&f.chunkSize, "chunk-size", "", "fixed `SIZE` per append, at least 64k (default: measured, about 2 s each)")
-	fl.StringVar(&f.field, "field", "file", "form field `NAME` of a multipart upload")
-	fl.StringArrayVar(&f.meta, "meta", nil, "tus metadata `KEY=VALUE` (repeatable; filename defaults to FILE's name)")
+	fl.StringVar(&f.chunkSize, "chunk-size", "", chunkSizeUsage)
+	registerFormFlags(fl, &f.field, &f.meta)
 	return c
+}
+
+// registerFormFlags adds --field and --meta, of put and bg put.
+func registerFormFlags(fl *pflag.FlagSet, field *string, meta *[]string) {
+	fl.StringVar(field, "field", "file", "form field `NAME` of a multipart upload")
+	fl.StringArrayVar(meta, "meta", nil, "tus metadata `KEY=VALUE` (repeatable; filename defaults to FILE's name)")
+}
+
+// parseMeta reads the --meta flags; nil for none.
+func parseMeta(kvs []string) (map[string]string, error) {
+	var meta map[string]string
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usagef("--meta %q: want KEY=VALUE", kv)
+		}
+		if meta == nil {
+			meta = map[string]string{}
+		}
+		meta[k] = v
+	}
+	return meta, nil
 }
 
 func runPut(c *cobra.Command, io stdio, file, rawURL string, f *putFlags) error {
@@ -66,15 +88,8 @@ func runPut(c *cobra.Command, io stdio, file, rawURL string, f *putFlags) error 
 		}
 		req.ChunkSize = n
 	}
-	for _, kv := range f.meta {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return usagef("--meta %q: want KEY=VALUE", kv)
-		}
-		if req.Metadata == nil {
-			req.Metadata = map[string]string{}
-		}
-		req.Metadata[k] = v
+	if req.Metadata, err = parseMeta(f.meta); err != nil {
+		return err
 	}
 	s, err := ferry.NewSession(cfg)
 	if err != nil {

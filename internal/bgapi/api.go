@@ -33,12 +33,14 @@ type GetRequest struct {
 
 // PutRequest is an upload of the file at Path.
 type PutRequest struct {
-	URL         string      `json:"url"`
-	Path        string      `json:"path"`
-	Protocol    string      `json:"protocol,omitempty"` // auto, tus, ietf, multipart
-	Connections int         `json:"connections,omitempty"`
-	ChunkSize   int64       `json:"chunk_size,omitempty"`
-	Header      http.Header `json:"header,omitempty"`
+	URL         string            `json:"url"`
+	Path        string            `json:"path"`
+	Protocol    string            `json:"protocol,omitempty"` // auto, tus, ietf, multipart
+	Connections int               `json:"connections,omitempty"`
+	ChunkSize   int64             `json:"chunk_size,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`   // tus Upload-Metadata
+	FieldName   string            `json:"field_name,omitempty"` // of a multipart form
+	Header      http.Header       `json:"header,omitempty"`
 }
 
 // HLSRequest is an HLS download into Dir.
