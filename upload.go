@@ -41,7 +41,8 @@ type UploadRequest struct {
 	Protocol Protocol // "" means ProtocolAuto
 	Header   http.Header
 	// Metadata goes to the server as tus Upload-Metadata; "filename"
-	// defaults to Path's base name.
+	// defaults to Path's base name. Keys are printable ASCII without
+	// spaces or commas; values are any text.
 	Metadata map[string]string
 	// Connections > 1 sends segments in parallel through tus
 	// concatenation, when the server offers it; at most MaxConnections.
@@ -90,9 +91,32 @@ func (r *UploadRequest) validate() error {
 		return err
 	}
 	if r.ChunkSize != 0 {
-		return checkLimit("ChunkSize", r.ChunkSize, MinChunkSize, 0)
+		if err := checkLimit("ChunkSize", r.ChunkSize, MinChunkSize, 0); err != nil {
+			return err
+		}
+	}
+	for k := range r.Metadata {
+		if !metadataKey(k) {
+			return fmt.Errorf("%w: metadata key %q: want printable ASCII without spaces or commas", ErrInvalidRequest, k)
+		}
 	}
 	return nil
+}
+
+// metadataKey reports whether k may be a key of tus Upload-Metadata
+// (tus 1.0 §Upload-Metadata: not empty, no spaces, no commas, ASCII):
+// only printable ASCII, since a comma would start another pair (setting
+// filename, say) and a space would end the key early.
+func metadataKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := range len(k) {
+		if c := k[i]; c <= ' ' || c > '~' || c == ',' {
+			return false
+		}
+	}
+	return true
 }
 
 // NewUpload creates a suspended upload task; call Resume to start it. Unless

@@ -336,3 +336,27 @@ func TestUploadKeepState(t *testing.T) {
 		}
 	}
 }
+
+// A tus metadata key that would change how Upload-Metadata reads (a comma
+// starts another pair, a space ends the key) or is no header text is
+// refused before any request: "x,filename" must not set the file's name.
+func TestUploadMetadataKeysChecked(t *testing.T) {
+	var requests atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.WriteHeader(http.StatusForbidden)
+	}))
+	defer ts.Close()
+	path, _ := makeFile(t, 1000)
+	s := mustSession(t, failingConfig(1))
+	for _, key := range []string{"", "a b", "x,filename", "a\r\nb", "tab\t", "é"} {
+		_, err := s.Upload(context.Background(), ferry.UploadRequest{URL: ts.URL + "/files/", Path: path,
+			Protocol: ferry.ProtocolTus, Metadata: map[string]string{key: "evil"}})
+		if !errors.Is(err, ferry.ErrInvalidRequest) {
+			t.Errorf("metadata key %q: %v, want ErrInvalidRequest", key, err)
+		}
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("%d requests sent", n)
+	}
+}
