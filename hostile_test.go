@@ -263,38 +263,48 @@ func TestStreamInterimFloodEnds(t *testing.T) {
 	t.Logf("%d requests, %d interim responses", requests.Load(), interim.Load())
 }
 
+// forgetfulTus is a tus server (with concatenation) that creates every
+// upload at /u/1, says it holds none of it whenever asked, and answers
+// the appends with patch.
+func forgetfulTus(t *testing.T, patch http.HandlerFunc) *httptest.Server {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Tus-Resumable", "1.0.0")
+		switch r.Method {
+		case http.MethodOptions:
+			w.Header().Set("Tus-Version", "1.0.0")
+			w.Header().Set("Tus-Extension", "creation,concatenation")
+			w.WriteHeader(http.StatusNoContent)
+		case http.MethodPost:
+			w.Header().Set("Location", "/u/1")
+			w.WriteHeader(http.StatusCreated)
+		case http.MethodHead:
+			w.Header().Set("Upload-Offset", "0")
+			w.WriteHeader(http.StatusOK)
+		case http.MethodPatch:
+			patch(w, r)
+		}
+	}))
+	ts.Config.ErrorLog = quietLog()
+	t.Cleanup(ts.Close)
+	return ts
+}
+
 // A tus server whose offset goes back after every cut append (it
 // acknowledges the first append, cuts the next, then says it holds
 // nothing) does not hold the upload in a loop: only bytes past the most
 // the server ever acknowledged are progress.
 func TestUploadOffsetGoingBackIsNotProgress(t *testing.T) {
 	var patches atomic.Int32
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Tus-Resumable", "1.0.0")
-		switch r.Method {
-		case http.MethodOptions:
-			w.Header().Set("Tus-Version", "1.0.0")
-			w.WriteHeader(http.StatusNoContent)
-		case http.MethodPost:
-			w.Header().Set("Location", "/u/1")
-			w.WriteHeader(http.StatusCreated)
-		case http.MethodHead:
-			w.Header().Set("Upload-Offset", "0") // forgot it all
-			w.Header().Set("Upload-Length", "400000")
-			w.WriteHeader(http.StatusOK)
-		case http.MethodPatch:
-			patches.Add(1)
-			off, _ := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
-			if off > 0 {
-				panic(http.ErrAbortHandler) // only a first append gets through
-			}
-			n, _ := io.Copy(io.Discard, r.Body)
-			w.Header().Set("Upload-Offset", strconv.FormatInt(off+n, 10))
-			w.WriteHeader(http.StatusNoContent)
+	ts := forgetfulTus(t, func(w http.ResponseWriter, r *http.Request) {
+		patches.Add(1)
+		off, _ := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
+		if off > 0 {
+			panic(http.ErrAbortHandler) // only a first append gets through
 		}
-	}))
-	ts.Config.ErrorLog = quietLog()
-	defer ts.Close()
+		n, _ := io.Copy(io.Discard, r.Body)
+		w.Header().Set("Upload-Offset", strconv.FormatInt(off+n, 10))
+		w.WriteHeader(http.StatusNoContent)
+	})
 	path, _ := makeFile(t, 400000)
 	_, _, err := runUpload(t, mustSession(t, failingConfig(3)), ferry.UploadRequest{
 		URL: ts.URL + "/files/", Path: path, Protocol: ferry.ProtocolTus, ChunkSize: ferry.MinChunkSize})
@@ -323,31 +333,16 @@ func TestUploadNothingAcknowledgedEnds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var patches atomic.Int32
-			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Tus-Resumable", "1.0.0")
-				switch r.Method {
-				case http.MethodOptions:
-					w.Header().Set("Tus-Version", "1.0.0")
-					w.Header().Set("Tus-Extension", "creation,concatenation")
-					w.WriteHeader(http.StatusNoContent)
-				case http.MethodPost:
-					w.Header().Set("Location", "/u/1")
-					w.WriteHeader(http.StatusCreated)
-				case http.MethodHead:
-					w.Header().Set("Upload-Offset", "0")
-					w.WriteHeader(http.StatusOK)
-				case http.MethodPatch:
-					if patches.Add(1) > 100 {
-						// Ends the test on a client that never gives up.
-						w.WriteHeader(http.StatusForbidden)
-						return
-					}
-					io.Copy(io.Discard, r.Body)
-					w.Header().Set("Upload-Offset", r.Header.Get("Upload-Offset"))
-					w.WriteHeader(http.StatusNoContent)
+			ts := forgetfulTus(t, func(w http.ResponseWriter, r *http.Request) {
+				if patches.Add(1) > 100 {
+					// Ends the test on a client that never gives up.
+					w.WriteHeader(http.StatusForbidden)
+					return
 				}
-			}))
-			defer ts.Close()
+				io.Copy(io.Discard, r.Body)
+				w.Header().Set("Upload-Offset", r.Header.Get("Upload-Offset"))
+				w.WriteHeader(http.StatusNoContent)
+			})
 			const attempts = 3
 			path, _ := makeFile(t, tc.size)
 			_, _, err := runUpload(t, mustSession(t, failingConfig(attempts)), ferry.UploadRequest{
