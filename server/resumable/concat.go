@@ -210,8 +210,8 @@ func (h *Handler) tryConcat(ctx context.Context, up store.Upload, info store.Inf
 	case !ps.finished:
 		return info, nil
 	}
-	if !h.storage.take(ps.size) {
-		return info, h.storage.full(ps.size)
+	if e := h.storage.take(ps.size); e != nil {
+		return info, e
 	}
 	start := time.Now()
 	if err := h.concat.Concat(ctx, up, ps.ups); err != nil {

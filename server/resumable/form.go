@@ -113,8 +113,8 @@ func (h *Handler) storePart(ctx context.Context, part *multipart.Part, limit int
 		ContentType:    validMediaType(part.Header.Get("Content-Type")),
 	}
 	record := store.Footprint(info)
-	if !h.storage.take(record) {
-		return FormFile{}, h.storage.full(record)
+	if e := h.storage.take(record); e != nil {
+		return FormFile{}, e
 	}
 	up, err := h.store.NewUpload(ctx, info)
 	if err != nil {

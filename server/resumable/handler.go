@@ -561,12 +561,14 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 	}
 
 	record := store.Footprint(info)
-	if !info.SizeIsDeferred && !h.storage.fits(record+info.Size) {
-		h.creationError(w, r, d, h.storage.full(record+info.Size))
-		return
+	if !info.SizeIsDeferred {
+		if e := h.storage.check(record + info.Size); e != nil {
+			h.creationError(w, r, d, e)
+			return
+		}
 	}
-	if !h.storage.take(record) {
-		h.creationError(w, r, d, h.storage.full(record))
+	if e := h.storage.take(record); e != nil {
+		h.creationError(w, r, d, e)
 		return
 	}
 	up, err := h.store.NewUpload(r.Context(), info)
@@ -969,9 +971,10 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
 		h.creationError(w, r, d, ErrMaxSizeExceeded.with("%d bytes at offset %d; the limit is %d", r.ContentLength, info.Offset, h.sizeLimit))
 		return
-	case !h.storage.fits(r.ContentLength):
+	}
+	if e := h.storage.check(r.ContentLength); e != nil {
 		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
-		writeProblem(w, r, h.storage.full(r.ContentLength))
+		writeProblem(w, r, e)
 		return
 	}
 

@@ -68,19 +68,20 @@ func (s *storage) freeLocked(n int64) int64 {
 	return free
 }
 
-// take counts n more bytes if they fit, and reports whether they did.
-func (s *storage) take(n int64) bool {
+// take counts n more bytes if they fit, or returns why they do not: the
+// decision and its explanation come from one look at the storage.
+func (s *storage) take(n int64) *Error {
 	if s == nil || n <= 0 {
-		return true
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n > s.freeLocked(n) {
-		return false
+	if e := s.refusalLocked(n); e != nil {
+		return e
 	}
 	s.used += n
 	s.room.take(n)
-	return true
+	return nil
 }
 
 // takeUpTo counts as many of n more bytes as fit and returns how many.
@@ -96,14 +97,15 @@ func (s *storage) takeUpTo(n int64) int64 {
 	return n
 }
 
-// fits reports whether n more bytes would fit now.
-func (s *storage) fits(n int64) bool {
-	if s == nil {
-		return true
+// check returns why n more bytes would not fit now, or nil when they
+// would.
+func (s *storage) check(n int64) *Error {
+	if s == nil || n <= 0 {
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return n <= s.freeLocked(n)
+	return s.refusalLocked(n)
 }
 
 // release stops counting n bytes. The medium's room is measured again
@@ -117,14 +119,16 @@ func (s *storage) release(n int64) {
 	s.used = max(s.used-n, 0)
 }
 
-// full returns the error for n bytes that do not fit.
-func (s *storage) full(n int64) *Error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// refusalLocked returns the error for n more bytes that do not fit, or
+// nil when they do, under s.mu.
+func (s *storage) refusalLocked(n int64) *Error {
 	if s.max > 0 && n > s.max-s.used {
 		return ErrStorageFull.with("%d more bytes do not fit: %d of the limit of %d are free", n, max(s.max-s.used, 0), s.max)
 	}
-	return ErrStorageFull.with("%d more bytes do not fit: the storage has room for %d now", n, max(s.room.left, 0))
+	if free := s.room.available(n); n > free {
+		return ErrStorageFull.with("%d more bytes do not fit: the storage has room for %d now", n, free)
+	}
+	return nil
 }
 
 // storageReader counts each byte read through it against the storage
