@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -284,4 +285,78 @@ func TestLingeringStreamsPerClient(t *testing.T) {
 	}
 	resp, body := e.send(t, "POST", "/stream/r2", strings.NewReader("x"), "Upload-Complete: ?0")
 	wantStatus(t, resp, body, http.StatusTooManyRequests)
+}
+
+// Streams draw on the storage the uploads do, and are refused as uploads
+// are once it is full: 507 for a stream whose length does not fit; a
+// plain stream that fills it ends with an error reply and is dropped; a
+// resumable one keeps what fit, like a tus append, and its next append
+// gets 507 with the offset. What streams hold counts against uploads.
+func TestStreamStorageLimit(t *testing.T) {
+	const limit = 100 << 10
+	run(t, func(t *testing.T, e0 *env) {
+		e := newUploadEnv(t, e0.h2c, server.Config{MaxUploadStorage: limit})
+		streams := filepath.Join(e.dir, "streams")
+		data := randomBytes(limit+16<<10, 34)
+
+		resp, body := e.send(t, "POST", "/stream/sized.bin", bytes.NewReader(data))
+		wantStatus(t, resp, body, http.StatusInsufficientStorage)
+
+		resp, body = e.send(t, "POST", "/stream/plain.bin", struct{ io.Reader }{bytes.NewReader(data)})
+		wantStatus(t, resp, body, http.StatusCreated)
+		if last := lastReply(t, bytes.NewReader(body)); last["type"] != "error" || !strings.Contains(fmt.Sprint(last["error"]), "storage") {
+			t.Errorf("last reply of a plain stream past the storage %v, want an error naming the storage", last)
+		}
+		if names, _ := os.ReadDir(streams); len(names) != 0 {
+			t.Errorf("a plain stream past the storage left %v", names)
+		}
+
+		resp, body = e.send(t, "POST", "/stream/res.bin", struct{ io.Reader }{bytes.NewReader(data)}, "Upload-Complete: ?0")
+		wantStatus(t, resp, body, http.StatusCreated)
+		loc := resp.Header.Get("Location")
+		resp, _ = e.send(t, "HEAD", loc, nil)
+		wantStatus(t, resp, nil, http.StatusNoContent)
+		off, _ := strconv.Atoi(resp.Header.Get("Upload-Offset"))
+		if off <= 0 || off > limit {
+			t.Fatalf("a resumable stream past the storage kept %d bytes, want what fit of %d", off, limit)
+		}
+		resp, body = e.send(t, "PATCH", loc, bytes.NewReader(data[off:]), "Upload-Offset: "+strconv.Itoa(off), "Upload-Complete: ?1",
+			"Content-Type: application/partial-upload")
+		wantStatus(t, resp, body, http.StatusInsufficientStorage)
+		if got := resp.Header.Get("Upload-Offset"); got != strconv.Itoa(off) {
+			t.Errorf("507 to an append with Upload-Offset %q, want %d", got, off)
+		}
+
+		// What the stream holds leaves no room for an upload.
+		resp, body = e.send(t, "POST", "/files/", nil, tusHeader, "Upload-Length: "+strconv.Itoa(limit/2))
+		wantStatus(t, resp, body, http.StatusInsufficientStorage)
+	})
+}
+
+// By default a stream, like an upload, leaves the disk reserve of its
+// file system free.
+func TestStreamDiskReserve(t *testing.T) {
+	const size = 1 << 30 // 5% kept back: about 51 MiB
+	cfg := server.WithDiskSpace(server.Config{}, func(string) (int64, int64, bool) { return 52 << 20, size, true })
+	e := newUploadEnv(t, false, cfg)
+	resp, body := e.send(t, "POST", "/stream/big.bin", bytes.NewReader(make([]byte, 2<<20)))
+	wantStatus(t, resp, body, http.StatusInsufficientStorage)
+	resp, body = e.send(t, "POST", "/stream/small.bin", bytes.NewReader(make([]byte, 10<<10)))
+	wantStatus(t, resp, body, http.StatusCreated)
+}
+
+// Creating a stream takes from the client's allowance of creations as
+// creating an upload does.
+func TestStreamCreationRate(t *testing.T) {
+	now := time.Now()
+	e := newUploadEnv(t, false, server.WithClock(server.Config{UploadCreationBurst: 2, UploadCreationRate: 1}, func() time.Time { return now }))
+	resp, body := e.send(t, "POST", "/files/", nil, tusHeader, "Upload-Length: 1")
+	wantStatus(t, resp, body, http.StatusCreated)
+	resp, body = e.send(t, "POST", "/stream/a.bin", strings.NewReader("a"))
+	wantStatus(t, resp, body, http.StatusCreated)
+	resp, body = e.send(t, "POST", "/stream/b.bin", strings.NewReader("b"))
+	wantStatus(t, resp, body, http.StatusTooManyRequests)
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
 }

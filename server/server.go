@@ -42,21 +42,27 @@ type Config struct {
 	// stall before a newer request for that upload takes over; 0:
 	// resumable.DefaultStallTimeout (10s).
 	UploadStallTimeout time.Duration
-	// MaxUploadStorage bounds what the uploads store holds, in bytes, in
-	// uploads finished or not (507 past it; streams are not counted). 0
-	// means: for the filestore in Uploads, no bound of its own, but new
-	// bytes get 507 while its file system has less room than 5% of its
-	// size (at most 4 GiB) kept back for the system, asked as bytes
-	// arrive, so space freed there is usable at once;
-	// DefaultMaxUploadStorage for another store that can list its
-	// uploads, or where the free space is unknown; no limit for a store
-	// that cannot. Negative means no limit. See
+	// MaxUploadStorage bounds what uploads and live streams hold, in
+	// bytes: uploads finished or not and streams finished or in progress,
+	// each counted with a record of about 4 KiB (store.RecordBytes). What
+	// would pass it gets 507: an upload or a stream whose length does not
+	// fit, and new bytes once it is full (an append keeps what fit, a
+	// plain stream is dropped). 0 means: for the filestore in Uploads (or
+	// streams alone), no bound of its own, but new bytes get 507 while
+	// its file system has less room than 5% of its size (at most 4 GiB)
+	// kept back for the system, asked as bytes arrive, so space freed
+	// there is usable at once; DefaultMaxUploadStorage for another store
+	// that can list its uploads, or where the free space is unknown; no
+	// limit for a store that cannot. Negative means no limit. Streams
+	// draw on the uploads' limit and are measured on the uploads' file
+	// system: keep Streams on it, as its default is. See
 	// resumable.Config.MaxStorage and Room.
 	MaxUploadStorage int64
 	// UploadCreationRate is how many uploads one client (an IP address,
 	// or an IPv6 /64) may create a second once it has created
-	// UploadCreationBurst at once (429 with Retry-After past them): 0
-	// means DefaultUploadCreationRate, negative no limit.
+	// UploadCreationBurst at once (429 with Retry-After past them); each
+	// file of a form and each live stream counts as one. 0 means
+	// DefaultUploadCreationRate, negative no limit.
 	UploadCreationRate float64
 	// UploadCreationBurst is how many uploads one client may create at
 	// once; 0 means DefaultUploadCreationBurst.
@@ -190,18 +196,29 @@ func New(cfg Config) (*Server, error) {
 		streamIdle:      idleSetting(cfg.StreamIdleTimeout, DefaultStreamIdleTimeout),
 		clients:         newClientLimiter(cmp.Or(cfg.MaxUploadsPerClient, DefaultMaxUploadsPerClient)),
 	}
-	if err := s.setupUploads(cfg); err != nil {
-		cancel()
-		root.Close()
-		return nil, err
-	}
-	if err := s.setupStreams(cfg); err != nil {
-		cancel()
-		root.Close()
+	if err := s.setup(cfg); err != nil {
+		s.Close()
 		return nil, err
 	}
 	s.routes()
 	return s, nil
+}
+
+// setup builds the upload and stream handlers cfg enables, and the meter
+// of the storage they share.
+func (s *Server) setup(cfg Config) error {
+	st, err := uploadStore(cfg)
+	if err != nil {
+		return err
+	}
+	meter, err := s.storageMeter(cfg, st)
+	if err != nil {
+		return err
+	}
+	if err := s.setupUploads(cfg, st, meter); err != nil {
+		return err
+	}
+	return s.setupStreams(cfg, meter)
 }
 
 // routes is the one place where endpoints are registered. A pattern with
@@ -221,19 +238,26 @@ func (s *Server) routes() {
 	}
 }
 
-// setupStreams builds the live stream handler when cfg enables it.
-func (s *Server) setupStreams(cfg Config) error {
+// setupStreams builds the live stream handler when cfg enables it,
+// drawing on the storage meter the uploads draw on.
+func (s *Server) setupStreams(cfg Config, meter *store.Meter) error {
 	dir := cfg.Streams // New defaults it to <Uploads>/streams
 	if dir == "" {
 		return nil
 	}
-	h, err := stream.New(stream.Config{
+	sc := stream.Config{
 		Dir: dir, Processors: cfg.StreamProcessors, MaxSize: cfg.MaxUploadSize, Logger: s.log,
 		// A client's streams in progress, unfinished resumable ones
 		// included, count against the same bound as its uploads.
 		MaxStreamsPerClient: s.clients.max,
 		ClientKey:           func(r *http.Request) string { return clientKey(r.RemoteAddr) },
-	})
+		Storage:             meter,
+	}
+	if s.uploads != nil {
+		// Creating a stream takes from the allowance of creations.
+		sc.CreationLimit = s.uploads.AllowCreation
+	}
+	h, err := stream.New(sc)
 	if err != nil {
 		return &ConfigError{Field: "Streams", Value: dir, Err: err}
 	}

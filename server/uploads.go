@@ -2,14 +2,18 @@ package server
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/ferryhq/ferry/server/resumable"
 	"github.com/ferryhq/ferry/server/store"
 	"github.com/ferryhq/ferry/server/store/filestore"
+	"github.com/ferryhq/ferry/server/stream"
 )
 
 // uploadsPath is where resumable uploads live; formPath takes
@@ -39,29 +43,33 @@ const (
 	maxDiskReserve = 4 << 30
 )
 
-// setupUploads builds the upload handler when cfg enables uploads.
-func (s *Server) setupUploads(cfg Config) error {
+// uploadStore returns the store cfg keeps uploads in, nil when uploads
+// are off.
+func uploadStore(cfg Config) (store.Store, error) {
 	if cfg.MaxUploadSize < 0 {
-		return &ConfigError{Field: "MaxUploadSize", Err: ErrNegativeSize}
+		return nil, &ConfigError{Field: "MaxUploadSize", Err: ErrNegativeSize}
 	}
-	st := cfg.UploadStore
+	if cfg.UploadStore != nil || cfg.Uploads == "" {
+		return cfg.UploadStore, nil
+	}
+	fs, err := filestore.New(filestore.Config{Dir: cfg.Uploads})
+	if err != nil {
+		return nil, &ConfigError{Field: "Uploads", Value: cfg.Uploads, Err: err}
+	}
+	return fs, nil
+}
+
+// setupUploads builds the upload handler over st, nil when uploads are
+// off, drawing on the storage meter.
+func (s *Server) setupUploads(cfg Config, st store.Store, meter *store.Meter) error {
 	if st == nil {
-		if cfg.Uploads == "" {
-			return nil
-		}
-		fs, err := filestore.New(filestore.Config{Dir: cfg.Uploads})
-		if err != nil {
-			return &ConfigError{Field: "Uploads", Value: cfg.Uploads, Err: err}
-		}
-		st = fs
+		return nil
 	}
-	maxStorage, room := uploadStorage(cfg, st)
 	h, err := resumable.New(resumable.Config{
 		Store:         st,
 		BasePath:      uploadsPath,
 		MaxSize:       cfg.MaxUploadSize,
-		MaxStorage:    maxStorage,
-		Room:          room,
+		Storage:       meter,
 		CreationRate:  orDefault(cfg.UploadCreationRate, DefaultUploadCreationRate),
 		CreationBurst: cmp.Or(max(cfg.UploadCreationBurst, 0), DefaultUploadCreationBurst),
 		Expiry:        cfg.UploadExpiry,
@@ -80,33 +88,94 @@ func (s *Server) setupUploads(cfg Config) error {
 	return nil
 }
 
-// uploadStorage is the resumable.Config.MaxStorage and Room for cfg, as
-// Config.MaxUploadStorage describes: by default, for the filestore in
-// Uploads, no bound of its own but the room on its file system less a
-// reserve, asked as bytes arrive.
-func uploadStorage(cfg Config, st store.Store) (limit int64, room func() (int64, bool)) {
-	_, lists := st.(store.Lister)
+// storageMeter returns the meter of what uploads (in st, nil when they are
+// off) and live streams may still store, as Config.MaxUploadStorage
+// describes; nil for no limit. Both share it: streams are kept in
+// <Uploads>/streams, on the uploads' file system.
+func (s *Server) storageMeter(cfg Config, st store.Store) (*store.Meter, error) {
+	limit, room := storageLimits(cfg, st)
+	if limit == 0 && room == nil {
+		return nil, nil
+	}
+	var used int64
+	if limit > 0 {
+		n, bytes, err := storageUsed(cfg, st)
+		if err != nil {
+			return nil, err
+		}
+		used = bytes
+		s.log.Info("upload storage", "uploads", n, "bytes", used, "max", limit)
+	}
+	return store.NewMeter(store.MeterConfig{Max: limit, Used: used, Room: room, Now: s.now}), nil
+}
+
+// storageLimits is the limit and the room of the storage meter for cfg:
+// by default, for the filestore in Uploads (or streams alone), no limit of
+// its own but the room on its file system less a reserve, asked as bytes
+// arrive; DefaultMaxUploadStorage where that is unknown, or for another
+// store that can list its uploads; none for a store that cannot.
+func storageLimits(cfg Config, st store.Store) (limit int64, room func() (int64, bool)) {
 	switch {
 	case cfg.MaxUploadStorage > 0:
 		return cfg.MaxUploadStorage, nil
 	case cfg.MaxUploadStorage < 0:
 		return 0, nil
+	}
+	dir := "" // the directory whose file system holds everything
+	switch {
+	case st == nil:
+		dir = nearestDir(cfg.Streams) // created with the first stream
 	case cfg.UploadStore == nil:
+		dir = cfg.Uploads
+	}
+	if dir != "" {
 		space := diskSpace
 		if cfg.diskSpace != nil {
 			space = cfg.diskSpace
 		}
-		if _, _, ok := space(cfg.Uploads); ok {
+		if _, _, ok := space(dir); ok {
 			return 0, func() (int64, bool) {
-				free, size, ok := space(cfg.Uploads)
+				free, size, ok := space(dir)
 				return free - min(int64(float64(size)*diskReserve), maxDiskReserve), ok
 			}
 		}
 	}
-	if !lists {
+	if _, lists := st.(store.Lister); st != nil && !lists {
 		return 0, nil
 	}
 	return DefaultMaxUploadStorage, nil
+}
+
+// storageUsed measures what the uploads in st and the finished streams
+// hold, as the storage meter counts them.
+func storageUsed(cfg Config, st store.Store) (uploads int, bytes int64, err error) {
+	if st != nil {
+		if uploads, bytes, err = store.MeasureUsage(context.Background(), st); err != nil {
+			return 0, 0, &ConfigError{Field: "MaxUploadStorage", Err: err}
+		}
+	}
+	if cfg.Streams != "" {
+		n, err := stream.Usage(cfg.Streams)
+		if err != nil {
+			return 0, 0, &ConfigError{Field: "Streams", Value: cfg.Streams, Err: err}
+		}
+		bytes += n
+	}
+	return uploads, bytes, nil
+}
+
+// nearestDir returns dir, or the closest of its parents that exists.
+func nearestDir(dir string) string {
+	for {
+		if _, err := os.Stat(dir); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return dir
+		}
+		dir = parent
+	}
 }
 
 // orDefault is v, def when v is zero, or 0 (no limit) when v is negative.

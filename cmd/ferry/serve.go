@@ -48,12 +48,14 @@ With --uploads DIR, ferry also takes uploads into DIR:
 --token requires "Authorization: Bearer <token>" on those endpoints (the
 FERRY_TOKEN environment variable works too, and keeps the token out of ps).
 
-Uploads are limited out of the box: --max-storage bounds what DIR holds in
-uploads, finished or not (507 past it; by default, no bound of its own,
-but uploads leave 5% of DIR's file system free, at most 4 GiB, measured
-as bytes arrive, so space freed there is usable at once), and one client (an IP address, or
-an IPv6 /64) may create --creation-burst uploads at once and then
---creation-rate a second (429 with Retry-After past them).
+Uploads and streams are limited out of the box: --max-storage bounds what
+DIR holds in uploads, finished or not, and streams (507 past it; by
+default, no bound of its own, but they leave 5% of DIR's file system free,
+at most 4 GiB, measured as bytes arrive, so space freed there is usable at
+once; 10 GiB in all where the free space is unknown), and one client (an
+IP address, or an IPv6 /64) may create --creation-burst uploads and
+streams at once and then --creation-rate a second (429 with Retry-After
+past them).
 
 What is not yours to publish is answered like a missing file (404) below
 --root: the uploads directory and its streams, even when DIR is inside the

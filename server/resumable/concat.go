@@ -210,12 +210,12 @@ func (h *Handler) tryConcat(ctx context.Context, up store.Upload, info store.Inf
 	case !ps.finished:
 		return info, nil
 	}
-	if e := h.storage.take(ps.size); e != nil {
+	if e := h.takeStorage(ps.size); e != nil {
 		return info, e
 	}
 	start := time.Now()
 	if err := h.concat.Concat(ctx, up, ps.ups); err != nil {
-		h.storage.release(ps.size)
+		h.storage.Release(ps.size)
 		h.log.Error("concatenate uploads", "id", info.ID, "err", err)
 		return info, nil
 	}

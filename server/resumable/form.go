@@ -113,18 +113,18 @@ func (h *Handler) storePart(ctx context.Context, part *multipart.Part, limit int
 		ContentType:    validMediaType(part.Header.Get("Content-Type")),
 	}
 	record := store.Footprint(info)
-	if e := h.storage.take(record); e != nil {
+	if e := h.takeStorage(record); e != nil {
 		return FormFile{}, e
 	}
 	up, err := h.store.NewUpload(ctx, info)
 	if err != nil {
-		h.storage.release(record)
+		h.storage.Release(record)
 		return FormFile{}, err
 	}
 	sum := sha256.New()
 	counted := &storageReader{r: &bodyErr{&maxReader{r: part, n: limit, err: errMaxSize}}, s: h.storage}
 	n, err := up.WriteChunk(ctx, 0, io.TeeReader(counted, sum))
-	h.storage.release(counted.taken - n)
+	h.storage.Release(counted.taken - n)
 	if err == nil {
 		err = h.decl.DeclareLength(ctx, up, n)
 	}

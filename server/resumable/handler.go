@@ -95,6 +95,12 @@ type Config struct {
 	// taken meanwhile is subtracted, so space freed on the medium is
 	// usable at once and others filling it are seen.
 	Room func() (int64, bool)
+	// Storage, if set, counts what the store holds instead of a meter New
+	// makes from MaxStorage and Room, which must then be unset: share one
+	// with what else draws on the same storage, such as a stream.Handler
+	// whose Dir is on the same file system. Its count starts where its
+	// maker put it (see store.MeasureUsage); New does not measure.
+	Storage *store.Meter
 	// CreationRate is how many uploads one client may create a second,
 	// once it has used its CreationBurst; a creation past that gets 429
 	// with Retry-After. A client is an IP address, or the /64 network of
@@ -146,7 +152,7 @@ type Handler struct {
 
 	waiting waitList // final uploads waiting for partial ones
 
-	storage  *storage         // nil: no MaxStorage
+	storage  *store.Meter     // nil: no MaxStorage, Room or Storage
 	creation *creationLimiter // nil: no CreationRate
 
 	stopJanitor context.CancelFunc
@@ -208,20 +214,11 @@ func New(cfg Config) (*Handler, error) {
 		burst = DefaultCreationBurst
 	}
 	h.creation = newCreationLimiter(cfg.CreationRate, burst, h.now)
-	if cfg.MaxStorage > 0 {
-		n, used, err := store.MeasureUsage(context.Background(), cfg.Store)
-		if err != nil {
-			return nil, fmt.Errorf("resumable: Config.MaxStorage: %w", err)
-		}
-		h.storage = &storage{max: cfg.MaxStorage, used: used}
-		h.log.Info("upload storage", "uploads", n, "bytes", used, "max", cfg.MaxStorage)
+	storage, err := h.newStorage(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Room != nil {
-		if h.storage == nil {
-			h.storage = &storage{}
-		}
-		h.storage.room = &roomMeter{measure: cfg.Room, now: h.now}
-	}
+	h.storage = storage
 	h.term, _ = cfg.Store.(store.Terminater)
 	h.decl, _ = cfg.Store.(store.LengthDeclarer)
 	h.concat, _ = cfg.Store.(store.Concater)
@@ -258,6 +255,31 @@ func New(cfg Config) (*Handler, error) {
 		close(h.janitorDone)
 	}
 	return h, nil
+}
+
+// newStorage returns the meter of what the store holds: cfg.Storage, or
+// one of cfg.MaxStorage and cfg.Room, counted from the store; nil for no
+// limit.
+func (h *Handler) newStorage(cfg Config) (*store.Meter, error) {
+	if cfg.Storage != nil {
+		if cfg.MaxStorage != 0 || cfg.Room != nil {
+			return nil, errors.New("resumable: Config.Storage replaces MaxStorage and Room: set one or the others")
+		}
+		return cfg.Storage, nil
+	}
+	if cfg.MaxStorage <= 0 && cfg.Room == nil {
+		return nil, nil
+	}
+	var used int64
+	if cfg.MaxStorage > 0 {
+		n, bytes, err := store.MeasureUsage(context.Background(), cfg.Store)
+		if err != nil {
+			return nil, fmt.Errorf("resumable: Config.MaxStorage: %w", err)
+		}
+		used = bytes
+		h.log.Info("upload storage", "uploads", n, "bytes", used, "max", cfg.MaxStorage)
+	}
+	return store.NewMeter(store.MeterConfig{Max: cfg.MaxStorage, Used: used, Room: cfg.Room, Now: h.now}), nil
 }
 
 // Extensions returns the tus extensions the handler supports, as sent in
@@ -377,13 +399,22 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) (dialect, bool) 
 // client (Config.CreationRate). When none is left it sets Retry-After and
 // returns the error to answer with.
 func (h *Handler) allowCreation(w http.ResponseWriter, r *http.Request) *Error {
-	ok, wait := h.creation.allow(r)
+	ok, wait := h.AllowCreation(r)
 	if ok {
 		return nil
 	}
 	secs := max(int64(math.Ceil(wait.Seconds())), 1)
 	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	return ErrTooManyUploads.with("this client may create %g uploads a second; retry in %d s", h.creation.rate, secs)
+}
+
+// AllowCreation takes one creation from the allowance of r's client
+// (Config.CreationRate and CreationBurst), as creating an upload does, and
+// reports whether there was one left and, if not, how long until there
+// is. It is for what else a client creates that should draw on the same
+// allowance, such as live streams (stream.Config.CreationLimit).
+func (h *Handler) AllowCreation(r *http.Request) (ok bool, retryAfter time.Duration) {
+	return h.creation.allow(r)
 }
 
 // fail answers with the error err maps to, logging server failures.
@@ -562,18 +593,18 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 
 	record := store.Footprint(info)
 	if !info.SizeIsDeferred {
-		if e := h.storage.check(record + info.Size); e != nil {
+		if e := h.checkStorage(record + info.Size); e != nil {
 			h.creationError(w, r, d, e)
 			return
 		}
 	}
-	if e := h.storage.take(record); e != nil {
+	if e := h.takeStorage(record); e != nil {
 		h.creationError(w, r, d, e)
 		return
 	}
 	up, err := h.store.NewUpload(r.Context(), info)
 	if err != nil {
-		h.storage.release(record)
+		h.storage.Release(record)
 		h.fail(w, r, err)
 		return
 	}
@@ -972,7 +1003,7 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 		h.creationError(w, r, d, ErrMaxSizeExceeded.with("%d bytes at offset %d; the limit is %d", r.ContentLength, info.Offset, h.sizeLimit))
 		return
 	}
-	if e := h.storage.check(r.ContentLength); e != nil {
+	if e := h.checkStorage(r.ContentLength); e != nil {
 		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
 		writeProblem(w, r, e)
 		return
@@ -1082,7 +1113,7 @@ func (h *Handler) appendContent(w http.ResponseWriter, r *http.Request, d dialec
 		n, err = h.writeSegments(c.ctx, w, r, d, up, info.Offset, src)
 	}
 	c.streaming.Store(false)
-	h.storage.release(counted.taken - n) // read, but not appended
+	h.storage.Release(counted.taken - n) // read, but not appended
 	// The request's context may be done (client gone, taken over); the
 	// state is read regardless.
 	now, ierr := up.GetInfo(context.WithoutCancel(c.ctx))
@@ -1218,7 +1249,7 @@ func (h *Handler) terminate(ctx context.Context, up store.Upload) error {
 	if err := h.term.Terminate(ctx, up); err != nil {
 		return err
 	}
-	h.storage.release(store.Footprint(info))
+	h.storage.Release(store.Footprint(info))
 	return nil
 }
 

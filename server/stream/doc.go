@@ -26,5 +26,7 @@
 // Streams in progress, unfinished resumable ones waiting for their client
 // included, are bounded in all (Config.MaxStreams, 503 past it) and per
 // client (Config.MaxStreamsPerClient, 429 past it), and the replies kept
-// for a client that is not reading are bounded in count and bytes.
+// for a client that is not reading are bounded in count and bytes. What
+// streams store draws on Config.Storage (507 when it is full), and their
+// creation on Config.CreationLimit (429).
 package stream

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/ferryhq/ferry/internal/sfv"
 	"github.com/ferryhq/ferry/server/internal/usercontent"
+	"github.com/ferryhq/ferry/server/store"
 )
 
 // Defaults for the zero values of Config.
@@ -69,6 +72,21 @@ type Config struct {
 	// ClientKey names the client of a request; nil means the host of
 	// its RemoteAddr.
 	ClientKey func(r *http.Request) string
+	// Storage, if set, counts what streams store against what the storage
+	// may still take, shared with whatever else draws on it (ferry's
+	// server shares its uploads'): each stream's bytes, and
+	// store.RecordBytes for its file. A stream whose length does not fit,
+	// or a request when nothing fits, gets 507 (Insufficient Storage); a
+	// stream that fills the storage as it arrives ends with an error
+	// reply, and is dropped when it is plain, or keeps what fit when it is
+	// resumable, as a tus append does. A dropped stream gives back what
+	// it held. Nil means no limit.
+	Storage *store.Meter
+	// CreationLimit, if set, is asked before a stream is created, with
+	// the creating request: false answers 429 with Retry-After set to
+	// retryAfter. ferry's server counts stream creations against the
+	// allowance of upload creations of the client.
+	CreationLimit func(r *http.Request) (ok bool, retryAfter time.Duration)
 }
 
 // DefaultMaxStreams is Config.MaxStreams when it is 0.
@@ -127,6 +145,32 @@ func (h *Handler) Close() error {
 		h.drop(l, errShutdown)
 	}
 	return nil
+}
+
+// Usage returns what the finished streams in dir count as in
+// Config.Storage: their bytes, and store.RecordBytes for each. Streams in
+// progress (dot files) are not counted: they do not outlive the process
+// that stored them. A dir that does not exist yet holds nothing.
+func Usage(dir string) (int64, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") || !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		n += store.RecordBytes + fi.Size()
+	}
+	return n, nil
 }
 
 // validName keeps a stream's name one plain file name.
@@ -191,6 +235,17 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, name string) {
 		problem(w, http.StatusConflict, "", "a stream named "+strconv.Quote(name)+" exists or is in progress")
 		return
 	}
+	if limit := h.cfg.CreationLimit; limit != nil {
+		if ok, wait := limit(r); !ok {
+			w.Header().Set("Retry-After", strconv.FormatInt(max(int64(math.Ceil(wait.Seconds())), 1), 10))
+			problem(w, http.StatusTooManyRequests, "", "this client creates streams and uploads too fast; retry later")
+			return
+		}
+	}
+	if err := h.cfg.Storage.Check(store.RecordBytes + contentNeed(r)); err != nil {
+		storageFull(w, err)
+		return
+	}
 	var proc Processor
 	if h.cfg.Processors != nil {
 		proc = h.cfg.Processors(name, r)
@@ -208,6 +263,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, name string) {
 		case errors.Is(err, errTooManyFromClient):
 			w.Header().Set("Retry-After", "10")
 			problem(w, http.StatusTooManyRequests, "", err.Error())
+			return
+		case errors.Is(err, store.ErrFull):
+			storageFull(w, err)
 			return
 		}
 		h.log.Error("stream create", "name", name, "err", err)
@@ -278,8 +336,34 @@ func (h *Handler) append(w http.ResponseWriter, r *http.Request, l *live) {
 		})
 		return
 	}
+	if err := h.cfg.Storage.Check(contentNeed(r)); err != nil {
+		h.release(l)
+		w.Header().Set("Upload-Offset", strconv.FormatInt(l.offset.Load(), 10))
+		w.Header().Set("Upload-Complete", sfv.FormatBoolean(false))
+		storageFull(w, err)
+		return
+	}
 	l.forget(after)
 	h.transfer(w, r, l, complete, after, http.StatusOK)
+}
+
+// contentNeed is how much storage r's content asks for before it is read:
+// its length, or one byte when it is unknown, so that a request is
+// refused at once when nothing fits.
+func contentNeed(r *http.Request) int64 {
+	if r.ContentLength < 0 {
+		return 1
+	}
+	return r.ContentLength
+}
+
+// storageFull answers 507 for a refusal of Config.Storage.
+func storageFull(w http.ResponseWriter, err error) {
+	p := map[string]any{"title": "the server's storage is full", "status": http.StatusInsufficientStorage}
+	if fe, ok := errors.AsType[*store.FullError](err); ok {
+		p["detail"] = fe.Reason()
+	}
+	problemJSON(w, http.StatusInsufficientStorage, p)
 }
 
 // cancel drops a stream and what it stored.
@@ -331,6 +415,10 @@ func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, l *live, comp
 	case bodyErr != nil && !l.resumable, errors.Is(bodyErr, errTooLarge):
 		l.emit(errorReply{Type: "error", Error: bodyErr.Error()})
 		h.drop(l, bodyErr)
+	case errors.Is(bodyErr, errStorageFull):
+		// Kept as far as it fit, for a PATCH once there is room.
+		l.emit(errorReply{Type: "error", Error: bodyErr.Error() + ": what fit is kept"})
+		l.sync()
 	case bodyErr != nil:
 		// Kept for a PATCH from where it stopped.
 		h.log.Info("stream interrupted", "name", l.name, "offset", l.offset.Load(), "err", bodyErr)
@@ -351,11 +439,12 @@ func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, l *live, comp
 }
 
 var (
-	errTooLarge  = errors.New("the stream exceeds the server's maximum size")
-	errCanceled  = errors.New("the stream was cancelled")
-	errShutdown  = errors.New("the server is shutting down")
-	errExpired   = errors.New("the stream expired")
-	errNameTaken = errors.New("name taken")
+	errTooLarge    = errors.New("the stream exceeds the server's maximum size")
+	errStorageFull = errors.New("the server's storage is full")
+	errCanceled    = errors.New("the stream was cancelled")
+	errShutdown    = errors.New("the server is shutting down")
+	errExpired     = errors.New("the stream expired")
+	errNameTaken   = errors.New("name taken")
 
 	errTooMany           = errors.New("the server has as many streams in progress as it takes")
 	errTooManyFromClient = errors.New("this client has as many streams in progress as it may")
@@ -379,9 +468,14 @@ func (h *Handler) receive(r *http.Request, l *live) error {
 			if h.cfg.MaxSize > 0 && l.offset.Load()+int64(n) > h.cfg.MaxSize {
 				return errTooLarge
 			}
-			if werr := l.write(buf[:n]); werr != nil {
+			fit := int(h.cfg.Storage.TakeUpTo(int64(n)))
+			if werr := l.write(buf[:fit]); werr != nil {
+				h.cfg.Storage.Release(int64(fit))
 				h.log.Error("stream write", "name", l.name, "err", werr)
 				return werr
+			}
+			if fit < n {
+				return errStorageFull
 			}
 			if time.Since(lastAck) >= h.cfg.AckEvery {
 				lastAck = time.Now()
@@ -441,13 +535,14 @@ func (h *Handler) start(name string, resumable bool, proc Processor, r *http.Req
 		h.mu.Unlock()
 		return nil, errTooManyFromClient
 	}
-	// The directory appears with the first stream, not before.
-	if err := os.MkdirAll(h.cfg.Dir, 0o755); err != nil {
+	if err := h.cfg.Storage.Take(store.RecordBytes); err != nil {
 		h.mu.Unlock()
 		return nil, err
 	}
-	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	// The directory appears with the first stream, not before.
+	f, err := createPart(h.cfg.Dir, part)
 	if err != nil {
+		h.cfg.Storage.Release(store.RecordBytes)
 		h.mu.Unlock()
 		return nil, err
 	}
@@ -461,6 +556,14 @@ func (h *Handler) start(name string, resumable bool, proc Processor, r *http.Req
 	l.startProcessor(proc)
 	h.log.Info("stream created", "name", name, "resumable", resumable, "remote", r.RemoteAddr)
 	return l, nil
+}
+
+// createPart creates the file of a new stream, and dir with the first.
+func createPart(dir, part string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 }
 
 // release ends a request's hold on l; an unfinished resumable stream
@@ -488,6 +591,7 @@ func (h *Handler) forget(l *live) {
 func (h *Handler) drop(l *live, why error) {
 	h.forget(l)
 	if l.abandon(why) {
+		h.cfg.Storage.Release(store.RecordBytes + l.offset.Load())
 		h.log.Info("stream dropped", "name", l.name, "offset", l.offset.Load(), "why", why)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/server/store"
 	"github.com/ferryhq/ferry/server/stream"
 )
 
@@ -1190,5 +1191,78 @@ func TestStreamsInProgressBounded(t *testing.T) {
 	}
 	if r := s.do(http.MethodPost, "/stream/a4", from("a"), []byte("x")); r.StatusCode != http.StatusCreated {
 		t.Errorf("POST from a once one of its streams completed: %s", r.Status)
+	}
+}
+
+// Config.Storage counts each stream's bytes and a record for its file: a
+// stream dropped (a plain one past the storage, a resumable one
+// cancelled) gives back what it held, a finished one keeps it, and Usage
+// counts the finished ones again after a restart.
+func TestStorage(t *testing.T) {
+	const fit = 1000
+	meter := store.NewMeter(store.MeterConfig{Max: store.RecordBytes + fit})
+	s := newServer(t, stream.Config{Storage: meter}, false)
+	data := randomBytes(2 * fit)
+	// A body of unknown length, sent in one write with its end, so that
+	// the server's answer is read whole even though it stops reading.
+	chunked := func(path string, fields map[string]string) *result {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, s.url+path, struct{ io.Reader }{bytes.NewReader(data)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range fields {
+			req.Header.Set(k, v)
+		}
+		res, err := s.client.Do(req)
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		defer res.Body.Close()
+		out := &result{Response: res}
+		if out.body, err = io.ReadAll(res.Body); err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		all := out.replies(t)
+		if len(all) == 0 || all[len(all)-1].Type != "error" || !strings.Contains(all[len(all)-1].Error, "storage") {
+			t.Errorf("replies of a stream past the storage: %v, want an error naming it last", all)
+		}
+		return out
+	}
+
+	checkProblem(t, s.do(http.MethodPost, "/stream/sized", nil, data), http.StatusInsufficientStorage)
+	chunked("/stream/plain", nil)
+	if used := meter.Used(); used != 0 {
+		t.Errorf("a dropped plain stream still counts %d bytes", used)
+	}
+	if p := parts(t, s.dir); len(p) > 0 {
+		t.Errorf("a dropped plain stream left %v", p)
+	}
+
+	loc := chunked("/stream/res", hdr("Upload-Complete", "?0")).Header.Get("Location")
+	if code, off := s.head(loc); code != http.StatusNoContent || off != strconv.Itoa(fit) {
+		t.Errorf("HEAD a resumable stream past the storage: %d at %q, want 204 at %d", code, off, fit)
+	}
+	r := s.do(http.MethodPatch, loc, resumeHdr(fit, true), data[fit:])
+	checkProblem(t, r, http.StatusInsufficientStorage)
+	if off := r.Header.Get("Upload-Offset"); off != strconv.Itoa(fit) {
+		t.Errorf("507 to an append with Upload-Offset %q, want %d", off, fit)
+	}
+	if r := s.do(http.MethodDelete, loc, nil, nil); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %s", r.Status)
+	}
+	if used := meter.Used(); used != 0 {
+		t.Errorf("a cancelled stream still counts %d bytes", used)
+	}
+
+	if r := s.do(http.MethodPost, "/stream/kept", nil, data[:fit]); r.StatusCode != http.StatusCreated {
+		t.Fatalf("POST kept: %s", r.Status)
+	}
+	const want = store.RecordBytes + fit
+	if used := meter.Used(); used != want {
+		t.Errorf("a finished stream counts %d bytes, want %d", used, want)
+	}
+	if n, err := stream.Usage(s.dir); err != nil || n != want {
+		t.Errorf("Usage = %d, %v; want %d", n, err, want)
 	}
 }
