@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"os"
@@ -172,8 +173,8 @@ func TestStreamIdle(t *testing.T) {
 		wantStatus(t, r, nil, http.StatusCreated)
 		p.pw.Write(data[:1000])
 		last := lastReply(t, r.Body)
-		if last["type"] != "error" || !strings.Contains(last["error"].(string), "idle") {
-			t.Errorf("last reply of a paused plain stream %v, want an error naming the idle timeout", last)
+		if msg, _ := last["error"].(string); last["type"] != "error" || !strings.Contains(msg, "stalled") || strings.Contains(msg, "127.0.0.1") {
+			t.Errorf("last reply of a paused plain stream %v, want an error saying it stalled, without the connection's details", last)
 		}
 		resp, _ := e.send(t, "GET", "/stream/plain.bin", nil)
 		wantStatus(t, resp, nil, http.StatusNotFound)
@@ -358,5 +359,50 @@ func TestStreamCreationRate(t *testing.T) {
 	wantStatus(t, resp, body, http.StatusTooManyRequests)
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
+	}
+}
+
+// A client whose content stalls or ends early caused the failure, not the
+// server: 408 for content that stalled past the idle timeout, 400 for
+// content cut short, each with a title that says so; neither is a 500.
+func TestBodyFailureStatus(t *testing.T) {
+	run(t, func(t *testing.T, e0 *env) {
+		e := newUploadEnv(t, e0.h2c, server.Config{BodyIdleTimeout: 20 * time.Millisecond})
+		loc := e.createUpload(t, 1000)
+		p := e.start(t, "PATCH", loc, tusHeader, "Content-Type: application/offset+octet-stream", "Upload-Offset: 0")
+		p.pw.Write([]byte("some"))
+		status, body := p.ended(t)
+		if status != 0 && (status != http.StatusRequestTimeout || !strings.Contains(string(body), "stalled")) {
+			t.Errorf("a stalled PATCH: %d %s, want 408 saying it stalled", status, body)
+		}
+
+		var form bytes.Buffer
+		mw := multipart.NewWriter(&form)
+		mw.CreateFormFile("file", "f.bin")
+		p = e.start(t, "POST", "/upload", "Content-Type: "+mw.FormDataContentType())
+		p.pw.Write(form.Bytes())
+		if status, body := p.ended(t); status != 0 && status != http.StatusRequestTimeout {
+			t.Errorf("a stalled form: %d %s, want 408", status, body)
+		}
+	})
+	// Cut short: the client ends its side of the connection early, and
+	// reads the answer.
+	e := newUploadEnv(t, false, server.Config{})
+	loc := e.createUpload(t, 1000)
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitServer))
+	fmt.Fprintf(c, "PATCH %s HTTP/1.1\r\nHost: x\r\n%s\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: 1000\r\n\r\nsome", strings.TrimPrefix(loc, e.url), tusHeader)
+	c.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "ended early") {
+		t.Errorf("a PATCH cut short: %s %s, want 400 saying it ended early", resp.Status, body)
 	}
 }

@@ -3,7 +3,6 @@ package resumable
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -149,13 +148,14 @@ func (cr *claimReader) Read(p []byte) (int, error) {
 		cr.c.lastRead.Store(time.Now().UnixNano())
 	}
 	if err != nil && err != io.EOF {
-		if cr.c.ctx.Err() != nil {
-			// The read failed because of the takeover (deadline) or
-			// because the client went away: report that, not the i/o
-			// timeout.
-			err = context.Cause(cr.c.ctx)
+		if cause := context.Cause(cr.c.ctx); errors.Is(cause, errTakenOver) {
+			// The read failed because of the takeover (its deadline):
+			// report that, not the i/o timeout.
+			err = cause
 		} else {
-			err = fmt.Errorf("%w: %w", errBodyRead, err)
+			// The content stalled (over HTTP/2 the idle deadline also
+			// cancels the request), ended early, or its client went.
+			err = bodyError(err)
 		}
 	}
 	return n, err

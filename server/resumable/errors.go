@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 
 	"github.com/ferryhq/ferry/server/store"
@@ -98,7 +99,8 @@ var (
 	ErrIncomplete         = &Error{Code: "upload-incomplete", Status: http.StatusConflict, Title: "upload is not complete yet"}
 	ErrNotImplemented     = &Error{Code: "not-implemented", Status: http.StatusNotImplemented, Title: "the upload store cannot do this"}
 	ErrInterrupted        = &Error{Code: "upload-interrupted", Status: http.StatusBadRequest, Title: "request was taken over by a newer request for this upload"}
-	ErrBodyRead           = &Error{Code: "body-read-failed", Status: http.StatusInternalServerError, Title: "request content ended early; resume from the upload's offset"}
+	ErrBodyTimeout        = &Error{Code: "body-timeout", Status: http.StatusRequestTimeout, Title: "request content stalled: none arrived within the server's idle timeout; resume from the upload's offset"}
+	ErrBodyRead           = &Error{Code: "body-read-failed", Status: http.StatusBadRequest, Title: "request content ended early or could not be read; resume from the upload's offset"}
 	ErrTooManyUploads     = &Error{Code: "too-many-uploads", Status: http.StatusTooManyRequests, Title: "too many uploads created by this client; retry later"}
 	ErrStorageFull        = &Error{Code: "storage-full", Status: http.StatusInsufficientStorage, Title: "the server's upload storage is full"}
 	ErrNotMultipart       = &Error{Code: "not-multipart", Status: http.StatusUnsupportedMediaType, Title: "POST /upload takes multipart/form-data"}
@@ -111,8 +113,22 @@ var (
 // request for the same upload takes over.
 var errTakenOver = errors.New("resumable: taken over by a newer request")
 
-// errBodyRead marks a failure to read the request content.
-var errBodyRead = errors.New("resumable: reading request content")
+// errBodyRead marks a failure to read the request content, and
+// errBodyTimeout one where the content stalled past a deadline (the
+// server's idle timeout).
+var (
+	errBodyRead    = errors.New("resumable: reading request content")
+	errBodyTimeout = errors.New("resumable: request content stalled")
+)
+
+// bodyError marks err, a failure to read the request content, as
+// errBodyRead, and as errBodyTimeout too when a deadline ended the read.
+func bodyError(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w: %w", errBodyRead, errBodyTimeout, err)
+	}
+	return fmt.Errorf("%w: %w", errBodyRead, err)
+}
 
 // errorTable maps errors from stores and the request body to what the
 // client sees. The first match wins.
@@ -130,9 +146,10 @@ var errorTable = []struct {
 	{store.ErrLost, ErrGone},
 	{errMaxSize, ErrMaxSizeExceeded},
 	{errStorageFull, ErrStorageFull},
+	{errBodyTimeout, ErrBodyTimeout},
 	{errBodyRead, ErrBodyRead},
 	{context.Canceled, ErrBodyRead},
-	{context.DeadlineExceeded, ErrBodyRead},
+	{context.DeadlineExceeded, ErrBodyTimeout},
 }
 
 // toError returns the *Error for err, and whether it is one the client

@@ -62,14 +62,14 @@ func (h *Handler) PostForm(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if err != nil {
-			h.formFail(w, r, res, ErrMalformedForm.with("%v", err))
+			h.formFail(w, r, res, content.failure(ErrMalformedForm.with("%v", err)))
 			return
 		}
 		if part.FileName() == "" {
 			_, err := io.Copy(io.Discard, io.LimitReader(part, maxFieldBytes))
 			part.Close()
 			if err != nil {
-				h.formFail(w, r, res, errors.Join(ErrMalformedForm, err))
+				h.formFail(w, r, res, content.failure(ErrMalformedForm.with("%v", err)))
 				return
 			}
 			continue
@@ -150,7 +150,7 @@ type bodyErr struct{ r io.Reader }
 func (b *bodyErr) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF && !errors.Is(err, errMaxSize) && !errors.Is(err, errStorageFull) {
-		err = errors.Join(errBodyRead, err)
+		err = bodyError(err)
 	}
 	return n, err
 }
@@ -169,6 +169,15 @@ func (c *contentErr) Read(p []byte) (int, error) {
 		c.err = err
 	}
 	return n, err
+}
+
+// failure is why the form failed to parse: the content's own failure, if
+// it had one, or else malformed, the form's.
+func (c *contentErr) failure(malformed *Error) error {
+	if c.err != nil {
+		return bodyError(c.err)
+	}
+	return malformed
 }
 
 // formFail answers a failed form upload. The files already stored are

@@ -422,7 +422,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e, client := toError(err)
 	if !client {
 		h.log.Error("upload request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	} else if e.Status >= 500 || e == ErrInterrupted {
+	} else if e.Status >= 500 || errors.Is(e, ErrInterrupted) || errors.Is(e, ErrBodyRead) || errors.Is(e, ErrBodyTimeout) {
 		h.log.Info("upload request ended early", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeProblem(w, r, e)

@@ -441,6 +441,8 @@ func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, l *live, comp
 var (
 	errTooLarge    = errors.New("the stream exceeds the server's maximum size")
 	errStorageFull = errors.New("the server's storage is full")
+	errStalled     = errors.New("the stream's content stalled: none arrived within the server's idle timeout")
+	errEndedEarly  = errors.New("the stream's content ended early")
 	errCanceled    = errors.New("the stream was cancelled")
 	errShutdown    = errors.New("the server is shutting down")
 	errExpired     = errors.New("the stream expired")
@@ -488,9 +490,19 @@ func (h *Handler) receive(r *http.Request, l *live) error {
 			return nil
 		}
 		if err != nil {
-			return err
+			h.log.Info("stream content failed", "name", l.name, "offset", l.offset.Load(), "err", err)
+			return contentFailure(err)
 		}
 	}
+}
+
+// contentFailure is what a failed read of a stream's content is replied
+// as: what happened, not the connection's details, which the log has.
+func contentFailure(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return errStalled
+	}
+	return errEndedEarly
 }
 
 // finish ends a complete stream: the processor sees the end, the file
