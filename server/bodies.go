@@ -41,7 +41,7 @@ var ErrBodyIdle = errors.New("server: no request content arrived within the idle
 type bodyGuard struct {
 	rc   *http.ResponseController // of the writer below the guard
 	idle time.Duration
-	now  func() time.Time
+	now  func() time.Time // the clock of deadlines on the connection: time.Now
 
 	mu      sync.Mutex
 	handler time.Time // the handler's deadline; zero: none
@@ -50,7 +50,9 @@ type bodyGuard struct {
 
 // guardBody puts r's content under the idle timeout idle and returns the
 // writer and request the handler gets. The first deadline starts at once,
-// so content that is never read is bounded too.
+// so content that is never read is bounded too. now tells the time
+// deadlines are set in: the connection's, time.Now, as a handler's own
+// deadlines are.
 func guardBody(w *logWriter, r *http.Request, idle time.Duration, now func() time.Time) (http.ResponseWriter, *http.Request) {
 	g := &bodyGuard{rc: http.NewResponseController(w), idle: idle, now: now}
 	g.apply()

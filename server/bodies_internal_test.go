@@ -147,7 +147,8 @@ func TestBodyIdleResetsOnRead(t *testing.T) {
 		}
 		return time.Now()
 	}
-	b := newBodyServer(t, Config{BodyIdleTimeout: idle}, now)
+	b := newBodyServer(t, Config{BodyIdleTimeout: idle}, nil)
+	b.s.netNow = now
 	{
 		pr, pw := io.Pipe()
 		req, _ := http.NewRequest("PUT", b.url+"/read", pr)
@@ -274,5 +275,31 @@ func TestBodyGuardLiftedAtEnd(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || string(body) != "done" {
 		t.Errorf("%s %q, want 200 done", resp.Status, body)
+	}
+}
+
+// Read deadlines are real time on the connection: the server's clock,
+// which digests, expiry and rates follow and a test may set anywhere,
+// does not move them. A clock two hours behind would have put the idle
+// deadline of an hour in the past.
+func TestBodyIdleFollowsWallClock(t *testing.T) {
+	b := newBodyServer(t, Config{BodyIdleTimeout: time.Hour}, func() time.Time { return time.Now().Add(-2 * time.Hour) })
+	// With 100-continue the content leaves only once the handler reads:
+	// every byte of it comes from the connection, under its deadline.
+	req, err := http.NewRequest("PUT", b.url+"/read", strings.NewReader("content"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Expect", "100-continue")
+	tr := &http.Transport{ExpectContinueTimeout: time.Hour, Protocols: new(http.Protocols)}
+	tr.Protocols.SetHTTP1(true)
+	defer tr.CloseIdleConnections()
+	res, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if err := b.readErr(t); err != nil || res.StatusCode != 200 {
+		t.Errorf("%s, the handler's read ended with %v; want 200 and the whole content", res.Status, err)
 	}
 }

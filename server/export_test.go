@@ -5,8 +5,9 @@ import "time"
 // HashCount reports how many digest computations s has started.
 func HashCount(s *Server) int64 { return s.digests.hashes.Load() }
 
-// WithClock returns cfg with the clock the server runs on: digests, idle
-// bodies, upload expiry and creation rates.
+// WithClock returns cfg with the clock the server runs on: digests,
+// upload expiry and creation rates. Deadlines on connections follow
+// time.Now regardless.
 func WithClock(cfg Config, now func() time.Time) Config {
 	cfg.clock = now
 	return cfg

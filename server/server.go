@@ -68,7 +68,7 @@ type Config struct {
 	// once; 0 means DefaultUploadCreationBurst.
 	UploadCreationBurst int
 
-	clock     func() time.Time                             // the server's clock (digests, idle bodies, upload expiry and rates); nil: time.Now
+	clock     func() time.Time                             // the server's clock (digests, upload expiry and rates); nil: time.Now
 	diskSpace func(dir string) (free, size int64, ok bool) // nil: the file system's
 	// Streams is the directory live streams (POST /stream/<name>) are
 	// kept in; "" means <Uploads>/streams when Uploads is set, and no
@@ -128,7 +128,8 @@ type Server struct {
 	uploads *resumable.Handler // nil when uploads are off
 	streams *stream.Handler    // nil when streams are off
 	token   []byte             // sha-256 of Config.Token, nil when open
-	now     func() time.Time   // the clock, replaced in tests
+	now     func() time.Time   // the clock of digests, expiry and rates, replaced in tests
+	netNow  func() time.Time   // the clock of network deadlines: time.Now, which a test may replace
 
 	hide     []string // absolute paths of the state directories not served
 	dotFiles bool
@@ -187,6 +188,7 @@ func New(cfg Config) (*Server, error) {
 		mux:     http.NewServeMux(),
 		digests: newDigestCache(ctx, digestCacheEntries),
 		now:     now,
+		netNow:  time.Now,
 		cancel:  cancel,
 
 		hide:     hide,
@@ -301,7 +303,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var hw http.ResponseWriter = lw
 	if idle := s.bodyIdle(r); idle > 0 {
-		hw, r = guardBody(lw, r, idle, s.now)
+		hw, r = guardBody(lw, r, idle, s.netNow)
 	}
 	release, ok := s.clients.acquire(r.RemoteAddr)
 	if !ok {
