@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ferryhq/ferry/server/internal/clientaddr"
 	"github.com/ferryhq/ferry/server/stream"
 )
 
@@ -183,7 +183,7 @@ func (l *clientLimiter) acquire(remote string) (release func(), ok bool) {
 	if l.max <= 0 {
 		return func() {}, true
 	}
-	key := clientKey(remote)
+	key := clientaddr.Key(remote)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.n[key] >= l.max {
@@ -197,18 +197,4 @@ func (l *clientLimiter) acquire(remote string) (release func(), ok bool) {
 			delete(l.n, key)
 		}
 	}, true
-}
-
-// clientKey names the client a RemoteAddr belongs to.
-func clientKey(remote string) string {
-	ap, err := netip.ParseAddrPort(remote)
-	if err != nil {
-		return remote
-	}
-	a := ap.Addr().Unmap()
-	if a.Is6() {
-		p, _ := a.WithZone("").Prefix(64)
-		return p.String()
-	}
-	return a.String()
 }

@@ -252,7 +252,6 @@ func (s *Server) setupStreams(cfg Config, meter *store.Meter) error {
 		// A client's streams in progress, unfinished resumable ones
 		// included, count against the same bound as its uploads.
 		MaxStreamsPerClient: s.clients.max,
-		ClientKey:           func(r *http.Request) string { return clientKey(r.RemoteAddr) },
 		Storage:             meter,
 	}
 	if s.uploads != nil {

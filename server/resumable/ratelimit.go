@@ -1,13 +1,13 @@
 package resumable
 
 import (
-	"net"
 	"net/http"
-	"net/netip"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/ferryhq/ferry/server/internal/clientaddr"
 )
 
 // maxClients bounds the clients a creationLimiter remembers; past it,
@@ -15,7 +15,7 @@ import (
 // addresses cannot grow its memory without bound.
 const maxClients = 16384
 
-// creationLimiter allows each client (see clientKey) a burst of upload
+// creationLimiter allows each client (see clientaddr.Key) a burst of upload
 // creations and then a steady rate: a token bucket (rate.Limiter) per
 // client, on the handler's clock.
 type creationLimiter struct {
@@ -24,7 +24,7 @@ type creationLimiter struct {
 	now   func() time.Time
 
 	mu       sync.Mutex
-	buckets  map[netip.Prefix]*rate.Limiter
+	buckets  map[string]*rate.Limiter
 	overflow *rate.Limiter // shared by clients past maxClients
 	pruned   time.Time     // last removal of full buckets
 }
@@ -38,7 +38,7 @@ func newCreationLimiter(r float64, burst int, now func() time.Time) *creationLim
 	burst = max(burst, 1)
 	return &creationLimiter{
 		rate: r, burst: burst, now: now,
-		buckets:  map[netip.Prefix]*rate.Limiter{},
+		buckets:  map[string]*rate.Limiter{},
 		overflow: rate.NewLimiter(rate.Limit(r), burst),
 	}
 }
@@ -49,7 +49,7 @@ func (l *creationLimiter) allow(r *http.Request) (bool, time.Duration) {
 	if l == nil {
 		return true, 0
 	}
-	key := clientKey(r.RemoteAddr)
+	key := clientaddr.Key(r.RemoteAddr)
 	now := l.now()
 	l.mu.Lock()
 	b := l.buckets[key]
@@ -82,26 +82,4 @@ func (l *creationLimiter) prune(now time.Time) {
 			delete(l.buckets, k)
 		}
 	}
-}
-
-// clientKey names the client of a request by its address: an IPv4
-// address, or the /64 network of an IPv6 one, since a single IPv6 host is
-// commonly given a whole /64 to pick addresses from. (Addresses a proxy
-// forwards are not trusted.)
-func clientKey(remoteAddr string) netip.Prefix {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Prefix{}
-	}
-	a = a.Unmap().WithZone("")
-	bits := 32
-	if a.Is6() {
-		bits = 64
-	}
-	p, _ := a.Prefix(bits)
-	return p
 }

@@ -7,30 +7,6 @@ import (
 	"time"
 )
 
-func TestClientKey(t *testing.T) {
-	same := [][2]string{
-		{"192.0.2.1:1234", "192.0.2.1:5678"},
-		{"[::ffff:192.0.2.1]:1", "192.0.2.1:2"},
-		{"[2001:db8:1:2:aaaa::1]:1", "[2001:db8:1:2:bbbb::9]:2"}, // one /64
-		{"[fe80::1%eth0]:1", "[fe80::2%eth1]:1"},
-	}
-	for _, p := range same {
-		if a, b := clientKey(p[0]), clientKey(p[1]); a != b {
-			t.Errorf("clientKey(%s) = %v, clientKey(%s) = %v; want one client", p[0], a, p[1], b)
-		}
-	}
-	differ := [][2]string{
-		{"192.0.2.1:1", "192.0.2.2:1"},
-		{"[2001:db8:1:2::1]:1", "[2001:db8:1:3::1]:1"},
-		{"192.0.2.1:1", "[2001:db8::1]:1"},
-	}
-	for _, p := range differ {
-		if a, b := clientKey(p[0]), clientKey(p[1]); a == b {
-			t.Errorf("clientKey(%s) = clientKey(%s) = %v; want two clients", p[0], p[1], a)
-		}
-	}
-}
-
 // The limiter's memory stays bounded however many clients come: clients
 // whose allowance is whole again are forgotten, and past maxClients new
 // ones share one allowance.

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/internal/sfv"
+	"github.com/ferryhq/ferry/server/internal/clientaddr"
 	"github.com/ferryhq/ferry/server/internal/usercontent"
 	"github.com/ferryhq/ferry/server/store"
 )
@@ -69,8 +69,9 @@ type Config struct {
 	// as ClientKey names it; beyond it a POST gets 429 with Retry-After.
 	// 0 means no bound.
 	MaxStreamsPerClient int
-	// ClientKey names the client of a request; nil means the host of
-	// its RemoteAddr.
+	// ClientKey names the client of a request; nil means by its
+	// RemoteAddr as the rest of ferry's server does: an IP address, or
+	// the /64 network of an IPv6 one.
 	ClientKey func(r *http.Request) string
 	// Storage, if set, counts what streams store against what the storage
 	// may still take, shared with whatever else draws on it (ferry's
@@ -124,7 +125,7 @@ func New(cfg Config) (*Handler, error) {
 		cfg.MaxStreams = DefaultMaxStreams
 	}
 	if cfg.ClientKey == nil {
-		cfg.ClientKey = remoteHost
+		cfg.ClientKey = func(r *http.Request) string { return clientaddr.Key(r.RemoteAddr) }
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -451,14 +452,6 @@ var (
 	errTooMany           = errors.New("the server has as many streams in progress as it takes")
 	errTooManyFromClient = errors.New("this client has as many streams in progress as it may")
 )
-
-// remoteHost is the default Config.ClientKey: the host of RemoteAddr.
-func remoteHost(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
-}
 
 // receive reads the body into l until its end (nil) or a failure.
 func (h *Handler) receive(r *http.Request, l *live) error {

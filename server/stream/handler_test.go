@@ -1266,3 +1266,33 @@ func TestStorage(t *testing.T) {
 		t.Errorf("Usage = %d, %v; want %d", n, err, want)
 	}
 }
+
+// By default a client is named as the rest of ferry's server names it: an
+// IPv6 client by its /64, whatever address of it a request comes from.
+func TestDefaultClientKey(t *testing.T) {
+	h, err := stream.New(stream.Config{Dir: t.TempDir(), MaxStreamsPerClient: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	post := func(name, remote string) int {
+		r := httptest.NewRequest(http.MethodPost, "/stream/"+name, strings.NewReader("x"))
+		r.Header.Set("Upload-Complete", "?0") // stays in progress
+		r.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code == stream.StatusUploadResumptionSupported {
+			return http.StatusCreated // what follows the interim answer
+		}
+		return w.Code
+	}
+	if code := post("a", "[2001:db8:1:2::1]:1000"); code != http.StatusCreated {
+		t.Fatalf("first stream: %d", code)
+	}
+	if code := post("b", "[2001:db8:1:2::ffff]:2000"); code != http.StatusTooManyRequests {
+		t.Errorf("a second stream from the same /64: %d, want 429", code)
+	}
+	if code := post("c", "[2001:db8:1:3::1]:1000"); code != http.StatusCreated {
+		t.Errorf("a stream from another /64: %d, want 201", code)
+	}
+}
