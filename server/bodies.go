@@ -153,17 +153,6 @@ func (s *Server) bodyIdle(r *http.Request) time.Duration {
 	return s.bodyIdleTimeout
 }
 
-// idleSetting resolves a Config duration: 0 is def, negative is none (0).
-func idleSetting(d, def time.Duration) time.Duration {
-	switch {
-	case d == 0:
-		return def
-	case d < 0:
-		return 0
-	}
-	return d
-}
-
 // clientLimiter bounds the requests with content in flight per client
 // address. IPv6 clients count per /64, the block one subscriber usually has.
 type clientLimiter struct {

@@ -63,11 +63,10 @@ func writeError(w http.ResponseWriter, e *Error) {
 
 // Causes of a [ConfigError].
 var (
-	ErrNoRoot       = errors.New("server: Config.Root is required")
-	ErrNotDir       = errors.New("server: not a directory")
-	ErrNoHandler    = errors.New("server: Options.Handler is required")
-	ErrTLSPair      = errors.New("server: TLSCertFile and TLSKeyFile must be set together")
-	ErrNegativeSize = errors.New("server: size must not be negative")
+	ErrNoRoot    = errors.New("server: Config.Root is required")
+	ErrNotDir    = errors.New("server: not a directory")
+	ErrNoHandler = errors.New("server: Options.Handler is required")
+	ErrTLSPair   = errors.New("server: TLSCertFile and TLSKeyFile must be set together")
 	// ErrRootInState reports a Root that is, or is inside, a directory
 	// the server keeps its own state in (Uploads, Streams, Hide): all of
 	// it would be hidden, or none of it.

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -10,24 +9,28 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/ferryhq/ferry/server/internal/setting"
 )
 
-// Options for Serve.
+// Options for Serve. Its limits follow Config's rule: 0 means the default,
+// a negative value turns the limit off.
 type Options struct {
 	Addr                    string // "127.0.0.1:8080"; ":0" picks a port
 	TLSSelfSigned           bool   // HTTP/1.1 + HTTP/2 over TLS with a generated self-signed cert (ECDSA P-256, SANs: localhost, 127.0.0.1, ::1, and the host of Addr if any)
 	TLSCertFile, TLSKeyFile string // optional real cert instead
 	Handler                 http.Handler
 	Logger                  *slog.Logger
-	ShutdownTimeout         time.Duration    // 0: 10s
+	ShutdownTimeout         time.Duration    // 0: 10s; negative: wait for every request
 	Ready                   func(url string) // called once listening, with the base URL, e.g. "http://127.0.0.1:43121" or "https://..."
 	// ReadHeaderTimeout bounds the time a client may take to send a
 	// request's header, however slowly it trickles it; the connection is
-	// closed then. 0 means 30s. Content has an idle timeout of its own
-	// (Config.BodyIdleTimeout).
+	// closed then. 0: 30s; negative: no bound. Content has an idle
+	// timeout of its own (Config.BodyIdleTimeout).
 	ReadHeaderTimeout time.Duration
 	// MaxHeaderBytes bounds a request's header (431 past it; over HTTP/2,
-	// the header list). 0 means DefaultMaxHeaderBytes.
+	// the header list). 0: DefaultMaxHeaderBytes; negative: no bound of
+	// ferry's, only net/http's own (http.DefaultMaxHeaderBytes, 1 MiB).
 	MaxHeaderBytes int
 }
 
@@ -55,9 +58,6 @@ func Serve(ctx context.Context, o Options) error {
 	if o.Addr == "" {
 		o.Addr = defaultAddr
 	}
-	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = defaultShutdownTimeout
-	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -77,8 +77,9 @@ func Serve(ctx context.Context, o Options) error {
 		Protocols: new(http.Protocols),
 		// Bound the header as a whole; content may take hours, so it has
 		// an idle timeout instead, which the Server keeps per request.
-		ReadHeaderTimeout: cmp.Or(o.ReadHeaderTimeout, defaultReadHeaderTimeout),
-		MaxHeaderBytes:    cmp.Or(o.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		// (net/http's 0 for these is no timeout, and its own bound.)
+		ReadHeaderTimeout: setting.Resolve(o.ReadHeaderTimeout, defaultReadHeaderTimeout),
+		MaxHeaderBytes:    setting.Resolve(o.MaxHeaderBytes, DefaultMaxHeaderBytes),
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
@@ -118,14 +119,18 @@ func Serve(ctx context.Context, o Options) error {
 	case <-ctx.Done():
 	}
 
-	log.LogAttrs(ctx, slog.LevelInfo, "shutting down", slog.Duration("timeout", o.ShutdownTimeout))
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
+	timeout := setting.Resolve(o.ShutdownTimeout, defaultShutdownTimeout)
+	log.LogAttrs(ctx, slog.LevelInfo, "shutting down", slog.Duration("timeout", timeout))
+	sctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if timeout > 0 {
+		sctx, cancel = context.WithTimeout(sctx, timeout)
+	}
 	defer cancel()
 	err = srv.Shutdown(sctx)
 	<-served // http.ErrServerClosed, at once
 	if err != nil {
 		srv.Close()
-		return fmt.Errorf("server: shutdown: requests still running after %v: %w", o.ShutdownTimeout, err)
+		return fmt.Errorf("server: shutdown: requests still running after %v: %w", timeout, err)
 	}
 	return nil
 }

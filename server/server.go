@@ -12,12 +12,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferryhq/ferry/server/internal/setting"
 	"github.com/ferryhq/ferry/server/resumable"
 	"github.com/ferryhq/ferry/server/store"
 	"github.com/ferryhq/ferry/server/stream"
 )
 
-// Config configures a Server. The zero value of every field but Root is usable.
+// Config configures a Server. The zero value of every field but Root is
+// usable. Every limit follows one rule: 0 means its default, a negative
+// value turns it off (no limit, no timeout).
 type Config struct {
 	Root   string       // directory served by GET/HEAD; required
 	Logger *slog.Logger // nil: discard
@@ -32,15 +35,17 @@ type Config struct {
 	// every upload endpoint (401 otherwise). Files under Root and
 	// /healthz stay public.
 	Token string
-	// MaxUploadSize is the largest upload accepted, in bytes; 0: no limit.
+	// MaxUploadSize is the largest upload or live stream accepted, in
+	// bytes (413 past it). Default and off alike: no limit.
 	MaxUploadSize int64
 	// UploadExpiry is how long an unfinished upload may sit without new
-	// bytes before it is removed; 0: resumable.DefaultExpiry (24h),
+	// bytes before it is removed. 0: resumable.DefaultExpiry (24h);
 	// negative: never.
 	UploadExpiry time.Duration
 	// UploadStallTimeout is how long an upload request's content may
-	// stall before a newer request for that upload takes over; 0:
-	// resumable.DefaultStallTimeout (10s).
+	// stall before a newer request for that upload takes over. 0:
+	// resumable.DefaultStallTimeout (10s); negative: never taken over (a
+	// stalled request keeps its upload until BodyIdleTimeout ends it).
 	UploadStallTimeout time.Duration
 	// MaxUploadStorage bounds what uploads and live streams hold, in
 	// bytes: uploads finished or not and streams finished or in progress,
@@ -53,7 +58,7 @@ type Config struct {
 	// kept back for the system, asked as bytes arrive, so space freed
 	// there is usable at once; DefaultMaxUploadStorage for another store
 	// that can list its uploads, or where the free space is unknown; no
-	// limit for a store that cannot. Negative means no limit. Streams
+	// limit for a store that cannot. Negative: no limit. Streams
 	// draw on the uploads' limit and are measured on the uploads' file
 	// system: keep Streams on it, as its default is. See
 	// resumable.Config.MaxStorage and Room.
@@ -61,11 +66,12 @@ type Config struct {
 	// UploadCreationRate is how many uploads one client (an IP address,
 	// or an IPv6 /64) may create a second once it has created
 	// UploadCreationBurst at once (429 with Retry-After past them); each
-	// file of a form and each live stream counts as one. 0 means
-	// DefaultUploadCreationRate, negative no limit.
+	// file of a form and each live stream counts as one. 0:
+	// DefaultUploadCreationRate; negative: no limit.
 	UploadCreationRate float64
 	// UploadCreationBurst is how many uploads one client may create at
-	// once; 0 means DefaultUploadCreationBurst.
+	// once. 0: DefaultUploadCreationBurst; negative: no burst, one at a
+	// time at UploadCreationRate.
 	UploadCreationBurst int
 
 	clock     func() time.Time                             // the server's clock (digests, upload expiry and rates); nil: time.Now
@@ -89,27 +95,25 @@ type Config struct {
 	// BodyIdleTimeout ends a request whose content (an upload, an
 	// append, a form) goes this long without a byte: the handler's read
 	// fails with ErrBodyIdle and the connection is closed. Every byte
-	// resets it, so a slow but moving upload is never cut. 0 means
-	// DefaultBodyIdleTimeout (60s); negative disables it.
+	// resets it, so a slow but moving upload is never cut. 0:
+	// DefaultBodyIdleTimeout (60s); negative: none.
 	BodyIdleTimeout time.Duration
 	// StreamIdleTimeout is the idle timeout of a live stream's content
 	// (POST and PATCH /stream/), longer than BodyIdleTimeout because a
 	// producer may pause: ferry stream sends nothing while it waits for
 	// its input. A plain stream paused longer ends with an error reply; a
 	// resumable one keeps what it stored and continues on the client's
-	// next request. 0 means DefaultStreamIdleTimeout (5m); negative
-	// disables it.
+	// next request. 0: DefaultStreamIdleTimeout (5m); negative: none.
 	StreamIdleTimeout time.Duration
 	// MaxUploadsPerClient bounds the requests with content (uploads,
 	// appends, forms, streams) in flight from one client address (an IPv6
 	// client: its /64), and its live streams in progress (a resumable one
 	// waits for its next request until it expires); more get 429 with
 	// Retry-After. The server takes stream.DefaultMaxStreams streams in
-	// progress in all (503 past it). Behind a reverse
-	// proxy every client has the proxy's address: raise it or disable it
-	// there. 0 means DefaultMaxUploadsPerClient (32), comfortably above
-	// ferry put -x 8 or tus-js-client's parallelUploads: 8; negative
-	// disables it.
+	// progress in all (503 past it). Behind a reverse proxy every client
+	// has the proxy's address: raise it or turn it off there. 0:
+	// DefaultMaxUploadsPerClient (32), comfortably above ferry put -x 8
+	// or tus-js-client's parallelUploads: 8; negative: no bound.
 	MaxUploadsPerClient int
 	// ServeDotFiles serves files and directories whose names start with
 	// a dot (.well-known, .git, .env); by default they are answered like
@@ -194,9 +198,9 @@ func New(cfg Config) (*Server, error) {
 		hide:     hide,
 		dotFiles: cfg.ServeDotFiles,
 
-		bodyIdleTimeout: idleSetting(cfg.BodyIdleTimeout, DefaultBodyIdleTimeout),
-		streamIdle:      idleSetting(cfg.StreamIdleTimeout, DefaultStreamIdleTimeout),
-		clients:         newClientLimiter(cmp.Or(cfg.MaxUploadsPerClient, DefaultMaxUploadsPerClient)),
+		bodyIdleTimeout: setting.Resolve(cfg.BodyIdleTimeout, DefaultBodyIdleTimeout),
+		streamIdle:      setting.Resolve(cfg.StreamIdleTimeout, DefaultStreamIdleTimeout),
+		clients:         newClientLimiter(setting.Resolve(cfg.MaxUploadsPerClient, DefaultMaxUploadsPerClient)),
 	}
 	if err := s.setup(cfg); err != nil {
 		s.Close()
@@ -251,7 +255,7 @@ func (s *Server) setupStreams(cfg Config, meter *store.Meter) error {
 		Dir: dir, Processors: cfg.StreamProcessors, MaxSize: cfg.MaxUploadSize, Logger: s.log,
 		// A client's streams in progress, unfinished resumable ones
 		// included, count against the same bound as its uploads.
-		MaxStreamsPerClient: s.clients.max,
+		MaxStreamsPerClient: cmp.Or(s.clients.max, -1),
 		Storage:             meter,
 	}
 	if s.uploads != nil {

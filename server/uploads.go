@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ferryhq/ferry/server/internal/setting"
 	"github.com/ferryhq/ferry/server/resumable"
 	"github.com/ferryhq/ferry/server/store"
 	"github.com/ferryhq/ferry/server/store/filestore"
@@ -46,9 +47,6 @@ const (
 // uploadStore returns the store cfg keeps uploads in, nil when uploads
 // are off.
 func uploadStore(cfg Config) (store.Store, error) {
-	if cfg.MaxUploadSize < 0 {
-		return nil, &ConfigError{Field: "MaxUploadSize", Err: ErrNegativeSize}
-	}
 	if cfg.UploadStore != nil || cfg.Uploads == "" {
 		return cfg.UploadStore, nil
 	}
@@ -68,14 +66,15 @@ func (s *Server) setupUploads(cfg Config, st store.Store, meter *store.Meter) er
 	h, err := resumable.New(resumable.Config{
 		Store:         st,
 		BasePath:      uploadsPath,
-		MaxSize:       cfg.MaxUploadSize,
+		MaxSize:       setting.Resolve(cfg.MaxUploadSize, 0),
 		Storage:       meter,
-		CreationRate:  orDefault(cfg.UploadCreationRate, DefaultUploadCreationRate),
-		CreationBurst: cmp.Or(max(cfg.UploadCreationBurst, 0), DefaultUploadCreationBurst),
-		Expiry:        cfg.UploadExpiry,
-		StallTimeout:  cfg.UploadStallTimeout,
-		Logger:        s.log,
-		Now:           s.now,
+		CreationRate:  setting.Resolve(cfg.UploadCreationRate, DefaultUploadCreationRate), // its 0: no limit
+		CreationBurst: cmp.Or(setting.Resolve(cfg.UploadCreationBurst, DefaultUploadCreationBurst), 1),
+		// resumable's rule for these is the server's.
+		Expiry:       cfg.UploadExpiry,
+		StallTimeout: cfg.UploadStallTimeout,
+		Logger:       s.log,
+		Now:          s.now,
 	})
 	if err != nil {
 		return &ConfigError{Field: "UploadStore", Err: err}
@@ -176,17 +175,6 @@ func nearestDir(dir string) string {
 		}
 		dir = parent
 	}
-}
-
-// orDefault is v, def when v is zero, or 0 (no limit) when v is negative.
-func orDefault(v, def float64) float64 {
-	switch {
-	case v < 0:
-		return 0
-	case v == 0:
-		return def
-	}
-	return v
 }
 
 // uploadRoutes registers the upload endpoints. The patterns name their

@@ -507,3 +507,16 @@ func TestUploadDownloadNotActive(t *testing.T) {
 		}
 	}
 }
+
+// Every limit of Config follows one rule: 0 is its default, a negative
+// value turns it off. A negative burst is no burst: creations come one at
+// a time, at the rate; a negative MaxUploadSize is no limit.
+func TestConfigNegativeIsOff(t *testing.T) {
+	now := time.Now()
+	e := newUploadEnv(t, false, server.WithClock(server.Config{UploadCreationBurst: -1, UploadCreationRate: 1, MaxUploadSize: -1, MaxUploadStorage: -1},
+		func() time.Time { return now }))
+	resp, body := e.send(t, "POST", "/files/", nil, tusHeader, fmt.Sprintf("Upload-Length: %d", int64(1)<<40))
+	wantStatus(t, resp, body, 201)
+	resp, body = e.send(t, "POST", "/files/", nil, tusHeader, "Upload-Length: 1")
+	wantStatus(t, resp, body, 429)
+}

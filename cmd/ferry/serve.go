@@ -71,7 +71,8 @@ and fit --max-header-size (431 past it); content that goes
 uploads go on), and a live stream, whose producer may pause, has
 --stream-idle-timeout; one client address (an IPv6 /64) may have
 --max-uploads-per-client requests with content at once (429 past it; behind
-a reverse proxy all clients share its address: raise it, or 0 for none).`,
+a reverse proxy all clients share its address: raise it, or 0 for none).
+Every limit flag takes 0 to turn its limit off.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 0 {
 				return usagef("serve takes no arguments")
@@ -83,8 +84,17 @@ a reverse proxy all clients share its address: raise it, or 0 for none).`,
 				c.Flags().Changed("max-storage") || c.Flags().Changed("creation-rate") || c.Flags().Changed("creation-burst")) {
 				return usagef("--token, --max-upload-size, --upload-expiry, --max-storage, --creation-rate and --creation-burst need --uploads DIR")
 			}
-			if creationRate < 0 || creationBurst < 1 {
-				return usagef("--creation-rate must not be negative, --creation-burst must be at least 1")
+			for _, f := range []struct {
+				name     string
+				negative bool
+			}{
+				{"--upload-expiry", expiry < 0}, {"--creation-rate", creationRate < 0}, {"--creation-burst", creationBurst < 0},
+				{"--body-idle-timeout", bodyIdle < 0}, {"--stream-idle-timeout", streamIdle < 0},
+				{"--header-timeout", headerTimeout < 0}, {"--max-uploads-per-client", perClient < 0},
+			} {
+				if f.negative {
+					return usagef("%s must not be negative (0 turns it off)", f.name)
+				}
 			}
 			return nil
 		},
@@ -101,15 +111,13 @@ a reverse proxy all clients share its address: raise it, or 0 for none).`,
 			if cfg.Token == "" && uploads != "" {
 				cfg.Token = os.Getenv("FERRY_TOKEN")
 			}
-			if expiry == 0 {
-				cfg.UploadExpiry = -1 // 0 on the command line: never expire
-			}
+			cfg.UploadExpiry = offWhenZero(expiry)
 			if maxUpload != "" {
 				n, err := parseSize(maxUpload)
 				if err != nil {
 					return usagef("--max-upload-size: %v", err)
 				}
-				cfg.MaxUploadSize = n
+				cfg.MaxUploadSize = offWhenZero(n)
 			}
 			if maxStorage != "" {
 				n, err := parseSize(maxStorage)
@@ -119,12 +127,12 @@ a reverse proxy all clients share its address: raise it, or 0 for none).`,
 				cfg.MaxUploadStorage = offWhenZero(n)
 			}
 			cfg.UploadCreationRate = offWhenZero(creationRate)
-			cfg.UploadCreationBurst = creationBurst
+			cfg.UploadCreationBurst = offWhenZero(creationBurst)
 			cfg.BodyIdleTimeout = offWhenZero(bodyIdle)
 			cfg.StreamIdleTimeout = offWhenZero(streamIdle)
 			cfg.MaxUploadsPerClient = offWhenZero(perClient)
 			headerBytes, err := parseSize(maxHeader)
-			if err != nil || headerBytes <= 0 || headerBytes > 1<<30 {
+			if err != nil || headerBytes > 1<<30 {
 				return usagef("--max-header-size: want a size such as 64K, not %q", maxHeader)
 			}
 			srv, err := server.New(cfg)
@@ -139,8 +147,8 @@ a reverse proxy all clients share its address: raise it, or 0 for none).`,
 				TLSSelfSigned:     selfSigned,
 				TLSCertFile:       cert,
 				TLSKeyFile:        key,
-				ReadHeaderTimeout: headerTimeout,
-				MaxHeaderBytes:    int(headerBytes),
+				ReadHeaderTimeout: offWhenZero(headerTimeout),
+				MaxHeaderBytes:    int(offWhenZero(headerBytes)),
 			})
 		},
 	}
@@ -157,18 +165,19 @@ a reverse proxy all clients share its address: raise it, or 0 for none).`,
 	fl.StringVar(&maxUpload, "max-upload-size", "", "refuse uploads larger than `SIZE`, e.g. 10G (default: no limit)")
 	fl.DurationVar(&expiry, "upload-expiry", 24*time.Hour, "remove unfinished uploads idle for `DURATION` (0: never)")
 	fl.StringVar(&maxStorage, "max-storage", "", "refuse new upload bytes once DIR holds `SIZE` in uploads (0: no limit; default: leave 5% of DIR's file system free, at most 4 GiB)")
-	fl.Float64Var(&creationRate, "creation-rate", server.DefaultUploadCreationRate, "let one client create `N` uploads a second after its burst (0: no limit)")
-	fl.IntVar(&creationBurst, "creation-burst", server.DefaultUploadCreationBurst, "let one client create `N` uploads at once")
+	fl.Float64Var(&creationRate, "creation-rate", server.DefaultUploadCreationRate, "let one client create `N` uploads and streams a second after its burst (0: no limit)")
+	fl.IntVar(&creationBurst, "creation-burst", server.DefaultUploadCreationBurst, "let one client create `N` uploads and streams at once (0: no burst, one at a time at the rate)")
 	fl.DurationVar(&bodyIdle, "body-idle-timeout", server.DefaultBodyIdleTimeout, "cut request content that goes `DURATION` without a byte (0: never)")
 	fl.DurationVar(&streamIdle, "stream-idle-timeout", server.DefaultStreamIdleTimeout, "cut a live stream's content after `DURATION` without a byte; longer, as its producer may pause (0: never)")
-	fl.DurationVar(&headerTimeout, "header-timeout", 30*time.Second, "close a connection whose request header takes longer than `DURATION`")
-	fl.StringVar(&maxHeader, "max-header-size", "64K", "answer 431 to a request header larger than `SIZE`")
+	fl.DurationVar(&headerTimeout, "header-timeout", 30*time.Second, "close a connection whose request header takes longer than `DURATION` (0: never)")
+	fl.StringVar(&maxHeader, "max-header-size", "64K", "answer 431 to a request header larger than `SIZE` (0: no bound but net/http's own, 1 MiB)")
 	fl.IntVar(&perClient, "max-uploads-per-client", server.DefaultMaxUploadsPerClient, "allow `N` requests with content at once per client address (0: no bound)")
 	return c
 }
 
-// offWhenZero maps a flag's 0 ("never", "no limit") to the negative value
-// a server.Config field takes for it; the Config's own 0 means its default.
+// offWhenZero maps a limit flag's 0 ("never", "no limit") to the negative
+// value a server.Config or server.Options field takes for it; their own 0
+// means the default.
 func offWhenZero[T int | int64 | float64 | time.Duration](v T) T {
 	if v == 0 {
 		return -1

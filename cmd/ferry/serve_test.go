@@ -223,7 +223,7 @@ func TestServeUploadLimits(t *testing.T) {
 		{"--uploads", t.TempDir(), "--max-storage", "1e30"},
 		{"--uploads", t.TempDir(), "--max-storage", "nan"},
 		{"--uploads", t.TempDir(), "--max-upload-size", "inf"},
-		{"--uploads", t.TempDir(), "--creation-burst", "0"},
+		{"--uploads", t.TempDir(), "--creation-burst", "-1"},
 		{"--uploads", t.TempDir(), "--creation-rate", "-1"},
 	} {
 		// A server that starts instead is stopped, and fails the test.
@@ -249,4 +249,49 @@ func TestServeUploadLimits(t *testing.T) {
 		}
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// 0 turns off every limit flag of ferry serve (--creation-burst 0: no
+// burst, one creation at a time at the rate; --max-header-size 0: no bound
+// but net/http's own, 1 MiB), and a negative limit is a usage error.
+func TestServeZeroIsOff(t *testing.T) {
+	root := t.TempDir()
+	base := startServeCmd(t, "--root", root, "--uploads", t.TempDir(), "--creation-burst", "0", "--creation-rate", "0.001",
+		"--max-header-size", "0", "--header-timeout", "0", "--body-idle-timeout", "0", "--stream-idle-timeout", "0",
+		"--max-uploads-per-client", "0", "--max-storage", "0", "--max-upload-size", "0", "--upload-expiry", "0")
+	for i, want := range []int{201, 429} {
+		req, _ := http.NewRequest("POST", base+"/files/", nil)
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Length", "1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("creation %d with --creation-burst 0: %d, want %d", i, resp.StatusCode, want)
+		}
+	}
+	req, _ := http.NewRequest("GET", base+"/healthz", nil)
+	req.Header.Set("X-Big", strings.Repeat("b", 200<<10))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("a 200 KiB header with --max-header-size 0: %v %v, want 200", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	http.DefaultClient.CloseIdleConnections()
+
+	for _, flag := range []string{"--creation-burst", "--max-uploads-per-client", "--header-timeout", "--body-idle-timeout",
+		"--stream-idle-timeout", "--upload-expiry", "--max-header-size"} {
+		v := "-1"
+		if strings.HasSuffix(flag, "timeout") || flag == "--upload-expiry" {
+			v = "-1s"
+		}
+		// A server that starts instead is stopped, and fails the test.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if code := run(ctx, []string{"serve", "--root", root, "--uploads", t.TempDir(), "--addr", "127.0.0.1:0", flag, v}, nil, io.Discard, io.Discard); code != exitUsage {
+			t.Errorf("serve %s %s exited %d, want %d", flag, v, code, exitUsage)
+		}
+		cancel()
+	}
 }

@@ -81,7 +81,7 @@ func (h *Handler) claim(w http.ResponseWriter, r *http.Request, id string, force
 
 // requestRelease is called by requests waiting for the lock.
 func (c *claim) requestRelease() {
-	if !c.streaming.Load() {
+	if !c.streaming.Load() || c.h.stallTimeout < 0 {
 		return
 	}
 	if time.Since(time.Unix(0, c.lastRead.Load())) < c.h.stallTimeout {

@@ -38,7 +38,9 @@ const StatusUploadResumptionSupported = 104
 const maxProgress = 1000
 
 // Config configures a Handler. The zero value of every field but Store is
-// usable.
+// usable. What 0 and negative values mean is said field by field: unlike
+// server.Config's limits, where 0 is always the default and negative off,
+// some limits here are off at 0 (MaxSize, MaxStorage, CreationRate).
 type Config struct {
 	// Store keeps the uploads. Required. The handler advertises and uses
 	// what the store's optional capabilities allow (see package store).
@@ -48,10 +50,10 @@ type Config struct {
 	// "/files/".
 	BasePath string
 	// MaxSize is the largest upload accepted, in bytes (Tus-Max-Size, the
-	// draft's max-size limit). Zero means no limit but the largest
-	// structured-field Integer, sfv.MaxInteger (about a petabyte), which
-	// bounds every length in both dialects so that each one the handler
-	// reports is one a draft client can parse.
+	// draft's max-size limit). Zero or negative means no limit but the
+	// largest structured-field Integer, sfv.MaxInteger (about a
+	// petabyte), which bounds every length in both dialects so that each
+	// one the handler reports is one a draft client can parse.
 	MaxSize int64
 	// Expiry is how long an unfinished upload may go without new bytes
 	// before it is deleted; partial uploads of a concatenation expire
@@ -61,16 +63,18 @@ type Config struct {
 	Expiry time.Duration
 	// StallTimeout is how long a request's content may go without a byte
 	// before a newer request for the same upload takes the upload over.
-	// Zero means DefaultStallTimeout.
+	// Zero means DefaultStallTimeout; negative means never (the stalled
+	// request keeps the upload until its read fails).
 	StallTimeout time.Duration
 	// LockTimeout is how long a request waits for an upload another
-	// request holds before it gets 423 Locked. Zero means StallTimeout
-	// plus 3s, enough for a stalled holder to be taken over.
+	// request holds before it gets 423 Locked. Zero or negative means
+	// StallTimeout (DefaultStallTimeout when that is never) plus 3s,
+	// enough for a stalled holder to be taken over.
 	LockTimeout time.Duration
 	// CheckpointBytes is how much content the handler appends between
 	// durable checkpoints within one request; draft clients (interop 5
 	// and later) get a 104 interim response with the durable offset after
-	// each. Zero means DefaultCheckpointBytes.
+	// each. Zero or negative means DefaultCheckpointBytes.
 	CheckpointBytes int64
 	// TempDir holds chunks being checked against a checksum when the store
 	// cannot append all or nothing itself (store.AtomicWriter). Empty
@@ -86,7 +90,7 @@ type Config struct {
 	// append that fit are kept. The count is measured from the store by
 	// New, which then needs a store.Lister, and kept current by the
 	// handler: a store shared with another handler is counted by each as
-	// if it alone changed it. Zero means no limit.
+	// if it alone changed it. Zero or negative means no limit.
 	MaxStorage int64
 	// Room, if set, says how many more bytes the store's medium may take
 	// now (for files: the file system's free space less what is kept back
@@ -106,14 +110,14 @@ type Config struct {
 	// with Retry-After. A client is an IP address, or the /64 network of
 	// an IPv6 one; behind a proxy all clients are the proxy. POST
 	// creations and each file of a multipart/form-data request count.
-	// Zero means no limit.
+	// Zero or negative means no limit.
 	CreationRate float64
 	// CreationBurst is how many uploads a client may create at once.
-	// Zero means DefaultCreationBurst.
+	// Zero or negative means DefaultCreationBurst.
 	CreationBurst int
 	// MaxPartials is the most partial uploads one final upload may name
-	// (tus concatenation); each may be named only once. Zero means
-	// DefaultMaxPartials.
+	// (tus concatenation); each may be named only once. Zero or negative
+	// means DefaultMaxPartials.
 	MaxPartials int
 	// Now is the handler's clock, for expiry and rate limits. Stores stamp
 	// uploads with time.Now, so a clock of your own should start there.
@@ -139,7 +143,7 @@ type Handler struct {
 	maxSize      int64         // as configured and advertised; 0: none
 	sizeLimit    int64         // what is enforced: maxSize, or sfv.MaxInteger
 	expiry       time.Duration // ≤ 0: never
-	stallTimeout time.Duration
+	stallTimeout time.Duration // < 0: never
 	lockTimeout  time.Duration
 	segment      int64
 	tempDir      string
@@ -197,11 +201,15 @@ func New(cfg Config) (*Handler, error) {
 	if h.expiry == 0 {
 		h.expiry = DefaultExpiry
 	}
-	if h.stallTimeout <= 0 {
+	if h.stallTimeout == 0 {
 		h.stallTimeout = DefaultStallTimeout
 	}
 	if h.lockTimeout <= 0 {
-		h.lockTimeout = h.stallTimeout + 3*time.Second
+		stall := h.stallTimeout
+		if stall < 0 {
+			stall = DefaultStallTimeout
+		}
+		h.lockTimeout = stall + 3*time.Second
 	}
 	if h.segment <= 0 {
 		h.segment = DefaultCheckpointBytes

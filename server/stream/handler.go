@@ -21,6 +21,7 @@ import (
 
 	"github.com/ferryhq/ferry/internal/sfv"
 	"github.com/ferryhq/ferry/server/internal/clientaddr"
+	"github.com/ferryhq/ferry/server/internal/setting"
 	"github.com/ferryhq/ferry/server/internal/usercontent"
 	"github.com/ferryhq/ferry/server/store"
 )
@@ -40,7 +41,8 @@ const RepliesAfterHeader = "Ferry-Replies-After"
 // when the client names none.
 const interopVersion = 8
 
-// Config configures a Handler. Dir is required.
+// Config configures a Handler. Dir is required. Every limit follows one
+// rule: 0 means its default, a negative value turns it off.
 type Config struct {
 	// Dir keeps finished streams as Dir/<name>; a stream in progress is
 	// Dir/.<name>.<id>.part until it completes.
@@ -50,24 +52,27 @@ type Config struct {
 	// Processors picks the processor of a new stream; nil or a nil
 	// result means the stream is only stored.
 	Processors ProcessorFactory
-	// MaxSize bounds a stream, in bytes; zero means no bound.
+	// MaxSize bounds a stream, in bytes: past it the stream ends with an
+	// error reply and is dropped. Default and off alike: no bound.
 	MaxSize int64
 	// Expiry is how long a resumable stream may go without a request
-	// before it is dropped. Default one hour.
+	// before it is dropped. 0: DefaultExpiry (an hour); negative: never
+	// (it waits for its client, holding its place in MaxStreams).
 	Expiry time.Duration
-	// AckEvery spaces the "stored" replies. Default one second.
+	// AckEvery spaces the "stored" replies, each sent once what it counts
+	// is durable. 0: DefaultAckEvery (a second); negative: none.
 	AckEvery time.Duration
 	// Logger logs streams created, finished and dropped. Nil discards.
 	Logger *slog.Logger
 	// MaxStreams bounds the streams in progress at once, including
 	// resumable ones waiting for their client's next request (each holds
 	// an open file and a processor until it expires); beyond it a POST
-	// gets 503 with Retry-After. 0 means DefaultMaxStreams; negative
-	// means no bound.
+	// gets 503 with Retry-After. 0: DefaultMaxStreams; negative: no
+	// bound.
 	MaxStreams int
 	// MaxStreamsPerClient bounds the streams in progress of one client,
 	// as ClientKey names it; beyond it a POST gets 429 with Retry-After.
-	// 0 means no bound.
+	// 0: DefaultMaxStreamsPerClient; negative: no bound.
 	MaxStreamsPerClient int
 	// ClientKey names the client of a request; nil means by its
 	// RemoteAddr as the rest of ferry's server does: an IP address, or
@@ -90,13 +95,21 @@ type Config struct {
 	CreationLimit func(r *http.Request) (ok bool, retryAfter time.Duration)
 }
 
-// DefaultMaxStreams is Config.MaxStreams when it is 0.
-const DefaultMaxStreams = 1024
+// Defaults of the bounds on streams in progress (see Config).
+const (
+	DefaultMaxStreams          = 1024
+	DefaultMaxStreamsPerClient = 32
+)
 
 // Handler serves live streams. It is safe for concurrent use.
 type Handler struct {
 	cfg Config
 	log *slog.Logger
+
+	// The limits of cfg in force; 0: none.
+	maxSize               int64
+	expiry, ackEvery      time.Duration
+	maxStreams, perClient int
 
 	mu      sync.Mutex
 	byID    map[string]*live
@@ -115,15 +128,6 @@ func New(cfg Config) (*Handler, error) {
 	if !strings.HasPrefix(cfg.BasePath, "/") || !strings.HasSuffix(cfg.BasePath, "/") {
 		return nil, fmt.Errorf("stream: BasePath %q must start and end with /", cfg.BasePath)
 	}
-	if cfg.Expiry <= 0 {
-		cfg.Expiry = DefaultExpiry
-	}
-	if cfg.AckEvery <= 0 {
-		cfg.AckEvery = DefaultAckEvery
-	}
-	if cfg.MaxStreams == 0 {
-		cfg.MaxStreams = DefaultMaxStreams
-	}
 	if cfg.ClientKey == nil {
 		cfg.ClientKey = func(r *http.Request) string { return clientaddr.Key(r.RemoteAddr) }
 	}
@@ -131,7 +135,15 @@ func New(cfg Config) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{cfg: cfg, log: log, byID: map[string]*live{}, names: map[string]*live{}, clients: map[string]int{}}, nil
+	return &Handler{
+		cfg: cfg, log: log,
+		maxSize:    setting.Resolve(cfg.MaxSize, 0),
+		expiry:     setting.Resolve(cfg.Expiry, DefaultExpiry),
+		ackEvery:   setting.Resolve(cfg.AckEvery, DefaultAckEvery),
+		maxStreams: setting.Resolve(cfg.MaxStreams, DefaultMaxStreams),
+		perClient:  setting.Resolve(cfg.MaxStreamsPerClient, DefaultMaxStreamsPerClient),
+		byID:       map[string]*live{}, names: map[string]*live{}, clients: map[string]int{},
+	}, nil
 }
 
 // Close drops every stream in progress.
@@ -460,7 +472,7 @@ func (h *Handler) receive(r *http.Request, l *live) error {
 	for {
 		n, err := r.Body.Read(buf)
 		if n > 0 {
-			if h.cfg.MaxSize > 0 && l.offset.Load()+int64(n) > h.cfg.MaxSize {
+			if h.maxSize > 0 && l.offset.Load()+int64(n) > h.maxSize {
 				return errTooLarge
 			}
 			fit := int(h.cfg.Storage.TakeUpTo(int64(n)))
@@ -472,7 +484,7 @@ func (h *Handler) receive(r *http.Request, l *live) error {
 			if fit < n {
 				return errStorageFull
 			}
-			if time.Since(lastAck) >= h.cfg.AckEvery {
+			if h.ackEvery > 0 && time.Since(lastAck) >= h.ackEvery {
 				lastAck = time.Now()
 				if l.sync() == nil {
 					l.emit(storedReply{Type: "stored", Offset: l.offset.Load()})
@@ -532,11 +544,11 @@ func (h *Handler) start(name string, resumable bool, proc Processor, r *http.Req
 		h.mu.Unlock()
 		return nil, errNameTaken
 	}
-	if h.cfg.MaxStreams > 0 && len(h.byID) >= h.cfg.MaxStreams {
+	if h.maxStreams > 0 && len(h.byID) >= h.maxStreams {
 		h.mu.Unlock()
 		return nil, errTooMany
 	}
-	if h.cfg.MaxStreamsPerClient > 0 && h.clients[client] >= h.cfg.MaxStreamsPerClient {
+	if h.perClient > 0 && h.clients[client] >= h.perClient {
 		h.mu.Unlock()
 		return nil, errTooManyFromClient
 	}
@@ -574,7 +586,7 @@ func createPart(dir, part string) (*os.File, error) {
 // release ends a request's hold on l; an unfinished resumable stream
 // expires unless another request comes in time.
 func (h *Handler) release(l *live) {
-	l.release(func() { h.drop(l, errExpired) }, h.cfg.Expiry)
+	l.release(func() { h.drop(l, errExpired) }, h.expiry)
 }
 
 // forget removes l from the maps.

@@ -54,7 +54,7 @@ func newServer(t *testing.T, cfg stream.Config, h2 bool) *server {
 		cfg.Dir = t.TempDir()
 	}
 	if cfg.AckEvery == 0 {
-		cfg.AckEvery = time.Hour
+		cfg.AckEvery = -1
 	}
 	h, err := stream.New(cfg)
 	if err != nil {
@@ -1294,5 +1294,28 @@ func TestDefaultClientKey(t *testing.T) {
 	}
 	if code := post("c", "[2001:db8:1:3::1]:1000"); code != http.StatusCreated {
 		t.Errorf("a stream from another /64: %d, want 201", code)
+	}
+}
+
+// Config.MaxStreamsPerClient follows the rule of every limit: 0 is its
+// default bound, negative none.
+func TestDefaultMaxStreamsPerClient(t *testing.T) {
+	for _, c := range []struct {
+		perClient, want int
+	}{{0, stream.DefaultMaxStreamsPerClient}, {-1, stream.DefaultMaxStreamsPerClient + 1}} {
+		s := newServer(t, stream.Config{MaxStreamsPerClient: c.perClient}, false)
+		n := 0
+		for ; n < stream.DefaultMaxStreamsPerClient+1; n++ {
+			r := s.do(http.MethodPost, "/stream/s"+strconv.Itoa(n), hdr("Upload-Complete", "?0"), []byte("x"))
+			if r.StatusCode == http.StatusTooManyRequests {
+				break
+			}
+			if r.StatusCode != http.StatusCreated {
+				t.Fatalf("POST %d: %s", n, r.Status)
+			}
+		}
+		if n != c.want {
+			t.Errorf("MaxStreamsPerClient %d: %d streams in progress from one client, want %d", c.perClient, n, c.want)
+		}
 	}
 }

@@ -125,7 +125,7 @@ func (l *live) setReader(rc *http.ResponseController) {
 }
 
 // release lets go of the stream; an unfinished one calls expired unless a
-// request takes it within after.
+// request takes it within after (never, when after is 0).
 func (l *live) release(expired func(), after time.Duration) {
 	l.holdMu.Lock()
 	defer l.holdMu.Unlock()
@@ -135,7 +135,7 @@ func (l *live) release(expired func(), after time.Duration) {
 	l.held, l.reader = false, nil
 	close(l.freed)
 	l.freed = make(chan struct{})
-	if !l.done && !l.abandoned {
+	if !l.done && !l.abandoned && after > 0 {
 		l.expire = time.AfterFunc(after, expired)
 	}
 }

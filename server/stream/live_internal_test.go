@@ -39,3 +39,33 @@ func TestRepliesBoundedInBytes(t *testing.T) {
 		t.Errorf("newest reply kept is %d, want %d", last, n)
 	}
 }
+
+// Config's limits follow one rule: 0 is the default, negative is off; a
+// resumable stream that cannot expire sets no timer.
+func TestConfigRule(t *testing.T) {
+	h, err := New(Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.maxSize != 0 || h.expiry != DefaultExpiry || h.ackEvery != DefaultAckEvery || h.maxStreams != DefaultMaxStreams || h.perClient != DefaultMaxStreamsPerClient {
+		t.Errorf("defaults: %d %v %v %d %d", h.maxSize, h.expiry, h.ackEvery, h.maxStreams, h.perClient)
+	}
+	h, err = New(Config{Dir: t.TempDir(), MaxSize: -1, Expiry: -1, AckEvery: -1, MaxStreams: -1, MaxStreamsPerClient: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.maxSize != 0 || h.expiry != 0 || h.ackEvery != 0 || h.maxStreams != 0 || h.perClient != 0 {
+		t.Errorf("off: %d %v %v %d %d", h.maxSize, h.expiry, h.ackEvery, h.maxStreams, h.perClient)
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "part"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	l := newLive("id", "name", f.Name(), f, true)
+	l.acquire(nil)
+	h.release(l)
+	if l.expire != nil {
+		t.Error("a stream that never expires has an expiry timer")
+	}
+}
