@@ -86,7 +86,7 @@ const racyWindow = 2 * time.Second
 // racyWindow).
 func (s *Server) hashFile(ctx context.Context, name, etag string, alg digestAlg) (sum []byte, keep bool, err error) {
 	start := s.now()
-	f, fi, err := s.openFile(name)
+	f, fi, err := s.openServed(name) // as it is served: a name hidden since is not read
 	if err != nil {
 		return nil, false, err
 	}

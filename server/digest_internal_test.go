@@ -262,3 +262,28 @@ func TestHashFile(t *testing.T) {
 		t.Errorf("hashFile with a cancelled ctx = %v, want context.Canceled", err)
 	}
 }
+
+// A digest is read through the open that serves files, so it reads only
+// what GET may: no work file, no dot file, nothing in a state directory.
+func TestHashFileOpensAsServed(t *testing.T) {
+	root := t.TempDir()
+	for _, name := range []string{"x.part", ".env"} {
+		if err := os.WriteFile(filepath.Join(root, name), []byte("secret"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := New(Config{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, name := range []string{"x.part", ".env"} {
+		fi, err := os.Stat(filepath.Join(root, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum, _, err := s.hashFile(t.Context(), name, fileETag(fi), digestAlgs[0]); err == nil {
+			t.Errorf("hashFile(%s) = %x; want it refused as GET refuses it", name, sum)
+		}
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
 	"path"
 	"strings"
 	"syscall"
@@ -107,34 +106,7 @@ func rangeRequest(r *http.Request) *http.Request {
 	return r
 }
 
-// openFile opens name below the root and returns it only if it is a regular
-// file. The root refuses names and symbolic links that lead outside it.
-func (s *Server) openFile(name string) (*os.File, fs.FileInfo, error) {
-	// Stat first: opening a FIFO or a device could block or have effects.
-	pre, err := s.root.Stat(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !pre.Mode().IsRegular() {
-		return nil, nil, fs.ErrNotExist
-	}
-	f, err := s.root.Open(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, nil, fs.ErrNotExist // swapped between Stat and Open
-	}
-	return f, fi, nil
-}
-
-// openError maps an error from openFile to what the client sees. A name the
+// openError maps an error from openServed to what the client sees. A name the
 // file system rejects (missing, through a file, a link loop or one leading
 // out of the root) looks missing; only a failure of the system itself is a 500.
 func openError(err error) *Error {

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/internal/sfv"
 	"github.com/ferryhq/ferry/server/internal/clientaddr"
 	"github.com/ferryhq/ferry/server/internal/setting"
@@ -524,7 +525,9 @@ func (h *Handler) finish(l *live) error {
 	if err := os.Rename(l.part, final); err != nil {
 		return err
 	}
-	syncDir(h.cfg.Dir)
+	if err := atomicfile.SyncDir(h.cfg.Dir); err != nil {
+		h.log.Warn("stream directory not synced", "name", l.name, "err", err)
+	}
 	h.forget(l)
 	l.emit(doneReply{Type: "done", Name: l.name, Bytes: l.offset.Load(), SHA256: hex.EncodeToString(l.sum.Sum(nil))})
 	l.closeLog()
@@ -666,11 +669,4 @@ func problemJSON(w http.ResponseWriter, status int, p map[string]any) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(p)
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
