@@ -240,6 +240,11 @@ func TestMaxUploadsPerClient(t *testing.T) {
 		if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" {
 			t.Errorf("429 without Retry-After or problem details: %v", resp.Header)
 		}
+		// Not the code of the creation rate (resumable.ErrTooManyUploads):
+		// this is about requests in flight.
+		if !bytes.Contains(body, []byte(`"code":"too-many-requests"`)) {
+			t.Errorf("429 for requests in flight: %s, want code too-many-requests", body)
+		}
 		if !e.h2c {
 			// The answer does not wait for content that is not coming
 			// (net/http would read it first, to the idle timeout).

@@ -33,9 +33,10 @@ var (
 	// ErrUnauthorized answers an upload request without the right bearer
 	// token (Config.Token).
 	ErrUnauthorized = &Error{"unauthorized", http.StatusUnauthorized, "server: missing or wrong bearer token"}
-	// ErrTooManyUploads answers a request with content from a client
-	// address that has Config.MaxUploadsPerClient of them in flight.
-	ErrTooManyUploads = &Error{"too-many-uploads", http.StatusTooManyRequests, "server: too many uploads at once from this address"}
+	// ErrClientBusy answers a request with content from a client address
+	// that has Config.MaxUploadsPerClient of them in flight. (Creating
+	// uploads too fast is resumable.ErrTooManyUploads.)
+	ErrClientBusy = &Error{"too-many-requests", http.StatusTooManyRequests, "server: too many requests with content at once from this address"}
 )
 
 // writeProblem sends e as a problem details object (RFC 9457), as the

@@ -316,7 +316,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// answers: all of it, if the client trickles it.
 			lw.Header().Set("Connection", "close")
 		}
-		writeProblem(lw, r, ErrTooManyUploads)
+		writeProblem(lw, r, ErrClientBusy)
 		return
 	}
 	defer release()
