@@ -108,9 +108,10 @@ func sameHost(host, scheme, requestHost string) bool {
 // partials is what a final upload is made of.
 type partials struct {
 	ups      []store.Upload
-	size     int64 // the sum of the lengths known so far
-	known    bool  // every length is known
-	finished bool  // every partial upload is finished
+	infos    []store.Info // of ups, as read
+	size     int64        // the sum of the lengths known so far
+	known    bool         // every length is known
+	finished bool         // every partial upload is finished
 }
 
 // readPartials finds the partial uploads ids and adds up their lengths,
@@ -118,7 +119,7 @@ type partials struct {
 // or is not a partial upload, or when the lengths pass MaxSize or what an
 // int64 holds.
 func (h *Handler) readPartials(ctx context.Context, ids []string) (partials, error) {
-	ps := partials{ups: make([]store.Upload, len(ids)), known: true, finished: true}
+	ps := partials{ups: make([]store.Upload, len(ids)), infos: make([]store.Info, len(ids)), known: true, finished: true}
 	for i, id := range ids {
 		up, err := h.store.GetUpload(ctx, id)
 		if err != nil {
@@ -131,7 +132,7 @@ func (h *Handler) readPartials(ctx context.Context, ids []string) (partials, err
 		if !pi.IsPartial {
 			return ps, ErrInvalidConcat.with("upload %s is not a partial upload", id)
 		}
-		ps.ups[i] = up
+		ps.ups[i], ps.infos[i] = up, pi
 		ps.finished = ps.finished && pi.Finished()
 		if pi.SizeIsDeferred {
 			ps.known = false
@@ -141,8 +142,8 @@ func (h *Handler) readPartials(ctx context.Context, ids []string) (partials, err
 			return ps, ErrMaxSizeExceeded.with("the partial uploads add up to more than %d bytes", int64(math.MaxInt64))
 		}
 		ps.size += pi.Size
-		if ps.size > h.sizeLimit {
-			return ps, ErrMaxSizeExceeded.with("the partial uploads add up to %d bytes or more; the limit is %d", ps.size, h.sizeLimit)
+		if ps.size > h.sizeLimit() {
+			return ps, ErrMaxSizeExceeded.with("the partial uploads add up to %d bytes or more; the limit is %d", ps.size, h.sizeLimit())
 		}
 	}
 	return ps, nil
@@ -164,8 +165,8 @@ func (h *Handler) finalInfo(ctx context.Context, ids []string, info *store.Info)
 		return e
 	}
 	now := h.now()
-	for i, up := range ps.ups {
-		if pi, err := up.GetInfo(ctx); err != nil || h.expired(pi, now) {
+	for i, pi := range ps.infos {
+		if h.expired(pi, now) {
 			return ErrInvalidConcat.with("partial upload %s: not found", ids[i])
 		}
 	}

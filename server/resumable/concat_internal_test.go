@@ -1,8 +1,13 @@
 package resumable
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
+
+	"github.com/ferryhq/ferry/server/store"
+	"github.com/ferryhq/ferry/server/store/memstore"
 )
 
 // The list of waiting final uploads is bounded, and forgetting one frees
@@ -32,5 +37,54 @@ func TestWaitListBounded(t *testing.T) {
 	}
 	if w.entries != 0 || len(w.waiters) != 0 {
 		t.Errorf("after forgetting all: %d entries, %d partials", w.entries, len(w.waiters))
+	}
+}
+
+// countingStore counts the GetInfo calls on its uploads.
+type countingStore struct {
+	*memstore.Store
+	infos atomic.Int64
+}
+
+func (s *countingStore) GetUpload(ctx context.Context, id string) (store.Upload, error) {
+	up, err := s.Store.GetUpload(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &countingUpload{up, &s.infos}, nil
+}
+
+type countingUpload struct {
+	store.Upload
+	n *atomic.Int64
+}
+
+func (u *countingUpload) GetInfo(ctx context.Context) (store.Info, error) {
+	u.n.Add(1)
+	return u.Upload.GetInfo(ctx)
+}
+
+// A new final upload reads each of its partial uploads' state once.
+func TestFinalInfoReadsEachPartialOnce(t *testing.T) {
+	st := &countingStore{Store: memstore.New()}
+	h, err := New(Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var ids []string
+	for range 3 {
+		info := store.Info{ID: store.NewID(), IsPartial: true, Size: 10}
+		if _, err := st.Store.NewUpload(t.Context(), info); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, info.ID)
+	}
+	var final store.Info
+	if e := h.finalInfo(t.Context(), ids, &final); e != nil {
+		t.Fatal(e)
+	}
+	if final.Size != 30 || st.infos.Load() != 3 {
+		t.Errorf("final size %d after %d GetInfo calls, want 30 after 3", final.Size, st.infos.Load())
 	}
 }

@@ -55,7 +55,7 @@ func (h *Handler) PostForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := FormResult{Files: []FormFile{}}
-	left := h.sizeLimit // for the files of this request together
+	left := h.sizeLimit() // for the files of this request together
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {

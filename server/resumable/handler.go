@@ -1,6 +1,7 @@
 package resumable
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -140,8 +141,7 @@ type Handler struct {
 	locker store.Locker
 
 	basePath     string
-	maxSize      int64         // as configured and advertised; 0: none
-	sizeLimit    int64         // what is enforced: maxSize, or sfv.MaxInteger
+	maxSize      int64         // as configured and advertised; 0: none (see sizeLimit)
 	expiry       time.Duration // ≤ 0: never
 	stallTimeout time.Duration // < 0: never
 	lockTimeout  time.Duration
@@ -181,10 +181,6 @@ func New(cfg Config) (*Handler, error) {
 		log:          cfg.Logger,
 		maxPartials:  cfg.MaxPartials,
 		now:          cfg.Now,
-	}
-	h.sizeLimit = h.maxSize
-	if h.sizeLimit == 0 {
-		h.sizeLimit = sfv.MaxInteger
 	}
 	if h.maxPartials <= 0 {
 		h.maxPartials = DefaultMaxPartials
@@ -289,6 +285,10 @@ func (h *Handler) newStorage(cfg Config) (*store.Meter, error) {
 	}
 	return store.NewMeter(store.MeterConfig{Max: cfg.MaxStorage, Used: used, Room: cfg.Room, Now: h.now}), nil
 }
+
+// sizeLimit is the largest upload enforced: MaxSize, or without one the
+// largest length a draft client can parse.
+func (h *Handler) sizeLimit() int64 { return cmp.Or(h.maxSize, sfv.MaxInteger) }
 
 // Extensions returns the tus extensions the handler supports, as sent in
 // Tus-Extension.
@@ -716,8 +716,8 @@ func (h *Handler) tusCreationInfo(r *http.Request, final bool, info *store.Info)
 		if !ok {
 			return ErrInvalidLength.with("Upload-Length %q", length)
 		}
-		if n > h.sizeLimit {
-			return ErrMaxSizeExceeded.with("%d bytes; the limit is %d", n, h.sizeLimit)
+		if n > h.sizeLimit() {
+			return ErrMaxSizeExceeded.with("%d bytes; the limit is %d", n, h.sizeLimit())
 		}
 		info.Size = n
 	}
@@ -747,8 +747,8 @@ func (h *Handler) draftCreationInfo(r *http.Request, d dialect, complete, final 
 		}
 		info.SizeIsDeferred = true
 	} else {
-		if length > h.sizeLimit {
-			return ErrMaxSizeExceeded.with("%d bytes; the limit is %d", length, h.sizeLimit)
+		if length > h.sizeLimit() {
+			return ErrMaxSizeExceeded.with("%d bytes; the limit is %d", length, h.sizeLimit())
 		}
 		info.Size = length
 	}
@@ -906,8 +906,8 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, ErrInvalidComplete.with("%q", r.Header.Values("Upload-Complete")))
 		return
 	}
-	if r.ContentLength > h.sizeLimit {
-		h.creationError(w, r, d, ErrMaxSizeExceeded.with("%d bytes of content; the limit is %d", r.ContentLength, h.sizeLimit))
+	if r.ContentLength > h.sizeLimit() {
+		h.creationError(w, r, d, ErrMaxSizeExceeded.with("%d bytes of content; the limit is %d", r.ContentLength, h.sizeLimit()))
 		return
 	}
 	declared := int64(-1)
@@ -986,8 +986,8 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 				writeProblem(w, r, ErrInconsistentLength.with("length %d is below the offset %d", declared, info.Offset))
 				return
 			}
-			if declared > h.sizeLimit {
-				h.creationError(w, r, d, ErrMaxSizeExceeded.with("%d bytes; the limit is %d", declared, h.sizeLimit))
+			if declared > h.sizeLimit() {
+				h.creationError(w, r, d, ErrMaxSizeExceeded.with("%d bytes; the limit is %d", declared, h.sizeLimit()))
 				return
 			}
 			if h.decl == nil {
@@ -1006,9 +1006,9 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
 		h.creationError(w, r, d, ErrSizeExceeded.with("%d bytes at offset %d of %d", r.ContentLength, info.Offset, info.Size))
 		return
-	case info.SizeIsDeferred && r.ContentLength > h.sizeLimit-info.Offset:
+	case info.SizeIsDeferred && r.ContentLength > h.sizeLimit()-info.Offset:
 		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
-		h.creationError(w, r, d, ErrMaxSizeExceeded.with("%d bytes at offset %d; the limit is %d", r.ContentLength, info.Offset, h.sizeLimit))
+		h.creationError(w, r, d, ErrMaxSizeExceeded.with("%d bytes at offset %d; the limit is %d", r.ContentLength, info.Offset, h.sizeLimit()))
 		return
 	}
 	if e := h.checkStorage(r.ContentLength); e != nil {
@@ -1107,7 +1107,7 @@ func (h *Handler) appendContent(w http.ResponseWriter, r *http.Request, d dialec
 	case !info.SizeIsDeferred:
 		src = &maxReader{r: src, n: info.Size - info.Offset, err: store.ErrSizeExceeded}
 	default:
-		src = &maxReader{r: src, n: h.sizeLimit - info.Offset, err: errMaxSize}
+		src = &maxReader{r: src, n: h.sizeLimit() - info.Offset, err: errMaxSize}
 	}
 	counted := &storageReader{r: src, s: h.storage}
 	src = counted
