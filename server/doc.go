@@ -85,14 +85,15 @@
 //
 // Upload IDs are 128 random bits. [Config.Token] requires a bearer token on
 // all of these except OPTIONS, compared in constant time; files below Root
-// and /healthz stay public. [Config.MaxUploadSize] bounds every upload
-// (413). Limits protect a server started with nothing but Uploads: the
-// store holds at most [Config.MaxUploadStorage] (by default, uploads
-// leave 5% of their file system free, at most 4 GiB, measured as bytes
-// arrive; 507 Insufficient Storage past it), and one client creates at most
-// [Config.UploadCreationBurst] uploads at once and then
-// [Config.UploadCreationRate] a second (default 100, then 20; 429 with
-// Retry-After past them). Unfinished uploads idle for [Config.UploadExpiry]
+// and /healthz stay public. [Config.MaxUploadSize] bounds every upload and
+// live stream (413). Limits protect a server started with nothing but
+// Uploads: uploads and streams together hold at most
+// [Config.MaxUploadStorage] (by default, they leave 5% of their file
+// system free, at most 4 GiB, measured as bytes arrive, or hold 10 GiB
+// where the free space is unknown; 507 Insufficient Storage past it), and
+// one client creates at most [Config.UploadCreationBurst] uploads and
+// streams at once and then [Config.UploadCreationRate] a second (default
+// 100, then 20; 429 with Retry-After past them). Unfinished uploads idle for [Config.UploadExpiry]
 // are removed. One request at a time changes an upload; a request whose
 // content has stalled for [Config.UploadStallTimeout] is taken over by the
 // next one for the same upload, keeping every byte that was made durable.
@@ -113,8 +114,11 @@
 // closed (over HTTP/2, the stream is reset). Content nobody reads, which
 // net/http drains after the handler, is bounded the same way. One client
 // address (an IPv6 client: its /64) may have [Config.MaxUploadsPerClient]
-// requests with content in flight, 32 by default; more get 429 with
-// Retry-After.
+// requests with content in flight, 32 by default; more get 429
+// ([ErrClientBusy]) with Retry-After. Content that stalls past its idle
+// timeout is answered 408, content cut short 400, when the client still
+// listens. Every limit takes 0 for its default and a negative value for
+// none.
 //
 // # Routes
 //
