@@ -437,9 +437,7 @@ func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, l *live, comp
 		// Kept for a PATCH from where it stopped.
 		h.log.Info("stream interrupted", "name", l.name, "offset", l.offset.Load(), "err", bodyErr)
 	case complete:
-		if err := h.finish(l); err != nil {
-			l.emit(errorReply{Type: "error", Error: err.Error()})
-		}
+		h.finish(l)
 	default:
 		l.sync()
 	}
@@ -457,6 +455,7 @@ var (
 	errStorageFull = errors.New("the server's storage is full")
 	errStalled     = errors.New("the stream's content stalled: none arrived within the server's idle timeout")
 	errEndedEarly  = errors.New("the stream's content ended early")
+	errStore       = errors.New("the server could not store the stream")
 	errCanceled    = errors.New("the stream was cancelled")
 	errShutdown    = errors.New("the server is shutting down")
 	errExpired     = errors.New("the stream expired")
@@ -480,7 +479,7 @@ func (h *Handler) receive(r *http.Request, l *live) error {
 			if werr := l.write(buf[:fit]); werr != nil {
 				h.cfg.Storage.Release(int64(fit))
 				h.log.Error("stream write", "name", l.name, "err", werr)
-				return werr
+				return errStore
 			}
 			if fit < n {
 				return errStorageFull
@@ -512,19 +511,17 @@ func contentFailure(err error) error {
 }
 
 // finish ends a complete stream: the processor sees the end, the file
-// takes its name, and the last reply says what was stored.
+// takes its name, and the last reply says what was stored. A stream that
+// cannot be finished is replied an error (the log has the details) and
+// dropped.
 func (h *Handler) finish(l *live) error {
-	if err := l.sync(); err != nil {
-		return err
+	if err := h.seal(l); err != nil {
+		h.log.Error("stream finish", "name", l.name, "err", err)
+		l.emit(errorReply{Type: "error", Error: errStore.Error()})
+		h.drop(l, errStore)
+		return errStore
 	}
-	l.endProcessor()
-	if err := l.f.Close(); err != nil {
-		return err
-	}
-	final := filepath.Join(h.cfg.Dir, l.name)
-	if err := os.Rename(l.part, final); err != nil {
-		return err
-	}
+	l.setDone()
 	if err := atomicfile.SyncDir(h.cfg.Dir); err != nil {
 		h.log.Warn("stream directory not synced", "name", l.name, "err", err)
 	}
@@ -533,6 +530,19 @@ func (h *Handler) finish(l *live) error {
 	l.closeLog()
 	h.log.Info("stream finished", "name", l.name, "bytes", l.offset.Load())
 	return nil
+}
+
+// seal makes a complete stream's file durable, the processor sees its
+// end, and the file takes its name.
+func (h *Handler) seal(l *live) error {
+	if err := l.sync(); err != nil {
+		return err
+	}
+	l.endProcessor()
+	if err := l.f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(l.part, filepath.Join(h.cfg.Dir, l.name))
 }
 
 // start registers a new stream and its processor.

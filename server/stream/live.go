@@ -190,12 +190,16 @@ func (l *live) startProcessor(p Processor) {
 }
 
 // endProcessor tells the processor the stream is complete and waits for
-// its last replies; then the stream is done.
+// its last replies.
 func (l *live) endProcessor() {
 	if l.pw != nil {
 		l.pw.Close()
 	}
 	<-l.procDone
+}
+
+// setDone marks the stream finished: stored under its name.
+func (l *live) setDone() {
 	l.holdMu.Lock()
 	l.done = true
 	l.holdMu.Unlock()

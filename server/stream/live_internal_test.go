@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,5 +69,51 @@ func TestConfigRule(t *testing.T) {
 	h.release(l)
 	if l.expire != nil {
 		t.Error("a stream that never expires has an expiry timer")
+	}
+}
+
+// startLive starts a resumable stream called name on h, as a creation
+// would, and holds it.
+func startLive(t *testing.T, h *Handler, name string) *live {
+	t.Helper()
+	l, err := h.start(name, true, nil, httptest.NewRequest(http.MethodPost, "/stream/"+name, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.acquire(nil)
+	t.Cleanup(func() { h.drop(l, errShutdown) })
+	return l
+}
+
+// The server's own failures (a write, a rename) are replied as what
+// failed, never with the paths of the server's files: those go to the log.
+func TestServerFailuresNotShown(t *testing.T) {
+	dir := t.TempDir()
+	h, err := New(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := startLive(t, h, "w")
+	ro, err := os.Open(l.part) // writes to it fail
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.f.Close()
+	l.f = ro
+	err = h.receive(httptest.NewRequest(http.MethodPatch, "/stream/w", strings.NewReader("bytes")), l)
+	if err == nil || strings.Contains(err.Error(), dir) {
+		t.Errorf("a failed write is replied as %v, want an error without the server's paths", err)
+	}
+
+	l = startLive(t, h, "r")
+	if err := os.Mkdir(filepath.Join(dir, "r"), 0o755); err != nil { // the final name cannot be taken
+		t.Fatal(err)
+	}
+	if err := h.finish(l); err == nil || strings.Contains(err.Error(), dir) {
+		t.Errorf("a failed finish is replied as %v, want an error without the server's paths", err)
+	}
+	// ... and the stream is dropped, not left holding its place.
+	if _, err := os.Stat(l.part); !os.IsNotExist(err) || len(h.byID) != 1 || h.names["r"] != nil {
+		t.Errorf("after a failed finish: part file %v, %d streams in progress, name held %v", err, len(h.byID), h.names["r"] != nil)
 	}
 }
