@@ -532,9 +532,12 @@ func (h *Handler) finish(l *live) error {
 	return nil
 }
 
-// seal makes a complete stream's file durable, the processor sees its
-// end, and the file takes its name.
+// seal makes a complete stream's file its bytes, durable; the processor
+// sees its end, and the file takes its name.
 func (h *Handler) seal(l *live) error {
+	if err := l.f.Truncate(l.offset.Load()); err != nil {
+		return err
+	}
 	if err := l.sync(); err != nil {
 		return err
 	}

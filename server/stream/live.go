@@ -146,9 +146,11 @@ func (l *live) isDone() bool {
 	return l.done
 }
 
-// write stores p and hands it to the processor.
+// write stores p at the stream's offset and hands it to the processor. A
+// write cut short leaves its bytes past the offset, where the next write
+// goes over them and seal cuts what is left.
 func (l *live) write(p []byte) error {
-	if _, err := l.f.Write(p); err != nil {
+	if _, err := l.f.WriteAt(p, l.offset.Load()); err != nil {
 		return err
 	}
 	l.sum.Write(p)

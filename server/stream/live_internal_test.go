@@ -117,3 +117,30 @@ func TestServerFailuresNotShown(t *testing.T) {
 		t.Errorf("after a failed finish: part file %v, %d streams in progress, name held %v", err, len(h.byID), h.names["r"] != nil)
 	}
 }
+
+// A write cut short (a full disk) leaves bytes in the file past what the
+// stream counts; a resumable stream goes on from its offset, and what is
+// stored is exactly the bytes its digest is of, never the leftovers.
+func TestWriteCutShort(t *testing.T) {
+	dir := t.TempDir()
+	h, err := New(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := startLive(t, h, "c")
+	if err := l.write([]byte("good ")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.f.WriteAt([]byte("leftover of a failed write"), l.offset.Load()); err != nil { // what a cut write leaves
+		t.Fatal(err)
+	}
+	if err := l.write([]byte("more")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.finish(l); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "c")); err != nil || string(got) != "good more" {
+		t.Errorf("stored %q, %v; want %q", got, err, "good more")
+	}
+}
