@@ -517,9 +517,13 @@ func contentFailure(err error) error {
 func (h *Handler) finish(l *live) error {
 	if err := h.seal(l); err != nil {
 		h.log.Error("stream finish", "name", l.name, "err", err)
-		l.emit(errorReply{Type: "error", Error: errStore.Error()})
-		h.drop(l, errStore)
-		return errStore
+		why := errStore
+		if errors.Is(err, fs.ErrExist) {
+			why = fmt.Errorf("%w: its name %q was taken while it was in progress", errStore, l.name)
+		}
+		l.emit(errorReply{Type: "error", Error: why.Error()})
+		h.drop(l, why)
+		return why
 	}
 	l.setDone()
 	if err := atomicfile.SyncDir(h.cfg.Dir); err != nil {
@@ -545,7 +549,26 @@ func (h *Handler) seal(l *live) error {
 	if err := l.f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(l.part, filepath.Join(h.cfg.Dir, l.name))
+	return renameNew(l.part, filepath.Join(h.cfg.Dir, l.name))
+}
+
+// renameNew gives the file part the name final, which must be free: a
+// stream never replaces a file it did not create, such as one put under
+// its name while it was in progress. A hard link cannot take a name in
+// use; on a file system without them, the name is checked and then
+// renamed to.
+func renameNew(part, final string) error {
+	err := os.Link(part, final)
+	switch {
+	case err == nil:
+		return os.Remove(part)
+	case errors.Is(err, fs.ErrExist):
+		return err
+	}
+	if _, err := os.Lstat(final); !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("stream: %s is taken: %w", final, fs.ErrExist)
+	}
+	return os.Rename(part, final)
 }
 
 // start registers a new stream and its processor.

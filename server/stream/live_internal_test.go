@@ -144,3 +144,31 @@ func TestWriteCutShort(t *testing.T) {
 		t.Errorf("stored %q, %v; want %q", got, err, "good more")
 	}
 }
+
+// A stream never replaces a file it did not create: one that appeared
+// under its name while it was in progress stays, and the stream gets an
+// error instead.
+func TestFinishReplacesNothing(t *testing.T) {
+	dir := t.TempDir()
+	h, err := New(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := startLive(t, h, "n")
+	if err := l.write([]byte("the stream")); err != nil {
+		t.Fatal(err)
+	}
+	theirs := filepath.Join(dir, "n")
+	if err := os.WriteFile(theirs, []byte("not ferry's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.finish(l); err == nil {
+		t.Error("a stream finished over a file that appeared under its name")
+	}
+	if got, _ := os.ReadFile(theirs); string(got) != "not ferry's" {
+		t.Errorf("the file under the stream's name holds %q, want it untouched", got)
+	}
+	if _, err := os.Stat(l.part); !os.IsNotExist(err) {
+		t.Errorf("the part file of a stream that could not finish: %v, want it removed", err)
+	}
+}
