@@ -46,7 +46,9 @@ const interopVersion = 8
 // rule: 0 means its default, a negative value turns it off.
 type Config struct {
 	// Dir keeps finished streams as Dir/<name>; a stream in progress is
-	// Dir/.<name>.<id>.part until it completes.
+	// Dir/.<name>.<id>.part until it completes. New removes the part
+	// files a server before it left that went untouched for twice
+	// Expiry: no server sharing Dir with the same Expiry still uses them.
 	Dir string
 	// BasePath is where streams live. Default "/stream/".
 	BasePath string
@@ -136,10 +138,14 @@ func New(cfg Config) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	expiry := setting.Resolve(cfg.Expiry, DefaultExpiry)
+	if expiry > 0 {
+		removeStaleParts(cfg.Dir, 2*expiry, log)
+	}
 	return &Handler{
 		cfg: cfg, log: log,
 		maxSize:    setting.Resolve(cfg.MaxSize, 0),
-		expiry:     setting.Resolve(cfg.Expiry, DefaultExpiry),
+		expiry:     expiry,
 		ackEvery:   setting.Resolve(cfg.AckEvery, DefaultAckEvery),
 		maxStreams: setting.Resolve(cfg.MaxStreams, DefaultMaxStreams),
 		perClient:  setting.Resolve(cfg.MaxStreamsPerClient, DefaultMaxStreamsPerClient),
@@ -185,6 +191,31 @@ func Usage(dir string) (int64, error) {
 		n += store.RecordBytes + fi.Size()
 	}
 	return n, nil
+}
+
+// partName matches the file of a stream in progress (see start).
+var partName = regexp.MustCompile(`^\..+\.[0-9a-f]{32}\.part$`)
+
+// removeStaleParts removes the files of streams in progress in dir that
+// went untouched for age: a server before this one left them (it crashed,
+// or was killed), and they cannot be resumed. A server sharing dir drops
+// its own streams after Expiry without a request, so with age twice that
+// no server still uses them.
+func removeStaleParts(dir string, age time.Duration, log *slog.Logger) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return // none yet, or the first stream will say why
+	}
+	for _, e := range entries {
+		if !partName.MatchString(e.Name()) || !e.Type().IsRegular() {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > age {
+			if os.Remove(filepath.Join(dir, e.Name())) == nil {
+				log.Info("stale stream part removed", "file", e.Name(), "modified", fi.ModTime())
+			}
+		}
+	}
 }
 
 // validName keeps a stream's name one plain file name.

@@ -1319,3 +1319,39 @@ func TestDefaultMaxStreamsPerClient(t *testing.T) {
 		}
 	}
 }
+
+// The part files a server before this one left (it crashed or was
+// killed) cannot be resumed: a new Handler removes those untouched for
+// twice Expiry, which no server sharing the directory still uses, and
+// leaves every other file.
+func TestStalePartsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Now().Add(-3 * stream.DefaultExpiry)
+	files := map[string]bool{ // name: removed
+		".rec.wav.0123456789abcdef0123456789abcdef.part": true,
+		".x.fedcba9876543210fedcba9876543210.part":       false, // fresh
+		".hidden.part": false,
+		"rec.wav":      false,
+		".other.0123456789abcdef0123456789abcdef.tmp": false,
+	}
+	for name, stale := range files {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if stale || !strings.Contains(name, "fedcba") {
+			os.Chtimes(p, old, old)
+		}
+	}
+	h, err := stream.New(stream.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	for name, removed := range files {
+		_, err := os.Stat(filepath.Join(dir, name))
+		if gone := os.IsNotExist(err); gone != removed {
+			t.Errorf("%s: removed %v, want %v", name, gone, removed)
+		}
+	}
+}
