@@ -15,6 +15,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/ferryhq/ferry/server/store"
 	"github.com/ferryhq/ferry/server/stream"
 	"github.com/ferryhq/ferry/server/stream/audio"
 )
@@ -27,8 +28,9 @@ var storedName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$`)
 // fields and content (read in pieces of any size) to a fresh handler with
 // the audio processors ferry serve runs, and checks what the server parses
 // of it: no panic, no server failure, every reply line one JSON object,
-// nothing written outside the stream directory, and a stream stored under
-// its name only when it completed, with exactly the content sent.
+// nothing written outside the stream directory, a stream stored under its
+// name only when it completed, with exactly the content sent, and the
+// storage counting exactly what is stored once the handler has closed.
 func FuzzStreamRequest(f *testing.F) {
 	wav := []byte("RIFF\xff\xff\xff\xffWAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00\x00\x7d\x00\x00\x02\x00\x10\x00data\xff\xff\xff\xff\x01\x00\xff\x7f")
 	for _, s := range []struct {
@@ -48,6 +50,8 @@ func FuzzStreamRequest(f *testing.F) {
 		{"POST", "/stream/a%2Fb", "maybe", "-1", "x", "-3", "", []byte("x")},
 		{"POST", "/stream/" + strings.Repeat("a", 201), "", "", "", "", "", []byte("x")},
 		{"GET", "/stream/rec.bin", "", "", "", "", "", nil},
+		{"POST", "/stream/big.bin", "", "", "", "", "", bytes.Repeat([]byte("b"), 2000)},
+		{"POST", "/stream/big.bin", "?1", "", "", "8", "", bytes.Repeat([]byte("b"), 2000)},
 	} {
 		f.Add(s.method, s.target, s.complete, s.offset, s.after, s.version, s.ctype, s.body, uint8(7))
 	}
@@ -61,7 +65,8 @@ func FuzzStreamRequest(f *testing.F) {
 		}
 		dir := t.TempDir()
 		sdir := filepath.Join(dir, "streams")
-		h, err := stream.New(stream.Config{Dir: sdir, Processors: audio.FromRequest, MaxSize: 1 << 16})
+		meter := store.NewMeter(store.MeterConfig{Max: store.RecordBytes + 1<<10})
+		h, err := stream.New(stream.Config{Dir: sdir, Processors: audio.FromRequest, MaxSize: 1 << 16, Storage: meter})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,6 +112,9 @@ func FuzzStreamRequest(f *testing.F) {
 			t.Fatalf("%s %s: the handler wrote %v next to its directory", method, target, entries)
 		}
 		entries, _ := os.ReadDir(sdir)
+		if want := int64(len(entries)) * (store.RecordBytes + int64(len(body))); meter.Used() != want {
+			t.Fatalf("%s %s: the storage counts %d bytes for %d streams stored, want %d", method, target, meter.Used(), len(entries), want)
+		}
 		for _, e := range entries {
 			if !storedName.MatchString(e.Name()) || !e.Type().IsRegular() {
 				t.Fatalf("%s %s: %q left in the stream directory", method, target, e.Name())
