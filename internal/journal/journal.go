@@ -196,7 +196,9 @@ func (j *Journal) clock() time.Time {
 // wrote) is moved to PATH.damaged-TIME and Open fails with a
 // *DamagedError. While a damaged copy lies beside a missing journal, Open
 // keeps failing rather than start empty over the tasks it had: Recover
-// builds the journal again from what is readable.
+// builds the journal again from what is readable. A failure that says
+// nothing of the file (bbolt unable to map it for want of memory, a
+// resource limit) is returned as it is, and the file left in place.
 func Open(path string) (*Journal, error) {
 	for try := 0; try < 3; try++ {
 		f, err := openLocked(path)
@@ -228,32 +230,49 @@ func awaitingRecovery(path string) error {
 		copies[len(copies)-1])}
 }
 
-// openChecked checks the locked journal file f and hands it to bbolt.
+// openChecked checks the locked journal file f and hands it to bbolt. Only
+// damage sets the file aside: what the check finds, or bbolt panicking or
+// faulting on it. bbolt failing otherwise (a memory map refused for want of
+// memory, a resource limit) says nothing of the file: that error is
+// returned, and the journal stays where it is.
 func openChecked(path string, f *os.File) (*Journal, error) {
-	err := checkFile(f)
+	damage := checkFile(f)
 	var fe *formatError
-	if errors.As(err, &fe) {
+	if errors.As(damage, &fe) {
 		f.Close()
-		return nil, fmt.Errorf("journal: %s has %w", path, err)
+		return nil, fmt.Errorf("journal: %s has %w", path, damage)
 	}
-	var db *bolt.DB
-	if err == nil {
-		err = guard(func() error {
-			var err error
-			db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout,
-				OpenFile: func(string, int, os.FileMode) (*os.File, error) { return f, nil }})
-			return err
-		})
-	}
-	if err == nil {
-		return &Journal{db: db, broken: make(chan struct{})}, nil
+	if damage == nil {
+		db, err := openBolt(path, f)
+		var pe *panicError
+		switch {
+		case err == nil:
+			return &Journal{db: db, broken: make(chan struct{})}, nil
+		case !errors.As(err, &pe):
+			f.Close() // if bbolt has not
+			return nil, fmt.Errorf("journal: open %s: %w", path, err)
+		}
+		damage = err
 	}
 	moved, aerr := setAside(path) // still under the lock
 	f.Close()
 	if aerr != nil {
-		return nil, fmt.Errorf("journal: %s is damaged (%v), and setting it aside failed: %w", path, err, aerr)
+		return nil, fmt.Errorf("journal: %s is damaged (%v), and setting it aside failed: %w", path, damage, aerr)
 	}
-	return nil, &DamagedError{Path: path, Reason: err.Error(), SetAside: moved}
+	return nil, &DamagedError{Path: path, Reason: damage.Error(), SetAside: moved}
+}
+
+// openBolt hands bbolt the locked journal file f; a panic of bbolt's is a
+// *panicError.
+func openBolt(path string, f *os.File) (*bolt.DB, error) {
+	var db *bolt.DB
+	err := guard(func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout,
+			OpenFile: func(string, int, os.FileMode) (*os.File, error) { return f, nil }})
+		return err
+	})
+	return db, err
 }
 
 // create makes a journal at path, with fill's tasks and events (nil: an
