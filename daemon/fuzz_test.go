@@ -34,23 +34,28 @@ var apiSeeds = [][3]string{
 	{"GET", "/v1/health", ""},
 }
 
-// fuzzDaemon is a daemon's API over a journal in a fresh directory, with
-// no scheduler: tasks stay where the requests put them.
-func fuzzDaemon(f *testing.F) (http.Handler, string) {
-	dir := f.TempDir()
+// bareDaemon is a daemon over a journal in a fresh directory, with no
+// scheduler: tasks stay where the requests put them.
+func bareDaemon(tb testing.TB) *daemon {
+	dir := tb.TempDir()
 	j, err := journal.Open(filepath.Join(dir, "ferry.db"))
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
-	f.Cleanup(func() { j.Close() })
+	tb.Cleanup(func() { j.Close() })
 	s, err := ferry.NewSession(ferry.Config{StateDir: filepath.Join(dir, "uploads")})
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
-	f.Cleanup(func() { s.Close() })
-	sandbox := filepath.Join(dir, "files")
-	d := newDaemon(Config{StateDir: dir, MaxTasks: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)), j, s)
-	return d.routes(), sandbox
+	tb.Cleanup(func() { s.Close() })
+	return newDaemon(Config{StateDir: dir, MaxTasks: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)), j, s)
+}
+
+// fuzzDaemon is a bare daemon's API, and the directory the requests may
+// name files in.
+func fuzzDaemon(f *testing.F) (http.Handler, string) {
+	d := bareDaemon(f)
+	return d.routes(), filepath.Join(d.cfg.StateDir, "files")
 }
 
 // FuzzAPI sends the daemon's API any request: none is answered with a

@@ -18,8 +18,9 @@ import (
 
 // run is a task the daemon has taken from the queue. It is in d.running
 // from before the journal says the task runs until after its end is
-// recorded, so a pause or cancel always finds it and waits for what was
-// recorded; it counts as running only until its transfer returns.
+// recorded (or the recording given up), so a pause or cancel always finds
+// it and waits for what was recorded; it counts as running only until its
+// transfer returns.
 type run struct {
 	task *ferry.Task // the engine's task; nil until it is started
 	ctx  context.Context
@@ -449,15 +450,22 @@ func (d *daemon) control(id, what string) (*journal.Task, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A run is registered before the journal says its task runs, and
+		// forgotten after its end is recorded: a task running in the
+		// journal with no run registered now is stale, its run gone
+		// without recording its end (the daemon stopping, or the journal
+		// refusing the record). Nothing transfers it: the action applies
+		// to its record. Should its run have recorded its end meanwhile,
+		// the update below finds the state changed and looks again.
+		stale := cur.State == journal.Running && d.transfer(id) == nil
+		if cur.State == journal.Running && !stale && what != "resume" {
+			continue // started since we looked: stop its run
+		}
 		state, evType := cur.State, ""
 		switch {
 		case cur.State.Terminal():
 			return nil, fmt.Errorf("%w: task %s is %s", errConflict, id, cur.State)
-		case cur.State == journal.Running && what != "resume":
-			// Started since we looked: its run was registered before
-			// the journal said so, and the next look finds it.
-			continue
-		case what == "pause" && (cur.State == journal.Queued || cur.State == journal.Waiting):
+		case what == "pause" && (cur.State == journal.Queued || cur.State == journal.Waiting || stale):
 			state, evType = journal.Paused, bgapi.EventPaused
 		case what == "resume" && cur.State == journal.Paused:
 			state, evType = journal.Queued, bgapi.EventResumed

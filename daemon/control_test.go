@@ -1,0 +1,43 @@
+package daemon
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/ferryhq/ferry/internal/bgapi"
+	"github.com/ferryhq/ferry/internal/journal"
+)
+
+// A task running in the journal with no run registered is not running:
+// its run ended without recording its end (the daemon stopping, or the
+// journal refusing the record). Pause and cancel act on its record at
+// once, with their event, instead of looking for a run that is gone and
+// answering 409; resume leaves it as it is.
+func TestControlStaleRunning(t *testing.T) {
+	for action, want := range map[string]string{"pause": bgapi.Paused, "cancel": bgapi.Canceled, "resume": bgapi.Running} {
+		t.Run(action, func(t *testing.T) {
+			d := bareDaemon(t)
+			tk, _, err := d.j.Create(&journal.Task{Session: "s", Kind: bgapi.KindGet, State: journal.Running,
+				Request: json.RawMessage(`{"url":"http://127.0.0.1:1/f","path":"/nonexistent/f"}`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := httptest.NewRecorder()
+			d.routes().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/tasks/"+tk.ID+"/"+action, nil))
+			var got bgapi.Task
+			if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &got) != nil || got.State != want {
+				t.Fatalf("%s of a stale running task: %d %s, want 200 %s", action, w.Code, w.Body, want)
+			}
+			evs, err := d.j.Events("s", 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := evs[len(evs)-1].Type
+			if action != "resume" && last != want {
+				t.Errorf("last event %q, want %q", last, want)
+			}
+		})
+	}
+}
