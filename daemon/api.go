@@ -69,6 +69,8 @@ func fail(w http.ResponseWriter, err error) {
 		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "invalid session identifier", err.Error())
 	case errors.Is(err, errConflict):
 		problem(w, http.StatusConflict, bgapi.ProblemConflict, "the task cannot do that now", err.Error())
+	case errors.Is(err, errUnwritable):
+		problem(w, http.StatusInsufficientStorage, "", "the daemon's journal cannot be written", err.Error())
 	case errors.Is(err, syscall.ENOSPC):
 		problem(w, http.StatusInsufficientStorage, "", "no space left for the daemon's journal", err.Error())
 	default:

@@ -145,3 +145,63 @@ func TestFullDisk(t *testing.T) {
 	}
 	t.Logf("full disk: %d creates acknowledged, %d refused with 507, 0 lost", acked, refused)
 }
+
+// While the disk is full, pause, cancel and resume of a task whose end
+// waits to be recorded answer 507 (the journal cannot be written) after a
+// short wait, instead of holding the caller until there is room; once
+// there is, the end is recorded as it was.
+func TestFullDiskControl(t *testing.T) {
+	disk := smallDisk(t, "2m")
+	unrecorded := make(chan struct{}, 1)
+	d := startDaemon(t, filepath.Join(disk, "state"), func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(signalWriter{"recording a task's end failed", unrecorded}, nil))
+	})
+	ctx := context.Background()
+	open, got := make(chan struct{}), make(chan struct{}, 1)
+	held := ferrytest.NewServer(t, ferrytest.Size(1000), gets(got), gate(open))
+	// A long URL makes the task's end a large record (the request and
+	// the result name it): more pages than a small task takes.
+	url := held.URL + "/file?pad=" + strings.Repeat("x", 64<<10)
+	tk, err := d.c.Create(ctx, "run", bgapi.NewTask{Get: &bgapi.GetRequest{URL: url, Path: filepath.Join(t.TempDir(), "a")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	await(t, got, "GET of the file")
+	filler := fill(t, disk)
+	// Small tasks fill what room the journal's file has left: there is
+	// none for the task's end.
+	for i, refused := 0, 0; refused < 20; i++ {
+		if i == 5000 {
+			t.Fatal("the disk never filled for the journal")
+		}
+		_, err := d.c.Create(ctx, "full", bgapi.NewTask{NotBefore: time.Now().Add(time.Hour),
+			Get: &bgapi.GetRequest{URL: "http://127.0.0.1:1/f", Path: filepath.Join(t.TempDir(), "f")}})
+		var e *bgapi.Error
+		if errors.As(err, &e) && e.Problem.Status == http.StatusInsufficientStorage {
+			refused++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(open) // the transfer ends, and its end cannot be recorded
+	await(t, unrecorded, "failure to record the task's end")
+	actions := []struct {
+		name string
+		do   func(context.Context, string) (*bgapi.Task, error)
+	}{{"pause", d.c.Pause}, {"cancel", d.c.Cancel}, {"resume", d.c.Resume}}
+	for _, a := range actions {
+		actx, cancel := context.WithTimeout(ctx, testTimeout)
+		_, err := a.do(actx, tk.ID)
+		cancel()
+		var e *bgapi.Error
+		if !errors.As(err, &e) || e.Problem.Status != http.StatusInsufficientStorage || !strings.Contains(e.Problem.Title, "journal cannot be written") {
+			t.Fatalf("%s while the task's end cannot be recorded: %v, want 507 (the journal cannot be written)", a.name, err)
+		}
+	}
+	os.Remove(filler)
+	wctx, cancel := context.WithTimeout(ctx, testTimeout)
+	defer cancel()
+	if tk, err := d.c.Wait(wctx, tk.ID); err != nil || tk.State != bgapi.Done {
+		t.Fatalf("once there is room again: %+v %v", tk, err)
+	}
+}

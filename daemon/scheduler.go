@@ -34,6 +34,10 @@ type run struct {
 	ended bool
 	// recorded is closed once the transfer's end is in the journal.
 	recorded chan struct{}
+	// refused is closed once the journal has refused to record the end
+	// (a full disk), refusal set before to why.
+	refused chan struct{}
+	refusal error
 }
 
 // queue orders runnable tasks: higher priority first, then older first;
@@ -165,7 +169,7 @@ func (d *daemon) startRunnable(ctx context.Context) time.Time {
 // scheduler's): only stop ends it. Called with d.mu held.
 func (d *daemon) newRun(ctx context.Context, id string) *run {
 	tctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	r := &run{ctx: tctx, stop: stop, recorded: make(chan struct{})}
+	r := &run{ctx: tctx, stop: stop, recorded: make(chan struct{}), refused: make(chan struct{})}
 	d.running[id] = r
 	return r
 }
@@ -374,9 +378,10 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 
 // record writes a transfer's end, trying again (RetryWait, doubling to a
 // minute) while the journal cannot take it (a full disk): the end is never
-// dropped while the daemon runs. A daemon stopping meanwhile leaves the task
-// running in the journal: the next start runs it again, from its engine's
-// own state.
+// dropped while the daemon runs, and a pause or cancel waiting for it is
+// told so after a short wait (awaitRecorded). A daemon stopping meanwhile
+// leaves the task running in the journal: the next start runs it again,
+// from its engine's own state.
 func (d *daemon) record(id string, f func(*journal.Task) error, ev *journal.Event) (*journal.Task, journal.Event, error) {
 	for wait := d.cfg.RetryWait; ; wait = min(2*wait, time.Minute) {
 		t, e, err := d.j.Update(id, f, ev)
@@ -384,11 +389,45 @@ func (d *daemon) record(id string, f func(*journal.Task) error, ev *journal.Even
 			return t, e, err
 		}
 		d.log.Warn("recording a task's end failed; trying again", "task", id, "err", err, "in", wait)
+		d.refuse(id, err)
 		select {
 		case <-d.quit:
 			return nil, journal.Event{}, err
 		case <-time.After(wait):
 		}
+	}
+}
+
+// refuse notes that the journal refused to record the end of task id's
+// run: those waiting for it are told so (see awaitRecorded).
+func (d *daemon) refuse(id string, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if r := d.running[id]; r != nil && r.refusal == nil {
+		r.refusal = err
+		close(r.refused)
+	}
+}
+
+// awaitRecorded waits until the end of task id's run r is in the journal.
+// Once the journal has refused it (a full disk), it waits at most RetryWait
+// more, then fails with errUnwritable: the caller learns that the journal
+// cannot be written rather than wait for room; the end is recorded once
+// there is.
+func (d *daemon) awaitRecorded(id string, r *run) error {
+	select {
+	case <-r.recorded:
+		return nil
+	case <-r.refused:
+	}
+	timer := time.NewTimer(d.cfg.RetryWait)
+	defer timer.Stop()
+	select {
+	case <-r.recorded:
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("%w: task %s's end waits to be recorded (%w); it is recorded once the journal can be written",
+			errUnwritable, id, r.refusal)
 	}
 }
 
@@ -443,7 +482,10 @@ func (d *daemon) control(id, what string) (*journal.Task, error) {
 				t, err := d.j.Task(id)
 				return t, err // running already
 			}
-			<-r.recorded // a pause in flight: resume what it recorded
+			// A pause in flight: resume what it recorded.
+			if err := d.awaitRecorded(id, r); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		cur, err := d.j.Task(id)
@@ -517,7 +559,7 @@ func (d *daemon) liveTask(id string) *ferry.Task {
 }
 
 // stopTransfer pauses or cancels a running task and returns it once its
-// new state is recorded.
+// new state is recorded (errUnwritable while the journal refuses it).
 func (d *daemon) stopTransfer(id string, r *run, what string) (*journal.Task, error) {
 	d.mu.Lock()
 	if r.intent == "" || what == "cancel" {
@@ -534,7 +576,9 @@ func (d *daemon) stopTransfer(id string, r *run, what string) (*journal.Task, er
 	default:
 		r.stop() // its partial files stay for the resume
 	}
-	<-r.recorded
+	if err := d.awaitRecorded(id, r); err != nil {
+		return nil, err
+	}
 	return d.j.Task(id)
 }
 
@@ -578,6 +622,7 @@ func (d *daemon) removePartial(t *journal.Task) {
 }
 
 var (
-	errConflict  = errors.New("conflict")
-	errUnchanged = errors.New("unchanged")
+	errConflict   = errors.New("conflict")
+	errUnchanged  = errors.New("unchanged")
+	errUnwritable = errors.New("the daemon's journal cannot be written")
 )
