@@ -23,8 +23,6 @@ type UnsafeError = bgapi.UnsafeError
 // maxSocketPath is the longest path a unix socket address holds.
 const maxSocketPath = 107
 
-func ownerOf(fi fs.FileInfo) int { return bgapi.Owner(fi) }
-
 // sharedDir checks the directory of a socket that is not in a private
 // one, such as /tmp: it must be uid's or root's, and if others may write
 // in it, sticky (so that they cannot rename or remove what is ours).
@@ -33,16 +31,16 @@ func sharedDir(dir string, uid int) (private bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	perm := fi.Mode().Perm()
-	switch owner := ownerOf(fi); {
+	perm, owner := fi.Mode().Perm(), bgapi.Owner(fi)
+	switch {
 	case !fi.IsDir():
-		return false, &UnsafeError{Path: dir, Problem: "it is not a directory"}
+		return false, &UnsafeError{Path: dir, What: "is not a directory"}
 	case owner != uid && owner != 0:
-		return false, &UnsafeError{Path: dir, Problem: fmt.Sprintf("it belongs to uid %d: they could replace the socket", owner)}
+		return false, &UnsafeError{Path: dir, What: fmt.Sprintf("belongs to uid %d: they could replace the socket", owner)}
 	case perm&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0:
-		return false, &UnsafeError{Path: dir, Problem: fmt.Sprintf("others may rename and replace what is in it (mode %04o, not sticky)", perm)}
+		return false, &UnsafeError{Path: dir, What: fmt.Sprintf("is shared: others may rename and replace what is in it (mode %04o, not sticky)", perm)}
 	}
-	return ownerOf(fi) == uid && perm&0o077 == 0, nil
+	return owner == uid && perm&0o077 == 0, nil
 }
 
 // listen opens the API socket for uid. In a private directory the socket
@@ -96,10 +94,10 @@ func checkStale(socket string, uid int) error {
 		return err
 	}
 	if fi.Mode().Type() != fs.ModeSocket {
-		return &UnsafeError{Path: socket, Problem: fmt.Sprintf("something that is not a socket is there (%s): ferry did not create it; remove it or choose another --socket", fi.Mode().Type())}
+		return &UnsafeError{Path: socket, What: fmt.Sprintf("holds something that is not a socket (%s): ferry did not create it; remove it or choose another --socket", fi.Mode().Type())}
 	}
-	if owner := ownerOf(fi); owner != uid {
-		return &UnsafeError{Path: socket, Problem: fmt.Sprintf("a socket of uid %d is there", owner)}
+	if owner := bgapi.Owner(fi); owner != uid {
+		return &UnsafeError{Path: socket, What: fmt.Sprintf("holds a socket of uid %d", owner)}
 	}
 	if c, err := net.DialTimeout("unix", socket, time.Second); err == nil {
 		c.Close()

@@ -13,14 +13,15 @@ import (
 // reach its journal or its API (as ssh refuses loose key files).
 var ErrUnsafe = errors.New("ferry: unsafe path")
 
-// UnsafeError is ErrUnsafe with the path and what is wrong with it.
+// UnsafeError is ErrUnsafe with the path and what is wrong with it. Its
+// fields are those of the library's unsafe-file error (ferry.UnsafeFileError).
 type UnsafeError struct {
-	Path    string
-	Problem string
+	Path string
+	What string // "is writable by others (mode 0777): ...", "belongs to uid 1001, ..."
 }
 
 func (e *UnsafeError) Error() string {
-	return fmt.Sprintf("ferry: refusing %s: %s", e.Path, e.Problem)
+	return fmt.Sprintf("ferry: refusing %s: it %s", e.Path, e.What)
 }
 
 func (e *UnsafeError) Unwrap() error { return ErrUnsafe }
@@ -42,7 +43,7 @@ func PrivateDir(dir string, uid int) error {
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		if owner := Owner(fi); owner != uid {
-			return &UnsafeError{Path: dir, Problem: fmt.Sprintf("it is a symbolic link owned by uid %d, not by uid %d", owner, uid)}
+			return &UnsafeError{Path: dir, What: fmt.Sprintf("is a symbolic link owned by uid %d, not by uid %d", owner, uid)}
 		}
 		if fi, err = os.Stat(dir); err != nil {
 			return err
@@ -50,11 +51,11 @@ func PrivateDir(dir string, uid int) error {
 	}
 	switch owner := Owner(fi); {
 	case !fi.IsDir():
-		return &UnsafeError{Path: dir, Problem: "it is not a directory"}
+		return &UnsafeError{Path: dir, What: "is not a directory"}
 	case owner != uid:
-		return &UnsafeError{Path: dir, Problem: fmt.Sprintf("it belongs to uid %d, not to uid %d", owner, uid)}
+		return &UnsafeError{Path: dir, What: fmt.Sprintf("belongs to uid %d, not to uid %d", owner, uid)}
 	case fi.Mode().Perm()&0o022 != 0:
-		return &UnsafeError{Path: dir, Problem: fmt.Sprintf("it is writable by others (mode %04o): what is in it may have been replaced; check it, then chmod 700 it", fi.Mode().Perm())}
+		return &UnsafeError{Path: dir, What: fmt.Sprintf("is writable by others (mode %04o): what is in it may have been replaced; check it, then chmod 700 it", fi.Mode().Perm())}
 	case fi.Mode().Perm() != 0o700:
 		if err := os.Chmod(dir, 0o700); err != nil {
 			return fmt.Errorf("ferry: making %s private: %w", dir, err)
