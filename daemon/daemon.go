@@ -27,7 +27,22 @@ var ErrRunning = errors.New("ferry daemon: another daemon is running")
 // Recover builds it again from what is readable.
 var ErrDamaged = journal.ErrDamaged
 
-// RecoveryReport says what Recover kept and what it lost.
+// RecoveryReport says what Recover kept of a damaged journal and what it
+// lost; its String method is the summary ferry daemon --recover prints. A
+// caller reads:
+//
+//   - Journal, the journal built again, and From, the damaged file it was
+//     built from (kept where it is).
+//   - Healthy: there was nothing to recover (the journal is sound, or
+//     absent with no damaged copy beside it); only Journal is set then.
+//   - Tasks, Unfinished, Sessions, Events: what was kept (the unfinished
+//     tasks the daemon carries on with; the events not yet acknowledged).
+//   - Lost: the IDs of tasks known to have existed whose record could not
+//     be read. Marked of them, those whose session is known, are recorded
+//     as failed with a failed event, so that whoever waits for them learns it.
+//   - Held: unfinished tasks read only from pages that may be stale, paused
+//     rather than run again (resume them if they are still wanted).
+//   - Problems: what could not be read.
 type RecoveryReport = journal.Report
 
 // journalPath is the journal in a state directory.

@@ -17,7 +17,11 @@ import (
 // could tamper with (bgapi.ErrUnsafe).
 var ErrUnsafe = bgapi.ErrUnsafe
 
-// UnsafeError is ErrUnsafe with the path and what is wrong with it.
+// UnsafeError is ErrUnsafe with the path and what is wrong with it: Path
+// is the state directory, the socket path or the socket's directory
+// refused, and What says what is wrong with it ("is writable by others
+// (mode 0777): ...", "holds a socket of uid 1001"), as in the library's
+// ferry.UnsafeFileError. errors.Is(err, ErrUnsafe) holds for it.
 type UnsafeError = bgapi.UnsafeError
 
 // maxSocketPath is the longest path a unix socket address holds.
