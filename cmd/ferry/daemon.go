@@ -35,12 +35,18 @@ per state directory; it listens on a unix socket (daemon.sock there, or
 gracefully.
 
 The daemon acts for its user only: it refuses a state directory that
-others may write in, and a socket path holding anything but a stale socket
-of its own; it answers no other user's connections.
+others may write in, a socket in a directory where others could replace
+it, and a socket path holding anything but a stale socket of its own; it
+answers no other user's connections.
 
-A damaged journal (a full disk, a lost block, a file cut short) is never
+A damaged journal (a lost block, a file cut short, a flipped bit) is never
 started over: the daemon moves it to ferry.db.damaged-TIME, says so and
-exits 1, and refuses to start until it is recovered. --recover builds the
+exits 1, and refuses to start until it is recovered. A journal it cannot
+open for another reason (too little memory to map it, a later ferry's
+format) is left as it is, and the daemon exits 1 with the cause. A full
+disk does no damage: the daemon refuses new tasks until there is room, and
+records then what became of the transfers meanwhile.
+--recover (with no daemon running on the state directory) builds the
 journal again from what is readable in it, reports what it kept and what
 it lost (tasks known to be lost are recorded as failed, so that whoever
 waits for them learns it), keeps the damaged file, and exits; start the
