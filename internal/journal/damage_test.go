@@ -350,16 +350,79 @@ func TestRecoverSound(t *testing.T) {
 func TestDamagedWhileOpen(t *testing.T) {
 	sm := writeSample(t, t.TempDir(), 400)
 	j := open(t, sm.path)
+	sm.zeroPages(t)
+	_, err := j.Tasks("")
+	if !errors.Is(err, ErrDamaged) {
+		t.Fatalf("Tasks over zeroed pages: %v, want ErrDamaged", err)
+	}
+}
+
+// zeroPages zeroes the sample's pages after its two meta pages, under
+// whoever has the journal open.
+func (sm *sample) zeroPages(t *testing.T) {
+	t.Helper()
 	f, err := os.OpenFile(sm.path, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	ps := int(ne.Uint32(sm.file[pageHeaderSize+8:]))
-	f.WriteAt(make([]byte, len(sm.file)-2*ps), int64(2*ps))
-	f.Close()
-	_, err = j.Tasks("")
-	if !errors.Is(err, ErrDamaged) {
-		t.Fatalf("Tasks over zeroed pages: %v, want ErrDamaged", err)
+	if _, err := f.WriteAt(make([]byte, len(sm.file)-2*ps), int64(2*ps)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A journal found damaged by writers (bbolt panics in the middle of a
+// write transaction, holding its writer's lock) fails every writer, those
+// waiting their turn too, with ErrDamaged, and every later call; Close
+// returns. (The file stays locked while its memory map lives, until the
+// process ends; the next process's Open sets it aside.)
+func TestDamagedWhileWriting(t *testing.T) {
+	sm := writeSample(t, t.TempDir(), 400)
+	j, err := Open(sm.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm.zeroPages(t)
+	const writers = 8
+	errs := make(chan error, writers)
+	for i := range writers {
+		go func() {
+			var err error
+			if i%2 == 0 {
+				err = j.Ack("alpha", 11)
+			} else {
+				_, _, err = j.Update("t000000000001", nil, &Event{Type: "touched"})
+			}
+			errs <- err
+		}()
+	}
+	deadline := time.After(time.Minute)
+	for range writers {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrDamaged) {
+				t.Errorf("a write over zeroed pages: %v, want ErrDamaged", err)
+			}
+		case <-deadline:
+			t.Fatal("writers over a damaged journal hang")
+		}
+	}
+	if _, _, err := j.Create(&Task{Session: "alpha", Kind: "get"}); !errors.Is(err, ErrDamaged) {
+		t.Errorf("Create after the damage: %v, want ErrDamaged", err)
+	}
+	if _, err := j.Tasks(""); !errors.Is(err, ErrDamaged) {
+		t.Errorf("Tasks after the damage: %v, want ErrDamaged", err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- j.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close of a journal found damaged: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Close of a journal found damaged hangs")
 	}
 }
 

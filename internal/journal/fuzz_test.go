@@ -129,7 +129,7 @@ func smallJournal(tb testing.TB) []byte {
 	if err := db.Update(initBuckets); err != nil {
 		tb.Fatal(err)
 	}
-	j := &Journal{db: db, broken: make(chan struct{})}
+	j := newJournal(db, nil)
 	for i, s := range []string{"a", "b", "a", "c"} {
 		tk, _, err := j.Create(&Task{Session: s, Kind: "get", Request: json.RawMessage(`{"url":"http://h/f"}`)})
 		if err != nil {

@@ -48,6 +48,10 @@ var ErrLocked = errors.New("journal: in use by another process")
 // ErrNotFound is returned for an unknown task ID.
 var ErrNotFound = errors.New("journal: no such task")
 
+// ErrAckBeyond reports an acknowledgement of events not yet written: the
+// consumer cannot have seen them.
+var ErrAckBeyond = errors.New("journal: ack beyond the last event")
+
 // lockTimeout bounds the wait for the file lock so that a second daemon fails
 // fast instead of hanging.
 const lockTimeout = 100 * time.Millisecond
@@ -172,11 +176,16 @@ func checkSession(s string) error {
 }
 
 // Journal is an open journal file. Its methods are safe for concurrent use;
-// writes are serialized by bbolt.
+// writes take turns on write, not on bbolt's own lock, which a bbolt panic
+// in a write transaction can leave held: once the file is found damaged,
+// the writers waiting their turn fail instead of waiting forever.
 type Journal struct {
 	db     *bolt.DB
+	file   *os.File      // db's locked file: closed directly if db cannot be
+	write  chan struct{} // holds one token per write transaction in progress
 	broken chan struct{} // closed once the file is found damaged
 	once   sync.Once
+	reason string           // what found the damage, set before broken is closed
 	now    func() time.Time // nil: time.Now (tests write journals byte for byte alike)
 }
 
@@ -247,7 +256,7 @@ func openChecked(path string, f *os.File) (*Journal, error) {
 		var pe *panicError
 		switch {
 		case err == nil:
-			return &Journal{db: db, broken: make(chan struct{})}, nil
+			return newJournal(db, f), nil
 		case !errors.As(err, &pe):
 			f.Close() // if bbolt has not
 			return nil, fmt.Errorf("journal: open %s: %w", path, err)
@@ -329,31 +338,72 @@ func initBuckets(tx *bolt.Tx) error {
 	return nil
 }
 
+// newJournal is the journal of db, open on its locked file f.
+func newJournal(db *bolt.DB, f *os.File) *Journal {
+	return &Journal{db: db, file: f, write: make(chan struct{}, 1), broken: make(chan struct{})}
+}
+
 // view and update run a transaction; a panic or fault reading the file
-// (damaged since it was opened) is a *DamagedError, not a crash.
+// (damaged since it was opened) is a *DamagedError, not a crash, and so is
+// every transaction after one.
 func (j *Journal) view(fn func(*bolt.Tx) error) error {
+	if err := j.foundDamaged(); err != nil {
+		return err
+	}
 	return j.damaged(guard(func() error { return j.db.View(fn) }))
 }
 
 func (j *Journal) update(fn func(*bolt.Tx) error) error {
-	return j.damaged(guard(func() error { return j.db.Update(fn) }))
+	select {
+	case j.write <- struct{}{}:
+	case <-j.broken:
+		return j.foundDamaged()
+	}
+	if err := j.foundDamaged(); err != nil {
+		<-j.write
+		return err
+	}
+	err := j.damaged(guard(func() error { return j.db.Update(fn) }))
+	if !errors.Is(err, ErrDamaged) {
+		<-j.write
+	} // else bbolt may still hold its lock: the turn is never given back
+	return err
 }
 
+// damaged marks the journal broken if err is a panic caught in bbolt.
 func (j *Journal) damaged(err error) error {
 	var pe *panicError
 	if errors.As(err, &pe) {
-		j.once.Do(func() { close(j.broken) })
-		return &DamagedError{Path: j.db.Path(), Reason: pe.Error()}
+		j.once.Do(func() { j.reason = pe.Error(); close(j.broken) })
+		return j.foundDamaged()
 	}
 	return err
+}
+
+// foundDamaged is the *DamagedError of a journal found damaged, or nil.
+func (j *Journal) foundDamaged() error {
+	select {
+	case <-j.broken:
+		return &DamagedError{Path: j.db.Path(), Reason: j.reason}
+	default:
+		return nil
+	}
 }
 
 // Damaged is closed once an operation found the file damaged (after it
 // was opened sound): nothing more can be trusted to it.
 func (j *Journal) Damaged() <-chan struct{} { return j.broken }
 
-// Close releases the file and its lock, waiting for transactions in progress.
-func (j *Journal) Close() error { return j.db.Close() }
+// Close releases the file and its lock, waiting for transactions in
+// progress. A journal found damaged may have a transaction that never
+// ends, in bbolt's hands: its file is closed directly and its memory map
+// is left to the process, which keeps the file locked until it exits.
+func (j *Journal) Close() error {
+	if j.foundDamaged() != nil {
+		return j.file.Close()
+	}
+	return j.db.Close()
+}
 
 // Create stores a new task (State Queued unless set) and appends its
 // "created" event, in one transaction.
@@ -604,7 +654,7 @@ func (j *Journal) Ack(session string, seq uint64) error {
 			last, acked = sb.Bucket(bEvents).Sequence(), btou(sb.Get(kAcked))
 		}
 		if seq > last {
-			return fmt.Errorf("journal: ack %d of session %q beyond its last event %d", seq, session, last)
+			return fmt.Errorf("%w: ack %d of session %q, last event %d", ErrAckBeyond, seq, session, last)
 		}
 		if seq <= acked {
 			return nil
