@@ -73,6 +73,8 @@ func fail(w http.ResponseWriter, err error) {
 		problem(w, http.StatusInsufficientStorage, "", "the daemon's journal cannot be written", err.Error())
 	case errors.Is(err, syscall.ENOSPC):
 		problem(w, http.StatusInsufficientStorage, "", "no space left for the daemon's journal", err.Error())
+	case errors.Is(err, journal.ErrDamaged):
+		problem(w, http.StatusServiceUnavailable, "", "the daemon's journal is damaged", err.Error())
 	default:
 		problem(w, http.StatusInternalServerError, "", "internal error", err.Error())
 	}
@@ -331,8 +333,11 @@ func (d *daemon) ack(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "malformed ack", err.Error())
 		return
 	}
-	if err := d.j.Ack(r.PathValue("session"), body.Seq); err != nil {
+	if err := d.j.Ack(r.PathValue("session"), body.Seq); errors.Is(err, journal.ErrAckBeyond) {
 		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "cannot acknowledge", err.Error())
+		return
+	} else if err != nil {
+		fail(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/ferryhq/ferry/internal/bgapi"
@@ -39,5 +40,27 @@ func TestControlStaleRunning(t *testing.T) {
 				t.Errorf("last event %q, want %q", last, want)
 			}
 		})
+	}
+}
+
+// An acknowledgement the journal cannot take is the daemon's failure, not
+// the client's: a damaged journal is answered 503, not 400 bad-request;
+// an acknowledgement beyond the last event stays a 400.
+func TestAckFailureStatus(t *testing.T) {
+	d := bareDaemon(t)
+	if _, _, err := d.j.Create(&journal.Task{Session: "s", Kind: bgapi.KindGet}); err != nil {
+		t.Fatal(err)
+	}
+	ack := func(seq string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		d.routes().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/sessions/s/ack", strings.NewReader(`{"seq":`+seq+`}`)))
+		return w
+	}
+	if w := ack("2"); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), bgapi.ProblemBadRequest) {
+		t.Errorf("ack beyond the last event: %d %s, want 400 bad-request", w.Code, w.Body)
+	}
+	zeroJournal(t, journalPath(d.cfg.StateDir))
+	if w := ack("1"); w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), bgapi.ProblemBadRequest) {
+		t.Errorf("ack on a damaged journal: %d %s, want 503", w.Code, w.Body)
 	}
 }
