@@ -46,20 +46,9 @@ const damagedSuffix = ".damaged-"
 // DamagedCopies lists the damaged journals set aside beside path, oldest
 // first.
 func DamagedCopies(path string) ([]string, error) {
-	m, err := filepath.Glob(globEscape(path) + damagedSuffix + "*")
+	m, err := filepath.Glob(atomicfile.GlobEscape(path) + damagedSuffix + "*")
 	slices.Sort(m) // the names end in a sortable time
 	return m, err
-}
-
-func globEscape(s string) string {
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '*' || c == '?' || c == '[' || c == '\\' {
-			out = append(out, '\\')
-		}
-		out = append(out, s[i])
-	}
-	return string(out)
 }
 
 // setAside renames the damaged journal at path to PATH.damaged-TIME (a
