@@ -116,8 +116,9 @@
 // address (an IPv6 client: its /64) may have [Config.MaxUploadsPerClient]
 // requests with content in flight, 32 by default; more get 429
 // ([ErrClientBusy]) with Retry-After. Content that stalls past its idle
-// timeout is answered 408, content cut short 400, when the client still
-// listens. Every limit takes 0 for its default and a negative value for
+// timeout is answered 408 when the client still listens; a form cut short
+// is 400, and an upload append cut short keeps what arrived and is
+// answered 204 with the offset it reached, from which the client resumes. Every limit takes 0 for its default and a negative value for
 // none.
 //
 // # Routes

@@ -1,9 +1,11 @@
 package resumable_test
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -317,5 +319,40 @@ func TestDraftCompleteNotBoolean(t *testing.T) {
 	e.do(t, "POST", "/files/", "abc", "Upload-Complete: yes").expect(t, 400).problem(t)
 	if ids, _ := e.store.List(t.Context()); len(ids) != len(resumable.InteropVersions) {
 		t.Errorf("%d uploads stored, want only the %d valid ones", len(ids), len(resumable.InteropVersions))
+	}
+}
+
+// A completing append (Upload-Complete: ?1) whose content ends early
+// keeps what arrived and answers the offset it reached, as any append cut
+// short does; it does not complete the upload, of a length known or not.
+func TestDraftAppendCutShort(t *testing.T) {
+	for _, length := range []string{"", "Upload-Length: 1000"} {
+		e := newEnv(t, false, resumable.Config{})
+		f := fieldsFor(resumable.LatestInterop)
+		hdrs := []string{f.version, f.incomplete}
+		if length != "" {
+			hdrs = append(hdrs, length)
+		}
+		url := e.do(t, "POST", "/files/", nil, hdrs...).expect(t, 201).Header.Get("Location")
+		conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		fmt.Fprintf(conn, "PATCH %s HTTP/1.1\r\nHost: x\r\n%s\r\nContent-Length: 1000\r\n\r\nsome",
+			strings.TrimPrefix(url, e.url), strings.Join(f.appendHeaders(0, true), "\r\n"))
+		conn.(*net.TCPConn).CloseWrite()
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		conn.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Upload-Offset") != "4" || resp.Header.Get(f.field) != f.no {
+			t.Errorf("%q: a completing append cut short after 4 bytes: %s, Upload-Offset %q, %s %q; want 204 at 4, incomplete",
+				length, resp.Status, resp.Header.Get("Upload-Offset"), f.field, resp.Header.Get(f.field))
+		}
+		h := e.do(t, "HEAD", url, nil, f.version).expect(t, 204)
+		h.header(t, "Upload-Offset", "4")
+		h.header(t, f.field, f.no)
 	}
 }

@@ -1018,11 +1018,21 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 	}
 
 	info, err = h.appendContent(w, r, d, c, up, info)
+	endedEarly := errors.Is(err, errEndedEarly)
+	if endedEarly {
+		// As tusd does: content that ended early is where this append
+		// stopped, not a failure. What arrived is kept, and the answer is
+		// the offset it reached, from which the client resumes (a client
+		// that treats a 4xx as final, as tus-js-client does, would stop
+		// instead). It does not complete the upload.
+		h.log.Info("upload request ended early", "method", r.Method, "path", r.URL.Path, "offset", info.Offset, "err", err)
+		err = nil
+	}
 	if err != nil {
 		h.failAfterWrite(w, r, d, info, err)
 		return
 	}
-	if d.draft() && complete && !info.Finished() {
+	if d.draft() && complete && !info.Finished() && !endedEarly {
 		if info, err = h.completeNow(c.ctx, up, info); err != nil {
 			h.failAfterWrite(w, r, d, info, err)
 			return
@@ -1128,8 +1138,15 @@ func (h *Handler) appendContent(w http.ResponseWriter, r *http.Request, d dialec
 	if ierr != nil {
 		return info, errors.Join(err, ierr)
 	}
+	if errors.Is(err, errBodyRead) && !errors.Is(err, errBodyTimeout) {
+		err = fmt.Errorf("%w: %w", errEndedEarly, err)
+	}
 	return now, err
 }
+
+// errEndedEarly marks an append whose content ended before its length, or
+// whose connection failed, with what arrived stored.
+var errEndedEarly = errors.New("resumable: the content ended early")
 
 // writeSegments appends src in pieces of at most h.segment bytes, each
 // durable when WriteChunk returns. Draft clients from interop 5 on get a
