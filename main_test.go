@@ -1,46 +1,17 @@
 package ferry_test
 
 import (
-	"fmt"
-	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/ferryhq/ferry/internal/leakcheck"
 )
 
 // TestMain fails the run if goroutines of ferry's own code outlive the
 // tests: a task that never ends or an event pump nobody drains is a leak.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaks := ferryGoroutines(5 * time.Second); leaks != "" {
-			fmt.Fprintf(os.Stderr, "goroutines left running:\n%s\n", leaks)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func ferryGoroutines(wait time.Duration) string {
-	deadline := time.Now().Add(wait)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaks []string
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "github.com/ferryhq/ferry.") || strings.Contains(g, "github.com/ferryhq/ferry/internal/") {
-				if !strings.Contains(g, "ferryGoroutines") {
-					leaks = append(leaks, g)
-				}
-			}
-		}
-		if len(leaks) == 0 || time.Now().After(deadline) {
-			return strings.Join(leaks, "\n\n")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	leakcheck.Main(m, "github.com/ferryhq/ferry.", "github.com/ferryhq/ferry/internal/")
 }
 
 // The client library must stay free of the server, the CLI and the test kit,

@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"crypto/sha256"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -11,51 +10,19 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/leakcheck"
 	"github.com/ferryhq/ferry/server"
 )
 
 // TestMain fails the run when servers, connections or digest computations
 // outlive the tests that started them.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 && leaked() {
-		code = 1
-	}
-	os.Exit(code)
-}
-
-func leaked() bool {
-	var gs []string
-	for range 50 {
-		gs = interestingGoroutines()
-		if len(gs) == 0 {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	fmt.Fprintf(os.Stderr, "%d goroutines leaked:\n\n%s\n", len(gs), strings.Join(gs, "\n\n"))
-	return true
-}
-
-func interestingGoroutines() []string {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var gs []string
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if strings.Contains(g, "interestingGoroutines") {
-			continue
-		}
-		if strings.Contains(g, "net/http.") || strings.Contains(g, "ferryhq/ferry/server.") {
-			gs = append(gs, g)
-		}
-	}
-	return gs
+	leakcheck.Main(m, "net/http.", "ferryhq/ferry/server.")
 }
 
 // env is a Server over a fresh root behind a real loopback server, with a

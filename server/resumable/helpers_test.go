@@ -11,13 +11,12 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
-	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/leakcheck"
 	"github.com/ferryhq/ferry/server/resumable"
 	"github.com/ferryhq/ferry/server/store/filestore"
 )
@@ -25,39 +24,7 @@ import (
 // TestMain fails the run when handlers, janitors or connections outlive
 // the tests that started them.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 && leaked() {
-		code = 1
-	}
-	os.Exit(code)
-}
-
-func leaked() bool {
-	var gs []string
-	for range 50 {
-		gs = interestingGoroutines()
-		if len(gs) == 0 {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	fmt.Fprintf(os.Stderr, "%d goroutines leaked:\n\n%s\n", len(gs), strings.Join(gs, "\n\n"))
-	return true
-}
-
-func interestingGoroutines() []string {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var gs []string
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if strings.Contains(g, "interestingGoroutines") {
-			continue
-		}
-		if strings.Contains(g, "net/http.") || strings.Contains(g, "ferry/server/") {
-			gs = append(gs, g)
-		}
-	}
-	return gs
+	leakcheck.Main(m, "net/http.", "ferry/server/")
 }
 
 // env is a Handler over a fresh filestore (or the Config's store) behind a
