@@ -20,11 +20,11 @@ import (
 func smallDisk(t *testing.T, size string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs to fill")
+		needRoot(t, "needs root to mount a small tmpfs to fill")
 	}
 	dir := t.TempDir()
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a tmpfs here (%v): the full-disk test needs one", err)
+		needRoot(t, "cannot mount a tmpfs here (%v): the full-disk test needs one", err)
 	}
 	t.Cleanup(func() { syscall.Unmount(dir, 0) })
 	return dir

@@ -94,7 +94,7 @@ func serveAsOther(t *testing.T, sock string) {
 func asOther(t *testing.T, role string) (*exec.Cmd, io.Reader) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a process as another user; TestPeerOfAnotherUser and TestClientRefusesForeignDaemon cover the checks with an injected uid")
+		needRoot(t, "needs root to run a process as another user; TestPeerOfAnotherUser and TestClientRefusesForeignDaemon cover the checks with an injected uid")
 	}
 	// The binary where the other user can run it.
 	dir, err := os.MkdirTemp("", "ferry-other-")

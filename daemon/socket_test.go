@@ -176,7 +176,7 @@ func TestSocketPathTaken(t *testing.T) {
 // A stale socket of another user is not the daemon's to replace.
 func TestSocketOfAnotherUser(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a socket file of another user; TestStateDirOfAnotherUser covers ownership with an injected uid")
+		needRoot(t, "needs root to create a socket file of another user; TestStateDirOfAnotherUser covers ownership with an injected uid")
 	}
 	sock := staleSocket(t, filepath.Join(shortDir(t), "d.sock"))
 	if err := os.Lchown(sock, 4242, 4242); err != nil {
