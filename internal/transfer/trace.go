@@ -41,12 +41,19 @@ func (r *Recorder) activity() {
 
 // WithContext returns ctx carrying the trace hooks.
 func (r *Recorder) WithContext(ctx context.Context) context.Context {
+	return TraceTo(ctx, func() *Recorder { return r })
+}
+
+// TraceTo returns ctx carrying trace hooks that report to the recorder cur
+// returns at the time: a redirect hop hands the chain to a new one.
+func TraceTo(ctx context.Context, cur func() *Recorder) context.Context {
 	now := time.Now
+	set := func(f func(m *TransactionMetrics)) { cur().set(f) }
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		DNSStart: func(httptrace.DNSStartInfo) { r.set(func(m *TransactionMetrics) { m.DNSStart = now() }) },
-		DNSDone:  func(httptrace.DNSDoneInfo) { r.set(func(m *TransactionMetrics) { m.DNSDone = now() }) },
+		DNSStart: func(httptrace.DNSStartInfo) { set(func(m *TransactionMetrics) { m.DNSStart = now() }) },
+		DNSDone:  func(httptrace.DNSDoneInfo) { set(func(m *TransactionMetrics) { m.DNSDone = now() }) },
 		ConnectStart: func(string, string) {
-			r.set(func(m *TransactionMetrics) {
+			set(func(m *TransactionMetrics) {
 				if m.ConnectStart.IsZero() {
 					m.ConnectStart = now()
 				}
@@ -54,14 +61,15 @@ func (r *Recorder) WithContext(ctx context.Context) context.Context {
 		},
 		ConnectDone: func(_, _ string, err error) {
 			if err == nil {
-				r.set(func(m *TransactionMetrics) { m.ConnectDone = now() })
+				set(func(m *TransactionMetrics) { m.ConnectDone = now() })
 			}
 		},
-		TLSHandshakeStart: func() { r.set(func(m *TransactionMetrics) { m.TLSStart = now() }) },
+		TLSHandshakeStart: func() { set(func(m *TransactionMetrics) { m.TLSStart = now() }) },
 		TLSHandshakeDone: func(tls.ConnectionState, error) {
-			r.set(func(m *TransactionMetrics) { m.TLSDone = now() })
+			set(func(m *TransactionMetrics) { m.TLSDone = now() })
 		},
 		GotConn: func(info httptrace.GotConnInfo) {
+			r := cur()
 			r.set(func(m *TransactionMetrics) {
 				m.GotConn = now()
 				m.ReusedConn = info.Reused
@@ -80,15 +88,15 @@ func (r *Recorder) WithContext(ctx context.Context) context.Context {
 				}
 				n += int64(len(v))
 			}
-			r.set(func(m *TransactionMetrics) { m.RequestHeaderBytes += n })
+			set(func(m *TransactionMetrics) { m.RequestHeaderBytes += n })
 		},
 		WroteRequest: func(httptrace.WroteRequestInfo) {
-			r.set(func(m *TransactionMetrics) { m.RequestWritten = now() })
-			r.activity()
+			set(func(m *TransactionMetrics) { m.RequestWritten = now() })
+			cur().activity()
 		},
 		GotFirstResponseByte: func() {
-			r.set(func(m *TransactionMetrics) { m.FirstByte = now() })
-			r.activity()
+			set(func(m *TransactionMetrics) { m.FirstByte = now() })
+			cur().activity()
 		},
 	})
 }
