@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 
@@ -93,29 +92,15 @@ func (c countingWriter) Write(p []byte) (int, error) {
 }
 
 func (w *downloadWork) run(ctx context.Context, t *Task) (*Result, error) {
-	cfg := w.s.cfg
 	j := &download.Job{
-		Client:         w.s.client,
-		URL:            w.req.URL,
+		Env:            w.s.env(t, w.req.URL, w.req.Header),
 		Path:           w.req.Path,
-		Header:         mergeHeaders(cfg.Header, w.req.Header),
 		Journal:        w.journal,
-		Retry:          cfg.Retry,
-		IdleTimeout:    cfg.IdleTimeout,
-		MinSpeed:       cfg.MinSpeed,
-		MinSpeedTime:   cfg.MinSpeedTime,
 		Continue:       w.req.Continue,
 		Connections:    w.req.Connections,
-		MaxConnections: min(cfg.MaxConnsPerHost, MaxConnections),
-		Slots:          w.s.slots,
+		MaxConnections: min(w.s.cfg.MaxConnsPerHost, MaxConnections),
 		Hash:           w.req.SHA256,
 		KeepState:      w.req.KeepState,
-		CheckRedirect:  cfg.CheckRedirect,
-		Meter:          t.meter,
-		Emit:           t.emit,
-	}
-	if w.s.limiter != nil {
-		j.Limiter = w.s.limiter
 	}
 	if w.req.Checksum != "" {
 		alg, sum, _ := ParseChecksum(w.req.Checksum)
@@ -183,15 +168,4 @@ func (w *downloadWork) removeMadeDirs() {
 		return // kept to continue from
 	}
 	removeDirs(w.madeDirs)
-}
-
-func mergeHeaders(a, b http.Header) http.Header {
-	h := make(http.Header, len(a)+len(b))
-	for k, v := range a {
-		h[k] = append([]string(nil), v...)
-	}
-	for k, v := range b {
-		h[k] = append(h[k], v...)
-	}
-	return h
 }

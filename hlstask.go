@@ -145,31 +145,17 @@ type hlsWork struct {
 }
 
 func (w *hlsWork) run(ctx context.Context, t *Task) (*Result, error) {
-	cfg := w.s.cfg
 	j := &hlsdownload.Job{
-		Client:        w.s.client,
-		URL:           w.req.URL,
-		Dir:           w.req.Dir,
-		Header:        mergeHeaders(cfg.Header, w.req.Header),
-		Variant:       w.req.Variant,
-		MaxBandwidth:  w.req.MaxBandwidth,
-		Connections:   w.req.Connections,
-		LiveDuration:  w.req.LiveDuration,
-		StopLive:      w.req.StopLive,
-		AllowHoles:    w.req.AllowHoles,
-		Concat:        w.req.Concat,
-		MaxSegments:   w.req.MaxSegments,
-		Retry:         cfg.Retry,
-		IdleTimeout:   cfg.IdleTimeout,
-		MinSpeed:      cfg.MinSpeed,
-		MinSpeedTime:  cfg.MinSpeedTime,
-		Slots:         w.s.slots,
-		CheckRedirect: cfg.CheckRedirect,
-		Meter:         t.meter,
-		Emit:          t.emit,
-	}
-	if w.s.limiter != nil {
-		j.Limiter = w.s.limiter
+		Env:          w.s.env(t, w.req.URL, w.req.Header),
+		Dir:          w.req.Dir,
+		Variant:      w.req.Variant,
+		MaxBandwidth: w.req.MaxBandwidth,
+		Connections:  w.req.Connections,
+		LiveDuration: w.req.LiveDuration,
+		StopLive:     w.req.StopLive,
+		AllowHoles:   w.req.AllowHoles,
+		Concat:       w.req.Concat,
+		MaxSegments:  w.req.MaxSegments,
 	}
 	res, err := hlsdownload.Run(ctx, j)
 	if err != nil {

@@ -58,19 +58,10 @@ func (s *Session) Stream(ctx context.Context, req StreamRequest) (*StreamTask, e
 	}
 	w := &streamWork{}
 	j := &stream.Job{
-		Client:        s.client,
-		URL:           req.URL,
-		Header:        mergeHeaders(s.cfg.Header, req.Header),
-		ContentType:   req.ContentType,
-		Resumable:     req.Resumable || s.cfg.ResumableStreams,
-		Memory:        req.Buffer,
-		Retry:         s.cfg.Retry,
-		IdleTimeout:   s.cfg.IdleTimeout,
-		Slots:         s.slots,
-		CheckRedirect: s.cfg.CheckRedirect,
-	}
-	if s.limiter != nil {
-		j.Limiter = s.limiter
+		Env:         s.env(nil, req.URL, req.Header),
+		ContentType: req.ContentType,
+		Resumable:   req.Resumable || s.cfg.ResumableStreams,
+		Memory:      req.Buffer,
 	}
 	w.job = j
 	w.onReply = req.OnReply

@@ -168,31 +168,17 @@ type uploadWork struct {
 }
 
 func (w *uploadWork) run(ctx context.Context, t *Task) (*Result, error) {
-	cfg := w.s.cfg
 	j := &upload.Job{
-		Client:        w.s.client,
-		URL:           w.req.URL,
-		Path:          w.req.Path,
-		Protocol:      w.req.Protocol,
-		Header:        mergeHeaders(cfg.Header, w.req.Header),
-		Metadata:      w.req.Metadata,
-		Connections:   w.req.Connections,
-		ChunkSize:     w.req.ChunkSize,
-		FieldName:     w.req.FieldName,
-		Hash:          w.req.SHA256,
-		Journal:       w.journal,
-		KeepState:     w.req.KeepState,
-		Retry:         cfg.Retry,
-		IdleTimeout:   cfg.IdleTimeout,
-		MinSpeed:      cfg.MinSpeed,
-		MinSpeedTime:  cfg.MinSpeedTime,
-		Slots:         w.s.slots,
-		CheckRedirect: cfg.CheckRedirect,
-		Meter:         t.meter,
-		Emit:          t.emit,
-	}
-	if w.s.limiter != nil {
-		j.Limiter = w.s.limiter
+		Env:         w.s.env(t, w.req.URL, w.req.Header),
+		Path:        w.req.Path,
+		Protocol:    w.req.Protocol,
+		Metadata:    w.req.Metadata,
+		Connections: w.req.Connections,
+		ChunkSize:   w.req.ChunkSize,
+		FieldName:   w.req.FieldName,
+		Hash:        w.req.SHA256,
+		Journal:     w.journal,
+		KeepState:   w.req.KeepState,
 	}
 	res, err := upload.Run(ctx, j)
 	if err != nil {

@@ -13,24 +13,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
-	"net/url"
 	"os"
-	"time"
 
 	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/internal/httprange"
-	"github.com/ferryhq/ferry/internal/pump"
 	"github.com/ferryhq/ferry/internal/retry"
+	"github.com/ferryhq/ferry/internal/send"
 	"github.com/ferryhq/ferry/internal/transfer"
-	"github.com/ferryhq/ferry/internal/watchdog"
 )
-
-// Limiter is a shared bandwidth budget (golang.org/x/time/rate.Limiter fits).
-type Limiter = pump.Limiter
-
-// HostSlots hands out permission to have one more request in flight to a host.
-type HostSlots = watchdog.HostSlots
 
 // Checksum is a digest the result must have.
 type Checksum struct {
@@ -38,23 +28,15 @@ type Checksum struct {
 	Hex       string // lowercase hex
 }
 
-// Job describes one download. Client, URL, Path and Journal are required.
+// Job describes one download: the task's Env (its URL, client and limits;
+// Slots bound the requests in flight to one host across all downloads that
+// share it: connections over HTTP/1.1, streams over HTTP/2) and what is
+// particular to a download. URL, Path and Journal are required.
 type Job struct {
-	Client  *http.Client
-	URL     string
+	*send.Env
 	Path    string // final file; data goes to Path+".part" until commit
-	Header  http.Header
 	Journal Journal
 
-	Retry        retry.Policy
-	IdleTimeout  time.Duration // <= 0: none
-	MinSpeed     int64         // bytes/s; <= 0: none
-	MinSpeedTime time.Duration // window for MinSpeed
-	Limiter      Limiter       // nil: unlimited
-	// Slots, if set, bounds the requests in flight to one host across all
-	// downloads that share it: connections over HTTP/1.1, streams over
-	// HTTP/2, where one connection carries them all.
-	Slots HostSlots
 	// Connections is how many connections fetch the file: 1 for a single
 	// stream, N > 1 for N ranged requests in parallel, and 0 for the
 	// adaptive default, which starts with two and adds one while the total
@@ -71,8 +53,6 @@ type Job struct {
 	// while it is unchanged. Whoever records the result removes it.
 	KeepState bool
 	Checksum  *Checksum
-	// CheckRedirect is the user's redirect policy; nil follows up to 10.
-	CheckRedirect transfer.RedirectFunc
 	// Stream, if set, receives the bytes in order as they arrive instead
 	// of a .part file: a device, a FIFO, stdout. There is one connection,
 	// no journal and no resume across runs; a dropped connection continues
@@ -80,9 +60,6 @@ type Job struct {
 	// bytes written to be taken back fails with ErrStreamRestart. Path is
 	// then only the destination's name.
 	Stream io.Writer
-
-	Meter *transfer.Meter
-	Emit  func(transfer.Event) // must not block
 }
 
 // PartPath is where a download to path keeps its bytes until commit.
@@ -117,17 +94,12 @@ var ErrStreamRestart = errors.New("ferry: a stream cannot start over: what was w
 // Run downloads j to completion, or until ctx is done; the context's cause
 // is returned then, and the .part and journal are left for a later Run.
 func Run(ctx context.Context, j *Job) (*Result, error) {
-	if j.Meter == nil {
-		j.Meter = transfer.NewMeter()
+	if j.Env == nil {
+		j.Env = &send.Env{}
 	}
-	if j.Emit == nil {
-		j.Emit = func(transfer.Event) {}
-	}
+	j.Init()
 	r := &run{j: j, buf: make([]byte, 256<<10), resumedFrom: -1}
-	r.retrier = transfer.NewRetrier(j.Retry, j.Emit)
-	if u, err := url.Parse(j.URL); err == nil {
-		r.host = u.Host
-	}
+	r.retrier = j.Retrier()
 	err := r.loop(ctx)
 	if r.part != nil {
 		r.close(err, ctx.Err() != nil)
@@ -168,7 +140,6 @@ type stateFunc func(ctx context.Context) (stateFunc, error)
 
 type run struct {
 	j      *Job
-	host   string
 	st     State
 	part   *os.File
 	opened bool // the journal describes this .part file

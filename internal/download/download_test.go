@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/internal/httprange"
+	"github.com/ferryhq/ferry/internal/send"
 	"github.com/ferryhq/ferry/internal/transfer"
 )
 
@@ -34,11 +35,9 @@ func runJob(t *testing.T, url, path string, st *State) (*Result, []transfer.Even
 	t.Helper()
 	var events []transfer.Event
 	j := &Job{
-		Client:  http.DefaultClient,
-		URL:     url,
+		Env:     &send.Env{Client: http.DefaultClient, URL: url, Emit: func(e transfer.Event) { events = append(events, e) }},
 		Path:    path,
 		Journal: NewMemJournal(st),
-		Emit:    func(e transfer.Event) { events = append(events, e) },
 		Hash:    true,
 	}
 	res, err := Run(context.Background(), j)

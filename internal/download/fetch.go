@@ -2,19 +2,14 @@ package download
 
 import (
 	"context"
-	"io"
+	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/ferryhq/ferry/internal/httprange"
-	"github.com/ferryhq/ferry/internal/pump"
+	"github.com/ferryhq/ferry/internal/send"
 	"github.com/ferryhq/ferry/internal/transfer"
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
-
-func identity(enc string) bool {
-	return enc == "" || strings.EqualFold(enc, "identity")
-}
 
 // fetchOnce makes one GET for the bytes after offset and copies what it may
 // into the .part file. It reports whether the file is complete.
@@ -27,7 +22,7 @@ func (r *run) fetchOnce(ctx context.Context) (complete bool, err error) {
 }
 
 func (r *run) get(ctx context.Context, wd *watchdog.Watchdog) (bool, error) {
-	req, rec, err := r.newRequest(ctx, http.MethodGet, wd)
+	x, err := r.newRequest(ctx, http.MethodGet, wd)
 	if err != nil {
 		return false, err
 	}
@@ -40,9 +35,9 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog) (bool, error) {
 		ir := r.st.Validator.IfRange()
 		if ir != "" || r.st.Blind {
 			ranged = true
-			req.Header.Set("Range", httprange.Range(r.offset, -1))
+			x.Req.Header.Set("Range", httprange.Range(r.offset, -1))
 			if ir != "" {
-				req.Header.Set("If-Range", ir)
+				x.Req.Header.Set("If-Range", ir)
 			}
 		}
 	}
@@ -51,7 +46,7 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog) (bool, error) {
 			return false, err
 		}
 	}
-	resp, err := r.do(req, rec)
+	resp, err := x.Do()
 	if err != nil {
 		return false, err
 	}
@@ -67,22 +62,24 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog) (bool, error) {
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
 		if !ranged {
-			r.finishTxn(rec, 0, transfer.ErrBadContentRange)
+			x.Finish(0, transfer.ErrBadContentRange)
 			return false, transfer.ErrBadContentRange
 		}
-		cr, err := httprange.ParseContentRange(resp.Header.Get("Content-Range"))
-		if err != nil || cr.First != r.offset || (r.st.Size >= 0 && cr.Size >= 0 && cr.Size != r.st.Size) ||
-			(resp.ContentLength >= 0 && resp.ContentLength != cr.Len()) ||
-			!identity(resp.Header.Get("Content-Encoding")) {
-			// Not the bytes asked for, or bytes of an encoded form: never
-			// splice them in.
-			return false, r.badRange(rec)
+		asked := send.Want{First: r.offset, Last: -1, Size: r.st.Size}
+		if !r.st.Blind {
+			asked.Validator = r.st.Validator
 		}
-		if !got.Empty() && !r.st.Blind && !got.Same(r.st.Validator) {
+		cr, err := send.Partial(resp, asked)
+		if errors.Is(err, send.ErrOtherVersion) {
 			// A server that ignored If-Range but says what it sent: a
 			// different representation must not be appended.
-			r.finishTxn(rec, 0, nil)
+			x.Finish(0, nil)
 			return false, r.restart("the resource changed (the range came from another version)")
+		}
+		if err != nil {
+			// Not the bytes asked for, or bytes of an encoded form: never
+			// splice them in.
+			return false, r.badRange(x)
 		}
 		if r.st.Size < 0 && cr.Size >= 0 {
 			r.st.Size = cr.Size
@@ -92,7 +89,7 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog) (bool, error) {
 	case http.StatusOK:
 		if r.offset > 0 {
 			reason := "the server sent the whole resource instead of a range"
-			if ranged && req.Header.Get("If-Range") != "" {
+			if ranged && x.Req.Header.Get("If-Range") != "" {
 				reason = "the resource changed (If-Range failed)"
 			}
 			if err := r.restart(reason); err != nil {
@@ -117,19 +114,19 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog) (bool, error) {
 		r.j.Meter.Reset(0, r.st.Size)
 		want = r.st.Size
 	case http.StatusRequestedRangeNotSatisfiable:
-		r.finishTxn(rec, 0, nil)
+		x.Finish(0, nil)
 		return r.unsatisfiable(resp, got)
 	default:
 		se := transfer.ResponseError(resp)
-		r.finishTxn(rec, 0, se)
+		x.Finish(0, se)
 		return false, se
 	}
 
-	n, err := r.copy(ctx, resp.Body, wd, pump.NewWakeup(rec, resp, resp.ContentLength))
+	n, err := x.Pump(ctx, resp, resp.Body, resp.ContentLength, r.buf, r.write)
 	if err == nil && want >= 0 && n != want {
 		err = transfer.ErrShortBody
 	}
-	r.finishTxn(rec, n, err)
+	x.Finish(n, err)
 	if err != nil {
 		return false, err
 	}
@@ -163,24 +160,13 @@ func (r *run) unsatisfiable(resp *http.Response, got httprange.Validator) (bool,
 // badRange handles a 206 that does not answer the request. One can be a
 // glitch; two in a row mean the server's ranges cannot be trusted, and the
 // download falls back to whole-resource GETs.
-func (r *run) badRange(rec *transfer.Recorder) error {
-	r.finishTxn(rec, 0, transfer.ErrBadContentRange)
+func (r *run) badRange(x *send.Exchange) error {
+	x.Finish(0, transfer.ErrBadContentRange)
 	r.badRanges++
 	if r.badRanges >= 2 {
 		r.fullOnly = true
 	}
 	return transfer.ErrBadContentRange
-}
-
-// copy moves the body into the .part file at offset.
-func (r *run) copy(ctx context.Context, body io.Reader, wd *watchdog.Watchdog, wk *pump.Wakeup) (int64, error) {
-	return r.pump(ctx, body, wd, wk, r.buf, r.write)
-}
-
-// pump reads body into buf and hands it to sink in pieces (see package
-// pump), under the session's bandwidth budget.
-func (r *run) pump(ctx context.Context, body io.Reader, wd *watchdog.Watchdog, wk *pump.Wakeup, buf []byte, sink func([]byte) error) (int64, error) {
-	return pump.Body(ctx, body, buf, sink, pump.Options{Watchdog: wd, Limiter: r.j.Limiter, Wakeup: wk})
 }
 
 func (r *run) write(p []byte) error {

@@ -16,13 +16,14 @@ import (
 
 	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/internal/retry"
+	"github.com/ferryhq/ferry/internal/send"
 	"github.com/ferryhq/ferry/internal/transfer"
 )
 
 // fileJob is a job with the CLI's journal: the control file beside path.
 func fileJob(url, path string) *Job {
-	return &Job{Client: http.DefaultClient, URL: url, Path: path, Journal: ControlFile(ControlPath(path)), Hash: true,
-		Retry: fastRetry()}
+	return &Job{Env: &send.Env{Client: http.DefaultClient, URL: url, Retry: fastRetry()},
+		Path: path, Journal: ControlFile(ControlPath(path)), Hash: true}
 }
 
 func fastRetry() (p retry.Policy) {
@@ -285,8 +286,8 @@ func TestStreamDestination(t *testing.T) {
 	}))
 	t.Cleanup(ts.Close)
 	var sink streamSink
-	j := &Job{Client: http.DefaultClient, URL: ts.URL, Path: filepath.Join(dir, "stdout"), Journal: NewMemJournal(nil),
-		Hash: true, Retry: fastRetry(), Stream: &sink, Connections: 8}
+	j := &Job{Env: &send.Env{Client: http.DefaultClient, URL: ts.URL, Retry: fastRetry()},
+		Path: filepath.Join(dir, "stdout"), Journal: NewMemJournal(nil), Hash: true, Stream: &sink, Connections: 8}
 	res, err := runWithin(t, j)
 	if err != nil {
 		t.Fatal(err)
@@ -317,7 +318,8 @@ func TestStreamCannotRestart(t *testing.T) {
 	}))
 	t.Cleanup(ts.Close)
 	var sink streamSink
-	j := &Job{Client: http.DefaultClient, URL: ts.URL, Path: "-", Journal: NewMemJournal(nil), Retry: fastRetry(), Stream: &sink}
+	j := &Job{Env: &send.Env{Client: http.DefaultClient, URL: ts.URL, Retry: fastRetry()},
+		Path: "-", Journal: NewMemJournal(nil), Stream: &sink}
 	_, err := runWithin(t, j)
 	if !errors.Is(err, ErrStreamRestart) {
 		t.Fatalf("Run: %v, want ErrStreamRestart", err)

@@ -23,17 +23,17 @@ func (r *run) doProbe(ctx context.Context) (probeResult, error) {
 	var p probeResult
 	refused := false
 	err := r.attempt(ctx, func(actx context.Context, wd *watchdog.Watchdog) error {
-		req, rec, err := r.newRequest(actx, http.MethodHead, wd)
+		x, err := r.newRequest(actx, http.MethodHead, wd)
 		if err != nil {
 			return err
 		}
-		req.Header.Set("Want-Repr-Digest", r.wantDigest())
-		resp, err := r.do(req, rec)
+		x.Req.Header.Set("Want-Repr-Digest", r.wantDigest())
+		resp, err := x.Do()
 		if err != nil {
 			return err
 		}
 		resp.Body.Close()
-		r.finishTxn(rec, 0, nil)
+		x.Finish(0, nil)
 		switch {
 		case resp.StatusCode >= 200 && resp.StatusCode < 300:
 			p = probeResult{
@@ -63,19 +63,19 @@ func (r *run) doProbe(ctx context.Context) (probeResult, error) {
 }
 
 func (r *run) probeGET(ctx context.Context, wd *watchdog.Watchdog) (probeResult, error) {
-	req, rec, err := r.newRequest(ctx, http.MethodGet, wd)
+	x, err := r.newRequest(ctx, http.MethodGet, wd)
 	if err != nil {
 		return probeResult{}, err
 	}
-	req.Header.Set("Range", httprange.Range(0, 0))
-	req.Header.Set("Want-Repr-Digest", r.wantDigest())
-	resp, err := r.do(req, rec)
+	x.Req.Header.Set("Range", httprange.Range(0, 0))
+	x.Req.Header.Set("Want-Repr-Digest", r.wantDigest())
+	resp, err := x.Do()
 	if err != nil {
 		return probeResult{}, err
 	}
 	// Never read a body here: a server that ignores Range would send it all.
 	resp.Body.Close()
-	r.finishTxn(rec, 0, nil)
+	x.Finish(0, nil)
 	p := probeResult{size: -1, validator: httprange.FromResponse(resp.Header), digest: parseReprDigest(resp.Header)}
 	switch resp.StatusCode {
 	case http.StatusPartialContent:

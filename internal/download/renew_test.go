@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/send"
 	"github.com/ferryhq/ferry/internal/tcpinfo"
 	"github.com/ferryhq/ferry/internal/transfer"
 )
@@ -94,18 +95,20 @@ func TestRenewedConnections(t *testing.T) {
 
 		var retries int
 		j := &Job{
-			Client:      &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}},
-			URL:         ts.URL,
+			Env: &send.Env{
+				Client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}},
+				URL:    ts.URL,
+				Emit: func(e transfer.Event) {
+					switch e.(type) {
+					case transfer.RetryEvent, transfer.RestartEvent:
+						retries++
+					}
+				},
+			},
 			Path:        filepath.Join(t.TempDir(), "o"),
 			Journal:     NewMemJournal(nil),
 			Connections: 4,
 			Hash:        true,
-			Emit: func(e transfer.Event) {
-				switch e.(type) {
-				case transfer.RetryEvent, transfer.RestartEvent:
-					retries++
-				}
-			},
 		}
 		res, err := Run(context.Background(), j)
 		if err != nil {

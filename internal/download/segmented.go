@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/internal/httprange"
-	"github.com/ferryhq/ferry/internal/pump"
 	"github.com/ferryhq/ferry/internal/segment"
+	"github.com/ferryhq/ferry/internal/send"
 	"github.com/ferryhq/ferry/internal/transfer"
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
@@ -301,7 +301,7 @@ func (p *parallel) hashPrefix(ctx context.Context) {
 func (p *parallel) worker(ctx context.Context, w int) error {
 	r := p.r
 	buf := make([]byte, 256<<10)
-	rt := transfer.NewRetrier(r.j.Retry, r.j.Emit)
+	rt := r.j.Retrier()
 	cw := connWatch{holds: &p.holds}
 	first, renew := true, false
 	for {
@@ -354,15 +354,15 @@ func (p *parallel) fetchRange(ctx context.Context, w int, rg segment.Range, buf 
 	var n int64
 	var http1 bool
 	err := r.attempt(ctx, func(actx context.Context, wd *watchdog.Watchdog) error {
-		req, rec, err := r.newRequest(actx, http.MethodGet, wd)
+		x, err := r.newRequest(actx, http.MethodGet, wd)
 		if err != nil {
 			return err
 		}
-		req = req.WithContext(cw.trace(req.Context()))
-		req.Close = closeAfter
-		req.Header.Set("Range", httprange.Range(rg.Start, rg.End-1))
-		req.Header.Set("If-Range", r.st.Validator.IfRange())
-		resp, err := r.do(req, rec)
+		x.Req = x.Req.WithContext(cw.trace(x.Req.Context()))
+		x.Req.Close = closeAfter
+		x.Req.Header.Set("Range", httprange.Range(rg.Start, rg.End-1))
+		x.Req.Header.Set("If-Range", r.st.Validator.IfRange())
+		resp, err := x.Do()
 		if err != nil {
 			return err
 		}
@@ -372,35 +372,34 @@ func (p *parallel) fetchRange(ctx context.Context, w int, rg segment.Range, buf 
 		got := httprange.FromResponse(resp.Header)
 		switch resp.StatusCode {
 		case http.StatusPartialContent:
-			cr, err := httprange.ParseContentRange(resp.Header.Get("Content-Range"))
-			if err != nil || cr.First != rg.Start || cr.Last != rg.End-1 || (cr.Size >= 0 && cr.Size != r.st.Size) ||
-				(resp.ContentLength >= 0 && resp.ContentLength != rg.Len()) || !identity(resp.Header.Get("Content-Encoding")) {
-				r.finishTxn(rec, 0, transfer.ErrBadContentRange)
+			_, err := send.Partial(resp, send.Want{First: rg.Start, Last: rg.End - 1, Size: r.st.Size, Validator: r.st.Validator})
+			if errors.Is(err, send.ErrOtherVersion) {
+				x.Finish(0, nil)
+				return &restartError{reason: "the resource changed (a range came from another version)"}
+			}
+			if err != nil {
+				x.Finish(0, transfer.ErrBadContentRange)
 				if p.bad.Add(1) >= 3 {
 					return &restartError{reason: "the server's ranges do not match the requests", noRanges: true}
 				}
 				return transfer.ErrBadContentRange
 			}
-			if !got.Empty() && !got.Same(r.st.Validator) {
-				r.finishTxn(rec, 0, nil)
-				return &restartError{reason: "the resource changed (a range came from another version)"}
-			}
 		case http.StatusOK:
-			r.finishTxn(rec, 0, nil)
+			x.Finish(0, nil)
 			if got.Same(r.st.Validator) {
 				return &restartError{reason: "the server stopped serving ranges", noRanges: true}
 			}
 			return &restartError{reason: "the resource changed (If-Range failed)"}
 		case http.StatusRequestedRangeNotSatisfiable:
-			r.finishTxn(rec, 0, nil)
+			x.Finish(0, nil)
 			return &restartError{reason: "the resource is shorter than it was"}
 		default:
 			se := transfer.ResponseError(resp)
-			r.finishTxn(rec, 0, se)
+			x.Finish(0, se)
 			return se
 		}
 		pos := rg.Start
-		n, err = r.pump(actx, resp.Body, wd, pump.NewWakeup(rec, resp, resp.ContentLength), buf, func(b []byte) error {
+		n, err = x.Pump(actx, resp, resp.Body, resp.ContentLength, buf, func(b []byte) error {
 			if pos+int64(len(b)) > rg.End {
 				return transfer.ErrBadContentRange // more than was asked for
 			}
@@ -420,7 +419,7 @@ func (p *parallel) fetchRange(ctx context.Context, w int, rg segment.Range, buf 
 		if err == nil && n != rg.Len() {
 			err = transfer.ErrShortBody
 		}
-		r.finishTxn(rec, n, err)
+		x.Finish(n, err)
 		return err
 	})
 	return n, http1, err

@@ -8,7 +8,7 @@ import (
 	"net/url"
 
 	"github.com/ferryhq/ferry/internal/httprange"
-	"github.com/ferryhq/ferry/internal/pump"
+	"github.com/ferryhq/ferry/internal/send"
 	"github.com/ferryhq/ferry/internal/transfer"
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
@@ -21,13 +21,7 @@ type span struct{ off, n int64 }
 // (the span asked for) to sink piece by piece. It returns the bytes handed
 // over, and the URL the answer came from (after redirects).
 func (r *run) fetch(ctx context.Context, target string, sp span, sink func([]byte) error) (n int64, final *url.URL, err error) {
-	host := ""
-	if u, err := url.Parse(target); err == nil {
-		host = u.Host
-	}
-	err = watchdog.Attempt(ctx, host, watchdog.Limits{
-		Slots: r.j.Slots, IdleTimeout: r.j.IdleTimeout, MinSpeed: r.j.MinSpeed, MinSpeedTime: r.j.MinSpeedTime,
-	}, func(actx context.Context, wd *watchdog.Watchdog) error {
+	err = r.j.Attempt(ctx, target, func(actx context.Context, wd *watchdog.Watchdog) error {
 		var err error
 		n, final, err = r.get(actx, wd, target, sp, sink)
 		return err
@@ -36,41 +30,26 @@ func (r *run) fetch(ctx context.Context, target string, sp span, sink func([]byt
 }
 
 func (r *run) get(ctx context.Context, wd *watchdog.Watchdog, target string, sp span, sink func([]byte) error) (int64, *url.URL, error) {
-	req, err := http.NewRequestWithContext(transfer.WithRedirectHook(ctx, transfer.ReportRedirects(r.j.CheckRedirect, r.j.Emit)), http.MethodGet, target, nil)
+	// Playlists are parsed and segments stored as served: no coding.
+	x, err := r.j.NewRanged(ctx, wd, http.MethodGet, target)
 	if err != nil {
 		return 0, nil, err
 	}
-	transfer.AddHeader(req, r.j.Header, r.j.URL)
-	if req.Header.Get("User-Agent") == "" {
-		req.Header.Set("User-Agent", "ferry")
-	}
 	if sp.n > 0 {
-		req.Header.Set("Range", httprange.Range(sp.off, sp.off+sp.n-1))
+		x.Req.Header.Set("Range", httprange.Range(sp.off, sp.off+sp.n-1))
 	}
-	rec := transfer.NewRecorder(req)
-	rec.OnActivity = wd.Kick
-	req = req.WithContext(rec.WithContext(req.Context()))
-	resp, err := r.j.Client.Do(req)
+	resp, err := x.Do()
 	if err != nil {
-		r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(0, err)})
-		if ctx.Err() != nil {
-			return 0, nil, context.Cause(ctx)
-		}
-		if refusal, ok := transfer.RedirectRefusal(err); ok {
-			return 0, nil, refusal
-		}
-		return 0, nil, &transfer.Transient{Err: err}
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	rec.Response(resp)
 	r.proto.Store(&resp.Proto)
 	var body io.Reader = resp.Body
 	left := resp.ContentLength
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && sp.n > 0:
-		cr, err := httprange.ParseContentRange(resp.Header.Get("Content-Range"))
-		if err != nil || cr.First != sp.off || cr.Last < sp.off+sp.n-1 {
-			r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(0, transfer.ErrBadContentRange)})
+		if _, err := send.Partial(resp, send.Want{First: sp.off, Last: sp.off + sp.n - 1, Size: -1}); err != nil {
+			x.Finish(0, transfer.ErrBadContentRange)
 			return 0, nil, transfer.ErrBadContentRange
 		}
 		body = io.LimitReader(body, sp.n)
@@ -78,7 +57,7 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog, target string, sp 
 	case resp.StatusCode == http.StatusOK && sp.n > 0:
 		// The server sent the whole resource: skip to the range.
 		if _, err := io.CopyN(io.Discard, body, sp.off); err != nil {
-			r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(0, err)})
+			x.Finish(0, err)
 			return 0, nil, &transfer.Transient{Err: err}
 		}
 		body = io.LimitReader(body, sp.n)
@@ -86,27 +65,21 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog, target string, sp 
 	case resp.StatusCode == http.StatusOK:
 	default:
 		se := transfer.ResponseError(resp)
-		r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(0, se)})
+		x.Finish(0, se)
 		return 0, nil, se
 	}
-	n, err := r.pump(ctx, body, wd, pump.NewWakeup(rec, resp, left), sink)
-	if err == nil && sp.n > 0 && n != sp.n {
-		err = transfer.ErrShortBody
-	}
-	r.j.Emit(transfer.MetricsEvent{Transaction: rec.Finish(n, err)})
-	return n, resp.Request.URL, err
-}
-
-// pump reads body and hands it to sink in pieces (see package pump), under
-// the session's bandwidth budget.
-func (r *run) pump(ctx context.Context, body io.Reader, wd *watchdog.Watchdog, wk *pump.Wakeup, sink func([]byte) error) (int64, error) {
-	return pump.Body(ctx, body, make([]byte, 64<<10), func(p []byte) error {
+	n, err := x.Pump(ctx, resp, body, left, make([]byte, 64<<10), func(p []byte) error {
 		if err := sink(p); err != nil {
 			return err
 		}
 		r.j.Meter.Add(int64(len(p)))
 		return nil
-	}, pump.Options{Watchdog: wd, Limiter: r.j.Limiter, Wakeup: wk})
+	})
+	if err == nil && sp.n > 0 && n != sp.n {
+		err = transfer.ErrShortBody
+	}
+	x.Finish(n, err)
+	return n, resp.Request.URL, err
 }
 
 // bodyLeft is what a body of length size (-1: unknown) still sends after
@@ -123,7 +96,7 @@ func bodyLeft(size, skip, n int64) int64 {
 // playlist being republished). A larger answer is refused as soon as it
 // passes limit, not read whole.
 func (r *run) fetchSmall(ctx context.Context, target string, live bool, limit int) ([]byte, *url.URL, error) {
-	rt := transfer.NewRetrier(r.j.Retry, r.j.Emit)
+	rt := r.j.Retrier()
 	for {
 		var b []byte
 		_, final, err := r.fetch(ctx, target, span{}, func(p []byte) error {

@@ -14,29 +14,22 @@ package hlsdownload
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/ferryhq/ferry/hls"
-	"github.com/ferryhq/ferry/internal/pump"
-	"github.com/ferryhq/ferry/internal/retry"
+	"github.com/ferryhq/ferry/internal/send"
 	"github.com/ferryhq/ferry/internal/transfer"
-	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
 // DefaultConnections is how many segments are fetched at once by default.
 const DefaultConnections = 8
 
-// Limiter is a shared bandwidth budget (golang.org/x/time/rate.Limiter fits).
-type Limiter = pump.Limiter
-
-// Job describes one HLS download.
+// Job describes one HLS download: the task's Env, whose URL is a
+// multivariant (master) or media playlist, and what is particular to HLS.
 type Job struct {
-	Client *http.Client
-	URL    string // a multivariant (master) or media playlist
-	Dir    string // the output directory
-	Header http.Header
+	*send.Env
+	Dir string // the output directory
 
 	// Variant picks among a multivariant playlist's variants: "best" (the
 	// default: the highest BANDWIDTH), "worst", or a 0-based index in
@@ -62,17 +55,6 @@ type Job struct {
 	// hls.DefaultMaxSegments, negative: no bound): a larger playlist is
 	// refused, a live recording ends at it.
 	MaxSegments int
-
-	Retry         retry.Policy
-	IdleTimeout   time.Duration
-	MinSpeed      int64
-	MinSpeedTime  time.Duration
-	Limiter       Limiter
-	Slots         watchdog.HostSlots
-	CheckRedirect transfer.RedirectFunc
-
-	Meter *transfer.Meter
-	Emit  func(transfer.Event) // must not block
 }
 
 // Result describes a finished download.

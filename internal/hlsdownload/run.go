@@ -16,6 +16,7 @@ import (
 
 	"github.com/ferryhq/ferry/hls"
 	"github.com/ferryhq/ferry/internal/atomicfile"
+	"github.com/ferryhq/ferry/internal/send"
 	"github.com/ferryhq/ferry/internal/transfer"
 )
 
@@ -41,12 +42,10 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	if j.Connections <= 0 {
 		j.Connections = DefaultConnections
 	}
-	if j.Meter == nil {
-		j.Meter = transfer.NewMeter()
+	if j.Env == nil {
+		j.Env = &send.Env{}
 	}
-	if j.Emit == nil {
-		j.Emit = func(transfer.Event) {}
-	}
+	j.Init()
 	r := &run{j: j, queue: newQueue()}
 	r.keys.r = r
 

@@ -96,7 +96,7 @@ func (g *group) extends(it *item) bool {
 // that cannot be fetched become holes; an initialization section that
 // cannot is fatal. It returns only fatal errors.
 func (r *run) fetchGroup(ctx context.Context, g *group) error {
-	rt := transfer.NewRetrier(r.j.Retry, r.j.Emit)
+	rt := r.j.Retrier()
 	for {
 		var pending []*item
 		for _, it := range g.items {

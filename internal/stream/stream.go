@@ -31,9 +31,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/ferryhq/ferry/internal/retry"
+	"github.com/ferryhq/ferry/internal/send"
 	"github.com/ferryhq/ferry/internal/sfv"
 	"github.com/ferryhq/ferry/internal/transfer"
 	"github.com/ferryhq/ferry/internal/watchdog"
@@ -54,11 +53,16 @@ const maxInterim = 100_000
 
 var errTooManyInterim = fmt.Errorf("stream: more than %d interim responses to one request", maxInterim)
 
-// Job describes one live upload.
+// Job describes one live upload: the task's Env, whose URL is where the
+// stream goes, and what is particular to a stream. Its MinSpeed is not
+// used: a stream goes at its producer's pace. The Env's IdleTimeout ends a
+// request on which nothing moved for this long while there was something
+// to send or a reply was due: a connection dropped without a word. Time
+// spent waiting for the producer does not count. A resumable stream then
+// continues on a new connection. A stream's request holds its host slot
+// while it runs.
 type Job struct {
-	Client      *http.Client
-	URL         string
-	Header      http.Header
+	*send.Env
 	ContentType string
 	// Resumable makes the stream survive dropped connections.
 	Resumable bool
@@ -67,29 +71,8 @@ type Job struct {
 	// spills to a file in TempDir.
 	Memory  int64
 	TempDir string
-	Retry   retry.Policy
-	// IdleTimeout ends a request on which nothing moved for this long
-	// while there was something to send or a reply was due: a connection
-	// dropped without a word. Time spent waiting for the producer does not
-	// count. A resumable stream then continues on a new connection.
-	IdleTimeout time.Duration
-	// Limiter, if set, is a bandwidth budget the stream's bytes wait for.
-	Limiter Limiter
-	// Slots, if set, bounds the requests in flight per host; a stream's
-	// request holds its slot while it runs.
-	Slots watchdog.HostSlots
-	// CheckRedirect decides whether to follow a redirect (nil: up to 10).
-	CheckRedirect transfer.RedirectFunc
-	Meter         *transfer.Meter
-	Emit          func(transfer.Event)
 	// OnReply receives the server's replies in order, each once.
 	OnReply func(Reply)
-}
-
-// Limiter is a shared bandwidth budget.
-type Limiter interface {
-	WaitN(ctx context.Context, n int) error
-	Burst() int
 }
 
 // Reply is one line of the server's answer.
@@ -139,12 +122,11 @@ func New(j *Job) *Stream {
 	if j.Memory <= 0 {
 		j.Memory = DefaultMemory
 	}
-	if j.Meter == nil {
-		j.Meter = transfer.NewMeter()
+	if j.Env == nil {
+		j.Env = &send.Env{}
 	}
-	if j.Emit == nil {
-		j.Emit = func(transfer.Event) {}
-	}
+	j.Init()
+	j.MinSpeed = 0 // a stream goes at its producer's pace
 	if j.OnReply == nil {
 		j.OnReply = func(Reply) {}
 	}
@@ -178,7 +160,7 @@ func (s *Stream) Location() string {
 // Run sends the stream until it is complete and the server confirmed it,
 // or ctx ends (a resumable stream can Run again later), or it fails.
 func (s *Stream) Run(ctx context.Context) (*Result, error) {
-	rt := transfer.NewRetrier(s.j.Retry, s.j.Emit)
+	rt := s.j.Retrier()
 	for {
 		acked, _, _, _ := s.spool.state()
 		complete, err := s.attempt(ctx)
@@ -284,7 +266,7 @@ const repliesAfterHeader = "Ferry-Replies-After"
 // exchange sends one streamed request and reads its replies, under the
 // job's limits: a host slot, the idle watchdog, the bandwidth budget.
 func (s *Stream) exchange(ctx context.Context, method, target string, hdr http.Header, body *bodyReader) (complete bool, err error) {
-	err = s.limited(ctx, target, func(actx context.Context, wd *watchdog.Watchdog) error {
+	err = s.j.Attempt(ctx, target, func(actx context.Context, wd *watchdog.Watchdog) error {
 		var err error
 		complete, err = s.send(actx, wd, method, target, hdr, body)
 		return err
@@ -292,18 +274,9 @@ func (s *Stream) exchange(ctx context.Context, method, target string, hdr http.H
 	return complete, err
 }
 
-// limited runs one request to target under the job's limits.
-func (s *Stream) limited(ctx context.Context, target string, f func(actx context.Context, wd *watchdog.Watchdog) error) error {
-	host := ""
-	if u, err := url.Parse(target); err == nil {
-		host = u.Host
-	}
-	return watchdog.Attempt(ctx, host, watchdog.Limits{Slots: s.j.Slots, IdleTimeout: s.j.IdleTimeout}, f)
-}
-
 func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target string, hdr http.Header, body *bodyReader) (complete bool, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var loc atomic.Pointer[string]
 	interim := 0
 	trace := &httptrace.ClientTrace{
@@ -312,7 +285,7 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 			// looks at them: without a bound, a server could answer
 			// with them for ever.
 			if interim++; interim > maxInterim {
-				cancel() // wakes the body, which may wait for the producer
+				cancel(errTooManyInterim) // wakes the body, which may wait for the producer
 				return errTooManyInterim
 			}
 			if code == 104 {
@@ -323,27 +296,22 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 			return nil
 		},
 	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(s.redirects(ctx), trace), method, target, body)
+	x, err := s.j.NewRequest(httptrace.WithClientTrace(ctx, trace), wd, method, target, body)
 	if err != nil {
 		return false, err
 	}
+	req := x.Req
 	req.ContentLength = -1
-	s.addHeader(req)
 	for k, vs := range hdr {
 		req.Header[k] = vs
-	}
-	if req.Header.Get("User-Agent") == "" {
-		req.Header.Set("User-Agent", "ferry")
 	}
 	body.stop = func() bool { return ctx.Err() != nil }
 	body.ctx, body.wd = ctx, wd
 	stopWatch := context.AfterFunc(ctx, s.spool.wake)
 	defer stopWatch()
-	rec := transfer.NewRecorder(req)
-	rec.OnActivity = wd.Kick
-	req = req.WithContext(rec.WithContext(req.Context()))
 
-	resp, err := s.j.Client.Do(req)
+	x.Sent = body.sent.Load
+	resp, err := x.Do()
 	if l := loc.Load(); l != nil {
 		if lerr := s.setLocation(target, *l); lerr != nil {
 			if err == nil {
@@ -353,14 +321,9 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 		}
 	}
 	if err != nil {
-		s.record(rec, 0, body.sent.Load(), err)
-		if refusal, ok := transfer.RedirectRefusal(err); ok {
-			return false, refusal
-		}
-		return false, &transfer.Transient{Err: err}
+		return false, err
 	}
 	defer resp.Body.Close()
-	rec.Response(resp)
 	s.proto = resp.Proto
 	if l := resp.Header.Get("Location"); l != "" && s.j.Resumable {
 		if err := s.setLocation(target, l); err != nil {
@@ -369,7 +332,7 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 	}
 	if resp.StatusCode/100 != 2 {
 		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		s.record(rec, int64(len(b)), body.sent.Load(), rerr)
+		x.Finish(int64(len(b)), rerr)
 		se := transfer.ResponseError(resp)
 		if resp.StatusCode == http.StatusConflict && s.j.Resumable {
 			// The offset moved under us (another request landed
@@ -385,7 +348,7 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 	}
 	replies := &kickReader{r: resp.Body, wd: wd}
 	rerr := s.readReplies(replies)
-	s.record(rec, replies.n, body.sent.Load(), rerr)
+	x.Finish(replies.n, rerr)
 	if rerr != nil {
 		return false, &transfer.Transient{Err: rerr}
 	}
@@ -422,13 +385,6 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 		return true, nil
 	}
 	return false, nil
-}
-
-// record reports one request's transaction metrics.
-func (s *Stream) record(rec *transfer.Recorder, received, sent int64, err error) {
-	m := rec.Finish(received, err)
-	m.RequestBodyBytes = sent
-	s.j.Emit(transfer.MetricsEvent{Transaction: m})
 }
 
 // kickReader counts the reply bytes and tells the watchdog they moved.
@@ -469,7 +425,7 @@ func (s *Stream) setLocation(base, l string) error {
 
 // offset asks the server how much of the stream it holds.
 func (s *Stream) offset(ctx context.Context, loc string) (off int64, complete bool, err error) {
-	err = s.limited(ctx, loc, func(actx context.Context, wd *watchdog.Watchdog) error {
+	err = s.j.Attempt(ctx, loc, func(actx context.Context, wd *watchdog.Watchdog) error {
 		var err error
 		off, complete, err = s.head(actx, wd, loc)
 		return err
@@ -478,26 +434,17 @@ func (s *Stream) offset(ctx context.Context, loc string) (off int64, complete bo
 }
 
 func (s *Stream) head(ctx context.Context, wd *watchdog.Watchdog, loc string) (int64, bool, error) {
-	req, err := http.NewRequestWithContext(s.redirects(ctx), http.MethodHead, loc, nil)
+	x, err := s.j.NewRequest(ctx, wd, http.MethodHead, loc, nil)
 	if err != nil {
 		return 0, false, err
 	}
-	req.Header.Set("Upload-Draft-Interop-Version", interopVersion)
-	s.addHeader(req)
-	rec := transfer.NewRecorder(req)
-	rec.OnActivity = wd.Kick
-	req = req.WithContext(rec.WithContext(req.Context()))
-	resp, err := s.j.Client.Do(req)
+	x.Req.Header.Set("Upload-Draft-Interop-Version", interopVersion)
+	resp, err := x.Do()
 	if err != nil {
-		s.record(rec, 0, 0, err)
-		if refusal, ok := transfer.RedirectRefusal(err); ok {
-			return 0, false, refusal
-		}
-		return 0, false, &transfer.Transient{Err: err}
+		return 0, false, err
 	}
 	resp.Body.Close()
-	rec.Response(resp)
-	s.record(rec, 0, 0, nil)
+	x.Finish(0, nil)
 	if resp.StatusCode/100 != 2 {
 		se := transfer.ResponseError(resp)
 		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
@@ -624,26 +571,13 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	if stop == nil {
 		stop = func() bool { return false }
 	}
-	l := b.s.j.Limiter
-	if l != nil {
-		p = p[:min(len(p), l.Burst())]
-	}
-	n, err := b.s.spool.readAt(p, b.off, stop, b.waiting)
-	if n > 0 && l != nil {
-		b.hold(true)
-		werr := l.WaitN(b.ctx, n)
-		b.hold(false)
-		if werr != nil {
-			n, err = 0, werr
-		}
+	n, err := b.s.spool.readAt(b.s.j.Cap(p), b.off, stop, b.waiting)
+	if werr := b.s.j.Took(b.ctx, b.wd, n); werr != nil {
+		n, err = 0, werr
 	}
 	b.off += int64(n)
 	b.sent.Add(int64(n))
 	if n > 0 {
-		if b.wd != nil {
-			b.wd.Add(n)
-		}
-		b.s.j.Meter.Add(int64(n))
 		if !b.s.j.Resumable {
 			b.s.spool.ack(b.off) // nothing is ever sent twice
 		}
@@ -669,12 +603,3 @@ func (b *bodyReader) hold(on bool) {
 		b.wd.Release()
 	}
 }
-
-// redirects attaches the job's redirect policy to ctx, reporting each
-// redirect it allows, as every engine does.
-func (s *Stream) redirects(ctx context.Context) context.Context {
-	return transfer.WithRedirectHook(ctx, transfer.ReportRedirects(s.j.CheckRedirect, s.j.Emit))
-}
-
-// addHeader adds the job's own header fields to req.
-func (s *Stream) addHeader(req *http.Request) { transfer.AddHeader(req, s.j.Header, s.j.URL) }

@@ -169,7 +169,7 @@ func (p *parallelUpload) put(i int, failed bool) {
 
 // worker sends segments until none is left (or, for the probe, one).
 func (p *parallelUpload) worker(ctx context.Context, probe bool) error {
-	rt := transfer.NewRetrier(p.r.j.Retry, p.r.j.Emit)
+	rt := p.r.j.Retrier()
 	for {
 		i := p.take()
 		if i < 0 {

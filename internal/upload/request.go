@@ -13,11 +13,9 @@ import (
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
-// attempt runs one request under the job's limits (see watchdog.Attempt).
+// attempt runs one request under the job's limits (see send.Env.Attempt).
 func (r *run) attempt(ctx context.Context, f func(actx context.Context, wd *watchdog.Watchdog) error) error {
-	return watchdog.Attempt(ctx, r.host, watchdog.Limits{
-		Slots: r.j.Slots, IdleTimeout: r.j.IdleTimeout, MinSpeed: r.j.MinSpeed, MinSpeedTime: r.j.MinSpeedTime,
-	}, f)
+	return r.j.Attempt(ctx, r.j.URL, f)
 }
 
 // exchange sends one request and returns its response with the body read
@@ -25,54 +23,32 @@ func (r *run) attempt(ctx context.Context, f func(actx context.Context, wd *watc
 func (r *run) exchange(ctx context.Context, wd *watchdog.Watchdog, method, target string, hdr http.Header, body *section) (*http.Response, []byte, error) {
 	var rd io.Reader
 	if body != nil {
-		rd = &meteredReader{r: body.reader(), run: r, wd: wd, ctx: ctx}
+		rd = r.j.Metered(ctx, wd, body.reader())
 	}
-	req, err := http.NewRequestWithContext(transfer.WithRedirectHook(ctx, transfer.ReportRedirects(r.j.CheckRedirect, r.j.Emit)), method, target, rd)
+	x, err := r.j.NewRequest(ctx, wd, method, target, rd)
 	if err != nil {
 		return nil, nil, err
 	}
 	if body != nil {
-		req.ContentLength = body.n
-		req.GetBody = func() (io.ReadCloser, error) {
-			return io.NopCloser(&meteredReader{r: body.reader(), run: r, wd: wd, ctx: ctx}), nil
+		x.Sent = func() int64 { return body.n }
+		x.Req.ContentLength = body.n
+		x.Req.GetBody = func() (io.ReadCloser, error) {
+			return io.NopCloser(r.j.Metered(ctx, wd, body.reader())), nil
 		}
 		if body.n == 0 {
-			req.Body = http.NoBody
+			x.Req.Body = http.NoBody
 		}
 	}
-	transfer.AddHeader(req, r.j.Header, r.j.URL)
 	for k, vs := range hdr {
-		req.Header[k] = vs
+		x.Req.Header[k] = vs
 	}
-	if req.Header.Get("User-Agent") == "" {
-		req.Header.Set("User-Agent", "ferry")
-	}
-	rec := transfer.NewRecorder(req)
-	rec.OnActivity = wd.Kick
-	req = req.WithContext(rec.WithContext(req.Context()))
-	resp, err := r.j.Client.Do(req)
-	var sent int64
-	if body != nil {
-		sent = body.n
-	}
+	resp, err := x.Do()
 	if err != nil {
-		m := rec.Finish(0, err)
-		m.RequestBodyBytes = sent
-		r.j.Emit(transfer.MetricsEvent{Transaction: m})
-		if ctx.Err() != nil {
-			return nil, nil, context.Cause(ctx)
-		}
-		if refusal, ok := transfer.RedirectRefusal(err); ok {
-			return nil, nil, refusal
-		}
-		return nil, nil, &transfer.Transient{Err: err}
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
-	rec.Response(resp)
 	b, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	m := rec.Finish(int64(len(b)), rerr)
-	m.RequestBodyBytes = sent
-	r.j.Emit(transfer.MetricsEvent{Transaction: m})
+	x.Finish(int64(len(b)), rerr)
 	r.proto.Store(&resp.Proto)
 	if rerr != nil {
 		return nil, nil, &transfer.Transient{Err: rerr}
@@ -103,35 +79,6 @@ type section struct {
 }
 
 func (s *section) reader() io.Reader { return io.NewSectionReader(s.f, s.off, s.n) }
-
-// meteredReader counts what the transport takes from a request body: it
-// feeds progress and the watchdog, and waits for the bandwidth budget.
-type meteredReader struct {
-	r   io.Reader
-	run *run
-	wd  *watchdog.Watchdog
-	ctx context.Context
-}
-
-func (m *meteredReader) Read(p []byte) (int, error) {
-	if l := m.run.j.Limiter; l != nil {
-		p = p[:min(len(p), l.Burst())]
-	}
-	n, err := m.r.Read(p)
-	if n > 0 {
-		if l := m.run.j.Limiter; l != nil {
-			m.wd.Hold()
-			werr := l.WaitN(m.ctx, n)
-			m.wd.Release()
-			if werr != nil {
-				return 0, werr
-			}
-		}
-		m.wd.Add(n)
-		m.run.j.Meter.Add(int64(n))
-	}
-	return n, err
-}
 
 func keyOf(s string) string {
 	sum := sha256.Sum256([]byte(s))

@@ -11,18 +11,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/ferryhq/ferry/internal/retry"
+	"github.com/ferryhq/ferry/internal/send"
 	"github.com/ferryhq/ferry/internal/statefile"
 	"github.com/ferryhq/ferry/internal/transfer"
-	"github.com/ferryhq/ferry/internal/watchdog"
 )
 
 // Protocol names how a file is uploaded.
@@ -35,22 +32,13 @@ const (
 	Multipart Protocol = "multipart"
 )
 
-// Limiter is a shared bandwidth budget.
-type Limiter interface {
-	WaitN(ctx context.Context, n int) error
-	Burst() int
-}
-
-// HostSlots bounds the requests in flight to one host.
-type HostSlots = watchdog.HostSlots
-
-// Job describes one upload. Client, URL, Path and Journal are required.
+// Job describes one upload: the task's Env, whose URL is the creation
+// endpoint (tus, IETF) or the form's URL (multipart), and what is
+// particular to an upload. URL, Path and Journal are required.
 type Job struct {
-	Client   *http.Client
-	URL      string // the creation endpoint (tus, IETF) or the form's URL (multipart)
+	*send.Env
 	Path     string // the local file
 	Protocol Protocol
-	Header   http.Header
 	// Metadata is sent as tus Upload-Metadata (filename defaults to the
 	// file's base name).
 	Metadata map[string]string
@@ -69,17 +57,6 @@ type Job struct {
 	// job run again finds the upload complete on the server and finishes
 	// without sending it again. Whoever records the result removes it.
 	KeepState bool
-
-	Retry         retry.Policy
-	IdleTimeout   time.Duration
-	MinSpeed      int64
-	MinSpeedTime  time.Duration
-	Limiter       Limiter
-	Slots         HostSlots
-	CheckRedirect transfer.RedirectFunc
-
-	Meter *transfer.Meter
-	Emit  func(transfer.Event)
 }
 
 // Result describes a finished upload.
@@ -149,16 +126,11 @@ var ErrFileChanged = errors.New("ferry: the file changed while it was being uplo
 // Run uploads j to completion or until ctx is done; the journal keeps what
 // a later Run needs to continue.
 func Run(ctx context.Context, j *Job) (*Result, error) {
-	if j.Meter == nil {
-		j.Meter = transfer.NewMeter()
+	if j.Env == nil {
+		j.Env = &send.Env{}
 	}
-	if j.Emit == nil {
-		j.Emit = func(transfer.Event) {}
-	}
-	r := &run{j: j, resumedFrom: -1, retrier: transfer.NewRetrier(j.Retry, j.Emit)}
-	if u, err := url.Parse(j.URL); err == nil {
-		r.host = u.Host
-	}
+	j.Init()
+	r := &run{j: j, resumedFrom: -1, retrier: j.Retrier()}
 	err := r.loop(ctx)
 	if r.file != nil {
 		r.file.Close()
@@ -180,7 +152,6 @@ type stateFunc func(ctx context.Context) (stateFunc, error)
 
 type run struct {
 	j    *Job
-	host string
 	op   string
 	file *os.File
 	st   State
