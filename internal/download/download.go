@@ -105,14 +105,7 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 		r.close(err, ctx.Err() != nil)
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			err = context.Cause(ctx)
-		}
-		var te *transfer.Error
-		if !errors.As(err, &te) && !errors.Is(err, transfer.ErrCanceled) && ctx.Err() == nil {
-			err = &transfer.Error{Op: r.op, URL: j.URL, Err: err}
-		}
-		return nil, err
+		return nil, j.Failed(ctx, r.op, err)
 	}
 	return &r.res, nil
 }
@@ -136,7 +129,7 @@ func (r *run) close(err error, interrupted bool) {
 	}
 }
 
-type stateFunc func(ctx context.Context) (stateFunc, error)
+type stateFunc = transfer.Step
 
 type run struct {
 	j      *Job
@@ -161,18 +154,7 @@ type run struct {
 	res       Result
 }
 
-func (r *run) loop(ctx context.Context) error {
-	for f := stateFunc(r.open); f != nil; {
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
-		}
-		var err error
-		if f, err = f(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (r *run) loop(ctx context.Context) error { return transfer.RunSteps(ctx, r.open) }
 
 // open finds what an earlier run left: the journal's state and the .part
 // file. Nothing under the final name but a regular file is ever replaced,

@@ -136,19 +136,12 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 		r.file.Close()
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
-		}
-		var te *transfer.Error
-		if !errors.As(err, &te) {
-			err = &transfer.Error{Op: r.op, URL: j.URL, Err: err}
-		}
-		return nil, err
+		return nil, j.Failed(ctx, r.op, err)
 	}
 	return &r.res, nil
 }
 
-type stateFunc func(ctx context.Context) (stateFunc, error)
+type stateFunc = transfer.Step
 
 type run struct {
 	j    *Job
@@ -175,18 +168,7 @@ type run struct {
 	res        Result
 }
 
-func (r *run) loop(ctx context.Context) error {
-	for f := stateFunc(r.open); f != nil; {
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
-		}
-		var err error
-		if f, err = f(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (r *run) loop(ctx context.Context) error { return transfer.RunSteps(ctx, r.open) }
 
 // open reads the local file and what an earlier run left.
 func (r *run) open(ctx context.Context) (stateFunc, error) {
