@@ -48,7 +48,17 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	j.Init()
 	r := &run{j: j, queue: newQueue()}
 	r.keys.r = r
+	res, err := r.all(ctx)
+	if err != nil {
+		return nil, j.Failed(ctx, "hls", err)
+	}
+	return res, nil
+}
 
+// all is the whole download: the playlists, the segments, the local
+// playlists and the joined file.
+func (r *run) all(ctx context.Context) (*Result, error) {
+	j := r.j
 	body, base, err := r.fetchSmall(ctx, j.URL, false, hls.MaxPlaylistSize)
 	if err != nil {
 		return nil, &PlaylistError{URL: j.URL, Err: err}

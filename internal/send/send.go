@@ -9,6 +9,7 @@ package send
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -255,4 +256,18 @@ func (x *Exchange) Pump(ctx context.Context, resp *http.Response, body io.Reader
 	return pump.Body(ctx, body, buf, sink, pump.Options{
 		Watchdog: x.wd, Limiter: x.env.Limiter, Wakeup: pump.NewWakeup(x.current(), resp, left),
 	})
+}
+
+// Failed is the error a task's run of op ends with: the context's cause
+// once it ended (a suspension or a cancellation, for the task to read),
+// and otherwise err as a *transfer.Error naming op and the task's URL,
+// unless it is one already.
+func (e *Env) Failed(ctx context.Context, op string, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if _, ok := errors.AsType[*transfer.Error](err); ok || errors.Is(err, transfer.ErrCanceled) {
+		return err
+	}
+	return &transfer.Error{Op: op, URL: e.URL, Err: err}
 }

@@ -160,6 +160,14 @@ func (s *Stream) Location() string {
 // Run sends the stream until it is complete and the server confirmed it,
 // or ctx ends (a resumable stream can Run again later), or it fails.
 func (s *Stream) Run(ctx context.Context) (*Result, error) {
+	res, err := s.run(ctx)
+	if err != nil {
+		err = s.j.Failed(ctx, "stream", err)
+	}
+	return res, err
+}
+
+func (s *Stream) run(ctx context.Context) (*Result, error) {
 	rt := s.j.Retrier()
 	for {
 		acked, _, _, _ := s.spool.state()
