@@ -32,8 +32,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/ferryhq/ferry/internal/dialect"
 	"github.com/ferryhq/ferry/internal/send"
-	"github.com/ferryhq/ferry/internal/sfv"
 	"github.com/ferryhq/ferry/internal/transfer"
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
@@ -41,8 +41,8 @@ import (
 // DefaultMemory bounds the bytes a stream holds in memory.
 const DefaultMemory = 8 << 20
 
-// interopVersion is the draft interop version spoken.
-const interopVersion = "8"
+// proto is the resumable dialect a stream speaks.
+var proto = dialect.IETF8
 
 // maxReplyLine bounds one reply line.
 const maxReplyLine = 1 << 20
@@ -252,15 +252,16 @@ func (s *Stream) attempt(ctx context.Context) (complete bool, err error) {
 			s.spool.ack(off)
 			from = off
 			method, target = http.MethodPatch, loc
-			hdr.Set("Upload-Offset", strconv.FormatInt(off, 10))
-			hdr.Set("Content-Type", "application/partial-upload")
-			hdr.Set(repliesAfterHeader, strconv.FormatInt(s.lastSeq, 10))
 		}
 		// Once the producer has finished, the request carries the rest
 		// and says so; before that, appends stay open (?0).
 		_, _, closed, _ := s.spool.state()
-		hdr.Set("Upload-Complete", sfv.FormatBoolean(closed))
-		hdr.Set("Upload-Draft-Interop-Version", interopVersion)
+		if method == http.MethodPatch {
+			hdr = proto.Append(from, closed)
+			hdr.Set(repliesAfterHeader, strconv.FormatInt(s.lastSeq, 10))
+		} else {
+			hdr = proto.Create(-1, closed)
+		}
 	}
 	if method == http.MethodPost && s.j.ContentType != "" {
 		hdr.Set("Content-Type", s.j.ContentType)
@@ -365,9 +366,10 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 	if berr != nil && !errors.Is(berr, io.EOF) {
 		return false, &transfer.Transient{Err: berr}
 	}
-	if off, err := sfv.ParseInteger(resp.Trailer.Get("Upload-Offset")); err == nil {
-		s.spool.ack(off)
-		s.nextOff = off
+	trailerOff, trailerComplete, terr := proto.Offset(resp.Trailer)
+	if terr == nil {
+		s.spool.ack(trailerOff)
+		s.nextOff = trailerOff
 	} else {
 		s.nextOff = -1
 	}
@@ -386,7 +388,7 @@ func (s *Stream) send(ctx context.Context, wd *watchdog.Watchdog, method, target
 	if !s.j.Resumable {
 		return true, nil
 	}
-	if c, err := sfv.ParseBoolean(resp.Trailer.Get("Upload-Complete")); err == nil && c {
+	if terr == nil && trailerComplete {
 		return true, nil
 	}
 	if req.Header.Get("Upload-Complete") == "?1" {
@@ -446,7 +448,9 @@ func (s *Stream) head(ctx context.Context, wd *watchdog.Watchdog, loc string) (i
 	if err != nil {
 		return 0, false, err
 	}
-	x.Req.Header.Set("Upload-Draft-Interop-Version", interopVersion)
+	for k, vs := range proto.Header() {
+		x.Req.Header[k] = vs
+	}
 	resp, err := x.Do()
 	if err != nil {
 		return 0, false, err
@@ -469,14 +473,13 @@ func (s *Stream) head(ctx context.Context, wd *watchdog.Watchdog, loc string) (i
 // (base) and what was written, since bytes before base are gone from the
 // spool and bytes after written never existed.
 func offsetAnswer(h http.Header, base, written int64) (off int64, complete bool, err error) {
-	off, err = sfv.ParseInteger(h.Get("Upload-Offset"))
+	off, complete, err = proto.Offset(h)
 	if err != nil {
-		return 0, false, fmt.Errorf("stream: the server's Upload-Offset %q: %w", h.Get("Upload-Offset"), err)
+		return 0, false, fmt.Errorf("stream: the server's answer: %w", err)
 	}
 	if off < base || off > written {
 		return 0, false, fmt.Errorf("stream: the server holds %d bytes, outside the %d-%d this client can send", off, base, written)
 	}
-	complete, _ = sfv.ParseBoolean(h.Get("Upload-Complete"))
 	return off, complete, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/ferryhq/ferry/internal/dialect"
 	"github.com/ferryhq/ferry/internal/transfer"
 )
 
@@ -32,7 +33,7 @@ func FuzzServerAnswers(f *testing.F) {
 			}
 		}
 		h := http.Header{"Upload-Offset": {offset}, "Tus-Extension": {ext}, "Tus-Max-Size": {maxSize}, "Tus-Checksum-Algorithm": {sums}}
-		if v, err := parseOffset(h); err == nil && v < 0 {
+		if v, _, err := dialect.Tus.Offset(h); err == nil && v < 0 {
 			t.Fatalf("Upload-Offset %q read as %d", offset, v)
 		}
 		if off >= 0 && n >= 0 && off <= math.MaxInt64-n {

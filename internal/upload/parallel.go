@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/dialect"
 	"github.com/ferryhq/ferry/internal/transfer"
 )
 
@@ -277,7 +278,7 @@ func (r *run) concat(ctx context.Context) (string, error) {
 		}
 		parts = append(parts, u.RequestURI())
 	}
-	h := r.tusHeader()
+	h := dialect.Tus.Header()
 	h.Set("Upload-Concat", "final;"+strings.Join(parts, " "))
 	h.Set("Upload-Metadata", r.metadata())
 	if err := r.setReprDigest(h); err != nil {

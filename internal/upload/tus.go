@@ -6,16 +6,15 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"hash"
 	"io"
 	"net/http"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/dialect"
 	"github.com/ferryhq/ferry/internal/transfer"
 	"github.com/ferryhq/ferry/internal/watchdog"
 )
@@ -81,7 +80,13 @@ func (r *run) appendSize(sp *speed) int64 {
 	return n
 }
 
-func (r *run) tusHeader() http.Header { return http.Header{"Tus-Resumable": {"1.0.0"}} }
+// dialect is the resumable protocol the upload speaks.
+func (r *run) dialect() dialect.Dialect {
+	if r.st.Protocol == IETF {
+		return dialect.IETF6
+	}
+	return dialect.Tus
+}
 
 // metadata encodes tus Upload-Metadata: key base64(value), comma-separated.
 func (r *run) metadata() string {
@@ -104,8 +109,7 @@ func (r *run) metadata() string {
 // create makes a new tus upload of n bytes; partial marks it as a segment
 // to be concatenated later.
 func (r *run) create(ctx context.Context, n int64, partial bool) (string, error) {
-	h := r.tusHeader()
-	h.Set("Upload-Length", strconv.FormatInt(n, 10))
+	h := dialect.Tus.Create(n, false)
 	if partial {
 		h.Set("Upload-Concat", "partial")
 		return r.post(ctx, h)
@@ -139,11 +143,7 @@ func (r *run) post(ctx context.Context, h http.Header) (string, error) {
 func (r *run) offset(ctx context.Context, loc string) (int64, error) {
 	var off int64
 	err := r.attempt(ctx, func(actx context.Context, wd *watchdog.Watchdog) error {
-		h := r.tusHeader()
-		if r.st.Protocol == IETF {
-			h = r.ietfHeader()
-		}
-		resp, _, err := r.exchange(actx, wd, http.MethodHead, loc, h, nil)
+		resp, _, err := r.exchange(actx, wd, http.MethodHead, loc, r.dialect().Header(), nil)
 		if err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ func (r *run) offset(ctx context.Context, loc string) (int64, error) {
 		default:
 			return transfer.ResponseError(resp)
 		}
-		off, err = parseOffset(resp.Header)
+		off, _, err = r.dialect().Offset(resp.Header)
 		if err != nil {
 			return errors.New("server answered HEAD without a valid Upload-Offset")
 		}
@@ -173,21 +173,15 @@ func (r *run) appendAt(ctx context.Context, loc string, start, off, n int64, las
 	var newOff int64
 	err := r.attempt(ctx, func(actx context.Context, wd *watchdog.Watchdog) error {
 		body := &section{f: r.file, off: start + off, n: n}
-		var h http.Header
+		h := r.dialect().Append(off, last)
 		if r.st.Protocol == IETF {
-			h = r.ietfAppendHeader(off, last)
 			// RFC 9530 §2: the digest of this append's content, so the
 			// server can refuse bytes damaged on the way.
 			if d := contentDigest(body); d != "" {
 				h.Set("Content-Digest", d)
 			}
-		} else {
-			h = r.tusHeader()
-			h.Set("Content-Type", "application/offset+octet-stream")
-			h.Set("Upload-Offset", strconv.FormatInt(off, 10))
-			if alg, sum := r.checksum(body); alg != "" {
-				h.Set("Upload-Checksum", alg+" "+sum)
-			}
+		} else if alg, sum := r.checksum(body); alg != "" {
+			h.Set("Upload-Checksum", alg+" "+sum)
 		}
 		resp, _, err := r.exchange(actx, wd, http.MethodPatch, loc, h, body)
 		if err != nil {
@@ -221,22 +215,11 @@ func (r *run) appendAt(ctx context.Context, loc string, start, off, n int64, las
 // started at.
 var errNothingAcked = &transfer.Transient{Err: errors.New("the server acknowledged none of an append")}
 
-// parseOffset reads a server's Upload-Offset: decimal digits (tus 1.0
-// §Upload-Offset; an sf-integer of the IETF draft has the same form), no
-// sign, no spaces.
-func parseOffset(h http.Header) (int64, error) {
-	v := h.Get("Upload-Offset")
-	if v == "" || len(v) > 19 || strings.Trim(v, "0123456789") != "" {
-		return 0, fmt.Errorf("invalid Upload-Offset %q", v)
-	}
-	return strconv.ParseInt(v, 10, 64)
-}
-
 // ackedOffset reads the offset a server acknowledged for an append of n
 // bytes at off: it must be in [off, off+n], since the server can neither
 // lose bytes it had nor keep more than it was sent.
 func ackedOffset(h http.Header, off, n int64) (int64, error) {
-	got, err := parseOffset(h)
+	got, _, err := dialect.Tus.Offset(h)
 	if err != nil || got < off || got-off > n {
 		return 0, errors.New("server acknowledged an impossible Upload-Offset")
 	}
