@@ -253,14 +253,19 @@ func (p *parallel) adapt(ctx context.Context) {
 
 // checkpoints makes the map of fetched ranges durable every interval.
 func (p *parallel) checkpoints(ctx context.Context) {
-	t := time.NewTicker(checkpointEvery)
+	every(ctx, checkpointEvery, func() { p.r.checkpoint(p.sched) })
+}
+
+// every calls f every d until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			p.r.checkpoint(p.sched)
+			f()
 		}
 	}
 }
@@ -283,16 +288,7 @@ func (r *run) checkpoint(sched *segment.Scheduler) error {
 // hashPrefix hashes the file in order as its leading run of fetched bytes
 // grows, so the digest is mostly done when the last byte arrives.
 func (p *parallel) hashPrefix(ctx context.Context) {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			p.r.sums.catchUp(p.r.part, p.sched.Prefix())
-		}
-	}
+	every(ctx, 100*time.Millisecond, func() { p.r.sums.catchUp(p.r.part, p.sched.Prefix()) })
 }
 
 // worker fetches ranges until none is left, retrying its own failures.
