@@ -77,16 +77,23 @@ func (c *config) errorf(format string, args ...any) {
 	c.errs = append(c.errs, fmt.Sprintf(format, args...))
 }
 
+// checked is an option that applies set when its arguments are ok, and
+// otherwise records the error, which New reports.
+func checked(ok bool, set func(c *config), format string, args ...any) Option {
+	return func(c *config) {
+		if !ok {
+			c.errorf(format, args...)
+			return
+		}
+		set(c)
+	}
+}
+
 // Size sets the size in bytes of the resource (default 1 MiB). The content is
 // generated as it is sent, so even a resource of many GiB costs no memory.
 func Size(n int64) Option {
-	return func(c *config) {
-		if n < 0 {
-			c.errorf("Size(%d): negative size", n)
-			return
-		}
-		c.size = n
-	}
+	return checked(n >= 0, func(c *config) { c.size = n },
+		"Size(%d): negative size", n)
 }
 
 // Seed selects the content (default 1). Servers with the same seed, size and
@@ -131,13 +138,8 @@ func IgnoreRange() Option {
 // by [ChangeETagAfter], the ETag is "s-v2". By default the ETag is derived
 // from the seed and the version, like "v1-1b2c3d4e5f60718a".
 func ETag(s string) Option {
-	return func(c *config) {
-		if s == "" || strings.ContainsAny(s, "\"\x00\r\n") {
-			c.errorf("ETag(%q): an ETag needs a non-empty tag without quotes or control characters", s)
-			return
-		}
-		c.etag = s
-	}
+	return checked(s != "" && !strings.ContainsAny(s, "\"\x00\r\n"), func(c *config) { c.etag = s },
+		"ETag(%q): an ETag needs a non-empty tag without quotes or control characters", s)
 }
 
 // WeakETag sends the ETag as a weak validator, W/"...". A weak ETag never
@@ -171,39 +173,24 @@ func LastModifiedOnly() Option {
 // [Server.SHA256] and [Server.ETag] follow the change. ChangeETagAfter(0)
 // serves version 2 from the start.
 func ChangeETagAfter(n int) Option {
-	return func(c *config) {
-		if n < 0 {
-			c.errorf("ChangeETagAfter(%d): negative count", n)
-			return
-		}
-		c.changeAfter = n
-	}
+	return checked(n >= 0, func(c *config) { c.changeAfter = n },
+		"ChangeETagAfter(%d): negative count", n)
 }
 
 // ChangedSize sets the size of version 2 of the resource, the one served
 // after the change made by [ChangeETagAfter]. Without ChangedSize, both
 // versions have the same size.
 func ChangedSize(n int64) Option {
-	return func(c *config) {
-		if n < 0 {
-			c.errorf("ChangedSize(%d): negative size", n)
-			return
-		}
-		c.changedSize = n
-	}
+	return checked(n >= 0, func(c *config) { c.changedSize = n },
+		"ChangedSize(%d): negative size", n)
 }
 
 // RefuseHEAD answers every HEAD request with status (such as 405, 403 or
 // 501), no body, and neither ETag nor Last-Modified nor Accept-Ranges. A 405
 // carries "Allow: GET". GET is unaffected.
 func RefuseHEAD(status int) Option {
-	return func(c *config) {
-		if !validStatus(status) {
-			c.errorf("RefuseHEAD(%d): not a final status code", status)
-			return
-		}
-		c.refuseHEAD = status
-	}
+	return checked(validStatus(status), func(c *config) { c.refuseHEAD = status },
+		"RefuseHEAD(%d): not a final status code", status)
 }
 
 // SlowFirstByte waits d before answering each GET and HEAD of the resource,
@@ -219,26 +206,16 @@ func SlowFirstByte(d time.Duration) Option {
 // validators, and a short text/plain body. Later requests are answered
 // normally.
 func RetryAfter(status int, value string, times int) Option {
-	return func(c *config) {
-		if !validStatus(status) || times < 0 {
-			c.errorf("RetryAfter(%d, %q, %d): bad status or count", status, value, times)
-			return
-		}
-		c.retryStatus, c.retryValue, c.retryTimes = status, value, times
-	}
+	return checked(validStatus(status) && times >= 0, func(c *config) { c.retryStatus, c.retryValue, c.retryTimes = status, value, times },
+		"RetryAfter(%d, %q, %d): bad status or count", status, value, times)
 }
 
 // Status answers the first times GET requests for the resource with code
 // (such as 500 or 404), no validators and a short text/plain body (no body
 // for 204 and 304). HEAD requests and later GETs are answered normally.
 func Status(code int, times int) Option {
-	return func(c *config) {
-		if !validStatus(code) || times < 0 {
-			c.errorf("Status(%d, %d): bad status or count", code, times)
-			return
-		}
-		c.status, c.statusTimes = code, times
-	}
+	return checked(validStatus(code) && times >= 0, func(c *config) { c.status, c.statusTimes = code, times },
+		"Status(%d, %d): bad status or count", code, times)
 }
 
 // DropAfter cuts the first times GET responses that have a body (200 or 206)
@@ -248,13 +225,8 @@ func Status(code int, times int) Option {
 // body of n bytes or fewer is sent whole and the response completes normally
 // (the count is still used up). With [GzipRanged], n counts compressed bytes.
 func DropAfter(n int64, times int) Option {
-	return func(c *config) {
-		if n < 0 || times < 0 {
-			c.errorf("DropAfter(%d, %d): negative argument", n, times)
-			return
-		}
-		c.dropAfter, c.dropTimes = n, times
-	}
+	return checked(n >= 0 && times >= 0, func(c *config) { c.dropAfter, c.dropTimes = n, times },
+		"DropAfter(%d, %d): negative argument", n, times)
 }
 
 // Stall pauses the first times GET responses that have a body (200 or 206):
@@ -264,26 +236,16 @@ func DropAfter(n int64, times int) Option {
 // a pause (the count is still used up). With [GzipRanged], after counts
 // compressed bytes.
 func Stall(after int64, d time.Duration, times int) Option {
-	return func(c *config) {
-		if after < 0 || d < 0 || times < 0 {
-			c.errorf("Stall(%d, %v, %d): negative argument", after, d, times)
-			return
-		}
-		c.stallAfter, c.stallFor, c.stallTimes = after, d, times
-	}
+	return checked(after >= 0 && d >= 0 && times >= 0, func(c *config) { c.stallAfter, c.stallFor, c.stallTimes = after, d, times },
+		"Stall(%d, %v, %d): negative argument", after, d, times)
 }
 
 // Throttle sends every response body at about bytesPerSec bytes per second,
 // in small flushed chunks (at most a tenth of a second's worth each), so the
 // body arrives slowly but never stalls.
 func Throttle(bytesPerSec int64) Option {
-	return func(c *config) {
-		if bytesPerSec <= 0 {
-			c.errorf("Throttle(%d): rate must be positive", bytesPerSec)
-			return
-		}
-		c.throttle = bytesPerSec
-	}
+	return checked(bytesPerSec > 0, func(c *config) { c.throttle = bytesPerSec },
+		"Throttle(%d): rate must be positive", bytesPerSec)
 }
 
 // WrongContentRange makes the server lie in its first times 206 responses:
@@ -292,13 +254,8 @@ func Throttle(bytesPerSec int64) Option {
 // "Content-Range: bytes (a+1)-(b+1)/size", the whole range shifted by one.
 // The end may then equal the size, which no honest server sends.
 func WrongContentRange(times int) Option {
-	return func(c *config) {
-		if times < 0 {
-			c.errorf("WrongContentRange(%d): negative count", times)
-			return
-		}
-		c.wrongContentRange = times
-	}
+	return checked(times >= 0, func(c *config) { c.wrongContentRange = times },
+		"WrongContentRange(%d): negative count", times)
 }
 
 // GzipRanged makes a broken server that compresses partial content: every
@@ -318,13 +275,8 @@ func GzipRanged() Option {
 // resource. Without Redirect, /redirect/... serves the resource like any
 // other path.
 func Redirect(n int) Option {
-	return func(c *config) {
-		if n < 0 {
-			c.errorf("Redirect(%d): negative count", n)
-			return
-		}
-		c.redirects = n
-	}
+	return checked(n >= 0, func(c *config) { c.redirects = n },
+		"Redirect(%d): negative count", n)
 }
 
 // Handler wraps the server's handler with wrap, to add faults of one's own.
@@ -332,13 +284,8 @@ func Redirect(n int) Option {
 // [Server.Requests] logs what the client got from it. With several Handler
 // options, the first one given is the outermost.
 func Handler(wrap func(http.Handler) http.Handler) Option {
-	return func(c *config) {
-		if wrap == nil {
-			c.errorf("Handler(nil)")
-			return
-		}
-		c.wrappers = append(c.wrappers, wrap)
-	}
+	return checked(wrap != nil, func(c *config) { c.wrappers = append(c.wrappers, wrap) },
+		"Handler(nil)")
 }
 
 func validStatus(code int) bool { return code >= 200 && code <= 599 }
