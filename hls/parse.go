@@ -405,7 +405,34 @@ func (p *parser) uri(line string) error {
 	return nil
 }
 
+// tagKinds are the tags that belong to one kind of playlist.
+var tagKinds = map[string]kind{
+	"EXT-X-STREAM-INF":             masterKind,
+	"EXT-X-I-FRAME-STREAM-INF":     masterKind,
+	"EXT-X-MEDIA":                  masterKind,
+	"EXT-X-SESSION-KEY":            masterKind,
+	"EXT-X-TARGETDURATION":         mediaKind,
+	"EXT-X-PLAYLIST-TYPE":          mediaKind,
+	"EXT-X-ENDLIST":                mediaKind,
+	"EXT-X-I-FRAMES-ONLY":          mediaKind,
+	"EXTINF":                       mediaKind,
+	"EXT-X-BYTERANGE":              mediaKind,
+	"EXT-X-DISCONTINUITY":          mediaKind,
+	"EXT-X-KEY":                    mediaKind,
+	"EXT-X-MAP":                    mediaKind,
+	"EXT-X-PROGRAM-DATE-TIME":      mediaKind,
+	"EXT-X-GAP":                    mediaKind,
+	"EXT-X-BITRATE":                mediaKind,
+	"EXT-X-MEDIA-SEQUENCE":         mediaKind,
+	"EXT-X-DISCONTINUITY-SEQUENCE": mediaKind,
+}
+
 func (p *parser) tag(name, value string) error {
+	if k, ok := tagKinds[name]; ok {
+		if err := p.setKind(k, name); err != nil {
+			return err
+		}
+	}
 	switch name {
 	// Tags of either kind of playlist (RFC 8216 §4.3.1, §4.3.5).
 	case "EXT-X-VERSION":
@@ -434,18 +461,12 @@ func (p *parser) tag(name, value string) error {
 
 	// Master playlist tags (§4.3.4).
 	case "EXT-X-STREAM-INF":
-		if err := p.setKind(masterKind, name); err != nil {
-			return err
-		}
 		v, err := p.variantAttrs(name, value)
 		if err != nil {
 			return err
 		}
 		p.variant, p.variantLine = v, p.line
 	case "EXT-X-I-FRAME-STREAM-INF":
-		if err := p.setKind(masterKind, name); err != nil {
-			return err
-		}
 		v, err := p.variantAttrs(name, value)
 		if err != nil {
 			return err
@@ -455,14 +476,8 @@ func (p *parser) tag(name, value string) error {
 		}
 		p.master.IFrameVariants = append(p.master.IFrameVariants, *v)
 	case "EXT-X-MEDIA":
-		if err := p.setKind(masterKind, name); err != nil {
-			return err
-		}
 		return p.rendition(name, value)
 	case "EXT-X-SESSION-KEY":
-		if err := p.setKind(masterKind, name); err != nil {
-			return err
-		}
 		k, err := p.keyAttrs(name, value)
 		if err != nil {
 			return err
@@ -477,9 +492,6 @@ func (p *parser) tag(name, value string) error {
 
 	// Media playlist tags (§4.3.3).
 	case "EXT-X-TARGETDURATION":
-		if err := p.setKind(mediaKind, name); err != nil {
-			return err
-		}
 		if err := p.once(name); err != nil {
 			return err
 		}
@@ -501,9 +513,6 @@ func (p *parser) tag(name, value string) error {
 		}
 		p.media.DiscontinuitySequence = v
 	case "EXT-X-PLAYLIST-TYPE":
-		if err := p.setKind(mediaKind, name); err != nil {
-			return err
-		}
 		if err := p.once(name); err != nil {
 			return err
 		}
@@ -512,21 +521,12 @@ func (p *parser) tag(name, value string) error {
 		}
 		p.media.PlaylistType = value
 	case "EXT-X-ENDLIST":
-		if err := p.setKind(mediaKind, name); err != nil {
-			return err
-		}
 		p.media.EndList = true
 	case "EXT-X-I-FRAMES-ONLY":
-		if err := p.setKind(mediaKind, name); err != nil {
-			return err
-		}
 		p.media.IFramesOnly = true
 
 	// Media segment tags (§4.3.2): they apply to the next URI line.
 	case "EXTINF":
-		if err := p.setKind(mediaKind, name); err != nil {
-			return err
-		}
 		if p.haveInf {
 			return p.errorf("EXTINF after the EXTINF on line %d, without a URI between them", p.infLine)
 		}
@@ -543,51 +543,30 @@ func (p *parser) tag(name, value string) error {
 		p.next.Duration, p.next.Title = dur, title
 		p.haveInf, p.infLine = true, p.line
 	case "EXT-X-BYTERANGE":
-		if err := p.setKind(mediaKind, name); err != nil {
-			return err
-		}
 		n, o, hasOffset, err := parseRange(value)
 		if err != nil {
 			return p.errorf("EXT-X-BYTERANGE: %v", err)
 		}
 		p.rng = &pendingRange{length: n, offset: o, hasOffset: hasOffset, line: p.line}
 	case "EXT-X-DISCONTINUITY":
-		if err := p.setKind(mediaKind, name); err != nil {
-			return err
-		}
 		p.next.Discontinuity = true
 	case "EXT-X-KEY":
-		if err := p.setKind(mediaKind, name); err != nil {
-			return err
-		}
 		k, err := p.keyAttrs(name, value)
 		if err != nil {
 			return err
 		}
 		p.key = k
 	case "EXT-X-MAP":
-		if err := p.setKind(mediaKind, name); err != nil {
-			return err
-		}
 		return p.mapAttrs(name, value)
 	case "EXT-X-PROGRAM-DATE-TIME":
-		if err := p.setKind(mediaKind, name); err != nil {
-			return err
-		}
 		t, err := parseTime(value)
 		if err != nil {
 			return p.errorf("EXT-X-PROGRAM-DATE-TIME: %v", err)
 		}
 		p.next.ProgramDateTime = t
 	case "EXT-X-GAP":
-		if err := p.setKind(mediaKind, name); err != nil {
-			return err
-		}
 		p.next.Gap = true
 	case "EXT-X-BITRATE":
-		if err := p.setKind(mediaKind, name); err != nil {
-			return err
-		}
 		v, err := p.int(name, value)
 		if err != nil {
 			return err
@@ -602,9 +581,6 @@ func (p *parser) tag(name, value string) error {
 // count from the first segment (§4.3.3.2, §4.3.3.3); the media sequence
 // number also gives a segment the IV to decrypt it with.
 func (p *parser) sequence(name, value string) (int64, error) {
-	if err := p.setKind(mediaKind, name); err != nil {
-		return 0, err
-	}
 	if err := p.once(name); err != nil {
 		return 0, err
 	}
