@@ -36,10 +36,7 @@ func init() {
 // must leave nothing under the final name.
 func outcome(r *result, res cli, what, out string, good []string, existed bool) {
 	switch {
-	case res.crashed():
-		r.crash("%s: %s", what, tail(res.stderr, 15))
-	case res.killed:
-		r.bad("%s: still running after its time (hung)", what)
+	case r.broke(res, what):
 	case res.code == 0:
 		got := fileSHA256(out)
 		if !slices.Contains(good, got) {
@@ -175,10 +172,7 @@ func attackLinks(ctx context.Context, e *env, r *result) error {
 					}
 				}
 				switch {
-				case res.crashed():
-					r.crash("%s: %s", what, tail(res.stderr, 10))
-				case res.killed:
-					r.bad("%s: hung", what)
+				case r.broke(res, what):
 				case res.code == 0:
 					if fi, err := os.Lstat(out); err != nil || !fi.Mode().IsRegular() || !slices.Contains(good, fileSHA256(out)) {
 						if suffix == "" && (p.name == "directory" || p.name == "symlink to a directory") {
@@ -289,10 +283,7 @@ func attackFailFast(ctx context.Context, e *env, r *result) error {
 			tries := handshakes - before
 			mu.Unlock()
 			switch {
-			case res.crashed():
-				r.crash("%s: %s", c.what, tail(res.stderr, 10))
-			case res.killed:
-				r.bad("%s: still retrying after 40 s", c.what)
+			case r.broke(res, c.what):
 			case res.code != 1:
 				r.bad("%s: exit %d", c.what, res.code)
 			case strings.Contains(c.what, "certificate") && tries > 2:
@@ -447,10 +438,7 @@ func attackBounds(ctx context.Context, e *env, r *result) error {
 			r.inputs++
 			res := runFerry(ctx, e, dir, 30*time.Second, nil, append(args, "-q")...)
 			switch {
-			case res.crashed():
-				r.crash("ferry %s: %s", strings.Join(args[2:], " "), tail(res.stderr, 10))
-			case res.killed:
-				r.bad("ferry %s %s: still running after 30 s", args[0], strings.Join(args[2:], " "))
+			case r.broke(res, "ferry "+args[0]+" "+strings.Join(args[2:], " ")):
 			case res.code != 2:
 				r.bad("ferry %s %s: exit %d, want 2 (usage)", args[0], strings.Join(args[2:], " "), res.code)
 			}
@@ -492,10 +480,7 @@ func attackBounds(ctx context.Context, e *env, r *result) error {
 		out := filepath.Join(dir, "hls-"+strings.ReplaceAll(name, " ", "-"))
 		res, rss := runFerryRSS(ctx, e, dir, 3*time.Minute, "hls", "-q", "--json", hs.URL+"/"+strings.ReplaceAll(name, " ", "%20"), "-o", out)
 		switch {
-		case res.crashed():
-			r.crash("hls of %s: %s", name, tail(res.stderr, 10))
-		case res.killed:
-			r.bad("hls of %s: still running after 3 min", name)
+		case r.broke(res, "hls of "+name):
 		case name == "a million segments":
 			if res.code == 0 && rss > 200<<20 {
 				r.bad("hls of %s: peak RSS %d MiB (limit 200)", name, rss>>20)

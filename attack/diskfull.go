@@ -157,10 +157,7 @@ kill $!
 	r.inputs++
 	first := runFerry(ctx, e, work, 2*time.Minute, nil, args...)
 	switch {
-	case first.crashed():
-		r.crash("put %d into a full disk: %s", i, tail(first.stderr, 10))
-	case first.killed:
-		r.bad("put %d into a full disk: hung", i)
+	case r.broke(first, fmt.Sprintf("put %d into a full disk", i)):
 	case first.code == 0:
 		r.bad("put %d into a disk too small for it: exit 0", i)
 	}

@@ -156,6 +156,21 @@ func (c cli) crashed() bool {
 	return hasPanic(c.stderr) || (c.code < 0 && !c.killed)
 }
 
+// broke records a run of what that crashed or was still running when its
+// time was up, and reports whether it did: what else it did then says
+// nothing.
+func (r *result) broke(c cli, what string) bool {
+	switch {
+	case c.crashed():
+		r.crash("%s: %s", what, tail(c.stderr, 10))
+	case c.killed:
+		r.bad("%s: still running when its time was up (hung)", what)
+	default:
+		return false
+	}
+	return true
+}
+
 // runFerry runs the ferry binary with args in dir, giving up after timeout.
 func runFerry(ctx context.Context, e *env, dir string, timeout time.Duration, stdin io.Reader, args ...string) cli {
 	return runFerryWith(ctx, e, dir, timeout, nil, nil, args...)
