@@ -397,47 +397,32 @@ func (s *Session) backgroundTask(ctx context.Context, nt bgapi.NewTask) (*Task, 
 	return s.newTask(ctx, &bgWork{s: s, id: bt.ID})
 }
 
-// The daemon's working directory is not this program's: paths go absolute.
-
 func (s *Session) backgroundDownload(ctx context.Context, req DownloadRequest) (*Task, error) {
 	if req.ResumeData != nil || req.Continue {
 		return nil, fmt.Errorf("%w: ResumeData and Continue are not for background sessions", ErrInvalidRequest)
 	}
-	path, err := filepath.Abs(req.Path)
+	spec, err := downloadSpec(req, mergeHeaders(s.cfg.Header, req.Header))
 	if err != nil {
 		return nil, err
 	}
-	return s.backgroundTask(ctx, bgapi.NewTask{Get: &bgapi.GetRequest{URL: req.URL, Path: path,
-		Connections: req.Connections, Checksum: req.Checksum, CreateDirs: req.CreateDirs,
-		Header: mergeHeaders(s.cfg.Header, req.Header)}})
+	return s.backgroundTask(ctx, bgapi.NewTask{Get: spec})
 }
 
 func (s *Session) backgroundUpload(ctx context.Context, req UploadRequest) (*Task, error) {
-	path, err := filepath.Abs(req.Path)
+	spec, err := uploadSpec(req, mergeHeaders(s.cfg.Header, req.Header))
 	if err != nil {
 		return nil, err
 	}
-	return s.backgroundTask(ctx, bgapi.NewTask{Put: &bgapi.PutRequest{URL: req.URL, Path: path,
-		Protocol: string(req.Protocol), Connections: req.Connections, ChunkSize: req.ChunkSize,
-		Metadata: req.Metadata, FieldName: req.FieldName, Header: mergeHeaders(s.cfg.Header, req.Header)}})
+	return s.backgroundTask(ctx, bgapi.NewTask{Put: spec})
 }
 
 func (s *Session) backgroundHLS(ctx context.Context, req HLSRequest) (*Task, error) {
 	if req.StopLive != nil {
 		return nil, fmt.Errorf("%w: StopLive is not for background sessions", ErrInvalidRequest)
 	}
-	dir, err := filepath.Abs(req.Dir)
+	spec, err := hlsSpec(req, mergeHeaders(s.cfg.Header, req.Header))
 	if err != nil {
 		return nil, err
 	}
-	concat := req.Concat
-	if concat != "" {
-		if concat, err = filepath.Abs(concat); err != nil {
-			return nil, err
-		}
-	}
-	return s.backgroundTask(ctx, bgapi.NewTask{HLS: &bgapi.HLSRequest{URL: req.URL, Dir: dir,
-		Variant: req.Variant, MaxBandwidth: req.MaxBandwidth, Connections: req.Connections,
-		LiveDuration: bgapi.Duration(req.LiveDuration), AllowHoles: req.AllowHoles, Concat: concat,
-		MaxSegments: req.MaxSegments, Header: mergeHeaders(s.cfg.Header, req.Header)}})
+	return s.backgroundTask(ctx, bgapi.NewTask{HLS: spec})
 }

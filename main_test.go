@@ -28,4 +28,17 @@ func TestClientDependencies(t *testing.T) {
 			}
 		}
 	}
+	// The daemon runs tasks through the library's table of kinds, never
+	// an engine of its own.
+	out, err = exec.Command("go", "list", "-f", `{{join .Imports " "}}`, "github.com/ferryhq/ferry/daemon").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, engine := range []string{"/internal/download", "/internal/upload", "/internal/hlsdownload", "/internal/stream", "/internal/send"} {
+			if pkg == "github.com/ferryhq/ferry"+engine {
+				t.Errorf("the daemon imports the engine %s", pkg)
+			}
+		}
+	}
 }

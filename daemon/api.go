@@ -7,12 +7,11 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
 
-	"github.com/ferryhq/ferry/internal/atomicfile"
+	"github.com/ferryhq/ferry"
 	"github.com/ferryhq/ferry/internal/bgapi"
 	"github.com/ferryhq/ferry/internal/journal"
 )
@@ -120,42 +119,14 @@ func (d *daemon) create(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkRequest refuses what the daemon could never run, so that a mistake
-// is told to the caller rather than found later: the library's own checks
-// of the request it will become, and absolute paths.
+// is told to the caller rather than found later (ferry.StoredTask.Check),
+// and returns the spec to keep.
 func checkRequest(nt *bgapi.NewTask) (json.RawMessage, error) {
-	var v any
-	var err error
-	switch {
-	case nt.Get != nil:
-		if !filepath.IsAbs(nt.Get.Path) {
-			return nil, fmt.Errorf("path %q is not absolute", nt.Get.Path)
-		}
-		if d, _ := atomicfile.Classify(nt.Get.Path); d == atomicfile.Stream {
-			return nil, fmt.Errorf("path %q is a device or FIFO: the daemon writes regular files", nt.Get.Path)
-		}
-		// Kept with the file's own name (a directory gets the file inside),
-		// so that every later step names the same files.
-		req := getRequest(*nt.Get)
-		err = req.Validate()
-		nt.Get.Path = req.Path
-		v = nt.Get
-	case nt.Put != nil:
-		if !filepath.IsAbs(nt.Put.Path) {
-			return nil, fmt.Errorf("path %q is not absolute", nt.Put.Path)
-		}
-		req := putRequest(*nt.Put)
-		v, err = nt.Put, req.Validate()
-	case nt.HLS != nil:
-		if !filepath.IsAbs(nt.HLS.Dir) || (nt.HLS.Concat != "" && !filepath.IsAbs(nt.HLS.Concat)) {
-			return nil, fmt.Errorf("dir %q and concat %q must be absolute", nt.HLS.Dir, nt.HLS.Concat)
-		}
-		req := hlsRequest(*nt.HLS)
-		v, err = nt.HLS, req.Validate()
-	}
+	spec, err := nt.Spec()
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(v)
+	return ferry.StoredTask{Kind: nt.Kind(), Spec: spec}.Check()
 }
 
 func (d *daemon) list(w http.ResponseWriter, r *http.Request) {

@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/ferryhq/ferry"
 	"github.com/ferryhq/ferry/internal/bgapi"
-	"github.com/ferryhq/ferry/internal/download"
 	"github.com/ferryhq/ferry/internal/journal"
 	"github.com/ferryhq/ferry/internal/retry"
 )
@@ -264,49 +262,13 @@ func (d *daemon) enqueueLater(id string) {
 
 // newTransfer starts the engine for t.
 func (d *daemon) newTransfer(ctx context.Context, t *journal.Task) (*ferry.Task, error) {
-	switch t.Kind {
-	case bgapi.KindGet:
-		var r bgapi.GetRequest
-		if err := json.Unmarshal(t.Request, &r); err != nil {
-			return nil, err
-		}
-		return d.s.Download(ctx, getRequest(r))
-	case bgapi.KindPut:
-		var r bgapi.PutRequest
-		if err := json.Unmarshal(t.Request, &r); err != nil {
-			return nil, err
-		}
-		return d.s.Upload(ctx, putRequest(r))
-	case bgapi.KindHLS:
-		var r bgapi.HLSRequest
-		if err := json.Unmarshal(t.Request, &r); err != nil {
-			return nil, err
-		}
-		return d.s.HLS(ctx, hlsRequest(r))
-	}
-	return nil, fmt.Errorf("unknown kind %q", t.Kind)
+	return d.s.StartStored(ctx, stored(t))
 }
 
-// Downloads and uploads keep their state until the journal has their
-// result (see finish): a daemon killed in between finds them complete
-// instead of transferring them again.
-
-func getRequest(r bgapi.GetRequest) ferry.DownloadRequest {
-	return ferry.DownloadRequest{URL: r.URL, Path: r.Path, Connections: r.Connections,
-		Checksum: r.Checksum, CreateDirs: r.CreateDirs, Header: r.Header, SHA256: true, KeepState: true}
-}
-
-func putRequest(r bgapi.PutRequest) ferry.UploadRequest {
-	return ferry.UploadRequest{URL: r.URL, Path: r.Path, Protocol: ferry.Protocol(r.Protocol),
-		Connections: r.Connections, ChunkSize: r.ChunkSize, Metadata: r.Metadata, FieldName: r.FieldName,
-		Header: r.Header, SHA256: true, KeepState: true}
-}
-
-func hlsRequest(r bgapi.HLSRequest) ferry.HLSRequest {
-	return ferry.HLSRequest{URL: r.URL, Dir: r.Dir, Variant: r.Variant, MaxBandwidth: r.MaxBandwidth,
-		Connections: r.Connections, LiveDuration: time.Duration(r.LiveDuration), AllowHoles: r.AllowHoles,
-		Concat: r.Concat, MaxSegments: r.MaxSegments, Header: r.Header}
-}
+// stored is t as the library runs it. Downloads and uploads keep their
+// state until the journal has their result (see finish): a daemon killed
+// in between finds them complete instead of transferring them again.
+func stored(t *journal.Task) ferry.StoredTask { return ferry.StoredTask{Kind: t.Kind, Spec: t.Request} }
 
 // finish records how a transfer ended, with its event, in one step.
 func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent string) {
@@ -585,41 +547,14 @@ func (d *daemon) stopTransfer(id string, r *run, what string) (*journal.Task, er
 // stateFor is the state each action leads to.
 var stateFor = map[string]journal.State{"pause": journal.Paused, "resume": journal.Queued, "cancel": journal.Canceled}
 
-// forgetState removes the state a finished download or upload kept for
-// the journal's sake.
-func (d *daemon) forgetState(t *journal.Task) {
-	switch t.Kind {
-	case bgapi.KindGet:
-		var r bgapi.GetRequest
-		if json.Unmarshal(t.Request, &r) == nil {
-			d.s.ForgetDownload(getRequest(r))
-		}
-	case bgapi.KindPut:
-		var r bgapi.PutRequest
-		if json.Unmarshal(t.Request, &r) == nil {
-			d.s.ForgetUpload(putRequest(r))
-		}
-	}
-}
+// forgetState removes the state a finished task kept for the journal's
+// sake.
+func (d *daemon) forgetState(t *journal.Task) { d.s.ForgetStored(stored(t)) }
 
 // removePartial deletes what a cancelled task that was not running kept: a
 // download's part and control files, an upload's resume state (so that
 // uploading the file again starts a new upload).
-func (d *daemon) removePartial(t *journal.Task) {
-	switch t.Kind {
-	case bgapi.KindGet:
-		var r bgapi.GetRequest
-		if json.Unmarshal(t.Request, &r) == nil && r.Path != "" {
-			os.Remove(download.PartPath(r.Path))
-			os.Remove(download.ControlPath(r.Path))
-		}
-	case bgapi.KindPut:
-		var r bgapi.PutRequest
-		if json.Unmarshal(t.Request, &r) == nil && r.Path != "" {
-			d.s.ForgetUpload(putRequest(r))
-		}
-	}
-}
+func (d *daemon) removePartial(t *journal.Task) { d.s.DiscardStored(stored(t)) }
 
 var (
 	errConflict   = errors.New("conflict")

@@ -459,30 +459,16 @@ func taskState(t bgapi.Task, now time.Time) string {
 
 // taskEnds reads a task's URL and local path (or directory) from its request.
 func taskEnds(t bgapi.Task) (u, path string, ok bool) {
-	// Request is the kind's request; read whole NewTasks too.
-	var r struct {
-		URL  string            `json:"url"`
-		Path string            `json:"path"`
-		Dir  string            `json:"dir"`
-		Get  *bgapi.GetRequest `json:"get"`
-		Put  *bgapi.PutRequest `json:"put"`
-		HLS  *bgapi.HLSRequest `json:"hls"`
+	// Request is the kind's spec; read whole NewTasks too.
+	var nt bgapi.NewTask
+	if json.Unmarshal(t.Request, &nt) == nil && nt.Kind() != "" {
+		spec, err := nt.Spec()
+		if err != nil {
+			return "", "", false
+		}
+		return ferry.StoredTask{Kind: nt.Kind(), Spec: spec}.Ends()
 	}
-	if json.Unmarshal(t.Request, &r) != nil {
-		return "", "", false
-	}
-	switch {
-	case r.Get != nil:
-		r.URL, r.Path = r.Get.URL, r.Get.Path
-	case r.Put != nil:
-		r.URL, r.Path = r.Put.URL, r.Put.Path
-	case r.HLS != nil:
-		r.URL, r.Dir = r.HLS.URL, r.HLS.Dir
-	}
-	if r.Path == "" {
-		r.Path = r.Dir
-	}
-	return r.URL, r.Path, true
+	return ferry.StoredTask{Kind: t.Kind, Spec: t.Request}.Ends()
 }
 
 // actCmd is pause, resume or cancel: act on each task named, print the

@@ -6,6 +6,7 @@ package bgapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,6 +30,10 @@ type GetRequest struct {
 	Checksum    string      `json:"checksum,omitempty"` // "sha-256=HEX"
 	CreateDirs  bool        `json:"create_dirs,omitempty"`
 	Header      http.Header `json:"header,omitempty"`
+	// SHA256 and KeepState are the library's: the daemon always hashes,
+	// and keeps the state after success only when KeepState asks it to.
+	SHA256    bool `json:"sha256,omitempty"`
+	KeepState bool `json:"keep_state,omitempty"`
 }
 
 // PutRequest is an upload of the file at Path.
@@ -41,6 +46,8 @@ type PutRequest struct {
 	Metadata    map[string]string `json:"metadata,omitempty"`   // tus Upload-Metadata
 	FieldName   string            `json:"field_name,omitempty"` // of a multipart form
 	Header      http.Header       `json:"header,omitempty"`
+	SHA256      bool              `json:"sha256,omitempty"`
+	KeepState   bool              `json:"keep_state,omitempty"`
 }
 
 // HLSRequest is an HLS download into Dir.
@@ -84,6 +91,23 @@ func (n *NewTask) Kind() string {
 		return ""
 	}
 	return kind
+}
+
+// Spec is the JSON of the task's one request: what the daemon keeps as
+// the task's Request.
+func (n *NewTask) Spec() (json.RawMessage, error) {
+	var v any
+	switch n.Kind() {
+	case KindGet:
+		v = n.Get
+	case KindPut:
+		v = n.Put
+	case KindHLS:
+		v = n.HLS
+	default:
+		return nil, errors.New("exactly one of get, put and hls is needed")
+	}
+	return json.Marshal(v)
 }
 
 // Task states.
