@@ -146,7 +146,7 @@ type hlsWork struct {
 
 func (w *hlsWork) run(ctx context.Context, t *Task) (*Result, error) {
 	j := &hlsdownload.Job{
-		Env:          w.s.env(t, w.req.URL, w.req.Header),
+		Env:          w.s.env(t, w.req.URL, w.req.Header, 0),
 		Dir:          w.req.Dir,
 		Variant:      w.req.Variant,
 		MaxBandwidth: w.req.MaxBandwidth,

@@ -45,8 +45,7 @@ func NewSession(cfg Config) (*Session, error) {
 	}
 	s.client = &http.Client{Transport: rt, CheckRedirect: transfer.CheckRedirect}
 	if cfg.RateLimit > 0 {
-		burst := int(min(cfg.RateLimit, 256<<10))
-		s.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), burst)
+		s.limiter = newLimiter(cfg.RateLimit)
 	}
 	if cfg.Background != "" {
 		s.cfg.ResourceTimeout = -1 // the daemon's tasks are not this program's to time out

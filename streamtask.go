@@ -58,7 +58,7 @@ func (s *Session) Stream(ctx context.Context, req StreamRequest) (*StreamTask, e
 	}
 	w := &streamWork{}
 	j := &stream.Job{
-		Env:         s.env(nil, req.URL, req.Header),
+		Env:         s.env(nil, req.URL, req.Header, 0),
 		ContentType: req.ContentType,
 		Resumable:   req.Resumable || s.cfg.ResumableStreams,
 		Memory:      req.Buffer,

@@ -169,7 +169,7 @@ type uploadWork struct {
 
 func (w *uploadWork) run(ctx context.Context, t *Task) (*Result, error) {
 	j := &upload.Job{
-		Env:         w.s.env(t, w.req.URL, w.req.Header),
+		Env:         w.s.env(t, w.req.URL, w.req.Header, 0),
 		Path:        w.req.Path,
 		Protocol:    w.req.Protocol,
 		Metadata:    w.req.Metadata,
