@@ -57,6 +57,9 @@ type HLSRequest struct {
 	// that reaches it ends with what it has (Result.HLS.LiveEnded says so).
 	// 0 means hls.DefaultMaxSegments; negative means no bound.
 	MaxSegments int
+	// RateLimit caps this download's bytes per second (0: no cap of its
+	// own), within the session's Config.RateLimit.
+	RateLimit int64
 }
 
 // HLSResult is what a finished HLS download reports (Result.HLS).
@@ -133,8 +136,8 @@ func (r *HLSRequest) validate() error {
 	if err := checkConnections(r.Connections); err != nil {
 		return err
 	}
-	if r.MaxBandwidth < 0 || r.LiveDuration < 0 {
-		return fmt.Errorf("%w: negative MaxBandwidth or LiveDuration", ErrInvalidRequest)
+	if r.MaxBandwidth < 0 || r.LiveDuration < 0 || r.RateLimit < 0 {
+		return fmt.Errorf("%w: negative MaxBandwidth, LiveDuration or RateLimit", ErrInvalidRequest)
 	}
 	return nil
 }
@@ -146,7 +149,7 @@ type hlsWork struct {
 
 func (w *hlsWork) run(ctx context.Context, t *Task) (*Result, error) {
 	j := &hlsdownload.Job{
-		Env:          w.s.env(t, w.req.URL, w.req.Header, 0),
+		Env:          w.s.env(t, w.req.URL, w.req.Header, w.req.RateLimit),
 		Dir:          w.req.Dir,
 		Variant:      w.req.Variant,
 		MaxBandwidth: w.req.MaxBandwidth,

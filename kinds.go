@@ -54,7 +54,7 @@ var taskKinds = map[string]taskKind{
 	bgapi.KindHLS: {decode: decodeAs(func(r bgapi.HLSRequest) storedRequest {
 		return &storedHLS{HLSRequest{URL: r.URL, Dir: r.Dir, Variant: r.Variant, MaxBandwidth: r.MaxBandwidth,
 			Connections: r.Connections, LiveDuration: time.Duration(r.LiveDuration), AllowHoles: r.AllowHoles,
-			Concat: r.Concat, MaxSegments: r.MaxSegments, Header: r.Header}, r}
+			Concat: r.Concat, MaxSegments: r.MaxSegments, Header: r.Header, RateLimit: r.RateLimit}, r}
 	})},
 }
 
@@ -82,7 +82,7 @@ func hlsSpec(req HLSRequest, h http.Header) (*bgapi.HLSRequest, error) {
 	}
 	return &bgapi.HLSRequest{URL: req.URL, Dir: dir, Variant: req.Variant, MaxBandwidth: req.MaxBandwidth,
 		Connections: req.Connections, LiveDuration: bgapi.Duration(req.LiveDuration), AllowHoles: req.AllowHoles,
-		Concat: concat, MaxSegments: req.MaxSegments, Header: h}, err
+		Concat: concat, MaxSegments: req.MaxSegments, Header: h, RateLimit: req.RateLimit}, err
 }
 
 // decodeAs makes a row's decode from the conversion of its spec type.

@@ -62,6 +62,7 @@ type HLSRequest struct {
 	Concat       string      `json:"concat,omitempty"`
 	MaxSegments  int         `json:"max_segments,omitempty"`
 	Header       http.Header `json:"header,omitempty"`
+	RateLimit    int64       `json:"rate_limit,omitempty"` // bytes per second
 }
 
 // NewTask asks the daemon for a task: exactly one of Get, Put and HLS.
