@@ -93,7 +93,7 @@ func (c countingWriter) Write(p []byte) (int, error) {
 
 func (w *downloadWork) run(ctx context.Context, t *Task) (*Result, error) {
 	j := &download.Job{
-		Env:            w.s.env(t, w.req.URL, w.req.Header, 0),
+		Env:            w.s.env(t, w.req.URL, w.req.Header, w.req.RateLimit),
 		Path:           w.req.Path,
 		Journal:        w.journal,
 		Continue:       w.req.Continue,

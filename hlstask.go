@@ -57,8 +57,8 @@ type HLSRequest struct {
 	// that reaches it ends with what it has (Result.HLS.LiveEnded says so).
 	// 0 means hls.DefaultMaxSegments; negative means no bound.
 	MaxSegments int
-	// RateLimit caps this download's bytes per second (0: no cap of its
-	// own), within the session's Config.RateLimit.
+	// RateLimit caps this task's bytes per second (0: no cap of its own),
+	// within the session's Config.RateLimit.
 	RateLimit int64
 }
 
@@ -136,8 +136,11 @@ func (r *HLSRequest) validate() error {
 	if err := checkConnections(r.Connections); err != nil {
 		return err
 	}
-	if r.MaxBandwidth < 0 || r.LiveDuration < 0 || r.RateLimit < 0 {
-		return fmt.Errorf("%w: negative MaxBandwidth, LiveDuration or RateLimit", ErrInvalidRequest)
+	if r.MaxBandwidth < 0 || r.LiveDuration < 0 {
+		return fmt.Errorf("%w: negative MaxBandwidth or LiveDuration", ErrInvalidRequest)
+	}
+	if err := checkRateLimit(r.RateLimit); err != nil {
+		return err
 	}
 	return nil
 }

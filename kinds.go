@@ -44,12 +44,13 @@ type taskKind struct {
 var taskKinds = map[string]taskKind{
 	bgapi.KindGet: {decode: decodeAs(func(r bgapi.GetRequest) storedRequest {
 		return &storedDownload{DownloadRequest{URL: r.URL, Path: r.Path, Connections: r.Connections,
-			Checksum: r.Checksum, CreateDirs: r.CreateDirs, Header: r.Header, SHA256: true, KeepState: true}, r}
+			Checksum: r.Checksum, CreateDirs: r.CreateDirs, Header: r.Header, SHA256: true, KeepState: true,
+			RateLimit: r.RateLimit}, r}
 	})},
 	bgapi.KindPut: {decode: decodeAs(func(r bgapi.PutRequest) storedRequest {
 		return &storedUpload{UploadRequest{URL: r.URL, Path: r.Path, Protocol: Protocol(r.Protocol),
 			Connections: r.Connections, ChunkSize: r.ChunkSize, Metadata: r.Metadata, FieldName: r.FieldName,
-			Header: r.Header, SHA256: true, KeepState: true}, r}
+			Header: r.Header, SHA256: true, KeepState: true, RateLimit: r.RateLimit}, r}
 	})},
 	bgapi.KindHLS: {decode: decodeAs(func(r bgapi.HLSRequest) storedRequest {
 		return &storedHLS{HLSRequest{URL: r.URL, Dir: r.Dir, Variant: r.Variant, MaxBandwidth: r.MaxBandwidth,
@@ -64,14 +65,15 @@ var taskKinds = map[string]taskKind{
 func downloadSpec(req DownloadRequest, h http.Header) (*bgapi.GetRequest, error) {
 	path, err := filepath.Abs(req.Path)
 	return &bgapi.GetRequest{URL: req.URL, Path: path, Connections: req.Connections, Checksum: req.Checksum,
-		CreateDirs: req.CreateDirs, Header: h, SHA256: req.SHA256, KeepState: req.KeepState}, err
+		CreateDirs: req.CreateDirs, Header: h, SHA256: req.SHA256, KeepState: req.KeepState,
+		RateLimit: req.RateLimit}, err
 }
 
 func uploadSpec(req UploadRequest, h http.Header) (*bgapi.PutRequest, error) {
 	path, err := filepath.Abs(req.Path)
 	return &bgapi.PutRequest{URL: req.URL, Path: path, Protocol: string(req.Protocol), Connections: req.Connections,
 		ChunkSize: req.ChunkSize, Metadata: req.Metadata, FieldName: req.FieldName, Header: h,
-		SHA256: req.SHA256, KeepState: req.KeepState}, err
+		SHA256: req.SHA256, KeepState: req.KeepState, RateLimit: req.RateLimit}, err
 }
 
 func hlsSpec(req HLSRequest, h http.Header) (*bgapi.HLSRequest, error) {

@@ -77,6 +77,9 @@ type DownloadRequest struct {
 	// records results elsewhere (the daemon does, in its journal) uses it
 	// to survive a crash between the download's end and that record.
 	KeepState bool
+	// RateLimit caps this task's bytes per second (0: no cap of its own),
+	// within the session's Config.RateLimit.
+	RateLimit int64
 }
 
 // ErrInvalidRequest reports a request that cannot be started.
@@ -130,6 +133,9 @@ func checkConnections(n int) error {
 	return checkLimit("Connections", int64(n), 0, MaxConnections)
 }
 
+// checkRateLimit refuses a negative RateLimit (0 is none).
+func checkRateLimit(n int64) error { return checkLimit("RateLimit", n, 0, 0) }
+
 // Validate reports whether the request would be taken, with the error
 // Session.Download would return, without starting anything, and fills in
 // what Download would: URL and Path from ResumeData, and for a directory,
@@ -160,6 +166,9 @@ func (r *DownloadRequest) check() (stream bool, err error) {
 		return false, err
 	}
 	if err := checkConnections(r.Connections); err != nil {
+		return false, err
+	}
+	if err := checkRateLimit(r.RateLimit); err != nil {
 		return false, err
 	}
 	if r.Checksum != "" {

@@ -31,6 +31,9 @@ type StreamRequest struct {
 	// upload. Without it, replies arrive as ReplyEvents on Task.Events
 	// (which drops the oldest events when more than 1024 wait unread).
 	OnReply func(ReplyEvent)
+	// RateLimit caps this task's bytes per second (0: no cap of its own),
+	// within the session's Config.RateLimit.
+	RateLimit int64
 }
 
 // StreamTask is a running live stream: write the body to it, Close it at
@@ -53,12 +56,15 @@ func (s *Session) Stream(ctx context.Context, req StreamRequest) (*StreamTask, e
 	if err := checkURL(req.URL); err != nil {
 		return nil, err
 	}
+	if err := checkRateLimit(req.RateLimit); err != nil {
+		return nil, err
+	}
 	if req.Buffer < 0 {
 		return nil, fmt.Errorf("%w: negative Buffer", ErrInvalidRequest)
 	}
 	w := &streamWork{}
 	j := &stream.Job{
-		Env:         s.env(nil, req.URL, req.Header, 0),
+		Env:         s.env(nil, req.URL, req.Header, req.RateLimit),
 		ContentType: req.ContentType,
 		Resumable:   req.Resumable || s.cfg.ResumableStreams,
 		Memory:      req.Buffer,

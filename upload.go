@@ -62,6 +62,9 @@ type UploadRequest struct {
 	// to survive a crash between the upload's end and that record.
 	// Multipart uploads have no resume state.
 	KeepState bool
+	// RateLimit caps this task's bytes per second (0: no cap of its own),
+	// within the session's Config.RateLimit.
+	RateLimit int64
 }
 
 // Validate reports whether the request would be taken, with the error
@@ -88,6 +91,9 @@ func (r *UploadRequest) validate() error {
 		return fmt.Errorf("%w: %s is not a regular file", ErrInvalidRequest, r.Path)
 	}
 	if err := checkConnections(r.Connections); err != nil {
+		return err
+	}
+	if err := checkRateLimit(r.RateLimit); err != nil {
 		return err
 	}
 	if r.ChunkSize != 0 {
@@ -169,7 +175,7 @@ type uploadWork struct {
 
 func (w *uploadWork) run(ctx context.Context, t *Task) (*Result, error) {
 	j := &upload.Job{
-		Env:         w.s.env(t, w.req.URL, w.req.Header, 0),
+		Env:         w.s.env(t, w.req.URL, w.req.Header, w.req.RateLimit),
 		Path:        w.req.Path,
 		Protocol:    w.req.Protocol,
 		Metadata:    w.req.Metadata,

@@ -87,8 +87,9 @@ func bgCmd(io stdio) *cobra.Command {
 		Long: `Queue a download, an upload or an HLS download with the running daemon
 (ferry daemon) and print the task's ID at once; the transfer goes on after
 this command and the shell that ran it are gone. The flags are those of the
-foreground command that a task carries (rate limit, retries and timeouts
-are the daemon's own configuration), plus:
+foreground command that a task carries (retries and timeouts are the
+daemon's own configuration; --limit-rate caps this task within the
+daemon's own cap), plus:
 
   --session ID   the session the task belongs to (required): ls, wait and
                  events select tasks by it
@@ -116,6 +117,7 @@ type bgFlags struct {
 	session   string
 	priority  int
 	notBefore string
+	rate      int64 // --limit-rate, read by newTask
 }
 
 func (f *bgFlags) register(fl *pflag.FlagSet, connectionsUsage string, connectionsDefault int) {
@@ -123,6 +125,7 @@ func (f *bgFlags) register(fl *pflag.FlagSet, connectionsUsage string, connectio
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add a request header `'K: V'` (repeatable)")
 	fl.StringVar(&f.session, "session", "", "the session `ID` the task belongs to (required)")
 	fl.IntVar(&f.priority, "priority", 0, "start before queued tasks of lower `N`")
+	fl.StringVar(&f.limitRate, "limit-rate", "", "cap this task's speed at `RATE` bytes/s within the daemon's, e.g. 500k, 2M")
 	fl.StringVar(&f.notBefore, "not-before", "", "hold the task until `TIME` (RFC 3339) or for a duration, e.g. 2h")
 	fl.BoolVar(&f.jsonOut, "json", false, "print the whole task as JSON instead of its ID")
 	f.daemonFlags.register(fl)
@@ -141,6 +144,9 @@ func (f *bgFlags) newTask(rawURL string) (bgapi.NewTask, error) {
 	}
 	nb, err := parseNotBefore(f.notBefore, time.Now())
 	if err != nil {
+		return bgapi.NewTask{}, err
+	}
+	if f.rate, err = parseRate(f.limitRate); err != nil {
 		return bgapi.NewTask{}, err
 	}
 	return bgapi.NewTask{Priority: f.priority, NotBefore: nb}, nil
@@ -218,7 +224,7 @@ its final name only once complete and verified.`,
 			if toStdout(output) {
 				return usagef("bg get writes a file: -o - is for ferry get")
 			}
-			req := &bgapi.GetRequest{URL: args[0], Path: output, Checksum: checksum, Connections: f.connections, CreateDirs: createDirs}
+			req := &bgapi.GetRequest{URL: args[0], Path: output, Checksum: checksum, Connections: f.connections, CreateDirs: createDirs, RateLimit: f.rate}
 			if req.Path == "" {
 				if req.Path, err = defaultOutput(args[0]); err != nil {
 					return err
@@ -279,7 +285,7 @@ multipart form.`,
 			} else if !fi.Mode().IsRegular() {
 				return usagef("%s is not a regular file", args[0])
 			}
-			req := &bgapi.PutRequest{URL: args[1], Protocol: protocol, Connections: f.connections, FieldName: field}
+			req := &bgapi.PutRequest{URL: args[1], Protocol: protocol, Connections: f.connections, FieldName: field, RateLimit: f.rate}
 			if req.Metadata, err = parseMeta(meta); err != nil {
 				return err
 			}
@@ -341,6 +347,7 @@ until it ends, for --live-duration, or until the task is cancelled.`,
 			req := &bgapi.HLSRequest{
 				URL: args[0], Variant: variant, Connections: f.connections,
 				LiveDuration: bgapi.Duration(liveDuration), AllowHoles: allowHoles, MaxSegments: maxSegments,
+				RateLimit: f.rate,
 			}
 			if req.Dir, err = absPath(dir); err != nil {
 				return err

@@ -350,7 +350,7 @@ func TestBgLs(t *testing.T) {
 	dir := t.TempDir()
 	done := e.submit("bg", "get", url, "-o", filepath.Join(dir, "done.txt"), "--session", "ls")
 	e.must("wait", done)
-	held := e.submit("bg", "get", url, "-o", filepath.Join(dir, "held.txt"), "--session", "ls", "--not-before", "1h", "--priority", "5")
+	held := e.submit("bg", "get", url, "-o", filepath.Join(dir, "held.txt"), "--session", "ls", "--not-before", "1h", "--priority", "5", "--limit-rate", "2M")
 
 	lines := strings.Split(strings.TrimSpace(e.must("ls")), "\n")
 	if len(lines) != 3 || !regexpMatch(`^ID +SESSION +KIND +STATE +PROGRESS +WHAT$`, lines[0]) {
@@ -377,6 +377,10 @@ func TestBgLs(t *testing.T) {
 	for _, tk := range tasks {
 		if tk.ID == held && (tk.Priority != 5 || time.Until(tk.NotBefore) < 59*time.Minute || time.Until(tk.NotBefore) > time.Hour) {
 			t.Errorf("held task: priority %d, not before %v", tk.Priority, tk.NotBefore)
+		}
+		var spec bgapi.GetRequest
+		if err := json.Unmarshal(tk.Request, &spec); tk.ID == held && (err != nil || spec.RateLimit != 2<<20) {
+			t.Errorf("held task: --limit-rate 2M sent as %d (%v)", spec.RateLimit, err)
 		}
 	}
 	if out := e.must("ls", "--json", "--session", "other"); out != "[]\n" {
@@ -558,6 +562,7 @@ func TestBgUsage(t *testing.T) {
 		{"bg", "get", url},
 		{"bg", "get", url, "--session", "s", "--not-before", "tomorrow"},
 		{"bg", "get", url, "--session", "s", "--not-before", "-1h"},
+		{"bg", "get", url, "--session", "s", "--limit-rate", "fast"},
 		{"bg", "get", "ftp://x/f", "--session", "s"},
 		{"bg", "get", "--session", "s"},
 		{"bg", "get", url, "--session", "s", "--checksum", "md5=1"},

@@ -75,12 +75,9 @@ func (f *transferFlags) config() (ferry.Config, error) {
 	if f.retries == 0 {
 		cfg.Retry.MaxAttempts = -1
 	}
-	if f.limitRate != "" {
-		n, err := parseSize(f.limitRate)
-		if err != nil || n <= 0 {
-			return cfg, usagef("--limit-rate: invalid rate %q", f.limitRate)
-		}
-		cfg.RateLimit = n
+	var err error
+	if cfg.RateLimit, err = parseRate(f.limitRate); err != nil {
+		return cfg, err
 	}
 	switch {
 	case f.insecure:
@@ -158,4 +155,16 @@ func checkURL(rawURL string) error {
 		return usagef("%q is not an http(s) URL", rawURL)
 	}
 	return nil
+}
+
+// parseRate reads --limit-rate: a positive size per second, 0 when unset.
+func parseRate(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := parseSize(s)
+	if err != nil || n <= 0 {
+		return 0, usagef("--limit-rate: invalid rate %q", s)
+	}
+	return n, nil
 }

@@ -32,8 +32,9 @@ type GetRequest struct {
 	Header      http.Header `json:"header,omitempty"`
 	// SHA256 and KeepState are the library's: the daemon always hashes,
 	// and keeps the state after success only when KeepState asks it to.
-	SHA256    bool `json:"sha256,omitempty"`
-	KeepState bool `json:"keep_state,omitempty"`
+	SHA256    bool  `json:"sha256,omitempty"`
+	KeepState bool  `json:"keep_state,omitempty"`
+	RateLimit int64 `json:"rate_limit,omitempty"` // bytes per second
 }
 
 // PutRequest is an upload of the file at Path.
@@ -48,6 +49,7 @@ type PutRequest struct {
 	Header      http.Header       `json:"header,omitempty"`
 	SHA256      bool              `json:"sha256,omitempty"`
 	KeepState   bool              `json:"keep_state,omitempty"`
+	RateLimit   int64             `json:"rate_limit,omitempty"` // bytes per second
 }
 
 // HLSRequest is an HLS download into Dir.
