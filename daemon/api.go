@@ -14,6 +14,7 @@ import (
 	"github.com/ferryhq/ferry"
 	"github.com/ferryhq/ferry/internal/bgapi"
 	"github.com/ferryhq/ferry/internal/journal"
+	"github.com/ferryhq/ferry/internal/problem"
 )
 
 func (d *daemon) routes() http.Handler {
@@ -51,11 +52,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// problem answers an error as RFC 9457 problem details.
-func problem(w http.ResponseWriter, status int, typ, title, detail string) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(bgapi.Problem{Type: typ, Title: title, Status: status, Detail: detail})
+// refuse answers an error as RFC 9457 problem details, which the client
+// reads as a bgapi.Problem.
+func refuse(w http.ResponseWriter, status int, typ, title, detail string) {
+	problem.Write(w, nil, problem.Details{Type: typ, Title: title, Status: status, Detail: detail})
 }
 
 // fail answers err with the status that fits it.
@@ -63,19 +63,19 @@ func fail(w http.ResponseWriter, err error) {
 	var inv *journal.InvalidSessionError
 	switch {
 	case errors.Is(err, journal.ErrNotFound):
-		problem(w, http.StatusNotFound, bgapi.ProblemNotFound, "no such task", "")
+		refuse(w, http.StatusNotFound, bgapi.ProblemNotFound, "no such task", "")
 	case errors.As(err, &inv):
-		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "invalid session identifier", err.Error())
+		refuse(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "invalid session identifier", err.Error())
 	case errors.Is(err, errConflict):
-		problem(w, http.StatusConflict, bgapi.ProblemConflict, "the task cannot do that now", err.Error())
+		refuse(w, http.StatusConflict, bgapi.ProblemConflict, "the task cannot do that now", err.Error())
 	case errors.Is(err, errUnwritable):
-		problem(w, http.StatusInsufficientStorage, "", "the daemon's journal cannot be written", err.Error())
+		refuse(w, http.StatusInsufficientStorage, "", "the daemon's journal cannot be written", err.Error())
 	case errors.Is(err, syscall.ENOSPC):
-		problem(w, http.StatusInsufficientStorage, "", "no space left for the daemon's journal", err.Error())
+		refuse(w, http.StatusInsufficientStorage, "", "no space left for the daemon's journal", err.Error())
 	case errors.Is(err, journal.ErrDamaged):
-		problem(w, http.StatusServiceUnavailable, "", "the daemon's journal is damaged", err.Error())
+		refuse(w, http.StatusServiceUnavailable, "", "the daemon's journal is damaged", err.Error())
 	default:
-		problem(w, http.StatusInternalServerError, "", "internal error", err.Error())
+		refuse(w, http.StatusInternalServerError, "", "internal error", err.Error())
 	}
 }
 
@@ -91,17 +91,17 @@ func (d *daemon) health(w http.ResponseWriter, r *http.Request) {
 func (d *daemon) create(w http.ResponseWriter, r *http.Request) {
 	var nt bgapi.NewTask
 	if err := decodeBody(w, r, 1<<20, &nt); err != nil {
-		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "malformed task", err.Error())
+		refuse(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "malformed task", err.Error())
 		return
 	}
 	kind := nt.Kind()
 	if kind == "" {
-		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "malformed task", "exactly one of get, put and hls is needed")
+		refuse(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "malformed task", "exactly one of get, put and hls is needed")
 		return
 	}
 	req, err := checkRequest(&nt)
 	if err != nil {
-		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "invalid "+kind+" request", err.Error())
+		refuse(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "invalid "+kind+" request", err.Error())
 		return
 	}
 	t, ev, err := d.j.Create(&journal.Task{Session: r.PathValue("session"), Kind: kind, Request: req,
@@ -195,7 +195,7 @@ func (d *daemon) act(w http.ResponseWriter, r *http.Request) {
 	switch action {
 	case "pause", "resume", "cancel":
 	default:
-		problem(w, http.StatusNotFound, bgapi.ProblemNotFound, "no such action", action)
+		refuse(w, http.StatusNotFound, bgapi.ProblemNotFound, "no such action", action)
 		return
 	}
 	t, err := d.control(r.PathValue("id"), action)
@@ -214,7 +214,7 @@ func (d *daemon) events(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	after, err := strconv.ParseUint(q.Get("after"), 10, 64)
 	if err != nil && q.Get("after") != "" {
-		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "invalid after", err.Error())
+		refuse(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "invalid after", err.Error())
 		return
 	}
 	follow, attach := q.Get("follow") == "1", q.Get("attach") == "1"
@@ -237,7 +237,7 @@ func (d *daemon) events(w http.ResponseWriter, r *http.Request) {
 			if h.pid > 0 {
 				who += fmt.Sprintf(" (pid %d)", h.pid)
 			}
-			problem(w, http.StatusConflict, bgapi.ProblemSessionInUse, "session in use",
+			refuse(w, http.StatusConflict, bgapi.ProblemSessionInUse, "session in use",
 				fmt.Sprintf("session %q is attached by %s", session, who))
 			return
 		}
@@ -301,11 +301,11 @@ func (d *daemon) ack(w http.ResponseWriter, r *http.Request) {
 		Seq uint64 `json:"seq"`
 	}
 	if err := decodeBody(w, r, 4096, &body); err != nil {
-		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "malformed ack", err.Error())
+		refuse(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "malformed ack", err.Error())
 		return
 	}
 	if err := d.j.Ack(r.PathValue("session"), body.Seq); errors.Is(err, journal.ErrAckBeyond) {
-		problem(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "cannot acknowledge", err.Error())
+		refuse(w, http.StatusBadRequest, bgapi.ProblemBadRequest, "cannot acknowledge", err.Error())
 		return
 	} else if err != nil {
 		fail(w, err)
@@ -319,7 +319,7 @@ func (d *daemon) ack(w http.ResponseWriter, r *http.Request) {
 // closed.
 func (d *daemon) release(w http.ResponseWriter, r *http.Request) {
 	if !d.detach(r.PathValue("session"), r.Header.Get("Ferry-Attach-Token")) {
-		problem(w, http.StatusConflict, bgapi.ProblemConflict, "not attached with that token", "")
+		refuse(w, http.StatusConflict, bgapi.ProblemConflict, "not attached with that token", "")
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

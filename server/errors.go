@@ -1,10 +1,11 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/ferryhq/ferry/internal/problem"
 )
 
 // Error is a failure the server reports to a client. Code names it for
@@ -42,18 +43,12 @@ var (
 // writeProblem sends e as a problem details object (RFC 9457), as the
 // upload endpoints answer their errors.
 func writeProblem(w http.ResponseWriter, r *http.Request, e *Error) {
-	body, _ := json.Marshal(map[string]any{
-		"type":   "urn:ferry:problem:" + e.Code,
-		"title":  e.Message,
-		"status": e.Status,
-		"code":   e.Code,
+	problem.Write(w, r, problem.Details{
+		Type:   "urn:ferry:problem:" + e.Code,
+		Title:  e.Message,
+		Status: e.Status,
+		Code:   e.Code,
 	})
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(e.Status)
-	if r.Method != http.MethodHead {
-		w.Write(append(body, '\n'))
-	}
 }
 
 // writeError sends e as a plain-text body. The message is the same for every

@@ -2,13 +2,12 @@ package resumable
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"strconv"
 
+	"github.com/ferryhq/ferry/internal/problem"
 	"github.com/ferryhq/ferry/server/store"
 )
 
@@ -166,38 +165,13 @@ func toError(err error) (*Error, bool) {
 	return ErrInternal, false
 }
 
-// problem is the JSON body of an error response.
-func (e *Error) problem() []byte {
-	m := make(map[string]any, 5+len(e.Extra))
-	for k, v := range e.Extra {
-		m[k] = v
-	}
+// writeProblem sends e with the headers already set on w.
+func writeProblem(w http.ResponseWriter, r *http.Request, e *Error) {
 	typ := e.Type
 	if typ == "" {
 		typ = "urn:ferry:problem:" + e.Code
 	}
-	m["type"] = typ
-	m["title"] = e.Title
-	m["status"] = e.Status
-	m["code"] = e.Code
-	if e.Detail != "" {
-		m["detail"] = e.Detail
-	}
-	b, _ := json.Marshal(m)
-	return append(b, '\n')
-}
-
-// writeProblem sends e with the headers already set on w.
-func writeProblem(w http.ResponseWriter, r *http.Request, e *Error) {
-	h := w.Header()
-	h.Del("Content-Length")
-	if r.Method == http.MethodHead {
-		w.WriteHeader(e.Status)
-		return
-	}
-	body := e.problem()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(e.Status)
-	w.Write(body)
+	problem.Write(w, r, problem.Details{
+		Type: typ, Title: e.Title, Status: e.Status, Detail: e.Detail, Code: e.Code, Extra: e.Extra,
+	})
 }

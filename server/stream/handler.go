@@ -3,7 +3,6 @@ package stream
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/internal/atomicfile"
+	"github.com/ferryhq/ferry/internal/problem"
 	"github.com/ferryhq/ferry/internal/sfv"
 	"github.com/ferryhq/ferry/server/internal/clientaddr"
 	"github.com/ferryhq/ferry/server/internal/setting"
@@ -224,7 +224,7 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$`)
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name, ok := strings.CutPrefix(r.URL.Path, h.cfg.BasePath)
 	if !ok || !validName.MatchString(name) {
-		problem(w, http.StatusNotFound, "", "no such stream: a name is letters, digits, '.', '_' and '-'")
+		refuse(w, r, http.StatusNotFound, "no such stream: a name is letters, digits, '.', '_' and '-'")
 		return
 	}
 	id := r.URL.Query().Get("upload")
@@ -236,7 +236,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.serveFinished(w, r, name)
 		default:
 			w.Header().Set("Allow", "GET, HEAD, POST")
-			problem(w, http.StatusMethodNotAllowed, "", r.Method+" is not allowed here")
+			refuse(w, r, http.StatusMethodNotAllowed, r.Method+" is not allowed here")
 		}
 		return
 	}
@@ -244,7 +244,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l := h.byID[id]
 	h.mu.Unlock()
 	if l == nil || l.name != name {
-		problem(w, http.StatusNotFound, "", "no such stream upload (finished, expired or never created)")
+		refuse(w, r, http.StatusNotFound, "no such stream upload (finished, expired or never created)")
 		return
 	}
 	switch r.Method {
@@ -256,7 +256,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.cancel(w, r, l)
 	default:
 		w.Header().Set("Allow", "HEAD, PATCH, DELETE")
-		problem(w, http.StatusMethodNotAllowed, "", r.Method+" is not allowed on a stream upload")
+		refuse(w, r, http.StatusMethodNotAllowed, r.Method+" is not allowed on a stream upload")
 	}
 }
 
@@ -267,7 +267,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, name string) {
 	if resumable {
 		c, err := sfv.ParseBoolean(r.Header.Get("Upload-Complete"))
 		if err != nil {
-			problem(w, http.StatusBadRequest, "", "Upload-Complete is not a structured boolean")
+			refuse(w, r, http.StatusBadRequest, "Upload-Complete is not a structured boolean")
 			return
 		}
 		complete = c
@@ -277,18 +277,18 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, name string) {
 	_, busy := h.names[name]
 	h.mu.Unlock()
 	if _, err := os.Lstat(final); busy || err == nil {
-		problem(w, http.StatusConflict, "", "a stream named "+strconv.Quote(name)+" exists or is in progress")
+		refuse(w, r, http.StatusConflict, "a stream named "+strconv.Quote(name)+" exists or is in progress")
 		return
 	}
 	if limit := h.cfg.CreationLimit; limit != nil {
 		if ok, wait := limit(r); !ok {
 			w.Header().Set("Retry-After", strconv.FormatInt(max(int64(math.Ceil(wait.Seconds())), 1), 10))
-			problem(w, http.StatusTooManyRequests, "", "this client creates streams and uploads too fast; retry later")
+			refuse(w, r, http.StatusTooManyRequests, "this client creates streams and uploads too fast; retry later")
 			return
 		}
 	}
 	if err := h.cfg.Storage.Check(store.RecordBytes + contentNeed(r)); err != nil {
-		storageFull(w, err)
+		storageFull(w, r, err)
 		return
 	}
 	var proc Processor
@@ -299,22 +299,22 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, name string) {
 	if err != nil {
 		switch {
 		case errors.Is(err, errNameTaken):
-			problem(w, http.StatusConflict, "", "a stream named "+strconv.Quote(name)+" is in progress")
+			refuse(w, r, http.StatusConflict, "a stream named "+strconv.Quote(name)+" is in progress")
 			return
 		case errors.Is(err, errTooMany):
 			w.Header().Set("Retry-After", "10")
-			problem(w, http.StatusServiceUnavailable, "", err.Error())
+			refuse(w, r, http.StatusServiceUnavailable, err.Error())
 			return
 		case errors.Is(err, errTooManyFromClient):
 			w.Header().Set("Retry-After", "10")
-			problem(w, http.StatusTooManyRequests, "", err.Error())
+			refuse(w, r, http.StatusTooManyRequests, err.Error())
 			return
 		case errors.Is(err, store.ErrFull):
-			storageFull(w, err)
+			storageFull(w, r, err)
 			return
 		}
 		h.log.Error("stream create", "name", name, "err", err)
-		problem(w, http.StatusInternalServerError, "", "cannot store the stream")
+		refuse(w, r, http.StatusInternalServerError, "cannot store the stream")
 		return
 	}
 	l.acquire(nil)
@@ -341,7 +341,7 @@ func draftVersion(r *http.Request) int {
 // so the offset does not move after it is told.
 func (h *Handler) offset(w http.ResponseWriter, r *http.Request, l *live) {
 	if !l.acquire(r.Context().Done()) {
-		problem(w, http.StatusLocked, "", "the stream is busy")
+		refuse(w, r, http.StatusLocked, "the stream is busy")
 		return
 	}
 	defer h.release(l)
@@ -357,27 +357,27 @@ func (h *Handler) offset(w http.ResponseWriter, r *http.Request, l *live) {
 func (h *Handler) append(w http.ResponseWriter, r *http.Request, l *live) {
 	off, err := sfv.ParseInteger(r.Header.Get("Upload-Offset"))
 	if err != nil || off < 0 {
-		problem(w, http.StatusBadRequest, "", "Upload-Offset is missing or not a non-negative integer")
+		refuse(w, r, http.StatusBadRequest, "Upload-Offset is missing or not a non-negative integer")
 		return
 	}
 	complete, err := sfv.ParseBoolean(r.Header.Get("Upload-Complete"))
 	if err != nil {
-		problem(w, http.StatusBadRequest, "", "Upload-Complete is missing or not a structured boolean")
+		refuse(w, r, http.StatusBadRequest, "Upload-Complete is missing or not a structured boolean")
 		return
 	}
 	after, _ := strconv.ParseInt(r.Header.Get(RepliesAfterHeader), 10, 64)
 	if !l.acquire(r.Context().Done()) {
-		problem(w, http.StatusLocked, "", "the stream is busy")
+		refuse(w, r, http.StatusLocked, "the stream is busy")
 		return
 	}
 	if off != l.offset.Load() {
 		h.release(l)
 		w.Header().Set("Upload-Offset", strconv.FormatInt(l.offset.Load(), 10))
-		problemJSON(w, http.StatusConflict, map[string]any{
-			"type":            "https://iana.org/assignments/http-problem-types#mismatching-upload-offset",
-			"title":           "offset from request does not match offset of resource",
-			"expected-offset": l.offset.Load(),
-			"provided-offset": off,
+		problem.Write(w, r, problem.Details{
+			Type:   "https://iana.org/assignments/http-problem-types#mismatching-upload-offset",
+			Title:  "offset from request does not match offset of resource",
+			Status: http.StatusConflict,
+			Extra:  map[string]any{"expected-offset": l.offset.Load(), "provided-offset": off},
 		})
 		return
 	}
@@ -385,7 +385,7 @@ func (h *Handler) append(w http.ResponseWriter, r *http.Request, l *live) {
 		h.release(l)
 		w.Header().Set("Upload-Offset", strconv.FormatInt(l.offset.Load(), 10))
 		w.Header().Set("Upload-Complete", sfv.FormatBoolean(false))
-		storageFull(w, err)
+		storageFull(w, r, err)
 		return
 	}
 	l.forget(after)
@@ -403,18 +403,18 @@ func contentNeed(r *http.Request) int64 {
 }
 
 // storageFull answers 507 for a refusal of Config.Storage.
-func storageFull(w http.ResponseWriter, err error) {
-	p := map[string]any{"title": "the server's storage is full", "status": http.StatusInsufficientStorage}
+func storageFull(w http.ResponseWriter, r *http.Request, err error) {
+	d := problem.Details{Title: "the server's storage is full", Status: http.StatusInsufficientStorage}
 	if fe, ok := errors.AsType[*store.FullError](err); ok {
-		p["detail"] = fe.Reason()
+		d.Detail = fe.Reason()
 	}
-	problemJSON(w, http.StatusInsufficientStorage, p)
+	problem.Write(w, r, d)
 }
 
 // cancel drops a stream and what it stored.
 func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, l *live) {
 	if !l.acquire(r.Context().Done()) {
-		problem(w, http.StatusLocked, "", "the stream is busy")
+		refuse(w, r, http.StatusLocked, "the stream is busy")
 		return
 	}
 	h.drop(l, errCanceled)
@@ -689,13 +689,13 @@ func (h *Handler) drop(l *live, why error) {
 func (h *Handler) serveFinished(w http.ResponseWriter, r *http.Request, name string) {
 	f, err := os.OpenInRoot(h.cfg.Dir, name)
 	if err != nil {
-		problem(w, http.StatusNotFound, "", "no such stream")
+		refuse(w, r, http.StatusNotFound, "no such stream")
 		return
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
-		problem(w, http.StatusNotFound, "", "no such stream")
+		refuse(w, r, http.StatusNotFound, "no such stream")
 		return
 	}
 	head := make([]byte, 512)
@@ -722,18 +722,7 @@ type (
 	}
 )
 
-// problem writes an RFC 9457 problem with a title only.
-func problem(w http.ResponseWriter, status int, typ, title string) {
-	p := map[string]any{"title": title, "status": status}
-	if typ != "" {
-		p["type"] = typ
-	}
-	problemJSON(w, status, p)
-}
-
-func problemJSON(w http.ResponseWriter, status int, p map[string]any) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(p)
+// refuse answers r with an RFC 9457 problem that has a title only.
+func refuse(w http.ResponseWriter, r *http.Request, status int, title string) {
+	problem.Write(w, r, problem.Details{Title: title, Status: status})
 }
