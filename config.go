@@ -6,14 +6,26 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/ferryhq/ferry/internal/retry"
 )
 
 // RetryPolicy says how often and how patiently a failed transfer is retried:
 // exponential backoff with jitter, Retry-After honoured, and only requests
 // that are safe to repeat. The zero value is usable.
-type RetryPolicy = retry.Policy
+type RetryPolicy struct {
+	// MaxAttempts bounds consecutive failed attempts that made no progress.
+	// An attempt that moved bytes resets the count, so a flaky but working
+	// link is never given up on. 0 means 10; negative means no retries.
+	MaxAttempts int
+	// Initial is the first backoff (0 means 500ms); it doubles per failure,
+	// with half of it random so that many clients do not retry at once.
+	Initial time.Duration
+	// Max caps a single backoff (0 means 30s). A server's Retry-After may ask
+	// for longer, up to MaxRetryAfter.
+	Max time.Duration
+	// MaxRetryAfter caps how long a Retry-After is honoured (0 means 10m).
+	// A server asking for longer fails the transfer instead of stalling it.
+	MaxRetryAfter time.Duration
+}
 
 // Config configures a Session. The zero value is usable: every zero field
 // means the default documented on it. A Config is copied by NewSession;

@@ -145,10 +145,14 @@ func checkHLSPaths(dir, concat string) error {
 }
 
 // classify is atomicfile.Classify with a failure to look (a parent that is
-// a file, no permission) as an invalid request.
+// a file, no permission) as an invalid request and an unsafe file as an
+// *UnsafeFileError.
 func classify(p string) (atomicfile.Destination, error) {
 	d, err := atomicfile.Classify(p)
-	if err != nil && !errors.Is(err, atomicfile.ErrUnsafe) {
+	if ue, ok := errors.AsType[*atomicfile.UnsafeError](err); ok {
+		return d, (*UnsafeFileError)(ue)
+	}
+	if err != nil {
 		err = fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
 	return d, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/ferryhq/ferry/internal/retry"
 	"github.com/ferryhq/ferry/internal/send"
 	"golang.org/x/time/rate"
 )
@@ -19,7 +20,7 @@ func (s *Session) env(t *Task, url string, header http.Header, rateLimit int64) 
 		Client:        s.client,
 		URL:           url,
 		Header:        mergeHeaders(cfg.Header, header),
-		Retry:         cfg.Retry,
+		Retry:         retry.Policy(cfg.Retry),
 		IdleTimeout:   cfg.IdleTimeout,
 		MinSpeed:      cfg.MinSpeed,
 		MinSpeedTime:  cfg.MinSpeedTime,
@@ -35,7 +36,7 @@ func (s *Session) env(t *Task, url string, header http.Header, rateLimit int64) 
 		e.Limiter = s.limiter
 	}
 	if t != nil {
-		e.Meter, e.Emit = t.meter, t.emit
+		e.Meter, e.Emit = t.meter, t.engineEmit
 	}
 	return e
 }

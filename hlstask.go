@@ -77,18 +77,65 @@ type HLSResult struct {
 }
 
 // HLSHole is a segment an HLS download left out.
-type HLSHole = hlsdownload.Hole
+type HLSHole struct {
+	Playlist string
+	Seq      int64
+	URL      string
+	Err      error
+}
 
-// HLS errors.
-type (
-	// HLSHolesError: segments could not be fetched and holes were not
-	// allowed. Those fetched stay, so the same request continues.
-	HLSHolesError = hlsdownload.HolesError
-	// HLSPlaylistError: a playlist could not be fetched or read.
-	HLSPlaylistError = hlsdownload.PlaylistError
-	// HLSKeyError: a decryption key could not be fetched or used.
-	HLSKeyError = hlsdownload.KeyError
-)
+func (h HLSHole) String() string { return hlsdownload.Hole(h).String() }
+
+// HLSHolesError: segments could not be fetched and holes were not
+// allowed. Those fetched stay, so the same request continues. Playlist is
+// the media playlist written anyway, for a live recording.
+type HLSHolesError struct {
+	Holes    []HLSHole
+	Playlist string
+}
+
+func (e *HLSHolesError) Error() string {
+	return (&hlsdownload.HolesError{Holes: engineHoles(e.Holes), Playlist: e.Playlist}).Error()
+}
+
+// Unwrap gives the holes' causes to errors.Is and errors.As.
+func (e *HLSHolesError) Unwrap() []error {
+	return (&hlsdownload.HolesError{Holes: engineHoles(e.Holes)}).Unwrap()
+}
+
+// HLSPlaylistError: a playlist could not be fetched or read.
+type HLSPlaylistError struct {
+	URL string
+	Err error
+}
+
+func (e *HLSPlaylistError) Error() string { return (*hlsdownload.PlaylistError)(e).Error() }
+func (e *HLSPlaylistError) Unwrap() error { return e.Err }
+
+// HLSKeyError: a decryption key could not be fetched or used.
+type HLSKeyError struct {
+	URL string
+	Err error
+}
+
+func (e *HLSKeyError) Error() string { return (*hlsdownload.KeyError)(e).Error() }
+func (e *HLSKeyError) Unwrap() error { return e.Err }
+
+func publicHoles(hs []hlsdownload.Hole) []HLSHole {
+	out := make([]HLSHole, len(hs))
+	for i, h := range hs {
+		out[i] = HLSHole(h)
+	}
+	return out
+}
+
+func engineHoles(hs []HLSHole) []hlsdownload.Hole {
+	out := make([]hlsdownload.Hole, len(hs))
+	for i, h := range hs {
+		out[i] = hlsdownload.Hole(h)
+	}
+	return out
+}
 
 // ErrHLSUnsupported reports a stream that cannot be stored playably, such
 // as one encrypted for a DRM key system.
@@ -169,7 +216,7 @@ func (w *hlsWork) run(ctx context.Context, t *Task) (*Result, error) {
 	}
 	return &Result{
 		URL: res.URL, Path: res.Playlist, Size: res.Bytes, Downloaded: t.meter.Moved(), Proto: res.Proto,
-		HLS: &HLSResult{Variant: res.Variant, Segments: res.Segments, Fetched: res.Fetched, Holes: res.Holes,
+		HLS: &HLSResult{Variant: res.Variant, Segments: res.Segments, Fetched: res.Fetched, Holes: publicHoles(res.Holes),
 			Duration: res.Duration, Concat: res.Concat, LiveEnded: res.LiveEnded},
 	}, nil
 }

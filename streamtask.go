@@ -75,7 +75,7 @@ func (s *Session) Stream(ctx context.Context, req StreamRequest) (*StreamTask, e
 	if err != nil {
 		return nil, err
 	}
-	j.Meter, j.Emit = t.meter, t.emit
+	j.Meter, j.Emit = t.meter, t.engineEmit
 	j.OnReply = func(r stream.Reply) {
 		ev := ReplyEvent{Seq: r.Seq, Type: r.Type, Line: r.Line}
 		if w.onReply != nil {

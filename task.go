@@ -118,7 +118,7 @@ func (t *Task) State() State {
 }
 
 // Progress returns bytes done and expected and the recent speed.
-func (t *Task) Progress() Progress { return t.meter.Snapshot() }
+func (t *Task) Progress() Progress { return Progress(t.meter.Snapshot()) }
 
 // Done is closed when the task completes.
 func (t *Task) Done() <-chan struct{} { return t.done }
@@ -288,6 +288,7 @@ func (t *Task) run(ctx context.Context, cancel context.CancelCauseFunc, runDone 
 
 // completeLocked records the outcome and delivers the last event.
 func (t *Task) completeLocked(res *Result, err error) {
+	err = publicError(err)
 	t.state = StateCompleted
 	t.conns = nil // counted
 	t.metrics.End = time.Now()
@@ -301,11 +302,14 @@ func (t *Task) completeLocked(res *Result, err error) {
 	}
 	t.result, t.err = res, err
 	t.meter.Sample(time.Now())
-	t.events.push(ProgressEvent{Progress: t.meter.Snapshot()})
+	t.events.push(ProgressEvent{Progress: Progress(t.meter.Snapshot())})
 	t.events.push(DoneEvent{Err: err, Metrics: m})
 	t.events.close()
 	close(t.done)
 }
+
+// engineEmit is Env.Emit: an engine's event, shown as the public API's.
+func (t *Task) engineEmit(ev transfer.Event) { t.emit(publicEvent(ev)) }
 
 // emit records what metrics need from an event and queues it for Events.
 func (t *Task) emit(ev Event) {
@@ -333,7 +337,7 @@ func (t *Task) emit(ev Event) {
 // handed to another), so that memory does not grow with a long run that
 // renews its connections.
 func (t *Task) countConn(tx TransactionMetrics) {
-	c := tx.Conn()
+	c := transfer.TransactionMetrics(tx).Conn()
 	if c == "" {
 		return
 	}
@@ -375,7 +379,7 @@ func (t *Task) tickProgress() (stop func()) {
 				return
 			case now := <-tk.C:
 				t.meter.Sample(now)
-				t.events.push(ProgressEvent{Progress: t.meter.Snapshot()})
+				t.events.push(ProgressEvent{Progress: Progress(t.meter.Snapshot())})
 			}
 		}
 	}()

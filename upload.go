@@ -12,23 +12,23 @@ import (
 )
 
 // Protocol names how a file is uploaded.
-type Protocol = upload.Protocol
+type Protocol string
 
 // The upload protocols.
 const (
 	// ProtocolAuto asks the server with OPTIONS: tus if it speaks tus, the
 	// IETF resumable-upload draft if it says so, multipart otherwise.
-	ProtocolAuto = upload.Auto
+	ProtocolAuto Protocol = "auto"
 	// ProtocolTus is tus 1.0 (https://tus.io), resumable and, with the
 	// concatenation extension, parallel.
-	ProtocolTus = upload.Tus
+	ProtocolTus Protocol = "tus"
 	// ProtocolIETF is the IETF resumable-upload draft (interop version 6).
-	ProtocolIETF = upload.IETF
+	ProtocolIETF Protocol = "ietf"
 	// ProtocolMultipart is one multipart/form-data POST, streamed from the
 	// file. It cannot resume, and a failed POST is sent again only when it
 	// never reached the server or the server said it did not act on it
 	// (408, 425, 429, or 503 with Retry-After).
-	ProtocolMultipart = upload.Multipart
+	ProtocolMultipart Protocol = "multipart"
 )
 
 // UploadRequest describes an upload.
@@ -177,7 +177,7 @@ func (w *uploadWork) run(ctx context.Context, t *Task) (*Result, error) {
 	j := &upload.Job{
 		Env:         w.s.env(t, w.req.URL, w.req.Header, w.req.RateLimit),
 		Path:        w.req.Path,
-		Protocol:    w.req.Protocol,
+		Protocol:    upload.Protocol(w.req.Protocol),
 		Metadata:    w.req.Metadata,
 		Connections: w.req.Connections,
 		ChunkSize:   w.req.ChunkSize,
@@ -192,7 +192,7 @@ func (w *uploadWork) run(ctx context.Context, t *Task) (*Result, error) {
 	}
 	return &Result{
 		URL: res.URL, Path: res.Path, Size: res.Size, ResumedFrom: res.ResumedFrom,
-		Uploaded: res.Uploaded, Location: res.Location, Protocol: res.Protocol,
+		Uploaded: res.Uploaded, Location: res.Location, Protocol: Protocol(res.Protocol),
 		SHA256: res.SHA256, Proto: res.Proto, Response: res.Response,
 	}, nil
 }

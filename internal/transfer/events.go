@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// Event is something that happened to a task. The concrete types are
-// ProgressEvent, ResponseEvent, RedirectEvent, MetricsEvent, RetryEvent,
-// RestartEvent and DoneEvent; switch on them.
+// Event is something an engine reports about its task: ProgressEvent,
+// ResponseEvent, RedirectEvent, MetricsEvent, RetryEvent, RestartEvent,
+// ReplyEvent or SegmentEvent. The root package shows each as its public
+// twin and adds the task's DoneEvent.
 type Event interface{ event() }
 
 // ProgressEvent reports bytes done. Progress events are coalesced: a slow
@@ -76,18 +77,11 @@ type SegmentEvent struct {
 	Hole     bool
 }
 
-// DoneEvent is the last event of a task. Err is nil on success.
-type DoneEvent struct {
-	Err     error
-	Metrics TaskMetrics
-}
-
 func (ProgressEvent) event() {}
 func (ResponseEvent) event() {}
 func (RedirectEvent) event() {}
 func (MetricsEvent) event()  {}
 func (RetryEvent) event()    {}
 func (RestartEvent) event()  {}
-func (DoneEvent) event()     {}
 func (ReplyEvent) event()    {}
 func (SegmentEvent) event()  {}

@@ -42,24 +42,3 @@ func (t TransactionMetrics) Duration() time.Duration {
 	}
 	return t.End.Sub(t.Start)
 }
-
-// TaskMetrics sums up a task: its interval, what it cost, and every
-// transaction it made.
-type TaskMetrics struct {
-	Start        time.Time            `json:"start"`
-	End          time.Time            `json:"end,omitzero"`
-	Redirects    int                  `json:"redirects"`
-	Retries      int                  `json:"retries"`
-	Restarts     int                  `json:"restarts"`
-	Connections  int                  `json:"connections"` // connections that carried a request
-	Transactions []TransactionMetrics `json:"transactions"`
-}
-
-// Duration is the task's interval so far.
-func (m TaskMetrics) Duration() time.Duration {
-	end := m.End
-	if end.IsZero() {
-		end = time.Now()
-	}
-	return end.Sub(m.Start)
-}
