@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/internal/download"
+	"github.com/ferryhq/ferry/internal/statefile"
 )
 
 // NewDownload creates a suspended download task; call Resume to start it.
@@ -37,7 +38,7 @@ func (s *Session) NewDownload(ctx context.Context, req DownloadRequest) (*Task, 
 		seed = &st
 	}
 	if s.cfg.Ephemeral || stream {
-		w.journal = download.NewMemJournal(seed)
+		w.saved = download.NewMemState(seed)
 	} else {
 		cf := download.ControlFile(download.ControlPath(req.Path))
 		if seed != nil {
@@ -45,7 +46,7 @@ func (s *Session) NewDownload(ctx context.Context, req DownloadRequest) (*Task, 
 				return nil, err
 			}
 		}
-		w.journal = cf
+		w.saved = cf
 	}
 	return s.newTask(ctx, w)
 }
@@ -73,7 +74,7 @@ func (s *Session) Download(ctx context.Context, req DownloadRequest) (*Task, err
 type downloadWork struct {
 	s        *Session
 	req      DownloadRequest
-	journal  download.Journal
+	saved    statefile.Store[download.State]
 	stream   bool     // the destination is written in place: a Writer, a device, a FIFO
 	streamed int64    // bytes earlier runs wrote to the stream
 	madeDirs []string // directories CreateDirs made, deepest first
@@ -95,7 +96,7 @@ func (w *downloadWork) run(ctx context.Context, t *Task) (*Result, error) {
 	j := &download.Job{
 		Env:            w.s.env(t, w.req.URL, w.req.Header, w.req.RateLimit),
 		Path:           w.req.Path,
-		Journal:        w.journal,
+		Saved:          w.saved,
 		Continue:       w.req.Continue,
 		Connections:    w.req.Connections,
 		MaxConnections: min(w.s.cfg.MaxConnsPerHost, MaxConnections),
@@ -139,7 +140,7 @@ func (w *downloadWork) resumeData() (*ResumeData, error) {
 	if w.stream {
 		return nil, ErrNotResumable
 	}
-	st, err := w.journal.Load()
+	st, err := w.saved.Load()
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +155,7 @@ func (w *downloadWork) discard() {
 		return
 	}
 	os.Remove(download.PartPath(w.req.Path))
-	w.journal.Remove()
+	w.saved.Remove()
 	w.removeMadeDirs()
 }
 

@@ -138,13 +138,13 @@ func (s *Session) NewUpload(ctx context.Context, req UploadRequest) (*Task, erro
 	}
 	w := &uploadWork{s: s, req: req}
 	if s.cfg.Ephemeral {
-		w.journal = statefile.NewMem[upload.State](nil)
+		w.saved = statefile.NewMem[upload.State](nil)
 	} else {
 		dir := filepath.Join(s.cfg.StateDir, "uploads")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
 		}
-		w.journal = statefile.File[upload.State]{Path: upload.StatePath(dir, req.Path, req.URL)}
+		w.saved = statefile.File[upload.State]{Path: upload.StatePath(dir, req.Path, req.URL)}
 	}
 	return s.newTask(ctx, w)
 }
@@ -168,9 +168,9 @@ func (s *Session) Upload(ctx context.Context, req UploadRequest) (*Task, error) 
 }
 
 type uploadWork struct {
-	s       *Session
-	req     UploadRequest
-	journal upload.Journal
+	s     *Session
+	req   UploadRequest
+	saved statefile.Store[upload.State]
 }
 
 func (w *uploadWork) run(ctx context.Context, t *Task) (*Result, error) {
@@ -183,7 +183,7 @@ func (w *uploadWork) run(ctx context.Context, t *Task) (*Result, error) {
 		ChunkSize:   w.req.ChunkSize,
 		FieldName:   w.req.FieldName,
 		Hash:        w.req.SHA256,
-		Journal:     w.journal,
+		Saved:       w.saved,
 		KeepState:   w.req.KeepState,
 	}
 	res, err := upload.Run(ctx, j)
@@ -203,4 +203,4 @@ func (w *uploadWork) resumeData() (*ResumeData, error) { return nil, ErrNotResum
 
 // discard forgets the upload. What the server holds stays there (a tus
 // server expires abandoned uploads).
-func (w *uploadWork) discard() { w.journal.Remove() }
+func (w *uploadWork) discard() { w.saved.Remove() }

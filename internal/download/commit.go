@@ -62,11 +62,11 @@ func (r *run) commit(ctx context.Context) (stateFunc, error) {
 	return nil, nil
 }
 
-// forget ends the journal of a committed download, or, with KeepState,
+// forget ends the saved state of a committed download, or, with KeepState,
 // turns it into the record of the file put in place.
 func (r *run) forget(verified []string) error {
 	if !r.j.KeepState {
-		return r.j.Journal.Remove()
+		return r.j.Saved.Remove()
 	}
 	fi, err := os.Stat(r.j.Path)
 	if err != nil {
@@ -75,15 +75,15 @@ func (r *run) forget(verified []string) error {
 	st := r.st
 	st.Missing, st.Offset = nil, fi.Size()
 	st.Done = &Done{Size: fi.Size(), ModTime: fi.ModTime().UnixNano(), SHA256: r.sums.sum("sha-256"), Verified: verified}
-	return r.j.Journal.Save(&st)
+	return r.j.Saved.Save(&st)
 }
 
-// discard removes the .part file and the journal of a failed result.
+// discard removes the .part file and the saved state of a failed result.
 func (r *run) discard() {
 	if r.part != nil {
 		r.part.Close()
 		os.Remove(r.part.Name())
 		r.part = nil
 	}
-	r.j.Journal.Remove()
+	r.j.Saved.Remove()
 }

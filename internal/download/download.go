@@ -19,6 +19,7 @@ import (
 	"github.com/ferryhq/ferry/internal/httprange"
 	"github.com/ferryhq/ferry/internal/retry"
 	"github.com/ferryhq/ferry/internal/send"
+	"github.com/ferryhq/ferry/internal/statefile"
 	"github.com/ferryhq/ferry/internal/transfer"
 )
 
@@ -31,11 +32,11 @@ type Checksum struct {
 // Job describes one download: the task's Env (its URL, client and limits;
 // Slots bound the requests in flight to one host across all downloads that
 // share it: connections over HTTP/1.1, streams over HTTP/2) and what is
-// particular to a download. URL, Path and Journal are required.
+// particular to a download. URL, Path and Saved are required.
 type Job struct {
 	*send.Env
-	Path    string // final file; data goes to Path+".part" until commit
-	Journal Journal
+	Path  string                 // final file; data goes to Path+".part" until commit
+	Saved statefile.Store[State] // what a later run continues from
 
 	// Connections is how many connections fetch the file: 1 for a single
 	// stream, N > 1 for N ranged requests in parallel, and 0 for the
@@ -48,14 +49,14 @@ type Job struct {
 	Continue bool
 	// Hash computes the SHA-256 of the result (Result.SHA256).
 	Hash bool
-	// KeepState leaves the journal in place after success, describing the
+	// KeepState leaves the saved state in place after success, describing the
 	// committed file: the same job run again returns it without fetching
 	// while it is unchanged. Whoever records the result removes it.
 	KeepState bool
 	Checksum  *Checksum
 	// Stream, if set, receives the bytes in order as they arrive instead
 	// of a .part file: a device, a FIFO, stdout. There is one connection,
-	// no journal and no resume across runs; a dropped connection continues
+	// no saved state and no resume across runs; a dropped connection continues
 	// with a range under a strong validator, and what would need the
 	// bytes written to be taken back fails with ErrStreamRestart. Path is
 	// then only the destination's name.
@@ -92,7 +93,7 @@ var ErrBusy = errors.New("ferry: another download is writing to this file")
 var ErrStreamRestart = errors.New("ferry: a stream cannot start over: what was written cannot be taken back")
 
 // Run downloads j to completion, or until ctx is done; the context's cause
-// is returned then, and the .part and journal are left for a later Run.
+// is returned then, and the .part and saved state are left for a later Run.
 func Run(ctx context.Context, j *Job) (*Result, error) {
 	if j.Env == nil {
 		j.Env = &send.Env{}
@@ -111,7 +112,7 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 }
 
 // close ends a run that did not commit: a run that kept nothing leaves
-// nothing; otherwise the journal records how far it got.
+// nothing; otherwise the saved state records how far it got.
 func (r *run) close(err error, interrupted bool) {
 	defer r.part.Close()
 	if err == nil {
@@ -120,12 +121,12 @@ func (r *run) close(err error, interrupted bool) {
 	if !interrupted && r.offset == 0 && !r.st.Blind {
 		// Failed before keeping a byte (404, refused, ...): leave nothing.
 		os.Remove(r.part.Name())
-		r.j.Journal.Remove()
+		r.j.Saved.Remove()
 		return
 	}
 	if r.opened {
 		r.st.Offset = r.offset
-		r.j.Journal.Save(&r.st)
+		r.j.Saved.Save(&r.st)
 	}
 }
 
@@ -135,7 +136,7 @@ type run struct {
 	j      *Job
 	st     State
 	part   *os.File
-	opened bool // the journal describes this .part file
+	opened bool // the saved state describes this .part file
 	buf    []byte
 	op     string
 
@@ -156,7 +157,7 @@ type run struct {
 
 func (r *run) loop(ctx context.Context) error { return transfer.RunSteps(ctx, r.open) }
 
-// open finds what an earlier run left: the journal's state and the .part
+// open finds what an earlier run left: the saved state's state and the .part
 // file. Nothing under the final name but a regular file is ever replaced,
 // which is checked here, before the first request, and again at the commit.
 func (r *run) open(ctx context.Context) (stateFunc, error) {
@@ -169,7 +170,7 @@ func (r *run) open(ctx context.Context) (stateFunc, error) {
 	if err := atomicfile.CheckReplace(r.j.Path); err != nil {
 		return nil, err
 	}
-	st, err := r.j.Journal.Load()
+	st, err := r.j.Saved.Load()
 	if err != nil {
 		return nil, err
 	}
@@ -197,8 +198,8 @@ func (r *run) open(ctx context.Context) (stateFunc, error) {
 		r.part = nil
 		return nil, err
 	}
-	if c, ok := r.j.Journal.(interface{ RemoveTemps() }); ok {
-		c.RemoveTemps() // the lock makes this run the journal's only writer
+	if c, ok := r.j.Saved.(interface{ RemoveTemps() }); ok {
+		c.RemoveTemps() // the lock makes this run the saved state's only writer
 	}
 	fi, err := r.part.Stat()
 	if err != nil {
@@ -221,12 +222,12 @@ func (r *run) open(ctx context.Context) (stateFunc, error) {
 
 // adopt makes a partial file that ferry did not start (at path, or already
 // moved to the .part file by an interrupted adoption) the first bytes of the
-// download, and records that in the journal at once so that no later run
+// download, and records that in the saved state at once so that no later run
 // mistakes it for debris and truncates it.
 func adopt(j *Job, partPath string) (*State, error) {
 	st := &State{Version: stateVersion, URL: j.URL, Size: -1, Blind: true}
 	if fi, err := os.Lstat(partPath); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
-		return st, j.Journal.Save(st)
+		return st, j.Saved.Save(st)
 	}
 	// Only a file the .part file could be is moved there: a regular file
 	// of this user with one link (open already refused anything else under
@@ -239,7 +240,7 @@ func adopt(j *Job, partPath string) (*State, error) {
 		return nil, err
 	}
 	f.Close()
-	if err := j.Journal.Save(st); err != nil {
+	if err := j.Saved.Save(st); err != nil {
 		return nil, err
 	}
 	return st, atomicfile.Rename(j.Path, partPath)
@@ -294,7 +295,7 @@ func (r *run) probeState(ctx context.Context) (stateFunc, error) {
 		r.st.Size = p.size
 	}
 	r.st.Offset = r.offset
-	if err := r.j.Journal.Save(&r.st); err != nil {
+	if err := r.j.Saved.Save(&r.st); err != nil {
 		return nil, err
 	}
 	r.j.Meter.Reset(r.offset, r.st.Size)

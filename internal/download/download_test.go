@@ -35,10 +35,10 @@ func runJob(t *testing.T, url, path string, st *State) (*Result, []transfer.Even
 	t.Helper()
 	var events []transfer.Event
 	j := &Job{
-		Env:     &send.Env{Client: http.DefaultClient, URL: url, Emit: func(e transfer.Event) { events = append(events, e) }},
-		Path:    path,
-		Journal: NewMemJournal(st),
-		Hash:    true,
+		Env:   &send.Env{Client: http.DefaultClient, URL: url, Emit: func(e transfer.Event) { events = append(events, e) }},
+		Path:  path,
+		Saved: NewMemState(st),
+		Hash:  true,
 	}
 	res, err := Run(context.Background(), j)
 	return res, events, err

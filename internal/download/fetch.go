@@ -108,7 +108,7 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog) (bool, error) {
 		}
 		r.st.Validator = got
 		r.st.Blind = false
-		if err := r.j.Journal.Save(&r.st); err != nil {
+		if err := r.j.Saved.Save(&r.st); err != nil {
 			return false, err
 		}
 		r.j.Meter.Reset(0, r.st.Size)

@@ -20,10 +20,10 @@ import (
 	"github.com/ferryhq/ferry/internal/transfer"
 )
 
-// fileJob is a job with the CLI's journal: the control file beside path.
+// fileJob is a job with the CLI's state store: the control file beside path.
 func fileJob(url, path string) *Job {
 	return &Job{Env: &send.Env{Client: http.DefaultClient, URL: url, Retry: fastRetry()},
-		Path: path, Journal: ControlFile(ControlPath(path)), Hash: true}
+		Path: path, Saved: ControlFile(ControlPath(path)), Hash: true}
 }
 
 func fastRetry() (p retry.Policy) {
@@ -287,7 +287,7 @@ func TestStreamDestination(t *testing.T) {
 	t.Cleanup(ts.Close)
 	var sink streamSink
 	j := &Job{Env: &send.Env{Client: http.DefaultClient, URL: ts.URL, Retry: fastRetry()},
-		Path: filepath.Join(dir, "stdout"), Journal: NewMemJournal(nil), Hash: true, Stream: &sink, Connections: 8}
+		Path: filepath.Join(dir, "stdout"), Saved: NewMemState(nil), Hash: true, Stream: &sink, Connections: 8}
 	res, err := runWithin(t, j)
 	if err != nil {
 		t.Fatal(err)
@@ -319,7 +319,7 @@ func TestStreamCannotRestart(t *testing.T) {
 	t.Cleanup(ts.Close)
 	var sink streamSink
 	j := &Job{Env: &send.Env{Client: http.DefaultClient, URL: ts.URL, Retry: fastRetry()},
-		Path: "-", Journal: NewMemJournal(nil), Stream: &sink}
+		Path: "-", Saved: NewMemState(nil), Stream: &sink}
 	_, err := runWithin(t, j)
 	if !errors.Is(err, ErrStreamRestart) {
 		t.Fatalf("Run: %v, want ErrStreamRestart", err)

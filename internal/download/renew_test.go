@@ -106,7 +106,7 @@ func TestRenewedConnections(t *testing.T) {
 				},
 			},
 			Path:        filepath.Join(t.TempDir(), "o"),
-			Journal:     NewMemJournal(nil),
+			Saved:       NewMemState(nil),
 			Connections: 4,
 			Hash:        true,
 		}

@@ -71,7 +71,7 @@ func (r *run) fetchSegmented(ctx context.Context) (stateFunc, error) {
 		// a kill in between must never leave a full-length file that a
 		// later run, finding no map, would take for a finished one.
 		r.st.Missing = []segment.Range{{Start: r.offset, End: r.st.Size}}
-		if err := r.j.Journal.Save(&r.st); err != nil {
+		if err := r.j.Saved.Save(&r.st); err != nil {
 			return nil, err
 		}
 	}
@@ -282,7 +282,7 @@ func (r *run) checkpoint(sched *segment.Scheduler) error {
 	if st.Missing == nil {
 		st.Missing = []segment.Range{}
 	}
-	return r.j.Journal.Save(&st)
+	return r.j.Saved.Save(&st)
 }
 
 // hashPrefix hashes the file in order as its leading run of fetched bytes

@@ -47,11 +47,8 @@ type Done struct {
 	Verified []string `json:"verified,omitempty"`
 }
 
-// Journal persists a download's State (see statefile.Store).
-type Journal = statefile.Store[State]
+// ControlFile is the CLI's state store: a small JSON file beside the .part file.
+func ControlFile(path string) statefile.Store[State] { return statefile.File[State]{Path: path} }
 
-// ControlFile is the CLI's journal: a small JSON file beside the .part file.
-func ControlFile(path string) Journal { return statefile.File[State]{Path: path} }
-
-// NewMemJournal returns an in-memory journal preloaded with st (may be nil).
-func NewMemJournal(st *State) Journal { return statefile.NewMem(st) }
+// NewMemState returns an in-memory state store preloaded with st (may be nil).
+func NewMemState(st *State) statefile.Store[State] { return statefile.NewMem(st) }

@@ -354,7 +354,7 @@ func (r *run) finish(ctx context.Context) (stateFunc, error) {
 	if r.j.KeepState {
 		return nil, nil
 	}
-	return nil, r.j.Journal.Remove()
+	return nil, r.j.Saved.Remove()
 }
 
 // checkUnchanged fails if the file changed while it was being sent: the
@@ -365,7 +365,7 @@ func (r *run) checkUnchanged() error {
 		return err
 	}
 	if fi.Size() != r.st.Size || fi.ModTime().UnixNano() != r.st.ModTime {
-		r.j.Journal.Remove()
+		r.j.Saved.Remove()
 		return ErrFileChanged
 	}
 	return nil

@@ -34,7 +34,7 @@ const (
 
 // Job describes one upload: the task's Env, whose URL is the creation
 // endpoint (tus, IETF) or the form's URL (multipart), and what is
-// particular to an upload. URL, Path and Journal are required.
+// particular to an upload. URL, Path and Saved are required.
 type Job struct {
 	*send.Env
 	Path     string // the local file
@@ -51,9 +51,9 @@ type Job struct {
 	// FieldName is the multipart form field of the file ("file").
 	FieldName string
 	// Hash computes the SHA-256 of the file (Result.SHA256).
-	Hash    bool
-	Journal Journal
-	// KeepState leaves the state in the journal after success: the same
+	Hash  bool
+	Saved statefile.Store[State] // what a later run continues from
+	// KeepState leaves the saved state in place after success: the same
 	// job run again finds the upload complete on the server and finishes
 	// without sending it again. Whoever records the result removes it.
 	KeepState bool
@@ -107,9 +107,6 @@ type Segment struct {
 
 func (s Segment) done() bool { return s.Location != "" && s.Offset == s.End-s.Start }
 
-// Journal persists an upload's State.
-type Journal = statefile.Store[State]
-
 // StatePath is where the CLI keeps the state of uploading path to url, in
 // dir: one file per (file, endpoint), so the same command run again finds it.
 func StatePath(dir, path, endpoint string) string {
@@ -123,7 +120,7 @@ func StatePath(dir, path, endpoint string) string {
 // ErrFileChanged reports that the local file changed during the upload.
 var ErrFileChanged = errors.New("ferry: the file changed while it was being uploaded")
 
-// Run uploads j to completion or until ctx is done; the journal keeps what
+// Run uploads j to completion or until ctx is done; the saved state keeps what
 // a later Run needs to continue.
 func Run(ctx context.Context, j *Job) (*Result, error) {
 	if j.Env == nil {
@@ -186,7 +183,7 @@ func (r *run) open(ctx context.Context) (stateFunc, error) {
 		return nil, fmt.Errorf("%s is not a regular file", r.j.Path)
 	}
 	fresh := State{Version: stateVersion, URL: r.j.URL, Path: r.j.Path, Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
-	st, err := r.j.Journal.Load()
+	st, err := r.j.Saved.Load()
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +207,7 @@ func (r *run) retrying(ctx context.Context, f func(context.Context) (progressed 
 	return r.retrier.Do(ctx, f)
 }
 
-func (r *run) save() error { return r.j.Journal.Save(&r.st) }
+func (r *run) save() error { return r.j.Saved.Save(&r.st) }
 
 // passed records that the server acknowledged off of upload part (see
 // mostAcked) and reports whether that is further than it ever had.
