@@ -63,11 +63,7 @@ func (s *Session) ForgetDownload(req DownloadRequest) error {
 
 // Download starts a download and returns its running task.
 func (s *Session) Download(ctx context.Context, req DownloadRequest) (*Task, error) {
-	t, err := s.NewDownload(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	return t, t.Resume()
+	return started(s.NewDownload(ctx, req))
 }
 
 // downloadWork runs the download engine for a task.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -146,17 +145,10 @@ func (s *Session) HLS(ctx context.Context, req HLSRequest) (*Task, error) {
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
-	var t *Task
-	var err error
 	if s.bg != nil {
-		t, err = s.backgroundHLS(ctx, req)
-	} else {
-		t, err = s.newTask(ctx, &hlsWork{s: s, req: req})
+		return started(s.backgroundHLS(ctx, req))
 	}
-	if err != nil {
-		return nil, err
-	}
-	return t, t.Resume()
+	return started(s.newTask(ctx, &hlsWork{s: s, req: req}))
 }
 
 // Validate reports whether the request would be taken, with the error
@@ -227,11 +219,3 @@ func (w *hlsWork) resumeData() (*ResumeData, error) { return nil, ErrNotResumabl
 // discard keeps what the download wrote: every segment under its name is
 // whole, Dir may hold the user's own files, and a rerun continues from them.
 func (w *hlsWork) discard() {}
-
-func checkURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%w: URL %q is not an absolute http(s) URL", ErrInvalidRequest, raw)
-	}
-	return nil
-}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -118,6 +119,15 @@ func (e *LimitError) Error() string {
 
 // Unwrap makes a LimitError match ErrInvalidRequest.
 func (e *LimitError) Unwrap() error { return ErrInvalidRequest }
+
+// checkURL refuses a request URL that is not absolute http(s).
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%w: URL %q is not an absolute http(s) URL", ErrInvalidRequest, raw)
+	}
+	return nil
+}
 
 // checkLimit refuses v outside [lo, hi] (hi 0: no upper bound).
 func checkLimit(field string, v, lo, hi int64) error {

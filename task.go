@@ -107,6 +107,14 @@ func (s *Session) newTask(ctx context.Context, w work) (*Task, error) {
 	return t, nil
 }
 
+// started resumes the task New* made, for the calls that start at once.
+func started(t *Task, err error) (*Task, error) {
+	if err != nil {
+		return nil, err
+	}
+	return t, t.Resume()
+}
+
 // ID identifies the task within its session.
 func (t *Task) ID() string { return t.id }
 

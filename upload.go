@@ -160,11 +160,7 @@ func (s *Session) ForgetUpload(req UploadRequest) error {
 
 // Upload starts an upload and returns its running task.
 func (s *Session) Upload(ctx context.Context, req UploadRequest) (*Task, error) {
-	t, err := s.NewUpload(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	return t, t.Resume()
+	return started(s.NewUpload(ctx, req))
 }
 
 type uploadWork struct {
