@@ -3,6 +3,7 @@ package ferrytest
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -21,6 +22,7 @@ type Proxy struct {
 	open     map[net.Conn]*link // by the client side
 	accepted int
 	cuts     int
+	sent     atomic.Int64 // bytes forwarded from clients
 	wg       sync.WaitGroup
 }
 
@@ -104,7 +106,11 @@ func (p *Proxy) pipe(l *link, dst, src net.Conn) {
 		default:
 		}
 		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			w, werr := dst.Write(buf[:n])
+			if src == l.c {
+				p.sent.Add(int64(w))
+			}
+			if werr != nil {
 				break
 			}
 		}
@@ -153,6 +159,10 @@ func (p *Proxy) Conns() (accepted, cut int) {
 	defer p.mu.Unlock()
 	return p.accepted, p.cuts
 }
+
+// Sent returns how many bytes clients have sent through the proxy, so a
+// test can tell how much an upload sent more than once.
+func (p *Proxy) Sent() int64 { return p.sent.Load() }
 
 // Close stops the proxy and ends its connections.
 func (p *Proxy) Close() {

@@ -6,71 +6,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/internal/peer"
 )
-
-// countingProxy forwards loopback TCP connections to target and counts the
-// bytes clients send, so a test can tell how much was sent more than once.
-type countingProxy struct {
-	ln     net.Listener
-	target string
-	sent   atomic.Int64
-	wg     sync.WaitGroup
-}
-
-func startCountingProxy(t *testing.T, target string) *countingProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &countingProxy{ln: ln, target: target}
-	p.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.wg.Go(func() { p.serve(c) })
-		}
-	})
-	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
-	return p
-}
-
-func (p *countingProxy) serve(c net.Conn) {
-	defer c.Close()
-	s, err := net.DialTimeout("tcp", p.target, 2*time.Second)
-	if err != nil {
-		return // the server is down: the client sees a dropped connection
-	}
-	defer s.Close()
-	done := make(chan struct{})
-	go func() {
-		n, _ := io.Copy(s, c)
-		p.sent.Add(n)
-		s.(*net.TCPConn).CloseWrite()
-		close(done)
-	}()
-	io.Copy(c, s)
-	c.Close()
-	<-done
-}
-
-func (p *countingProxy) URL() string { return "http://" + p.ln.Addr().String() }
 
 // serveAt runs `ferry serve --uploads DIR` on addr until killed.
 func serveAt(t *testing.T, uploads, addr string) (kill func()) {
@@ -173,14 +120,14 @@ func TestPutKillResumeFerryServe(t *testing.T) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	killServe := serveAt(t, uploads, addr)
-	proxy := startCountingProxy(t, addr)
+	proxy := ferrytest.NewProxy(t, addr)
 	state := t.TempDir()
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 4))
 	t.Logf("kill points seed %d", seed)
 
 	put := func(ctx context.Context, args ...string) *exec.Cmd {
-		cmd := exec.CommandContext(ctx, ferryBin, append([]string{"put", src, proxy.URL() + "/files/", "-x", "4"}, args...)...)
+		cmd := exec.CommandContext(ctx, ferryBin, append([]string{"put", src, proxy.URL + "/files/", "-x", "4"}, args...)...)
 		cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+state)
 		return cmd
 	}
@@ -204,7 +151,7 @@ func TestPutKillResumeFerryServe(t *testing.T) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		cancel()
-		t.Logf("kill %d: ferry put; %d MiB sent so far", i+1, proxy.sent.Load()>>20)
+		t.Logf("kill %d: ferry put; %d MiB sent so far", i+1, proxy.Sent()>>20)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -220,9 +167,9 @@ func TestPutKillResumeFerryServe(t *testing.T) {
 	if r.SHA256 != sum || r.Error != nil {
 		t.Fatalf("final run: %s", out)
 	}
-	resent := proxy.sent.Load() - size
+	resent := proxy.Sent() - size
 	t.Logf("final run resumed from %d and sent %d; over all runs the client sent %d bytes for a %d-byte file: %d (%.1f%%) more, headers included",
-		r.ResumedFrom, r.SizeUpload, proxy.sent.Load(), size, resent, 100*float64(resent)/size)
+		r.ResumedFrom, r.SizeUpload, proxy.Sent(), size, resent, 100*float64(resent)/size)
 	// The stored upload is byte-identical: fetch it back.
 	back := filepath.Join(t.TempDir(), "back.bin")
 	res := runCmd(t, 2*time.Minute, "curl", "-sf", "-o", back, r.Location)
