@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/download"
 )
 
 const (
@@ -53,11 +55,11 @@ func statProgress(path string) (int64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	if b, err := os.ReadFile(strings.TrimSuffix(path, ".part") + ".ferry"); err == nil {
-		var c controlFile
+	if b, err := os.ReadFile(download.ControlPath(strings.TrimSuffix(path, ".part"))); err == nil {
+		var c download.State
 		if json.Unmarshal(b, &c) == nil {
 			if c.Missing != nil {
-				return c.checkpointed(), true
+				return checkpointed(c), true
 			}
 			if c.Size > 0 && fi.Size() >= c.Size {
 				return 0, true

@@ -19,6 +19,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/download"
+	"github.com/ferryhq/ferry/internal/segment"
 )
 
 // Helpers for the segmented-download tests: reading ferry's control file,
@@ -27,28 +30,11 @@ import (
 
 // --- the control file ---------------------------------------------------
 
-// byteRange is the half-open byte range [Start, End), as the control file
-// writes it.
-type byteRange struct {
-	Start int64 `json:"start"`
-	End   int64 `json:"end"`
-}
-
-func (r byteRange) Len() int64 { return r.End - r.Start }
-
-// controlFile is the part of FILE.ferry the tests read. Missing is nil
-// until the download has a segmented layout.
-type controlFile struct {
-	Size    int64       `json:"size"`
-	Offset  int64       `json:"offset"`
-	Missing []byteRange `json:"missing"`
-}
-
 // readControl reads the control file of a download to out; ok is false
 // when there is none.
-func readControl(t testing.TB, out string) (c controlFile, ok bool) {
+func readControl(t testing.TB, out string) (c download.State, ok bool) {
 	t.Helper()
-	b, err := os.ReadFile(out + ".ferry")
+	b, err := os.ReadFile(download.ControlPath(out))
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, false
 	}
@@ -63,7 +49,7 @@ func readControl(t testing.TB, out string) (c controlFile, ok bool) {
 
 // checkpointed is how many bytes the control file says are in place: all
 // but the missing ranges of a segmented layout, else the offset.
-func (c controlFile) checkpointed() int64 {
+func checkpointed(c download.State) int64 {
 	if c.Missing == nil {
 		return c.Offset
 	}
@@ -76,15 +62,15 @@ func (c controlFile) checkpointed() int64 {
 
 // missingOrAll returns the ranges a run starting from c still has to fetch
 // (the whole file when there is no segmented layout yet).
-func missingOrAll(c controlFile, ok bool, size int64) []byteRange {
+func missingOrAll(c download.State, ok bool, size int64) []segment.Range {
 	if !ok || c.Missing == nil {
-		return []byteRange{{0, size}}
+		return []segment.Range{{Start: 0, End: size}}
 	}
 	return slices.Clone(c.Missing)
 }
 
 // insideAny reports whether r lies within one of the ranges.
-func insideAny(r byteRange, ranges []byteRange) bool {
+func insideAny(r segment.Range, ranges []segment.Range) bool {
 	for _, m := range ranges {
 		if r.Start >= m.Start && r.End <= m.End {
 			return true
@@ -109,7 +95,7 @@ type partCheck struct {
 
 // comparePart streams part and src side by side. Every byte outside
 // missing must equal the source; it also counts the blocks that do.
-func comparePart(t testing.TB, part, src string, missing []byteRange) partCheck {
+func comparePart(t testing.TB, part, src string, missing []segment.Range) partCheck {
 	t.Helper()
 	const block = 4 * KiB
 	pf, err := os.Open(part)
@@ -187,7 +173,7 @@ type accessEntry struct {
 	method, path string
 	status       int
 	bytes        int64 // $body_bytes_sent
-	rng          byteRange
+	rng          segment.Range
 	ranged       bool
 }
 
@@ -213,18 +199,18 @@ func parseAccessLog(t testing.TB, lines []string) []accessEntry {
 }
 
 // parseByteRange reads a closed "bytes=a-b" Range header into [a, b+1).
-func parseByteRange(h string) (byteRange, bool) {
+func parseByteRange(h string) (segment.Range, bool) {
 	spec, ok := strings.CutPrefix(h, "bytes=")
 	if !ok {
-		return byteRange{}, false
+		return segment.Range{}, false
 	}
 	a, b, ok := strings.Cut(spec, "-")
 	first, err1 := strconv.ParseInt(a, 10, 64)
 	last, err2 := strconv.ParseInt(b, 10, 64)
 	if !ok || err1 != nil || err2 != nil || last < first {
-		return byteRange{}, false
+		return segment.Range{}, false
 	}
-	return byteRange{first, last + 1}, true
+	return segment.Range{Start: first, End: last + 1}, true
 }
 
 // waitServerIdle waits until no TCP connection to the server at baseURL is
@@ -295,7 +281,7 @@ type serveRequest struct {
 	method, path, proto, remote string
 	status                      int
 	bytes                       int64
-	rng                         byteRange
+	rng                         segment.Range
 	ranged                      bool
 }
 

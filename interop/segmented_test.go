@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/internal/peer"
+	"github.com/ferryhq/ferry/internal/segment"
 )
 
 // Segmented (multi-connection) downloads against real servers.
@@ -80,7 +81,7 @@ type runAccount struct {
 // checks that every GET was a ranged 206 inside what the control file
 // said was missing when the run started: a run that continues never asks
 // again for bytes the map has in place.
-func accountRun(t *testing.T, label string, entries []accessEntry, urlPath string, missing []byteRange) runAccount {
+func accountRun(t *testing.T, label string, entries []accessEntry, urlPath string, missing []segment.Range) runAccount {
 	t.Helper()
 	var a runAccount
 	bad := 0
@@ -114,7 +115,7 @@ func accountRun(t *testing.T, label string, entries []accessEntry, urlPath strin
 	return a
 }
 
-func fmtRanges(rs []byteRange) string {
+func fmtRanges(rs []segment.Range) string {
 	var parts []string
 	for i, r := range rs {
 		if i == 6 {
@@ -174,7 +175,7 @@ func TestSegmentedKillResume(t *testing.T) {
 		ctrl, ok := readControl(t, out)
 		before := int64(0)
 		if ok {
-			before = ctrl.checkpointed()
+			before = checkpointed(ctrl)
 		}
 		if before != lastCkpt {
 			t.Fatalf("kill %d: the control file says %d bytes in place, but %d after the previous kill", k, before, lastCkpt)
@@ -203,7 +204,7 @@ func TestSegmentedKillResume(t *testing.T) {
 		if !ok {
 			t.Fatalf("kill %d: no control file %s.ferry after the kill", k, filepath.Base(out))
 		}
-		after := ctrlAfter.checkpointed()
+		after := checkpointed(ctrlAfter)
 		pc := comparePart(t, out+".part", src, missingOrAll(ctrlAfter, true, size))
 		if pc.badDone >= 0 {
 			t.Errorf("kill %d: the control file claims byte %d is in place, but the .part differs from the source there", k, pc.badDone)
@@ -329,8 +330,8 @@ func TestSegmentedInterruptResume(t *testing.T) {
 	}
 	waitServerIdle(t, ng.URL, 15*time.Second)
 	logged := len(ng.AccessLog())
-	run := accountRun(t, "interrupted run", parseAccessLog(t, ng.AccessLog()), urlPath, []byteRange{{0, size}})
-	ckpt := ctrl.checkpointed()
+	run := accountRun(t, "interrupted run", parseAccessLog(t, ng.AccessLog()), urlPath, []segment.Range{{Start: 0, End: size}})
+	ckpt := checkpointed(ctrl)
 	if pc := comparePart(t, out+".part", src, ctrl.Missing); pc.badDone >= 0 {
 		t.Errorf("the control file claims byte %d is in place, but the .part differs from the source there", pc.badDone)
 	}
