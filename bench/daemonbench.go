@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,10 +16,9 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/internal/bgapi"
-	"github.com/ferryhq/ferry/internal/peer"
 )
 
-// The daemon benchmark: go run ./bench -daemon [-daemon-tasks 10000].
+// The daemon benchmark: go run ./bench daemon [-tasks 10000].
 // It queues that many small downloads in a real `ferry daemon`, held back
 // an hour so they stay queued, and reports the daemon's peak RSS, then
 // kills it with SIGKILL and reports how long a new daemon takes to answer
@@ -44,20 +43,23 @@ type daemonReport struct {
 	Machine           string
 }
 
+// daemonFlags is the daemon mode.
+func daemonFlags(fs *flag.FlagSet, c *common) func(context.Context) error {
+	tasks := fs.Int("tasks", 10000, "tasks to queue")
+	return func(ctx context.Context) error { return runDaemonBench(ctx, *tasks, c.ferryBin, c.out) }
+}
+
 func runDaemonBench(ctx context.Context, tasks int, ferryBin, out string) error {
 	if tasks < 1 {
-		return errors.New("-daemon-tasks must be at least 1")
+		return errors.New("-tasks must be at least 1")
 	}
 	tmp, err := os.MkdirTemp("", "ferry-bench-daemon-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if ferryBin == "" {
-		logf("building ferry")
-		if ferryBin, err = peer.BuildFerry(ctx, tmp); err != nil {
-			return err
-		}
+	if ferryBin, err = ferryBinary(ctx, ferryBin, tmp); err != nil {
+		return err
 	}
 	state, socket := filepath.Join(tmp, "state"), filepath.Join(tmp, "d.sock")
 	rep := &daemonReport{Command: commandLine(), Tasks: tasks, Started: time.Now().UTC()}
@@ -107,18 +109,7 @@ func runDaemonBench(ctx context.Context, tasks int, ferryBin, out string) error 
 	logf("restart after kill -9: answering with %d tasks after %v (first answer %v); peak RSS %s",
 		h.Tasks, rep.Recovery.Round(time.Millisecond), ready.Round(time.Millisecond), formatSize(rep.RecoveredRSS))
 	fmt.Print(rep.text())
-	if out == "" {
-		return nil
-	}
-	old, err := os.ReadFile(out)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	doc, err := daemonDocSection.with(string(old), rep.section(), hlsDocSection, streamDocSection)
-	if err != nil {
-		return err
-	}
-	return writeFile(out, []byte(doc))
+	return writeSection(out, daemonDocSection, rep.section(), hlsDocSection, streamDocSection)
 }
 
 // startBenchDaemon starts `ferry daemon` and waits for its first answer.

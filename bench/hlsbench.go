@@ -1,6 +1,6 @@
 package main
 
-// The -hls measurement: downloading a 300-segment HLS VOD over the wan50
+// The hls measurement: downloading a 300-segment HLS VOD over the wan50
 // link with ferry hls, yt-dlp's native HLS downloader and ffmpeg, the
 // tools people reach for to save a stream.
 
@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -47,12 +48,20 @@ const (
 )
 
 type hlsOptions struct {
-	runs     int
-	timeCap  time.Duration
-	cacheDir string
-	workDir  string
-	ferryBin string
-	out      string // markdown report to write the section into; "" for none
+	common
+	runs    int
+	timeCap time.Duration
+}
+
+// hlsFlags is the hls mode.
+func hlsFlags(fs *flag.FlagSet, c *common) func(context.Context) error {
+	o := &hlsOptions{}
+	fs.IntVar(&o.runs, "runs", 3, "downloads per tool")
+	fs.DurationVar(&o.timeCap, "timecap", hlsDefaultCap, "time cap of one download")
+	return func(ctx context.Context) error {
+		o.common = *c
+		return runHLSBench(ctx, *o)
+	}
 }
 
 // hlsSource is the stream every tool downloads, as the origin serves it.
@@ -364,7 +373,7 @@ func treeDataBytes(dir string) int64 {
 	return total
 }
 
-// hlsReport is one -hls run.
+// hlsReport is one hls run.
 type hlsReport struct {
 	Command           string
 	Started, Finished time.Time
@@ -696,22 +705,19 @@ func (r *hlsReport) body() string {
 	return b.String()
 }
 
-// runHLSBench is go run ./bench -hls: it measures every tool o.runs times,
+// runHLSBench is go run ./bench hls: it measures every tool o.runs times,
 // prints the table and, unless o.out is "", writes the section into the
 // markdown report at o.out.
 func runHLSBench(ctx context.Context, o hlsOptions) error {
 	if o.runs < 1 {
-		return errors.New("-hls-runs must be at least 1")
+		return errors.New("-runs must be at least 1")
 	}
 	if o.timeCap <= 0 {
-		return errors.New("-hls-timecap must be positive")
+		return errors.New("-timecap must be positive")
 	}
 	p, ok := lookupProfile(hlsProfileName)
 	if !ok {
 		return fmt.Errorf("no profile %s", hlsProfileName)
-	}
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("-hls needs root: the %s profile builds network namespaces", p.Name)
 	}
 	bins := map[string]string{}
 	for _, name := range []string{"ffmpeg", "ffprobe", "yt-dlp", "nginx"} {
@@ -727,12 +733,7 @@ func runHLSBench(ctx context.Context, o hlsOptions) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if o.ferryBin == "" {
-		logf("building ferry")
-		if o.ferryBin, err = peer.BuildFerry(ctx, tmp); err != nil {
-			return err
-		}
-	} else if o.ferryBin, err = filepath.Abs(o.ferryBin); err != nil {
+	if o.ferryBin, err = ferryBinary(ctx, o.ferryBin, tmp); err != nil {
 		return err
 	}
 	tools := hlsTools(o.ferryBin, bins["yt-dlp"], bins["ffmpeg"], bins["ffprobe"])
@@ -741,12 +742,7 @@ func runHLSBench(ctx context.Context, o hlsOptions) error {
 		// Every run at its cap, plus slack: the link outlives no run.
 		lifetime: time.Duration(o.runs*len(tools))*(o.timeCap+time.Minute) + 10*time.Minute,
 	}
-	logf("building the WAN forwarder")
-	if deps.forwarder, err = wan.BuildForwarder(ctx, tmp); err != nil {
-		return err
-	}
-	// Namespaces left by an earlier run that crashed.
-	if err := wan.Cleanup("", logf); err != nil {
+	if deps.forwarder, err = wanForwarder(ctx, tmp); err != nil {
 		return err
 	}
 
@@ -763,19 +759,8 @@ func runHLSBench(ctx context.Context, o hlsOptions) error {
 		fmt.Println()
 		fmt.Print(rep.Text())
 	}
-	if o.out != "" {
-		old, err := os.ReadFile(o.out)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		doc, err := hlsDocSection.with(string(old), hlsSection(reps), streamDocSection)
-		if err != nil {
-			return fmt.Errorf("%s: %w", o.out, err)
-		}
-		if err := writeFile(o.out, []byte(doc)); err != nil {
-			return err
-		}
-		logf("wrote %s", o.out)
+	if err := writeSection(o.out, hlsDocSection, hlsSection(reps), streamDocSection); err != nil {
+		return err
 	}
 	failures := 0
 	for _, rep := range reps {

@@ -252,7 +252,7 @@ func TestHLSToolCommands(t *testing.T) {
 func testHLSReport(runs int) *hlsReport {
 	const bytes = 118 << 20
 	r := &hlsReport{
-		Command: "go run ./bench -hls", Runs: runs, TimeCap: 4 * time.Minute,
+		Command: "go run ./bench hls", Runs: runs, TimeCap: 4 * time.Minute,
 		Profile: "wan50", Describe: "an emulated WAN link", Link: "RTT 50ms", CC: "cubic", Origin: "nginx/1.22.1", LinkRate: 100e6,
 		Playlist: "hls/long/index.m3u8", Segments: 300, Bytes: bytes, Duration: 600,
 		Tools: []KV{{"ferry", "ferry hls URL -o DIR -q"}, {"ferry-x16", "x"}, {"yt-dlp-N8", "y"}, {"ffmpeg", "z"}},
@@ -326,7 +326,7 @@ func TestHLSReportSection(t *testing.T) {
 	for _, want := range []string{"| ferry | 3 | 11.00 | 10.00–12.00 |", "| ffmpeg | 2+1 capped | ≥ 50.00 |",
 		"| ferry / yt-dlp-N8 | 1.64x | ≥ 1.50x | met | 1.74x |", "| ferry / ffmpeg | ≥ 4.55x | ≥ 5.00x | MISSED | ≥ 4.83x |",
 		"no tool downloads the stream in less than 10.35 s",
-		"300 segments, 600 s, 118 MiB", "go run ./bench -hls", "`ferry hls URL -o DIR -q`"} {
+		"300 segments, 600 s, 118 MiB", "go run ./bench hls", "`ferry hls URL -o DIR -q`"} {
 		if !strings.Contains(sec, want) {
 			t.Errorf("section lacks %q:\n%s", want, sec)
 		}

@@ -1,32 +1,41 @@
 // Command bench measures ferry against real peers and writes
-// docs/BENCHMARKS.md and docs/benchmarks.svg.
+// docs/BENCHMARKS.md and docs/benchmarks.svg. Each subcommand measures one
+// thing and writes its own part of the report, keeping the others:
 //
-//	go run ./bench [-profiles loopback,wan50,wan50-loss1,capped,big] [-tools curl,ferry-x8,...]
-//	               [-runs 3] [-origins nginx,ferry-serve] [-quick] [-sizes wan50=64MiB] [-timecaps capped=60s]
+//	go run ./bench [get] [-profiles loopback,wan50,wan50-loss1,capped,big] [-tools curl,ferry-x8,...]
+//	                     [-runs 3] [-origins nginx,ferry-serve] [-quick] [-sizes wan50=64MiB] [-timecaps capped=60s]
 //
-// A benchmark is a set of profiles (the network between client and origin:
-// loopback, emulated WAN links, a per-connection rate cap, a 4 GiB file
-// for memory) times a set of
-// tools (curl, wget2, aria2c, ferry with one, eight or adaptive
-// connections). For every profile the origin serves one file of random
-// bytes, sized for the profile; every tool downloads it -runs times,
-// interleaved with the others, and each run's wall time, throughput, peak
-// RSS and CPU are recorded and its result's sha-256 verified. A run that
-// hits the profile's time cap is killed and counted by the bytes it wrote.
+// get (the default) is a set of profiles (the network between client and
+// origin: loopback, emulated WAN links, a per-connection rate cap, a 4 GiB
+// file for memory) times a set of tools (curl, wget2, aria2c, ferry with
+// one, eight or adaptive connections). For every profile the origin serves
+// one file of random bytes, sized for the profile; every tool downloads it
+// -runs times, interleaved with the others, and each run's wall time,
+// throughput, peak RSS and CPU are recorded and its result's sha-256
+// verified. A run that hits the profile's time cap is killed and counted
+// by the bytes it wrote.
 //
 // The WAN profiles need root: they build network namespaces, a router
 // with tc tbf and a delay/loss forwarder (see internal/peer/wan).
 //
-//	go run ./bench -stream-latency [-stream-duration 20s]
+//	go run ./bench hls [-runs 3] [-timecap 4m]
 //
-// measures only the producer-to-processor latency of live streams on
-// loopback (see streamlat.go) and writes its own section of the report.
+// measures the download of a 300-segment HLS stream on wan50 with ferry
+// hls, yt-dlp and ffmpeg (see hlsbench.go).
 //
-//	go run ./bench -hls [-hls-runs 3] [-hls-timecap 4m]
+//	go run ./bench daemon [-tasks 10000]
 //
-// measures only the download of a 300-segment HLS stream on wan50 with
-// ferry hls, yt-dlp and ffmpeg (see hlsbench.go) and writes its own
-// section of the report.
+// measures the background daemon with many queued tasks: its RSS, and its
+// recovery after kill -9 (see daemonbench.go).
+//
+//	go run ./bench stream [-duration 20s]
+//
+// measures the producer-to-processor latency of live streams on loopback
+// (see streamlat.go).
+//
+// Every subcommand takes -ferry (the binary to measure, by default a build
+// of ./cmd/ferry) and -out (the report; empty for none), so that two
+// builds can be compared in one sitting.
 package main
 
 import (
@@ -34,6 +43,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -46,7 +56,133 @@ import (
 	"github.com/ferryhq/ferry/internal/peer/wan"
 )
 
+// A mode is a subcommand: its flags, and what it runs once they are parsed.
+type mode struct {
+	name, summary string
+	flags         func(fs *flag.FlagSet, c *common) (run func(ctx context.Context) error)
+}
+
+var modes = []mode{
+	{"get", "downloads: ferry get vs curl, wget2, aria2c over loopback, emulated WAN links, a capped origin", getFlags},
+	{"hls", "HLS: ferry hls vs yt-dlp and ffmpeg, 300-segment VODs over the 50 ms link", hlsFlags},
+	{"daemon", "the background daemon with many queued tasks: RSS, recovery after kill -9", daemonFlags},
+	{"stream", "live streams on loopback: producer-to-processor latency", streamFlags},
+}
+
+// common are the flags every mode has.
+type common struct {
+	ferryBin string
+	out      string
+	cacheDir string
+	workDir  string
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	name := "get"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	i := slices.IndexFunc(modes, func(m mode) bool { return m.name == name })
+	if i < 0 {
+		usage(os.Stderr)
+		return fmt.Errorf("unknown subcommand %q", name)
+	}
+	m := modes[i]
+	fs := flag.NewFlagSet(m.name, flag.ExitOnError)
+	var c common
+	fs.StringVar(&c.ferryBin, "ferry", "", "ferry binary to measure (default: build ./cmd/ferry)")
+	fs.StringVar(&c.out, "out", "docs/BENCHMARKS.md", "markdown report, relative to the module root (empty: none)")
+	fs.StringVar(&c.cacheDir, "cache", defaultCacheDir(), "directory keeping test files between runs")
+	fs.StringVar(&c.workDir, "work", "", "directory for downloaded files (default: a temporary directory)")
+	runMode := m.flags(fs, &c)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: go run ./bench %s [flags]: %s\n\n", m.name, m.summary)
+		fs.PrintDefaults()
+	}
+	fs.Parse(args)
+	if fs.NArg() > 0 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	root, err := peer.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	if c.out != "" {
+		c.out = inRoot(root, c.out)
+	}
+
+	// The first SIGINT or SIGTERM cancels ctx: the run in progress is
+	// killed and every deferred teardown (origin, namespaces, forwarder)
+	// runs before the program exits.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	return runMode(ctx)
+}
+
+func usage(w *os.File) {
+	fmt.Fprintln(w, "usage: go run ./bench [subcommand] [flags]")
+	for _, m := range modes {
+		fmt.Fprintf(w, "  %-7s %s\n", m.name, m.summary)
+	}
+	fmt.Fprintln(w, "get is the default; go run ./bench SUBCOMMAND -h lists its flags")
+}
+
+// ferryBinary is the ferry to measure: bin, made absolute, or a build of
+// ./cmd/ferry in dir.
+func ferryBinary(ctx context.Context, bin, dir string) (string, error) {
+	if bin != "" {
+		return filepath.Abs(bin)
+	}
+	logf("building ferry")
+	return peer.BuildFerry(ctx, dir)
+}
+
+// wanForwarder builds the WAN links' delay/loss forwarder in dir and
+// removes the namespaces an earlier run that crashed left.
+func wanForwarder(ctx context.Context, dir string) (string, error) {
+	if os.Geteuid() != 0 {
+		return "", errors.New("the WAN profiles need root (network namespaces)")
+	}
+	logf("building the WAN forwarder")
+	fwd, err := wan.BuildForwarder(ctx, dir)
+	if err != nil {
+		return "", err
+	}
+	return fwd, wan.Cleanup("", logf)
+}
+
+// writeSection puts text, section s of the report with its markers, into
+// the markdown file out (nothing when out is ""): in place of the section
+// it has, or else after the first of the sections in after that it has.
+func writeSection(out string, s docSection, text string, after ...docSection) error {
+	if out == "" {
+		return nil
+	}
+	old, err := os.ReadFile(out)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	doc, err := s.with(string(old), text, after...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", out, err)
+	}
+	if err := writeFile(out, []byte(doc)); err != nil {
+		return err
+	}
+	logf("wrote %s", out)
+	return nil
+}
+
 type options struct {
+	common
 	runs     int
 	profiles []Profile
 	origins  []string
@@ -56,11 +192,7 @@ type options struct {
 	sizes    map[string]int64
 	capAll   time.Duration
 	caps     map[string]time.Duration
-	out      string
 	chart    string
-	cacheDir string
-	workDir  string
-	ferryBin string
 	hold     string
 	holdFor  time.Duration
 }
@@ -93,65 +225,48 @@ func (o options) timeCap(p Profile) time.Duration {
 	return p.TimeCap
 }
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+// getFlags is the get mode: every tool downloads the test file of every
+// profile -runs times, interleaved.
+func getFlags(fs *flag.FlagSet, c *common) func(context.Context) error {
+	opt := &options{}
+	var (
+		sizeFlag  = fs.String("size", "", "test file size for every profile (e.g. 64MiB, 1GiB); default: each profile's own")
+		sizesFlag = fs.String("sizes", "", "per-profile sizes, e.g. wan50=512MiB,capped=64MiB")
+		capFlag   = fs.Duration("timecap", 0, "time cap of one run for every profile; default: each profile's own")
+		capsFlag  = fs.String("timecaps", "", "per-profile time caps, e.g. wan50-loss1=90s")
+		profFlag  = fs.String("profiles", strings.Join(profileNames(), ","), "comma-separated network profiles: "+strings.Join(profileNames(), ", "))
+		toolFlag  = fs.String("tools", "", "comma-separated tools: "+strings.Join(toolNames(), ", ")+" (default "+strings.Join(defaultTools, ",")+"; wget2 if installed)")
+		origFlag  = fs.String("origins", "nginx", "comma-separated origins: "+strings.Join(origins, ", "))
+		chartFlag = fs.String("chart", "docs/benchmarks.svg", "SVG chart, relative to the module root (empty: none; -quick writes none unless given)")
+	)
+	fs.IntVar(&opt.runs, "runs", 3, "downloads per tool and profile")
+	fs.BoolVar(&opt.quick, "quick", false, "smoke run: small files, short caps, 1 round, every profile; writes no report unless -out is given")
+	fs.StringVar(&opt.hold, "hold", "", "bring `PROFILE` up with its origin, print how to reach it, and wait for Ctrl-C (or -hold-for)")
+	fs.DurationVar(&opt.holdFor, "hold-for", 30*time.Minute, "longest -hold lasts")
+	return func(ctx context.Context) error {
+		opt.common = *c
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if err := opt.parse(set, *sizeFlag, *sizesFlag, *capFlag, *capsFlag, *profFlag, *toolFlag, *origFlag, *chartFlag); err != nil {
+			return err
+		}
+		return runGet(ctx, opt)
 	}
 }
 
-func run() error {
-	var (
-		opt       options
-		sizeFlag  = flag.String("size", "", "test file size for every profile (e.g. 64MiB, 1GiB); default: each profile's own")
-		sizesFlag = flag.String("sizes", "", "per-profile sizes, e.g. wan50=512MiB,capped=64MiB")
-		capFlag   = flag.Duration("timecap", 0, "time cap of one run for every profile; default: each profile's own")
-		capsFlag  = flag.String("timecaps", "", "per-profile time caps, e.g. wan50-loss1=90s")
-		profFlag  = flag.String("profiles", strings.Join(profileNames(), ","), "comma-separated network profiles: "+strings.Join(profileNames(), ", "))
-		toolFlag  = flag.String("tools", "", "comma-separated tools: "+strings.Join(toolNames(), ", ")+" (default "+strings.Join(defaultTools, ",")+"; wget2 if installed)")
-		origFlag  = flag.String("origins", "nginx", "comma-separated origins: "+strings.Join(origins, ", "))
-		outFlag   = flag.String("out", "docs/BENCHMARKS.md", "markdown report, relative to the module root (empty: none; -quick writes none unless given)")
-		chartFlag = flag.String("chart", "docs/benchmarks.svg", "SVG chart, relative to the module root (empty: none; -quick writes none unless given)")
-
-		streamFlag = flag.Bool("stream-latency", false, "measure only the latency of live streams on loopback and write its section of -out")
-		streamDur  = flag.Duration("stream-duration", 20*time.Second, "how long -stream-latency streams per variant")
-
-		daemonFlag  = flag.Bool("daemon", false, "measure only the background daemon with many queued tasks (RSS, recovery after kill -9) and write its section of -out")
-		daemonTasks = flag.Int("daemon-tasks", 10000, "tasks queued by -daemon")
-		hlsFlag     = flag.Bool("hls", false, "measure only HLS downloads (ferry hls, yt-dlp, ffmpeg) on wan50 and write their section of -out")
-		hlsRuns     = flag.Int("hls-runs", 3, "downloads per tool for -hls")
-		hlsCapFlag  = flag.Duration("hls-timecap", hlsDefaultCap, "time cap of one -hls download")
-	)
-	flag.IntVar(&opt.runs, "runs", 3, "downloads per tool and profile")
-	flag.BoolVar(&opt.quick, "quick", false, "smoke run: small files, short caps, 1 round, every profile")
-	flag.StringVar(&opt.cacheDir, "cache", defaultCacheDir(), "directory keeping the test files between runs")
-	flag.StringVar(&opt.workDir, "work", "", "directory for downloaded files (default: a temporary directory)")
-	flag.StringVar(&opt.ferryBin, "ferry", "", "ferry binary to measure (default: build ./cmd/ferry)")
-	flag.StringVar(&opt.hold, "hold", "", "bring `PROFILE` up with its origin, print how to reach it, and wait for Ctrl-C (or -hold-for)")
-	flag.DurationVar(&opt.holdFor, "hold-for", 30*time.Minute, "longest -hold lasts")
-	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench [flags]\n\n")
-		flag.PrintDefaults()
-	}
-	flag.Parse()
-	if flag.NArg() > 0 {
-		flag.Usage()
-		os.Exit(2)
-	}
-	set := map[string]bool{}
-	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
-
+// parse fills opt from the get mode's flags; set holds the flags given.
+func (opt *options) parse(set map[string]bool, size, sizes string, timeCap time.Duration, caps, profiles, tools, origs, chart string) error {
 	var err error
-	if *sizeFlag != "" {
-		if opt.sizeAll, err = parseSize(*sizeFlag); err != nil {
+	if size != "" {
+		if opt.sizeAll, err = parseSize(size); err != nil {
 			return err
 		}
 	}
-	if opt.sizes, err = parsePerProfile(*sizesFlag, parseSize); err != nil {
+	if opt.sizes, err = parsePerProfile(sizes, parseSize); err != nil {
 		return fmt.Errorf("-sizes: %w", err)
 	}
-	opt.capAll = *capFlag
-	if opt.caps, err = parsePerProfile(*capsFlag, time.ParseDuration); err != nil {
+	opt.capAll = timeCap
+	if opt.caps, err = parsePerProfile(caps, time.ParseDuration); err != nil {
 		return fmt.Errorf("-timecaps: %w", err)
 	}
 	if opt.quick {
@@ -159,25 +274,25 @@ func run() error {
 			opt.runs = 1
 		}
 		if !set["out"] {
-			*outFlag = ""
+			opt.out = ""
 		}
 		if !set["chart"] {
-			*chartFlag = ""
+			chart = ""
 		}
 	}
 	if set["out"] && !set["chart"] {
 		// A report written elsewhere takes its chart along, so a partial
 		// run never overwrites the published one.
-		*chartFlag = ""
-		if *outFlag != "" {
-			*chartFlag = strings.TrimSuffix(*outFlag, filepath.Ext(*outFlag)) + ".svg"
+		chart = ""
+		if opt.out != "" {
+			chart = strings.TrimSuffix(opt.out, filepath.Ext(opt.out)) + ".svg"
 		}
 	}
-	opt.out, opt.chart = *outFlag, *chartFlag
+	opt.chart = chart
 	if opt.runs < 1 {
 		return fmt.Errorf("-runs must be at least 1")
 	}
-	for _, name := range splitList(*profFlag) {
+	for _, name := range splitList(profiles) {
 		p, ok := lookupProfile(name)
 		if !ok {
 			return fmt.Errorf("unknown profile %q (have: %s)", name, strings.Join(profileNames(), ", "))
@@ -191,80 +306,40 @@ func run() error {
 		}
 		opt.profiles = []Profile{p}
 	}
-	for _, o := range splitList(*origFlag) {
+	for _, o := range splitList(origs) {
 		if !slices.Contains(origins, o) {
 			return fmt.Errorf("unknown origin %q (have: %s)", o, strings.Join(origins, ", "))
 		}
 		opt.origins = append(opt.origins, o)
 	}
-	if *toolFlag == "" {
+	if tools == "" {
 		opt.tools = defaultToolList()
 	} else {
-		opt.tools = splitList(*toolFlag)
+		opt.tools = splitList(tools)
 	}
+	return nil
+}
 
-	// The first SIGINT or SIGTERM cancels ctx: the run in progress is
-	// killed and every deferred teardown (origin, namespaces, forwarder)
-	// runs before the program exits.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
-
+// runGet measures the get mode and writes its report and chart, carrying
+// the other modes' sections over.
+func runGet(ctx context.Context, opt *options) error {
 	root, err := peer.ModuleRoot()
 	if err != nil {
 		return err
 	}
-
-	if *streamFlag {
-		out := *outFlag
-		if out != "" {
-			out = inRoot(root, out)
-		}
-		return runStreamLatency(ctx, *streamDur, out)
-	}
-	if *daemonFlag {
-		out := *outFlag
-		if out != "" {
-			out = inRoot(root, out)
-		}
-		return runDaemonBench(ctx, *daemonTasks, opt.ferryBin, out)
-	}
-	if *hlsFlag {
-		out := *outFlag
-		if out != "" {
-			out = inRoot(root, out)
-		}
-		return runHLSBench(ctx, hlsOptions{
-			runs: *hlsRuns, timeCap: *hlsCapFlag, cacheDir: opt.cacheDir,
-			workDir: opt.workDir, ferryBin: opt.ferryBin, out: out,
-		})
-	}
-
 	tmp, err := os.MkdirTemp("", "ferry-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
 
-	if opt.ferryBin == "" {
-		logf("building ferry")
-		if opt.ferryBin, err = peer.BuildFerry(ctx, tmp); err != nil {
-			return err
-		}
-	} else if opt.ferryBin, err = filepath.Abs(opt.ferryBin); err != nil {
+	if opt.ferryBin, err = ferryBinary(ctx, opt.ferryBin, tmp); err != nil {
 		return err
 	}
 	deps := startDeps{ferryBin: opt.ferryBin}
 	if slices.ContainsFunc(opt.profiles, func(p Profile) bool { return p.Link != nil }) {
-		if os.Geteuid() != 0 {
-			return errors.New("the WAN profiles need root (network namespaces); choose -profiles loopback,capped otherwise")
-		}
-		logf("building the WAN forwarder")
-		if deps.forwarder, err = wan.BuildForwarder(ctx, tmp); err != nil {
-			return err
-		}
-		// Namespaces left by an earlier run that crashed.
-		if err := wan.Cleanup("", logf); err != nil {
-			return err
+		if deps.forwarder, err = wanForwarder(ctx, tmp); err != nil {
+			return fmt.Errorf("%w; choose -profiles loopback,capped otherwise", err)
 		}
 	}
 
@@ -324,7 +399,7 @@ func run() error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			pr, err := runProfile(ctx, p, origin, toolList, files[opt.size(p)], opt, deps)
+			pr, err := runProfile(ctx, p, origin, toolList, files[opt.size(p)], *opt, deps)
 			if err != nil {
 				return fmt.Errorf("profile %s (%s): %w", p.Name, origin, err)
 			}
@@ -343,17 +418,16 @@ func run() error {
 		}
 		logf("wrote %s", path)
 		if opt.out != "" {
-			rel, err := filepath.Rel(filepath.Dir(inRoot(root, opt.out)), path)
+			rel, err := filepath.Rel(filepath.Dir(opt.out), path)
 			if err == nil {
 				rep.ChartLink = filepath.ToSlash(rel)
 			}
 		}
 	}
 	if opt.out != "" {
-		path := inRoot(root, opt.out)
+		path := opt.out
 		md := rep.Markdown()
-		// The stream latency and HLS sections are written by
-		// -stream-latency and -hls runs.
+		// The other subcommands' sections are theirs to write.
 		if old, err := os.ReadFile(path); err == nil {
 			md = keepSections(md, string(old))
 		}

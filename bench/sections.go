@@ -7,7 +7,7 @@ import (
 )
 
 // A docSection is a part of docs/BENCHMARKS.md that a mode of its own
-// writes (-stream-latency, -hls) between a start and an end marker line.
+// writes (stream, hls, daemon) between a start and an end marker line.
 // Every other run carries it over as it is.
 type docSection struct{ Start, End string }
 
@@ -103,7 +103,7 @@ func (s docSection) keep(doc, old string, after ...docSection) string {
 
 // keepSections carries every kept section of old over into doc, each after
 // the ones before it in keptSections, so that a full run does not drop the
-// figures of the last -stream-latency or -hls run.
+// figures of the last stream, hls or daemon run.
 func keepSections(doc, old string) string {
 	for i, s := range keptSections {
 		before := slices.Clone(keptSections[:i])

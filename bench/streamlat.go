@@ -1,6 +1,6 @@
 package main
 
-// The -stream-latency measurement: how long a frame written to a live
+// The stream measurement: how long a frame written to a live
 // stream (Session.Stream) takes to reach the server's processor
 // (server/stream), on loopback, the way a recorder feeds it.
 
@@ -8,9 +8,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"net"
 	"net/http"
@@ -228,7 +228,7 @@ func measureStreams(ctx context.Context, d time.Duration, dir string) ([]latency
 	return out, nil
 }
 
-// streamReport is one -stream-latency run.
+// streamReport is one stream run.
 type streamReport struct {
 	Command  string
 	Started  time.Time
@@ -296,12 +296,18 @@ func streamMachine(ctx context.Context) string {
 	return strings.Join(parts, ", ")
 }
 
-// runStreamLatency is go run ./bench -stream-latency: it measures every
+// runStreamLatency is go run ./bench stream: it measures every
 // variant, prints the table and, unless out is "", writes the section into
 // the markdown report at out.
+// streamFlags is the stream mode.
+func streamFlags(fs *flag.FlagSet, c *common) func(context.Context) error {
+	d := fs.Duration("duration", 20*time.Second, "how long to stream per variant")
+	return func(ctx context.Context) error { return runStreamLatency(ctx, *d, c.out) }
+}
+
 func runStreamLatency(ctx context.Context, d time.Duration, out string) error {
 	if d < frameEvery {
-		return fmt.Errorf("-stream-duration must be at least %v", frameEvery)
+		return fmt.Errorf("-duration must be at least %v", frameEvery)
 	}
 	tmp, err := os.MkdirTemp("", "ferry-streamlat-")
 	if err != nil {
@@ -315,26 +321,5 @@ func runStreamLatency(ctx context.Context, d time.Duration, out string) error {
 	rep.Machine = streamMachine(ctx)
 	fmt.Println()
 	fmt.Print(rep.Text())
-	if out == "" {
-		return nil
-	}
-	old, err := os.ReadFile(out)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	doc, err := withStreamSection(string(old), rep.Section())
-	if err != nil {
-		return fmt.Errorf("%s: %w", out, err)
-	}
-	if err := writeFile(out, []byte(doc)); err != nil {
-		return err
-	}
-	logf("wrote %s", out)
-	return nil
-}
-
-// withStreamSection returns doc with its stream-latency section replaced by
-// section, or with section appended after a blank line when it has none.
-func withStreamSection(doc, section string) (string, error) {
-	return streamDocSection.with(doc, section)
+	return writeSection(out, streamDocSection, rep.Section())
 }

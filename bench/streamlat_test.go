@@ -25,17 +25,17 @@ func TestWithStreamSection(t *testing.T) {
 		{"a stray end line before the section stays",
 			streamSectionEnd + "\n" + old, streamSectionEnd + "\n" + testSection},
 	} {
-		got, err := withStreamSection(c.doc, testSection)
+		got, err := streamDocSection.with(c.doc, testSection)
 		if err != nil || got != c.want {
 			t.Errorf("%s: got %q, %v; want %q", c.name, got, err, c.want)
 		}
 	}
-	if _, err := withStreamSection("text\n"+streamSectionStart+"\nfigures\n## Notes\n", testSection); err == nil {
+	if _, err := streamDocSection.with("text\n"+streamSectionStart+"\nfigures\n## Notes\n", testSection); err == nil {
 		t.Error("a section without its end line: no error (it would be replaced up to where?)")
 	}
 }
 
-// A full run rewrites the report: the section of the last -stream-latency
+// A full run rewrites the report: the section of the last stream
 // run stays, once, and nothing is added when there was none.
 func TestKeepStreamSection(t *testing.T) {
 	fresh := testReport().Markdown()
@@ -107,7 +107,7 @@ func TestStreamLatencyPlumbing(t *testing.T) {
 			t.Errorf("%s: spoke %s", r.Variant.Name, r.Proto)
 		}
 	}
-	rep := &streamReport{Command: "go run ./bench -stream-latency", Started: time.Now().UTC(), Duration: d, Machine: "nproc 1", Results: results}
+	rep := &streamReport{Command: "go run ./bench stream", Started: time.Now().UTC(), Duration: d, Machine: "nproc 1", Results: results}
 	sec := rep.Section()
 	if !strings.HasPrefix(sec, streamSectionStart+"\n") || !strings.HasSuffix(sec, streamSectionEnd+"\n") {
 		t.Errorf("section not delimited:\n%s", sec)
