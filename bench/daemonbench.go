@@ -61,7 +61,11 @@ func runDaemonBench(ctx context.Context, tasks int, ferryBin, out string) error 
 	if ferryBin, err = ferryBinary(ctx, ferryBin, tmp); err != nil {
 		return err
 	}
-	state, socket := filepath.Join(tmp, "state"), filepath.Join(tmp, "d.sock")
+	state, socket, outDir := filepath.Join(tmp, "state"), filepath.Join(tmp, "d.sock"), filepath.Join(tmp, "out")
+	// The daemon refuses a download into a directory that is not there.
+	if err := os.Mkdir(outDir, 0o755); err != nil {
+		return err
+	}
 	rep := &daemonReport{Command: commandLine(), Tasks: tasks, Started: time.Now().UTC()}
 
 	d, ready, err := startBenchDaemon(ctx, ferryBin, state, socket)
@@ -75,7 +79,7 @@ func runDaemonBench(ctx context.Context, tasks int, ferryBin, out string) error 
 	start := time.Now()
 	for i := range tasks {
 		_, err := c.Create(ctx, fmt.Sprintf("s%d", i%10), bgapi.NewTask{NotBefore: later,
-			Get: &bgapi.GetRequest{URL: fmt.Sprintf("http://127.0.0.1:9/f%d", i), Path: filepath.Join(tmp, "out", strconv.Itoa(i))}})
+			Get: &bgapi.GetRequest{URL: fmt.Sprintf("http://127.0.0.1:9/f%d", i), Path: filepath.Join(outDir, strconv.Itoa(i))}})
 		if err != nil {
 			d.Process.Kill()
 			return fmt.Errorf("task %d: %w", i, err)
