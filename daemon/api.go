@@ -105,7 +105,7 @@ func (d *daemon) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, ev, err := d.j.Create(&journal.Task{Session: r.PathValue("session"), Kind: kind, Request: req,
-		Priority: nt.Priority, NotBefore: nt.NotBefore.UTC(), State: journal.Queued})
+		Priority: nt.Priority, NotBefore: nt.NotBefore.UTC(), State: bgapi.Queued})
 	if err != nil {
 		fail(w, err)
 		return

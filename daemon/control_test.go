@@ -17,10 +17,10 @@ import (
 // once, with their event, instead of looking for a run that is gone and
 // answering 409; resume leaves it as it is.
 func TestControlStaleRunning(t *testing.T) {
-	for action, want := range map[string]string{"pause": bgapi.Paused, "cancel": bgapi.Canceled, "resume": bgapi.Running} {
+	for action, want := range map[string]bgapi.State{"pause": bgapi.Paused, "cancel": bgapi.Canceled, "resume": bgapi.Running} {
 		t.Run(action, func(t *testing.T) {
 			d := bareDaemon(t)
-			tk, _, err := d.j.Create(&journal.Task{Session: "s", Kind: bgapi.KindGet, State: journal.Running,
+			tk, _, err := d.j.Create(&journal.Task{Session: "s", Kind: bgapi.KindGet, State: bgapi.Running,
 				Request: json.RawMessage(`{"url":"http://127.0.0.1:1/f","path":"/nonexistent/f"}`)})
 			if err != nil {
 				t.Fatal(err)
@@ -36,7 +36,7 @@ func TestControlStaleRunning(t *testing.T) {
 				t.Fatal(err)
 			}
 			last := evs[len(evs)-1].Type
-			if action != "resume" && last != want {
+			if action != "resume" && last != string(want) {
 				t.Errorf("last event %q, want %q", last, want)
 			}
 		})

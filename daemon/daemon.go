@@ -220,14 +220,14 @@ func (d *daemon) recover() error {
 	}
 	n := 0
 	for _, t := range tasks {
-		if t.State == journal.Running {
+		if t.State == bgapi.Running {
 			var err error
-			if t, _, err = d.j.Update(t.ID, func(t *journal.Task) error { t.State = journal.Queued; return nil }, nil); err != nil {
+			if t, _, err = d.j.Update(t.ID, func(t *journal.Task) error { t.State = bgapi.Queued; return nil }, nil); err != nil {
 				return err
 			}
 			n++
 		}
-		if t.State == journal.Queued || t.State == journal.Waiting {
+		if t.State == bgapi.Queued || t.State == bgapi.Waiting {
 			d.enqueue(t)
 		}
 	}

@@ -232,9 +232,9 @@ const testTimeout = time.Minute
 
 // waitState returns once the task is in state. The session's event stream
 // wakes it: every change of state is an event.
-func waitState(t *testing.T, c *bgapi.Client, id, state string) {
+func waitState(t *testing.T, c *bgapi.Client, id string, state bgapi.State) {
 	t.Helper()
-	waitTask(t, c, id, state, func(tk *bgapi.Task) bool { return tk.State == state })
+	waitTask(t, c, id, string(state), func(tk *bgapi.Task) bool { return tk.State == state })
 }
 
 // waitTask returns the task once ok holds for it, looking again at every

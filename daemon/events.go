@@ -107,7 +107,7 @@ func apiEvent(e journal.Event) bgapi.Event {
 
 // apiTask is the wire form of a task, with its live progress if it runs.
 func (d *daemon) apiTask(t *journal.Task) bgapi.Task {
-	out := bgapi.Task{ID: t.ID, Session: t.Session, Kind: t.Kind, State: string(t.State), Priority: t.Priority,
+	out := bgapi.Task{ID: t.ID, Session: t.Session, Kind: t.Kind, State: t.State, Priority: t.Priority,
 		NotBefore: t.NotBefore, NextTry: t.NextTry, Tries: t.Tries, Created: t.Created, Updated: t.Updated,
 		Request: t.Request, Error: t.Error}
 	if len(t.Result) > 0 {

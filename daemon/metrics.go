@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"sort"
 
-	"github.com/ferryhq/ferry/internal/journal"
+	"github.com/ferryhq/ferry/internal/bgapi"
 )
 
 // metrics serves the Prometheus text format: tasks by state and the
@@ -16,7 +16,7 @@ func (d *daemon) metrics(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	byState := map[journal.State]int{}
+	byState := map[bgapi.State]int{}
 	for _, t := range ts {
 		byState[t.State]++
 	}
@@ -37,7 +37,7 @@ func (d *daemon) metrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	fmt.Fprintln(w, "# HELP ferry_daemon_tasks Tasks in the journal by state.")
 	fmt.Fprintln(w, "# TYPE ferry_daemon_tasks gauge")
-	states := []journal.State{journal.Queued, journal.Running, journal.Paused, journal.Waiting, journal.Done, journal.Failed, journal.Canceled}
+	states := []bgapi.State{bgapi.Queued, bgapi.Running, bgapi.Paused, bgapi.Waiting, bgapi.Done, bgapi.Failed, bgapi.Canceled}
 	sort.Slice(states, func(i, j int) bool { return states[i] < states[j] })
 	for _, s := range states {
 		fmt.Fprintf(w, "ferry_daemon_tasks{state=%q} %d\n", s, byState[s])

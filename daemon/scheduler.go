@@ -91,7 +91,7 @@ func (h *laterHeap) Pop() any {
 // Called with d.mu held.
 func (d *daemon) enqueue(t *journal.Task) {
 	at := t.NotBefore
-	if t.State == journal.Waiting {
+	if t.State == bgapi.Waiting {
 		at = t.NextTry
 	}
 	d.q.gen++
@@ -202,10 +202,10 @@ var errNotRunnable = errors.New("not runnable")
 // the engine.
 func (d *daemon) start(id string, r *run) {
 	t, ev, err := d.j.Update(id, func(t *journal.Task) error {
-		if t.State != journal.Queued && t.State != journal.Waiting {
+		if t.State != bgapi.Queued && t.State != bgapi.Waiting {
 			return errNotRunnable
 		}
-		t.State, t.Tries, t.NextTry = journal.Running, t.Tries+1, time.Time{}
+		t.State, t.Tries, t.NextTry = bgapi.Running, t.Tries+1, time.Time{}
 		return nil
 	}, &journal.Event{Type: bgapi.EventStarted})
 	if err != nil {
@@ -275,25 +275,25 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 	if intent == "shutdown" && err != nil {
 		return // still "running" in the journal: it continues on the next start
 	}
-	var state journal.State
+	var state bgapi.State
 	data := bgapi.Event{}
 	wait := time.Duration(0)
 	switch {
 	case err == nil:
-		state = journal.Done
+		state = bgapi.Done
 		data.Result = result(res)
 	case intent == "pause":
-		state = journal.Paused
+		state = bgapi.Paused
 	case intent == "cancel":
-		state = journal.Canceled
+		state = bgapi.Canceled
 	case retry.Unreachable(err):
 		// The host could not be reached at all: wait for connectivity
 		// instead of failing.
-		state = journal.Waiting
+		state = bgapi.Waiting
 		data.Error = err.Error()
 		wait = min(d.cfg.RetryWait<<min(t.Tries-1, 10), time.Hour) // a shift of 10 passes the hour
 	default:
-		state = journal.Failed
+		state = bgapi.Failed
 		data.Error = err.Error()
 	}
 	var payload json.RawMessage
@@ -303,14 +303,14 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 			Error  string        `json:"error,omitempty"`
 		}{data.Result, data.Error})
 	}
-	evType := map[journal.State]string{journal.Done: bgapi.EventDone, journal.Paused: bgapi.EventPaused,
-		journal.Canceled: bgapi.EventCanceled, journal.Waiting: bgapi.EventWaiting, journal.Failed: bgapi.EventFailed}[state]
+	evType := map[bgapi.State]string{bgapi.Done: bgapi.EventDone, bgapi.Paused: bgapi.EventPaused,
+		bgapi.Canceled: bgapi.EventCanceled, bgapi.Waiting: bgapi.EventWaiting, bgapi.Failed: bgapi.EventFailed}[state]
 	nt, ev, uerr := d.record(t.ID, func(jt *journal.Task) error {
 		if jt.State.Terminal() {
 			return errNotRunnable // cancelled meanwhile: nothing more to say
 		}
 		jt.State = state
-		if state == journal.Waiting {
+		if state == bgapi.Waiting {
 			jt.NextTry = time.Now().Add(wait)
 		}
 		if data.Result != nil {
@@ -327,10 +327,10 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 		return
 	}
 	d.log.Info("task "+string(state), "task", t.ID, "session", t.Session, "err", data.Error)
-	if state == journal.Done {
+	if state == bgapi.Done {
 		d.forgetState(t) // recorded: the engine's own record can go
 	}
-	if state == journal.Waiting {
+	if state == bgapi.Waiting {
 		d.mu.Lock()
 		d.enqueue(nt)
 		d.mu.Unlock()
@@ -461,20 +461,20 @@ func (d *daemon) control(id, what string) (*journal.Task, error) {
 		// refusing the record). Nothing transfers it: the action applies
 		// to its record. Should its run have recorded its end meanwhile,
 		// the update below finds the state changed and looks again.
-		stale := cur.State == journal.Running && d.transfer(id) == nil
-		if cur.State == journal.Running && !stale && what != "resume" {
+		stale := cur.State == bgapi.Running && d.transfer(id) == nil
+		if cur.State == bgapi.Running && !stale && what != "resume" {
 			continue // started since we looked: stop its run
 		}
 		state, evType := cur.State, ""
 		switch {
 		case cur.State.Terminal():
 			return nil, fmt.Errorf("%w: task %s is %s", errConflict, id, cur.State)
-		case what == "pause" && (cur.State == journal.Queued || cur.State == journal.Waiting || stale):
-			state, evType = journal.Paused, bgapi.EventPaused
-		case what == "resume" && cur.State == journal.Paused:
-			state, evType = journal.Queued, bgapi.EventResumed
+		case what == "pause" && (cur.State == bgapi.Queued || cur.State == bgapi.Waiting || stale):
+			state, evType = bgapi.Paused, bgapi.EventPaused
+		case what == "resume" && cur.State == bgapi.Paused:
+			state, evType = bgapi.Queued, bgapi.EventResumed
 		case what == "cancel":
-			state, evType = journal.Canceled, bgapi.EventCanceled
+			state, evType = bgapi.Canceled, bgapi.EventCanceled
 		default:
 			return cur, nil // already so
 		}
@@ -490,13 +490,13 @@ func (d *daemon) control(id, what string) (*journal.Task, error) {
 		}
 	}
 	d.mu.Lock()
-	if t.State == journal.Queued {
+	if t.State == bgapi.Queued {
 		d.enqueue(t)
 	} else {
 		delete(d.q.members, id)
 	}
 	d.mu.Unlock()
-	if t.State == journal.Canceled {
+	if t.State == bgapi.Canceled {
 		d.removePartial(t)
 	}
 	d.notify(ev.Session)
@@ -545,7 +545,7 @@ func (d *daemon) stopTransfer(id string, r *run, what string) (*journal.Task, er
 }
 
 // stateFor is the state each action leads to.
-var stateFor = map[string]journal.State{"pause": journal.Paused, "resume": journal.Queued, "cancel": journal.Canceled}
+var stateFor = map[string]bgapi.State{"pause": bgapi.Paused, "resume": bgapi.Queued, "cancel": bgapi.Canceled}
 
 // forgetState removes the state a finished task kept for the journal's
 // sake.

@@ -453,7 +453,7 @@ func taskWhat(t bgapi.Task) string {
 // the progress line of a transfer in the foreground does.
 func taskState(t bgapi.Task, now time.Time) string {
 	if t.State != bgapi.Waiting || t.NextTry.IsZero() {
-		return t.State
+		return string(t.State)
 	}
 	host := "the server"
 	if u, _, ok := taskEnds(t); ok {
@@ -621,7 +621,7 @@ done, 1 if any failed, was cancelled or is unknown.`,
 
 // taskOutcome is wait's line for an ended task.
 func taskOutcome(t bgapi.Task) string {
-	s := t.ID + " " + t.State
+	s := t.ID + " " + string(t.State)
 	if t.Error != "" {
 		s += ": " + t.Error
 	}

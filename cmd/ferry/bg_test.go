@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,14 +156,14 @@ func (e *bgEnv) file(name, content string) string {
 }
 
 // state polls the task until it is in one of states, for up to a minute.
-func (e *bgEnv) waitState(id string, states ...string) bgapi.Task {
+func (e *bgEnv) waitState(id string, states ...bgapi.State) bgapi.Task {
 	e.t.Helper()
 	cl := bgapi.NewClient(e.sock)
 	defer cl.Close()
 	var t *bgapi.Task
 	var err error
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if t, err = cl.Task(context.Background(), id); err == nil && strings.Contains(" "+strings.Join(states, " ")+" ", " "+t.State+" ") {
+		if t, err = cl.Task(context.Background(), id); err == nil && slices.Contains(states, t.State) {
 			return *t
 		}
 	}
@@ -699,7 +700,7 @@ func TestLsStateOfAWaitingTask(t *testing.T) {
 		t.Errorf("taskState = %q, want %q", got, want)
 	}
 	tk.State = bgapi.Running
-	if got := taskState(tk, now); got != bgapi.Running {
+	if got := taskState(tk, now); got != string(bgapi.Running) {
 		t.Errorf("taskState of a running task = %q", got)
 	}
 }

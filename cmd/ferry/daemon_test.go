@@ -64,7 +64,7 @@ func TestDaemonDamagedJournal(t *testing.T) {
 	if err := json.Unmarshal([]byte(e2.must("ls", "--json", "--session", "dmg")), &tasks); err != nil {
 		t.Fatal(err)
 	}
-	states := map[string]string{}
+	states := map[string]bgapi.State{}
 	for _, tk := range tasks {
 		states[tk.ID] = tk.State
 	}

@@ -113,26 +113,38 @@ func (n *NewTask) Spec() (json.RawMessage, error) {
 	return json.Marshal(v)
 }
 
+// State is a task's state, as the daemon keeps and reports it.
+type State string
+
 // Task states.
 const (
-	Queued   = "queued"
-	Running  = "running"
-	Paused   = "paused"
-	Waiting  = "waiting" // for connectivity: tried again at NextTry
-	Done     = "done"
-	Failed   = "failed"
-	Canceled = "canceled"
+	Queued   State = "queued"  // waiting for its turn (or its NotBefore time)
+	Running  State = "running" // being transferred
+	Paused   State = "paused"  // stopped on request, resumable
+	Waiting  State = "waiting" // for connectivity: tried again at Task.NextTry
+	Done     State = "done"
+	Failed   State = "failed"
+	Canceled State = "canceled"
 )
 
-// Terminal reports whether a task in state will not change again.
-func Terminal(state string) bool { return state == Done || state == Failed || state == Canceled }
+// Terminal reports whether a task in state s will not change again.
+func (s State) Terminal() bool { return s == Done || s == Failed || s == Canceled }
+
+// Valid reports whether s is one of the states.
+func (s State) Valid() bool {
+	switch s {
+	case Queued, Running, Paused, Waiting, Done, Failed, Canceled:
+		return true
+	}
+	return false
+}
 
 // Task is what the daemon says about a task.
 type Task struct {
 	ID        string          `json:"id"`
 	Session   string          `json:"session"`
 	Kind      string          `json:"kind"`
-	State     string          `json:"state"`
+	State     State           `json:"state"`
 	Priority  int             `json:"priority,omitempty"`
 	NotBefore time.Time       `json:"not_before,omitzero"`
 	NextTry   time.Time       `json:"next_try,omitzero"`

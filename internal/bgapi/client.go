@@ -203,7 +203,7 @@ func (c *Client) Wait(ctx context.Context, id string) (*Task, error) {
 		if err != nil {
 			return nil, err
 		}
-		if Terminal(t.State) {
+		if t.State.Terminal() {
 			return &t, nil
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/bgapi"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -115,7 +116,7 @@ func BenchmarkReopenUnfinished10k(b *testing.B) {
 	for i := range ts {
 		ts[i] = benchTask(i)
 		if i%2 == 1 {
-			ts[i].State = Done
+			ts[i].State = bgapi.Done
 		}
 	}
 	if _, _, err := j.CreateMany(ts); err != nil {

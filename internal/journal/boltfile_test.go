@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferryhq/ferry/internal/bgapi"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -77,7 +78,7 @@ func TestBoltFormatPinned(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Its pages freed, and released by the next write.
-	for _, st := range []State{Done, Done} {
+	for _, st := range []bgapi.State{bgapi.Done, bgapi.Done} {
 		if _, _, err := j.Update(big.ID, setState(st), &Event{Type: string(st)}); err != nil {
 			t.Fatal(err)
 		}

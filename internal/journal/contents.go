@@ -171,7 +171,7 @@ func decodeStored(k, v []byte) (*Task, error) {
 		return nil, err
 	case t.ID != string(k):
 		return nil, fmt.Errorf("task %s: stored under %q", t.ID, k)
-	case !t.State.valid():
+	case !t.State.Valid():
 		return nil, fmt.Errorf("task %s: unknown state %q", t.ID, t.State)
 	}
 	if err := checkSession(t.Session); err != nil {

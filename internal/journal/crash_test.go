@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/bgapi"
 )
 
 // crashEnv names the journal the child process writes; its presence makes
@@ -20,19 +22,19 @@ var crashSessions = []string{"alpha", "beta", "gamma"}
 
 // typeState maps the child's event types to the state each one sets: the
 // child names every state-changing event after the new state.
-func typeState(typ string) State {
+func typeState(typ string) bgapi.State {
 	if typ == "created" {
-		return Queued
+		return bgapi.Queued
 	}
-	return State(typ)
+	return bgapi.State(typ)
 }
 
 // nextStates is the child's state machine.
-var nextStates = map[State][]State{
-	Queued:  {Running, Canceled},
-	Running: {Paused, Waiting, Done, Failed},
-	Paused:  {Running, Canceled},
-	Waiting: {Running, Failed},
+var nextStates = map[bgapi.State][]bgapi.State{
+	bgapi.Queued:  {bgapi.Running, bgapi.Canceled},
+	bgapi.Running: {bgapi.Paused, bgapi.Waiting, bgapi.Done, bgapi.Failed},
+	bgapi.Paused:  {bgapi.Running, bgapi.Canceled},
+	bgapi.Waiting: {bgapi.Running, bgapi.Failed},
 }
 
 // TestCrashChild is the child of TestCrash: it writes to the journal in a

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/bgapi"
 )
 
 // sample is a journal written for the damage tests, and what it holds.
@@ -36,7 +38,7 @@ func writeSample(t testing.TB, dir string, n int) *sample {
 	}
 	tick := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	j.now = func() time.Time { tick = tick.Add(time.Second); return tick } // the same bytes every run
-	states := []State{Queued, Running, Paused, Waiting, Done, Failed, Canceled}
+	states := []bgapi.State{bgapi.Queued, bgapi.Running, bgapi.Paused, bgapi.Waiting, bgapi.Done, bgapi.Failed, bgapi.Canceled}
 	sessions := []string{"alpha", "beta", "gamma"}
 	for i := range n {
 		s := sessions[i%len(sessions)]
@@ -45,7 +47,7 @@ func writeSample(t testing.TB, dir string, n int) *sample {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st := states[i%len(states)]; st != Queued {
+		if st := states[i%len(states)]; st != bgapi.Queued {
 			if _, _, err := j.Update(tk.ID, setState(st), &Event{Type: string(st)}); err != nil {
 				t.Fatal(err)
 			}
@@ -182,7 +184,7 @@ func (sm *sample) checkRecovered(t *testing.T, j *Journal, b []byte, r *Report, 
 		}
 		kept++
 		// A record that was itself damaged may read back otherwise.
-		if sm.intact(b, want) && (tk.Session != want.Session || (tk.State != want.State && tk.State != Paused)) {
+		if sm.intact(b, want) && (tk.Session != want.Session || (tk.State != want.State && tk.State != bgapi.Paused)) {
 			t.Errorf("%s: task %s recovered as %s/%s, was %s/%s", what, id, tk.Session, tk.State, want.Session, want.State)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ferryhq/ferry/internal/bgapi"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -136,7 +137,7 @@ func smallJournal(tb testing.TB) []byte {
 			tb.Fatal(err)
 		}
 		if i%2 == 0 {
-			j.Update(tk.ID, setState(Done), &Event{Type: "done"})
+			j.Update(tk.ID, setState(bgapi.Done), &Event{Type: "done"})
 		}
 	}
 	j.Ack("a", 1)

@@ -39,6 +39,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ferryhq/ferry/internal/atomicfile"
+	"github.com/ferryhq/ferry/internal/bgapi"
 )
 
 // ErrLocked is returned by Open when another Journal (in this process or
@@ -74,31 +75,6 @@ var (
 	kAcked    = []byte("acked")
 )
 
-// State is a task's lifecycle state.
-type State string
-
-// Task states.
-const (
-	Queued   State = "queued"  // waiting for its turn (or its NotBefore time)
-	Running  State = "running" // being transferred
-	Paused   State = "paused"  // stopped on request, resumable
-	Waiting  State = "waiting" // waiting for connectivity: retried at Task.NextTry
-	Done     State = "done"
-	Failed   State = "failed"
-	Canceled State = "canceled"
-)
-
-// Terminal reports whether s is final: Done, Failed or Canceled.
-func (s State) Terminal() bool { return s == Done || s == Failed || s == Canceled }
-
-func (s State) valid() bool {
-	switch s {
-	case Queued, Running, Paused, Waiting, Done, Failed, Canceled:
-		return true
-	}
-	return false
-}
-
 // Task is one transfer the daemon owns. Request and Result are opaque to the
 // journal.
 type Task struct {
@@ -108,7 +84,7 @@ type Task struct {
 	Request   json.RawMessage `json:"request"`  // opaque to the journal
 	Priority  int             `json:"priority"` // higher runs first
 	NotBefore time.Time       `json:"not_before,omitzero"`
-	State     State           `json:"state"`
+	State     bgapi.State     `json:"state"`
 	NextTry   time.Time       `json:"next_try,omitzero"`
 	Tries     int             `json:"tries,omitempty"`
 	Created   time.Time       `json:"created"`
@@ -405,7 +381,7 @@ func (j *Journal) Close() error {
 	return j.db.Close()
 }
 
-// Create stores a new task (State Queued unless set) and appends its
+// Create stores a new task (State bgapi.Queued unless set) and appends its
 // "created" event, in one transaction.
 func (j *Journal) Create(t *Task) (*Task, Event, error) {
 	ts, evs, err := j.CreateMany([]*Task{t})
@@ -427,9 +403,9 @@ func (j *Journal) CreateMany(ts []*Task) ([]*Task, []Event, error) {
 		c.Request = bytes.Clone(t.Request)
 		c.Result = bytes.Clone(t.Result)
 		if c.State == "" {
-			c.State = Queued
+			c.State = bgapi.Queued
 		}
-		if !c.State.valid() {
+		if !c.State.Valid() {
 			return nil, nil, fmt.Errorf("journal: unknown task state %q", c.State)
 		}
 		out[i] = &c
@@ -496,7 +472,7 @@ func (j *Journal) Update(id string, f func(*Task) error, ev *Event) (*Task, Even
 		if t.ID != before.ID || t.Session != before.Session || !t.Created.Equal(before.Created) {
 			return errors.New("journal: Update may not change a task's ID, Session or Created")
 		}
-		if !t.State.valid() {
+		if !t.State.Valid() {
 			return fmt.Errorf("journal: unknown task state %q", t.State)
 		}
 		now := j.clock().UTC()

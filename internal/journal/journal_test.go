@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/bgapi"
 )
 
 func open(t testing.TB, path string) *Journal {
@@ -38,7 +40,7 @@ func mustCreate(t testing.TB, j *Journal, session, kind string) (*Task, Event) {
 }
 
 // setState returns an Update function that moves a task to s.
-func setState(s State) func(*Task) error {
+func setState(s bgapi.State) func(*Task) error {
 	return func(t *Task) error { t.State = s; return nil }
 }
 
@@ -65,7 +67,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.ID != "t000000000001" || a.State != Queued || a.Created.IsZero() || !a.Updated.Equal(a.Created) {
+	if a.ID != "t000000000001" || a.State != bgapi.Queued || a.Created.IsZero() || !a.Updated.Equal(a.Created) {
 		t.Fatalf("created task = %+v", a)
 	}
 	if ev.Seq != 1 || ev.Session != "s1" || ev.Task != a.ID || ev.Type != "created" || ev.Time.IsZero() {
@@ -87,13 +89,13 @@ func TestRoundTrip(t *testing.T) {
 
 	next := time.Now().Add(time.Minute).UTC()
 	u, uev, err := j.Update(a.ID, func(t *Task) error {
-		t.State, t.NextTry, t.Tries, t.Error = Waiting, next, 2, "network down"
+		t.State, t.NextTry, t.Tries, t.Error = bgapi.Waiting, next, 2, "network down"
 		return nil
 	}, &Event{Type: "waiting", Data: json.RawMessage(`{"retry_in":60}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.State != Waiting || u.Tries != 2 || !u.NextTry.Equal(next) || u.Updated.Before(u.Created) {
+	if u.State != bgapi.Waiting || u.Tries != 2 || !u.NextTry.Equal(next) || u.Updated.Before(u.Created) {
 		t.Fatalf("updated = %+v", u)
 	}
 	if uev.Seq != 3 || uev.Task != a.ID || uev.Session != "s1" || string(uev.Data) != `{"retry_in":60}` {
@@ -104,7 +106,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("Update without event: %+v, %v", zev, err)
 	}
 	got, _ = j.Task(a.ID)
-	if got.Priority != 9 || got.State != Waiting || got.Error != "network down" {
+	if got.Priority != 9 || got.State != bgapi.Waiting || got.Error != "network down" {
 		t.Fatalf("after updates = %+v", got)
 	}
 
@@ -135,14 +137,14 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("Tasks(nobody) = %v, %v", ts, err)
 	}
 
-	if _, _, err := j.Update(b.ID, setState(Done), &Event{Type: "done"}); err != nil {
+	if _, _, err := j.Update(b.ID, setState(bgapi.Done), &Event{Type: "done"}); err != nil {
 		t.Fatal(err)
 	}
 	if ts, _ := j.Unfinished(); !slices.Equal(ids(ts), []string{a.ID, c.ID}) {
 		t.Fatalf("Unfinished = %v", ids(ts))
 	}
 	// Back out of a terminal state (a retry of a failed task) makes it unfinished again.
-	if _, _, err := j.Update(b.ID, setState(Queued), &Event{Type: "resumed"}); err != nil {
+	if _, _, err := j.Update(b.ID, setState(bgapi.Queued), &Event{Type: "resumed"}); err != nil {
 		t.Fatal(err)
 	}
 	if ts, _ := j.Unfinished(); !slices.Equal(ids(ts), []string{a.ID, b.ID, c.ID}) {
@@ -162,7 +164,7 @@ func TestRoundTrip(t *testing.T) {
 	if _, err := j.Task("t999"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Task(unknown): %v", err)
 	}
-	if _, _, err := j.Update("t999", setState(Done), &Event{Type: "done"}); !errors.Is(err, ErrNotFound) {
+	if _, _, err := j.Update("t999", setState(bgapi.Done), &Event{Type: "done"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Update(unknown): %v", err)
 	}
 }
@@ -181,12 +183,12 @@ func TestRequestOmitted(t *testing.T) {
 
 func TestCreateInputs(t *testing.T) {
 	j, _ := tmpJournal(t)
-	in := &Task{ID: "mine", Session: "s", State: Paused, Request: json.RawMessage(`[1]`)}
+	in := &Task{ID: "mine", Session: "s", State: bgapi.Paused, Request: json.RawMessage(`[1]`)}
 	tk, _, err := j.Create(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tk.ID == "mine" || tk.State != Paused || in.ID != "mine" {
+	if tk.ID == "mine" || tk.State != bgapi.Paused || in.ID != "mine" {
 		t.Fatalf("Create returned %+v and left input %+v", tk, in)
 	}
 	in.Request[0] = '{'
@@ -247,7 +249,7 @@ func TestUpdateErrorChangesNothing(t *testing.T) {
 	tk, _ := mustCreate(t, j, "s", "get")
 	boom := errors.New("boom")
 	_, ev, err := j.Update(tk.ID, func(t *Task) error {
-		t.State, t.Error = Failed, "half-applied"
+		t.State, t.Error = bgapi.Failed, "half-applied"
 		return boom
 	}, &Event{Type: "failed"})
 	if !errors.Is(err, boom) || ev.Seq != 0 || ev.Type != "" {
@@ -259,10 +261,10 @@ func TestUpdateErrorChangesNothing(t *testing.T) {
 				t.Fatal("panic in f not propagated")
 			}
 		}()
-		j.Update(tk.ID, func(t *Task) error { t.State = Done; panic("f panics") }, &Event{Type: "done"})
+		j.Update(tk.ID, func(t *Task) error { t.State = bgapi.Done; panic("f panics") }, &Event{Type: "done"})
 	}()
 	got, _ := j.Task(tk.ID)
-	if got.State != Queued || got.Error != "" || !got.Updated.Equal(tk.Updated) {
+	if got.State != bgapi.Queued || got.Error != "" || !got.Updated.Equal(tk.Updated) {
 		t.Fatalf("task changed by failed Updates: %+v", got)
 	}
 	if last, _ := j.LastSeq("s"); last != 1 {
@@ -271,7 +273,7 @@ func TestUpdateErrorChangesNothing(t *testing.T) {
 	if evs, _ := j.Events("s", 0, 0); len(evs) != 1 {
 		t.Fatalf("events = %+v", evs)
 	}
-	if _, ev, err := j.Update(tk.ID, setState(Running), &Event{Type: "running"}); err != nil || ev.Seq != 2 {
+	if _, ev, err := j.Update(tk.ID, setState(bgapi.Running), &Event{Type: "running"}); err != nil || ev.Seq != 2 {
 		t.Fatalf("next event = %+v, %v; want seq 2", ev, err)
 	}
 }
@@ -283,7 +285,7 @@ func TestAckAndReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, _ := mustCreate(t, j, "s", "get")
-	for _, st := range []State{Running, Paused, Running} {
+	for _, st := range []bgapi.State{bgapi.Running, bgapi.Paused, bgapi.Running} {
 		if _, _, err := j.Update(a.ID, setState(st), &Event{Type: string(st)}); err != nil {
 			t.Fatal(err)
 		}
@@ -330,7 +332,7 @@ func TestAckAndReopen(t *testing.T) {
 	if b.ID != "t000000000002" || ev.Seq != 5 {
 		t.Fatalf("after reopen: task %s, event seq %d; want t000000000002, 5", b.ID, ev.Seq)
 	}
-	if got, _ := j.Task(a.ID); got.State != Running {
+	if got, _ := j.Task(a.ID); got.State != bgapi.Running {
 		t.Fatalf("state after reopen = %s", got.State)
 	}
 	if ts, _ := j.Unfinished(); !slices.Equal(ids(ts), []string{a.ID, b.ID}) {
@@ -347,8 +349,8 @@ func TestForgetAndSessions(t *testing.T) {
 	b, _ := mustCreate(t, j, "s", "get") // 2
 	c, _ := mustCreate(t, j, "s", "get") // 3
 	mustCreate(t, j, "other", "get")
-	j.Update(a.ID, setState(Done), &Event{Type: "done"})                   // 4
-	j.Update(b.ID, setState(Failed), &Event{Type: "failed"})               // 5
+	j.Update(a.ID, setState(bgapi.Done), &Event{Type: "done"})             // 4
+	j.Update(b.ID, setState(bgapi.Failed), &Event{Type: "failed"})         // 5
 	j.Update(b.ID, func(t *Task) error { t.Error = "x"; return nil }, nil) // no event: b's final event is still 5
 	_ = c
 
@@ -376,7 +378,7 @@ func TestForgetAndSessions(t *testing.T) {
 	if ss, _ := j.Sessions(); !slices.Equal(ss, []string{"other", "s"}) {
 		t.Fatalf("Sessions = %v", ss)
 	}
-	j.Update(c.ID, setState(Canceled), &Event{Type: "canceled"}) // 6
+	j.Update(c.ID, setState(bgapi.Canceled), &Event{Type: "canceled"}) // 6
 	if ss, _ := j.Sessions(); !slices.Equal(ss, []string{"other", "s"}) {
 		t.Fatalf("Sessions = %v", ss)
 	}
@@ -463,9 +465,9 @@ func TestConcurrent(t *testing.T) {
 					errs <- err
 					return
 				}
-				st := Running
+				st := bgapi.Running
 				if i%2 == 0 {
-					st = Done
+					st = bgapi.Done
 				}
 				if _, _, err := j.Update(tk.ID, setState(st), &Event{Type: string(st)}); err != nil {
 					errs <- err

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/bgapi"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -234,7 +235,7 @@ func (c *contents) fill(tx *bolt.Tx, r *Report) error {
 	for _, id := range slices.Sorted(maps.Keys(c.tasks)) {
 		t := c.tasks[id]
 		if c.stale[id] {
-			t.State, t.Error = Paused, "recovered from a damaged journal: resume it if it is still wanted"
+			t.State, t.Error = bgapi.Paused, "recovered from a damaged journal: resume it if it is still wanted"
 			r.Held = append(r.Held, id)
 		}
 		if err := putTask(tx, t); err != nil {
@@ -408,12 +409,12 @@ func (c *contents) fillSession(tx *bolt.Tx, s string, lost map[string]string, no
 		if lost[id] != s {
 			continue
 		}
-		t := &Task{ID: id, Session: s, State: Failed, Error: lostError, Created: now, Updated: now}
+		t := &Task{ID: id, Session: s, State: bgapi.Failed, Error: lostError, Created: now, Updated: now}
 		if err := putTask(tx, t); err != nil {
 			return 0, err
 		}
 		data, _ := json.Marshal(map[string]string{"error": lostError})
-		if _, err := appendEvent(sb, t, Event{Type: string(Failed), Data: data}, now); err != nil {
+		if _, err := appendEvent(sb, t, Event{Type: string(bgapi.Failed), Data: data}, now); err != nil {
 			return 0, err
 		}
 		r.Marked++
