@@ -387,9 +387,31 @@ func (w *bgWork) discard() {
 	w.s.bg.c.Cancel(ctx, w.id)
 }
 
+// Schedule orders a background session's queued tasks; the daemon starts
+// a queued task when it has room, the highest Priority first, then the
+// oldest. A foreground session starts its tasks when asked and refuses a
+// request with a Schedule.
+type Schedule struct {
+	// Priority orders queued tasks: higher first (0 is the default;
+	// negative waits behind the default).
+	Priority int
+	// NotBefore holds the task back until then, as URLSession's
+	// earliestBeginDate does.
+	NotBefore time.Time
+}
+
+// foreground refuses sch for a foreground session's request.
+func (sch Schedule) foreground() error {
+	if sch != (Schedule{}) {
+		return fmt.Errorf("%w: Priority and NotBefore are for background sessions", ErrInvalidRequest)
+	}
+	return nil
+}
+
 // backgroundTask hands a request to the daemon, which queues it at once,
 // and returns the task that follows it here (it needs Resume to follow).
-func (s *Session) backgroundTask(ctx context.Context, nt bgapi.NewTask) (*Task, error) {
+func (s *Session) backgroundTask(ctx context.Context, sch Schedule, nt bgapi.NewTask) (*Task, error) {
+	nt.Priority, nt.NotBefore = sch.Priority, sch.NotBefore
 	bt, err := s.bg.c.Create(ctx, s.bg.id, nt)
 	if err != nil {
 		return nil, err
@@ -405,7 +427,7 @@ func (s *Session) backgroundDownload(ctx context.Context, req DownloadRequest) (
 	if err != nil {
 		return nil, err
 	}
-	return s.backgroundTask(ctx, bgapi.NewTask{Get: spec})
+	return s.backgroundTask(ctx, req.Schedule, bgapi.NewTask{Get: spec})
 }
 
 func (s *Session) backgroundUpload(ctx context.Context, req UploadRequest) (*Task, error) {
@@ -413,7 +435,7 @@ func (s *Session) backgroundUpload(ctx context.Context, req UploadRequest) (*Tas
 	if err != nil {
 		return nil, err
 	}
-	return s.backgroundTask(ctx, bgapi.NewTask{Put: spec})
+	return s.backgroundTask(ctx, req.Schedule, bgapi.NewTask{Put: spec})
 }
 
 func (s *Session) backgroundHLS(ctx context.Context, req HLSRequest) (*Task, error) {
@@ -424,5 +446,5 @@ func (s *Session) backgroundHLS(ctx context.Context, req HLSRequest) (*Task, err
 	if err != nil {
 		return nil, err
 	}
-	return s.backgroundTask(ctx, bgapi.NewTask{HLS: spec})
+	return s.backgroundTask(ctx, req.Schedule, bgapi.NewTask{HLS: spec})
 }

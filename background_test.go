@@ -397,3 +397,49 @@ func TestBackgroundUploadFields(t *testing.T) {
 		t.Errorf("the form's part head: %.200q, want the field attachment", form)
 	}
 }
+
+// A request's Schedule reaches the daemon with the task: the task waits
+// for NotBefore with its Priority. A foreground session refuses one.
+func TestBackgroundSchedule(t *testing.T) {
+	dc := runDaemon(t)
+	s, err := ferry.NewSession(ferry.Config{Background: "sched", Daemon: dc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	later := time.Now().Add(time.Hour).Truncate(time.Second)
+	sch := ferry.Schedule{Priority: 7, NotBefore: later}
+	dir := t.TempDir()
+	if _, err := s.NewDownload(ctx, ferry.DownloadRequest{URL: "http://127.0.0.1:9/f", Path: filepath.Join(dir, "f"), Schedule: sch}); err != nil {
+		t.Fatal(err)
+	}
+	up := filepath.Join(dir, "up")
+	if err := os.WriteFile(up, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.NewUpload(ctx, ferry.UploadRequest{URL: "http://127.0.0.1:9/files/", Path: up, Schedule: sch}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.HLS(ctx, ferry.HLSRequest{URL: "http://127.0.0.1:9/i.m3u8", Dir: dir, Schedule: sch}); err != nil {
+		t.Fatal(err)
+	}
+	c := bgapi.NewClient(dc.Socket)
+	defer c.Close()
+	tasks, err := c.Tasks(ctx, "sched")
+	if err != nil || len(tasks) != 3 {
+		t.Fatalf("the daemon has %d tasks (%v), want 3", len(tasks), err)
+	}
+	for _, tk := range tasks {
+		if tk.Priority != 7 || !tk.NotBefore.Equal(later) || tk.State != bgapi.Queued {
+			t.Errorf("%s task: priority %d, not before %v, %s; want 7, %v, queued", tk.Kind, tk.Priority, tk.NotBefore, tk.State, later)
+		}
+	}
+
+	fg := mustSession(t, testConfig(false))
+	_, err = fg.NewDownload(ctx, ferry.DownloadRequest{URL: "http://127.0.0.1:9/f", Path: filepath.Join(dir, "g"), Schedule: sch})
+	if !errors.Is(err, ferry.ErrInvalidRequest) {
+		t.Errorf("a foreground download with a Schedule: %v, want ErrInvalidRequest", err)
+	}
+}

@@ -26,6 +26,9 @@ func (s *Session) NewDownload(ctx context.Context, req DownloadRequest) (*Task, 
 		}
 		return s.backgroundDownload(ctx, req)
 	}
+	if err := req.Schedule.foreground(); err != nil {
+		return nil, err
+	}
 	w := &downloadWork{s: s, req: req, stream: stream}
 	if req.CreateDirs && !stream {
 		if w.madeDirs, err = mkdirs(filepath.Dir(req.Path)); err != nil {

@@ -59,6 +59,8 @@ type HLSRequest struct {
 	// RateLimit caps this task's bytes per second (0: no cap of its own),
 	// within the session's Config.RateLimit.
 	RateLimit int64
+	// Schedule, for a background session, says when the task may start.
+	Schedule
 }
 
 // HLSResult is what a finished HLS download reports (Result.HLS).
@@ -147,6 +149,9 @@ func (s *Session) HLS(ctx context.Context, req HLSRequest) (*Task, error) {
 	}
 	if s.bg != nil {
 		return started(s.backgroundHLS(ctx, req))
+	}
+	if err := req.Schedule.foreground(); err != nil {
+		return nil, err
 	}
 	return started(s.newTask(ctx, &hlsWork{s: s, req: req}))
 }

@@ -10,8 +10,9 @@ import (
 )
 
 // foregroundOnly are the request fields a background session refuses or
-// cannot carry: everything else must reach the daemon.
-var foregroundOnly = map[string]bool{"Writer": true, "Continue": true, "ResumeData": true, "StopLive": true}
+// cannot carry, and Schedule, which travels beside the spec (see
+// TestBackgroundSchedule): everything else must reach the daemon's engine.
+var foregroundOnly = map[string]bool{"Writer": true, "Continue": true, "ResumeData": true, "StopLive": true, "Schedule": true}
 
 // fill sets every field of the struct v points to that travels to the
 // daemon to a value that is not its zero.

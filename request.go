@@ -81,6 +81,8 @@ type DownloadRequest struct {
 	// RateLimit caps this task's bytes per second (0: no cap of its own),
 	// within the session's Config.RateLimit.
 	RateLimit int64
+	// Schedule, for a background session, says when the task may start.
+	Schedule
 }
 
 // ErrInvalidRequest reports a request that cannot be started.

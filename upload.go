@@ -65,6 +65,8 @@ type UploadRequest struct {
 	// RateLimit caps this task's bytes per second (0: no cap of its own),
 	// within the session's Config.RateLimit.
 	RateLimit int64
+	// Schedule, for a background session, says when the task may start.
+	Schedule
 }
 
 // Validate reports whether the request would be taken, with the error
@@ -135,6 +137,9 @@ func (s *Session) NewUpload(ctx context.Context, req UploadRequest) (*Task, erro
 	}
 	if s.bg != nil {
 		return s.backgroundUpload(ctx, req)
+	}
+	if err := req.Schedule.foreground(); err != nil {
+		return nil, err
 	}
 	w := &uploadWork{s: s, req: req}
 	if s.cfg.Ephemeral {
