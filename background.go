@@ -2,8 +2,10 @@ package ferry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +35,9 @@ var ErrSessionInUse = bgapi.ErrSessionInUse
 // ErrNoDaemon reports that no daemon runs and none could be started.
 var ErrNoDaemon = bgapi.ErrNoDaemon
 
+// ErrNoTask reports a background task the daemon does not have.
+var ErrNoTask = bgapi.ErrNotFound
+
 // BackgroundEvent is an entry of a background session's event log: a
 // change of one of its tasks, recorded by the daemon whether or not a
 // program was there to see it, and kept until acknowledged (Session.Ack).
@@ -47,7 +52,12 @@ type BackgroundEvent struct {
 	Time   time.Time
 	Result *Result // of a done task
 	Err    error   // of a failed task, or why it waits
+
+	wire bgapi.Event
 }
+
+// MarshalJSON writes the event as the daemon's API does (docs/API.md).
+func (e BackgroundEvent) MarshalJSON() ([]byte, error) { return json.Marshal(e.wire) }
 
 // background is a session's link to its daemon.
 type background struct {
@@ -66,16 +76,7 @@ type background struct {
 // attach connects the session to the daemon, starting one if none runs,
 // and takes the session's identifier for this process.
 func (s *Session) attach() error {
-	dc := s.cfg.Daemon
-	if dc.StateDir == "" {
-		dc.StateDir = bgapi.DefaultStateDir()
-	}
-	if dc.Socket == "" {
-		dc.Socket = os.Getenv("FERRY_SOCKET") // as the CLI does
-	}
-	if dc.Socket == "" {
-		dc.Socket = bgapi.DefaultSocket(dc.StateDir)
-	}
+	dc := s.cfg.Daemon.WithDefaults()
 	c := bgapi.NewClient(dc.Socket)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -161,7 +162,7 @@ func (bg *background) follow(ctx context.Context, s *Session, opened chan<- stru
 			func(e bgapi.Event) error {
 				bg.wakeTask(e.Task)
 				select {
-				case bg.events <- s.backgroundEvent(e):
+				case bg.events <- backgroundEvent(e):
 					after = e.Seq
 					return nil
 				case <-ctx.Done():
@@ -265,8 +266,8 @@ func (bg *background) waiter(id string) (<-chan struct{}, func()) {
 	}
 }
 
-func (s *Session) backgroundEvent(e bgapi.Event) BackgroundEvent {
-	ev := BackgroundEvent{Seq: e.Seq, Task: e.Task, Type: e.Type, Time: e.Time, Result: fromBackground(e.Result)}
+func backgroundEvent(e bgapi.Event) BackgroundEvent {
+	ev := BackgroundEvent{Seq: e.Seq, Task: e.Task, Type: e.Type, Time: e.Time, Result: fromBackground(e.Result), wire: e}
 	if e.Error != "" {
 		ev.Err = errors.New(e.Error)
 	}
@@ -419,15 +420,24 @@ func (s *Session) backgroundTask(ctx context.Context, sch Schedule, nt bgapi.New
 	return s.newTask(ctx, &bgWork{s: s, id: bt.ID})
 }
 
-func (s *Session) backgroundDownload(ctx context.Context, req DownloadRequest) (*Task, error) {
-	if req.ResumeData != nil || req.Continue {
-		return nil, fmt.Errorf("%w: ResumeData and Continue are not for background sessions", ErrInvalidRequest)
-	}
-	spec, err := downloadSpec(req, mergeHeaders(s.cfg.Header, req.Header))
+func (s *Session) backgroundDownload(ctx context.Context, req DownloadRequest, stream bool) (*Task, error) {
+	nt, err := downloadTask(req, mergeHeaders(s.cfg.Header, req.Header), stream)
 	if err != nil {
 		return nil, err
 	}
-	return s.backgroundTask(ctx, req.Schedule, bgapi.NewTask{Get: spec})
+	return s.backgroundTask(ctx, req.Schedule, nt)
+}
+
+// downloadTask is req as the daemon is sent it, with header h.
+func downloadTask(req DownloadRequest, h http.Header, stream bool) (bgapi.NewTask, error) {
+	switch {
+	case stream:
+		return bgapi.NewTask{}, fmt.Errorf("%w: a background download writes a regular file, not a stream", ErrInvalidRequest)
+	case req.ResumeData != nil || req.Continue:
+		return bgapi.NewTask{}, fmt.Errorf("%w: ResumeData and Continue are not for background sessions", ErrInvalidRequest)
+	}
+	spec, err := downloadSpec(req, h)
+	return bgapi.NewTask{Get: spec}, err
 }
 
 func (s *Session) backgroundUpload(ctx context.Context, req UploadRequest) (*Task, error) {
@@ -439,12 +449,18 @@ func (s *Session) backgroundUpload(ctx context.Context, req UploadRequest) (*Tas
 }
 
 func (s *Session) backgroundHLS(ctx context.Context, req HLSRequest) (*Task, error) {
-	if req.StopLive != nil {
-		return nil, fmt.Errorf("%w: StopLive is not for background sessions", ErrInvalidRequest)
-	}
-	spec, err := hlsSpec(req, mergeHeaders(s.cfg.Header, req.Header))
+	nt, err := hlsTask(req, mergeHeaders(s.cfg.Header, req.Header))
 	if err != nil {
 		return nil, err
 	}
-	return s.backgroundTask(ctx, req.Schedule, bgapi.NewTask{HLS: spec})
+	return s.backgroundTask(ctx, req.Schedule, nt)
+}
+
+// hlsTask is req as the daemon is sent it, with header h.
+func hlsTask(req HLSRequest, h http.Header) (bgapi.NewTask, error) {
+	if req.StopLive != nil {
+		return bgapi.NewTask{}, fmt.Errorf("%w: StopLive is not for background sessions", ErrInvalidRequest)
+	}
+	spec, err := hlsSpec(req, h)
+	return bgapi.NewTask{HLS: spec}, err
 }

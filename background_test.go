@@ -3,6 +3,7 @@ package ferry_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -441,5 +442,61 @@ func TestBackgroundSchedule(t *testing.T) {
 	_, err = fg.NewDownload(ctx, ferry.DownloadRequest{URL: "http://127.0.0.1:9/f", Path: filepath.Join(dir, "g"), Schedule: sch})
 	if !errors.Is(err, ferry.ErrInvalidRequest) {
 		t.Errorf("a foreground download with a Schedule: %v, want ErrInvalidRequest", err)
+	}
+}
+
+// A Daemon manages any session's tasks without attaching to it: it
+// queues, lists, pauses, resumes, cancels and waits, reads the events, and
+// writes a task as the daemon's API does.
+func TestDaemonManagesTasks(t *testing.T) {
+	dc := runDaemon(t)
+	d := ferry.NewDaemon(dc)
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req := ferry.DownloadRequest{URL: "http://127.0.0.1:9/f", Path: filepath.Join(t.TempDir(), "f"),
+		Schedule: ferry.Schedule{NotBefore: time.Now().Add(time.Hour)}}
+	tk, err := d.Download(ctx, "m", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if remote, local, ok := tk.Stored.Ends(); tk.State != "queued" || !ok || remote != req.URL || local != req.Path {
+		t.Fatalf("queued %+v (ends %s, %s)", tk, remote, local)
+	}
+	for _, step := range []struct {
+		act  func(context.Context, string) (*ferry.BackgroundTask, error)
+		want string
+	}{{d.Pause, "paused"}, {d.Resume, "queued"}, {d.Cancel, "canceled"}} {
+		if got, err := step.act(ctx, tk.ID); err != nil || got.State != step.want {
+			t.Fatalf("%v, %v; want %s", got, err, step.want)
+		}
+	}
+	done, err := d.Wait(ctx, tk.ID)
+	if err != nil || !done.Ended() {
+		t.Fatalf("Wait: %+v, %v", done, err)
+	}
+	tasks, err := d.Tasks(ctx, "m")
+	if err != nil || len(tasks) != 1 || tasks[0].ID != tk.ID {
+		t.Fatalf("Tasks: %v, %v", tasks, err)
+	}
+	var wire bgapi.Task
+	if b, err := json.Marshal(tasks[0]); err != nil || json.Unmarshal(b, &wire) != nil || wire.ID != tk.ID || wire.State != bgapi.Canceled {
+		t.Fatalf("JSON %s (%v): not the daemon's task", b, err)
+	}
+	var types []string
+	if err := d.Events(ctx, "m", ferry.EventsOptions{}, func(e ferry.BackgroundEvent) error {
+		types = append(types, e.Type)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(types, " "); got != "created paused resumed canceled" {
+		t.Errorf("events %q", got)
+	}
+	if _, err := d.Task(ctx, "nope"); !errors.Is(err, ferry.ErrNoTask) {
+		t.Errorf("an unknown task: %v, want ErrNoTask", err)
+	}
+	if _, err := d.Upload(ctx, "m", ferry.UploadRequest{URL: "http://127.0.0.1:9/files/", Path: "/nonexistent"}); !errors.Is(err, ferry.ErrInvalidRequest) {
+		t.Errorf("an upload of a missing file: %v, want ErrInvalidRequest", err)
 	}
 }

@@ -3,9 +3,9 @@ package ferry
 import (
 	"crypto/tls"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/bgapi"
 )
 
 // RetryPolicy says how often and how patiently a failed transfer is retried:
@@ -133,17 +133,7 @@ func (c Config) resolved() Config {
 		c.MinSpeedTime = 30 * time.Second
 	}
 	if c.StateDir == "" {
-		c.StateDir = defaultStateDir()
+		c.StateDir = bgapi.DefaultStateDir()
 	}
 	return c
-}
-
-func defaultStateDir() string {
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "ferry")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "state", "ferry")
-	}
-	return filepath.Join(os.TempDir(), "ferry-state")
 }

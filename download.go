@@ -21,10 +21,7 @@ func (s *Session) NewDownload(ctx context.Context, req DownloadRequest) (*Task, 
 		return nil, err
 	}
 	if s.bg != nil {
-		if stream {
-			return nil, fmt.Errorf("%w: a background download writes a regular file, not a stream", ErrInvalidRequest)
-		}
-		return s.backgroundDownload(ctx, req)
+		return s.backgroundDownload(ctx, req, stream)
 	}
 	if err := req.Schedule.foreground(); err != nil {
 		return nil, err
