@@ -16,6 +16,9 @@ func TestMain(m *testing.M) {
 
 // The client library must stay free of the server, the CLI and the test kit,
 // so that embedding it pulls in only what a client needs.
+// engines are the packages that move bytes, which only the library uses.
+var enginePackages = []string{"/internal/download", "/internal/upload", "/internal/hlsdownload", "/internal/stream", "/internal/send"}
+
 func TestClientDependencies(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "github.com/ferryhq/ferry").Output()
 	if err != nil {
@@ -35,9 +38,23 @@ func TestClientDependencies(t *testing.T) {
 		t.Fatalf("go list: %v", err)
 	}
 	for _, pkg := range strings.Fields(string(out)) {
-		for _, engine := range []string{"/internal/download", "/internal/upload", "/internal/hlsdownload", "/internal/stream", "/internal/send"} {
+		for _, engine := range enginePackages {
 			if pkg == "github.com/ferryhq/ferry"+engine {
 				t.Errorf("the daemon imports the engine %s", pkg)
+			}
+		}
+	}
+	// The CLI transfers through the library and manages background tasks
+	// through it too (ferry.Daemon): never an engine or the daemon's wire
+	// protocol.
+	out, err = exec.Command("go", "list", "-f", `{{join .Imports " "}}`, "github.com/ferryhq/ferry/cmd/ferry").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, inner := range append(enginePackages, "/internal/bgapi") {
+			if pkg == "github.com/ferryhq/ferry"+inner {
+				t.Errorf("the CLI imports %s", pkg)
 			}
 		}
 	}

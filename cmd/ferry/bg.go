@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,7 +14,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ferryhq/ferry"
-	"github.com/ferryhq/ferry/internal/bgapi"
 )
 
 // daemonFlags say where the daemon is. The daemon and every command that
@@ -31,34 +27,12 @@ func (f *daemonFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.socket, "socket", "", "the daemon's unix socket `PATH` (default $FERRY_SOCKET, else daemon.sock in the state DIR)")
 }
 
-func (f *daemonFlags) stateDir() string {
-	if f.state != "" {
-		return f.state
-	}
-	return bgapi.DefaultStateDir()
+// config locates the daemon as the library does, with the flags' say.
+func (f *daemonFlags) config() ferry.DaemonConfig {
+	return ferry.DaemonConfig{StateDir: f.state, Socket: f.socket}.WithDefaults()
 }
 
-func (f *daemonFlags) socketPath() string {
-	if f.socket != "" {
-		return f.socket
-	}
-	if s := os.Getenv("FERRY_SOCKET"); s != "" {
-		return s
-	}
-	return bgapi.DefaultSocket(f.stateDir())
-}
-
-func (f *daemonFlags) client() *bgapi.Client { return bgapi.NewClient(f.socketPath()) }
-
-// daemonError turns the daemon's refusal of a malformed request into a
-// usage error: the request came from the command line.
-func daemonError(err error) error {
-	var e *bgapi.Error
-	if errors.As(err, &e) && e.Problem.Type == bgapi.ProblemBadRequest {
-		return usageError{err}
-	}
-	return err
-}
+func (f *daemonFlags) daemon() *ferry.Daemon { return ferry.NewDaemon(f.config()) }
 
 // argsExactly and argsAtLeast check a command's arguments, failing as usage
 // errors with msg.
@@ -84,9 +58,9 @@ func bgCmd(io stdio) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "bg COMMAND",
 		Short: "Hand a transfer to the daemon and return at once",
-		Long: `Queue a download, an upload or an HLS download with the running daemon
-(ferry daemon) and print the task's ID at once; the transfer goes on after
-this command and the shell that ran it are gone. The flags are those of the
+		Long: `Queue a download, an upload or an HLS download with the daemon (ferry
+daemon, started from PATH when none runs) and print the task's ID at once;
+the transfer goes on after this command and the shell that ran it are gone. The flags are those of the
 foreground command that a task carries (retries and timeouts are the
 daemon's own configuration; --limit-rate caps this task within the
 daemon's own cap), plus:
@@ -109,47 +83,38 @@ Paths are made absolute here: the daemon's working directory is not ours.`,
 	return c
 }
 
-// bgFlags are what every bg command takes. Of transferFlags only -x, -H and
-// --json are registered: the daemon's configuration covers the rest.
+// bgFlags are what every bg command takes besides its request's flags:
+// the session, the schedule, --json and where the daemon is.
 type bgFlags struct {
 	daemonFlags
-	transferFlags
+	requestFlags
 	session   string
 	priority  int
 	notBefore string
-	rate      int64 // --limit-rate, read by newTask
+	jsonOut   bool
 }
 
 func (f *bgFlags) register(fl *pflag.FlagSet, connectionsUsage string, connectionsDefault int) {
-	fl.IntVarP(&f.connections, "connections", "x", connectionsDefault, connectionsUsage)
-	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add a request header `'K: V'` (repeatable)")
+	f.requestFlags.register(fl, connectionsUsage, connectionsDefault)
 	fl.StringVar(&f.session, "session", "", "the session `ID` the task belongs to (required)")
 	fl.IntVar(&f.priority, "priority", 0, "start before queued tasks of lower `N`")
-	fl.StringVar(&f.limitRate, "limit-rate", "", "cap this task's speed at `RATE` bytes/s within the daemon's, e.g. 500k, 2M")
 	fl.StringVar(&f.notBefore, "not-before", "", "hold the task until `TIME` (RFC 3339) or for a duration, e.g. 2h")
 	fl.BoolVar(&f.jsonOut, "json", false, "print the whole task as JSON instead of its ID")
 	f.daemonFlags.register(fl)
 }
 
-// newTask checks what all bg commands share and starts their request.
-func (f *bgFlags) newTask(rawURL string) (bgapi.NewTask, error) {
+// schedule checks what all bg commands share and reads the task's
+// schedule and rate limit.
+func (f *bgFlags) schedule() (ferry.Schedule, int64, error) {
 	if f.session == "" {
-		return bgapi.NewTask{}, usagef("--session ID is required")
-	}
-	if err := checkURL(rawURL); err != nil {
-		return bgapi.NewTask{}, err
-	}
-	if f.connections < 0 {
-		return bgapi.NewTask{}, usagef("-x must not be negative")
+		return ferry.Schedule{}, 0, usagef("--session ID is required")
 	}
 	nb, err := parseNotBefore(f.notBefore, time.Now())
 	if err != nil {
-		return bgapi.NewTask{}, err
+		return ferry.Schedule{}, 0, err
 	}
-	if f.rate, err = parseRate(f.limitRate); err != nil {
-		return bgapi.NewTask{}, err
-	}
-	return bgapi.NewTask{Priority: f.priority, NotBefore: nb}, nil
+	rate, err := parseRate(f.limitRate)
+	return ferry.Schedule{Priority: f.priority, NotBefore: nb}, rate, err
 }
 
 // parseNotBefore reads --not-before: a time, or a duration from now.
@@ -166,13 +131,17 @@ func parseNotBefore(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, usagef("--not-before %q: want a time like 2006-01-02T15:04:05Z or a duration like 90m", s)
 }
 
-// submit creates the task and prints its ID, or the task with --json.
-func (f *bgFlags) submit(c *cobra.Command, io stdio, nt bgapi.NewTask) error {
-	cl := f.client()
-	defer cl.Close()
-	t, err := cl.Create(c.Context(), f.session, nt)
+// submit queues a task with the daemon, starting one when none runs, and
+// prints its ID, or the task with --json.
+func (f *bgFlags) submit(c *cobra.Command, io stdio, queue func(context.Context, *ferry.Daemon) (*ferry.BackgroundTask, error)) error {
+	d := f.daemon()
+	defer d.Close()
+	t, err := queue(c.Context(), d)
+	if errors.Is(err, ferry.ErrInvalidRequest) {
+		return requestError(err)
+	}
 	if err != nil {
-		return daemonError(err)
+		return err
 	}
 	if f.jsonOut {
 		return printJSON(io, t)
@@ -190,24 +159,10 @@ func printJSON(io stdio, v any) error {
 	return nil
 }
 
-// absPath makes a path absolute for the daemon, whose working directory is
-// not ours.
-func absPath(p string) (string, error) {
-	if p == "" {
-		return "", nil
-	}
-	a, err := filepath.Abs(p)
-	if err != nil {
-		return "", usagef("%s: %v", p, err)
-	}
-	return a, nil
-}
-
 func bgGetCmd(io stdio) *cobra.Command {
 	var (
-		f                bgFlags
-		output, checksum string
-		createDirs       bool
+		f bgFlags
+		g getRequest
 	)
 	c := &cobra.Command{
 		Use:   "get URL --session ID",
@@ -217,51 +172,34 @@ ferry get, the file is named after the URL without -o, and appears under
 its final name only once complete and verified.`,
 		Args: argsExactly(1, "bg get takes exactly one URL"),
 		RunE: func(c *cobra.Command, args []string) error {
-			nt, err := f.newTask(args[0])
+			sch, rate, err := f.schedule()
 			if err != nil {
 				return err
 			}
-			if toStdout(output) {
+			if toStdout(g.output) {
 				return usagef("bg get writes a file: -o - is for ferry get")
 			}
-			req := &bgapi.GetRequest{URL: args[0], Path: output, Checksum: checksum, Connections: f.connections, CreateDirs: createDirs, RateLimit: f.rate}
-			if req.Path == "" {
-				if req.Path, err = defaultOutput(args[0]); err != nil {
-					return err
-				}
-			}
-			if req.Path, err = absPath(req.Path); err != nil {
+			req, err := g.build(args[0], &f.requestFlags)
+			if err != nil {
 				return err
 			}
-			if checksum != "" {
-				if _, _, err := ferry.ParseChecksum(checksum); err != nil {
-					return usageError{err}
-				}
-			}
-			if req.Header, err = f.header(); err != nil {
-				return err
-			}
-			nt.Get = req
-			return f.submit(c, io, nt)
+			req.Schedule, req.RateLimit = sch, rate
+			return f.submit(c, io, func(ctx context.Context, d *ferry.Daemon) (*ferry.BackgroundTask, error) {
+				return d.Download(ctx, f.session, req)
+			})
 		},
 	}
 	fl := c.Flags()
 	fl.SortFlags = false
-	fl.StringVarP(&output, "output", "o", "", "write to `FILE` (default: named after the URL)")
-	fl.BoolVar(&createDirs, "create-dirs", false, "create the missing directories of -o")
-	fl.StringVar(&checksum, "checksum", "", "verify the result: `ALG=HEX` with ALG sha-256 or sha-512")
+	g.register(fl, "write to `FILE` (default: named after the URL)")
 	f.register(fl, getConnectionsUsage, 0)
 	return c
 }
 
-// putProtocols are the values of put's --protocol.
-var putProtocols = []string{"auto", "tus", "ietf", "multipart"}
-
 func bgPutCmd(io stdio) *cobra.Command {
 	var (
-		f                          bgFlags
-		protocol, chunkSize, field string
-		meta                       []string
+		f bgFlags
+		p putRequest
 	)
 	c := &cobra.Command{
 		Use:   "put FILE URL --session ID",
@@ -271,57 +209,31 @@ URL is what ferry put takes: a tus or IETF resumable-upload endpoint, or a
 multipart form.`,
 		Args: argsExactly(2, "bg put takes a FILE and a URL"),
 		RunE: func(c *cobra.Command, args []string) error {
-			nt, err := f.newTask(args[1])
+			sch, rate, err := f.schedule()
 			if err != nil {
 				return err
 			}
-			if !slices.Contains(putProtocols, protocol) {
-				return usagef("--protocol %q: want one of %s", protocol, strings.Join(putProtocols, ", "))
-			}
-			// Checked here, where a wrong name is a typo to fix, rather than
-			// as a failed task later.
-			if fi, err := os.Stat(args[0]); err != nil {
-				return usageError{err}
-			} else if !fi.Mode().IsRegular() {
-				return usagef("%s is not a regular file", args[0])
-			}
-			req := &bgapi.PutRequest{URL: args[1], Protocol: protocol, Connections: f.connections, FieldName: field, RateLimit: f.rate}
-			if req.Metadata, err = parseMeta(meta); err != nil {
+			req, err := p.build(args[0], args[1], &f.requestFlags)
+			if err != nil {
 				return err
 			}
-			if req.Path, err = absPath(args[0]); err != nil {
-				return err
-			}
-			if chunkSize != "" {
-				n, err := parseSize(chunkSize)
-				if err != nil || n <= 0 {
-					return usagef("--chunk-size: invalid size %q", chunkSize)
-				}
-				req.ChunkSize = n
-			}
-			if req.Header, err = f.header(); err != nil {
-				return err
-			}
-			nt.Put = req
-			return f.submit(c, io, nt)
+			req.Schedule, req.RateLimit = sch, rate
+			return f.submit(c, io, func(ctx context.Context, d *ferry.Daemon) (*ferry.BackgroundTask, error) {
+				return d.Upload(ctx, f.session, req)
+			})
 		},
 	}
 	fl := c.Flags()
 	fl.SortFlags = false
-	fl.StringVar(&protocol, "protocol", "auto", "auto, tus, ietf or multipart")
-	fl.StringVar(&chunkSize, "chunk-size", "", chunkSizeUsage)
-	registerFormFlags(fl, &field, &meta)
+	p.register(fl)
 	f.register(fl, putConnectionsUsage, 1)
 	return c
 }
 
 func bgHLSCmd(io stdio) *cobra.Command {
 	var (
-		f                           bgFlags
-		dir, variant, maxBW, concat string
-		liveDuration                time.Duration
-		allowHoles                  bool
-		maxSegments                 int
+		f bgFlags
+		h hlsRequest
 	)
 	c := &cobra.Command{
 		Use:   "hls URL -o DIR --session ID",
@@ -331,53 +243,23 @@ ID. The flags mean what they mean for ferry hls; a live stream is recorded
 until it ends, for --live-duration, or until the task is cancelled.`,
 		Args: argsExactly(1, "bg hls takes one URL"),
 		RunE: func(c *cobra.Command, args []string) error {
-			nt, err := f.newTask(args[0])
+			sch, rate, err := f.schedule()
 			if err != nil {
 				return err
 			}
-			if dir == "" {
-				return usagef("bg hls needs -o DIR")
-			}
-			if liveDuration < 0 {
-				return usagef("--live-duration must not be negative")
-			}
-			if err := checkMaxSegments(maxSegments); err != nil {
+			req, err := h.build("bg hls", args[0], &f.requestFlags)
+			if err != nil {
 				return err
 			}
-			req := &bgapi.HLSRequest{
-				URL: args[0], Variant: variant, Connections: f.connections,
-				LiveDuration: bgapi.Duration(liveDuration), AllowHoles: allowHoles, MaxSegments: maxSegments,
-				RateLimit: f.rate,
-			}
-			if req.Dir, err = absPath(dir); err != nil {
-				return err
-			}
-			if req.Concat, err = absPath(concat); err != nil {
-				return err
-			}
-			if maxBW != "" {
-				n, err := parseBitRate(maxBW)
-				if err != nil || n <= 0 {
-					return usagef("--max-bandwidth: invalid rate %q", maxBW)
-				}
-				req.MaxBandwidth = n
-			}
-			if req.Header, err = f.header(); err != nil {
-				return err
-			}
-			nt.HLS = req
-			return f.submit(c, io, nt)
+			req.Schedule, req.RateLimit = sch, rate
+			return f.submit(c, io, func(ctx context.Context, d *ferry.Daemon) (*ferry.BackgroundTask, error) {
+				return d.HLS(ctx, f.session, req)
+			})
 		},
 	}
 	fl := c.Flags()
 	fl.SortFlags = false
-	fl.StringVarP(&dir, "output", "o", "", "write into `DIR` (required)")
-	fl.StringVar(&variant, "variant", "best", "`best`, worst, or a variant's 0-based index")
-	fl.StringVar(&maxBW, "max-bandwidth", "", "leave out variants above `BPS` bits per second, e.g. 3M")
-	fl.StringVar(&concat, "concat", "", "also join the segments into `FILE`")
-	fl.DurationVar(&liveDuration, "live-duration", 0, "stop recording a live stream after `D`, e.g. 10m (0: until it ends)")
-	fl.BoolVar(&allowHoles, "allow-holes", false, "succeed without segments that cannot be fetched (left out of the playlist)")
-	registerMaxSegments(fl, &maxSegments)
+	h.register(fl)
 	f.register(fl, hlsConnectionsUsage, 8)
 	return c
 }
@@ -395,17 +277,14 @@ func lsCmd(io stdio) *cobra.Command {
 kind, state, progress and what moves where.`,
 		Args: argsExactly(0, "ls takes no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl := df.client()
-			defer cl.Close()
-			tasks, err := cl.Tasks(c.Context(), session)
+			d := df.daemon()
+			defer d.Close()
+			tasks, err := d.Tasks(c.Context(), session)
 			if err != nil {
 				return err
 			}
 			if jsonOut {
-				if tasks == nil {
-					tasks = []bgapi.Task{} // [] rather than null for an empty list
-				}
-				return printJSON(io, tasks)
+				return printJSON(io, tasks) // [] rather than null for none
 			}
 			tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSESSION\tKIND\tSTATE\tPROGRESS\tWHAT")
@@ -424,26 +303,26 @@ kind, state, progress and what moves where.`,
 
 // taskProgress is ls's PROGRESS: bytes moved of bytes expected, or "-"
 // before anything is known.
-func taskProgress(t bgapi.Task) string {
+func taskProgress(t *ferry.BackgroundTask) string {
 	if p := t.Progress; p != nil {
 		if p.Expected < 0 {
 			return formatBytes(p.Done) + " / ?"
 		}
 		return formatBytes(p.Done) + " / " + formatBytes(p.Expected)
 	}
-	if r := t.Result; r != nil && t.State == bgapi.Done {
+	if r := t.Result; r != nil && t.State == "done" {
 		return formatBytes(r.Size) + " / " + formatBytes(r.Size)
 	}
 	return "-"
 }
 
 // taskWhat is ls's WHAT: "URL -> path", or "path -> URL" for an upload.
-func taskWhat(t bgapi.Task) string {
-	u, path, ok := taskEnds(t)
+func taskWhat(t *ferry.BackgroundTask) string {
+	u, path, ok := t.Stored.Ends()
 	if !ok {
 		return "-"
 	}
-	if t.Kind == bgapi.KindPut {
+	if t.Kind == "put" {
 		return path + " -> " + u
 	}
 	return u + " -> " + path
@@ -451,12 +330,12 @@ func taskWhat(t bgapi.Task) string {
 
 // taskState is ls's STATE: a task waiting for its host says for which, as
 // the progress line of a transfer in the foreground does.
-func taskState(t bgapi.Task, now time.Time) string {
-	if t.State != bgapi.Waiting || t.NextTry.IsZero() {
-		return string(t.State)
+func taskState(t *ferry.BackgroundTask, now time.Time) string {
+	if t.State != "waiting" || t.NextTry.IsZero() {
+		return t.State
 	}
 	host := "the server"
-	if u, _, ok := taskEnds(t); ok {
+	if u, _, ok := t.Stored.Ends(); ok {
 		if pu, err := url.Parse(u); err == nil && pu.Host != "" {
 			host = pu.Host
 		}
@@ -464,37 +343,22 @@ func taskState(t bgapi.Task, now time.Time) string {
 	return fmt.Sprintf("waiting for %s (attempt %d, next in %s)", host, t.Tries, roundDelay(max(0, t.NextTry.Sub(now))))
 }
 
-// taskEnds reads a task's URL and local path (or directory) from its request.
-func taskEnds(t bgapi.Task) (u, path string, ok bool) {
-	// Request is the kind's spec; read whole NewTasks too.
-	var nt bgapi.NewTask
-	if json.Unmarshal(t.Request, &nt) == nil && nt.Kind() != "" {
-		spec, err := nt.Spec()
-		if err != nil {
-			return "", "", false
-		}
-		return ferry.StoredTask{Kind: nt.Kind(), Spec: spec}.Ends()
-	}
-	return ferry.StoredTask{Kind: t.Kind, Spec: t.Request}.Ends()
-}
-
 // actCmd is pause, resume or cancel: act on each task named, print the
 // state it is in then, and fail if any could not be acted on.
-func actCmd(io stdio, name, short string, act func(*bgapi.Client) func(*cobra.Command, string) (*bgapi.Task, error)) *cobra.Command {
+func actCmd(io stdio, name, short string, act func(*ferry.Daemon, context.Context, string) (*ferry.BackgroundTask, error)) *cobra.Command {
 	var df daemonFlags
 	c := &cobra.Command{
 		Use:   name + " TASK...",
 		Short: short,
 		Args:  argsAtLeast(1, name+" takes one or more task IDs"),
 		RunE: func(c *cobra.Command, ids []string) error {
-			cl := df.client()
-			defer cl.Close()
-			do := act(cl)
+			d := df.daemon()
+			defer d.Close()
 			failed := 0
 			for _, id := range ids {
-				t, err := do(c, id)
+				t, err := act(d, c.Context(), id)
 				if err != nil {
-					if errors.Is(err, bgapi.ErrNoDaemon) || c.Context().Err() != nil {
+					if errors.Is(err, ferry.ErrNoDaemon) || c.Context().Err() != nil {
 						return err
 					}
 					fmt.Fprintf(io.err, "ferry: %s: %s\n", id, printable(strings.TrimPrefix(err.Error(), "ferry: ")))
@@ -514,21 +378,15 @@ func actCmd(io stdio, name, short string, act func(*bgapi.Client) func(*cobra.Co
 }
 
 func pauseCmd(io stdio) *cobra.Command {
-	return actCmd(io, "pause", "Pause background tasks (their state is kept)", func(cl *bgapi.Client) func(*cobra.Command, string) (*bgapi.Task, error) {
-		return func(c *cobra.Command, id string) (*bgapi.Task, error) { return cl.Pause(c.Context(), id) }
-	})
+	return actCmd(io, "pause", "Pause background tasks (their state is kept)", (*ferry.Daemon).Pause)
 }
 
 func resumeCmd(io stdio) *cobra.Command {
-	return actCmd(io, "resume", "Resume paused background tasks", func(cl *bgapi.Client) func(*cobra.Command, string) (*bgapi.Task, error) {
-		return func(c *cobra.Command, id string) (*bgapi.Task, error) { return cl.Resume(c.Context(), id) }
-	})
+	return actCmd(io, "resume", "Resume paused background tasks", (*ferry.Daemon).Resume)
 }
 
 func cancelCmd(io stdio) *cobra.Command {
-	return actCmd(io, "cancel", "Cancel background tasks", func(cl *bgapi.Client) func(*cobra.Command, string) (*bgapi.Task, error) {
-		return func(c *cobra.Command, id string) (*bgapi.Task, error) { return cl.Cancel(c.Context(), id) }
-	})
+	return actCmd(io, "cancel", "Cancel background tasks", (*ferry.Daemon).Cancel)
 }
 
 func waitCmd(io stdio) *cobra.Command {
@@ -551,13 +409,13 @@ done, 1 if any failed, was cancelled or is unknown.`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			cl := df.client()
-			defer cl.Close()
+			d := df.daemon()
+			defer d.Close()
 			ctx := c.Context()
 			var (
 				ids     = append([]string(nil), args...)
 				seen    = map[string]bool{}
-				final   []bgapi.Task
+				final   = []*ferry.BackgroundTask{} // [] rather than null for none
 				notDone int
 			)
 			for _, id := range ids {
@@ -565,7 +423,7 @@ done, 1 if any failed, was cancelled or is unknown.`,
 			}
 			for next := 0; ; {
 				if session != "" {
-					tasks, err := cl.Tasks(ctx, session)
+					tasks, err := d.Tasks(ctx, session)
 					if err != nil {
 						return err
 					}
@@ -580,28 +438,25 @@ done, 1 if any failed, was cancelled or is unknown.`,
 					break
 				}
 				for ; next < len(ids); next++ {
-					t, err := cl.Wait(ctx, ids[next])
+					t, err := d.Wait(ctx, ids[next])
 					if err != nil {
-						if errors.Is(err, bgapi.ErrNoDaemon) || ctx.Err() != nil {
+						if errors.Is(err, ferry.ErrNoDaemon) || ctx.Err() != nil {
 							return err
 						}
 						fmt.Fprintf(io.err, "ferry: %s: %s\n", ids[next], printable(strings.TrimPrefix(err.Error(), "ferry: ")))
 						notDone++
 						continue
 					}
-					if t.State != bgapi.Done {
+					if t.State != "done" {
 						notDone++
 					}
-					final = append(final, *t)
+					final = append(final, t)
 					if !jsonOut {
-						fmt.Fprintln(io.out, taskOutcome(*t))
+						fmt.Fprintln(io.out, taskOutcome(t))
 					}
 				}
 			}
 			if jsonOut {
-				if final == nil {
-					final = []bgapi.Task{}
-				}
 				if err := printJSON(io, final); err != nil {
 					return err
 				}
@@ -620,10 +475,10 @@ done, 1 if any failed, was cancelled or is unknown.`,
 }
 
 // taskOutcome is wait's line for an ended task.
-func taskOutcome(t bgapi.Task) string {
-	s := t.ID + " " + string(t.State)
-	if t.Error != "" {
-		s += ": " + t.Error
+func taskOutcome(t *ferry.BackgroundTask) string {
+	s := t.ID + " " + t.State
+	if t.Err != nil {
+		s += ": " + t.Err.Error()
 	}
 	return s
 }
@@ -658,20 +513,10 @@ the same session fails while the first is running.`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl := df.client()
-			defer cl.Close()
+			d := df.daemon()
+			defer d.Close()
 			ctx := c.Context()
-			var token string
-			opts := bgapi.EventsOptions{After: after, Follow: follow, Attach: follow,
-				OnOpen: func(t string) { token = t }}
-			defer func() {
-				if token != "" { // let go of the session now, not when the daemon notices
-					rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					cl.Release(rctx, session, token)
-					cancel()
-				}
-			}()
-			err := cl.Events(ctx, session, opts, func(ev bgapi.Event) error {
+			err := d.Events(ctx, session, ferry.EventsOptions{After: after, Follow: follow}, func(ev ferry.BackgroundEvent) error {
 				if jsonOut {
 					if err := printJSON(io, ev); err != nil {
 						return err
@@ -680,7 +525,7 @@ the same session fails while the first is running.`,
 					fmt.Fprintln(io.out, eventLine(ev))
 				}
 				if ack {
-					return cl.Ack(ctx, session, ev.Seq)
+					return d.Ack(ctx, session, ev.Seq)
 				}
 				return nil
 			})
@@ -707,7 +552,7 @@ the same session fails while the first is running.`,
 }
 
 // eventLine is an event as events prints it without --json.
-func eventLine(ev bgapi.Event) string {
+func eventLine(ev ferry.BackgroundEvent) string {
 	s := fmt.Sprintf("%d %s %s %s", ev.Seq, ev.Time.Local().Format(time.DateTime), ev.Task, ev.Type)
 	if r := ev.Result; r != nil {
 		where := r.Path
@@ -716,8 +561,8 @@ func eventLine(ev bgapi.Event) string {
 		}
 		s += fmt.Sprintf(" %s (%s)", where, formatBytes(r.Size))
 	}
-	if ev.Error != "" {
-		s += ": " + ev.Error
+	if ev.Err != nil {
+		s += ": " + ev.Err.Error()
 	}
 	return s
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,9 +18,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry"
 	"github.com/ferryhq/ferry/internal/bgapi"
 	"github.com/ferryhq/ferry/server"
 )
@@ -592,11 +595,11 @@ func TestBgUsage(t *testing.T) {
 	}
 }
 
-// Without a daemon the commands fail and say how to start one.
+// Without a daemon the commands that manage tasks fail and say how to
+// start one (bg starts one: TestBgStartsDaemon).
 func TestBgNoDaemon(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "none.sock")
 	tests := [][]string{
-		{"bg", "get", "http://127.0.0.1:1/f", "--session", "s"},
 		{"ls"},
 		{"pause", "a", "b"},
 		{"wait", "a"},
@@ -616,6 +619,52 @@ func TestBgNoDaemon(t *testing.T) {
 	if code := run(context.Background(), []string{"ls"}, nil, io.Discard, &errb); code != exitFailed || !strings.Contains(errb.String(), sock) {
 		t.Errorf("ls with FERRY_SOCKET: exit %d, %s", code, errb.String())
 	}
+}
+
+// ferry bg starts a daemon when none runs, as the library does, on the
+// state directory and socket it was given; the daemon outlives the
+// command.
+func TestBgStartsDaemon(t *testing.T) {
+	state := t.TempDir()
+	sockDir, err := os.MkdirTemp("", "fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(sockDir)
+	sock := filepath.Join(sockDir, "d.sock")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := bgapi.NewClient(sock)
+	defer c.Close()
+	defer func() { // the daemon runs on its own: stop it, and wait until it has
+		h, err := c.Health(ctx)
+		if err != nil {
+			return
+		}
+		syscall.Kill(h.PID, syscall.SIGTERM)
+		for ctx.Err() == nil {
+			if _, err := c.Health(ctx); errors.Is(err, bgapi.ErrNoDaemon) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+
+	var out, errb bytes.Buffer
+	args := []string{"bg", "get", "http://127.0.0.1:1/f", "-o", filepath.Join(t.TempDir(), "f"), "--session", "s",
+		"--not-before", "1h", "--state", state, "--socket", sock}
+	if code := run(ctx, args, nil, &out, &errb); code != exitOK {
+		t.Fatalf("ferry bg get without a daemon: exit %d\n%s%s", code, errb.String(), readLog(state))
+	}
+	tasks, err := c.Tasks(ctx, "s")
+	if err != nil || len(tasks) != 1 || tasks[0].ID != strings.TrimSpace(out.String()) || tasks[0].State != bgapi.Queued {
+		t.Fatalf("the started daemon has %+v (%v); want the queued task %s", tasks, err, out.String())
+	}
+}
+
+func readLog(state string) string {
+	b, _ := os.ReadFile(filepath.Join(state, "daemon.log"))
+	return string(b)
 }
 
 // A second daemon on the same state directory refuses to start.
@@ -654,24 +703,27 @@ func TestParseNotBefore(t *testing.T) {
 }
 
 func TestTaskProgressAndWhat(t *testing.T) {
+	stored := func(kind, spec string) ferry.StoredTask {
+		return ferry.StoredTask{Kind: kind, Spec: json.RawMessage(spec)}
+	}
 	tests := []struct {
-		task       bgapi.Task
+		task       ferry.BackgroundTask
 		prog, what string
 	}{
-		{bgapi.Task{Kind: "get", State: "running", Progress: &bgapi.Progress{Done: 12897485, Expected: 40 << 20},
-			Request: json.RawMessage(`{"url":"http://h/a","path":"/d/a"}`)}, "12.3 MiB / 40.0 MiB", "http://h/a -> /d/a"},
-		{bgapi.Task{Kind: "get", State: "running", Progress: &bgapi.Progress{Done: 10, Expected: -1},
-			Request: json.RawMessage(`{"url":"http://h/a","path":"/d/a"}`)}, "10 B / ?", "http://h/a -> /d/a"},
-		{bgapi.Task{Kind: "put", State: "queued", Request: json.RawMessage(`{"url":"http://h/files/","path":"/d/a"}`)},
+		{ferry.BackgroundTask{Kind: "get", State: "running", Progress: &ferry.Progress{Done: 12897485, Expected: 40 << 20},
+			Stored: stored("get", `{"url":"http://h/a","path":"/d/a"}`)}, "12.3 MiB / 40.0 MiB", "http://h/a -> /d/a"},
+		{ferry.BackgroundTask{Kind: "get", State: "running", Progress: &ferry.Progress{Done: 10, Expected: -1},
+			Stored: stored("get", `{"url":"http://h/a","path":"/d/a"}`)}, "10 B / ?", "http://h/a -> /d/a"},
+		{ferry.BackgroundTask{Kind: "put", State: "queued", Stored: stored("put", `{"url":"http://h/files/","path":"/d/a"}`)},
 			"-", "/d/a -> http://h/files/"},
-		{bgapi.Task{Kind: "hls", State: "done", Result: &bgapi.Result{Size: 2048},
-			Request: json.RawMessage(`{"url":"http://h/i.m3u8","dir":"/d/v"}`)}, "2.0 KiB / 2.0 KiB", "http://h/i.m3u8 -> /d/v"},
+		{ferry.BackgroundTask{Kind: "hls", State: "done", Result: &ferry.Result{Size: 2048},
+			Stored: stored("hls", `{"url":"http://h/i.m3u8","dir":"/d/v"}`)}, "2.0 KiB / 2.0 KiB", "http://h/i.m3u8 -> /d/v"},
 	}
 	for _, tt := range tests {
-		if got := taskProgress(tt.task); got != tt.prog {
+		if got := taskProgress(&tt.task); got != tt.prog {
 			t.Errorf("taskProgress = %q, want %q", got, tt.prog)
 		}
-		if got := taskWhat(tt.task); got != tt.what {
+		if got := taskWhat(&tt.task); got != tt.what {
 			t.Errorf("taskWhat = %q, want %q", got, tt.what)
 		}
 	}
@@ -694,13 +746,14 @@ func TestParseBitRate(t *testing.T) {
 // transfer in the foreground does.
 func TestLsStateOfAWaitingTask(t *testing.T) {
 	now := time.Unix(1e9, 0)
-	req, _ := json.Marshal(bgapi.GetRequest{URL: "http://10.1.2.3:8080/f", Path: "f"})
-	tk := bgapi.Task{Kind: bgapi.KindGet, State: bgapi.Waiting, Tries: 3, NextTry: now.Add(20 * time.Second), Request: req}
+	spec := json.RawMessage(`{"url":"http://10.1.2.3:8080/f","path":"f"}`)
+	tk := &ferry.BackgroundTask{Kind: "get", State: "waiting", Tries: 3, NextTry: now.Add(20 * time.Second),
+		Stored: ferry.StoredTask{Kind: "get", Spec: spec}}
 	if got, want := taskState(tk, now), "waiting for 10.1.2.3:8080 (attempt 3, next in 20s)"; got != want {
 		t.Errorf("taskState = %q, want %q", got, want)
 	}
-	tk.State = bgapi.Running
-	if got := taskState(tk, now); got != string(bgapi.Running) {
+	tk.State = "running"
+	if got := taskState(tk, now); got != "running" {
 		t.Errorf("taskState of a running task = %q", got)
 	}
 }

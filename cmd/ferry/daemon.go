@@ -54,7 +54,7 @@ daemon again afterwards.`,
 		Args: argsExactly(0, "daemon takes no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if recoverJ {
-				r, err := daemon.Recover(daemon.Config{StateDir: df.stateDir()})
+				r, err := daemon.Recover(daemon.Config{StateDir: df.config().StateDir})
 				if err != nil {
 					return err
 				}
@@ -80,9 +80,10 @@ daemon again afterwards.`,
 			if quiet {
 				level = slog.LevelWarn
 			}
+			dc := df.config()
 			cfg := daemon.Config{
-				StateDir:    df.stateDir(),
-				Socket:      df.socketPath(),
+				StateDir:    dc.StateDir,
+				Socket:      dc.Socket,
 				MetricsAddr: metrics,
 				MaxTasks:    maxTasks,
 				Session:     session,

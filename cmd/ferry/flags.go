@@ -25,13 +25,35 @@ const (
 	chunkSizeUsage = "fixed `SIZE` per append, at least 64k (default: measured, about 2 s each)"
 )
 
-// transferFlags are the flags every transfer command shares: how to reach
-// the server, how patiently, and how to report.
+// requestFlags are what a transfer's request carries, in the foreground
+// and in the background alike: -x, -H and --limit-rate.
+type requestFlags struct {
+	connections int
+	limitRate   string
+	headers     []string
+}
+
+func (f *requestFlags) register(fl *pflag.FlagSet, connectionsUsage string, connectionsDefault int) {
+	fl.IntVarP(&f.connections, "connections", "x", connectionsDefault, connectionsUsage)
+	fl.StringVar(&f.limitRate, "limit-rate", "", "cap the speed at `RATE` bytes/s, e.g. 500k, 2M")
+	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add a request header `'K: V'` (repeatable)")
+}
+
+// check refuses what the request flags cannot mean.
+func (f *requestFlags) check() error {
+	if f.connections < 0 {
+		return usagef("-x must not be negative")
+	}
+	return nil
+}
+
+// transferFlags are the flags every foreground transfer command shares:
+// the request's, how to reach the server, how patiently, and how to
+// report.
 type transferFlags struct {
-	connections                 int
+	requestFlags
 	retries                     int
-	limitRate, write            string
-	headers                     []string
+	write                       string
 	jsonOut, quiet              bool
 	insecure, h2c               bool
 	cacert                      string
@@ -40,10 +62,8 @@ type transferFlags struct {
 
 // register adds the shared flags; what names the transfer ("download").
 func (f *transferFlags) register(fl *pflag.FlagSet, what, connectionsUsage string, connectionsDefault int) {
-	fl.IntVarP(&f.connections, "connections", "x", connectionsDefault, connectionsUsage)
-	fl.StringVar(&f.limitRate, "limit-rate", "", "cap the speed, e.g. 500k, 2M")
+	f.requestFlags.register(fl, connectionsUsage, connectionsDefault)
 	fl.IntVar(&f.retries, "retry", 10, "retry up to `N` times in a row while no attempt moves the "+what+" forward (0: never)")
-	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add a request header `'K: V'` (repeatable)")
 	fl.BoolVar(&f.jsonOut, "json", false, "print the result and metrics as one JSON object on stdout")
 	fl.StringVarP(&f.write, "write-out", "w", "", "print `FORMAT` on stdout at the end, with %{name} for the --json names")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
@@ -90,8 +110,8 @@ func (f *transferFlags) config() (ferry.Config, error) {
 		cfg.TLSConfig = &tls.Config{RootCAs: pool}
 	}
 	cfg.HTTP2PriorKnowledge = f.h2c
-	if f.connections < 0 {
-		return cfg, usagef("-x must not be negative")
+	if err := f.check(); err != nil {
+		return cfg, err
 	}
 	if f.connections > cfg.MaxConnsPerHost {
 		cfg.MaxConnsPerHost = f.connections
@@ -114,7 +134,7 @@ func certPool(file string) (*x509.CertPool, error) {
 }
 
 // header parses the -H flags.
-func (f *transferFlags) header() (http.Header, error) {
+func (f *requestFlags) header() (http.Header, error) {
 	h := http.Header{}
 	for _, kv := range f.headers {
 		k, v, ok := strings.Cut(kv, ":")

@@ -6,22 +6,64 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ferryhq/ferry"
 )
 
 type getFlags struct {
 	transferFlags
-	output, checksum, speedLimit string
-	remoteName, cont, createDirs bool
-	maxTime, speedTime           time.Duration
+	req                getRequest
+	speedLimit         string
+	remoteName, cont   bool
+	maxTime, speedTime time.Duration
+}
+
+// getRequest are the flags of a download's request, of get and bg get.
+type getRequest struct {
+	output, checksum string
+	createDirs       bool
+}
+
+func (g *getRequest) register(fl *pflag.FlagSet, outputUsage string) {
+	fl.StringVarP(&g.output, "output", "o", "", outputUsage)
+	fl.BoolVar(&g.createDirs, "create-dirs", false, "create the missing directories of -o")
+	fl.StringVar(&g.checksum, "checksum", "", "verify the result: `ALG=HEX` with ALG sha-256 or sha-512 (exit 3 on mismatch)")
+}
+
+// build is the request for rawURL with the request flags rf.
+func (g *getRequest) build(rawURL string, rf *requestFlags) (ferry.DownloadRequest, error) {
+	if err := checkURL(rawURL); err != nil {
+		return ferry.DownloadRequest{}, err
+	}
+	if err := rf.check(); err != nil {
+		return ferry.DownloadRequest{}, err
+	}
+	req := ferry.DownloadRequest{URL: rawURL, Path: g.output, CreateDirs: g.createDirs, Checksum: g.checksum, Connections: rf.connections}
+	var err error
+	if req.Path == "" {
+		if req.Path, err = defaultOutput(rawURL); err != nil {
+			return req, err
+		}
+	}
+	if toStdout(req.Path) {
+		req.Path = "-" // the name reports give stdout; runGet sets the writer
+	}
+	if req.Header, err = rf.header(); err != nil {
+		return req, err
+	}
+	if g.checksum != "" {
+		if _, _, err := ferry.ParseChecksum(g.checksum); err != nil {
+			return req, usageError{err}
+		}
+	}
+	return req, nil
 }
 
 func getCmd(io stdio) *cobra.Command {
@@ -54,12 +96,10 @@ regular file of yours at FILE.part or FILE.ferry is refused.`,
 	}
 	fl := c.Flags()
 	fl.SortFlags = false
-	fl.StringVarP(&f.output, "output", "o", "", "write to `FILE`, into a directory, or - for stdout")
-	fl.BoolVar(&f.createDirs, "create-dirs", false, "create the missing directories of -o")
+	f.req.register(fl, "write to `FILE`, into a directory, or - for stdout")
 	fl.BoolVarP(&f.remoteName, "remote-name", "O", false, "name the file after the URL's last path segment (the default without -o)")
 	fl.BoolVarP(&f.cont, "continue", "c", false, "continue a partial FILE that ferry did not start (like wget -c)")
 	f.register(fl, "download", getConnectionsUsage, 0)
-	fl.StringVar(&f.checksum, "checksum", "", "verify the result: `ALG=HEX` with ALG sha-256 or sha-512 (exit 3 on mismatch)")
 	fl.DurationVar(&f.maxTime, "max-time", 0, "give up the whole download after this long (0: 7 days)")
 	fl.StringVar(&f.speedLimit, "speed-limit", "", "give up an attempt slower than this many bytes/s for --speed-time")
 	fl.DurationVar(&f.speedTime, "speed-time", 30*time.Second, "window for --speed-limit")
@@ -71,7 +111,7 @@ func runGet(c *cobra.Command, io stdio, rawURL string, f *getFlags) error {
 	if err != nil {
 		return err
 	}
-	if toStdout(f.output) {
+	if toStdout(f.req.output) {
 		req.Writer = io.out
 	}
 	s, err := ferry.NewSession(cfg)
@@ -174,40 +214,13 @@ func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, er
 		}
 		cfg.MinSpeed, cfg.MinSpeedTime = n, f.speedTime
 	}
-	if f.remoteName && f.output != "" {
+	if f.remoteName && f.req.output != "" {
 		return cfg, ferry.DownloadRequest{}, usagef("-o and -O exclude each other")
 	}
-
-	if err := checkURL(rawURL); err != nil {
-		return cfg, ferry.DownloadRequest{}, err
-	}
-	req := ferry.DownloadRequest{
-		URL:         rawURL,
-		Path:        f.output,
-		CreateDirs:  f.createDirs,
-		Checksum:    f.checksum,
-		Continue:    f.cont,
-		Connections: f.connections,
-		SHA256:      f.jsonOut || strings.Contains(f.write, "%{sha256}"),
-		Header:      http.Header{},
-	}
-	if req.Path == "" {
-		if req.Path, err = defaultOutput(rawURL); err != nil {
-			return cfg, req, err
-		}
-	}
-	if toStdout(req.Path) {
-		req.Path = "-" // the name reports give stdout; runGet sets the writer
-	}
-	if req.Header, err = f.header(); err != nil {
-		return cfg, req, err
-	}
-	if f.checksum != "" {
-		if _, _, err := ferry.ParseChecksum(f.checksum); err != nil {
-			return cfg, req, usageError{err}
-		}
-	}
-	return cfg, req, nil
+	req, err := f.req.build(rawURL, &f.requestFlags)
+	req.Continue = f.cont
+	req.SHA256 = f.jsonOut || strings.Contains(f.write, "%{sha256}")
+	return cfg, req, err
 }
 
 // defaultOutput is where get and bg get save rawURL without -o: under the

@@ -22,6 +22,11 @@ import (
 
 type hlsFlags struct {
 	transferFlags
+	req hlsRequest
+}
+
+// hlsRequest are the flags of an HLS download's request, of hls and bg hls.
+type hlsRequest struct {
 	dir          string
 	variant      string
 	maxBandwidth string
@@ -29,6 +34,52 @@ type hlsFlags struct {
 	liveDuration time.Duration
 	allowHoles   bool
 	maxSegments  int
+}
+
+func (h *hlsRequest) register(fl *pflag.FlagSet) {
+	fl.StringVarP(&h.dir, "output", "o", "", "write into `DIR` (required)")
+	fl.StringVar(&h.variant, "variant", "best", "`best`, worst, or a variant's 0-based index")
+	fl.StringVar(&h.maxBandwidth, "max-bandwidth", "", "leave out variants above `BPS` bits per second, e.g. 3M")
+	fl.StringVar(&h.concat, "concat", "", "also join the segments into `FILE`")
+	fl.DurationVar(&h.liveDuration, "live-duration", 0, "stop recording a live stream after `D`, e.g. 10m (0: until it ends)")
+	fl.BoolVar(&h.allowHoles, "allow-holes", false, "succeed without segments that cannot be fetched (left out of the playlist)")
+	fl.IntVar(&h.maxSegments, "max-segments", hls.DefaultMaxSegments, "refuse a playlist of more than `N` segments; a live recording ends there (about 1.5 KiB of memory each; -1: no limit)")
+}
+
+// build is the request for rawURL with the request flags rf; cmd names the
+// command in its errors.
+func (h *hlsRequest) build(cmd, rawURL string, rf *requestFlags) (ferry.HLSRequest, error) {
+	if err := checkURL(rawURL); err != nil {
+		return ferry.HLSRequest{}, err
+	}
+	if h.dir == "" {
+		return ferry.HLSRequest{}, usagef("%s needs -o DIR", cmd)
+	}
+	if err := rf.check(); err != nil {
+		return ferry.HLSRequest{}, err
+	}
+	if h.liveDuration < 0 {
+		return ferry.HLSRequest{}, usagef("--live-duration must not be negative")
+	}
+	if h.maxSegments == 0 || h.maxSegments < -1 {
+		return ferry.HLSRequest{}, usagef("--max-segments: want a positive count, or -1 for no limit")
+	}
+	req := ferry.HLSRequest{
+		URL: rawURL, Dir: h.dir, Variant: h.variant, Connections: rf.connections,
+		LiveDuration: h.liveDuration, AllowHoles: h.allowHoles, Concat: h.concat, MaxSegments: h.maxSegments,
+	}
+	var err error
+	if req.Header, err = rf.header(); err != nil {
+		return req, err
+	}
+	if h.maxBandwidth != "" {
+		n, err := parseBitRate(h.maxBandwidth)
+		if err != nil || n <= 0 {
+			return req, usagef("--max-bandwidth: invalid rate %q", h.maxBandwidth)
+		}
+		req.MaxBandwidth = n
+	}
+	return req, nil
 }
 
 func hlsCmd(io stdio) *cobra.Command {
@@ -66,45 +117,19 @@ the segments into one file (TS, or fMP4 after its initialization section).`,
 	}
 	fl := c.Flags()
 	fl.SortFlags = false
-	fl.StringVarP(&f.dir, "output", "o", "", "write into `DIR` (required)")
-	fl.StringVar(&f.variant, "variant", "best", "`best`, worst, or a variant's 0-based index")
-	fl.StringVar(&f.maxBandwidth, "max-bandwidth", "", "leave out variants above `BPS` bits per second, e.g. 3M")
-	fl.StringVar(&f.concat, "concat", "", "also join the segments into `FILE`")
-	fl.DurationVar(&f.liveDuration, "live-duration", 0, "stop recording a live stream after `D`, e.g. 10m (0: until it ends)")
-	fl.BoolVar(&f.allowHoles, "allow-holes", false, "succeed without segments that cannot be fetched (left out of the playlist)")
-	registerMaxSegments(fl, &f.maxSegments)
+	f.req.register(fl)
 	f.register(fl, "download", hlsConnectionsUsage, 8)
 	return c
 }
 
 func runHLS(c *cobra.Command, io stdio, rawURL string, f *hlsFlags) error {
-	if err := checkURL(rawURL); err != nil {
-		return err
-	}
-	if f.dir == "" {
-		return usagef("hls needs -o DIR")
-	}
 	cfg, err := f.config()
 	if err != nil {
 		return err
 	}
-	hdr, err := f.header()
+	req, err := f.req.build("hls", rawURL, &f.requestFlags)
 	if err != nil {
 		return err
-	}
-	req := ferry.HLSRequest{
-		URL: rawURL, Dir: f.dir, Header: hdr, Variant: f.variant, Connections: f.connections,
-		LiveDuration: f.liveDuration, AllowHoles: f.allowHoles, Concat: f.concat, MaxSegments: f.maxSegments,
-	}
-	if err := checkMaxSegments(f.maxSegments); err != nil {
-		return err
-	}
-	if f.maxBandwidth != "" {
-		n, err := parseBitRate(f.maxBandwidth)
-		if err != nil || n <= 0 {
-			return usagef("--max-bandwidth: invalid rate %q", f.maxBandwidth)
-		}
-		req.MaxBandwidth = n
 	}
 	s, err := ferry.NewSession(cfg)
 	if err != nil {
@@ -147,21 +172,8 @@ func runHLS(c *cobra.Command, io stdio, rawURL string, f *hlsFlags) error {
 		case <-task.Done():
 		}
 	}()
-	err = followHLS(ctx, io, task, &live, &stopped, f.reportTo(rawURL, filepath.Join(f.dir, "index.m3u8"), false))
+	err = followHLS(ctx, io, task, &live, &stopped, f.reportTo(rawURL, filepath.Join(f.req.dir, "index.m3u8"), false))
 	return err
-}
-
-// registerMaxSegments adds --max-segments, of hls and bg hls.
-func registerMaxSegments(fl *pflag.FlagSet, n *int) {
-	fl.IntVar(n, "max-segments", hls.DefaultMaxSegments, "refuse a playlist of more than `N` segments; a live recording ends there (about 1.5 KiB of memory each; -1: no limit)")
-}
-
-// checkMaxSegments refuses a --max-segments that is neither a count nor -1.
-func checkMaxSegments(n int) error {
-	if n == 0 || n < -1 {
-		return usagef("--max-segments: want a positive count, or -1 for no limit")
-	}
-	return nil
 }
 
 // parseBitRate reads a rate in bits per second with decimal multiples, as

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -11,9 +12,52 @@ import (
 
 type putFlags struct {
 	transferFlags
+	req putRequest
+}
+
+// putRequest are the flags of an upload's request, of put and bg put.
+type putRequest struct {
 	protocol, chunkSize, field string
 	meta                       []string
 }
+
+func (p *putRequest) register(fl *pflag.FlagSet) {
+	fl.StringVar(&p.protocol, "protocol", "auto", "auto, tus, ietf or multipart")
+	fl.StringVar(&p.chunkSize, "chunk-size", "", chunkSizeUsage)
+	fl.StringVar(&p.field, "field", "file", "form field `NAME` of a multipart upload")
+	fl.StringArrayVar(&p.meta, "meta", nil, "tus metadata `KEY=VALUE` (repeatable; filename defaults to FILE's name)")
+}
+
+// build is the request to upload file to rawURL with the request flags rf.
+func (p *putRequest) build(file, rawURL string, rf *requestFlags) (ferry.UploadRequest, error) {
+	if err := checkURL(rawURL); err != nil {
+		return ferry.UploadRequest{}, err
+	}
+	if err := rf.check(); err != nil {
+		return ferry.UploadRequest{}, err
+	}
+	if !slices.Contains(putProtocols, p.protocol) {
+		return ferry.UploadRequest{}, usagef("--protocol %q: want one of %s", p.protocol, strings.Join(putProtocols, ", "))
+	}
+	req := ferry.UploadRequest{URL: rawURL, Path: file, Protocol: ferry.Protocol(p.protocol),
+		Connections: rf.connections, FieldName: p.field}
+	var err error
+	if req.Header, err = rf.header(); err != nil {
+		return req, err
+	}
+	if p.chunkSize != "" {
+		n, err := parseSize(p.chunkSize)
+		if err != nil || n <= 0 {
+			return req, usagef("--chunk-size: invalid size %q", p.chunkSize)
+		}
+		req.ChunkSize = n
+	}
+	req.Metadata, err = parseMeta(p.meta)
+	return req, err
+}
+
+// putProtocols are the values of --protocol.
+var putProtocols = []string{"auto", "tus", "ietf", "multipart"}
 
 func putCmd(io stdio) *cobra.Command {
 	var f putFlags
@@ -35,17 +79,9 @@ state directory: interrupted, the same command run again continues.`,
 	}
 	fl := c.Flags()
 	fl.SortFlags = false
-	fl.StringVar(&f.protocol, "protocol", "auto", "auto, tus, ietf or multipart")
+	f.req.register(fl)
 	f.register(fl, "upload", putConnectionsUsage, 1)
-	fl.StringVar(&f.chunkSize, "chunk-size", "", chunkSizeUsage)
-	registerFormFlags(fl, &f.field, &f.meta)
 	return c
-}
-
-// registerFormFlags adds --field and --meta, of put and bg put.
-func registerFormFlags(fl *pflag.FlagSet, field *string, meta *[]string) {
-	fl.StringVar(field, "field", "file", "form field `NAME` of a multipart upload")
-	fl.StringArrayVar(meta, "meta", nil, "tus metadata `KEY=VALUE` (repeatable; filename defaults to FILE's name)")
 }
 
 // parseMeta reads the --meta flags; nil for none.
@@ -65,32 +101,15 @@ func parseMeta(kvs []string) (map[string]string, error) {
 }
 
 func runPut(c *cobra.Command, io stdio, file, rawURL string, f *putFlags) error {
-	if err := checkURL(rawURL); err != nil {
-		return err
-	}
 	cfg, err := f.config()
 	if err != nil {
 		return err
 	}
-	hdr, err := f.header()
+	req, err := f.req.build(file, rawURL, &f.requestFlags)
 	if err != nil {
 		return err
 	}
-	req := ferry.UploadRequest{
-		URL: rawURL, Path: file, Protocol: ferry.Protocol(f.protocol),
-		Connections: f.connections, FieldName: f.field, Header: hdr,
-		SHA256: f.jsonOut || strings.Contains(f.write, "%{sha256}"),
-	}
-	if f.chunkSize != "" {
-		n, err := parseSize(f.chunkSize)
-		if err != nil || n <= 0 {
-			return usagef("--chunk-size: invalid size %q", f.chunkSize)
-		}
-		req.ChunkSize = n
-	}
-	if req.Metadata, err = parseMeta(f.meta); err != nil {
-		return err
-	}
+	req.SHA256 = f.jsonOut || strings.Contains(f.write, "%{sha256}")
 	s, err := ferry.NewSession(cfg)
 	if err != nil {
 		return err

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ferryhq/ferry/internal/bgapi"
+	"github.com/ferryhq/ferry"
 	"github.com/ferryhq/ferry/server"
 	"github.com/ferryhq/ferry/server/stream/audio"
 )
@@ -106,7 +106,7 @@ Every limit flag takes 0 to turn its limit off.`,
 			log := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: level}))
 			cfg := server.Config{Root: root, Logger: log, Uploads: uploads, Token: token, UploadExpiry: expiry}
 			cfg.StreamProcessors = audio.FromRequest
-			cfg.Hide = []string{bgapi.DefaultStateDir()}
+			cfg.Hide = []string{ferry.DaemonConfig{}.WithDefaults().StateDir}
 			cfg.ServeDotFiles = dotFiles
 			if cfg.Token == "" && uploads != "" {
 				cfg.Token = os.Getenv("FERRY_TOKEN")
