@@ -278,8 +278,10 @@ func fromBackground(r *bgapi.Result) *Result {
 	if r == nil {
 		return nil
 	}
-	res := &Result{URL: r.URL, Path: r.Path, Location: r.Location, Size: r.Size, Downloaded: r.Downloaded,
-		Uploaded: r.Uploaded, SHA256: r.SHA256}
+	res := &Result{URL: r.URL, Path: r.Path, Location: r.Location, Size: r.Size, ResumedFrom: r.ResumedFrom,
+		Downloaded: r.Downloaded, Uploaded: r.Uploaded, SHA256: r.SHA256, Proto: r.Proto,
+		Protocol: Protocol(r.Protocol), Response: r.Response, Verified: r.Verified}
+	json.Unmarshal(r.Metrics, &res.Metrics) // none from an older daemon
 	if r.Segments > 0 {
 		res.HLS = &HLSResult{Segments: r.Segments}
 	}
@@ -348,6 +350,9 @@ func (w *bgWork) run(ctx context.Context, t *Task) (*Result, error) {
 				res = &Result{}
 			}
 			t.meter.Reset(res.Size, res.Size)
+			t.mu.Lock()
+			t.metrics = res.Metrics // the daemon's run's, which the task reports
+			t.mu.Unlock()
 			return res, nil
 		case bt.State == bgapi.Failed:
 			return nil, errors.New(bt.Error)

@@ -305,8 +305,9 @@ func TestBackgroundDaemonLogSafe(t *testing.T) {
 }
 
 // The fields of a request that a background session carries reach the
-// daemon's engine: CreateDirs makes the missing directories of a
-// download, and MaxSegments bounds an HLS download.
+// daemon's engine, and what the engine reports comes back: CreateDirs
+// makes the missing directories of a download, and MaxSegments bounds an
+// HLS download.
 func TestBackgroundRequestFields(t *testing.T) {
 	dc := runDaemon(t)
 	s, err := ferry.NewSession(ferry.Config{Background: "fields", Daemon: dc})
@@ -323,8 +324,13 @@ func TestBackgroundRequestFields(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a background download with CreateDirs: %v", err)
 	}
-	if res, err := task.Wait(ctx); err != nil || res.SHA256 != srv.SHA256() {
+	res, err := task.Wait(ctx)
+	if err != nil || res.SHA256 != srv.SHA256() {
 		t.Fatalf("background download with CreateDirs: %+v %v", res, err)
+	}
+	// The result is the whole of what the daemon's run reported.
+	if len(res.Verified) == 0 || len(res.Metrics.Transactions) == 0 || res.Proto == "" || res.Downloaded != 64<<10 {
+		t.Errorf("background result %+v: checks, metrics, protocol or bytes missing", res)
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Fatal(err)

@@ -128,6 +128,13 @@ func (t *Task) State() State {
 // Progress returns bytes done and expected and the recent speed.
 func (t *Task) Progress() Progress { return Progress(t.meter.Snapshot()) }
 
+// BytesMoved is how many bytes the task has moved over the network so
+// far, in all its runs: received by a download, sent by an upload or a
+// stream (URLSession's countOfBytesReceived and countOfBytesSent). Unlike
+// Progress.Done, it counts bytes moved again after a restart, and none of
+// those that were already in place.
+func (t *Task) BytesMoved() int64 { return t.meter.Moved() }
+
 // Done is closed when the task completes.
 func (t *Task) Done() <-chan struct{} { return t.done }
 
@@ -299,7 +306,10 @@ func (t *Task) completeLocked(res *Result, err error) {
 	err = publicError(err)
 	t.state = StateCompleted
 	t.conns = nil // counted
-	t.metrics.End = time.Now()
+	// A background task's metrics end where its daemon's run ended.
+	if t.metrics.End.IsZero() {
+		t.metrics.End = time.Now()
+	}
 	if t.metrics.Start.IsZero() {
 		t.metrics.Start = t.metrics.End
 	}

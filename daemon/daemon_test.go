@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -358,7 +359,7 @@ func TestWaitsForConnectivity(t *testing.T) {
 }
 
 // A daemon stopped mid-transfer continues the transfer when it starts
-// again; the completion is reported once.
+// again; the completion is reported once, and its result counts both runs.
 func TestRestartContinues(t *testing.T) {
 	state := t.TempDir()
 	d := startDaemon(t, state, nil)
@@ -379,8 +380,18 @@ func TestRestartContinues(t *testing.T) {
 	if err != nil || got.State != bgapi.Done || fileSHA(t, path) != srv.SHA256() {
 		t.Fatalf("%+v %v", got, err)
 	}
-	if got.Result.Downloaded > got.Result.Size-part/2 {
-		t.Errorf("the restarted daemon fetched %d of %d bytes: it did not continue", got.Result.Downloaded, got.Result.Size)
+	r := got.Result
+	if r.ResumedFrom < part/2 {
+		t.Errorf("the restarted daemon resumed from %d of %d bytes: it did not continue", r.ResumedFrom, r.Size)
+	}
+	// Each run counts: the first moved at least what it wrote, the second
+	// the rest, so together no less than the file.
+	if r.Downloaded < r.Size {
+		t.Errorf("downloaded %d bytes in all, of %d: the first run is not counted", r.Downloaded, r.Size)
+	}
+	var m struct{ Transactions []json.RawMessage }
+	if json.Unmarshal(r.Metrics, &m) != nil || len(m.Transactions) == 0 || len(r.Verified) == 0 {
+		t.Errorf("the result has no metrics (%s) or no checks (%v)", r.Metrics, r.Verified)
 	}
 	done := 0
 	for _, e := range collect(t, d2.c, "s", 0) {

@@ -223,7 +223,7 @@ func (d *daemon) start(id string, r *run) {
 	intent := r.intent
 	d.mu.Unlock()
 	if err != nil {
-		d.finish(t, nil, fmt.Errorf("invalid request: %w", err), intent)
+		d.finish(t, nil, fmt.Errorf("invalid request: %w", err), intent, 0)
 		d.forgetRun(id, r)
 		return
 	}
@@ -238,7 +238,7 @@ func (d *daemon) start(id string, r *run) {
 		r.ended = true // no longer running, before the journal says so
 		intent := r.intent
 		d.mu.Unlock()
-		d.finish(t, res, err, intent)
+		d.finish(t, res, err, intent, ft.BytesMoved())
 		if d.cfg.recorded != nil {
 			d.cfg.recorded(id)
 		}
@@ -270,10 +270,15 @@ func (d *daemon) newTransfer(ctx context.Context, t *journal.Task) (*ferry.Task,
 // in between finds them complete instead of transferring them again.
 func stored(t *journal.Task) ferry.StoredTask { return ferry.StoredTask{Kind: t.Kind, Spec: t.Request} }
 
-// finish records how a transfer ended, with its event, in one step.
-func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent string) {
+// finish records how a transfer ended, with its event, in one step; moved
+// is what the run moved over the network.
+func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent string, moved int64) {
 	if intent == "shutdown" && err != nil {
-		return // still "running" in the journal: it continues on the next start
+		// Still "running" in the journal: it continues on the next start,
+		// and its result counts this run too. Not worth a wait for room on
+		// a full disk: only the count is lost.
+		d.j.Update(t.ID, func(jt *journal.Task) error { jt.Moved += moved; return nil }, nil)
+		return
 	}
 	var state bgapi.State
 	data := bgapi.Event{}
@@ -281,7 +286,7 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 	switch {
 	case err == nil:
 		state = bgapi.Done
-		data.Result = result(res)
+		data.Result = result(t, res)
 	case intent == "pause":
 		state = bgapi.Paused
 	case intent == "cancel":
@@ -310,6 +315,7 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 			return errNotRunnable // cancelled meanwhile: nothing more to say
 		}
 		jt.State = state
+		jt.Moved += moved
 		if state == bgapi.Waiting {
 			jt.NextTry = time.Now().Add(wait)
 		}
@@ -393,12 +399,21 @@ func (d *daemon) awaitRecorded(id string, r *run) error {
 	}
 }
 
-func result(res *ferry.Result) *bgapi.Result {
+// result is res as the daemon reports it: with the bytes t's earlier runs
+// moved counted in.
+func result(t *journal.Task, res *ferry.Result) *bgapi.Result {
 	if res == nil {
 		return nil
 	}
 	r := &bgapi.Result{URL: res.URL, Path: res.Path, Location: res.Location, Size: res.Size,
-		Downloaded: res.Downloaded, Uploaded: res.Uploaded, SHA256: res.SHA256}
+		ResumedFrom: res.ResumedFrom, Downloaded: res.Downloaded, Uploaded: res.Uploaded, SHA256: res.SHA256,
+		Proto: res.Proto, Protocol: string(res.Protocol), Response: res.Response, Verified: res.Verified}
+	if t.Kind == bgapi.KindPut {
+		r.Uploaded += t.Moved
+	} else {
+		r.Downloaded += t.Moved
+	}
+	r.Metrics, _ = json.Marshal(res.Metrics)
 	if res.HLS != nil {
 		r.Segments = res.HLS.Segments
 	}

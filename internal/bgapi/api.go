@@ -165,16 +165,25 @@ type Progress struct {
 	Speed    float64 `json:"speed"`    // bytes per second, recent
 }
 
-// Result is what a finished task reports.
+// Result is what a finished task reports: the library's Result, with
+// Downloaded and Uploaded counting every run the task had, in every
+// daemon that ran it.
 type Result struct {
-	URL        string `json:"url"`
-	Path       string `json:"path,omitempty"`
-	Location   string `json:"location,omitempty"`
-	Size       int64  `json:"size"`
-	Downloaded int64  `json:"downloaded,omitempty"`
-	Uploaded   int64  `json:"uploaded,omitempty"`
-	SHA256     string `json:"sha256,omitempty"`
-	Segments   int    `json:"segments,omitempty"`
+	URL         string   `json:"url"`
+	Path        string   `json:"path,omitempty"`
+	Location    string   `json:"location,omitempty"`
+	Size        int64    `json:"size"`
+	ResumedFrom int64    `json:"resumed_from,omitempty"`
+	Downloaded  int64    `json:"downloaded,omitempty"`
+	Uploaded    int64    `json:"uploaded,omitempty"`
+	SHA256      string   `json:"sha256,omitempty"`
+	Proto       string   `json:"proto,omitempty"`
+	Protocol    string   `json:"protocol,omitempty"` // of an upload
+	Response    []byte   `json:"response,omitempty"` // a multipart upload's response body
+	Verified    []string `json:"verified,omitempty"`
+	Segments    int      `json:"segments,omitempty"`
+	// Metrics are the last run's (the library's TaskMetrics).
+	Metrics json.RawMessage `json:"metrics,omitempty"`
 }
 
 // Event types. Every change of a task's state is one event, stored before
