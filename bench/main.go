@@ -193,6 +193,7 @@ type options struct {
 	capAll   time.Duration
 	caps     map[string]time.Duration
 	chart    string
+	baseline string // a second ferry binary, measured as NAME@base
 	hold     string
 	holdFor  time.Duration
 }
@@ -241,6 +242,7 @@ func getFlags(fs *flag.FlagSet, c *common) func(context.Context) error {
 	)
 	fs.IntVar(&opt.runs, "runs", 3, "downloads per tool and profile")
 	fs.BoolVar(&opt.quick, "quick", false, "smoke run: small files, short caps, 1 round, every profile; writes no report unless -out is given")
+	fs.StringVar(&opt.baseline, "baseline", "", "also measure the ferry tools with `FERRY`, an earlier build, as NAME@base, interleaved")
 	fs.StringVar(&opt.hold, "hold", "", "bring `PROFILE` up with its origin, print how to reach it, and wait for Ctrl-C (or -hold-for)")
 	fs.DurationVar(&opt.holdFor, "hold-for", 30*time.Minute, "longest -hold lasts")
 	return func(ctx context.Context) error {
@@ -343,9 +345,10 @@ func runGet(ctx context.Context, opt *options) error {
 		}
 	}
 
-	// The longest a profile can take: every run at its cap, plus slack.
+	// The longest a profile can take: every run at its cap, plus slack
+	// (twice the tools, for a baseline).
 	for _, p := range opt.profiles {
-		d := time.Duration(opt.runs*len(opt.tools)*len(opt.origins))*(opt.timeCap(p)+time.Minute) + 10*time.Minute
+		d := time.Duration(2*opt.runs*len(opt.tools)*len(opt.origins))*(opt.timeCap(p)+time.Minute) + 10*time.Minute
 		deps.lifetime = max(deps.lifetime, d)
 	}
 	if opt.hold != "" {
@@ -359,6 +362,13 @@ func runGet(ctx context.Context, opt *options) error {
 			return err
 		}
 		toolList = append(toolList, t)
+	}
+	if opt.baseline != "" {
+		base, err := filepath.Abs(opt.baseline)
+		if err != nil {
+			return err
+		}
+		toolList = append(toolList, baselineTools(toolList, base)...)
 	}
 
 	if opt.workDir == "" {

@@ -40,7 +40,7 @@ func (p Profile) tools(chosen []Tool) []Tool {
 	}
 	var out []Tool
 	for _, t := range chosen {
-		if slices.Contains(p.Tools, t.Name) {
+		if slices.Contains(p.Tools, t.Spec) {
 			out = append(out, t)
 		}
 	}

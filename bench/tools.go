@@ -15,6 +15,9 @@ import (
 // A Tool is a downloader being measured.
 type Tool struct {
 	Name string
+	// Spec is the tool's entry in toolSpecs: its Name, or that of the
+	// ferry tool a baseline build stands in for.
+	Spec string
 	Bin  string
 	// Argv is the command that downloads url to out.
 	Argv func(url, out string) []string
@@ -172,6 +175,7 @@ func lookupTool(name, ferryBin string) (Tool, error) {
 	}
 	t := Tool{
 		Name: name,
+		Spec: name,
 		Bin:  bin,
 		Argv: func(url, out string) []string { return spec.argv(bin, url, out) },
 		Partial: func(out string) []string {
@@ -191,6 +195,25 @@ func lookupTool(name, ferryBin string) (Tool, error) {
 		return "unknown"
 	}
 	return t, nil
+}
+
+// baselineTools are the ferry tools among chosen run with another ferry
+// binary, bin (an earlier build), named NAME@base, so that a build is
+// measured against the one before it in one sitting.
+func baselineTools(chosen []Tool, bin string) []Tool {
+	var out []Tool
+	for _, t := range chosen {
+		if toolSpecs[t.Spec].bin != "" {
+			continue // not ferry
+		}
+		b, err := lookupTool(t.Spec, bin)
+		if err != nil {
+			continue
+		}
+		b.Name = t.Spec + "@base"
+		out = append(out, b)
+	}
+	return out
 }
 
 // Command is the tool's command line as the report shows it.
