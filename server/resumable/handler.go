@@ -792,6 +792,27 @@ func validMediaType(ct string) string {
 	return ct
 }
 
+// open claims the upload r names and reads it; ok is false once it has
+// answered r with why it could not. The caller releases c.
+func (h *Handler) open(w http.ResponseWriter, r *http.Request) (c *claim, up store.Upload, info store.Info, ok bool) {
+	id := h.id(r)
+	c, e := h.claim(w, r, id, false)
+	if e != nil {
+		writeProblem(w, r, e)
+		return nil, nil, info, false
+	}
+	up, err := h.store.GetUpload(c.ctx, id)
+	if err == nil {
+		info, err = up.GetInfo(c.ctx)
+	}
+	if err != nil {
+		c.release()
+		h.fail(w, r, err)
+		return nil, nil, info, false
+	}
+	return c, up, info, true
+}
+
 // HeadFile answers offset retrieval. tus: 200 with Upload-Offset,
 // Upload-Length or Upload-Defer-Length, Upload-Metadata, Upload-Concat and
 // Upload-Expires. Draft: 204 with Upload-Offset, Upload-Complete (interop
@@ -807,24 +828,13 @@ func (h *Handler) HeadFile(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id := h.id(r)
-	c, e := h.claim(w, r, id, false)
-	if e != nil {
-		writeProblem(w, r, e)
+	c, up, info, ok := h.open(w, r)
+	if !ok {
 		return
 	}
 	defer c.release()
-	up, err := h.store.GetUpload(c.ctx, id)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	info, err := up.GetInfo(c.ctx)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
 	if info.IsFinal && !info.Finished() {
+		var e *Error
 		if info, e = h.tryConcat(c.ctx, up, info); e != nil {
 			writeProblem(w, r, e)
 			return
@@ -936,23 +946,11 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	id := h.id(r)
-	c, e := h.claim(w, r, id, false)
-	if e != nil {
-		writeProblem(w, r, e)
+	c, up, info, ok := h.open(w, r)
+	if !ok {
 		return
 	}
 	defer c.release()
-	up, err := h.store.GetUpload(c.ctx, id)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	info, err := up.GetInfo(c.ctx)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
 	hd := w.Header()
 	if info.IsFinal {
 		writeProblem(w, r, ErrModifyFinal.with("upload %s is the concatenation of %d partial uploads", info.ID, len(info.PartialUploads)))
@@ -1017,7 +1015,7 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	info, err = h.appendContent(w, r, d, c, up, info)
+	info, err := h.appendContent(w, r, d, c, up, info)
 	endedEarly := errors.Is(err, errEndedEarly)
 	if endedEarly {
 		// As tusd does: content that ended early is where this append
