@@ -34,26 +34,6 @@ func (f *daemonFlags) config() ferry.DaemonConfig {
 
 func (f *daemonFlags) daemon() *ferry.Daemon { return ferry.NewDaemon(f.config()) }
 
-// argsExactly and argsAtLeast check a command's arguments, failing as usage
-// errors with msg.
-func argsExactly(n int, msg string) cobra.PositionalArgs {
-	return func(_ *cobra.Command, args []string) error {
-		if len(args) != n {
-			return usagef("%s", msg)
-		}
-		return nil
-	}
-}
-
-func argsAtLeast(n int, msg string) cobra.PositionalArgs {
-	return func(_ *cobra.Command, args []string) error {
-		if len(args) < n {
-			return usagef("%s", msg)
-		}
-		return nil
-	}
-}
-
 func bgCmd(io stdio) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "bg COMMAND",

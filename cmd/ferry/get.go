@@ -86,12 +86,7 @@ ferry replaces only regular files and follows a symbolic link at FILE only
 to a directory, device or FIFO, when you or root own the link; it writes to
 a device or FIFO only when you or root own it too. A link or anything but a
 regular file of yours at FILE.part or FILE.ferry is refused.`,
-		Args: func(c *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usagef("get takes exactly one URL")
-			}
-			return nil
-		},
+		Args: argsExactly(1, "get takes exactly one URL"),
 		RunE: func(c *cobra.Command, args []string) error { return runGet(c, io, args[0], &f) },
 	}
 	fl := c.Flags()

@@ -107,12 +107,7 @@ A segment that still fails after its retries makes the command fail, and
 nothing names it: run the same command again to fetch what is missing, or
 pass --allow-holes to keep the playlist without it. --concat FILE also joins
 the segments into one file (TS, or fMP4 after its initialization section).`,
-		Args: func(c *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usagef("hls takes one URL")
-			}
-			return nil
-		},
+		Args: argsExactly(1, "hls takes one URL"),
 		RunE: func(c *cobra.Command, args []string) error { return runHLS(c, io, args[0], &f) },
 	}
 	fl := c.Flags()

@@ -69,12 +69,7 @@ http://host/files/ on ferry serve), or a form that takes multipart/form-data.
 The protocol is found with OPTIONS unless --protocol says. Resumable uploads
 keep the upload's URL and the offset the server acknowledged in ferry's
 state directory: interrupted, the same command run again continues.`,
-		Args: func(c *cobra.Command, args []string) error {
-			if len(args) != 2 {
-				return usagef("put takes a FILE and a URL")
-			}
-			return nil
-		},
+		Args: argsExactly(2, "put takes a FILE and a URL"),
 		RunE: func(c *cobra.Command, args []string) error { return runPut(c, io, args[0], args[1], &f) },
 	}
 	fl := c.Flags()

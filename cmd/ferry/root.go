@@ -30,6 +30,26 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
+// argsExactly and argsAtLeast check a command's arguments, failing as usage
+// errors with msg.
+func argsExactly(n int, msg string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s", msg)
+		}
+		return nil
+	}
+}
+
+func argsAtLeast(n int, msg string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usagef("%s", msg)
+		}
+		return nil
+	}
+}
+
 // run is the whole CLI: it parses args, runs the command and maps its error
 // to an exit code in one place.
 func run(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) int {

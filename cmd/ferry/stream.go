@@ -40,12 +40,7 @@ is continued from the server's offset, bytes not yet confirmed are kept (in
 memory up to --buffer, then in a temporary file), and the replies go on
 without gaps or repeats. Without it a slow network makes ferry stop reading
 stdin once --buffer is full, and a dropped connection ends the stream.`,
-		Args: func(c *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usagef("stream takes one URL")
-			}
-			return nil
-		},
+		Args: argsExactly(1, "stream takes one URL"),
 		RunE: func(c *cobra.Command, args []string) error { return runStream(c, io, args[0], &f) },
 	}
 	fl := c.Flags()
