@@ -3,7 +3,6 @@ package ferry_test
 import (
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,18 +24,7 @@ func originWith(t *testing.T, size int64, wrap func(http.Handler) http.Handler) 
 	src.Content(1).ReadAt(buf, 0)
 	f.Write(buf)
 	f.Close()
-	srv, err := server.New(server.Config{Root: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	var h http.Handler = srv
-	if wrap != nil {
-		h = wrap(h)
-	}
-	ts := httptest.NewServer(h)
-	t.Cleanup(ts.Close)
-	return ts.URL + "/f.bin", src.SHA256()
+	return serveOrigin(t, server.Config{Root: root}, wrap) + "/f.bin", src.SHA256()
 }
 
 func TestReprDigestVerified(t *testing.T) {

@@ -27,6 +27,13 @@ func uploadOrigin(t *testing.T, cfg server.Config, wrap func(http.Handler) http.
 	t.Helper()
 	cfg.Root = t.TempDir()
 	cfg.Uploads = t.TempDir()
+	return serveOrigin(t, cfg, wrap)
+}
+
+// serveOrigin runs a real ferry origin with cfg, behind wrap if given, and
+// returns its URL.
+func serveOrigin(t *testing.T, cfg server.Config, wrap func(http.Handler) http.Handler) string {
+	t.Helper()
 	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
