@@ -196,7 +196,7 @@ func TestStreamLocationOnAnotherOriginGetsNoCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	input := randomBytes(256 << 10)
+	input := ferrytest.Bytes(256<<10, 201)
 	task.Write(input[:4096])
 	rs.waitFor(t, "about the first bytes", func(e ferry.ReplyEvent) bool { return e.Type == "got" })
 	proxy.Cut() // the stream continues at its Location, on the storage host
@@ -206,7 +206,7 @@ func TestStreamLocationOnAnotherOriginGetsNoCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.SHA256 != sha(input) {
+	if res.SHA256 != ferrytest.SHA256Hex(input) {
 		t.Fatalf("result %+v", res)
 	}
 	if !origin.credited() {

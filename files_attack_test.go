@@ -102,7 +102,7 @@ func TestFileAttackMatrix(t *testing.T) {
 						succeeded++
 						got := streamed
 						if reader == nil {
-							got = fileSHA256(t, res.Path)
+							got = ferrytest.FileSHA256(t, res.Path)
 						}
 						// -c vouches for the bytes of a regular file it
 						// finds: those are the user's word, not checked.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry"
+	"github.com/ferryhq/ferry/ferrytest"
 )
 
 // A server that reads every request of a resumable stream and keeps none
@@ -37,7 +38,7 @@ func TestStreamServerThatKeepsNothingIsNotRetriedForever(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.Write(randomBytes(64 << 10))
+	st.Write(ferrytest.Bytes(64<<10, 202))
 	st.Close()
 	if _, err := st.Wait(ctx); err == nil || ctx.Err() != nil {
 		t.Fatalf("err = %v, want the stream to fail before the test's deadline", err)
@@ -79,7 +80,7 @@ func TestStreamServerClaimingCompletionEarlyFails(t *testing.T) {
 	// The producer goes on writing, and never closes the stream.
 	go func() {
 		for {
-			if _, err := st.Write(randomBytes(4096)); err != nil {
+			if _, err := st.Write(ferrytest.Bytes(4096, 203)); err != nil {
 				return
 			}
 			select {

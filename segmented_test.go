@@ -153,7 +153,7 @@ func TestSegmentedFaults(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := fileSHA256(t, req.Path); got != srv.SHA256() || res.SHA256 != got {
+				if got := ferrytest.FileSHA256(t, req.Path); got != srv.SHA256() || res.SHA256 != got {
 					t.Fatalf("file sha %s reported %s, want %s", got, res.SHA256, srv.SHA256())
 				}
 				assertNoLeftovers(t, dir, "o")

@@ -2,10 +2,7 @@ package ferry_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -64,20 +61,6 @@ func download(t *testing.T, s *ferry.Session, req ferry.DownloadRequest) (*ferry
 	}
 	res, err := task.Wait(ctx)
 	return res, events, err
-}
-
-func fileSHA256(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // assertNoLeftovers checks that nothing but the final file is in dir.
@@ -260,7 +243,7 @@ func TestDownloadFaults(t *testing.T) {
 				if err != nil {
 					t.Fatalf("download failed: %v", err)
 				}
-				if got := fileSHA256(t, dest); got != srv.SHA256() || res.SHA256 != got {
+				if got := ferrytest.FileSHA256(t, dest); got != srv.SHA256() || res.SHA256 != got {
 					t.Fatalf("sha-256 of the file %s, reported %s, want %s", got, res.SHA256, srv.SHA256())
 				}
 				if _, ok := events[len(events)-1].(ferry.DoneEvent); !ok {

@@ -3,9 +3,6 @@ package ferry_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -110,17 +107,6 @@ func gotTotal(e ferry.ReplyEvent) int64 {
 	return v.Total
 }
 
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	rand.Read(b)
-	return b
-}
-
-func sha(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
 // The server's replies arrive while the stream is still being written, over
 // HTTP/1.1 (chunked, full duplex) and HTTP/2.
 func TestStreamRepliesWhileSending(t *testing.T) {
@@ -133,7 +119,7 @@ func TestStreamRepliesWhileSending(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		input := randomBytes(1 << 20)
+		input := ferrytest.Bytes(1<<20, 101)
 		if _, err := task.Write(input[:1000]); err != nil {
 			t.Fatal(err)
 		}
@@ -149,8 +135,8 @@ func TestStreamRepliesWhileSending(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.SHA256 != sha(input) || res.Size != int64(len(input)) || !slices.Contains(res.Verified, "server sha-256") {
-			t.Errorf("result %+v; want %d bytes, sha-256 %s, verified by the server", res, len(input), sha(input))
+		if res.SHA256 != ferrytest.SHA256Hex(input) || res.Size != int64(len(input)) || !slices.Contains(res.Verified, "server sha-256") {
+			t.Errorf("result %+v; want %d bytes, sha-256 %s, verified by the server", res, len(input), ferrytest.SHA256Hex(input))
 		}
 		if want := map[bool]string{false: "HTTP/1.1", true: "HTTP/2.0"}[h2]; res.Proto != want {
 			t.Errorf("proto %s, want %s", res.Proto, want)
@@ -194,7 +180,7 @@ func TestStreamSurvivesCuts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		input := randomBytes(3 << 20)
+		input := ferrytest.Bytes(3<<20, 102)
 		quarter := len(input) / 4
 		for i := range 4 {
 			part := input[i*quarter : (i+1)*quarter]
@@ -219,8 +205,8 @@ func TestStreamSurvivesCuts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.SHA256 != sha(input) || !slices.Contains(res.Verified, "server sha-256") {
-			t.Errorf("result %+v; want sha-256 %s verified by the server", res, sha(input))
+		if res.SHA256 != ferrytest.SHA256Hex(input) || !slices.Contains(res.Verified, "server sha-256") {
+			t.Errorf("result %+v; want sha-256 %s verified by the server", res, ferrytest.SHA256Hex(input))
 		}
 		stored, err := os.ReadFile(filepath.Join(dir, "rec.bin"))
 		if err != nil || !bytes.Equal(stored, input) {
@@ -266,7 +252,7 @@ func TestStreamPlainCutFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	task.Write(randomBytes(4096))
+	task.Write(ferrytest.Bytes(4096, 103))
 	rs.waitFor(t, "about the first bytes", func(e ferry.ReplyEvent) bool { return e.Type == "got" })
 	proxy.Cut()
 	_, err = task.Wait(ctx)
@@ -366,7 +352,7 @@ func TestStreamSilentDrop(t *testing.T) {
 			t.Fatal(err)
 		}
 		events := task.Events()
-		input := randomBytes(4 << 20)
+		input := ferrytest.Bytes(4<<20, 104)
 		first := int64(256 << 10)
 		task.Write(input[:first])
 		rs.waitFor(t, "for the first part", func(e ferry.ReplyEvent) bool { return e.Type == "got" && gotTotal(e) >= first })
@@ -445,7 +431,7 @@ func TestStreamMetricsAndRateLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	task.Write(randomBytes(768 << 10))
+	task.Write(ferrytest.Bytes(768<<10, 105))
 	task.Close()
 	if _, err := task.Wait(ctx); err != nil {
 		t.Fatal(err)
@@ -479,7 +465,7 @@ func TestStreamPlainSilentDropFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	task.Write(randomBytes(4096))
+	task.Write(ferrytest.Bytes(4096, 106))
 	rs.waitFor(t, "about the first bytes", func(e ferry.ReplyEvent) bool { return e.Type == "got" })
 	proxy.Stall()
 	go func() { // keeps writing until the stream fails

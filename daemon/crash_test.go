@@ -115,7 +115,7 @@ func TestCrashRecovery(t *testing.T) {
 		if err != nil || tk.State != bgapi.Done {
 			t.Fatalf("task %s: %+v %v", id, tk, err)
 		}
-		if got := fileSHA(t, paths[id]); got != sums[id] {
+		if got := ferrytest.FileSHA256(t, paths[id]); got != sums[id] {
 			t.Fatalf("task %s: sha %s, want %s", id, got, sums[id])
 		}
 	}

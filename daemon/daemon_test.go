@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -67,18 +65,6 @@ func startDaemon(t *testing.T, state string, tweak func(*Config)) *testDaemon {
 	return &testDaemon{c: c, state: state, sock: cfg.Socket, stop: stop}
 }
 
-func fileSHA(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	io.Copy(h, f)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 // collect reads the session's kept events.
 func collect(t *testing.T, c *bgapi.Client, session string, after uint64) []bgapi.Event {
 	t.Helper()
@@ -115,7 +101,7 @@ func TestDownloadsAndEvents(t *testing.T) {
 		if tk.State != bgapi.Done || tk.Result == nil || tk.Result.SHA256 != sums[i] {
 			t.Fatalf("task %s: %+v", id, tk)
 		}
-		if got := fileSHA(t, tk.Result.Path); got != sums[i] {
+		if got := ferrytest.FileSHA256(t, tk.Result.Path); got != sums[i] {
 			t.Fatalf("file %s: sha %s", tk.Result.Path, got)
 		}
 	}
@@ -377,7 +363,7 @@ func TestRestartContinues(t *testing.T) {
 	d.stop()
 	d2 := startDaemon(t, state, nil)
 	got, err := d2.c.Wait(context.Background(), tk.ID)
-	if err != nil || got.State != bgapi.Done || fileSHA(t, path) != srv.SHA256() {
+	if err != nil || got.State != bgapi.Done || ferrytest.FileSHA256(t, path) != srv.SHA256() {
 		t.Fatalf("%+v %v", got, err)
 	}
 	r := got.Result
@@ -501,7 +487,7 @@ func TestUploadAndHLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tk, err := d.c.Wait(ctx, put.ID); err != nil || tk.State != bgapi.Done || tk.Result.Location == "" || tk.Result.SHA256 != fileSHA(t, src) {
+	if tk, err := d.c.Wait(ctx, put.ID); err != nil || tk.State != bgapi.Done || tk.Result.Location == "" || tk.Result.SHA256 != ferrytest.FileSHA256(t, src) {
 		t.Fatalf("upload: %+v %v", tk, err)
 	}
 	if tk, err := d.c.Wait(ctx, hls.ID); err != nil || tk.State != bgapi.Done || tk.Result.Segments != 2 {

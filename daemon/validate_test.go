@@ -75,7 +75,7 @@ func TestDownloadIntoADirectory(t *testing.T) {
 	if tk, err = d.c.Wait(context.Background(), tk.ID); err != nil || tk.State != bgapi.Done {
 		t.Fatalf("task %+v, %v", tk, err)
 	}
-	if want := filepath.Join(out, "f.bin"); tk.Result.Path != want || fileSHA(t, want) != srv.SHA256() {
+	if want := filepath.Join(out, "f.bin"); tk.Result.Path != want || ferrytest.FileSHA256(t, want) != srv.SHA256() {
 		t.Errorf("result at %q, want %q", tk.Result.Path, want)
 	}
 	entries, _ := os.ReadDir(out)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry"
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/internal/bgapi"
 	"github.com/ferryhq/ferry/internal/peer"
 )
@@ -151,7 +152,7 @@ func TestDaemonKills(t *testing.T) {
 		}
 		switch w.kind {
 		case "get":
-			if got := fileSHA256(t, w.path); got != w.sum {
+			if got := ferrytest.FileSHA256(t, w.path); got != w.sum {
 				t.Errorf("download %s: sha %s, want %s", w.path, got, w.sum)
 			}
 		case "put":
@@ -273,7 +274,7 @@ func TestBackgroundSessionStartsDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if got := fileSHA256(t, path); got != sum {
+	if got := ferrytest.FileSHA256(t, path); got != sum {
 		t.Fatalf("sha %s, want %s", got, sum)
 	}
 	// The daemon is still there for the next program.

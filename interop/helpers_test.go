@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/internal/peer"
 )
 
@@ -72,16 +73,6 @@ func fixtureSeed(name string) uint64 {
 	return h.Sum64()
 }
 
-// fileSHA256 returns the hex sha-256 of the file at path.
-func fileSHA256(t testing.TB, path string) string {
-	t.Helper()
-	sum, err := peer.FileSHA256(path)
-	if err != nil {
-		t.Fatalf("sha256: %v", err)
-	}
-	return sum
-}
-
 // copyPrefix writes the first n bytes of src to dst, as an interrupted
 // download would have left them.
 func copyPrefix(t testing.TB, src, dst string, n int64) {
@@ -114,7 +105,7 @@ func assertSameFile(t testing.TB, path string, size int64, sum string) {
 	if fi.Size() != size {
 		t.Fatalf("result %s: size %d, want %d", path, fi.Size(), size)
 	}
-	if got := fileSHA256(t, path); got != sum {
+	if got := ferrytest.FileSHA256(t, path); got != sum {
 		t.Fatalf("result %s: sha256 %s, want %s", path, got, sum)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/internal/peer"
 	"github.com/ferryhq/ferry/internal/segment"
 )
@@ -620,7 +621,7 @@ func TestSegmentedKillBeforeFirstMap(t *testing.T) {
 		if res.exitCode != 0 {
 			t.Fatalf("try %d: the rerun failed: %s", try, res)
 		}
-		if got := fileSHA256(t, out); got != sum {
+		if got := ferrytest.FileSHA256(t, out); got != sum {
 			t.Fatalf("try %d: the rerun committed a file whose sha-256 is %s, want %s\n%s", try, got, sum, res)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/internal/peer"
 )
 
@@ -190,7 +191,7 @@ func httpSHA256(t *testing.T, url string) (string, int64) {
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
-	return fileSHA256(t, f.Name()), n
+	return ferrytest.FileSHA256(t, f.Name()), n
 }
 
 // checkStored checks that the upload at url holds the file with the given

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/server"
 )
 
@@ -116,7 +117,7 @@ func (e *env) finishUpload(t *testing.T, loc string, data []byte, off int) {
 func TestUploadBodyIdle(t *testing.T) {
 	run(t, func(t *testing.T, e0 *env) {
 		e := newUploadEnv(t, e0.h2c, server.Config{BodyIdleTimeout: 20 * time.Millisecond})
-		data := randomBytes(300000, 31)
+		data := ferrytest.Bytes(300000, 31)
 		loc := e.createUpload(t, len(data))
 		p := e.start(t, "PATCH", loc, tusHeader, "Content-Type: application/offset+octet-stream", "Upload-Offset: 0")
 		p.pw.Write(data[:100000])
@@ -139,7 +140,7 @@ func TestUploadBodyIdle(t *testing.T) {
 func TestUploadTakeoverUnderGuard(t *testing.T) {
 	run(t, func(t *testing.T, e0 *env) {
 		e := newUploadEnv(t, e0.h2c, server.Config{BodyIdleTimeout: time.Hour, UploadStallTimeout: time.Millisecond})
-		data := randomBytes(200000, 32)
+		data := ferrytest.Bytes(200000, 32)
 		loc := e.createUpload(t, len(data))
 		p := e.start(t, "PATCH", loc, tusHeader, "Content-Type: application/offset+octet-stream", "Upload-Offset: 0")
 		p.pw.Write(data[:50000])
@@ -166,7 +167,7 @@ func TestStreamIdle(t *testing.T) {
 	run(t, func(t *testing.T, e0 *env) {
 		e := newUploadEnv(t, e0.h2c, server.Config{StreamIdleTimeout: 20 * time.Millisecond})
 		streams := filepath.Join(e.dir, "streams")
-		data := randomBytes(100000, 33)
+		data := ferrytest.Bytes(100000, 33)
 
 		p := e.start(t, "POST", "/stream/plain.bin")
 		r := p.response(t)
@@ -303,7 +304,7 @@ func TestStreamStorageLimit(t *testing.T) {
 	run(t, func(t *testing.T, e0 *env) {
 		e := newUploadEnv(t, e0.h2c, server.Config{MaxUploadStorage: limit})
 		streams := filepath.Join(e.dir, "streams")
-		data := randomBytes(limit+16<<10, 34)
+		data := ferrytest.Bytes(limit+16<<10, 34)
 
 		resp, body := e.send(t, "POST", "/stream/sized.bin", bytes.NewReader(data))
 		wantStatus(t, resp, body, http.StatusInsufficientStorage)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/server"
 )
 
@@ -30,7 +31,7 @@ func reprDigest(alg string, data []byte) string {
 }
 
 func TestReprDigest(t *testing.T) {
-	data := randomBytes(fileSize, 9)
+	data := ferrytest.Bytes(fileSize, 9)
 	tests := []struct {
 		name    string
 		method  string
@@ -94,7 +95,7 @@ func TestReprDigestHashedOnce(t *testing.T) {
 	// Every version is old enough to be cached when it is hashed.
 	later := func() time.Time { return time.Now().Add(time.Hour) }
 	runWith(t, func(cfg server.Config) server.Config { return server.WithClock(cfg, later) }, func(t *testing.T, e *env) {
-		data := randomBytes(size, 10)
+		data := ferrytest.Bytes(size, 10)
 		e.write(t, "big.bin", data)
 
 		// fetch requests every segment at once, checking bodies and digests.
@@ -143,7 +144,7 @@ func TestReprDigestHashedOnce(t *testing.T) {
 		hashes(2)
 
 		// A new version is a new ETag, so a new key.
-		v2 := randomBytes(size, 11)
+		v2 := ferrytest.Bytes(size, 11)
 		e.write(t, "big.bin", v2)
 		fetch("sha-256", v2)
 		hashes(3)
@@ -186,7 +187,7 @@ func rewriteInPlace(t *testing.T, p string, data []byte) {
 // digest and a new ETag, so a resuming client's If-Range no longer matches.
 func TestDigestFollowsInPlaceRewrite(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		v1, v2 := randomBytes(fileSize, 21), randomBytes(fileSize, 22)
+		v1, v2 := ferrytest.Bytes(fileSize, 21), ferrytest.Bytes(fileSize, 22)
 		p := e.write(t, "same.bin", v1)
 		resp, _ := e.do(t, "GET", "/same.bin", "Want-Repr-Digest: sha-256=1")
 		if got, want := resp.Header.Get("Repr-Digest"), reprDigest("sha-256", v1); got != want {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/server"
 )
 
@@ -27,7 +28,7 @@ var strongETag = regexp.MustCompile(`^"[0-9a-f]+"$`)
 
 func TestGetWholeFile(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		data := randomBytes(fileSize, 1)
+		data := ferrytest.Bytes(fileSize, 1)
 		for _, name := range []string{"dir/big.bin", "archive.tar.gz", "page.html"} {
 			t.Run(name, func(t *testing.T) {
 				p := e.write(t, name, data)
@@ -60,7 +61,7 @@ func TestGetWholeFile(t *testing.T) {
 }
 
 func TestRange(t *testing.T) {
-	data := randomBytes(fileSize, 2)
+	data := ferrytest.Bytes(fileSize, 2)
 	tests := []struct {
 		name         string
 		rng          string
@@ -137,7 +138,7 @@ func TestRange(t *testing.T) {
 }
 
 func TestConditional(t *testing.T) {
-	data := randomBytes(fileSize, 3)
+	data := ferrytest.Bytes(fileSize, 3)
 	mtime := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
 	lastMod := mtime.Format(http.TimeFormat)
 	before := mtime.Add(-time.Hour).Format(http.TimeFormat)
@@ -195,7 +196,7 @@ func TestConditional(t *testing.T) {
 }
 
 func TestHead(t *testing.T) {
-	data := randomBytes(fileSize, 4)
+	data := ferrytest.Bytes(fileSize, 4)
 	run(t, func(t *testing.T, e *env) {
 		e.write(t, "h.bin", data)
 		get, _ := e.do(t, "GET", "/h.bin")
@@ -238,7 +239,7 @@ func TestHead(t *testing.T) {
 
 func TestETagChangesWithFile(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		v1 := randomBytes(fileSize, 5)
+		v1 := ferrytest.Bytes(fileSize, 5)
 		p := e.write(t, "e.bin", v1)
 		mtime := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 		if err := os.Chtimes(p, mtime, mtime); err != nil {
@@ -252,7 +253,7 @@ func TestETagChangesWithFile(t *testing.T) {
 		e1 := etag()
 
 		// Same size, new bytes, written in place: the mtime moves.
-		v2 := randomBytes(fileSize, 6)
+		v2 := ferrytest.Bytes(fileSize, 6)
 		if err := os.WriteFile(p, v2, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -266,7 +267,7 @@ func TestETagChangesWithFile(t *testing.T) {
 
 		// Replaced by rename with the same size and mtime: only the
 		// inode tells the versions apart.
-		v3 := randomBytes(fileSize, 7)
+		v3 := ferrytest.Bytes(fileSize, 7)
 		tmp := filepath.Join(e.root, "e.tmp")
 		if err := os.WriteFile(tmp, v3, 0o644); err != nil {
 			t.Fatal(err)
@@ -428,7 +429,7 @@ func TestAccessLog(t *testing.T) {
 		t.Run(map[bool]string{false: "h1", true: "h2c"}[h2c], func(t *testing.T) {
 			records := make(chan slog.Record, 16)
 			e := newEnv(t, h2c, slog.New(recordHandler{records}))
-			e.write(t, "log.bin", randomBytes(1000, 8))
+			e.write(t, "log.bin", ferrytest.Bytes(1000, 8))
 			e.do(t, "GET", "/log.bin", "Range: bytes=10-109")
 
 			var rec slog.Record

@@ -5,16 +5,15 @@ import (
 	"crypto/sha256"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/internal/leakcheck"
 	"github.com/ferryhq/ferry/server"
 )
@@ -75,7 +74,7 @@ func newEnv(t *testing.T, h2c bool, log *slog.Logger) *env {
 func serveEnv(t *testing.T, h2c bool, base string, cfg server.Config) *env {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger(t)
+		cfg.Logger = ferrytest.Logger(t)
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -146,43 +145,6 @@ func (e *env) do(t *testing.T, method, path string, headers ...string) (*http.Re
 		t.Fatalf("%s %s: proto = %s, want HTTP/%d", method, path, resp.Proto, want)
 	}
 	return resp, body
-}
-
-// testLogger logs to t's output until t's cleanups run. The server logs a
-// request after its response is out, so a log line may come after the test
-// is over; it is dropped rather than written to a finished test.
-func testLogger(t *testing.T) *slog.Logger {
-	w := &testWriter{w: t.Output()}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		w.done = true
-	})
-	return slog.New(slog.NewTextHandler(w, nil))
-}
-
-type testWriter struct {
-	mu   sync.Mutex
-	w    io.Writer
-	done bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.done {
-		return len(p), nil
-	}
-	return w.w.Write(p)
-}
-
-// randomBytes returns n bytes that are the same on every run.
-func randomBytes(n int, seed uint64) []byte {
-	var s [32]byte
-	s[0] = byte(seed)
-	b := make([]byte, n)
-	rand.NewChaCha8(s).Read(b)
-	return b
 }
 
 func sha256Sum(b []byte) []byte {

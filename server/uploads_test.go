@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/server"
 )
 
@@ -96,7 +97,7 @@ func TestUploadThroughServer(t *testing.T) {
 	run(t, func(t *testing.T, e0 *env) {
 		e := newUploadEnv(t, e0.h2c, server.Config{})
 		e.write(t, "static.txt", []byte("static file\n"))
-		data := randomBytes(200000, 1)
+		data := ferrytest.Bytes(200000, 1)
 		resp, body := e.send(t, "POST", "/files/", bytes.NewReader(data[:100000]), tusHeader, "Upload-Length: 200000",
 			"Content-Type: application/offset+octet-stream")
 		wantStatus(t, resp, body, 201)
@@ -151,7 +152,7 @@ func TestUploadToken(t *testing.T) {
 func TestUploadSurvivesRestart(t *testing.T) {
 	base := t.TempDir()
 	uploads := filepath.Join(base, "uploads")
-	data := randomBytes(500000, 2)
+	data := ferrytest.Bytes(500000, 2)
 	e1 := newUploadEnv(t, false, server.Config{Uploads: uploads})
 	resp, body := e1.send(t, "POST", "/files/", bytes.NewReader(data[:200000]), tusHeader, "Upload-Length: 500000",
 		"Content-Type: application/offset+octet-stream", "Upload-Metadata: filename "+b64("movie.mp4"))
@@ -217,7 +218,7 @@ func TestMultipartUpload(t *testing.T) {
 			h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="%s"; filename="%s"`, f.field, f.name))
 			h.Set("Content-Type", "application/octet-stream")
 			w, _ := mw.CreatePart(h)
-			c := randomBytes(1000*(i+1)+i, uint64(10+i))
+			c := ferrytest.Bytes(1000*(i+1)+i, uint64(10+i))
 			w.Write(c)
 			contents = append(contents, c)
 		}
@@ -353,7 +354,7 @@ func TestMultipartCutShort(t *testing.T) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	w, _ := mw.CreateFormFile("file", "cut.bin")
-	w.Write(randomBytes(5000, 1))
+	w.Write(ferrytest.Bytes(5000, 1))
 	mw.Close()
 	cut := buf.Bytes()[:buf.Len()-len(mw.Boundary())-10]
 	resp, body := e.send(t, "POST", "/upload", bytes.NewReader(cut), "Content-Type: "+mw.FormDataContentType())
@@ -375,7 +376,7 @@ func TestMultipartMaxSizePerRequest(t *testing.T) {
 	mw := multipart.NewWriter(&buf)
 	for i := range 3 {
 		w, _ := mw.CreateFormFile("file", fmt.Sprintf("part%d.bin", i))
-		w.Write(randomBytes(600, uint64(i)))
+		w.Write(ferrytest.Bytes(600, uint64(i)))
 	}
 	mw.Close()
 	resp, body := e.send(t, "POST", "/upload", &buf, "Content-Type: "+mw.FormDataContentType())
@@ -411,7 +412,7 @@ func TestMultipartMemory(t *testing.T) {
 			pw.CloseWithError(err)
 			return
 		}
-		chunk := randomBytes(1<<20, 3)
+		chunk := ferrytest.Bytes(1<<20, 3)
 		for range size >> 20 {
 			sum.Write(chunk)
 			if _, err := w.Write(chunk); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/server/resumable"
 	"github.com/ferryhq/ferry/server/store/memstore"
 )
@@ -25,7 +26,7 @@ func (e *env) partial(t *testing.T, data []byte, n int) string {
 
 func TestConcatenation(t *testing.T) {
 	run(t, resumable.Config{}, func(t *testing.T, e *env) {
-		a, b, c := randomBytes(100000, 30), randomBytes(1, 31), randomBytes(65536, 32)
+		a, b, c := ferrytest.Bytes(100000, 30), ferrytest.Bytes(1, 31), ferrytest.Bytes(65536, 32)
 		urls := []string{e.partial(t, a, len(a)), e.partial(t, b, len(b)), e.partial(t, c, len(c))}
 		e.do(t, "HEAD", urls[0], nil, tus).expect(t, 200).header(t, "Upload-Concat", "partial")
 
@@ -57,7 +58,7 @@ func TestConcatenation(t *testing.T) {
 // complete as soon as the last one is.
 func TestConcatenationUnfinished(t *testing.T) {
 	run(t, resumable.Config{}, func(t *testing.T, e *env) {
-		a, b := randomBytes(70000, 33), randomBytes(50000, 34)
+		a, b := ferrytest.Bytes(70000, 33), ferrytest.Bytes(50000, 34)
 		ua, ub := e.partial(t, a, 30000), e.partial(t, b, 0)
 		final := e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+ua+" "+ub).expect(t, 201).Header.Get("Location")
 		h := e.do(t, "HEAD", final, nil, tus).expect(t, 200)
@@ -77,7 +78,7 @@ func TestConcatenationUnfinished(t *testing.T) {
 // partials; it completes them when asked about them.
 func TestConcatenationAfterRestart(t *testing.T) {
 	e := newEnv(t, false, resumable.Config{})
-	a, b := randomBytes(1000, 35), randomBytes(2000, 36)
+	a, b := ferrytest.Bytes(1000, 35), ferrytest.Bytes(2000, 36)
 	ua, ub := e.partial(t, a, 1000), e.partial(t, b, 500)
 	final := e.do(t, "POST", "/files/", nil, tus, "Upload-Concat: final;"+ua+" "+ub).expect(t, 201).Header.Get("Location")
 
@@ -103,7 +104,7 @@ func TestConcatenationAfterRestart(t *testing.T) {
 func TestConcatenationDraft(t *testing.T) {
 	e := newEnv(t, false, resumable.Config{})
 	f := fieldsFor(6)
-	a, b := randomBytes(3000, 37), randomBytes(4000, 38)
+	a, b := ferrytest.Bytes(3000, 37), ferrytest.Bytes(4000, 38)
 	var urls []string
 	for _, p := range [][]byte{a, b} {
 		r := e.do(t, "POST", "/files/", nil, f.version, f.incomplete, "Upload-Concat: partial", "Upload-Length: "+strconv.Itoa(len(p))).expect(t, 201)

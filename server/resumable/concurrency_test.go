@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/server/resumable"
 )
 
@@ -84,7 +85,7 @@ func (s *slowBody) trickle(data []byte, piece int, every time.Duration, stop <-c
 func TestConcurrentPatches(t *testing.T) {
 	cfg := resumable.Config{StallTimeout: 10 * time.Second, LockTimeout: 300 * time.Millisecond}
 	run(t, cfg, func(t *testing.T, e *env) {
-		data := randomBytes(1<<20, 9)
+		data := ferrytest.Bytes(1<<20, 9)
 		url := e.create(t, len(data))
 
 		body := newSlowBody()
@@ -126,7 +127,7 @@ func TestConcurrentPatches(t *testing.T) {
 func TestRacingPatches(t *testing.T) {
 	e := newEnv(t, false, resumable.Config{LockTimeout: 200 * time.Millisecond})
 	for i := range 10 {
-		data := randomBytes(256<<10, uint64(20+i))
+		data := ferrytest.Bytes(256<<10, uint64(20+i))
 		url := e.create(t, len(data))
 		res := make(chan outcome, 2)
 		for range 2 {
@@ -158,7 +159,7 @@ func TestRacingPatches(t *testing.T) {
 func TestStalledPatchTakenOver(t *testing.T) {
 	cfg := resumable.Config{StallTimeout: 200 * time.Millisecond, LockTimeout: 5 * time.Second}
 	run(t, cfg, func(t *testing.T, e *env) {
-		data := randomBytes(1<<20, 10)
+		data := ferrytest.Bytes(1<<20, 10)
 		for _, next := range []string{"HEAD", "PATCH"} {
 			t.Run(next, func(t *testing.T) {
 				url := e.create(t, len(data))
@@ -206,7 +207,7 @@ func TestStalledPatchTakenOver(t *testing.T) {
 func TestDeleteTakesOver(t *testing.T) {
 	cfg := resumable.Config{StallTimeout: 10 * time.Second, LockTimeout: 5 * time.Second}
 	run(t, cfg, func(t *testing.T, e *env) {
-		data := randomBytes(1<<20, 11)
+		data := ferrytest.Bytes(1<<20, 11)
 		url := e.create(t, len(data))
 		body := newSlowBody()
 		active := make(chan outcome, 1)

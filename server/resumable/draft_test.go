@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/server/resumable"
 )
 
@@ -73,7 +74,7 @@ func TestDraftFlows(t *testing.T) {
 		t.Run(fmt.Sprint(v), func(t *testing.T) {
 			run(t, resumable.Config{CheckpointBytes: 64 << 10}, func(t *testing.T, e *env) {
 				f := fieldsFor(v)
-				data := randomBytes(400000, uint64(v))
+				data := ferrytest.Bytes(400000, uint64(v))
 				r := e.do(t, "POST", "/files/", data[:100000], f.version, f.incomplete, "Upload-Length: 400000",
 					`Content-Disposition: inline; filename="draft.bin"`, "Content-Type: application/x-test").expect(t, 201)
 				url := r.Header.Get("Location")
@@ -155,7 +156,7 @@ func checkProgress(t *testing.T, v int, interims []interim, start int) {
 // final RFC will send it.
 func TestDraftSingleRequest(t *testing.T) {
 	run(t, resumable.Config{}, func(t *testing.T, e *env) {
-		data := randomBytes(123456, 7)
+		data := ferrytest.Bytes(123456, 7)
 		for _, hdrs := range [][]string{{"Upload-Draft-Interop-Version: 6", "Upload-Complete: ?1"}, {"Upload-Complete: ?1"}} {
 			r := e.do(t, "POST", "/files/", data, hdrs...).expect(t, 201)
 			r.header(t, "Upload-Complete", "?1")
@@ -176,7 +177,7 @@ func TestDraftSingleRequest(t *testing.T) {
 func TestDraftUnknownLength(t *testing.T) {
 	run(t, resumable.Config{}, func(t *testing.T, e *env) {
 		f := fieldsFor(resumable.LatestInterop)
-		data := randomBytes(90000, 8)
+		data := ferrytest.Bytes(90000, 8)
 		r := e.do(t, "POST", "/files/", nil, f.version, f.incomplete).expect(t, 201)
 		url := r.Header.Get("Location")
 		r.header(t, "Upload-Offset", "0")

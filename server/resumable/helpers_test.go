@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/internal/leakcheck"
 	"github.com/ferryhq/ferry/server/resumable"
 	"github.com/ferryhq/ferry/server/store/filestore"
@@ -62,7 +61,7 @@ func newEnv(t *testing.T, h2c bool, cfg resumable.Config) *env {
 		cfg.Store = st
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger(t)
+		cfg.Logger = ferrytest.Logger(t)
 	}
 	h, err := resumable.New(cfg)
 	if err != nil {
@@ -218,45 +217,11 @@ func (e *env) download(t *testing.T, url string) []byte {
 	return e.do(t, "GET", url, nil).expect(t, 200).body
 }
 
-func randomBytes(n int, seed uint64) []byte {
-	var s [32]byte
-	s[0], s[1] = byte(seed), byte(seed>>8)
-	b := make([]byte, n)
-	rand.NewChaCha8(s).Read(b)
-	return b
-}
-
 func mustEqual(t *testing.T, what string, got, want []byte) {
 	t.Helper()
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%s: got %d bytes, want %d (equal prefix %v)", what, len(got), len(want), bytes.HasPrefix(want, got))
 	}
-}
-
-// testLogger logs to t until its cleanups run.
-func testLogger(t *testing.T) *slog.Logger {
-	w := &testWriter{w: t.Output()}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		w.done = true
-	})
-	return slog.New(slog.NewTextHandler(w, nil))
-}
-
-type testWriter struct {
-	mu   sync.Mutex
-	w    io.Writer
-	done bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.done {
-		return len(p), nil
-	}
-	return w.w.Write(p)
 }
 
 // fakeClock is a Config.Now that moves only when told to. It starts at the

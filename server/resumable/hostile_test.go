@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/server/resumable"
 	"github.com/ferryhq/ferry/server/store"
 )
@@ -151,7 +152,7 @@ func TestRacingAppendsOneWinner(t *testing.T) {
 		var wg sync.WaitGroup
 		wins := make(chan int, len(bodies))
 		for i := range bodies {
-			bodies[i] = randomBytes(64<<10, uint64(round*100+i))
+			bodies[i] = ferrytest.Bytes(64<<10, uint64(round*100+i))
 			wg.Go(func() {
 				o := e.send(context.Background(), "PATCH", url, bytes.NewReader(bodies[i]), tusPatch(0)...)
 				c.add(o.status)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/server/resumable"
 	"github.com/ferryhq/ferry/server/store/memstore"
 )
@@ -15,7 +16,7 @@ import (
 // spooled) and Locker (the handler's own locks are used).
 func TestOnMemstore(t *testing.T) {
 	run(t, resumable.Config{Store: memstore.New(), TempDir: t.TempDir()}, func(t *testing.T, e *env) {
-		data := randomBytes(100000, 50)
+		data := ferrytest.Bytes(100000, 50)
 		url := e.create(t, len(data))
 		e.patch(t, url, 0, data[:40000]).expect(t, 204)
 		bad := sha1.Sum([]byte("x"))

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/server/resumable"
 	"github.com/ferryhq/ferry/server/store"
 	"github.com/ferryhq/ferry/server/store/memstore"
@@ -61,7 +62,7 @@ func TestOptions(t *testing.T) {
 // HEAD again, download.
 func TestTusFlow(t *testing.T) {
 	run(t, resumable.Config{}, func(t *testing.T, e *env) {
-		data := randomBytes(300000, 1)
+		data := ferrytest.Bytes(300000, 1)
 		url := e.create(t, len(data), "Upload-Metadata: filename "+b64("report.pdf")+",filetype "+b64("application/pdf")+",empty")
 		r := e.do(t, "HEAD", url, nil, tus).expect(t, 200)
 		r.header(t, "Upload-Offset", "0")
@@ -100,7 +101,7 @@ func TestTusFlow(t *testing.T) {
 
 func TestTusCreationWithUpload(t *testing.T) {
 	run(t, resumable.Config{}, func(t *testing.T, e *env) {
-		data := randomBytes(70000, 2)
+		data := ferrytest.Bytes(70000, 2)
 		r := e.do(t, "POST", "/files/", data[:30000], tus, "Upload-Length: 70000", "Content-Type: application/offset+octet-stream").expect(t, 201)
 		r.header(t, "Upload-Offset", "30000")
 		url := r.Header.Get("Location")
@@ -125,7 +126,7 @@ func TestTusCreationWithUpload(t *testing.T) {
 
 func TestTusDeferLength(t *testing.T) {
 	run(t, resumable.Config{}, func(t *testing.T, e *env) {
-		data := randomBytes(50000, 3)
+		data := ferrytest.Bytes(50000, 3)
 		r := e.do(t, "POST", "/files/", nil, tus, "Upload-Defer-Length: 1").expect(t, 201)
 		url := r.Header.Get("Location")
 		h := e.do(t, "HEAD", url, nil, tus).expect(t, 200)
@@ -157,7 +158,7 @@ func TestTusTermination(t *testing.T) {
 
 func TestTusChecksum(t *testing.T) {
 	run(t, resumable.Config{}, func(t *testing.T, e *env) {
-		data := randomBytes(90000, 4)
+		data := ferrytest.Bytes(90000, 4)
 		url := e.create(t, len(data))
 		c1 := data[:30000]
 		s1 := sha1.Sum(c1)
@@ -344,7 +345,7 @@ func TestParallelUploadsWithoutContention(t *testing.T) {
 		for i := range 8 {
 			t.Run(fmt.Sprint(i), func(t *testing.T) {
 				t.Parallel()
-				data := randomBytes(200000, uint64(100+i))
+				data := ferrytest.Bytes(200000, uint64(100+i))
 				url := e.create(t, len(data))
 				for off := 0; off < len(data); off += 50000 {
 					e.patch(t, url, off, data[off:off+50000]).expect(t, 204)

@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/server/store"
 	"github.com/ferryhq/ferry/server/stream"
 )
@@ -406,8 +404,8 @@ func checkDone(t *testing.T, all []reply, name string, data []byte) {
 		t.Fatal("no replies; want done last")
 	}
 	last := all[len(all)-1]
-	if last.Type != "done" || last.Name != name || last.Bytes != int64(len(data)) || last.SHA256 != sha(data) {
-		t.Fatalf("last reply %s; want done, name %s, %d bytes, sha256 %s", last.Line, name, len(data), sha(data))
+	if last.Type != "done" || last.Name != name || last.Bytes != int64(len(data)) || last.SHA256 != ferrytest.SHA256Hex(data) {
+		t.Fatalf("last reply %s; want done, name %s, %d bytes, sha256 %s", last.Line, name, len(data), ferrytest.SHA256Hex(data))
 	}
 }
 
@@ -452,17 +450,6 @@ func checkProblem(t *testing.T, r *result, status int) map[string]any {
 	return p
 }
 
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	rand.Read(b)
-	return b
-}
-
-func sha(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
 func concat(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
 
 // A plain stream is answered while its body still flows: each piece is
@@ -483,7 +470,7 @@ func TestPlainStream(t *testing.T) {
 			if loc := d.res.Header.Get("Location"); loc != "" {
 				t.Errorf("a plain stream got Location %q", loc)
 			}
-			input := randomBytes(100 << 10)
+			input := ferrytest.Bytes(100<<10, 101)
 			var got []reply
 			sent := 0
 			for _, end := range []int{1000, 9000, len(input)} {
@@ -628,7 +615,7 @@ func TestResumable(t *testing.T) {
 	for _, h2 := range []bool{false, true} {
 		t.Run(protoName(h2), func(t *testing.T) {
 			s := newServer(t, stream.Config{}, h2)
-			part1, part2 := randomBytes(50<<10), randomBytes(30<<10)
+			part1, part2 := ferrytest.Bytes(50<<10, 102), ferrytest.Bytes(30<<10, 103)
 			r := s.do(http.MethodPost, "/stream/r.bin", hdr("Upload-Complete", "?0", "Upload-Draft-Interop-Version", "8"), part1)
 			loc := r.Header.Get("Location")
 			if r.StatusCode != http.StatusCreated || !regexp.MustCompile(`^/stream/r\.bin\?upload=[0-9a-f]{32}$`).MatchString(loc) {
@@ -897,7 +884,7 @@ func TestMaxSize(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := newServer(t, stream.Config{MaxSize: max}, false)
-			input := randomBytes(sumOf(c.pieces))
+			input := ferrytest.Bytes(sumOf(c.pieces), 104)
 			var loc string
 			var all []reply
 			sent := 0
@@ -1033,7 +1020,7 @@ func TestDelete(t *testing.T) {
 // replied as {"type":"error"} and the stream is stored whole; values other
 // than objects are wrapped under "data".
 func TestProcessorReplies(t *testing.T) {
-	input := randomBytes(200 << 10)
+	input := ferrytest.Bytes(200<<10, 105)
 	for _, c := range []struct {
 		name string
 		proc stream.ProcessorFunc
@@ -1202,7 +1189,7 @@ func TestStorage(t *testing.T) {
 	const fit = 1000
 	meter := store.NewMeter(store.MeterConfig{Max: store.RecordBytes + fit})
 	s := newServer(t, stream.Config{Storage: meter}, false)
-	data := randomBytes(2 * fit)
+	data := ferrytest.Bytes(2*fit, 106)
 	// A body of unknown length, sent in one write with its end, so that
 	// the server's answer is read whole even though it stops reading.
 	chunked := func(path string, fields map[string]string) *result {
