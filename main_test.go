@@ -14,11 +14,11 @@ func TestMain(m *testing.M) {
 	leakcheck.Main(m, "github.com/ferryhq/ferry.", "github.com/ferryhq/ferry/internal/")
 }
 
-// The client library must stay free of the server, the CLI and the test kit,
-// so that embedding it pulls in only what a client needs.
-// engines are the packages that move bytes, which only the library uses.
+// enginePackages move bytes, and only the library uses them.
 var enginePackages = []string{"/internal/download", "/internal/upload", "/internal/hlsdownload", "/internal/stream", "/internal/send"}
 
+// The client library must stay free of the server, the CLI and the test kit,
+// so that embedding it pulls in only what a client needs.
 func TestClientDependencies(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "github.com/ferryhq/ferry").Output()
 	if err != nil {
