@@ -436,35 +436,20 @@ func (r *hlsReport) toolNames() []string {
 func (r *hlsReport) stats() []hlsStats {
 	var out []hlsStats
 	for _, tool := range r.toolNames() {
-		st := hlsStats{Tool: tool}
-		var walls, cpus []time.Duration
-		var speeds []float64
-		var stored, rss []int64
-		for _, x := range r.Results {
-			if x.Tool != tool {
-				continue
+		var tl runTally
+		var stored []int64
+		for i := range r.Results {
+			if x := &r.Results[i]; x.Tool == tool && tl.add(&x.Run) {
+				stored = append(stored, x.Stored)
 			}
-			switch {
-			case x.Err != "":
-				st.Failed++
-				continue
-			case x.Capped:
-				st.Capped++
-			default:
-				st.Completed++
-			}
-			walls = append(walls, x.Wall)
-			cpus = append(cpus, x.CPU)
-			speeds = append(speeds, x.MiBps())
-			stored = append(stored, x.Stored)
-			rss = append(rss, x.MaxRSS)
 		}
+		st := hlsStats{Tool: tool, Completed: tl.completed, Capped: tl.capped, Failed: tl.failed}
 		if st.Counted() > 0 {
-			st.Wall, st.MinWall, st.MaxWall = median(walls), slices.Min(walls), slices.Max(walls)
-			st.MiBps = median(speeds)
+			st.Wall, st.MinWall, st.MaxWall = median(tl.walls), slices.Min(tl.walls), slices.Max(tl.walls)
+			st.MiBps = median(tl.speeds)
 			st.Stored = median(stored)
-			st.RSS, st.MaxRSS = median(rss), slices.Max(rss)
-			st.CPU = median(cpus)
+			st.RSS, st.MaxRSS = median(tl.rss), slices.Max(tl.rss)
+			st.CPU = median(tl.cpus)
 		}
 		out = append(out, st)
 	}

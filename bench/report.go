@@ -66,32 +66,44 @@ func median[T int64 | float64 | time.Duration](v []T) T {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
+// runTally is what one tool's runs add up to: how many ended how, and
+// the figures of those that count (completed or capped).
+type runTally struct {
+	completed, capped, failed int
+	walls, cpus               []time.Duration
+	speeds                    []float64
+	rss                       []int64
+}
+
+// add counts r and reports whether its figures count.
+func (t *runTally) add(r *Run) bool {
+	switch {
+	case r.Err != "":
+		t.failed++
+		return false
+	case r.Capped:
+		t.capped++
+	default:
+		t.completed++
+	}
+	t.walls = append(t.walls, r.Wall)
+	t.cpus = append(t.cpus, r.CPU)
+	t.speeds = append(t.speeds, r.MiBps())
+	t.rss = append(t.rss, r.MaxRSS)
+	return true
+}
+
 func (pr ProfileResult) stats() []toolStats {
 	var out []toolStats
 	for _, tool := range pr.Tools {
-		st := toolStats{Tool: tool}
-		var walls, cpus []time.Duration
-		var speeds []float64
-		var rss []int64
+		var tl runTally
 		var wire, fetched, pkts, lost uint64
 		metrics := map[string][]float64{}
-		for _, r := range pr.Runs {
-			if r.Tool != tool {
+		for i := range pr.Runs {
+			r := &pr.Runs[i]
+			if r.Tool != tool || !tl.add(r) {
 				continue
 			}
-			switch {
-			case r.Err != "":
-				st.Failed++
-				continue
-			case r.Capped:
-				st.Capped++
-			default:
-				st.Completed++
-			}
-			walls = append(walls, r.Wall)
-			cpus = append(cpus, r.CPU)
-			speeds = append(speeds, r.MiBps())
-			rss = append(rss, r.MaxRSS)
 			if r.Link != nil {
 				wire += r.Link.Down.Bytes
 				pkts += r.Link.Down.Packets
@@ -102,14 +114,15 @@ func (pr ProfileResult) stats() []toolStats {
 				metrics[k] = append(metrics[k], v)
 			}
 		}
+		st := toolStats{Tool: tool, Completed: tl.completed, Capped: tl.capped, Failed: tl.failed}
 		if st.Counted() > 0 {
-			st.Wall = median(walls)
-			st.CPU = median(cpus)
-			st.MiBps = median(speeds)
-			st.MinMiBps = slices.Min(speeds)
-			st.MaxMiBps = slices.Max(speeds)
-			st.RSS = median(rss)
-			st.MaxRSS = slices.Max(rss)
+			st.Wall = median(tl.walls)
+			st.CPU = median(tl.cpus)
+			st.MiBps = median(tl.speeds)
+			st.MinMiBps = slices.Min(tl.speeds)
+			st.MaxMiBps = slices.Max(tl.speeds)
+			st.RSS = median(tl.rss)
+			st.MaxRSS = slices.Max(tl.rss)
 			if pr.LinkRate > 0 {
 				st.Util = st.MiBps * (1 << 20) * 8 / float64(pr.LinkRate)
 			}
