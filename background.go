@@ -269,10 +269,34 @@ func (bg *background) waiter(id string) (<-chan struct{}, func()) {
 func backgroundEvent(e bgapi.Event) BackgroundEvent {
 	ev := BackgroundEvent{Seq: e.Seq, Task: e.Task, Type: e.Type, Time: e.Time, Result: fromBackground(e.Result), wire: e}
 	if e.Error != "" {
-		ev.Err = errors.New(e.Error)
+		ev.Err = backgroundError(e.Error, e.Failure)
 	}
 	return ev
 }
+
+// backgroundError is the error the daemon reported as msg: an *Error, with
+// a *StatusError cause for a response that ended it, when the daemon said
+// its parts (f), as every library failure has them.
+func backgroundError(msg string, f *bgapi.Failure) error {
+	if f == nil {
+		return errors.New(msg)
+	}
+	var cause error = errors.New(f.Cause)
+	if f.Status != 0 {
+		cause = &reported{f.Cause, &StatusError{StatusCode: f.Status, Status: f.StatusLine}}
+	}
+	return &Error{Op: f.Op, URL: f.URL, Err: cause}
+}
+
+// reported is a cause as the daemon reported it, with the status of the
+// response that ended the transfer.
+type reported struct {
+	text   string
+	status *StatusError
+}
+
+func (r *reported) Error() string { return r.text }
+func (r *reported) Unwrap() error { return r.status }
 
 func fromBackground(r *bgapi.Result) *Result {
 	if r == nil {
@@ -355,7 +379,7 @@ func (w *bgWork) run(ctx context.Context, t *Task) (*Result, error) {
 			t.mu.Unlock()
 			return res, nil
 		case bt.State == bgapi.Failed:
-			return nil, errors.New(bt.Error)
+			return nil, backgroundError(bt.Error, bt.Failure)
 		case bt.State == bgapi.Canceled:
 			return nil, ErrCanceled
 		default:

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -504,5 +505,33 @@ func TestDaemonManagesTasks(t *testing.T) {
 	}
 	if _, err := d.Upload(ctx, "m", ferry.UploadRequest{URL: "http://127.0.0.1:9/files/", Path: "/nonexistent"}); !errors.Is(err, ferry.ErrInvalidRequest) {
 		t.Errorf("an upload of a missing file: %v, want ErrInvalidRequest", err)
+	}
+}
+
+// A background task's failure is an *Error with its typed causes, as a
+// foreground one is: a 404 is a *StatusError.
+func TestBackgroundErrorIsTyped(t *testing.T) {
+	dc := runDaemon(t)
+	s, err := ferry.NewSession(ferry.Config{Background: "typed", Daemon: dc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ts := httptest.NewServer(http.NotFoundHandler())
+	defer ts.Close()
+	task, err := s.Download(ctx, ferry.DownloadRequest{URL: ts.URL + "/gone", Path: filepath.Join(t.TempDir(), "f")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = task.Wait(ctx)
+	fe, isError := errors.AsType[*ferry.Error](err)
+	se, isStatus := errors.AsType[*ferry.StatusError](err)
+	if !isError || fe.URL != ts.URL+"/gone" || !isStatus || se.StatusCode != http.StatusNotFound || se.Retryable() {
+		t.Fatalf("background 404: %v (%T); want an *Error with a 404 *StatusError", err, err)
+	}
+	if want := "ferry: probe " + ts.URL + "/gone: unexpected status 404 Not Found"; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
 	}
 }

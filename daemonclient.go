@@ -98,7 +98,7 @@ func publicTask(bt *bgapi.Task) *BackgroundTask {
 		t.Progress = &Progress{Done: p.Done, Expected: p.Expected, Speed: p.Speed}
 	}
 	if bt.Error != "" {
-		t.Err = errors.New(bt.Error)
+		t.Err = backgroundError(bt.Error, bt.Failure)
 	}
 	return t
 }

@@ -94,12 +94,9 @@ func (d *daemon) detach(session, token string) bool {
 func apiEvent(e journal.Event) bgapi.Event {
 	out := bgapi.Event{Seq: e.Seq, Session: e.Session, Task: e.Task, Type: e.Type, Time: e.Time}
 	if len(e.Data) > 0 {
-		var data struct {
-			Result *bgapi.Result `json:"result"`
-			Error  string        `json:"error"`
-		}
+		var data eventData
 		if json.Unmarshal(e.Data, &data) == nil {
-			out.Result, out.Error = data.Result, data.Error
+			out.Result, out.Error, out.Failure = data.Result, data.Error, data.Failure
 		}
 	}
 	return out
@@ -114,6 +111,12 @@ func (d *daemon) apiTask(t *journal.Task) bgapi.Task {
 		var r bgapi.Result
 		if json.Unmarshal(t.Result, &r) == nil {
 			out.Result = &r
+		}
+	}
+	if len(t.Failure) > 0 {
+		var f bgapi.Failure
+		if json.Unmarshal(t.Failure, &f) == nil {
+			out.Failure = &f
 		}
 	}
 	if ft := d.liveTask(t.ID); ft != nil {

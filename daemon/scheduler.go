@@ -295,18 +295,15 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 		// The host could not be reached at all: wait for connectivity
 		// instead of failing.
 		state = bgapi.Waiting
-		data.Error = err.Error()
+		data.Error, data.Failure = err.Error(), failure(err)
 		wait = min(d.cfg.RetryWait<<min(t.Tries-1, 10), time.Hour) // a shift of 10 passes the hour
 	default:
 		state = bgapi.Failed
-		data.Error = err.Error()
+		data.Error, data.Failure = err.Error(), failure(err)
 	}
 	var payload json.RawMessage
 	if data.Result != nil || data.Error != "" {
-		payload, _ = json.Marshal(struct {
-			Result *bgapi.Result `json:"result,omitempty"`
-			Error  string        `json:"error,omitempty"`
-		}{data.Result, data.Error})
+		payload, _ = json.Marshal(eventData{data.Result, data.Error, data.Failure})
 	}
 	evType := map[bgapi.State]string{bgapi.Done: bgapi.EventDone, bgapi.Paused: bgapi.EventPaused,
 		bgapi.Canceled: bgapi.EventCanceled, bgapi.Waiting: bgapi.EventWaiting, bgapi.Failed: bgapi.EventFailed}[state]
@@ -323,6 +320,10 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 			jt.Result, _ = json.Marshal(data.Result)
 		}
 		jt.Error = data.Error
+		jt.Failure = nil
+		if data.Failure != nil {
+			jt.Failure, _ = json.Marshal(data.Failure)
+		}
 		return nil
 	}, &journal.Event{Type: evType, Data: payload})
 	if errors.Is(uerr, errNotRunnable) {
@@ -397,6 +398,28 @@ func (d *daemon) awaitRecorded(id string, r *run) error {
 		return fmt.Errorf("%w: task %s's end waits to be recorded (%w); it is recorded once the journal can be written",
 			errUnwritable, id, r.refusal)
 	}
+}
+
+// eventData is what a journal event of a task's end holds.
+type eventData struct {
+	Result  *bgapi.Result  `json:"result,omitempty"`
+	Error   string         `json:"error,omitempty"`
+	Failure *bgapi.Failure `json:"failure,omitempty"`
+}
+
+// failure is the parts of err when it is the library's *ferry.Error, so
+// that a program learns the step, the URL and a response's status, not
+// only a message.
+func failure(err error) *bgapi.Failure {
+	fe, ok := errors.AsType[*ferry.Error](err)
+	if !ok {
+		return nil
+	}
+	f := &bgapi.Failure{Op: fe.Op, URL: fe.URL, Cause: fe.Err.Error()}
+	if se, ok := errors.AsType[*ferry.StatusError](err); ok {
+		f.Status, f.StatusLine = se.StatusCode, se.Status
+	}
+	return f
 }
 
 // result is res as the daemon reports it: with the bytes t's earlier runs

@@ -154,6 +154,7 @@ type Task struct {
 	Request   json.RawMessage `json:"request"`
 	Result    *Result         `json:"result,omitempty"`
 	Error     string          `json:"error,omitempty"`
+	Failure   *Failure        `json:"failure,omitempty"`
 	// Progress is live, for a running task.
 	Progress *Progress `json:"progress,omitempty"`
 }
@@ -208,8 +209,22 @@ type Event struct {
 	Time    time.Time `json:"time"`
 	// Result of a "done" event.
 	Result *Result `json:"result,omitempty"`
-	// Error of a "failed" or "waiting" event.
-	Error string `json:"error,omitempty"`
+	// Error of a "failed" or "waiting" event, and its parts when the
+	// library said them.
+	Error   string   `json:"error,omitempty"`
+	Failure *Failure `json:"failure,omitempty"`
+}
+
+// Failure is a failed transfer step as the library reports it (a
+// ferry.Error): the operation, the URL and the cause, with the status of
+// a response that ended it.
+type Failure struct {
+	Op     string `json:"op"`
+	URL    string `json:"url"`
+	Cause  string `json:"cause"`
+	Status int    `json:"status,omitempty"`
+	// StatusLine is the response's status, e.g. "404 Not Found".
+	StatusLine string `json:"status_line,omitempty"`
 }
 
 // Health is the daemon's GET /v1/health.

@@ -91,6 +91,7 @@ type Task struct {
 	Updated   time.Time       `json:"updated"`
 	Result    json.RawMessage `json:"result,omitempty"`
 	Error     string          `json:"error,omitempty"`
+	Failure   json.RawMessage `json:"failure,omitempty"` // the parts of Error (opaque)
 	// Moved counts the bytes earlier runs moved over the network, so that
 	// the result counts every run (opaque to the journal).
 	Moved int64 `json:"moved,omitempty"`
