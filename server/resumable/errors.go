@@ -89,6 +89,7 @@ var (
 	ErrInvalidDigest      = &Error{Code: "invalid-repr-digest", Status: http.StatusBadRequest, Title: "malformed or unsupported Repr-Digest"}
 	ErrInvalidDisposition = &Error{Code: "invalid-content-disposition", Status: http.StatusBadRequest, Title: "malformed Content-Disposition"}
 	ErrNotFound           = &Error{Code: "upload-not-found", Status: http.StatusNotFound, Title: "upload not found"}
+	ErrMethodNotAllowed   = &Error{Code: "method-not-allowed", Status: http.StatusMethodNotAllowed, Title: "method not allowed"}
 	ErrGone               = &Error{Code: "upload-lost", Status: http.StatusGone, Title: "upload cannot continue: stored data was lost"}
 	ErrLocked             = &Error{Code: "upload-locked", Status: http.StatusLocked, Title: "upload is busy with another request; retry later"}
 	ErrMismatchOffset     = &Error{Code: "mismatching-upload-offset", Status: http.StatusConflict, Title: "offset from request does not match offset of resource", Type: ianaProblems + "mismatching-upload-offset"}

@@ -325,7 +325,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.Options(w, r)
 		default:
 			w.Header().Set("Allow", "POST, OPTIONS")
-			writeProblem(w, r, &Error{Code: "method-not-allowed", Status: http.StatusMethodNotAllowed, Title: "method not allowed"})
+			writeProblem(w, r, ErrMethodNotAllowed)
 		}
 		return
 	}
@@ -347,7 +347,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Options(w, r)
 	default:
 		w.Header().Set("Allow", "GET, HEAD, PATCH, DELETE, OPTIONS")
-		writeProblem(w, r, &Error{Code: "method-not-allowed", Status: http.StatusMethodNotAllowed, Title: "method not allowed"})
+		writeProblem(w, r, ErrMethodNotAllowed)
 	}
 }
 
