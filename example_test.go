@@ -236,3 +236,38 @@ func Example_backgroundSession() {
 	// 3 done
 	// report.bin 4194304
 }
+
+// A Daemon queues and steers background tasks of any session without
+// running them itself, as ferry bg, ls and wait do. (Here the daemon runs
+// in this process.)
+func ExampleDaemon() {
+	url, dir, cleanup := exampleOrigin()
+	defer cleanup()
+	state, _ := os.MkdirTemp("", "ferry-state")
+	defer os.RemoveAll(state)
+	ctx, stopDaemon := context.WithCancel(context.Background())
+	ready, daemonDone := make(chan struct{}), make(chan error)
+	go func() {
+		daemonDone <- daemon.Run(ctx, daemon.Config{StateDir: state, Ready: func() { close(ready) },
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}()
+	<-ready
+	defer func() { stopDaemon(); <-daemonDone }()
+
+	d := ferry.NewDaemon(ferry.DaemonConfig{StateDir: state}) // queueing starts a daemon when none runs
+	defer d.Close()
+	task, err := d.Download(context.Background(), "nightly", ferry.DownloadRequest{
+		URL: url, Path: filepath.Join(dir, "backup.bin"),
+		Schedule: ferry.Schedule{Priority: 10}, // ahead of the session's other queued tasks
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	done, err := d.Wait(context.Background(), task.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(done.State, filepath.Base(done.Result.Path), done.Result.Size)
+	// Output:
+	// done backup.bin 4194304
+}
