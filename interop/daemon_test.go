@@ -289,3 +289,36 @@ func readFile(p string) string {
 	b, _ := os.ReadFile(p)
 	return string(b)
 }
+
+// ferry bg starts a daemon when none runs, and the daemon is that ferry
+// binary itself, not whichever ferry PATH finds first.
+func TestBgStartsItsOwnDaemon(t *testing.T) {
+	state := t.TempDir()
+	sockDir, _ := os.MkdirTemp("", "fd")
+	defer os.RemoveAll(sockDir)
+	sock := filepath.Join(sockDir, "d.sock")
+	c := bgapi.NewClient(sock)
+	defer c.Close()
+	defer func() { // the daemon runs on its own: stop it
+		if h, err := c.Health(context.Background()); err == nil {
+			syscall.Kill(h.PID, syscall.SIGTERM)
+		}
+	}()
+	res := runCmd(t, time.Minute, ferryBin, "bg", "get", "http://127.0.0.1:9/f", "-o", filepath.Join(t.TempDir(), "f"),
+		"--session", "own", "--not-before", "1h", "--state", state, "--socket", sock)
+	if res.exitCode != 0 {
+		t.Fatalf("ferry bg get without a daemon: %s (daemon log: %s)", res, readFile(filepath.Join(state, "daemon.log")))
+	}
+	h, err := c.Health(context.Background())
+	if err != nil {
+		t.Fatalf("no daemon answers after ferry bg get: %v", err)
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", h.PID))
+	if want, _ := filepath.EvalSymlinks(ferryBin); err != nil || exe != want {
+		t.Errorf("the daemon runs %s (%v), want %s", exe, err, want)
+	}
+	tasks, err := c.Tasks(context.Background(), "own")
+	if err != nil || len(tasks) != 1 || tasks[0].ID != strings.TrimSpace(res.stdout) {
+		t.Errorf("the daemon has %+v (%v), want the task %s", tasks, err, res.stdout)
+	}
+}

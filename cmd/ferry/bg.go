@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,9 +29,16 @@ func (f *daemonFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.socket, "socket", "", "the daemon's unix socket `PATH` (default $FERRY_SOCKET, else daemon.sock in the state DIR)")
 }
 
-// config locates the daemon as the library does, with the flags' say.
+// config locates the daemon as the library does, with the flags' say. A
+// daemon started for bg is this ferry's own (a build run from its
+// directory, say), not whichever is first in PATH; a binary by another
+// name (a test's) leaves that to PATH.
 func (f *daemonFlags) config() ferry.DaemonConfig {
-	return ferry.DaemonConfig{StateDir: f.state, Socket: f.socket}.WithDefaults()
+	dc := ferry.DaemonConfig{StateDir: f.state, Socket: f.socket}
+	if exe, err := os.Executable(); err == nil && filepath.Base(exe) == "ferry" {
+		dc.Command = []string{exe, "daemon"}
+	}
+	return dc.WithDefaults()
 }
 
 func (f *daemonFlags) daemon() *ferry.Daemon { return ferry.NewDaemon(f.config()) }
