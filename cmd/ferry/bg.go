@@ -120,23 +120,36 @@ func parseNotBefore(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, usagef("--not-before %q: want a time like 2006-01-02T15:04:05Z or a duration like 90m", s)
 }
 
-// submit queues a task with the daemon, starting one when none runs, and
-// prints its ID, or the task with --json.
-func (f *bgFlags) submit(c *cobra.Command, io stdio, queue func(context.Context, *ferry.Daemon) (*ferry.BackgroundTask, error)) error {
-	d := f.daemon()
-	defer d.Close()
-	t, err := queue(c.Context(), d)
-	if errors.Is(err, ferry.ErrInvalidRequest) {
-		return requestError(err)
+// queue is a bg command's RunE: after the shared flags, build makes the
+// request from the arguments with the task's schedule and rate limit, and
+// send queues it with the daemon, starting one when none runs. It prints
+// the task's ID, or the task with --json.
+func queue[R any](f *bgFlags, io stdio, build func(args []string, sch ferry.Schedule, rate int64) (R, error),
+	send func(*ferry.Daemon, context.Context, string, R) (*ferry.BackgroundTask, error)) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		sch, rate, err := f.schedule()
+		if err != nil {
+			return err
+		}
+		req, err := build(args, sch, rate)
+		if err != nil {
+			return err
+		}
+		d := f.daemon()
+		defer d.Close()
+		t, err := send(d, c.Context(), f.session, req)
+		if errors.Is(err, ferry.ErrInvalidRequest) {
+			return requestError(err)
+		}
+		if err != nil {
+			return err
+		}
+		if f.jsonOut {
+			return printJSON(io, t)
+		}
+		fmt.Fprintln(io.out, t.ID)
+		return nil
 	}
-	if err != nil {
-		return err
-	}
-	if f.jsonOut {
-		return printJSON(io, t)
-	}
-	fmt.Fprintln(io.out, t.ID)
-	return nil
 }
 
 func printJSON(io stdio, v any) error {
@@ -160,23 +173,14 @@ func bgGetCmd(io stdio) *cobra.Command {
 ferry get, the file is named after the URL without -o, and appears under
 its final name only once complete and verified.`,
 		Args: argsExactly(1, "bg get takes exactly one URL"),
-		RunE: func(c *cobra.Command, args []string) error {
-			sch, rate, err := f.schedule()
-			if err != nil {
-				return err
-			}
+		RunE: queue(&f, io, func(args []string, sch ferry.Schedule, rate int64) (ferry.DownloadRequest, error) {
 			if toStdout(g.output) {
-				return usagef("bg get writes a file: -o - is for ferry get")
+				return ferry.DownloadRequest{}, usagef("bg get writes a file: -o - is for ferry get")
 			}
 			req, err := g.build(args[0], &f.requestFlags)
-			if err != nil {
-				return err
-			}
 			req.Schedule, req.RateLimit = sch, rate
-			return f.submit(c, io, func(ctx context.Context, d *ferry.Daemon) (*ferry.BackgroundTask, error) {
-				return d.Download(ctx, f.session, req)
-			})
-		},
+			return req, err
+		}, (*ferry.Daemon).Download),
 	}
 	fl := c.Flags()
 	fl.SortFlags = false
@@ -197,20 +201,11 @@ func bgPutCmd(io stdio) *cobra.Command {
 URL is what ferry put takes: a tus or IETF resumable-upload endpoint, or a
 multipart form.`,
 		Args: argsExactly(2, "bg put takes a FILE and a URL"),
-		RunE: func(c *cobra.Command, args []string) error {
-			sch, rate, err := f.schedule()
-			if err != nil {
-				return err
-			}
+		RunE: queue(&f, io, func(args []string, sch ferry.Schedule, rate int64) (ferry.UploadRequest, error) {
 			req, err := p.build(args[0], args[1], &f.requestFlags)
-			if err != nil {
-				return err
-			}
 			req.Schedule, req.RateLimit = sch, rate
-			return f.submit(c, io, func(ctx context.Context, d *ferry.Daemon) (*ferry.BackgroundTask, error) {
-				return d.Upload(ctx, f.session, req)
-			})
-		},
+			return req, err
+		}, (*ferry.Daemon).Upload),
 	}
 	fl := c.Flags()
 	fl.SortFlags = false
@@ -231,20 +226,11 @@ func bgHLSCmd(io stdio) *cobra.Command {
 ID. The flags mean what they mean for ferry hls; a live stream is recorded
 until it ends, for --live-duration, or until the task is cancelled.`,
 		Args: argsExactly(1, "bg hls takes one URL"),
-		RunE: func(c *cobra.Command, args []string) error {
-			sch, rate, err := f.schedule()
-			if err != nil {
-				return err
-			}
+		RunE: queue(&f, io, func(args []string, sch ferry.Schedule, rate int64) (ferry.HLSRequest, error) {
 			req, err := h.build("bg hls", args[0], &f.requestFlags)
-			if err != nil {
-				return err
-			}
 			req.Schedule, req.RateLimit = sch, rate
-			return f.submit(c, io, func(ctx context.Context, d *ferry.Daemon) (*ferry.BackgroundTask, error) {
-				return d.HLS(ctx, f.session, req)
-			})
-		},
+			return req, err
+		}, (*ferry.Daemon).HLS),
 	}
 	fl := c.Flags()
 	fl.SortFlags = false
