@@ -440,8 +440,7 @@ func (sch Schedule) foreground() error {
 
 // backgroundTask hands a request to the daemon, which queues it at once,
 // and returns the task that follows it here (it needs Resume to follow).
-func (s *Session) backgroundTask(ctx context.Context, sch Schedule, nt bgapi.NewTask) (*Task, error) {
-	nt.Priority, nt.NotBefore = sch.Priority, sch.NotBefore
+func (s *Session) backgroundTask(ctx context.Context, nt bgapi.NewTask) (*Task, error) {
 	bt, err := s.bg.c.Create(ctx, s.bg.id, nt)
 	if err != nil {
 		return nil, err
@@ -454,7 +453,7 @@ func (s *Session) backgroundDownload(ctx context.Context, req DownloadRequest, s
 	if err != nil {
 		return nil, err
 	}
-	return s.backgroundTask(ctx, req.Schedule, nt)
+	return s.backgroundTask(ctx, nt)
 }
 
 // downloadTask is req as the daemon is sent it, with header h.
@@ -466,15 +465,27 @@ func downloadTask(req DownloadRequest, h http.Header, stream bool) (bgapi.NewTas
 		return bgapi.NewTask{}, fmt.Errorf("%w: ResumeData and Continue are not for background sessions", ErrInvalidRequest)
 	}
 	spec, err := downloadSpec(req, h)
-	return bgapi.NewTask{Get: spec}, err
+	return scheduled(req.Schedule, bgapi.NewTask{Get: spec}), err
 }
 
 func (s *Session) backgroundUpload(ctx context.Context, req UploadRequest) (*Task, error) {
-	spec, err := uploadSpec(req, mergeHeaders(s.cfg.Header, req.Header))
+	nt, err := uploadTask(req, mergeHeaders(s.cfg.Header, req.Header))
 	if err != nil {
 		return nil, err
 	}
-	return s.backgroundTask(ctx, req.Schedule, bgapi.NewTask{Put: spec})
+	return s.backgroundTask(ctx, nt)
+}
+
+// uploadTask is req as the daemon is sent it, with header h.
+func uploadTask(req UploadRequest, h http.Header) (bgapi.NewTask, error) {
+	spec, err := uploadSpec(req, h)
+	return scheduled(req.Schedule, bgapi.NewTask{Put: spec}), err
+}
+
+// scheduled is nt with sch.
+func scheduled(sch Schedule, nt bgapi.NewTask) bgapi.NewTask {
+	nt.Priority, nt.NotBefore = sch.Priority, sch.NotBefore
+	return nt
 }
 
 func (s *Session) backgroundHLS(ctx context.Context, req HLSRequest) (*Task, error) {
@@ -482,7 +493,7 @@ func (s *Session) backgroundHLS(ctx context.Context, req HLSRequest) (*Task, err
 	if err != nil {
 		return nil, err
 	}
-	return s.backgroundTask(ctx, req.Schedule, nt)
+	return s.backgroundTask(ctx, nt)
 }
 
 // hlsTask is req as the daemon is sent it, with header h.
@@ -491,5 +502,5 @@ func hlsTask(req HLSRequest, h http.Header) (bgapi.NewTask, error) {
 		return bgapi.NewTask{}, fmt.Errorf("%w: StopLive is not for background sessions", ErrInvalidRequest)
 	}
 	spec, err := hlsSpec(req, h)
-	return bgapi.NewTask{HLS: spec}, err
+	return scheduled(req.Schedule, bgapi.NewTask{HLS: spec}), err
 }

@@ -145,7 +145,7 @@ func (d *Daemon) Download(ctx context.Context, session string, req DownloadReque
 	if err != nil {
 		return nil, err
 	}
-	return d.create(ctx, session, req.Schedule, nt)
+	return d.create(ctx, session, nt)
 }
 
 // Upload queues req in session, as a background session's NewUpload
@@ -154,11 +154,11 @@ func (d *Daemon) Upload(ctx context.Context, session string, req UploadRequest) 
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
-	spec, err := uploadSpec(req, req.Header)
+	nt, err := uploadTask(req, req.Header)
 	if err != nil {
 		return nil, err
 	}
-	return d.create(ctx, session, req.Schedule, bgapi.NewTask{Put: spec})
+	return d.create(ctx, session, nt)
 }
 
 // HLS queues req in session, as a background session's HLS would, and
@@ -171,14 +171,13 @@ func (d *Daemon) HLS(ctx context.Context, session string, req HLSRequest) (*Back
 	if err != nil {
 		return nil, err
 	}
-	return d.create(ctx, session, req.Schedule, nt)
+	return d.create(ctx, session, nt)
 }
 
-func (d *Daemon) create(ctx context.Context, session string, sch Schedule, nt bgapi.NewTask) (*BackgroundTask, error) {
+func (d *Daemon) create(ctx context.Context, session string, nt bgapi.NewTask) (*BackgroundTask, error) {
 	if err := ensureDaemon(ctx, d.c, d.dc); err != nil {
 		return nil, err
 	}
-	nt.Priority, nt.NotBefore = sch.Priority, sch.NotBefore
 	bt, err := d.c.Create(ctx, session, nt)
 	if e, ok := errors.AsType[*bgapi.Error](err); ok && e.Problem.Type == bgapi.ProblemBadRequest {
 		err = fmt.Errorf("%w: %w", ErrInvalidRequest, err)
