@@ -281,7 +281,7 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 		return
 	}
 	var state bgapi.State
-	data := bgapi.Event{}
+	var data eventData
 	wait := time.Duration(0)
 	switch {
 	case err == nil:
@@ -303,7 +303,7 @@ func (d *daemon) finish(t *journal.Task, res *ferry.Result, err error, intent st
 	}
 	var payload json.RawMessage
 	if data.Result != nil || data.Error != "" {
-		payload, _ = json.Marshal(eventData{data.Result, data.Error, data.Failure})
+		payload, _ = json.Marshal(data)
 	}
 	evType := map[bgapi.State]string{bgapi.Done: bgapi.EventDone, bgapi.Paused: bgapi.EventPaused,
 		bgapi.Canceled: bgapi.EventCanceled, bgapi.Waiting: bgapi.EventWaiting, bgapi.Failed: bgapi.EventFailed}[state]
