@@ -69,12 +69,14 @@ var modes = []mode{
 	{"stream", "live streams on loopback: producer-to-processor latency", streamFlags},
 }
 
-// common are the flags every mode has.
+// common are the flags every mode has, and the module root that relative
+// report paths are in.
 type common struct {
 	ferryBin string
 	out      string
 	cacheDir string
 	workDir  string
+	root     string
 }
 
 func main() {
@@ -111,12 +113,12 @@ func run(args []string) error {
 		fs.Usage()
 		os.Exit(2)
 	}
-	root, err := peer.ModuleRoot()
-	if err != nil {
+	var err error
+	if c.root, err = peer.ModuleRoot(); err != nil {
 		return err
 	}
 	if c.out != "" {
-		c.out = inRoot(root, c.out)
+		c.out = inRoot(c.root, c.out)
 	}
 
 	// The first SIGINT or SIGTERM cancels ctx: the run in progress is
@@ -325,10 +327,6 @@ func (opt *options) parse(set map[string]bool, size, sizes string, timeCap time.
 // runGet measures the get mode and writes its report and chart, carrying
 // the other modes' sections over.
 func runGet(ctx context.Context, opt *options) error {
-	root, err := peer.ModuleRoot()
-	if err != nil {
-		return err
-	}
 	tmp, err := os.MkdirTemp("", "ferry-bench-")
 	if err != nil {
 		return err
@@ -422,7 +420,7 @@ func runGet(ctx context.Context, opt *options) error {
 	fmt.Println()
 	fmt.Print(rep.Text())
 	if opt.chart != "" {
-		path := inRoot(root, opt.chart)
+		path := inRoot(opt.root, opt.chart)
 		if err := writeFile(path, []byte(rep.Chart())); err != nil {
 			return err
 		}
