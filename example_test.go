@@ -194,16 +194,8 @@ func ExampleSession_HLS() {
 func Example_backgroundSession() {
 	url, dir, cleanup := exampleOrigin()
 	defer cleanup()
-	state, _ := os.MkdirTemp("", "ferry-state")
-	defer os.RemoveAll(state)
-	ctx, stopDaemon := context.WithCancel(context.Background())
-	ready, daemonDone := make(chan struct{}), make(chan error)
-	go func() {
-		daemonDone <- daemon.Run(ctx, daemon.Config{StateDir: state, Ready: func() { close(ready) },
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	}()
-	<-ready
-	defer func() { stopDaemon(); <-daemonDone }()
+	state, stopDaemon := exampleDaemon()
+	defer stopDaemon()
 	cfg := ferry.Config{Background: "reports", Daemon: ferry.DaemonConfig{StateDir: state}}
 
 	// The first run hands a download to the daemon and exits.
@@ -243,16 +235,8 @@ func Example_backgroundSession() {
 func ExampleDaemon() {
 	url, dir, cleanup := exampleOrigin()
 	defer cleanup()
-	state, _ := os.MkdirTemp("", "ferry-state")
-	defer os.RemoveAll(state)
-	ctx, stopDaemon := context.WithCancel(context.Background())
-	ready, daemonDone := make(chan struct{}), make(chan error)
-	go func() {
-		daemonDone <- daemon.Run(ctx, daemon.Config{StateDir: state, Ready: func() { close(ready) },
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	}()
-	<-ready
-	defer func() { stopDaemon(); <-daemonDone }()
+	state, stopDaemon := exampleDaemon()
+	defer stopDaemon()
 
 	d := ferry.NewDaemon(ferry.DaemonConfig{StateDir: state}) // queueing starts a daemon when none runs
 	defer d.Close()
@@ -270,4 +254,18 @@ func ExampleDaemon() {
 	fmt.Println(done.State, filepath.Base(done.Result.Path), done.Result.Size)
 	// Output:
 	// done backup.bin 4194304
+}
+
+// exampleDaemon runs a daemon in this process, standing in for the one a
+// background session or a Daemon would start, until stop.
+func exampleDaemon() (state string, stop func()) {
+	state, _ = os.MkdirTemp("", "ferry-state")
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan struct{}), make(chan error)
+	go func() {
+		done <- daemon.Run(ctx, daemon.Config{StateDir: state, Ready: func() { close(ready) },
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}()
+	<-ready
+	return state, func() { cancel(); <-done; os.RemoveAll(state) }
 }
