@@ -5,7 +5,6 @@ package interop
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -28,23 +27,14 @@ var (
 func buildTusd(t *testing.T) string {
 	t.Helper()
 	tusdOnce.Do(func() {
-		root, err := peer.ModuleRoot()
-		if err != nil {
-			tusdErr = err
-			return
-		}
 		dir, err := os.MkdirTemp("", "ferry-tusd-")
 		if err != nil {
 			tusdErr = err
 			return
 		}
-		tusdBin = filepath.Join(dir, "tusd")
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-C", filepath.Join(root, "tools"), "-o", tusdBin, "github.com/tus/tusd/v2/cmd/tusd")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			tusdErr = fmt.Errorf("building tusd: %v\n%s", err, out)
-		}
+		tusdBin, tusdErr = peer.BuildTusd(ctx, dir)
 	})
 	if tusdErr != nil {
 		t.Fatal(tusdErr)
@@ -56,38 +46,20 @@ func buildTusd(t *testing.T) string {
 // enabled next to tus 1.0, storing into a temp dir.
 func startTusd(t *testing.T) (endpoint, dir string) {
 	t.Helper()
-	bin := buildTusd(t)
 	dir = t.TempDir()
-	port, err := peer.FreePort()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := peer.StartTusd(ctx, peer.TusdConfig{Bin: buildTusd(t), UploadDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-host", "127.0.0.1", "-port", fmt.Sprint(port),
-		"-upload-dir", dir, "-enable-experimental-protocol")
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
 		if t.Failed() {
-			t.Logf("tusd log:\n%s", tail(logs.String(), 4000))
+			t.Logf("tusd log:\n%s", tail(srv.Logs(), 4000))
 		}
+		srv.Stop()
 	})
-	endpoint = fmt.Sprintf("http://127.0.0.1:%d/files/", port)
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		res, err := exec.Command("curl", "-s", "-o", "/dev/null", "-X", "OPTIONS", endpoint).CombinedOutput()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tusd did not come up: %v %s", err, res)
-		}
-	}
-	return endpoint, dir
+	return srv.URL + "/files/", dir
 }
 
 // putResult is the --json object printed by `ferry put`.

@@ -88,6 +88,12 @@ func startServer(ctx context.Context, name, scheme, listen string, launch launch
 // is polled from there. launch must start the process in it (see
 // startProcessIn).
 func startServerIn(ctx context.Context, netns, name, scheme, listen string, launch launcher) (*Server, error) {
+	return startServerAt(ctx, netns, name, scheme, listen, "/healthz", launch)
+}
+
+// startServerAt is startServerIn for a server that answers 200 at the path
+// health (rather than /healthz) once it is ready.
+func startServerAt(ctx context.Context, netns, name, scheme, listen, health string, launch launcher) (*Server, error) {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
@@ -127,7 +133,7 @@ func startServerIn(ctx context.Context, netns, name, scheme, listen string, laun
 		s := &Server{URL: scheme + "://" + addr, Dir: dir, Netns: netns, name: name, logs: logs, proc: proc}
 		hctx, cancel := context.WithTimeoutCause(ctx, readyTimeout,
 			fmt.Errorf("%s not ready after %v", name, readyTimeout))
-		err = proc.waitHealthy(hctx, healthClientIn(netns), s.URL+"/healthz")
+		err = proc.waitHealthy(hctx, healthClientIn(netns), s.URL+health)
 		cancel()
 		if err == nil {
 			return s, nil
