@@ -46,21 +46,19 @@ type daemonReport struct {
 // daemonFlags is the daemon mode.
 func daemonFlags(fs *flag.FlagSet, c *common) func(context.Context) error {
 	tasks := fs.Int("tasks", 10000, "tasks to queue")
-	return func(ctx context.Context) error { return runDaemonBench(ctx, *tasks, c.ferryBin, c.out) }
+	return func(ctx context.Context) error { return runDaemonBench(ctx, *tasks, c) }
 }
 
-func runDaemonBench(ctx context.Context, tasks int, ferryBin, out string) error {
+func runDaemonBench(ctx context.Context, tasks int, opt *common) error {
 	if tasks < 1 {
 		return errors.New("-tasks must be at least 1")
 	}
-	tmp, err := os.MkdirTemp("", "ferry-bench-daemon-")
+	tmp, err := opt.scratch(ctx, "daemon")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if ferryBin, err = ferryBinary(ctx, ferryBin, tmp); err != nil {
-		return err
-	}
+	ferryBin, out := opt.ferryBin, opt.out
 	state, socket, outDir := filepath.Join(tmp, "state"), filepath.Join(tmp, "d.sock"), filepath.Join(tmp, "out")
 	// The daemon refuses a download into a directory that is not there.
 	if err := os.Mkdir(outDir, 0o755); err != nil {

@@ -713,14 +713,11 @@ func runHLSBench(ctx context.Context, o hlsOptions) error {
 		bins[name] = path
 	}
 
-	tmp, err := os.MkdirTemp("", "ferry-bench-hls-")
+	tmp, err := o.scratch(ctx, "hls")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if o.ferryBin, err = ferryBinary(ctx, o.ferryBin, tmp); err != nil {
-		return err
-	}
 	tools := hlsTools(o.ferryBin, bins["yt-dlp"], bins["ffmpeg"], bins["ffprobe"])
 	deps := startDeps{
 		ferryBin: o.ferryBin,

@@ -137,14 +137,25 @@ func usage(w *os.File) {
 	fmt.Fprintln(w, "get is the default; go run ./bench SUBCOMMAND -h lists its flags")
 }
 
-// ferryBinary is the ferry to measure: bin, made absolute, or a build of
-// ./cmd/ferry in dir.
-func ferryBinary(ctx context.Context, bin, dir string) (string, error) {
-	if bin != "" {
-		return filepath.Abs(bin)
+// scratch makes the mode's temporary directory, which the caller removes,
+// and sets c.ferryBin to the ferry to measure: the one -ferry names, made
+// absolute, or a build of ./cmd/ferry in the directory.
+func (c *common) scratch(ctx context.Context, mode string) (string, error) {
+	tmp, err := os.MkdirTemp("", "ferry-bench-"+mode+"-")
+	if err != nil {
+		return "", err
 	}
-	logf("building ferry")
-	return peer.BuildFerry(ctx, dir)
+	if c.ferryBin != "" {
+		c.ferryBin, err = filepath.Abs(c.ferryBin)
+	} else {
+		logf("building ferry")
+		c.ferryBin, err = peer.BuildFerry(ctx, tmp)
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	return tmp, nil
 }
 
 // wanForwarder builds the WAN links' delay/loss forwarder in dir and
@@ -327,15 +338,11 @@ func (opt *options) parse(set map[string]bool, size, sizes string, timeCap time.
 // runGet measures the get mode and writes its report and chart, carrying
 // the other modes' sections over.
 func runGet(ctx context.Context, opt *options) error {
-	tmp, err := os.MkdirTemp("", "ferry-bench-")
+	tmp, err := opt.scratch(ctx, "get")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-
-	if opt.ferryBin, err = ferryBinary(ctx, opt.ferryBin, tmp); err != nil {
-		return err
-	}
 	deps := startDeps{ferryBin: opt.ferryBin}
 	if slices.ContainsFunc(opt.profiles, func(p Profile) bool { return p.Link != nil }) {
 		if deps.forwarder, err = wanForwarder(ctx, tmp); err != nil {
@@ -366,7 +373,7 @@ func runGet(ctx context.Context, opt *options) error {
 		if err != nil {
 			return err
 		}
-		toolList = append(toolList, baselineTools(toolList, base)...)
+		toolList = append(toolList, baselineTools(toolSpecs, toolList, base)...)
 	}
 
 	if opt.workDir == "" {

@@ -127,14 +127,28 @@ type Env struct {
 	Net *wan.Net
 	// CC describes the TCP congestion control in use.
 	CC string
-	// Close stops the origin and tears the network down; it may be
-	// called more than once.
-	Close func() error
+
+	closers []func() error
+}
+
+// closeWith has Close call f, before what was added earlier.
+func (e *Env) closeWith(f func() error) { e.closers = append(e.closers, f) }
+
+// Close stops the origin and tears the network down; it may be called
+// more than once.
+func (e *Env) Close() error {
+	var errs []error
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		errs = append(errs, e.closers[i]())
+	}
+	e.closers = nil
+	return errors.Join(errs...)
 }
 
 type startDeps struct {
 	ferryBin  string
 	forwarder string // wanfwd
+	tusdBin   string // for uploads into tusd
 	// lifetime bounds a profile's emulated link, in case teardown never
 	// comes.
 	lifetime time.Duration
@@ -145,39 +159,15 @@ var errUnsupported = errors.New("not supported")
 
 // start brings the profile's network up with origin serving dataDir.
 func (p Profile) start(ctx context.Context, origin, dataDir string, deps startDeps) (_ *Env, err error) {
-	env := &Env{Wrap: func(argv []string) []string { return argv }}
-	var closers []func() error
-	env.Close = func() error {
-		var errs []error
-		for i := len(closers) - 1; i >= 0; i-- {
-			errs = append(errs, closers[i]())
-		}
-		closers = nil
-		return errors.Join(errs...)
+	env, listen, netns, err := p.network(ctx, deps)
+	if err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
 			env.Close()
 		}
 	}()
-
-	listen, netns := "127.0.0.1:0", ""
-	env.CC = hostCC() + " (the machine's default)"
-	if p.Link != nil {
-		cfg := *p.Link
-		cfg.Forwarder = deps.forwarder
-		cfg.Logf = logf
-		cfg.Lifetime = deps.lifetime
-		n, err := wan.Start(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		closers = append(closers, n.Close)
-		env.Net = n
-		env.CC = n.CC + " (server and client, set on their routes over the link)"
-		listen, netns = wan.ServerAddr+":0", n.Server
-		env.Wrap = func(argv []string) []string { return peer.NetnsExec(n.Client, argv) }
-	}
 
 	var locations []peer.Location
 	prefix := ""
@@ -194,7 +184,7 @@ func (p Profile) start(ctx context.Context, origin, dataDir string, deps startDe
 		if err != nil {
 			return nil, err
 		}
-		closers = append(closers, ng.Stop)
+		env.closeWith(ng.Stop)
 		env.BaseURL = ng.URL + prefix
 		env.Origin = ng.Version
 	case "ferry-serve":
@@ -202,13 +192,37 @@ func (p Profile) start(ctx context.Context, origin, dataDir string, deps startDe
 		if err != nil {
 			return nil, err
 		}
-		closers = append(closers, srv.Stop)
+		env.closeWith(srv.Stop)
 		env.BaseURL = srv.URL
 		env.Origin = "ferry serve"
 	default:
 		return nil, fmt.Errorf("unknown origin %q (have: %s)", origin, strings.Join(origins, ", "))
 	}
 	return env, nil
+}
+
+// network brings the profile's network up: env without a server yet, and
+// the address and namespace a server listens at.
+func (p Profile) network(ctx context.Context, deps startDeps) (_ *Env, listen, netns string, err error) {
+	env := &Env{Wrap: func(argv []string) []string { return argv }}
+	listen, netns = "127.0.0.1:0", ""
+	env.CC = hostCC() + " (the machine's default)"
+	if p.Link != nil {
+		cfg := *p.Link
+		cfg.Forwarder = deps.forwarder
+		cfg.Logf = logf
+		cfg.Lifetime = deps.lifetime
+		n, err := wan.Start(ctx, cfg)
+		if err != nil {
+			return nil, "", "", err
+		}
+		env.closeWith(n.Close)
+		env.Net = n
+		env.CC = n.CC + " (server and client, set on their routes over the link)"
+		listen, netns = wan.ServerAddr+":0", n.Server
+		env.Wrap = func(argv []string) []string { return peer.NetnsExec(n.Client, argv) }
+	}
+	return env, listen, netns, nil
 }
 
 // hostCC is this machine's default TCP congestion control.

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/peer/wan"
 )
 
 // Report is one benchmark run: every profile's runs and the machine.
@@ -105,9 +108,10 @@ func (pr ProfileResult) stats() []toolStats {
 				continue
 			}
 			if r.Link != nil {
-				wire += r.Link.Down.Bytes
-				pkts += r.Link.Down.Packets
-				lost += r.Link.Down.Lost
+				d := pr.data(*r.Link)
+				wire += d.Bytes
+				pkts += d.Packets
+				lost += d.Lost
 				fetched += uint64(r.Bytes)
 			}
 			for k, v := range parseMetrics(r.Metrics) {
@@ -167,8 +171,13 @@ func parseMetrics(s string) map[string]float64 {
 // Tracked is a figure the project follows from run to run, with its target.
 type Tracked struct {
 	Profile string
-	Num     string // tool
-	Den     string // tool; "" means link utilisation of Num
+	// Origin is the server the figure is measured with; "" is nginx.
+	Origin string
+	Num    string // tool
+	Den    string // tool; "" means link utilisation of Num
+	// DenOrigin, when set, is the server Den is measured with, so that
+	// one tool into two servers is compared.
+	DenOrigin string
 	// RSS makes the figure Num's largest peak RSS in MiB, with Target
 	// as a ceiling.
 	RSS    bool
@@ -177,7 +186,25 @@ type Tracked struct {
 	OK     bool // Value was measured
 }
 
+// where is the figure's profile, and its server unless that is nginx.
+func (t Tracked) where() string {
+	if t.Origin == "" || t.DenOrigin != "" {
+		return t.Profile
+	}
+	return t.Profile + " (" + t.Origin + ")"
+}
+
+func (t Tracked) whereMarkdown() string {
+	if t.Origin == "" || t.DenOrigin != "" {
+		return "`" + t.Profile + "`"
+	}
+	return "`" + t.Profile + "` (" + t.Origin + ")"
+}
+
 func (t Tracked) Name() string {
+	if t.DenOrigin != "" {
+		return fmt.Sprintf("%s into %s / into %s", t.Num, cmp.Or(t.Origin, "nginx"), t.DenOrigin)
+	}
 	if t.RSS {
 		return fmt.Sprintf("%s max peak RSS", t.Num)
 	}
@@ -233,41 +260,45 @@ var trackedFigures = []Tracked{
 }
 
 // Tracked computes the tracked figures.
-func (r *Report) Tracked() []Tracked {
+func (r *Report) Tracked() []Tracked { return track(trackedFigures, r.Profiles) }
+
+// track computes figures from the profiles' results.
+func track(figures []Tracked, profiles []ProfileResult) []Tracked {
+	// find is the stats of tool in profile with origin, if any run of it
+	// counts.
+	find := func(profile, origin, tool string) (*toolStats, *ProfileResult) {
+		for i := range profiles {
+			p := &profiles[i]
+			if p.Name != profile || p.Origin != origin || p.Skipped != "" {
+				continue
+			}
+			for _, s := range p.stats() {
+				if s.Tool == tool && s.Counted() > 0 {
+					return &s, p
+				}
+			}
+		}
+		return nil, nil
+	}
 	var out []Tracked
-	for _, t := range trackedFigures {
-		for _, p := range r.Profiles {
-			if p.Name != t.Profile || p.Origin != "nginx" || p.Skipped != "" {
-				continue
+	for _, t := range figures {
+		origin := cmp.Or(t.Origin, "nginx")
+		num, p := find(t.Profile, origin, t.Num)
+		switch {
+		case num == nil:
+		case t.RSS:
+			// A run that failed (killed for memory, say) leaves the
+			// figure unmeasured rather than met.
+			if num.Failed == 0 {
+				t.Value, t.OK = float64(num.MaxRSS)/(1<<20), true
 			}
-			stats := p.stats()
-			find := func(name string) *toolStats {
-				for i := range stats {
-					if stats[i].Tool == name && stats[i].Counted() > 0 {
-						return &stats[i]
-					}
-				}
-				return nil
+		case t.Den == "":
+			if p.LinkRate > 0 {
+				t.Value, t.OK = num.Util, true
 			}
-			num := find(t.Num)
-			if num == nil {
-				continue
-			}
-			switch {
-			case t.RSS:
-				// A run that failed (killed for memory, say) leaves
-				// the figure unmeasured rather than met.
-				if num.Failed == 0 {
-					t.Value, t.OK = float64(num.MaxRSS)/(1<<20), true
-				}
-			case t.Den == "":
-				if p.LinkRate > 0 {
-					t.Value, t.OK = num.Util, true
-				}
-			default:
-				if den := find(t.Den); den != nil && den.MiBps > 0 {
-					t.Value, t.OK = num.MiBps/den.MiBps, true
-				}
+		default:
+			if den, _ := find(t.Profile, cmp.Or(t.DenOrigin, origin), t.Den); den != nil && den.MiBps > 0 {
+				t.Value, t.OK = num.MiBps/den.MiBps, true
 			}
 		}
 		out = append(out, t)
@@ -289,6 +320,39 @@ func (r *Report) Failures() int {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
+
+// data is the direction of the link that carried the file: down for a
+// download, up for an upload.
+func (pr ProfileResult) data(st wan.Stats) wan.DirStats {
+	if pr.Upload {
+		return st.Up
+	}
+	return st.Down
+}
+
+func (pr ProfileResult) dataDir() string {
+	if pr.Upload {
+		return "up"
+	}
+	return "down"
+}
+
+// moved says what the tools did with the file.
+func (pr ProfileResult) moved() string {
+	if pr.Upload {
+		return "sent"
+	}
+	return "fetched"
+}
+
+// serverRole names the server's part: the origin of downloads, the
+// upload server of uploads.
+func (pr ProfileResult) serverRole() string {
+	if pr.Upload {
+		return "server"
+	}
+	return "origin"
+}
 
 func (pr ProfileResult) title() string {
 	return fmt.Sprintf("%s (%s)", pr.Name, pr.Origin)
@@ -314,44 +378,19 @@ func utilText(pr ProfileResult, s toolStats) string {
 
 // Text is the summary printed on the terminal.
 func (r *Report) Text() string {
+	return summaryText(r.Runs, r.Command, r.Profiles, "tracked figures (median throughput or largest peak RSS, nginx origin)", r.Tracked())
+}
+
+// summaryText is a mode's summary for the terminal: every profile's
+// table, then the tracked figures under the title what.
+func summaryText(runs int, command string, profiles []ProfileResult, what string, tracked []Tracked) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d round(s), %s\n", r.Runs, r.Command)
-	for _, p := range r.Profiles {
-		fmt.Fprintf(&b, "\nprofile %s", p.title())
-		if p.Skipped != "" {
-			fmt.Fprintf(&b, ": skipped (%s)\n", p.Skipped)
-			continue
-		}
-		fmt.Fprintf(&b, ": %s file, cap %v per run", formatSize(p.Size), p.TimeCap)
-		if p.Link != "" {
-			fmt.Fprintf(&b, "; %s; handshake %v; %s", p.Link, p.RTT.Round(10*time.Microsecond), p.CC)
-		}
-		b.WriteString("\n")
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "tool\truns\tmedian MiB/s\tmin MiB/s\tmax MiB/s\tlink use\tmedian s\tpeak RSS MiB\tcpu s\t")
-		for _, s := range p.stats() {
-			fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%.2f\t%s\t%.2f\t%s\t%.2f\t\n", s.Tool, s.runsText(),
-				s.MiBps, s.MinMiBps, s.MaxMiBps, utilText(p, s), s.Wall.Seconds(), mib(s.RSS), s.CPU.Seconds())
-		}
-		tw.Flush()
-		for _, run := range p.Runs {
-			if run.Err != "" {
-				fmt.Fprintf(&b, "FAILED %s round %d: %s\n", run.Tool, run.Round, run.Err)
-			}
-		}
+	fmt.Fprintf(&b, "%d round(s), %s\n", runs, command)
+	for _, p := range profiles {
+		p.writeText(&b)
 	}
-	b.WriteString("\ntracked figures (median throughput or largest peak RSS, nginx origin):\n")
-	for _, t := range r.Tracked() {
-		v := "–"
-		if t.OK {
-			v = t.Format(t.Value)
-		}
-		target := ""
-		if t.Target > 0 {
-			target = "target " + t.Bound() + ": "
-		}
-		fmt.Fprintf(&b, "  %-12s %-32s %8s  %s%s\n", t.Profile, t.Name(), v, target, t.Status())
-	}
+	fmt.Fprintf(&b, "\n%s:\n", what)
+	writeTrackedText(&b, tracked)
 	return b.String()
 }
 
@@ -373,31 +412,8 @@ func (r *Report) Markdown() string {
 
 	b.WriteString("## Tracked figures\n\n")
 	b.WriteString("Median throughput (RSS: the largest peak of any run) with the nginx origin.\n\n")
-	b.WriteString("| profile | figure | value | target | |\n| --- | --- | ---: | ---: | --- |\n")
-	for _, t := range r.Tracked() {
-		v, target := "–", "–"
-		if t.OK {
-			v = t.Format(t.Value)
-		}
-		if t.Target > 0 {
-			target = t.Bound()
-		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", t.Profile, t.Name(), v, target, t.Status())
-	}
-
-	fmt.Fprintf(&b, "\nProduced by:\n\n```\n%s\n```\n\n", r.Command)
-	fmt.Fprintf(&b, "on %s (%s in all), %d round(s) per tool and profile.\n\n",
-		r.Started.Format("2006-01-02 15:04 UTC"), r.Finished.Sub(r.Started).Round(time.Second), r.Runs)
-
-	b.WriteString("## Machine\n\n| | |\n| --- | --- |\n")
-	for _, kv := range r.Machine {
-		fmt.Fprintf(&b, "| %s | %s |\n", kv.Key, mdEscape(kv.Value))
-	}
-
-	b.WriteString("\n## Tools\n\n| tool | command |\n| --- | --- |\n")
-	for _, kv := range r.Tools {
-		fmt.Fprintf(&b, "| %s | `%s` |\n", kv.Key, mdEscape(kv.Value))
-	}
+	writeTrackedMarkdown(&b, r.Tracked())
+	writeProvenance(&b, "##", r.Command, r.Started, r.Finished, fmt.Sprintf("%d round(s) per tool and profile", r.Runs), r.Machine, r.Tools)
 	b.WriteString("\nferry's `-w` line only prints the connection and retry counts it keeps anyway (no digest\n")
 	b.WriteString("is computed for it).\n")
 
@@ -416,80 +432,8 @@ func (r *Report) Markdown() string {
 	}
 
 	for _, p := range r.Profiles {
-		fmt.Fprintf(&b, "\n## Profile `%s`, origin %s\n\n", p.Name, p.Origin)
-		if p.Skipped != "" {
-			fmt.Fprintf(&b, "Skipped: %s.\n", p.Skipped)
-			continue
-		}
-		fmt.Fprintf(&b, "%s. Origin: %s. File: %s; time cap %v per run. TCP congestion control: %s.\n",
-			capitalize(p.Describe), mdEscape(p.Server), formatSize(p.Size), p.TimeCap, p.CC)
-		fmt.Fprintf(&b, "Load average (1, 5, 15 min) before: %s; after: %s.\n", p.LoadBefore, p.LoadAfter)
-		if p.Link != "" {
-			fmt.Fprintf(&b, "Link: %s; the TCP handshake from client to server measured %v.\n",
-				p.Link, p.RTT.Round(10*time.Microsecond))
-			if lt := p.LinkTotal; lt != nil {
-				fmt.Fprintf(&b, "Over the whole profile the link carried %d packets down (%.2f%% dropped at random) and %d up (%.2f%%);\n",
-					lt.Down.Packets, 100*lt.Down.LossRate(), lt.Up.Packets, 100*lt.Up.LossRate())
-				fmt.Fprintf(&b, "the forwarder wrote packets on average %.0f µs after their due time (%s).\n",
-					lt.LateMeanMicros, lateText(lt.Late))
-			}
-		}
-		wanCols := p.LinkRate > 0
-		b.WriteString("\n| tool | runs | median MiB/s | min–max MiB/s |")
-		if wanCols {
-			b.WriteString(" link use | link bytes / file bytes | down loss |")
-		}
-		b.WriteString(" median time (s) | median peak RSS (MiB) | max peak RSS (MiB) | median CPU (s) | tool's account |\n")
-		b.WriteString("| --- | ---: | ---: | ---: |")
-		if wanCols {
-			b.WriteString(" ---: | ---: | ---: |")
-		}
-		b.WriteString(" ---: | ---: | ---: | ---: | --- |\n")
-		for _, s := range p.stats() {
-			fmt.Fprintf(&b, "| %s | %s | %.2f | %.2f–%.2f |", s.Tool, s.runsText(), s.MiBps, s.MinMiBps, s.MaxMiBps)
-			if wanCols {
-				fmt.Fprintf(&b, " %s | %.3f | %.2f%% |", utilText(p, s), s.WireRatio, s.LossPct)
-			}
-			fmt.Fprintf(&b, " %.2f | %s | %s | %.2f | %s |\n", s.Wall.Seconds(), mib(s.RSS), mib(s.MaxRSS), s.CPU.Seconds(), s.Metrics)
-		}
-		b.WriteString("\n<details><summary>Every run</summary>\n\n| round | tool | time (s) | MiB/s | result | peak RSS (MiB) | CPU (s) |")
-		if wanCols {
-			b.WriteString(" packets down (lost) |")
-		}
-		b.WriteString(" tool's account |\n| ---: | --- | ---: | ---: | --- | ---: | ---: |")
-		if wanCols {
-			b.WriteString(" ---: |")
-		}
-		b.WriteString(" --- |\n")
-		for _, run := range p.Runs {
-			res := "sha-256 ok"
-			switch {
-			case run.Err != "":
-				res = "FAILED: " + mdEscape(run.Err)
-			case run.Capped:
-				res = fmt.Sprintf("capped, %s fetched", formatSize(run.Bytes))
-			}
-			fmt.Fprintf(&b, "| %d | %s | %.2f | %.2f | %s | %s | %.2f |", run.Round, run.Tool,
-				run.Wall.Seconds(), run.MiBps(), res, mib(run.MaxRSS), run.CPU.Seconds())
-			if wanCols {
-				if run.Link != nil {
-					fmt.Fprintf(&b, " %d (%d) |", run.Link.Down.Packets, run.Link.Down.Lost)
-				} else {
-					b.WriteString(" – |")
-				}
-			}
-			fmt.Fprintf(&b, " %s |\n", run.Metrics)
-		}
-		b.WriteString("\n</details>\n")
-		if len(p.Setup) > 0 {
-			b.WriteString("\n<details><summary>How the link was built</summary>\n\n```\n")
-			for _, s := range p.Setup {
-				b.WriteString(s + "\n")
-			}
-			b.WriteString("```\n\n</details>\n")
-		}
+		p.writeMarkdown(&b, "##")
 	}
-
 	b.WriteString("\n## How the WAN profiles work\n\n")
 	b.WriteString("`internal/peer/wan` builds three network namespaces: a server (10.77.1.1), a router and a\n")
 	b.WriteString("client (10.77.2.1), joined by veth pairs with TSO, GSO and GRO off, so that every\n")
@@ -550,4 +494,152 @@ func capitalize(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// writeText writes the profile's summary for the terminal.
+func (p ProfileResult) writeText(b *strings.Builder) {
+	fmt.Fprintf(b, "\nprofile %s", p.title())
+	if p.Skipped != "" {
+		fmt.Fprintf(b, ": skipped (%s)\n", p.Skipped)
+		return
+	}
+	fmt.Fprintf(b, ": %s file, cap %v per run", formatSize(p.Size), p.TimeCap)
+	if p.Link != "" {
+		fmt.Fprintf(b, "; %s; handshake %v; %s", p.Link, p.RTT.Round(10*time.Microsecond), p.CC)
+	}
+	b.WriteString("\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "tool\truns\tmedian MiB/s\tmin MiB/s\tmax MiB/s\tlink use\tmedian s\tpeak RSS MiB\tcpu s\t")
+	for _, s := range p.stats() {
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%.2f\t%s\t%.2f\t%s\t%.2f\t\n", s.Tool, s.runsText(),
+			s.MiBps, s.MinMiBps, s.MaxMiBps, utilText(p, s), s.Wall.Seconds(), mib(s.RSS), s.CPU.Seconds())
+	}
+	tw.Flush()
+	for _, run := range p.Runs {
+		if run.Err != "" {
+			fmt.Fprintf(b, "FAILED %s round %d: %s\n", run.Tool, run.Round, run.Err)
+		}
+	}
+}
+
+// writeMarkdown writes the profile's section of a report, its heading at
+// level h ("##").
+func (p ProfileResult) writeMarkdown(b *strings.Builder, h string) {
+	fmt.Fprintf(b, "\n%s Profile `%s`, %s %s\n\n", h, p.Name, p.serverRole(), p.Origin)
+	if p.Skipped != "" {
+		fmt.Fprintf(b, "Skipped: %s.\n", p.Skipped)
+		return
+	}
+	fmt.Fprintf(b, "%s. %s: %s. File: %s; time cap %v per run. TCP congestion control: %s.\n",
+		capitalize(p.Describe), capitalize(p.serverRole()), mdEscape(p.Server), formatSize(p.Size), p.TimeCap, p.CC)
+	fmt.Fprintf(b, "Load average (1, 5, 15 min) before: %s; after: %s.\n", p.LoadBefore, p.LoadAfter)
+	if p.Link != "" {
+		fmt.Fprintf(b, "Link: %s; the TCP handshake from client to server measured %v.\n",
+			p.Link, p.RTT.Round(10*time.Microsecond))
+		if lt := p.LinkTotal; lt != nil {
+			fmt.Fprintf(b, "Over the whole profile the link carried %d packets down (%.2f%% dropped at random) and %d up (%.2f%%);\n",
+				lt.Down.Packets, 100*lt.Down.LossRate(), lt.Up.Packets, 100*lt.Up.LossRate())
+			fmt.Fprintf(b, "the forwarder wrote packets on average %.0f µs after their due time (%s).\n",
+				lt.LateMeanMicros, lateText(lt.Late))
+		}
+	}
+	wanCols := p.LinkRate > 0
+	b.WriteString("\n| tool | runs | median MiB/s | min–max MiB/s |")
+	if wanCols {
+		fmt.Fprintf(b, " link use | link bytes / file bytes | %s loss |", p.dataDir())
+	}
+	b.WriteString(" median time (s) | median peak RSS (MiB) | max peak RSS (MiB) | median CPU (s) | tool's account |\n")
+	b.WriteString("| --- | ---: | ---: | ---: |")
+	if wanCols {
+		b.WriteString(" ---: | ---: | ---: |")
+	}
+	b.WriteString(" ---: | ---: | ---: | ---: | --- |\n")
+	for _, s := range p.stats() {
+		fmt.Fprintf(b, "| %s | %s | %.2f | %.2f–%.2f |", s.Tool, s.runsText(), s.MiBps, s.MinMiBps, s.MaxMiBps)
+		if wanCols {
+			fmt.Fprintf(b, " %s | %.3f | %.2f%% |", utilText(p, s), s.WireRatio, s.LossPct)
+		}
+		fmt.Fprintf(b, " %.2f | %s | %s | %.2f | %s |\n", s.Wall.Seconds(), mib(s.RSS), mib(s.MaxRSS), s.CPU.Seconds(), s.Metrics)
+	}
+	b.WriteString("\n<details><summary>Every run</summary>\n\n| round | tool | time (s) | MiB/s | result | peak RSS (MiB) | CPU (s) |")
+	if wanCols {
+		fmt.Fprintf(b, " packets %s (lost) |", p.dataDir())
+	}
+	b.WriteString(" tool's account |\n| ---: | --- | ---: | ---: | --- | ---: | ---: |")
+	if wanCols {
+		b.WriteString(" ---: |")
+	}
+	b.WriteString(" --- |\n")
+	for _, run := range p.Runs {
+		res := "sha-256 ok"
+		switch {
+		case run.Err != "":
+			res = "FAILED: " + mdEscape(run.Err)
+		case run.Capped:
+			res = fmt.Sprintf("capped, %s %s", formatSize(run.Bytes), p.moved())
+		}
+		fmt.Fprintf(b, "| %d | %s | %.2f | %.2f | %s | %s | %.2f |", run.Round, run.Tool,
+			run.Wall.Seconds(), run.MiBps(), res, mib(run.MaxRSS), run.CPU.Seconds())
+		if wanCols {
+			if run.Link != nil {
+				d := p.data(*run.Link)
+				fmt.Fprintf(b, " %d (%d) |", d.Packets, d.Lost)
+			} else {
+				b.WriteString(" – |")
+			}
+		}
+		fmt.Fprintf(b, " %s |\n", run.Metrics)
+	}
+	b.WriteString("\n</details>\n")
+	if len(p.Setup) > 0 {
+		b.WriteString("\n<details><summary>How the link was built</summary>\n\n```\n")
+		for _, s := range p.Setup {
+			b.WriteString(s + "\n")
+		}
+		b.WriteString("```\n\n</details>\n")
+	}
+}
+
+// writeProvenance writes how a run was made: its command, when, how many
+// rounds (rounds), and the machine and tools, under headings at level h.
+func writeProvenance(b *strings.Builder, h, command string, started, finished time.Time, rounds string, machine, tools []KV) {
+	fmt.Fprintf(b, "\nProduced by:\n\n```\n%s\n```\n\n", command)
+	fmt.Fprintf(b, "on %s (%s in all), %s.\n\n",
+		started.Format("2006-01-02 15:04 UTC"), finished.Sub(started).Round(time.Second), rounds)
+	fmt.Fprintf(b, "%s Machine\n\n| | |\n| --- | --- |\n", h)
+	for _, kv := range machine {
+		fmt.Fprintf(b, "| %s | %s |\n", kv.Key, mdEscape(kv.Value))
+	}
+	fmt.Fprintf(b, "\n%s Tools\n\n| tool | command |\n| --- | --- |\n", h)
+	for _, kv := range tools {
+		fmt.Fprintf(b, "| %s | `%s` |\n", kv.Key, mdEscape(kv.Value))
+	}
+}
+
+func writeTrackedText(b *strings.Builder, tracked []Tracked) {
+	for _, t := range tracked {
+		v := "–"
+		if t.OK {
+			v = t.Format(t.Value)
+		}
+		target := ""
+		if t.Target > 0 {
+			target = "target " + t.Bound() + ": "
+		}
+		fmt.Fprintf(b, "  %-26s %-40s %8s  %s%s\n", t.where(), t.Name(), v, target, t.Status())
+	}
+}
+
+func writeTrackedMarkdown(b *strings.Builder, tracked []Tracked) {
+	b.WriteString("| profile | figure | value | target | |\n| --- | --- | ---: | ---: | --- |\n")
+	for _, t := range tracked {
+		v, target := "–", "–"
+		if t.OK {
+			v = t.Format(t.Value)
+		}
+		if t.Target > 0 {
+			target = t.Bound()
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", t.whereMarkdown(), t.Name(), v, target, t.Status())
+	}
 }

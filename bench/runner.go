@@ -26,8 +26,9 @@ type Run struct {
 	CPU      time.Duration // user + system of the client
 	MaxRSS   int64         // bytes
 	ExitCode int
-	// Bytes is what the run fetched: the whole file when it completed,
-	// else the bytes it had written when it was stopped.
+	// Bytes is what the run moved: the whole file when it completed,
+	// else the bytes it had written (a download) or the server had
+	// stored (an upload) when it was stopped.
 	Bytes int64
 	// Capped says the run hit the profile's time cap and was killed; its
 	// throughput is Bytes / Wall and its result is not verified.
@@ -57,7 +58,10 @@ func (r Run) MiBps() float64 {
 type ProfileResult struct {
 	Name     string
 	Describe string
-	Origin   string // nginx or ferry-serve
+	Origin   string // nginx or ferry-serve; for uploads ferry-serve or tusd
+	// Upload says the tools sent the file to the server rather than
+	// fetched it.
+	Upload   bool
 	Server   string // its version
 	URL      string
 	Size     int64
@@ -177,18 +181,14 @@ func measure(ctx context.Context, env *Env, t Tool, url, dir string, file testFi
 	out := filepath.Join(dir, file.name)
 
 	c := runClient(ctx, env, t.Argv(url, out), dir, timeCap)
-	r.Wall, r.CPU, r.MaxRSS, r.ExitCode, r.Link = c.Wall, c.CPU, c.MaxRSS, c.ExitCode, c.Link
-	if t.Metrics != nil {
-		r.Metrics = t.Metrics(c.Stdout)
-	}
+	r = newRun(t, c)
 	if c.Capped {
-		r.Capped = true
 		for _, f := range t.Partial(out) {
 			r.Bytes = max(r.Bytes, dataBytes(f))
 		}
 		return r
 	}
-	if r.Err = c.Err; r.Err != "" {
+	if r.Err != "" {
 		return r
 	}
 
@@ -211,6 +211,16 @@ func measure(ctx context.Context, env *Env, t Tool, url, dir string, file testFi
 		return r
 	}
 	r.Bytes = file.size
+	return r
+}
+
+// newRun is the run of tool t that c was: its costs, how it ended, and
+// the tool's own account.
+func newRun(t Tool, c clientRun) Run {
+	r := Run{Tool: t.Name, Wall: c.Wall, CPU: c.CPU, MaxRSS: c.MaxRSS, ExitCode: c.ExitCode, Link: c.Link, Capped: c.Capped, Err: c.Err}
+	if t.Metrics != nil {
+		r.Metrics = t.Metrics(c.Stdout)
+	}
 	return r
 }
 

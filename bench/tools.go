@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -152,19 +153,15 @@ func defaultToolList() []string {
 	return out
 }
 
-func toolNames() []string {
-	var names []string
-	for n := range toolSpecs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func toolNames() []string { return slices.Sorted(maps.Keys(toolSpecs)) }
 
-func lookupTool(name, ferryBin string) (Tool, error) {
-	spec, ok := toolSpecs[name]
+func lookupTool(name, ferryBin string) (Tool, error) { return lookupToolIn(toolSpecs, name, ferryBin) }
+
+// lookupToolIn is lookupTool in another table (the upload tools').
+func lookupToolIn(specs map[string]toolSpec, name, ferryBin string) (Tool, error) {
+	spec, ok := specs[name]
 	if !ok {
-		return Tool{}, fmt.Errorf("unknown tool %q (have: %s)", name, strings.Join(toolNames(), ", "))
+		return Tool{}, fmt.Errorf("unknown tool %q (have: %s)", name, strings.Join(slices.Sorted(maps.Keys(specs)), ", "))
 	}
 	bin := ferryBin
 	if spec.bin != "" {
@@ -197,16 +194,16 @@ func lookupTool(name, ferryBin string) (Tool, error) {
 	return t, nil
 }
 
-// baselineTools are the ferry tools among chosen run with another ferry
+// baselineTools are the ferry tools among chosen (of specs) run with another ferry
 // binary, bin (an earlier build), named NAME@base, so that a build is
 // measured against the one before it in one sitting.
-func baselineTools(chosen []Tool, bin string) []Tool {
+func baselineTools(specs map[string]toolSpec, chosen []Tool, bin string) []Tool {
 	var out []Tool
 	for _, t := range chosen {
-		if toolSpecs[t.Spec].bin != "" {
+		if specs[t.Spec].bin != "" {
 			continue // not ferry
 		}
-		b, err := lookupTool(t.Spec, bin)
+		b, err := lookupToolIn(specs, t.Spec, bin)
 		if err != nil {
 			continue
 		}
