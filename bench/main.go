@@ -18,6 +18,12 @@
 // The WAN profiles need root: they build network namespaces, a router
 // with tc tbf and a delay/loss forwarder (see internal/peer/wan).
 //
+//	go run ./bench put [-profiles loopback,wan50,wan50-loss1] [-servers ferry-serve,tusd] [-tools ...] [-runs 3]
+//
+// measures uploads the same way: ferry put (its default, -x 1, -x 4),
+// tus-js-client (serial and with parallelUploads 4) and curl speaking tus
+// (a POST and one PATCH) into ferry serve and tusd (see putbench.go).
+//
 //	go run ./bench hls [-runs 3] [-timecap 4m]
 //
 // measures the download of a 300-segment HLS stream on wan50 with ferry
@@ -64,6 +70,7 @@ type mode struct {
 
 var modes = []mode{
 	{"get", "downloads: ferry get vs curl, wget2, aria2c over loopback, emulated WAN links, a capped origin", getFlags},
+	{"put", "uploads: ferry put vs tus-js-client and curl into ferry serve and tusd, over loopback and emulated WAN links", putFlags},
 	{"hls", "HLS: ferry hls vs yt-dlp and ffmpeg, 300-segment VODs over the 50 ms link", hlsFlags},
 	{"daemon", "the background daemon with many queued tasks: RSS, recovery after kill -9", daemonFlags},
 	{"stream", "live streams on loopback: producer-to-processor latency", streamFlags},

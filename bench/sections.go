@@ -7,7 +7,7 @@ import (
 )
 
 // A docSection is a part of docs/BENCHMARKS.md that a mode of its own
-// writes (stream, hls, daemon) between a start and an end marker line.
+// writes (stream, put, hls, daemon) between a start and an end marker line.
 // Every other run carries it over as it is.
 type docSection struct{ Start, End string }
 
@@ -18,7 +18,7 @@ var (
 
 // keptSections are the sections a full run carries over, in the order they
 // follow its report.
-var keptSections = []docSection{streamDocSection, hlsDocSection, daemonDocSection}
+var keptSections = []docSection{streamDocSection, putDocSection, hlsDocSection, daemonDocSection}
 
 // find locates the section in doc: the bytes from its start line through
 // its end line (and that line's newline). The markers count only as whole
