@@ -1,10 +1,10 @@
-// Package dialect is the client side of ferry's one resumable-upload
-// protocol layer: the header fields of tus 1.0 and of the IETF
-// resumable-upload draft's interop versions, for the file upload engine
-// and for live streams alike (server/resumable speaks the same dialects
-// as a server). A Dialect heads a creation, an append and an offset
-// request, and reads the server's offset answers; what to send and when
-// stays with the engine.
+// Package dialect is ferry's one resumable-upload protocol layer: the
+// header fields of tus 1.0 and of the IETF resumable-upload draft's
+// interop versions, for both sides. A client (the file upload engine and
+// live streams alike) heads a creation, an append and an offset request
+// with a Dialect and reads the server's offset answers; a server
+// (server/resumable, server/stream) detects a request's Dialect and reads
+// and answers its fields. What to send and when stays with the engine.
 package dialect
 
 import (
@@ -34,12 +34,6 @@ var (
 // IETF reports whether d is a version of the IETF draft.
 func (d Dialect) IETF() bool { return d.Interop != 0 }
 
-// Media types of appended content.
-const (
-	tusChunk      = "application/offset+octet-stream"
-	partialUpload = "application/partial-upload"
-)
-
 // Header is what every request of the dialect carries: the protocol's
 // version.
 func (d Dialect) Header() http.Header {
@@ -55,7 +49,7 @@ func (d Dialect) Header() http.Header {
 func (d Dialect) Create(length int64, complete bool) http.Header {
 	h := d.Header()
 	if d.IETF() {
-		h.Set("Upload-Complete", sfv.FormatBoolean(complete))
+		d.SetComplete(h, complete)
 		if length >= 0 {
 			h.Set("Upload-Length", strconv.FormatInt(length, 10))
 		}
@@ -75,10 +69,10 @@ func (d Dialect) Append(off int64, last bool) http.Header {
 	h := d.Header()
 	h.Set("Upload-Offset", strconv.FormatInt(off, 10))
 	if d.IETF() {
-		h.Set("Content-Type", partialUpload)
-		h.Set("Upload-Complete", sfv.FormatBoolean(last))
+		h.Set("Content-Type", PartialUpload)
+		d.SetComplete(h, last)
 	} else {
-		h.Set("Content-Type", tusChunk)
+		h.Set("Content-Type", TusChunk)
 	}
 	return h
 }
@@ -96,7 +90,8 @@ func (d Dialect) Offset(h http.Header) (off int64, complete bool, err error) {
 		return 0, false, fmt.Errorf("invalid Upload-Offset %q", v)
 	}
 	if d.IETF() {
-		complete, _ = sfv.ParseBoolean(h.Get("Upload-Complete"))
+		b, err := sfv.ParseBoolean(h.Get(d.completeField()))
+		complete = err == nil && b != (d.Interop == Interop3)
 	}
 	return off, complete, nil
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/ferryhq/ferry/internal/dialect"
 	"github.com/ferryhq/ferry/internal/sfv"
 )
 
@@ -72,7 +73,7 @@ func (v *verifier) reader(src io.Reader) io.Reader { return io.TeeReader(src, v)
 // outside the list, is an error.
 func chunkVerifier(r *http.Request) (*verifier, *Error) {
 	v := &verifier{}
-	if field := field(r, "Upload-Checksum"); field != "" {
+	if field := dialect.Field(r, "Upload-Checksum"); field != "" {
 		alg, enc, ok := strings.Cut(strings.TrimSpace(field), " ")
 		if !ok {
 			return nil, ErrInvalidChecksum.with("Upload-Checksum %q: want \"<algorithm> <base64>\"", field)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferryhq/ferry/internal/dialect"
 	"github.com/ferryhq/ferry/internal/sfv"
 	"github.com/ferryhq/ferry/server/store"
 	"github.com/ferryhq/ferry/server/store/memstore"
@@ -38,22 +39,22 @@ func FuzzTusHeaders(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, offset, length, deferLength, checksum string) {
 		for _, v := range []string{offset, length, deferLength} {
-			n, ok := parseDecimal(v)
+			n, ok := dialect.ParseDecimal(v)
 			if !ok {
 				continue
 			}
 			want, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n != want || n < 0 || strings.TrimLeft(v, "0123456789") != "" {
-				t.Fatalf("parseDecimal(%q) = %d, accepted; want only digits", v, n)
+				t.Fatalf("dialect.ParseDecimal(%q) = %d, accepted; want only digits", v, n)
 			}
 		}
 		r := request("PATCH", "Tus-Resumable", "1.0.0", "Upload-Offset", offset, "Upload-Length", length,
 			"Upload-Defer-Length", deferLength, "Upload-Checksum", checksum)
 		d, e := detect(r)
-		if e != nil || d.draft() {
+		if e != nil || d.IETF() {
 			t.Fatalf("detect of a tus request = %v, %v", d, e)
 		}
-		if n, ok := d.offset(r); ok && (n < 0 || field(r, "Upload-Offset") != offset) {
+		if n, ok := d.RequestOffset(r); ok && (n < 0 || dialect.Field(r, "Upload-Offset") != offset) {
 			t.Fatalf("offset %q = %d", offset, n)
 		}
 		v, e := chunkVerifier(r)
@@ -90,31 +91,31 @@ func FuzzDraftHeaders(f *testing.F) {
 			"Upload-Incomplete", complete, "Upload-Offset", offset, "Upload-Length", length, "Content-Type", contentType)
 		d, e := detect(r)
 		if e != nil {
-			if n, err := strconv.Atoi(strings.TrimSpace(version)); err == nil && n >= interop3 && n <= LatestInterop {
+			if n, err := strconv.Atoi(strings.TrimSpace(version)); err == nil && n >= dialect.Interop3 && n <= LatestInterop {
 				t.Fatalf("interop version %q refused", version)
 			}
 			return
 		}
-		if !d.draft() {
-			if complete != "" || version != "" || mediaType(contentType) == partialUploadTyp {
+		if !d.IETF() {
+			if complete != "" || version != "" || dialect.MediaType(contentType) == dialect.PartialUpload {
 				t.Fatalf("a request with draft fields was taken for tus: %v", r.Header)
 			}
 			return
 		}
-		if n, ok := d.offset(r); ok && (n < 0 || n > sfv.MaxInteger) {
+		if n, ok := d.RequestOffset(r); ok && (n < 0 || n > sfv.MaxInteger) {
 			t.Fatalf("Upload-Offset %q = %d", offset, n)
 		}
-		if n, ok := d.uploadLength(r); ok && (n < 0 || n > sfv.MaxInteger) {
+		if n, ok := dialect.RequestLength(r); ok && (n < 0 || n > sfv.MaxInteger) {
 			t.Fatalf("Upload-Length %q = %d", length, n)
 		}
-		c, ok := d.requestComplete(r)
+		c, ok := d.RequestComplete(r)
 		if !ok && complete == "" {
 			t.Fatal("an absent completeness field was refused")
 		}
 		if ok && complete != "" {
 			b, err := sfv.ParseBoolean(complete)
-			if err != nil || (d.version == interop3) == (b == c) {
-				t.Fatalf("interop %d: completeness %q read as %v", d.version, complete, c)
+			if err != nil || (d.Interop == dialect.Interop3) == (b == c) {
+				t.Fatalf("interop %d: completeness %q read as %v", d.Interop, complete, c)
 			}
 		}
 	})

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/dialect"
 	"github.com/ferryhq/ferry/internal/sfv"
 	"github.com/ferryhq/ferry/server/store"
 )
@@ -361,7 +362,7 @@ const (
 // dialect, and the tus version check (412 with Tus-Version when the
 // client's Tus-Resumable is not 1.0.0; GET, OPTIONS and a HEAD without the
 // header are exempt). It reports false when it has answered already.
-func (h *Handler) start(w http.ResponseWriter, r *http.Request) (dialect, bool) {
+func (h *Handler) start(w http.ResponseWriter, r *http.Request) (dialect.Dialect, bool) {
 	hd := w.Header()
 	hd.Set("X-Content-Type-Options", "nosniff")
 	if origin := r.Header.Get("Origin"); origin != "" {
@@ -381,12 +382,12 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) (dialect, bool) 
 		writeProblem(w, r, e)
 		return d, false
 	}
-	if d.draft() {
-		hd.Set("Upload-Draft-Interop-Version", strconv.Itoa(d.version))
+	if d.IETF() {
+		hd.Set("Upload-Draft-Interop-Version", strconv.Itoa(d.Interop))
 		return d, true
 	}
 	hd.Set("Tus-Resumable", TusVersion)
-	v := field(r, "Tus-Resumable")
+	v := dialect.Field(r, "Tus-Resumable")
 	switch r.Method {
 	case http.MethodGet, http.MethodOptions:
 		return d, true
@@ -460,8 +461,8 @@ func (h *Handler) setExpires(hd http.Header, info store.Info) {
 }
 
 // setLimits sets the draft's Upload-Limit, when anything limits the upload.
-func (h *Handler) setLimits(hd http.Header, d dialect, info *store.Info) {
-	if l := d.limits(h.maxSize, h.expiry, info, h.now()); l != "" {
+func (h *Handler) setLimits(hd http.Header, d dialect.Dialect, info *store.Info) {
+	if l := limits(d, h.maxSize, h.expiry, info, h.now()); l != "" {
 		hd.Set("Upload-Limit", l)
 	}
 }
@@ -483,9 +484,9 @@ func (h *Handler) Options(w http.ResponseWriter, r *http.Request) {
 	if h.maxSize > 0 {
 		hd.Set("Tus-Max-Size", strconv.FormatInt(h.maxSize, 10))
 	}
-	hd.Set("Accept-Patch", partialUploadTyp+", "+tusChunkType)
-	if !d.draft() {
-		d = dialect{LatestInterop}
+	hd.Set("Accept-Patch", dialect.PartialUpload+", "+dialect.TusChunk)
+	if !d.IETF() {
+		d = dialect.Dialect{Interop: dialect.Latest}
 	}
 	h.setLimits(hd, d, nil)
 	if r.URL.Path == h.basePath || r.URL.Path+"/" == h.basePath {
@@ -523,7 +524,7 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, e)
 		return
 	}
-	metaField := field(r, "Upload-Metadata")
+	metaField := dialect.Field(r, "Upload-Metadata")
 	if len(metaField) > MaxMetadataBytes {
 		writeProblem(w, r, ErrInvalidMetadata.with("%d bytes; at most %d", len(metaField), MaxMetadataBytes))
 		return
@@ -544,10 +545,10 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var hasBody, complete bool
-	if d.draft() {
+	if d.IETF() {
 		hasBody = r.ContentLength != 0
 		var ok bool
-		if complete, ok = d.requestComplete(r); !ok {
+		if complete, ok = d.RequestComplete(r); !ok {
 			writeProblem(w, r, ErrInvalidComplete.with("%q", r.Header.Values("Upload-Complete")))
 			return
 		}
@@ -556,14 +557,14 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		hasBody = mediaType(r.Header.Get("Content-Type")) == tusChunkType
+		hasBody = dialect.MediaType(r.Header.Get("Content-Type")) == dialect.TusChunk
 		if e := h.tusCreationInfo(r, spec.final, &info); e != nil {
 			writeProblem(w, r, e)
 			return
 		}
 	}
 	if !spec.final && !info.SizeIsDeferred && hasBody && r.ContentLength > info.Size {
-		if d.draft() {
+		if d.IETF() {
 			writeProblem(w, r, ErrInconsistentLength.with("%d bytes of content for an upload of %d", r.ContentLength, info.Size))
 		} else {
 			writeProblem(w, r, ErrSizeExceeded.with("%d bytes of content for an upload of %d", r.ContentLength, info.Size))
@@ -587,7 +588,7 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 	if info.Name == "" && meta["filename"] != "" {
 		info.Name = SanitizeFileName(meta["filename"])
 	}
-	if info.Name == "" && !d.draft() {
+	if info.Name == "" && !d.IETF() {
 		name, e := dispositionName(r)
 		if e != nil {
 			writeProblem(w, r, e)
@@ -623,8 +624,8 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set("Location", h.url(r, info.ID))
 	h.log.Info("upload created", "id", info.ID, "size", info.Size, "deferred", info.SizeIsDeferred,
-		"partial", info.IsPartial, "final", info.IsFinal, "name", info.Name, "draft", d.version)
-	if d.draft() {
+		"partial", info.IsPartial, "final", info.IsFinal, "name", info.Name, "draft", d.Interop)
+	if d.IETF() {
 		h.setLimits(hd, d, &info)
 		// The draft's feature detection: the client learns where to
 		// resume before it sends a byte (RFC 9110 §15.2 interim response).
@@ -655,7 +656,7 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if d.draft() && complete && !info.Finished() {
+	if d.IETF() && complete && !info.Finished() {
 		if info, err = h.completeNow(r.Context(), up, info); err != nil {
 			h.failAfterWrite(w, r, d, info, err)
 			return
@@ -671,11 +672,11 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 }
 
 // created sends 201 for a new upload.
-func (h *Handler) created(w http.ResponseWriter, r *http.Request, d dialect, info store.Info, wrote bool) {
+func (h *Handler) created(w http.ResponseWriter, r *http.Request, d dialect.Dialect, info store.Info, wrote bool) {
 	hd := w.Header()
-	if d.draft() {
+	if d.IETF() {
 		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
-		d.setComplete(hd, info.Finished())
+		d.SetComplete(hd, info.Finished())
 		h.setLimits(hd, d, &info)
 	} else {
 		if wrote {
@@ -687,8 +688,8 @@ func (h *Handler) created(w http.ResponseWriter, r *http.Request, d dialect, inf
 }
 
 // creationError answers a failed creation; a draft 413 names the limits.
-func (h *Handler) creationError(w http.ResponseWriter, r *http.Request, d dialect, e *Error) {
-	if d.draft() && e.Status == http.StatusRequestEntityTooLarge {
+func (h *Handler) creationError(w http.ResponseWriter, r *http.Request, d dialect.Dialect, e *Error) {
+	if d.IETF() && e.Status == http.StatusRequestEntityTooLarge {
 		h.setLimits(w.Header(), d, nil)
 	}
 	writeProblem(w, r, e)
@@ -699,7 +700,7 @@ func (h *Handler) tusCreationInfo(r *http.Request, final bool, info *store.Info)
 	if final {
 		return nil // the partials give the length
 	}
-	length, deferLength := field(r, "Upload-Length"), field(r, "Upload-Defer-Length")
+	length, deferLength := dialect.Field(r, "Upload-Length"), dialect.Field(r, "Upload-Defer-Length")
 	switch {
 	case length != "" && deferLength != "":
 		return ErrAmbiguousLength.with("Upload-Length %q, Upload-Defer-Length %q", length, deferLength)
@@ -712,7 +713,7 @@ func (h *Handler) tusCreationInfo(r *http.Request, final bool, info *store.Info)
 		}
 		info.SizeIsDeferred = true
 	default:
-		n, ok := parseDecimal(length)
+		n, ok := dialect.ParseDecimal(length)
 		if !ok {
 			return ErrInvalidLength.with("Upload-Length %q", length)
 		}
@@ -727,9 +728,9 @@ func (h *Handler) tusCreationInfo(r *http.Request, final bool, info *store.Info)
 // draftCreationInfo reads the draft's creation fields into info: the
 // length from Upload-Length and from Content-Length with Upload-Complete:
 // ?1, which must agree; the name from Content-Disposition; the media type.
-func (h *Handler) draftCreationInfo(r *http.Request, d dialect, complete, final bool, info *store.Info) *Error {
+func (h *Handler) draftCreationInfo(r *http.Request, d dialect.Dialect, complete, final bool, info *store.Info) *Error {
 	length := int64(-1)
-	if n, ok := d.uploadLength(r); ok {
+	if n, ok := dialect.RequestLength(r); ok {
 		length = n
 	}
 	if complete && r.ContentLength >= 0 {
@@ -757,7 +758,7 @@ func (h *Handler) draftCreationInfo(r *http.Request, d dialect, complete, final 
 		return e
 	}
 	info.Name = name
-	if ct := mediaType(r.Header.Get("Content-Type")); ct != partialUploadTyp && ct != tusChunkType {
+	if ct := dialect.MediaType(r.Header.Get("Content-Type")); ct != dialect.PartialUpload && ct != dialect.TusChunk {
 		info.ContentType = validMediaType(r.Header.Get("Content-Type"))
 	}
 	return nil
@@ -842,9 +843,9 @@ func (h *Handler) HeadFile(w http.ResponseWriter, r *http.Request) {
 	}
 	hd := w.Header()
 	hd.Set("Cache-Control", "no-store")
-	if d.draft() {
+	if d.IETF() {
 		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
-		d.setComplete(hd, info.Finished())
+		d.SetComplete(hd, info.Finished())
 		if !info.SizeIsDeferred {
 			hd.Set("Upload-Length", strconv.FormatInt(info.Size, 10))
 		}
@@ -897,21 +898,21 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ct := mediaType(r.Header.Get("Content-Type"))
+	ct := dialect.MediaType(r.Header.Get("Content-Type"))
 	switch {
-	case !d.draft() && ct != tusChunkType:
-		writeProblem(w, r, ErrContentType.with("tus PATCH needs %s, not %q", tusChunkType, ct))
+	case !d.IETF() && ct != dialect.TusChunk:
+		writeProblem(w, r, ErrContentType.with("tus PATCH needs %s, not %q", dialect.TusChunk, ct))
 		return
-	case d.version >= interop6 && ct != partialUploadTyp:
-		writeProblem(w, r, ErrContentType.with("append needs %s, not %q", partialUploadTyp, ct))
+	case d.Interop >= dialect.Interop6 && ct != dialect.PartialUpload:
+		writeProblem(w, r, ErrContentType.with("append needs %s, not %q", dialect.PartialUpload, ct))
 		return
 	}
-	offset, ok := d.offset(r)
+	offset, ok := d.RequestOffset(r)
 	if !ok {
-		writeProblem(w, r, ErrInvalidOffset.with("%q", field(r, "Upload-Offset")))
+		writeProblem(w, r, ErrInvalidOffset.with("%q", dialect.Field(r, "Upload-Offset")))
 		return
 	}
-	complete, ok := d.requestComplete(r)
+	complete, ok := d.RequestComplete(r)
 	if !ok {
 		writeProblem(w, r, ErrInvalidComplete.with("%q", r.Header.Values("Upload-Complete")))
 		return
@@ -921,8 +922,8 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	declared := int64(-1)
-	if d.draft() {
-		if n, ok := d.uploadLength(r); ok {
+	if d.IETF() {
+		if n, ok := dialect.RequestLength(r); ok {
 			declared = n
 		}
 		if complete && r.ContentLength >= 0 {
@@ -933,8 +934,8 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 				declared = n
 			}
 		}
-	} else if v := field(r, "Upload-Length"); v != "" {
-		n, ok := parseDecimal(v)
+	} else if v := dialect.Field(r, "Upload-Length"); v != "" {
+		n, ok := dialect.ParseDecimal(v)
 		if !ok {
 			writeProblem(w, r, ErrInvalidLength.with("Upload-Length %q", v))
 			return
@@ -966,8 +967,8 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
-		if d.draft() {
-			d.setComplete(hd, true)
+		if d.IETF() {
+			d.SetComplete(hd, true)
 			writeProblem(w, r, ErrCompleted.with("upload %s is complete at %d bytes", info.ID, info.Size))
 		} else {
 			writeProblem(w, r, ErrSizeExceeded.with("the upload is complete at %d bytes", info.Size))
@@ -1030,7 +1031,7 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 		h.failAfterWrite(w, r, d, info, err)
 		return
 	}
-	if d.draft() && complete && !info.Finished() && !endedEarly {
+	if d.IETF() && complete && !info.Finished() && !endedEarly {
 		if info, err = h.completeNow(c.ctx, up, info); err != nil {
 			h.failAfterWrite(w, r, d, info, err)
 			return
@@ -1046,12 +1047,12 @@ func (h *Handler) PatchFile(w http.ResponseWriter, r *http.Request) {
 }
 
 // appended sends 204 for a successful append.
-func (h *Handler) appended(w http.ResponseWriter, d dialect, info store.Info) {
+func (h *Handler) appended(w http.ResponseWriter, d dialect.Dialect, info store.Info) {
 	hd := w.Header()
 	hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
-	if d.draft() {
-		d.setComplete(hd, info.Finished())
-		if d.version == interop6 {
+	if d.IETF() {
+		d.SetComplete(hd, info.Finished())
+		if d.Interop == dialect.Interop6 {
 			h.setLimits(hd, d, &info)
 		}
 	} else {
@@ -1061,11 +1062,11 @@ func (h *Handler) appended(w http.ResponseWriter, d dialect, info store.Info) {
 }
 
 // mismatch answers an append at the wrong offset: 409 with the right one.
-func (h *Handler) mismatch(w http.ResponseWriter, r *http.Request, d dialect, info store.Info, provided int64) {
+func (h *Handler) mismatch(w http.ResponseWriter, r *http.Request, d dialect.Dialect, info store.Info, provided int64) {
 	hd := w.Header()
 	hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
-	if d.draft() {
-		d.setComplete(hd, info.Finished())
+	if d.IETF() {
+		d.SetComplete(hd, info.Finished())
 	}
 	writeProblem(w, r, ErrMismatchOffset.
 		with("Upload-Offset %d, the upload is at %d", provided, info.Offset).
@@ -1075,11 +1076,11 @@ func (h *Handler) mismatch(w http.ResponseWriter, r *http.Request, d dialect, in
 
 // failAfterWrite answers an append that failed part way, with the offset
 // the upload durably reached.
-func (h *Handler) failAfterWrite(w http.ResponseWriter, r *http.Request, d dialect, info store.Info, err error) {
+func (h *Handler) failAfterWrite(w http.ResponseWriter, r *http.Request, d dialect.Dialect, info store.Info, err error) {
 	hd := w.Header()
 	hd.Set("Upload-Offset", strconv.FormatInt(info.Offset, 10))
-	if d.draft() {
-		d.setComplete(hd, info.Finished())
+	if d.IETF() {
+		d.SetComplete(hd, info.Finished())
 		if e, _ := toError(err); e.Status == http.StatusRequestEntityTooLarge {
 			h.setLimits(hd, d, &info)
 		}
@@ -1105,7 +1106,7 @@ func (h *Handler) completeNow(ctx context.Context, up store.Upload, info store.I
 
 // appendContent appends r's content at info.Offset under claim c and
 // returns the upload's new state, also when it fails.
-func (h *Handler) appendContent(w http.ResponseWriter, r *http.Request, d dialect, c *claim, up store.Upload, info store.Info) (store.Info, error) {
+func (h *Handler) appendContent(w http.ResponseWriter, r *http.Request, d dialect.Dialect, c *claim, up store.Upload, info store.Info) (store.Info, error) {
 	v, e := chunkVerifier(r)
 	if e != nil {
 		return info, e
@@ -1150,8 +1151,8 @@ var errEndedEarly = errors.New("resumable: the content ended early")
 // durable when WriteChunk returns. Draft clients from interop 5 on get a
 // 104 interim response with the durable offset after each piece but the
 // last.
-func (h *Handler) writeSegments(ctx context.Context, w http.ResponseWriter, r *http.Request, d dialect, up store.Upload, offset int64, src io.Reader) (int64, error) {
-	progress := d.version >= interop5 && r.ProtoAtLeast(1, 1)
+func (h *Handler) writeSegments(ctx context.Context, w http.ResponseWriter, r *http.Request, d dialect.Dialect, up store.Upload, offset int64, src io.Reader) (int64, error) {
+	progress := d.Interop >= dialect.Interop5 && r.ProtoAtLeast(1, 1)
 	var total int64
 	for sent := 0; ; {
 		n, err := up.WriteChunk(ctx, offset+total, io.LimitReader(src, h.segment))
