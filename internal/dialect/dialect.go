@@ -90,7 +90,7 @@ func (d Dialect) Offset(h http.Header) (off int64, complete bool, err error) {
 		return 0, false, fmt.Errorf("invalid Upload-Offset %q", v)
 	}
 	if d.IETF() {
-		b, err := sfv.ParseBoolean(h.Get(d.completeField()))
+		b, err := sfv.ParseBoolean(h.Get(d.CompleteField()))
 		complete = err == nil && b != (d.Interop == Interop3)
 	}
 	return off, complete, nil

@@ -56,9 +56,9 @@ func Detect(r *http.Request) (d Dialect, ok bool) {
 	return Tus, true
 }
 
-// completeField names the field that says whether an upload is complete:
+// CompleteField names the field that says whether an upload is complete:
 // Upload-Complete, or in interop 3 its inverse, Upload-Incomplete.
-func (d Dialect) completeField() string {
+func (d Dialect) CompleteField() string {
 	if d.Interop == Interop3 {
 		return "Upload-Incomplete"
 	}
@@ -71,12 +71,12 @@ func (d Dialect) SetComplete(h http.Header, complete bool) {
 	if d.Interop == Interop3 {
 		complete = !complete
 	}
-	h.Set(d.completeField(), sfv.FormatBoolean(complete))
+	h.Set(d.CompleteField(), sfv.FormatBoolean(complete))
 }
 
 // HasComplete reports whether r carries the field that says whether it
 // completes the upload.
-func (d Dialect) HasComplete(r *http.Request) bool { return Field(r, d.completeField()) != "" }
+func (d Dialect) HasComplete(r *http.Request) bool { return Field(r, d.CompleteField()) != "" }
 
 // RequestComplete reads whether the client says this request completes
 // the upload. An absent field leaves the upload incomplete. A field that
@@ -84,7 +84,7 @@ func (d Dialect) HasComplete(r *http.Request) bool { return Field(r, d.completeF
 // append without the field it requires: ok is false, and the request is
 // refused rather than read as incomplete.
 func (d Dialect) RequestComplete(r *http.Request) (complete, ok bool) {
-	v := Field(r, d.completeField())
+	v := Field(r, d.CompleteField())
 	if v == "" {
 		return false, true
 	}

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/internal/atomicfile"
+	"github.com/ferryhq/ferry/internal/dialect"
 	"github.com/ferryhq/ferry/internal/problem"
-	"github.com/ferryhq/ferry/internal/sfv"
 	"github.com/ferryhq/ferry/server/internal/clientaddr"
 	"github.com/ferryhq/ferry/server/internal/setting"
 	"github.com/ferryhq/ferry/server/internal/usercontent"
@@ -37,10 +37,6 @@ const (
 // RepliesAfterHeader names the last reply a client received; the response
 // to its request starts after it.
 const RepliesAfterHeader = "Ferry-Replies-After"
-
-// interopVersion is the draft interop version the stream endpoint speaks
-// when the client names none.
-const interopVersion = 8
 
 // Config configures a Handler. Dir is required. Every limit follows one
 // rule: 0 means its default, a negative value turns it off.
@@ -260,17 +256,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// create starts a stream: resumable when the request carries Upload-Complete.
+// create starts a stream: resumable when the request says whether it
+// completes the upload (Upload-Complete).
 func (h *Handler) create(w http.ResponseWriter, r *http.Request, name string) {
-	resumable := r.Header.Get("Upload-Complete") != ""
+	d, ok := draft(w, r)
+	if !ok {
+		return
+	}
+	resumable := d.HasComplete(r)
 	complete := true
 	if resumable {
-		c, err := sfv.ParseBoolean(r.Header.Get("Upload-Complete"))
-		if err != nil {
+		if complete, ok = d.RequestComplete(r); !ok {
 			refuse(w, r, http.StatusBadRequest, "Upload-Complete is not a structured boolean")
 			return
 		}
-		complete = c
 	}
 	final := filepath.Join(h.cfg.Dir, name)
 	h.mu.Lock()
@@ -320,26 +319,39 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, name string) {
 	l.acquire(nil)
 	if resumable {
 		w.Header().Set("Location", l.url)
-		w.Header().Set("Upload-Draft-Interop-Version", strconv.Itoa(draftVersion(r)))
+		w.Header().Set("Upload-Draft-Interop-Version", strconv.Itoa(d.Interop))
 		w.WriteHeader(StatusUploadResumptionSupported)
 	}
-	h.transfer(w, r, l, complete, 0, http.StatusCreated)
+	h.transfer(w, r, d, l, complete, 0, http.StatusCreated)
 }
 
 // StatusUploadResumptionSupported is the draft's interim 104 response.
 const StatusUploadResumptionSupported = 104
 
-func draftVersion(r *http.Request) int {
-	if v, err := strconv.Atoi(r.Header.Get("Upload-Draft-Interop-Version")); err == nil && v > 0 {
-		return v
+// draft is the interop version of the draft that r speaks: the one it
+// names, else the latest (a stream speaks no tus). A version this server
+// does not speak is refused.
+func draft(w http.ResponseWriter, r *http.Request) (dialect.Dialect, bool) {
+	d, ok := dialect.Detect(r)
+	if !ok {
+		refuse(w, r, http.StatusBadRequest, fmt.Sprintf("Upload-Draft-Interop-Version %q is none this server speaks (%d to %d)",
+			dialect.Field(r, "Upload-Draft-Interop-Version"), dialect.Versions[0], dialect.Latest))
+		return d, false
 	}
-	return interopVersion
+	if !d.IETF() {
+		d = dialect.Dialect{Interop: dialect.Latest}
+	}
+	return d, true
 }
 
 // offset answers HEAD with what the server holds. It takes the stream over
 // from a request still running (its client has gone, or it would not ask),
 // so the offset does not move after it is told.
 func (h *Handler) offset(w http.ResponseWriter, r *http.Request, l *live) {
+	d, ok := draft(w, r)
+	if !ok {
+		return
+	}
 	if !l.acquire(r.Context().Done()) {
 		refuse(w, r, http.StatusLocked, "the stream is busy")
 		return
@@ -347,21 +359,25 @@ func (h *Handler) offset(w http.ResponseWriter, r *http.Request, l *live) {
 	defer h.release(l)
 	hd := w.Header()
 	hd.Set("Upload-Offset", strconv.FormatInt(l.offset.Load(), 10))
-	hd.Set("Upload-Complete", sfv.FormatBoolean(false))
-	hd.Set("Upload-Draft-Interop-Version", strconv.Itoa(draftVersion(r)))
+	d.SetComplete(hd, false)
+	hd.Set("Upload-Draft-Interop-Version", strconv.Itoa(d.Interop))
 	hd.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // append continues a resumable stream from Upload-Offset.
 func (h *Handler) append(w http.ResponseWriter, r *http.Request, l *live) {
-	off, err := sfv.ParseInteger(r.Header.Get("Upload-Offset"))
-	if err != nil || off < 0 {
+	d, ok := draft(w, r)
+	if !ok {
+		return
+	}
+	off, ok := d.RequestOffset(r)
+	if !ok {
 		refuse(w, r, http.StatusBadRequest, "Upload-Offset is missing or not a non-negative integer")
 		return
 	}
-	complete, err := sfv.ParseBoolean(r.Header.Get("Upload-Complete"))
-	if err != nil {
+	complete, ok := d.RequestComplete(r)
+	if !ok || !d.HasComplete(r) {
 		refuse(w, r, http.StatusBadRequest, "Upload-Complete is missing or not a structured boolean")
 		return
 	}
@@ -384,12 +400,12 @@ func (h *Handler) append(w http.ResponseWriter, r *http.Request, l *live) {
 	if err := h.cfg.Storage.Check(contentNeed(r)); err != nil {
 		h.release(l)
 		w.Header().Set("Upload-Offset", strconv.FormatInt(l.offset.Load(), 10))
-		w.Header().Set("Upload-Complete", sfv.FormatBoolean(false))
+		d.SetComplete(w.Header(), false)
 		storageFull(w, r, err)
 		return
 	}
 	l.forget(after)
-	h.transfer(w, r, l, complete, after, http.StatusOK)
+	h.transfer(w, r, d, l, complete, after, http.StatusOK)
 }
 
 // contentNeed is how much storage r's content asks for before it is read:
@@ -423,7 +439,7 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, l *live) {
 
 // transfer stores the request body, replying as the stream is processed.
 // The caller holds l; transfer releases it.
-func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, l *live, complete bool, after int64, status int) {
+func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, d dialect.Dialect, l *live, complete bool, after int64, status int) {
 	rc := http.NewResponseController(w)
 	// HTTP/1.1 would stop reading the body once the response starts.
 	_ = rc.EnableFullDuplex()
@@ -434,9 +450,9 @@ func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, l *live, comp
 	hd.Set("X-Content-Type-Options", "nosniff")
 	if l.resumable {
 		hd.Set("Location", l.url)
-		hd.Set("Upload-Draft-Interop-Version", strconv.Itoa(draftVersion(r)))
+		hd.Set("Upload-Draft-Interop-Version", strconv.Itoa(d.Interop))
 		hd.Add("Trailer", "Upload-Offset")
-		hd.Add("Trailer", "Upload-Complete")
+		hd.Add("Trailer", d.CompleteField())
 	}
 	if r.ProtoMajor == 1 {
 		// A body interrupted mid-way (a takeover, a drop) leaves its rest
@@ -476,7 +492,7 @@ func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, l *live, comp
 	<-sent
 	if l.resumable {
 		hd.Set("Upload-Offset", strconv.FormatInt(l.offset.Load(), 10))
-		hd.Set("Upload-Complete", sfv.FormatBoolean(l.isDone()))
+		d.SetComplete(hd, l.isDone())
 	}
 	h.release(l)
 }

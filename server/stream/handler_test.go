@@ -722,6 +722,38 @@ func (p *sayer) emit(t *testing.T, v any) {
 	<-p.said
 }
 
+// A stream speaks the draft's interop version its client names, as the
+// upload endpoint does: interop 3 says Upload-Incomplete, and a version
+// the server does not speak is refused.
+func TestStreamInteropVersions(t *testing.T) {
+	s := newServer(t, stream.Config{}, false)
+	part1, part2 := ferrytest.Bytes(1000, 104), ferrytest.Bytes(500, 105)
+	r := s.do(http.MethodPost, "/stream/v3.bin", hdr("Upload-Incomplete", "?1", "Upload-Draft-Interop-Version", "3"), part1)
+	loc := r.Header.Get("Location")
+	if r.StatusCode != http.StatusCreated || loc == "" || r.Header.Get("Upload-Draft-Interop-Version") != "3" {
+		t.Fatalf("POST at interop 3: %s, %v; want a resumable stream answered at interop 3", r.Status, r.Header)
+	}
+	if got := r.Trailer.Get("Upload-Incomplete"); got != "?1" || r.Trailer.Get("Upload-Complete") != "" {
+		t.Errorf("trailers %v; want Upload-Incomplete ?1 only", r.Trailer)
+	}
+	h := s.do(http.MethodHead, loc, hdr("Upload-Draft-Interop-Version", "3"), nil)
+	if h.Header.Get("Upload-Incomplete") != "?1" || h.Header.Get("Upload-Offset") != strconv.Itoa(len(part1)) {
+		t.Fatalf("HEAD at interop 3: %v", h.Header)
+	}
+	r = s.do(http.MethodPatch, loc, hdr("Upload-Draft-Interop-Version", "3", "Upload-Offset", strconv.Itoa(len(part1)), "Upload-Incomplete", "?0"), part2)
+	if r.StatusCode != http.StatusOK || r.Trailer.Get("Upload-Incomplete") != "?0" {
+		t.Fatalf("PATCH at interop 3: %s, trailers %v", r.Status, r.Trailer)
+	}
+	checkDone(t, r.replies(t), "v3.bin", concat(part1, part2))
+
+	for _, v := range []string{"2", "9", "x"} {
+		checkProblem(t, s.do(http.MethodPost, "/stream/v.bin", hdr("Upload-Complete", "?0", "Upload-Draft-Interop-Version", v), part1), http.StatusBadRequest)
+	}
+	if code, _ := s.head("/stream/v.bin"); code != http.StatusNotFound {
+		t.Errorf("a refused POST left a stream (HEAD %d)", code)
+	}
+}
+
 // Replies made while no request runs wait for the next PATCH, which starts
 // after the reply its Ferry-Replies-After names: an earlier one brings
 // them again, the latest brings none of them.
