@@ -359,7 +359,7 @@ func runPutProfile(ctx context.Context, p Profile, server string, tools []Tool, 
 			if ctx.Err() != nil {
 				return pr, ctx.Err()
 			}
-			logRun(p.Name+" "+server, o.runs, r)
+			pr.logRun(o.runs, r)
 		}
 	}
 	if env.Net != nil {

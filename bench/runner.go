@@ -135,7 +135,7 @@ func runProfile(ctx context.Context, p Profile, origin string, tools []Tool, fil
 			if ctx.Err() != nil {
 				return pr, ctx.Err()
 			}
-			logRun(p.Name, opt.runs, r)
+			pr.logRun(opt.runs, r)
 		}
 	}
 	if env.Net != nil {
@@ -146,8 +146,11 @@ func runProfile(ctx context.Context, p Profile, origin string, tools []Tool, fil
 	return pr, nil
 }
 
-func logRun(profile string, rounds int, r Run) {
-	head := fmt.Sprintf("%s %-10s round %d/%d:", profile, r.Tool, r.Round, rounds)
+func (pr ProfileResult) logRun(rounds int, r Run) {
+	head := fmt.Sprintf("%s %-10s round %d/%d:", pr.Name, r.Tool, r.Round, rounds)
+	if pr.Upload {
+		head = fmt.Sprintf("%s %s %-10s round %d/%d:", pr.Name, pr.Origin, r.Tool, r.Round, rounds)
+	}
 	if r.Err != "" {
 		logf("%s FAILED after %.2f s: %s", head, r.Wall.Seconds(), r.Err)
 		return
@@ -158,7 +161,8 @@ func logRun(profile string, rounds int, r Run) {
 	}
 	extra := ""
 	if r.Link != nil {
-		extra += fmt.Sprintf("  link down %d pkts (%d lost)", r.Link.Down.Packets, r.Link.Down.Lost)
+		d := pr.data(*r.Link)
+		extra += fmt.Sprintf("  link %s %d pkts (%d lost)", pr.dataDir(), d.Packets, d.Lost)
 	}
 	if r.Metrics != "" {
 		extra += "  " + r.Metrics
