@@ -467,7 +467,7 @@ func (r *Report) Markdown() string {
 	b.WriteString("- Reproduce with the command above from the module root, as root for the WAN profiles; the\n")
 	b.WriteString("  test files are kept in the cache directory (`-cache`) and reused. `go run ./bench -hold\n")
 	b.WriteString("  wan50-loss1` brings one profile up and waits, for trying tools by hand.\n")
-	b.WriteString("- `go run ./bench stream` and `go run ./bench hls` measure on their own and write\n")
+	b.WriteString("- `go run ./bench stream`, `put`, `hls` and `daemon` measure on their own and write\n")
 	b.WriteString("  their sections below; a full run keeps them as they are.\n")
 	return b.String()
 }
