@@ -155,6 +155,13 @@ func ModuleRoot() (string, error) {
 // (see ModuleRoot) into dir, which it makes if needed, and returns the
 // binary's path.
 func BuildFerry(ctx context.Context, dir string) (string, error) {
+	return GoBuild(ctx, dir, "ferry", ".", "./cmd/ferry")
+}
+
+// GoBuild builds the package pkg of the module in sub (a directory
+// relative to ModuleRoot: "." is ferry's own, "tools" the pinned peers')
+// into dir/name, making dir if needed, and returns the binary's path.
+func GoBuild(ctx context.Context, dir, name, sub, pkg string) (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
@@ -162,14 +169,14 @@ func BuildFerry(ctx context.Context, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	bin, err := filepath.Abs(filepath.Join(dir, "ferry"))
+	bin, err := filepath.Abs(filepath.Join(dir, name))
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/ferry")
-	cmd.Dir = root
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+	cmd.Dir = filepath.Join(root, sub)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build -o %s ./cmd/ferry (in %s): %w\n%s", bin, root, err, out)
+		return "", fmt.Errorf("go build -o %s %s (in %s): %w\n%s", bin, pkg, cmd.Dir, err, out)
 	}
 	return bin, nil
 }

@@ -4,30 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 )
 
 // BuildTusd builds tusd, at the version tools/go.mod pins, into dir and
 // returns its path. It needs the Go toolchain and the module proxy.
 func BuildTusd(ctx context.Context, dir string) (string, error) {
-	root, err := ModuleRoot()
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	bin, err := filepath.Abs(filepath.Join(dir, "tusd"))
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-C", filepath.Join(root, "tools"), "-o", bin, "github.com/tus/tusd/v2/cmd/tusd")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building tusd: %w\n%s", err, out)
-	}
-	return bin, nil
+	return GoBuild(ctx, dir, "tusd", "tools", "github.com/tus/tusd/v2/cmd/tusd")
 }
 
 // TusdConfig says how a started tusd runs.
