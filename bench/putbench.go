@@ -293,8 +293,10 @@ func runPut(ctx context.Context, o putOptions) error {
 	}
 	rep.Finished = time.Now().UTC()
 	rep.Machine = machineInfo(ctx, tools)
-	if v := firstLine(ctx, deps.tusdBin, "-version"); deps.tusdBin != "" && v != "" {
-		rep.Machine = append(rep.Machine, KV{"tusd", v})
+	if deps.tusdBin != "" {
+		if v := firstLine(ctx, deps.tusdBin, "-version"); v != "" {
+			rep.Machine = append(rep.Machine, KV{"tusd", v})
+		}
 	}
 
 	fmt.Println()
