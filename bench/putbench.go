@@ -195,7 +195,9 @@ func putFlags(fs *flag.FlagSet, c *common) func(context.Context) error {
 		}
 		o.profiles, o.servers, o.tools = splitList(*profFlag), splitList(*serverFlag), splitList(*toolFlag)
 		for _, name := range o.profiles {
-			if o.size(name) == 0 {
+			// Only upload profiles: a download profile such as capped would
+			// otherwise run here without its rate limit.
+			if _, ok := lookupProfile(name); !ok || !slices.Contains(putProfileNames(), name) {
 				return fmt.Errorf("unknown upload profile %q (have: %s)", name, strings.Join(putProfileNames(), ", "))
 			}
 		}
@@ -258,7 +260,10 @@ func runPut(ctx context.Context, o putOptions) error {
 	}
 	var profiles []Profile
 	for _, name := range o.profiles {
-		p, _ := lookupProfile(name)
+		p, ok := lookupProfile(name)
+		if !ok {
+			return fmt.Errorf("unknown upload profile %q", name)
+		}
 		p.Size, p.TimeCap = o.size(name), o.timeCap
 		profiles = append(profiles, p)
 		if p.Link != nil && deps.forwarder == "" {
@@ -423,6 +428,10 @@ func startUploadServer(ctx context.Context, p Profile, server, dir string, deps 
 // timeCap is killed and counts with the bytes the server stored.
 func measurePut(ctx context.Context, env *Env, t Tool, endpoint string, file testFile, store *uploadStore, dir string, timeCap time.Duration) Run {
 	defer store.clear()
+	// A file left by an earlier run must not pass for this one's.
+	if err := store.clear(); err != nil {
+		return Run{Tool: t.Name, ExitCode: -1, Err: err.Error()}
+	}
 	os.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Run{Tool: t.Name, ExitCode: -1, Err: err.Error()}
@@ -432,7 +441,7 @@ func measurePut(ctx context.Context, env *Env, t Tool, endpoint string, file tes
 	r := newRun(t, c)
 	switch {
 	case c.Capped:
-		r.Bytes = store.stored(file.size)
+		r.Bytes = store.settled(ctx, file.size)
 	case r.Err != "":
 	default:
 		if r.Err = store.holds(file); r.Err == "" {
@@ -467,10 +476,16 @@ type storedFile struct {
 func (s *uploadStore) files() ([]storedFile, error) {
 	var out []storedFile
 	err := filepath.WalkDir(s.dir, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // the server removed it (a lock or temporary file) mid-walk
+		}
 		if err != nil || !d.Type().IsRegular() || s.keep[path] {
 			return err
 		}
 		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -516,12 +531,41 @@ func (s *uploadStore) stored(size int64) int64 {
 	return min(n, size)
 }
 
-// clear removes the uploads' files, keeping the server's own.
-func (s *uploadStore) clear() {
-	files, _ := s.files()
-	for _, f := range files {
-		os.Remove(f.path)
+// settled is stored once the server has written what a killed client
+// had sent: the figure unchanged over a quarter second, or after 10 s.
+func (s *uploadStore) settled(ctx context.Context, size int64) int64 {
+	n := s.stored(size)
+	for range 40 {
+		select {
+		case <-ctx.Done():
+			return n
+		case <-time.After(250 * time.Millisecond):
+		}
+		m := s.stored(size)
+		if m == n {
+			return n
+		}
+		n = m
 	}
+	return n
+}
+
+// clear removes the uploads' files, keeping the server's own, and says
+// whether any is left.
+func (s *uploadStore) clear() error {
+	files, err := s.files()
+	for _, f := range files {
+		if e := os.Remove(f.path); e != nil && !errors.Is(e, fs.ErrNotExist) {
+			err = errors.Join(err, e)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if left, err := s.files(); err != nil || len(left) > 0 {
+		return errors.Join(err, fmt.Errorf("the upload storage still holds %d files after clearing it", len(left)))
+	}
+	return nil
 }
 
 // Text is the summary printed on the terminal.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,12 +64,35 @@ func TestUploadStore(t *testing.T) {
 	if why := s.holds(file); why != "" {
 		t.Errorf("holds with the upload stored: %q", why)
 	}
-	s.clear()
+	if err := s.clear(); err != nil {
+		t.Fatal(err)
+	}
 	if files, _ := s.files(); len(files) != 0 {
 		t.Errorf("after clear: %v", files)
 	}
 	if _, err := os.Stat(own); err != nil {
 		t.Errorf("clear removed the server's own file: %v", err)
+	}
+}
+
+// Only upload profiles run in put mode, whatever sizes are given: a
+// download profile would run without the link it stands for.
+func TestPutProfilesChecked(t *testing.T) {
+	for _, args := range [][]string{
+		{"-profiles", "capped", "-size", "1MiB"},
+		{"-profiles", "capped", "-sizes", "capped=1MiB"},
+		{"-profiles", "nosuch", "-size", "1MiB"},
+	} {
+		fs := flag.NewFlagSet("put", flag.ContinueOnError)
+		c := &common{}
+		runMode := putFlags(fs, c)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		err := runMode(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "unknown upload profile") {
+			t.Errorf("%v: %v, want unknown upload profile", args, err)
+		}
 	}
 }
 
