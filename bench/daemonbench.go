@@ -111,7 +111,7 @@ func runDaemonBench(ctx context.Context, tasks int, opt *common) error {
 	logf("restart after kill -9: answering with %d tasks after %v (first answer %v); peak RSS %s",
 		h.Tasks, rep.Recovery.Round(time.Millisecond), ready.Round(time.Millisecond), formatSize(rep.RecoveredRSS))
 	fmt.Print(rep.text())
-	return writeSection(out, daemonDocSection, rep.section(), hlsDocSection, streamDocSection)
+	return writeSection(out, daemonDocSection, rep.section(), hlsDocSection, putDocSection, streamDocSection)
 }
 
 // startBenchDaemon starts `ferry daemon` and waits for its first answer.

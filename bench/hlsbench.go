@@ -741,7 +741,7 @@ func runHLSBench(ctx context.Context, o hlsOptions) error {
 		fmt.Println()
 		fmt.Print(rep.Text())
 	}
-	if err := writeSection(o.out, hlsDocSection, hlsSection(reps), streamDocSection); err != nil {
+	if err := writeSection(o.out, hlsDocSection, hlsSection(reps), putDocSection, streamDocSection); err != nil {
 		return err
 	}
 	failures := 0
