@@ -2,6 +2,7 @@ package resumable
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +21,7 @@ const TusVersion = "1.0.0"
 const LatestInterop = dialect.Latest
 
 // InteropVersions lists the supported Upload-Draft-Interop-Version values.
-var InteropVersions = dialect.Versions
+var InteropVersions = slices.Clone(dialect.Versions)
 
 // detect works out a request's dialect (see dialect.Detect), refusing an
 // interop version it does not speak.

@@ -267,7 +267,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, name string) {
 	complete := true
 	if resumable {
 		if complete, ok = d.RequestComplete(r); !ok {
-			refuse(w, r, http.StatusBadRequest, "Upload-Complete is not a structured boolean")
+			refuse(w, r, http.StatusBadRequest, d.CompleteField()+" is not a structured boolean")
 			return
 		}
 	}
@@ -378,7 +378,7 @@ func (h *Handler) append(w http.ResponseWriter, r *http.Request, l *live) {
 	}
 	complete, ok := d.RequestComplete(r)
 	if !ok || !d.HasComplete(r) {
-		refuse(w, r, http.StatusBadRequest, "Upload-Complete is missing or not a structured boolean")
+		refuse(w, r, http.StatusBadRequest, d.CompleteField()+" is missing or not a structured boolean")
 		return
 	}
 	after, _ := strconv.ParseInt(r.Header.Get(RepliesAfterHeader), 10, 64)
