@@ -102,9 +102,14 @@ func ferryPutArgv(extra ...string) func(bin, url, file string) []string {
 // and one PATCH with the whole file, streamed from disk.
 const curlTusScript = `set -e
 size=$(stat -c %s "$3")
-loc=$("$1" -sSf -o /dev/null -D - -X POST -H 'Tus-Resumable: 1.0.0' -H "Upload-Length: $size" "$2" | tr -d '\r' | sed -n 's/^[Ll]ocation: *//p')
+hdr=$("$1" -sSf -o /dev/null -D - -X POST -H 'Tus-Resumable: 1.0.0' -H "Upload-Length: $size" "$2")
+loc=$(printf %s "$hdr" | tr -d '\r' | sed -n 's/^[Ll]ocation: *//p')
 [ -n "$loc" ] || { echo "no Location in the answer to POST $2" >&2; exit 1; }
-case $loc in /*) loc=$(printf %s "$2" | sed 's|^\([a-z]*://[^/]*\).*|\1|')$loc ;; esac
+case $loc in
+http://*|https://*) ;;
+/*) loc=$(printf %s "$2" | sed 's|^\([a-z]*://[^/]*\).*|\1|')$loc ;;
+*) loc=${2%/*}/$loc ;;
+esac
 exec "$1" -sSf -o /dev/null -X PATCH -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' \
 	-H 'Content-Type: application/offset+octet-stream' -H 'Expect:' -T "$3" "$loc"`
 

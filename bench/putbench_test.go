@@ -167,11 +167,11 @@ func TestPutToolCommands(t *testing.T) {
 	}
 
 	// A stand-in for curl that logs its arguments and answers POST with
-	// a relative Location.
+	// the Location in $LOC, or fails as curl -f does when $FAIL is set.
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
 	fake := filepath.Join(dir, "curl")
-	script := "#!/bin/sh\necho \"$*\" >>" + log + "\ncase \"$*\" in *'-X POST'*) printf 'HTTP/1.1 201 Created\\r\\nLocation: /files/abc\\r\\n\\r\\n';; esac\n"
+	script := "#!/bin/sh\necho \"$*\" >>" + log + "\ncase \"$*\" in *'-X POST'*) [ -z \"$FAIL\" ] || exit 22; printf 'HTTP/1.1 201 Created\\r\\nLocation: %s\\r\\n\\r\\n' \"$LOC\";; esac\n"
 	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -179,17 +179,31 @@ func TestPutToolCommands(t *testing.T) {
 	if err := os.WriteFile(file, []byte("12345"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	argv = curlTusArgv(fake, "http://h:1/files/", file)
-	if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("curl-tus: %v\n%s", err, out)
-	}
-	calls, err := os.ReadFile(log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(calls)), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[0], "-X POST") || !strings.Contains(lines[0], "Upload-Length: 5") ||
-		!strings.Contains(lines[1], "-X PATCH") || !strings.HasSuffix(lines[1], "-T "+file+" http://h:1/files/abc") {
-		t.Errorf("curl-tus ran:\n%s", calls)
+	for _, c := range []struct{ loc, fail, patched string }{
+		{loc: "/files/abc", patched: "http://h:1/files/abc"},
+		{loc: "abc", patched: "http://h:1/files/abc"},
+		{loc: "http://other:2/x/abc", patched: "http://other:2/x/abc"},
+		{loc: "/files/abc", fail: "1"},
+	} {
+		os.Remove(log)
+		argv = curlTusArgv(fake, "http://h:1/files/", file)
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), "LOC="+c.loc, "FAIL="+c.fail)
+		out, err := cmd.CombinedOutput()
+		calls, _ := os.ReadFile(log)
+		lines := strings.Split(strings.TrimSpace(string(calls)), "\n")
+		if c.fail != "" {
+			if err == nil || len(lines) != 1 {
+				t.Errorf("a failed POST: err %v, curl ran:\n%s", err, calls)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("curl-tus with Location %s: %v\n%s", c.loc, err, out)
+		}
+		if len(lines) != 2 || !strings.Contains(lines[0], "-X POST") || !strings.Contains(lines[0], "Upload-Length: 5") ||
+			!strings.Contains(lines[1], "-X PATCH") || !strings.HasSuffix(lines[1], "-T "+file+" "+c.patched) {
+			t.Errorf("curl-tus with Location %s ran:\n%s", c.loc, calls)
+		}
 	}
 }
