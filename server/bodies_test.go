@@ -197,7 +197,7 @@ func TestStreamIdle(t *testing.T) {
 		}
 		resp, _ := e.send(t, "GET", "/stream/plain.bin", nil)
 		wantStatus(t, resp, nil, http.StatusNotFound)
-		if parts, _ := filepath.Glob(filepath.Join(streams, ".*.part")); len(parts) != 0 {
+		if parts, _ := filepath.Glob(filepath.Join(streams, ".part", "*")); len(parts) != 0 {
 			t.Errorf("a dropped stream left %v", parts)
 		}
 
@@ -332,8 +332,11 @@ func TestStreamStorageLimit(t *testing.T) {
 		if last := lastReply(t, bytes.NewReader(body)); last["type"] != "error" || !strings.Contains(fmt.Sprint(last["error"]), "storage") {
 			t.Errorf("last reply of a plain stream past the storage %v, want an error naming the storage", last)
 		}
-		if names, _ := os.ReadDir(streams); len(names) != 0 {
+		if names, _ := os.ReadDir(streams); len(names) != 1 || names[0].Name() != ".part" {
 			t.Errorf("a plain stream past the storage left %v", names)
+		}
+		if parts, _ := filepath.Glob(filepath.Join(streams, ".part", "*")); len(parts) != 0 {
+			t.Errorf("a plain stream past the storage left %v", parts)
 		}
 
 		resp, body = e.send(t, "POST", "/stream/res.bin", struct{ io.Reader }{bytes.NewReader(data)}, "Upload-Complete: ?0")

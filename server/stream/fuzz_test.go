@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -111,7 +112,12 @@ func FuzzStreamRequest(f *testing.F) {
 		if entries, _ := os.ReadDir(dir); len(entries) > 1 || len(entries) == 1 && entries[0].Name() != "streams" {
 			t.Fatalf("%s %s: the handler wrote %v next to its directory", method, target, entries)
 		}
+		// The store of streams in progress is left empty.
+		if left, _ := filepath.Glob(filepath.Join(sdir, ".part", "*")); len(left) > 0 {
+			t.Fatalf("%s %s: left in the store of streams in progress: %v", method, target, left)
+		}
 		entries, _ := os.ReadDir(sdir)
+		entries = slices.DeleteFunc(entries, func(e os.DirEntry) bool { return e.Name() == ".part" && e.IsDir() })
 		if want := int64(len(entries)) * (store.RecordBytes + int64(len(body))); meter.Used() != want {
 			t.Fatalf("%s %s: the storage counts %d bytes for %d streams stored, want %d", method, target, meter.Used(), len(entries), want)
 		}

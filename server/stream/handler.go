@@ -1,7 +1,7 @@
 package stream
 
 import (
-	"crypto/rand"
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -25,6 +25,7 @@ import (
 	"github.com/ferryhq/ferry/server/internal/setting"
 	"github.com/ferryhq/ferry/server/internal/usercontent"
 	"github.com/ferryhq/ferry/server/store"
+	"github.com/ferryhq/ferry/server/store/filestore"
 )
 
 // Defaults for the zero values of Config.
@@ -42,9 +43,10 @@ const RepliesAfterHeader = "Ferry-Replies-After"
 // rule: 0 means its default, a negative value turns it off.
 type Config struct {
 	// Dir keeps finished streams as Dir/<name>; a stream in progress is
-	// Dir/.<name>.<id>.part until it completes. New removes the part
-	// files a server before it left that went untouched for twice
-	// Expiry: no server sharing Dir with the same Expiry still uses them.
+	// an upload of deferred length in a store in Dir/.part until it
+	// completes. New removes the uploads a server before it left that
+	// went untouched for twice Expiry: no server sharing Dir with the same
+	// Expiry still uses them.
 	Dir string
 	// BasePath is where streams live. Default "/stream/".
 	BasePath string
@@ -110,6 +112,10 @@ type Handler struct {
 	expiry, ackEvery      time.Duration
 	maxStreams, perClient int
 
+	// store keeps the streams in progress (see openStore).
+	storeMu sync.Mutex
+	store   partStore
+
 	mu      sync.Mutex
 	byID    map[string]*live
 	names   map[string]*live
@@ -135,10 +141,7 @@ func New(cfg Config) (*Handler, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	expiry := setting.Resolve(cfg.Expiry, DefaultExpiry)
-	if expiry > 0 {
-		removeStaleParts(cfg.Dir, 2*expiry, log)
-	}
-	return &Handler{
+	h := &Handler{
 		cfg: cfg, log: log,
 		maxSize:    setting.Resolve(cfg.MaxSize, 0),
 		expiry:     expiry,
@@ -146,7 +149,77 @@ func New(cfg Config) (*Handler, error) {
 		maxStreams: setting.Resolve(cfg.MaxStreams, DefaultMaxStreams),
 		perClient:  setting.Resolve(cfg.MaxStreamsPerClient, DefaultMaxStreamsPerClient),
 		byID:       map[string]*live{}, names: map[string]*live{}, clients: map[string]int{},
-	}, nil
+	}
+	if expiry > 0 {
+		h.removeStale(2 * expiry)
+	}
+	return h, nil
+}
+
+// partStore is what a store of streams in progress does: a stream is an
+// upload whose length is declared when it completes, and one that is
+// dropped or left behind is removed. A finished stream is served as a
+// file in Dir, so its bytes are a file beside it, linked there.
+type partStore interface {
+	store.Store
+	store.LengthDeclarer
+	store.Terminater
+	store.Lister
+	DataPath(id string) string
+}
+
+// partDir is where, below Dir, the store of streams in progress lives: a
+// dot name, which no stream's name can be.
+const partDir = ".part"
+
+// parts is the store of streams in progress, opened by the first stream.
+func (h *Handler) parts() partStore {
+	h.storeMu.Lock()
+	defer h.storeMu.Unlock()
+	return h.store
+}
+
+// openStore returns the store of streams in progress; its directory
+// appears with the first stream, not before.
+func (h *Handler) openStore() (partStore, error) {
+	h.storeMu.Lock()
+	defer h.storeMu.Unlock()
+	if h.store == nil {
+		st, err := filestore.New(filestore.Config{Dir: filepath.Join(h.cfg.Dir, partDir)})
+		if err != nil {
+			return nil, err
+		}
+		h.store = st
+	}
+	return h.store, nil
+}
+
+// removeStale removes the streams in progress a server before this one
+// left (it crashed, or was killed) that went untouched for age: they
+// cannot be resumed. A server sharing Dir drops its own streams after
+// Expiry without a request, so with age twice that no server still uses
+// them.
+func (h *Handler) removeStale(age time.Duration) {
+	if _, err := os.Stat(filepath.Join(h.cfg.Dir, partDir)); err != nil {
+		return // none yet, or the first stream will say why
+	}
+	st, err := h.openStore()
+	if err != nil {
+		return
+	}
+	ctx := context.Background()
+	ids, _ := st.List(ctx)
+	for _, id := range ids {
+		up, err := st.GetUpload(ctx, id)
+		if err != nil {
+			continue
+		}
+		if info, err := up.GetInfo(ctx); err == nil && time.Since(info.UpdatedAt) > age {
+			if st.Terminate(ctx, up) == nil {
+				h.log.Info("stale stream removed", "name", info.Name, "id", id, "updated", info.UpdatedAt)
+			}
+		}
+	}
 }
 
 // Close drops every stream in progress.
@@ -165,7 +238,7 @@ func (h *Handler) Close() error {
 
 // Usage returns what the finished streams in dir count as in
 // Config.Storage: their bytes, and store.RecordBytes for each. Streams in
-// progress (dot files) are not counted: they do not outlive the process
+// progress (in Dir/.part) are not counted: they do not outlive the process
 // that stored them. A dir that does not exist yet holds nothing.
 func Usage(dir string) (int64, error) {
 	entries, err := os.ReadDir(dir)
@@ -187,31 +260,6 @@ func Usage(dir string) (int64, error) {
 		n += store.RecordBytes + fi.Size()
 	}
 	return n, nil
-}
-
-// partName matches the file of a stream in progress (see start).
-var partName = regexp.MustCompile(`^\..+\.[0-9a-f]{32}\.part$`)
-
-// removeStaleParts removes the files of streams in progress in dir that
-// went untouched for age: a server before this one left them (it crashed,
-// or was killed), and they cannot be resumed. A server sharing dir drops
-// its own streams after Expiry without a request, so with age twice that
-// no server still uses them.
-func removeStaleParts(dir string, age time.Duration, log *slog.Logger) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return // none yet, or the first stream will say why
-	}
-	for _, e := range entries {
-		if !partName.MatchString(e.Name()) || !e.Type().IsRegular() {
-			continue
-		}
-		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > age {
-			if os.Remove(filepath.Join(dir, e.Name())) == nil {
-				log.Info("stale stream part removed", "file", e.Name(), "modified", fi.ModTime())
-			}
-		}
-	}
 }
 
 // validName keeps a stream's name one plain file name.
@@ -479,14 +527,11 @@ func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, d dialect.Dia
 	case errors.Is(bodyErr, errStorageFull):
 		// Kept as far as it fit, for a PATCH once there is room.
 		l.emit(errorReply{Type: "error", Error: bodyErr.Error() + ": what fit is kept"})
-		l.sync()
 	case bodyErr != nil:
 		// Kept for a PATCH from where it stopped.
 		h.log.Info("stream interrupted", "name", l.name, "offset", l.offset.Load(), "err", bodyErr)
 	case complete:
 		h.finish(l)
-	default:
-		l.sync()
 	}
 	close(stop)
 	<-sent
@@ -512,40 +557,87 @@ var (
 	errTooManyFromClient = errors.New("this client has as many streams in progress as it may")
 )
 
-// receive reads the body into l until its end (nil) or a failure.
+// receive stores the body in l until its end (nil) or a failure: a
+// chunk of the upload at a time, each durable when it is written and
+// replied as "stored", one every AckEvery (the whole body is one chunk
+// when there are no such replies).
 func (h *Handler) receive(r *http.Request, l *live) error {
-	buf := make([]byte, 32<<10)
-	lastAck := time.Now()
+	// The bytes read are kept when the client goes: the store is not
+	// told of its cancellation.
+	ctx := context.WithoutCancel(r.Context())
 	for {
-		n, err := r.Body.Read(buf)
-		if n > 0 {
-			if h.maxSize > 0 && l.offset.Load()+int64(n) > h.maxSize {
-				return errTooLarge
-			}
-			fit := int(h.cfg.Storage.TakeUpTo(int64(n)))
-			if werr := l.write(buf[:fit]); werr != nil {
-				h.cfg.Storage.Release(int64(fit))
-				h.log.Error("stream write", "name", l.name, "err", werr)
-				return errStore
-			}
-			if fit < n {
-				return errStorageFull
-			}
-			if h.ackEvery > 0 && time.Since(lastAck) >= h.ackEvery {
-				lastAck = time.Now()
-				if l.sync() == nil {
-					l.emit(storedReply{Type: "stored", Offset: l.offset.Load()})
-				}
-			}
+		off := l.offset.Load()
+		c := &chunk{h: h, l: l, body: r.Body, start: off, pos: off}
+		if h.ackEvery > 0 {
+			c.until = time.Now().Add(h.ackEvery)
 		}
-		if err == io.EOF {
+		n, err := l.up.WriteChunk(ctx, off, c)
+		l.offset.Add(n)
+		h.cfg.Storage.Release(c.taken - n) // taken for bytes the store did not keep
+		if l.isAbandoned() {
+			// Dropped meanwhile (Close, expiry): the chunk may have
+			// recorded the upload again.
+			h.removeUpload(l)
+			return errCanceled
+		}
+		switch {
+		case err != nil && (c.err == nil || !errors.Is(err, c.err)):
+			h.log.Error("stream write", "name", l.name, "err", err)
+			return errStore
+		case c.err != nil:
+			return c.err
+		case c.ended:
 			return nil
 		}
-		if err != nil {
-			h.log.Info("stream content failed", "name", l.name, "offset", l.offset.Load(), "err", err)
-			return contentFailure(err)
+		if n > 0 {
+			l.emit(storedReply{Type: "stored", Offset: l.offset.Load()})
 		}
 	}
+}
+
+// chunk is the body as one WriteChunk of a stream reads it: from pos on,
+// until the body ends or fails or until passes. What it reads is fed to
+// the stream's processor and sum, and drawn from the storage.
+type chunk struct {
+	h     *Handler
+	l     *live
+	body  io.Reader
+	start int64     // the stream's offset where the chunk starts
+	pos   int64     // the stream's offset of the next byte
+	until time.Time // zero: the body's end; else the chunk ends with the first read after it
+	taken int64     // from Config.Storage
+	err   error     // why the body stopped, replied as is
+	ended bool      // the body is at its end
+}
+
+func (c *chunk) Read(p []byte) (int, error) {
+	if c.pos > c.start && !c.until.IsZero() && !time.Now().Before(c.until) {
+		return 0, io.EOF // this chunk's end; the body goes on in the next
+	}
+	n, err := c.body.Read(p)
+	if n > 0 {
+		if max := c.h.maxSize; max > 0 && c.pos+int64(n) > max {
+			c.err = errTooLarge
+			return 0, c.err
+		}
+		fit := c.h.cfg.Storage.TakeUpTo(int64(n))
+		c.taken += fit
+		c.l.feed(p[:fit], c.pos)
+		c.pos += fit
+		if fit < int64(n) {
+			c.err = errStorageFull
+			return int(fit), c.err
+		}
+	}
+	switch {
+	case err == io.EOF:
+		c.ended = true
+	case err != nil:
+		c.h.log.Info("stream content failed", "name", c.l.name, "offset", c.pos, "err", err)
+		c.err = contentFailure(err)
+		return n, c.err
+	}
+	return n, err
 }
 
 // contentFailure is what a failed read of a stream's content is replied
@@ -583,47 +675,60 @@ func (h *Handler) finish(l *live) error {
 	return nil
 }
 
-// seal makes a complete stream's file its bytes, durable; the processor
-// sees its end, and the file takes its name.
+// seal makes a complete stream's upload its bytes; the processor sees
+// its end, and the upload's bytes take the stream's name.
 func (h *Handler) seal(l *live) error {
-	if err := l.f.Truncate(l.offset.Load()); err != nil {
+	ctx := context.Background()
+	if err := h.parts().DeclareLength(ctx, l.up, l.offset.Load()); err != nil {
 		return err
 	}
-	if err := l.sync(); err != nil {
+	if err := l.up.FinishUpload(ctx); err != nil {
 		return err
 	}
 	l.endProcessor()
-	if err := l.f.Close(); err != nil {
+	if l.fed != l.offset.Load() {
+		// The client completed short of bytes it had sent: the sum is
+		// of what is stored.
+		if err := l.resum(ctx); err != nil {
+			return err
+		}
+	}
+	if err := h.publish(l); err != nil {
 		return err
 	}
-	return renameNew(l.part, filepath.Join(h.cfg.Dir, l.name))
+	h.removeUpload(l)
+	return nil
 }
 
-// renameNew gives the file part the name final, which must be free: a
-// stream never replaces a file it did not create, such as one put under
-// its name while it was in progress. A hard link cannot take a name in
-// use; on a file system without them, the name is checked and then
-// renamed to.
-func renameNew(part, final string) error {
-	err := os.Link(part, final)
+// publish gives a finished stream's bytes the name Dir/<name>, which must
+// be free: a stream never replaces a file it did not create, such as one
+// put under its name while it was in progress.
+func (h *Handler) publish(l *live) error {
+	return linkNew(h.parts().DataPath(l.id), filepath.Join(h.cfg.Dir, l.name))
+}
+
+// linkNew gives the file at src the name final too, which must be free. A
+// hard link cannot take a name in use; on a file system without them,
+// the name is checked and src renamed to it.
+func linkNew(src, final string) error {
+	err := os.Link(src, final)
 	switch {
-	case err == nil:
-		return os.Remove(part)
-	case errors.Is(err, fs.ErrExist):
+	case err == nil, errors.Is(err, fs.ErrExist):
 		return err
 	}
 	if _, err := os.Lstat(final); !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("stream: %s is taken: %w", final, fs.ErrExist)
 	}
-	return os.Rename(part, final)
+	return os.Rename(src, final)
 }
 
 // start registers a new stream and its processor.
 func (h *Handler) start(name string, resumable bool, proc Processor, r *http.Request) (*live, error) {
-	var b [16]byte
-	rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	part := filepath.Join(h.cfg.Dir, "."+name+"."+id+".part")
+	st, err := h.openStore()
+	if err != nil {
+		return nil, err
+	}
+	id := store.NewID()
 	client := h.cfg.ClientKey(r)
 	h.mu.Lock()
 	if _, busy := h.names[name]; busy {
@@ -642,14 +747,13 @@ func (h *Handler) start(name string, resumable bool, proc Processor, r *http.Req
 		h.mu.Unlock()
 		return nil, err
 	}
-	// The directory appears with the first stream, not before.
-	f, err := createPart(h.cfg.Dir, part)
+	up, err := st.NewUpload(context.Background(), store.Info{ID: id, SizeIsDeferred: true, Name: name})
 	if err != nil {
 		h.cfg.Storage.Release(store.RecordBytes)
 		h.mu.Unlock()
 		return nil, err
 	}
-	l := newLive(id, name, part, f, resumable)
+	l := newLive(id, name, up, resumable)
 	l.url = h.cfg.BasePath + name + "?upload=" + id
 	l.client = client
 	h.byID[id] = l
@@ -659,14 +763,6 @@ func (h *Handler) start(name string, resumable bool, proc Processor, r *http.Req
 	l.startProcessor(proc)
 	h.log.Info("stream created", "name", name, "resumable", resumable, "remote", r.RemoteAddr)
 	return l, nil
-}
-
-// createPart creates the file of a new stream, and dir with the first.
-func createPart(dir, part string) (*os.File, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	return os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 }
 
 // release ends a request's hold on l; an unfinished resumable stream
@@ -690,12 +786,20 @@ func (h *Handler) forget(l *live) {
 	}
 }
 
-// drop abandons l: the processor stops and the partial file is removed.
+// drop abandons l: the processor stops and its upload is removed.
 func (h *Handler) drop(l *live, why error) {
 	h.forget(l)
 	if l.abandon(why) {
+		h.removeUpload(l)
 		h.cfg.Storage.Release(store.RecordBytes + l.offset.Load())
 		h.log.Info("stream dropped", "name", l.name, "offset", l.offset.Load(), "why", why)
+	}
+}
+
+// removeUpload removes l's upload from the store.
+func (h *Handler) removeUpload(l *live) {
+	if err := h.parts().Terminate(context.Background(), l.up); err != nil && !errors.Is(err, store.ErrNotFound) {
+		h.log.Warn("stream upload not removed", "name", l.name, "id", l.id, "err", err)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 
 	"github.com/ferryhq/ferry/ferrytest"
 	"github.com/ferryhq/ferry/server/store"
+	"github.com/ferryhq/ferry/server/store/filestore"
 	"github.com/ferryhq/ferry/server/stream"
 )
 
@@ -422,10 +423,11 @@ func checkStored(t *testing.T, dir, name string, data []byte) {
 	}
 }
 
-// parts lists the streams in progress on disk.
+// parts lists the streams in progress on disk: the uploads in the store
+// below dir.
 func parts(t *testing.T, dir string) []string {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(dir, ".*.part"))
+	m, err := filepath.Glob(filepath.Join(dir, ".part", "*.info"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1339,38 +1341,60 @@ func TestDefaultMaxStreamsPerClient(t *testing.T) {
 	}
 }
 
-// The part files a server before this one left (it crashed or was
-// killed) cannot be resumed: a new Handler removes those untouched for
-// twice Expiry, which no server sharing the directory still uses, and
-// leaves every other file.
+// The streams in progress a server before this one left (it crashed or
+// was killed) cannot be resumed: a new Handler removes those untouched
+// for twice Expiry, which no server sharing the directory still uses, and
+// leaves every other upload and file.
 func TestStalePartsRemoved(t *testing.T) {
 	dir := t.TempDir()
-	old := time.Now().Add(-3 * stream.DefaultExpiry)
-	files := map[string]bool{ // name: removed
-		".rec.wav.0123456789abcdef0123456789abcdef.part": true,
-		".x.fedcba9876543210fedcba9876543210.part":       false, // fresh
-		".hidden.part": false,
-		"rec.wav":      false,
-		".other.0123456789abcdef0123456789abcdef.tmp": false,
+	st, err := filestore.New(filestore.Config{Dir: filepath.Join(dir, ".part")})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name, stale := range files {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+	ctx := t.Context()
+	stale, fresh := store.NewID(), store.NewID()
+	for _, id := range []string{stale, fresh} {
+		up, err := st.NewUpload(ctx, store.Info{ID: id, SizeIsDeferred: true, Name: "rec.wav"})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if stale || !strings.Contains(name, "fedcba") {
-			os.Chtimes(p, old, old)
+		if _, err := up.WriteChunk(ctx, 0, strings.NewReader("x")); err != nil {
+			t.Fatal(err)
 		}
 	}
+	// What the server before wrote last, three Expiries ago.
+	info := filepath.Join(dir, ".part", stale+".info")
+	var rec map[string]any
+	b, err := os.ReadFile(info)
+	if err == nil {
+		err = json.Unmarshal(b, &rec)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec["updated_at"] = time.Now().Add(-3 * stream.DefaultExpiry).UTC().Format(time.RFC3339Nano)
+	if b, err = json.Marshal(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(info, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rec.wav"), []byte("finished"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	h, err := stream.New(stream.Config{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.Close()
-	for name, removed := range files {
-		_, err := os.Stat(filepath.Join(dir, name))
-		if gone := os.IsNotExist(err); gone != removed {
-			t.Errorf("%s: removed %v, want %v", name, gone, removed)
+	for id, removed := range map[string]bool{stale: true, fresh: false} {
+		_, err := st.GetUpload(ctx, id)
+		if gone := errors.Is(err, store.ErrNotFound); gone != removed {
+			t.Errorf("upload %s: removed %v (%v), want %v", id, gone, err, removed)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rec.wav")); err != nil {
+		t.Errorf("a finished stream: %v", err)
 	}
 }

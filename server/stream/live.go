@@ -9,12 +9,13 @@ import (
 	"hash"
 	"io"
 	"net/http"
-	"os"
 	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ferryhq/ferry/server/store"
 )
 
 const (
@@ -32,15 +33,21 @@ const (
 
 var errProcessorDone = errors.New("the processor has finished")
 
-// live is a stream in progress.
+// live is a stream in progress: an upload of deferred length in the
+// handler's store, with its processor and replies.
 type live struct {
-	id, name, part, url string
-	client              string // Config.ClientKey of the creating request
-	resumable           bool
+	id, name, url string
+	client        string // Config.ClientKey of the creating request
+	resumable     bool
 
-	f      *os.File
-	sum    hash.Hash
-	offset atomic.Int64 // bytes stored; written by the request holding l
+	up     store.Upload
+	offset atomic.Int64 // bytes stored, durably; written by the request holding l
+	// fed is how far the processor and sum have seen the stream, which
+	// can be past offset when a store kept less of a write than it read:
+	// the client sends those bytes again, and they are not fed twice.
+	// Used by the request holding l.
+	fed int64
+	sum hash.Hash
 
 	// The processor reads what pw is given.
 	pw         *io.PipeWriter
@@ -71,9 +78,9 @@ type reply struct {
 	line []byte
 }
 
-func newLive(id, name, part string, f *os.File, resumable bool) *live {
+func newLive(id, name string, up store.Upload, resumable bool) *live {
 	return &live{
-		id: id, name: name, part: part, f: f, resumable: resumable,
+		id: id, name: name, up: up, resumable: resumable,
 		sum:      sha256.New(),
 		procDone: make(chan struct{}),
 		freed:    make(chan struct{}),
@@ -140,30 +147,47 @@ func (l *live) release(expired func(), after time.Duration) {
 	}
 }
 
+func (l *live) isAbandoned() bool {
+	l.holdMu.Lock()
+	defer l.holdMu.Unlock()
+	return l.abandoned
+}
+
+// resum makes the sum that of the bytes stored.
+func (l *live) resum(ctx context.Context) error {
+	r, err := l.up.GetReader(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	l.sum.Reset()
+	l.fed, err = io.Copy(l.sum, r)
+	return err
+}
+
 func (l *live) isDone() bool {
 	l.holdMu.Lock()
 	defer l.holdMu.Unlock()
 	return l.done
 }
 
-// write stores p at the stream's offset and hands it to the processor. A
-// write cut short leaves its bytes past the offset, where the next write
-// goes over them and seal cuts what is left.
-func (l *live) write(p []byte) error {
-	if _, err := l.f.WriteAt(p, l.offset.Load()); err != nil {
-		return err
+// feed hands p, the stream's bytes from pos on, to the sum and the
+// processor, but those they have seen already.
+func (l *live) feed(p []byte, pos int64) {
+	if skip := l.fed - pos; skip > 0 {
+		if skip >= int64(len(p)) {
+			return
+		}
+		p = p[skip:]
 	}
 	l.sum.Write(p)
-	l.offset.Add(int64(len(p)))
+	l.fed += int64(len(p))
 	if !l.procGone.Load() {
 		if _, err := l.pw.Write(p); err != nil {
 			l.procGone.Store(true) // it stopped reading; the rest is stored only
 		}
 	}
-	return nil
 }
-
-func (l *live) sync() error { return l.f.Sync() }
 
 func (l *live) startProcessor(p Processor) {
 	if p == nil {
@@ -207,8 +231,9 @@ func (l *live) setDone() {
 	l.holdMu.Unlock()
 }
 
-// abandon stops the processor and removes the partial file. It reports
-// false when l had already ended.
+// abandon stops the processor and ends the stream's hold on requests;
+// the caller removes its upload. It reports false when l had already
+// ended.
 func (l *live) abandon(why error) bool {
 	l.holdMu.Lock()
 	if l.abandoned || l.done {
@@ -232,8 +257,6 @@ func (l *live) abandon(why error) bool {
 		l.pw.CloseWithError(why)
 	}
 	l.cancelProc()
-	l.f.Close()
-	os.Remove(l.part)
 	return true
 }
 

@@ -1,12 +1,21 @@
 package stream
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ferryhq/ferry/server/store"
 )
 
 // held returns the bytes of the replies l keeps.
@@ -23,12 +32,7 @@ func (l *live) heldBytes() (n int) {
 // that never reads its response makes a processor do: what is kept stays
 // under a bound in bytes, whatever the replies' size, and is the newest.
 func TestRepliesBoundedInBytes(t *testing.T) {
-	f, err := os.Create(filepath.Join(t.TempDir(), "part"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	l := newLive("id", "name", f.Name(), f, true)
+	l := newLive("id", "name", nil, true)
 	big := map[string]string{"pad": strings.Repeat("x", 1000)}
 	const n = 20000 // 20 MB of replies
 	for range n {
@@ -59,12 +63,7 @@ func TestConfigRule(t *testing.T) {
 	if h.maxSize != 0 || h.expiry != 0 || h.ackEvery != 0 || h.maxStreams != 0 || h.perClient != 0 {
 		t.Errorf("off: %d %v %v %d %d", h.maxSize, h.expiry, h.ackEvery, h.maxStreams, h.perClient)
 	}
-	f, err := os.Create(filepath.Join(t.TempDir(), "part"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	l := newLive("id", "name", f.Name(), f, true)
+	l := newLive("id", "name", nil, true)
 	l.acquire(nil)
 	h.release(l)
 	if l.expire != nil {
@@ -73,10 +72,10 @@ func TestConfigRule(t *testing.T) {
 }
 
 // startLive starts a resumable stream called name on h, as a creation
-// would, and holds it.
-func startLive(t *testing.T, h *Handler, name string) *live {
+// would, and holds it; proc, if not nil, processes it.
+func startLive(t *testing.T, h *Handler, name string, proc Processor) *live {
 	t.Helper()
-	l, err := h.start(name, true, nil, httptest.NewRequest(http.MethodPost, "/stream/"+name, nil))
+	l, err := h.start(name, true, proc, httptest.NewRequest(http.MethodPost, "/stream/"+name, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +84,32 @@ func startLive(t *testing.T, h *Handler, name string) *live {
 	return l
 }
 
-// The server's own failures (a write, a rename) are replied as what
+// send has h receive body into l, as a request's content.
+func send(h *Handler, l *live, body string) error {
+	return h.receive(httptest.NewRequest(http.MethodPatch, "/stream/"+l.name, strings.NewReader(body)), l)
+}
+
+// stored reports whether l's upload is still in h's store.
+func stored(h *Handler, l *live) bool {
+	_, err := h.parts().GetUpload(context.Background(), l.id)
+	return !errors.Is(err, store.ErrNotFound)
+}
+
+// failingUpload is an upload whose writes read what they are given, keep
+// the first keep bytes of it and fail with err.
+type failingUpload struct {
+	store.Upload
+	keep int64
+	err  error
+}
+
+func (u failingUpload) WriteChunk(ctx context.Context, off int64, src io.Reader) (int64, error) {
+	all, _ := io.ReadAll(src)
+	n, err := u.Upload.WriteChunk(ctx, off, bytes.NewReader(all[:min(u.keep, int64(len(all)))]))
+	return n, errors.Join(err, u.err)
+}
+
+// The server's own failures (a write, a link) are replied as what
 // failed, never with the paths of the server's files: those go to the log.
 func TestServerFailuresNotShown(t *testing.T) {
 	dir := t.TempDir()
@@ -93,19 +117,13 @@ func TestServerFailuresNotShown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := startLive(t, h, "w")
-	ro, err := os.Open(l.part) // writes to it fail
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.f.Close()
-	l.f = ro
-	err = h.receive(httptest.NewRequest(http.MethodPatch, "/stream/w", strings.NewReader("bytes")), l)
-	if err == nil || strings.Contains(err.Error(), dir) {
+	l := startLive(t, h, "w", nil)
+	l.up = failingUpload{Upload: l.up, err: fmt.Errorf("write %s: input/output error", filepath.Join(dir, partDir, l.id+".bin"))}
+	if err := send(h, l, "bytes"); err == nil || strings.Contains(err.Error(), dir) {
 		t.Errorf("a failed write is replied as %v, want an error without the server's paths", err)
 	}
 
-	l = startLive(t, h, "r")
+	l = startLive(t, h, "r", nil)
 	if err := os.Mkdir(filepath.Join(dir, "r"), 0o755); err != nil { // the final name cannot be taken
 		t.Fatal(err)
 	}
@@ -113,35 +131,58 @@ func TestServerFailuresNotShown(t *testing.T) {
 		t.Errorf("a failed finish is replied as %v, want an error without the server's paths", err)
 	}
 	// ... and the stream is dropped, not left holding its place.
-	if _, err := os.Stat(l.part); !os.IsNotExist(err) || len(h.byID) != 1 || h.names["r"] != nil {
-		t.Errorf("after a failed finish: part file %v, %d streams in progress, name held %v", err, len(h.byID), h.names["r"] != nil)
+	if stored(h, l) || len(h.byID) != 1 || h.names["r"] != nil {
+		t.Errorf("after a failed finish: upload kept %v, %d streams in progress, name held %v", stored(h, l), len(h.byID), h.names["r"] != nil)
 	}
 }
 
-// A write cut short (a full disk) leaves bytes in the file past what the
-// stream counts; a resumable stream goes on from its offset, and what is
-// stored is exactly the bytes its digest is of, never the leftovers.
+// A store that keeps less of a write than it read (a full disk, a cut
+// connection) leaves the processor and the sum ahead of the offset: the
+// client resends from the offset, and what the processor sees, what is
+// stored and what the digest is of are the stream's bytes, once.
 func TestWriteCutShort(t *testing.T) {
 	dir := t.TempDir()
 	h, err := New(Config{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := startLive(t, h, "c")
-	if err := l.write([]byte("good ")); err != nil {
+	seen := make(chan []byte, 1)
+	proc := ProcessorFunc(func(ctx context.Context, r io.Reader, emit func(any)) error {
+		b, err := io.ReadAll(r)
+		seen <- b
+		return err
+	})
+	l := startLive(t, h, "c", proc)
+	if err := send(h, l, "good "); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.f.WriteAt([]byte("leftover of a failed write"), l.offset.Load()); err != nil { // what a cut write leaves
-		t.Fatal(err)
+	up := l.up
+	l.up = failingUpload{Upload: up, keep: 2, err: errors.New("no space left on device")}
+	if err := send(h, l, "more of it"); !errors.Is(err, errStore) {
+		t.Fatalf("a write the store kept two bytes of: %v, want %v", err, errStore)
 	}
-	if err := l.write([]byte("more")); err != nil {
+	if got := l.offset.Load(); got != 7 {
+		t.Fatalf("offset %d after the store kept 2 of 10 bytes, want 7", got)
+	}
+	l.up = up
+	if err := send(h, l, "re of it"); err != nil { // from the offset, as the client resends
 		t.Fatal(err)
 	}
 	if err := h.finish(l); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := os.ReadFile(filepath.Join(dir, "c")); err != nil || string(got) != "good more" {
-		t.Errorf("stored %q, %v; want %q", got, err, "good more")
+	const want = "good more of it"
+	if got, err := os.ReadFile(filepath.Join(dir, "c")); err != nil || string(got) != want {
+		t.Errorf("stored %q, %v; want %q", got, err, want)
+	}
+	if got := <-seen; string(got) != want {
+		t.Errorf("the processor saw %q, want %q", got, want)
+	}
+	if got := hex.EncodeToString(l.sum.Sum(nil)); got != fmt.Sprintf("%x", sha256.Sum256([]byte(want))) {
+		t.Errorf("sum %s is not of %q", got, want)
+	}
+	if stored(h, l) {
+		t.Error("a finished stream's upload is still in the store")
 	}
 }
 
@@ -154,8 +195,8 @@ func TestFinishReplacesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := startLive(t, h, "n")
-	if err := l.write([]byte("the stream")); err != nil {
+	l := startLive(t, h, "n", nil)
+	if err := send(h, l, "the stream"); err != nil {
 		t.Fatal(err)
 	}
 	theirs := filepath.Join(dir, "n")
@@ -168,7 +209,7 @@ func TestFinishReplacesNothing(t *testing.T) {
 	if got, _ := os.ReadFile(theirs); string(got) != "not ferry's" {
 		t.Errorf("the file under the stream's name holds %q, want it untouched", got)
 	}
-	if _, err := os.Stat(l.part); !os.IsNotExist(err) {
-		t.Errorf("the part file of a stream that could not finish: %v, want it removed", err)
+	if stored(h, l) {
+		t.Error("the upload of a stream that could not finish is still in the store")
 	}
 }
