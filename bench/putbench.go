@@ -304,7 +304,7 @@ func runPut(ctx context.Context, o putOptions) error {
 	rep.Finished = time.Now().UTC()
 	rep.Machine = machineInfo(ctx, tools)
 	if deps.tusdBin != "" {
-		if v := firstLine(ctx, deps.tusdBin, "-version"); v != "" {
+		if v := peer.TusdVersion(deps.tusdBin); v != "" {
 			rep.Machine = append(rep.Machine, KV{"tusd", v})
 		}
 	}

@@ -2,15 +2,33 @@ package peer
 
 import (
 	"context"
+	"debug/buildinfo"
 	"fmt"
 	"net"
 	"path/filepath"
+	"runtime/debug"
 )
 
 // BuildTusd builds tusd, at the version tools/go.mod pins, into dir and
 // returns its path. It needs the Go toolchain and the module proxy.
 func BuildTusd(ctx context.Context, dir string) (string, error) {
 	return GoBuild(ctx, dir, "tusd", "tools", "github.com/tus/tusd/v2/cmd/tusd")
+}
+
+// TusdVersion is the tusd module version bin was built from, as its
+// build information records it ("" when it records none): a tusd built
+// by go build from a module says "n/a" to -version.
+func TusdVersion(bin string) string {
+	bi, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return ""
+	}
+	for _, m := range append([]*debug.Module{&bi.Main}, bi.Deps...) {
+		if m.Path == "github.com/tus/tusd/v2" {
+			return m.Version
+		}
+	}
+	return ""
 }
 
 // TusdConfig says how a started tusd runs.
