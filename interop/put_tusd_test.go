@@ -39,6 +39,10 @@ func buildTusd(t *testing.T) string {
 	if tusdErr != nil {
 		t.Fatal(tusdErr)
 	}
+	// The peer is the one tools/go.mod pins, as the results say.
+	if v := peer.TusdVersion(tusdBin); v != "v2.10.0" {
+		t.Fatalf("tusd built is %q, want v2.10.0", v)
+	}
 	return tusdBin
 }
 
@@ -47,9 +51,10 @@ func buildTusd(t *testing.T) string {
 func startTusd(t *testing.T) (endpoint, dir string) {
 	t.Helper()
 	dir = t.TempDir()
+	bin := buildTusd(t) // before the start's minute: the first build may take that long
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	srv, err := peer.StartTusd(ctx, peer.TusdConfig{Bin: buildTusd(t), UploadDir: dir})
+	srv, err := peer.StartTusd(ctx, peer.TusdConfig{Bin: bin, UploadDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
