@@ -210,6 +210,12 @@ func (h *Handler) removeStale(age time.Duration) {
 	ctx := context.Background()
 	ids, _ := st.List(ctx)
 	for _, id := range ids {
+		// One written to lately may be another server's, which opening
+		// it would disturb: the store cuts bytes past the recorded offset
+		// off an upload it opens for the first time.
+		if fi, err := os.Stat(st.DataPath(id)); err == nil && time.Since(fi.ModTime()) <= age {
+			continue
+		}
 		up, err := st.GetUpload(ctx, id)
 		if err != nil {
 			continue

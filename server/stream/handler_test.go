@@ -1379,6 +1379,42 @@ func TestStalePartsRemoved(t *testing.T) {
 	if err := os.WriteFile(info, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	old := time.Now().Add(-3 * stream.DefaultExpiry)
+	if err := os.Chtimes(filepath.Join(dir, ".part", stale+".bin"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	// Written to just now: maybe another server's, not even opened.
+	recent := store.NewID()
+	up, err := st.NewUpload(ctx, store.Info{ID: recent, SizeIsDeferred: true, Name: "other.wav"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := up.WriteChunk(ctx, 0, strings.NewReader("counted")); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, ".part", recent+".bin")
+	f, err := os.OpenFile(data, os.O_WRONLY|os.O_APPEND, 0)
+	if err == nil {
+		_, err = f.WriteString(" and being written")
+		f.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err = os.ReadFile(filepath.Join(dir, ".part", recent+".info")); err == nil {
+		rec = nil
+		err = json.Unmarshal(b, &rec)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec["updated_at"] = old.UTC().Format(time.RFC3339Nano) // its last chunk began long ago
+	if b, err = json.Marshal(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".part", recent+".info"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "rec.wav"), []byte("finished"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -1396,5 +1432,8 @@ func TestStalePartsRemoved(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "rec.wav")); err != nil {
 		t.Errorf("a finished stream: %v", err)
+	}
+	if got, err := os.ReadFile(data); string(got) != "counted and being written" {
+		t.Errorf("the data of an upload written to lately is %q (%v), want it untouched", got, err)
 	}
 }
