@@ -1153,29 +1153,25 @@ var errEndedEarly = errors.New("resumable: the content ended early")
 // last.
 func (h *Handler) writeSegments(ctx context.Context, w http.ResponseWriter, r *http.Request, d dialect.Dialect, up store.Upload, offset int64, src io.Reader) (int64, error) {
 	progress := d.Interop >= dialect.Interop5 && r.ProtoAtLeast(1, 1)
-	var total int64
-	for sent := 0; ; {
-		n, err := up.WriteChunk(ctx, offset+total, io.LimitReader(src, h.segment))
-		total += n
-		if err != nil || n < h.segment {
-			return total, err
+	sent := 0
+	return store.Append(ctx, up, offset, src, store.Pieces{Bytes: h.segment}, func(durable int64) {
+		if !progress || sent >= maxProgress {
+			return
 		}
-		if progress && sent < maxProgress {
-			// An interim response carries the headers set so far; progress
-			// gets Upload-Offset and, as in the draft's examples, no
-			// Location (creation's first 104 had it).
-			hd := w.Header()
-			loc := hd.Values("Location")
-			hd.Del("Location")
-			hd.Set("Upload-Offset", strconv.FormatInt(offset+total, 10))
-			w.WriteHeader(StatusUploadResumptionSupported)
-			hd.Del("Upload-Offset")
-			if loc != nil {
-				hd["Location"] = loc
-			}
-			sent++
+		// An interim response carries the headers set so far; progress
+		// gets Upload-Offset and, as in the draft's examples, no
+		// Location (creation's first 104 had it).
+		hd := w.Header()
+		loc := hd.Values("Location")
+		hd.Del("Location")
+		hd.Set("Upload-Offset", strconv.FormatInt(durable, 10))
+		w.WriteHeader(StatusUploadResumptionSupported)
+		hd.Del("Upload-Offset")
+		if loc != nil {
+			hd["Location"] = loc
 		}
-	}
+		sent++
+	})
 }
 
 // writeAtomic appends src all or nothing: only if check passes once src

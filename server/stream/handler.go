@@ -563,63 +563,52 @@ var (
 	errTooManyFromClient = errors.New("this client has as many streams in progress as it may")
 )
 
-// receive stores the body in l until its end (nil) or a failure: a
-// chunk of the upload at a time, each durable when it is written and
-// replied as "stored", one every AckEvery (the whole body is one chunk
-// when there are no such replies).
+// receive stores the body in l until its end (nil) or a failure, in
+// pieces of AckEvery (one piece when there are no "stored" replies), each
+// durable when it is written and replied as "stored".
 func (h *Handler) receive(r *http.Request, l *live) error {
 	// The bytes read are kept when the client goes: the store is not
 	// told of its cancellation.
 	ctx := context.WithoutCancel(r.Context())
-	for {
-		off := l.offset.Load()
-		c := &chunk{h: h, l: l, body: r.Body, start: off, pos: off}
-		if h.ackEvery > 0 {
-			c.until = time.Now().Add(h.ackEvery)
+	off := l.offset.Load()
+	c := &content{h: h, l: l, body: r.Body, pos: off}
+	n, err := store.Append(ctx, l.up, off, c, store.Pieces{Every: h.ackEvery}, func(durable int64) {
+		if durable > l.offset.Load() {
+			l.offset.Store(durable)
+			l.emit(storedReply{Type: "stored", Offset: durable})
 		}
-		n, err := l.up.WriteChunk(ctx, off, c)
-		l.offset.Add(n)
-		h.cfg.Storage.Release(c.taken - n) // taken for bytes the store did not keep
-		if l.isAbandoned() {
-			// Dropped meanwhile (Close, expiry): the chunk may have
-			// recorded the upload again.
-			h.removeUpload(l)
-			return errCanceled
-		}
-		switch {
-		case err != nil && (c.err == nil || !errors.Is(err, c.err)):
-			h.log.Error("stream write", "name", l.name, "err", err)
-			return errStore
-		case c.err != nil:
-			return c.err
-		case c.ended:
-			return nil
-		}
-		if n > 0 {
-			l.emit(storedReply{Type: "stored", Offset: l.offset.Load()})
-		}
+	})
+	l.offset.Store(off + n)
+	h.cfg.Storage.Release(c.taken - n) // taken for bytes the store did not keep
+	if l.isAbandoned() {
+		// Dropped meanwhile (Close, expiry): the last piece may have
+		// recorded the upload again.
+		h.removeUpload(l)
+		return errCanceled
 	}
+	switch {
+	case err != nil && (c.err == nil || !errors.Is(err, c.err)):
+		h.log.Error("stream write", "name", l.name, "err", err)
+		return errStore
+	case c.err != nil:
+		return c.err
+	}
+	return nil
 }
 
-// chunk is the body as one WriteChunk of a stream reads it: from pos on,
-// until the body ends or fails or until passes. What it reads is fed to
-// the stream's processor and sum, and drawn from the storage.
-type chunk struct {
+// content is a stream's body as the store reads it: what it reads is
+// drawn from the storage and fed to the stream's processor and sum, up to
+// the server's maximum size.
+type content struct {
 	h     *Handler
 	l     *live
 	body  io.Reader
-	start int64     // the stream's offset where the chunk starts
-	pos   int64     // the stream's offset of the next byte
-	until time.Time // zero: the body's end; else the chunk ends with the first read after it
-	taken int64     // from Config.Storage
-	err   error     // why the body stopped, replied as is
-	ended bool      // the body is at its end
+	pos   int64 // the stream's offset of the next byte
+	taken int64 // from Config.Storage
+	err   error // why the body stopped, replied as is
 }
 
-func (c *chunk) Read(p []byte) (int, error) {
-	if c.pos > c.start && !c.until.IsZero() && !time.Now().Before(c.until) {
-		return 0, io.EOF // this chunk's end; the body goes on in the next
-	}
+func (c *content) Read(p []byte) (int, error) {
 	n, err := c.body.Read(p)
 	if n > 0 {
 		if max := c.h.maxSize; max > 0 && c.pos+int64(n) > max {
@@ -635,10 +624,7 @@ func (c *chunk) Read(p []byte) (int, error) {
 			return int(fit), c.err
 		}
 	}
-	switch {
-	case err == io.EOF:
-		c.ended = true
-	case err != nil:
+	if err != nil && err != io.EOF {
 		c.h.log.Info("stream content failed", "name", c.l.name, "offset", c.pos, "err", err)
 		c.err = contentFailure(err)
 		return n, c.err
