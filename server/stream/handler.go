@@ -67,7 +67,7 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxStreams bounds the streams in progress at once, including
 	// resumable ones waiting for their client's next request (each holds
-	// an open file and a processor until it expires); beyond it a POST
+	// its upload and a processor until it expires); beyond it a POST
 	// gets 503 with Retry-After. 0: DefaultMaxStreams; negative: no
 	// bound.
 	MaxStreams int
@@ -579,7 +579,7 @@ func (h *Handler) receive(r *http.Request, l *live) error {
 		}
 	})
 	l.offset.Store(off + n)
-	h.cfg.Storage.Release(c.taken - n) // taken for bytes the store did not keep
+	l.giveBack(h.cfg.Storage, c.taken-n) // taken for bytes the store did not keep
 	if l.isAbandoned() {
 		// Dropped meanwhile (Close, expiry): the last piece may have
 		// recorded the upload again.
@@ -615,7 +615,7 @@ func (c *content) Read(p []byte) (int, error) {
 			c.err = errTooLarge
 			return 0, c.err
 		}
-		fit := c.h.cfg.Storage.TakeUpTo(int64(n))
+		fit := c.l.take(c.h.cfg.Storage, int64(n))
 		c.taken += fit
 		c.l.feed(p[:fit], c.pos)
 		c.pos += fit
@@ -783,7 +783,10 @@ func (h *Handler) drop(l *live, why error) {
 	h.forget(l)
 	if l.abandon(why) {
 		h.removeUpload(l)
-		h.cfg.Storage.Release(store.RecordBytes + l.offset.Load())
+		// A request may still be reading (Close, an expiry as a request
+		// came): what it took is given back too.
+		h.cfg.Storage.Release(store.RecordBytes)
+		l.unmeter(h.cfg.Storage)
 		h.log.Info("stream dropped", "name", l.name, "offset", l.offset.Load(), "why", why)
 	}
 }

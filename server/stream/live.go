@@ -49,6 +49,14 @@ type live struct {
 	fed int64
 	sum hash.Hash
 
+	// What the stream holds of Config.Storage: its bytes, counted as they
+	// are read (see take). Once the stream is dropped, all of it is given
+	// back at once, and whatever a request still reads is given back as
+	// it is taken.
+	meterMu   sync.Mutex
+	metered   int64
+	unmetered bool
+
 	// The processor reads what pw is given.
 	pw         *io.PipeWriter
 	procDone   chan struct{}
@@ -144,6 +152,41 @@ func (l *live) release(expired func(), after time.Duration) {
 	l.freed = make(chan struct{})
 	if !l.done && !l.abandoned && after > 0 {
 		l.expire = time.AfterFunc(after, expired)
+	}
+}
+
+// take draws up to n bytes from m for the stream and says how many it
+// got.
+func (l *live) take(m *store.Meter, n int64) int64 {
+	fit := m.TakeUpTo(n)
+	l.meterMu.Lock()
+	defer l.meterMu.Unlock()
+	if l.unmetered {
+		m.Release(fit) // dropped: nothing it reads is kept
+	} else {
+		l.metered += fit
+	}
+	return fit
+}
+
+// giveBack returns n of the stream's bytes to m: taken, but not kept.
+func (l *live) giveBack(m *store.Meter, n int64) {
+	l.meterMu.Lock()
+	defer l.meterMu.Unlock()
+	if !l.unmetered {
+		l.metered -= n
+		m.Release(n)
+	}
+}
+
+// unmeter returns all the stream holds of m, once it is dropped.
+func (l *live) unmeter(m *store.Meter) {
+	l.meterMu.Lock()
+	defer l.meterMu.Unlock()
+	if !l.unmetered {
+		l.unmetered = true
+		m.Release(l.metered)
+		l.metered = 0
 	}
 }
 

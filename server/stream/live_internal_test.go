@@ -213,3 +213,55 @@ func TestFinishReplacesNothing(t *testing.T) {
 		t.Error("the upload of a stream that could not finish is still in the store")
 	}
 }
+
+// blockingBody gives its bytes in one read, then waits for release before
+// it fails as a cut connection does.
+type blockingBody struct {
+	data             []byte
+	reading, release chan struct{}
+}
+
+func (b *blockingBody) Read(p []byte) (int, error) {
+	if len(b.data) > 0 {
+		n := copy(p, b.data)
+		b.data = b.data[n:]
+		return n, nil
+	}
+	close(b.reading)
+	<-b.release
+	return 0, errors.New("connection cut")
+}
+
+// A stream dropped while a request is still reading it (Close, or an
+// expiry as the request came) gives back all it holds of the storage,
+// what that request read included, and leaves nothing in the store.
+func TestDropMidPieceGivesStorageBack(t *testing.T) {
+	for _, resumable := range []bool{false, true} {
+		meter := store.NewMeter(store.MeterConfig{Max: 1 << 30})
+		h, err := New(Config{Dir: t.TempDir(), Storage: meter, AckEvery: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := h.start("m", resumable, nil, httptest.NewRequest(http.MethodPost, "/stream/m", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.acquire(nil)
+		body := &blockingBody{data: make([]byte, 100), reading: make(chan struct{}), release: make(chan struct{})}
+		done := make(chan error)
+		go func() { done <- h.receive(httptest.NewRequest(http.MethodPatch, "/stream/m", body), l) }()
+		<-body.reading // the 100 bytes are taken and being written
+		if got := meter.Used(); got != store.RecordBytes+100 {
+			t.Fatalf("the storage counts %d while the stream is read, want %d", got, store.RecordBytes+100)
+		}
+		h.drop(l, errShutdown)
+		close(body.release)
+		<-done
+		if got := meter.Used(); got != 0 {
+			t.Errorf("resumable %v: the storage counts %d after the stream was dropped, want 0", resumable, got)
+		}
+		if stored(h, l) {
+			t.Errorf("resumable %v: the dropped stream's upload is still in the store", resumable)
+		}
+	}
+}
