@@ -678,9 +678,10 @@ func (h *Handler) seal(l *live) error {
 		return err
 	}
 	l.endProcessor()
-	if l.fed != l.offset.Load() {
-		// The client completed short of bytes it had sent: the sum is
-		// of what is stored.
+	if l.fed != l.offset.Load() || l.resent {
+		// The client completed short of bytes it had sent, or sent some
+		// again after the store had kept less than it read: the sum is
+		// of what is stored. (The processor has seen what was fed.)
 		if err := l.resum(ctx); err != nil {
 			return err
 		}

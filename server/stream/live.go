@@ -48,6 +48,9 @@ type live struct {
 	// Used by the request holding l.
 	fed int64
 	sum hash.Hash
+	// resent is set when feed skipped bytes a client sent again: they
+	// may differ from the ones fed, so the sum is made again at the end.
+	resent bool
 
 	// What the stream holds of Config.Storage: its bytes, counted as they
 	// are read (see take). Once the stream is dropped, all of it is given
@@ -218,6 +221,7 @@ func (l *live) isDone() bool {
 // processor, but those they have seen already.
 func (l *live) feed(p []byte, pos int64) {
 	if skip := l.fed - pos; skip > 0 {
+		l.resent = true
 		if skip >= int64(len(p)) {
 			return
 		}

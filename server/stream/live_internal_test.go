@@ -214,6 +214,39 @@ func TestFinishReplacesNothing(t *testing.T) {
 	}
 }
 
+// A client that resends other bytes than the ones the store did not keep
+// gets the sum of what is stored, not of what was fed.
+func TestResendDiffers(t *testing.T) {
+	dir := t.TempDir()
+	h, err := New(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := startLive(t, h, "d", nil)
+	if err := send(h, l, "good "); err != nil {
+		t.Fatal(err)
+	}
+	up := l.up
+	l.up = failingUpload{Upload: up, keep: 2, err: errors.New("no space left on device")}
+	if err := send(h, l, "more of it"); !errors.Is(err, errStore) {
+		t.Fatalf("a write the store kept two bytes of: %v, want %v", err, errStore)
+	}
+	l.up = up
+	if err := send(h, l, "XXXXXXXX"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.finish(l); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "d"))
+	if err != nil || string(got) != "good moXXXXXXXX" {
+		t.Fatalf("stored %q, %v", got, err)
+	}
+	if sum := hex.EncodeToString(l.sum.Sum(nil)); sum != fmt.Sprintf("%x", sha256.Sum256(got)) {
+		t.Errorf("sum %s is not of the stored %q", sum, got)
+	}
+}
+
 // blockingBody gives its bytes in one read, then waits for release before
 // it fails as a cut connection does.
 type blockingBody struct {
