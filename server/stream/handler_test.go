@@ -1363,23 +1363,8 @@ func TestStalePartsRemoved(t *testing.T) {
 		}
 	}
 	// What the server before wrote last, three Expiries ago.
-	info := filepath.Join(dir, ".part", stale+".info")
-	var rec map[string]any
-	b, err := os.ReadFile(info)
-	if err == nil {
-		err = json.Unmarshal(b, &rec)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec["updated_at"] = time.Now().Add(-3 * stream.DefaultExpiry).UTC().Format(time.RFC3339Nano)
-	if b, err = json.Marshal(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(info, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	old := time.Now().Add(-3 * stream.DefaultExpiry)
+	backdate(t, filepath.Join(dir, ".part", stale+".info"), old)
 	if err := os.Chtimes(filepath.Join(dir, ".part", stale+".bin"), old, old); err != nil {
 		t.Fatal(err)
 	}
@@ -1401,20 +1386,7 @@ func TestStalePartsRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b, err = os.ReadFile(filepath.Join(dir, ".part", recent+".info")); err == nil {
-		rec = nil
-		err = json.Unmarshal(b, &rec)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec["updated_at"] = old.UTC().Format(time.RFC3339Nano) // its last chunk began long ago
-	if b, err = json.Marshal(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, ".part", recent+".info"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	backdate(t, filepath.Join(dir, ".part", recent+".info"), old) // its last chunk began long ago
 	if err := os.WriteFile(filepath.Join(dir, "rec.wav"), []byte("finished"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -1435,5 +1407,26 @@ func TestStalePartsRemoved(t *testing.T) {
 	}
 	if got, err := os.ReadFile(data); string(got) != "counted and being written" {
 		t.Errorf("the data of an upload written to lately is %q (%v), want it untouched", got, err)
+	}
+}
+
+// backdate makes the filestore info file at path say the upload was last
+// changed at at.
+func backdate(t *testing.T, path string, at time.Time) {
+	t.Helper()
+	var rec map[string]any
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &rec)
+	}
+	if err == nil {
+		rec["updated_at"] = at.UTC().Format(time.RFC3339Nano)
+		b, err = json.Marshal(rec)
+	}
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -136,6 +136,25 @@ func TestServerFailuresNotShown(t *testing.T) {
 	}
 }
 
+// cutShort has l receive "good ", then "more of it" of which the store
+// keeps two bytes and fails, as a full disk makes it: l is at offset 7,
+// its processor and sum fed 15 bytes.
+func cutShort(t *testing.T, h *Handler, l *live) {
+	t.Helper()
+	if err := send(h, l, "good "); err != nil {
+		t.Fatal(err)
+	}
+	up := l.up
+	l.up = failingUpload{Upload: up, keep: 2, err: errors.New("no space left on device")}
+	if err := send(h, l, "more of it"); !errors.Is(err, errStore) {
+		t.Fatalf("a write the store kept two bytes of: %v, want %v", err, errStore)
+	}
+	if got := l.offset.Load(); got != 7 {
+		t.Fatalf("offset %d after the store kept 2 of 10 bytes, want 7", got)
+	}
+	l.up = up
+}
+
 // A store that keeps less of a write than it read (a full disk, a cut
 // connection) leaves the processor and the sum ahead of the offset: the
 // client resends from the offset, and what the processor sees, what is
@@ -153,18 +172,7 @@ func TestWriteCutShort(t *testing.T) {
 		return err
 	})
 	l := startLive(t, h, "c", proc)
-	if err := send(h, l, "good "); err != nil {
-		t.Fatal(err)
-	}
-	up := l.up
-	l.up = failingUpload{Upload: up, keep: 2, err: errors.New("no space left on device")}
-	if err := send(h, l, "more of it"); !errors.Is(err, errStore) {
-		t.Fatalf("a write the store kept two bytes of: %v, want %v", err, errStore)
-	}
-	if got := l.offset.Load(); got != 7 {
-		t.Fatalf("offset %d after the store kept 2 of 10 bytes, want 7", got)
-	}
-	l.up = up
+	cutShort(t, h, l)
 	if err := send(h, l, "re of it"); err != nil { // from the offset, as the client resends
 		t.Fatal(err)
 	}
@@ -223,15 +231,7 @@ func TestResendDiffers(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := startLive(t, h, "d", nil)
-	if err := send(h, l, "good "); err != nil {
-		t.Fatal(err)
-	}
-	up := l.up
-	l.up = failingUpload{Upload: up, keep: 2, err: errors.New("no space left on device")}
-	if err := send(h, l, "more of it"); !errors.Is(err, errStore) {
-		t.Fatalf("a write the store kept two bytes of: %v, want %v", err, errStore)
-	}
-	l.up = up
+	cutShort(t, h, l)
 	if err := send(h, l, "XXXXXXXX"); err != nil {
 		t.Fatal(err)
 	}
