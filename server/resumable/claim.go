@@ -50,8 +50,15 @@ type claim struct {
 
 // claim locks upload id for the request r.
 func (h *Handler) claim(w http.ResponseWriter, r *http.Request, id string, force bool) (*claim, *Error) {
-	ctx, stop := context.WithCancelCause(r.Context())
-	c := &claim{h: h, id: id, ctx: ctx, stop: stop, rc: http.NewResponseController(w)}
+	return h.claimFor(r.Context(), http.NewResponseController(w), id, force)
+}
+
+// claimFor locks upload id for a request with context rctx, whose content
+// reads rc interrupts when it is taken over; rc is nil for work that reads
+// no content.
+func (h *Handler) claimFor(rctx context.Context, rc *http.ResponseController, id string, force bool) (*claim, *Error) {
+	ctx, stop := context.WithCancelCause(rctx)
+	c := &claim{h: h, id: id, ctx: ctx, stop: stop, rc: rc}
 	c.lastRead.Store(time.Now().UnixNano())
 	lock, err := h.locker.NewLock(id)
 	if err != nil {
@@ -61,12 +68,12 @@ func (h *Handler) claim(w http.ResponseWriter, r *http.Request, id string, force
 	if force {
 		h.takeOverLocal(id)
 	}
-	lctx, cancel := context.WithTimeout(r.Context(), h.lockTimeout)
+	lctx, cancel := context.WithTimeout(rctx, h.lockTimeout)
 	err = lock.Lock(lctx, c.requestRelease)
 	cancel()
 	if err != nil {
 		stop(nil)
-		if r.Context().Err() != nil {
+		if rctx.Err() != nil {
 			return nil, ErrBodyRead.with("client went away while waiting for the upload")
 		}
 		if errors.Is(err, store.ErrLockTimeout) {
@@ -100,7 +107,9 @@ func (c *claim) takeOver() {
 	}
 	c.stop(errTakenOver)
 	// A Read blocked on a silent connection only returns at a deadline.
-	_ = c.rc.SetReadDeadline(time.Now())
+	if c.rc != nil {
+		_ = c.rc.SetReadDeadline(time.Now())
+	}
 }
 
 // takeOverLocal takes over a streaming claim on id held in this process.

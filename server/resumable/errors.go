@@ -156,7 +156,7 @@ var errorTable = []struct {
 // caused (as opposed to a failure of the server, which is logged).
 func toError(err error) (*Error, bool) {
 	if e, ok := errors.AsType[*Error](err); ok {
-		return e, true
+		return e, e.Code != ErrInternal.Code
 	}
 	for _, m := range errorTable {
 		if errors.Is(err, m.err) {

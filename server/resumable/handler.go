@@ -600,25 +600,13 @@ func (h *Handler) PostFile(w http.ResponseWriter, r *http.Request) {
 		info.ContentType = validMediaType(meta["filetype"])
 	}
 
-	record := store.Footprint(info)
-	if !info.SizeIsDeferred {
-		if e := h.checkStorage(record + info.Size); e != nil {
-			h.creationError(w, r, d, e)
-			return
-		}
-	}
-	if e := h.takeStorage(record); e != nil {
-		h.creationError(w, r, d, e)
-		return
-	}
-	up, err := h.store.NewUpload(r.Context(), info)
+	up, info, err := h.newUpload(r.Context(), info)
 	if err != nil {
-		h.storage.Release(record)
-		h.fail(w, r, err)
-		return
-	}
-	if info, err = up.GetInfo(r.Context()); err != nil { // with the store's times
-		h.fail(w, r, err)
+		if e, ok := err.(*Error); ok {
+			h.creationError(w, r, d, e)
+		} else {
+			h.fail(w, r, err)
+		}
 		return
 	}
 	hd := w.Header()
@@ -796,22 +784,18 @@ func validMediaType(ct string) string {
 // open claims the upload r names and reads it; ok is false once it has
 // answered r with why it could not. The caller releases c.
 func (h *Handler) open(w http.ResponseWriter, r *http.Request) (c *claim, up store.Upload, info store.Info, ok bool) {
-	id := h.id(r)
-	c, e := h.claim(w, r, id, false)
+	c, e := h.claim(w, r, h.id(r), false)
 	if e != nil {
 		writeProblem(w, r, e)
 		return nil, nil, info, false
 	}
-	up, err := h.store.GetUpload(c.ctx, id)
-	if err == nil {
-		info, err = up.GetInfo(c.ctx)
-	}
+	o, err := h.held(c)
 	if err != nil {
 		c.release()
 		h.fail(w, r, err)
 		return nil, nil, info, false
 	}
-	return c, up, info, true
+	return c, o.up, o.info, true
 }
 
 // HeadFile answers offset retrieval. tus: 200 with Upload-Offset,
@@ -1111,7 +1095,21 @@ func (h *Handler) appendContent(w http.ResponseWriter, r *http.Request, d dialec
 	if e != nil {
 		return info, e
 	}
-	src := c.body(r.Body)
+	return h.appendFrom(c, up, info, r.Body, func(src io.Reader) (int64, error) {
+		if v != nil {
+			return h.writeAtomic(c.ctx, up, info.Offset, v.reader(src), v.check)
+		}
+		return h.writeSegments(c.ctx, w, r, d, up, info.Offset, src)
+	})
+}
+
+// appendFrom appends content under claim c with write, which stores what
+// it reads of src at info.Offset. src is content bounded by the upload's
+// length (or the size limit), counted against the storage, and watched for
+// stalls and takeovers. It returns the upload's new state, also when it
+// fails.
+func (h *Handler) appendFrom(c *claim, up store.Upload, info store.Info, content io.Reader, write func(src io.Reader) (int64, error)) (store.Info, error) {
+	src := c.body(content)
 	switch {
 	case !info.SizeIsDeferred:
 		src = &maxReader{r: src, n: info.Size - info.Offset, err: store.ErrSizeExceeded}
@@ -1119,16 +1117,9 @@ func (h *Handler) appendContent(w http.ResponseWriter, r *http.Request, d dialec
 		src = &maxReader{r: src, n: h.sizeLimit() - info.Offset, err: errMaxSize}
 	}
 	counted := &storageReader{r: src, s: h.storage}
-	src = counted
 	c.lastRead.Store(time.Now().UnixNano())
 	c.streaming.Store(true)
-	var n int64
-	var err error
-	if v != nil {
-		n, err = h.writeAtomic(c.ctx, up, info.Offset, v.reader(src), v.check)
-	} else {
-		n, err = h.writeSegments(c.ctx, w, r, d, up, info.Offset, src)
-	}
+	n, err := write(counted)
 	c.streaming.Store(false)
 	h.storage.Release(counted.taken - n) // read, but not appended
 	// The request's context may be done (client gone, taken over); the
@@ -1283,23 +1274,9 @@ func (h *Handler) DelFile(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, ErrNotImplemented.with("termination"))
 		return
 	}
-	id := h.id(r)
-	c, e := h.claim(w, r, id, true)
-	if e != nil {
-		writeProblem(w, r, e)
-		return
-	}
-	defer c.release()
-	up, err := h.store.GetUpload(c.ctx, id)
-	if err != nil {
+	if err := h.Terminate(r.Context(), h.id(r)); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if err := h.terminate(context.WithoutCancel(c.ctx), up); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.forget(id)
-	h.log.Info("upload terminated", "id", id)
 	w.WriteHeader(http.StatusNoContent)
 }
