@@ -21,7 +21,10 @@
 // names the last reply it received in Ferry-Replies-After, and the
 // response to its PATCH continues after it: replies produced while the
 // client was away are not lost, and none arrives twice. The processor reads
-// one continuous stream across all of it.
+// one continuous stream across all of it. A stream in progress is an
+// upload of deferred length, changed as every upload of ferry's server is,
+// through a resumable.Handler (see resumable.Hold): a request for it takes
+// over the one still holding it, whose client must have gone.
 //
 // Streams in progress, unfinished resumable ones waiting for their client
 // included, are bounded in all (Config.MaxStreams, 503 past it) and per

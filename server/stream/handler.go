@@ -24,6 +24,7 @@ import (
 	"github.com/ferryhq/ferry/server/internal/clientaddr"
 	"github.com/ferryhq/ferry/server/internal/setting"
 	"github.com/ferryhq/ferry/server/internal/usercontent"
+	"github.com/ferryhq/ferry/server/resumable"
 	"github.com/ferryhq/ferry/server/store"
 	"github.com/ferryhq/ferry/server/store/filestore"
 )
@@ -112,9 +113,11 @@ type Handler struct {
 	expiry, ackEvery      time.Duration
 	maxStreams, perClient int
 
-	// store keeps the streams in progress (see openStore).
+	// store keeps the streams in progress, and up changes them (see
+	// openStore).
 	storeMu sync.Mutex
 	store   partStore
+	up      *resumable.Handler
 
 	mu      sync.Mutex
 	byID    map[string]*live
@@ -179,19 +182,45 @@ func (h *Handler) parts() partStore {
 	return h.store
 }
 
-// openStore returns the store of streams in progress; its directory
-// appears with the first stream, not before.
-func (h *Handler) openStore() (partStore, error) {
+// uploads changes the streams in progress; nil before the first stream.
+func (h *Handler) uploads() *resumable.Handler {
+	h.storeMu.Lock()
+	defer h.storeMu.Unlock()
+	return h.up
+}
+
+// openStore returns the store of streams in progress and the handler of
+// its uploads, through which every change to them goes, as to the
+// uploads of ferry's server: one lock a stream, one takeover, one count
+// of the storage. Its directory appears with the first stream, not
+// before.
+func (h *Handler) openStore() (partStore, *resumable.Handler, error) {
 	h.storeMu.Lock()
 	defer h.storeMu.Unlock()
 	if h.store == nil {
 		st, err := filestore.New(filestore.Config{Dir: filepath.Join(h.cfg.Dir, partDir)})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		h.store = st
 	}
-	return h.store, nil
+	if h.up == nil {
+		up, err := resumable.New(resumable.Config{
+			Store:   h.store,
+			MaxSize: h.maxSize,
+			Storage: h.cfg.Storage,
+			// A stream expires with its processor (see release), and
+			// the uploads of servers before are removed by New.
+			Expiry:      -1,
+			LockTimeout: takeoverWait,
+			Logger:      h.log,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		h.up = up
+	}
+	return h.store, h.up, nil
 }
 
 // removeStale removes the streams in progress a server before this one
@@ -203,7 +232,7 @@ func (h *Handler) removeStale(age time.Duration) {
 	if _, err := os.Stat(filepath.Join(h.cfg.Dir, partDir)); err != nil {
 		return // none yet, or the first stream will say why
 	}
-	st, err := h.openStore()
+	st, _, err := h.openStore()
 	if err != nil {
 		return
 	}
@@ -222,7 +251,7 @@ func (h *Handler) removeStale(age time.Duration) {
 		}
 		if info, err := up.GetInfo(ctx); err == nil && time.Since(info.UpdatedAt) > age {
 			if st.Terminate(ctx, up) == nil {
-				h.log.Info("stale stream removed", "name", info.Name, "id", id, "updated", info.UpdatedAt)
+				h.log.Info("stale stream removed", "id", id, "updated", info.UpdatedAt)
 			}
 		}
 	}
@@ -237,7 +266,10 @@ func (h *Handler) Close() error {
 	}
 	h.mu.Unlock()
 	for _, l := range all {
-		h.drop(l, errShutdown)
+		h.drop(l, errShutdown, nil)
+	}
+	if up := h.uploads(); up != nil {
+		return up.Close()
 	}
 	return nil
 }
@@ -317,9 +349,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, name string) {
 	if !ok {
 		return
 	}
-	resumable := d.HasComplete(r)
+	canResume := d.HasComplete(r)
 	complete := true
-	if resumable {
+	if canResume {
 		if complete, ok = d.RequestComplete(r); !ok {
 			refuse(w, r, http.StatusBadRequest, d.CompleteField()+" is not a structured boolean")
 			return
@@ -348,7 +380,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, name string) {
 	if h.cfg.Processors != nil {
 		proc = h.cfg.Processors(name, r)
 	}
-	l, err := h.start(name, resumable, proc, r)
+	l, hold, err := h.start(name, canResume, proc, w, r)
 	if err != nil {
 		switch {
 		case errors.Is(err, errNameTaken):
@@ -362,7 +394,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, name string) {
 			w.Header().Set("Retry-After", "10")
 			refuse(w, r, http.StatusTooManyRequests, err.Error())
 			return
-		case errors.Is(err, store.ErrFull):
+		case errors.Is(err, store.ErrFull), errors.Is(err, resumable.ErrStorageFull):
 			storageFull(w, r, err)
 			return
 		}
@@ -370,13 +402,12 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, name string) {
 		refuse(w, r, http.StatusInternalServerError, "cannot store the stream")
 		return
 	}
-	l.acquire(nil)
-	if resumable {
+	if canResume {
 		w.Header().Set("Location", l.url)
 		w.Header().Set("Upload-Draft-Interop-Version", strconv.Itoa(d.Interop))
 		w.WriteHeader(StatusUploadResumptionSupported)
 	}
-	h.transfer(w, r, d, l, complete, 0, http.StatusCreated)
+	h.transfer(w, r, d, l, hold, complete, 0, http.StatusCreated)
 }
 
 // StatusUploadResumptionSupported is the draft's interim 104 response.
@@ -398,6 +429,31 @@ func draft(w http.ResponseWriter, r *http.Request) (dialect.Dialect, bool) {
 	return d, true
 }
 
+// hold makes r the only request of l: a request still holding it is taken
+// over (its client reconnected, so it is gone). It answers r itself and
+// returns nil when the stream is gone or still busy.
+func (h *Handler) hold(w http.ResponseWriter, r *http.Request, l *live) *resumable.Hold {
+	hold, err := h.uploads().Hold(w, r, l.id, true)
+	if err == nil && !l.enter() {
+		hold.Release()
+		err = resumable.ErrNotFound
+	}
+	switch {
+	case err == nil:
+		return hold
+	case errors.Is(err, resumable.ErrNotFound):
+		refuse(w, r, http.StatusNotFound, "no such stream upload (finished, expired or never created)")
+	case errors.Is(err, resumable.ErrLocked):
+		refuse(w, r, http.StatusLocked, "the stream is busy")
+	case errors.Is(err, resumable.ErrBodyRead):
+		// The client went while it waited.
+	default:
+		h.log.Error("stream hold", "name", l.name, "err", err)
+		refuse(w, r, http.StatusInternalServerError, "cannot read the stream")
+	}
+	return nil
+}
+
 // offset answers HEAD with what the server holds. It takes the stream over
 // from a request still running (its client has gone, or it would not ask),
 // so the offset does not move after it is told.
@@ -406,13 +462,13 @@ func (h *Handler) offset(w http.ResponseWriter, r *http.Request, l *live) {
 	if !ok {
 		return
 	}
-	if !l.acquire(r.Context().Done()) {
-		refuse(w, r, http.StatusLocked, "the stream is busy")
+	hold := h.hold(w, r, l)
+	if hold == nil {
 		return
 	}
-	defer h.release(l)
+	defer h.release(l, hold)
 	hd := w.Header()
-	hd.Set("Upload-Offset", strconv.FormatInt(l.offset.Load(), 10))
+	hd.Set("Upload-Offset", strconv.FormatInt(hold.Info().Offset, 10))
 	d.SetComplete(hd, false)
 	hd.Set("Upload-Draft-Interop-Version", strconv.Itoa(d.Interop))
 	hd.Set("Cache-Control", "no-store")
@@ -436,12 +492,12 @@ func (h *Handler) append(w http.ResponseWriter, r *http.Request, l *live) {
 		return
 	}
 	after, _ := strconv.ParseInt(r.Header.Get(RepliesAfterHeader), 10, 64)
-	if !l.acquire(r.Context().Done()) {
-		refuse(w, r, http.StatusLocked, "the stream is busy")
+	hold := h.hold(w, r, l)
+	if hold == nil {
 		return
 	}
 	if off != l.offset.Load() {
-		h.release(l)
+		h.release(l, hold)
 		w.Header().Set("Upload-Offset", strconv.FormatInt(l.offset.Load(), 10))
 		problem.Write(w, r, problem.Details{
 			Type:   "https://iana.org/assignments/http-problem-types#mismatching-upload-offset",
@@ -452,14 +508,14 @@ func (h *Handler) append(w http.ResponseWriter, r *http.Request, l *live) {
 		return
 	}
 	if err := h.cfg.Storage.Check(contentNeed(r)); err != nil {
-		h.release(l)
+		h.release(l, hold)
 		w.Header().Set("Upload-Offset", strconv.FormatInt(l.offset.Load(), 10))
 		d.SetComplete(w.Header(), false)
 		storageFull(w, r, err)
 		return
 	}
 	l.forget(after)
-	h.transfer(w, r, d, l, complete, after, http.StatusOK)
+	h.transfer(w, r, d, l, hold, complete, after, http.StatusOK)
 }
 
 // contentNeed is how much storage r's content asks for before it is read:
@@ -477,27 +533,29 @@ func storageFull(w http.ResponseWriter, r *http.Request, err error) {
 	d := problem.Details{Title: "the server's storage is full", Status: http.StatusInsufficientStorage}
 	if fe, ok := errors.AsType[*store.FullError](err); ok {
 		d.Detail = fe.Reason()
+	} else if re, ok := errors.AsType[*resumable.Error](err); ok {
+		d.Detail = re.Detail
 	}
 	problem.Write(w, r, d)
 }
 
 // cancel drops a stream and what it stored.
 func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, l *live) {
-	if !l.acquire(r.Context().Done()) {
-		refuse(w, r, http.StatusLocked, "the stream is busy")
+	hold := h.hold(w, r, l)
+	if hold == nil {
 		return
 	}
-	h.drop(l, errCanceled)
+	defer hold.Release()
+	h.drop(l, errCanceled, hold)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // transfer stores the request body, replying as the stream is processed.
 // The caller holds l; transfer releases it.
-func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, d dialect.Dialect, l *live, complete bool, after int64, status int) {
+func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, d dialect.Dialect, l *live, hold *resumable.Hold, complete bool, after int64, status int) {
 	rc := http.NewResponseController(w)
 	// HTTP/1.1 would stop reading the body once the response starts.
 	_ = rc.EnableFullDuplex()
-	l.setReader(rc)
 	hd := w.Header()
 	hd.Set("Content-Type", "application/x-ndjson")
 	hd.Set("Cache-Control", "no-store")
@@ -525,11 +583,11 @@ func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, d dialect.Dia
 		l.sendReplies(w, rc, after, stop)
 	}()
 
-	bodyErr := h.receive(r, l)
+	bodyErr := h.receive(r, l, hold)
 	switch {
 	case bodyErr != nil && !l.resumable, errors.Is(bodyErr, errTooLarge):
 		l.emit(errorReply{Type: "error", Error: bodyErr.Error()})
-		h.drop(l, bodyErr)
+		h.drop(l, bodyErr, hold)
 	case errors.Is(bodyErr, errStorageFull):
 		// Kept as far as it fit, for a PATCH once there is room.
 		l.emit(errorReply{Type: "error", Error: bodyErr.Error() + ": what fit is kept"})
@@ -537,7 +595,7 @@ func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, d dialect.Dia
 		// Kept for a PATCH from where it stopped.
 		h.log.Info("stream interrupted", "name", l.name, "offset", l.offset.Load(), "err", bodyErr)
 	case complete:
-		h.finish(l)
+		h.finish(l, hold)
 	}
 	close(stop)
 	<-sent
@@ -545,7 +603,7 @@ func (h *Handler) transfer(w http.ResponseWriter, r *http.Request, d dialect.Dia
 		hd.Set("Upload-Offset", strconv.FormatInt(l.offset.Load(), 10))
 		d.SetComplete(hd, l.isDone())
 	}
-	h.release(l)
+	h.release(l, hold)
 }
 
 var (
@@ -555,6 +613,7 @@ var (
 	errEndedEarly  = errors.New("the stream's content ended early")
 	errStore       = errors.New("the server could not store the stream")
 	errCanceled    = errors.New("the stream was cancelled")
+	errTakenOver   = errors.New("the stream was taken over by a newer request")
 	errShutdown    = errors.New("the server is shutting down")
 	errExpired     = errors.New("the stream expired")
 	errNameTaken   = errors.New("name taken")
@@ -565,67 +624,54 @@ var (
 
 // receive stores the body in l until its end (nil) or a failure, in
 // pieces of AckEvery (one piece when there are no "stored" replies), each
-// durable when it is written and replied as "stored".
-func (h *Handler) receive(r *http.Request, l *live) error {
-	// The bytes read are kept when the client goes: the store is not
-	// told of its cancellation.
-	ctx := context.WithoutCancel(r.Context())
-	off := l.offset.Load()
-	c := &content{h: h, l: l, body: r.Body, pos: off}
-	n, err := store.Append(ctx, l.up, off, c, store.Pieces{Every: h.ackEvery}, func(durable int64) {
-		if durable > l.offset.Load() {
-			l.offset.Store(durable)
-			l.emit(storedReply{Type: "stored", Offset: durable})
-		}
+// durable when it is written and replied as "stored". The processor and
+// the sum are fed what the store is given.
+func (h *Handler) receive(r *http.Request, l *live, hold *resumable.Hold) error {
+	c := &content{h: h, l: l, body: r.Body}
+	info, err := hold.Append(c, resumable.Appending{
+		Pieces: store.Pieces{Every: h.ackEvery},
+		Read:   l.feed,
+		Durable: func(durable int64) {
+			if durable > l.offset.Load() {
+				l.offset.Store(durable)
+				l.emit(storedReply{Type: "stored", Offset: durable})
+			}
+		},
 	})
-	l.offset.Store(off + n)
-	l.giveBack(h.cfg.Storage, c.taken-n) // taken for bytes the store did not keep
-	if l.isAbandoned() {
-		// Dropped meanwhile (Close, expiry): the last piece may have
-		// recorded the upload again.
-		h.removeUpload(l)
-		return errCanceled
-	}
+	l.offset.Store(info.Offset)
 	switch {
-	case err != nil && (c.err == nil || !errors.Is(err, c.err)):
-		h.log.Error("stream write", "name", l.name, "err", err)
-		return errStore
+	case l.isAbandoned():
+		// Dropped meanwhile (Close, expiry): the drop removes the
+		// upload once this request lets go.
+		return errCanceled
+	case err == nil:
+		return nil
+	case errors.Is(err, resumable.ErrMaxSizeExceeded):
+		return errTooLarge
+	case errors.Is(err, resumable.ErrStorageFull):
+		return errStorageFull
 	case c.err != nil:
 		return c.err
+	case errors.Is(err, resumable.ErrInterrupted):
+		return errTakenOver
 	}
-	return nil
+	h.log.Error("stream write", "name", l.name, "err", err)
+	return errStore
 }
 
-// content is a stream's body as the store reads it: what it reads is
-// drawn from the storage and fed to the stream's processor and sum, up to
-// the server's maximum size.
+// content is a stream's body as the store reads it; a failure to read it
+// is kept, as it is replied.
 type content struct {
-	h     *Handler
-	l     *live
-	body  io.Reader
-	pos   int64 // the stream's offset of the next byte
-	taken int64 // from Config.Storage
-	err   error // why the body stopped, replied as is
+	h    *Handler
+	l    *live
+	body io.Reader
+	err  error // why the body stopped, replied as is
 }
 
 func (c *content) Read(p []byte) (int, error) {
 	n, err := c.body.Read(p)
-	if n > 0 {
-		if max := c.h.maxSize; max > 0 && c.pos+int64(n) > max {
-			c.err = errTooLarge
-			return 0, c.err
-		}
-		fit := c.l.take(c.h.cfg.Storage, int64(n))
-		c.taken += fit
-		c.l.feed(p[:fit], c.pos)
-		c.pos += fit
-		if fit < int64(n) {
-			c.err = errStorageFull
-			return int(fit), c.err
-		}
-	}
 	if err != nil && err != io.EOF {
-		c.h.log.Info("stream content failed", "name", c.l.name, "offset", c.pos, "err", err)
+		c.h.log.Info("stream content failed", "name", c.l.name, "offset", c.l.offset.Load(), "err", err)
 		c.err = contentFailure(err)
 		return n, c.err
 	}
@@ -645,15 +691,15 @@ func contentFailure(err error) error {
 // takes its name, and the last reply says what was stored. A stream that
 // cannot be finished is replied an error (the log has the details) and
 // dropped.
-func (h *Handler) finish(l *live) error {
-	if err := h.seal(l); err != nil {
+func (h *Handler) finish(l *live, hold *resumable.Hold) error {
+	if err := h.seal(l, hold); err != nil {
 		h.log.Error("stream finish", "name", l.name, "err", err)
 		why := errStore
 		if errors.Is(err, fs.ErrExist) {
 			why = fmt.Errorf("%w: its name %q was taken while it was in progress", errStore, l.name)
 		}
 		l.emit(errorReply{Type: "error", Error: why.Error()})
-		h.drop(l, why)
+		h.drop(l, why, hold)
 		return why
 	}
 	l.setDone()
@@ -669,27 +715,26 @@ func (h *Handler) finish(l *live) error {
 
 // seal makes a complete stream's upload its bytes; the processor sees
 // its end, and the upload's bytes take the stream's name.
-func (h *Handler) seal(l *live) error {
-	ctx := context.Background()
-	if err := h.parts().DeclareLength(ctx, l.up, l.offset.Load()); err != nil {
-		return err
-	}
-	if err := l.up.FinishUpload(ctx); err != nil {
+func (h *Handler) seal(l *live, hold *resumable.Hold) error {
+	info, err := hold.Complete()
+	if err != nil {
 		return err
 	}
 	l.endProcessor()
-	if l.fed != l.offset.Load() || l.resent {
+	if l.fed != info.Size || l.resent {
 		// The client completed short of bytes it had sent, or sent some
 		// again after the store had kept less than it read: the sum is
 		// of what is stored. (The processor has seen what was fed.)
-		if err := l.resum(ctx); err != nil {
+		if err := l.resum(context.Background(), hold.Upload()); err != nil {
 			return err
 		}
 	}
 	if err := h.publish(l); err != nil {
 		return err
 	}
-	h.removeUpload(l)
+	// The bytes stay, under the stream's name, and the storage goes on
+	// counting what the upload did, as Usage counts the file.
+	h.removeUpload(l, hold.Upload())
 	return nil
 }
 
@@ -715,53 +760,52 @@ func linkNew(src, final string) error {
 	return os.Rename(src, final)
 }
 
-// start registers a new stream and its processor.
-func (h *Handler) start(name string, resumable bool, proc Processor, r *http.Request) (*live, error) {
-	st, err := h.openStore()
+// start registers a new stream and its processor, held by r.
+func (h *Handler) start(name string, canResume bool, proc Processor, w http.ResponseWriter, r *http.Request) (*live, *resumable.Hold, error) {
+	_, up, err := h.openStore()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	id := store.NewID()
 	client := h.cfg.ClientKey(r)
 	h.mu.Lock()
 	if _, busy := h.names[name]; busy {
 		h.mu.Unlock()
-		return nil, errNameTaken
+		return nil, nil, errNameTaken
 	}
 	if h.maxStreams > 0 && len(h.byID) >= h.maxStreams {
 		h.mu.Unlock()
-		return nil, errTooMany
+		return nil, nil, errTooMany
 	}
 	if h.perClient > 0 && h.clients[client] >= h.perClient {
 		h.mu.Unlock()
-		return nil, errTooManyFromClient
+		return nil, nil, errTooManyFromClient
 	}
-	if err := h.cfg.Storage.Take(store.RecordBytes); err != nil {
-		h.mu.Unlock()
-		return nil, err
-	}
-	up, err := st.NewUpload(context.Background(), store.Info{ID: id, SizeIsDeferred: true, Name: name})
+	// Nameless: a stream counts as its file will, its bytes and
+	// store.RecordBytes; the handler knows its name.
+	hold, err := up.Create(w, r, store.Info{SizeIsDeferred: true})
 	if err != nil {
-		h.cfg.Storage.Release(store.RecordBytes)
 		h.mu.Unlock()
-		return nil, err
+		return nil, nil, err
 	}
-	l := newLive(id, name, up, resumable)
+	id := hold.Info().ID
+	l := newLive(id, name, canResume)
 	l.url = h.cfg.BasePath + name + "?upload=" + id
 	l.client = client
+	l.enter()
 	h.byID[id] = l
 	h.names[name] = l
 	h.clients[client]++
 	h.mu.Unlock()
 	l.startProcessor(proc)
-	h.log.Info("stream created", "name", name, "resumable", resumable, "remote", r.RemoteAddr)
-	return l, nil
+	h.log.Info("stream created", "name", name, "resumable", canResume, "remote", r.RemoteAddr)
+	return l, hold, nil
 }
 
 // release ends a request's hold on l; an unfinished resumable stream
 // expires unless another request comes in time.
-func (h *Handler) release(l *live) {
-	l.release(func() { h.drop(l, errExpired) }, h.expiry)
+func (h *Handler) release(l *live, hold *resumable.Hold) {
+	hold.Release()
+	l.release(func() { h.drop(l, errExpired, nil) }, h.expiry)
 }
 
 // forget removes l from the maps.
@@ -779,22 +823,31 @@ func (h *Handler) forget(l *live) {
 	}
 }
 
-// drop abandons l: the processor stops and its upload is removed.
-func (h *Handler) drop(l *live, why error) {
+// drop abandons l: the processor stops and its upload is terminated,
+// which gives back the storage it held. hold is the caller's, if it holds
+// l; otherwise a request still holding l is taken over first, so that
+// what it read is counted before it is given back.
+func (h *Handler) drop(l *live, why error, hold *resumable.Hold) {
 	h.forget(l)
-	if l.abandon(why) {
-		h.removeUpload(l)
-		// A request may still be reading (Close, an expiry as a request
-		// came): what it took is given back too.
-		h.cfg.Storage.Release(store.RecordBytes)
-		l.unmeter(h.cfg.Storage)
-		h.log.Info("stream dropped", "name", l.name, "offset", l.offset.Load(), "why", why)
+	if !l.abandon(why) {
+		return
 	}
+	var err error
+	if hold != nil {
+		err = hold.Terminate()
+	} else {
+		err = h.uploads().Terminate(context.Background(), l.id)
+	}
+	if err != nil && !errors.Is(err, resumable.ErrNotFound) {
+		h.log.Warn("stream upload not removed", "name", l.name, "id", l.id, "err", err)
+	}
+	h.log.Info("stream dropped", "name", l.name, "offset", l.offset.Load(), "why", why)
 }
 
-// removeUpload removes l's upload from the store.
-func (h *Handler) removeUpload(l *live) {
-	if err := h.parts().Terminate(context.Background(), l.up); err != nil && !errors.Is(err, store.ErrNotFound) {
+// removeUpload removes the upload of l, which has its bytes under l's
+// name now, from the store.
+func (h *Handler) removeUpload(l *live, up store.Upload) {
+	if err := h.parts().Terminate(context.Background(), up); err != nil && !errors.Is(err, store.ErrNotFound) {
 		h.log.Warn("stream upload not removed", "name", l.name, "id", l.id, "err", err)
 	}
 }

@@ -27,7 +27,8 @@ const (
 	maxReplies    = 1 << 16
 	maxReplyBytes = 1 << 20
 	// takeoverWait bounds how long a request waits for the one it takes
-	// the stream over from.
+	// the stream over from, or the drop of a stream for the request
+	// holding it.
 	takeoverWait = 10 * time.Second
 )
 
@@ -40,7 +41,6 @@ type live struct {
 	client        string // Config.ClientKey of the creating request
 	resumable     bool
 
-	up     store.Upload
 	offset atomic.Int64 // bytes stored, durably; written by the request holding l
 	// fed is how far the processor and sum have seen the stream, which
 	// can be past offset when a store kept less of a write than it read:
@@ -52,25 +52,16 @@ type live struct {
 	// may differ from the ones fed, so the sum is made again at the end.
 	resent bool
 
-	// What the stream holds of Config.Storage: its bytes, counted as they
-	// are read (see take). Once the stream is dropped, all of it is given
-	// back at once, and whatever a request still reads is given back as
-	// it is taken.
-	meterMu   sync.Mutex
-	metered   int64
-	unmetered bool
-
 	// The processor reads what pw is given.
 	pw         *io.PipeWriter
 	procDone   chan struct{}
 	procGone   atomic.Bool
 	cancelProc context.CancelFunc
 
-	// One request at a time holds the stream.
-	holdMu    sync.Mutex
+	// One request at a time holds the stream (the handler's uploads
+	// lock it); between requests, a resumable one may expire.
+	stateMu   sync.Mutex
 	held      bool
-	reader    *http.ResponseController // the holder's, to interrupt its body
-	freed     chan struct{}            // closed when the holder lets go
 	expire    *time.Timer
 	abandoned bool
 	done      bool
@@ -89,119 +80,54 @@ type reply struct {
 	line []byte
 }
 
-func newLive(id, name string, up store.Upload, resumable bool) *live {
+func newLive(id, name string, resumable bool) *live {
 	return &live{
-		id: id, name: name, up: up, resumable: resumable,
+		id: id, name: name, resumable: resumable,
 		sum:      sha256.New(),
 		procDone: make(chan struct{}),
-		freed:    make(chan struct{}),
 		changed:  make(chan struct{}),
 	}
 }
 
-// acquire makes the caller the stream's only request. A request still
-// holding it is interrupted (its client reconnected, so it is gone); the
-// wait ends early if cancel closes. It reports false when the stream is
-// gone or still busy.
-func (l *live) acquire(cancel <-chan struct{}) bool {
-	deadline := time.NewTimer(takeoverWait)
-	defer deadline.Stop()
-	for {
-		l.holdMu.Lock()
-		if l.abandoned || l.done {
-			l.holdMu.Unlock()
-			return false
-		}
-		if !l.held {
-			l.held = true
-			if l.expire != nil {
-				l.expire.Stop()
-			}
-			l.holdMu.Unlock()
-			return true
-		}
-		if l.reader != nil {
-			l.reader.SetReadDeadline(time.Now())
-		}
-		freed := l.freed
-		l.holdMu.Unlock()
-		select {
-		case <-freed:
-		case <-cancel:
-			return false
-		case <-deadline.C:
-			return false
-		}
+// enter marks the stream held by the request that holds its upload, so
+// that it does not expire meanwhile. It reports false when the stream has
+// ended.
+func (l *live) enter() bool {
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
+	if l.abandoned || l.done {
+		return false
 	}
+	l.held = true
+	if l.expire != nil {
+		l.expire.Stop()
+	}
+	return true
 }
 
-// setReader records the holder's response controller.
-func (l *live) setReader(rc *http.ResponseController) {
-	l.holdMu.Lock()
-	l.reader = rc
-	l.holdMu.Unlock()
-}
-
-// release lets go of the stream; an unfinished one calls expired unless a
-// request takes it within after (never, when after is 0).
+// release marks the stream no longer held; an unfinished one calls
+// expired unless a request enters within after (never, when after is 0).
 func (l *live) release(expired func(), after time.Duration) {
-	l.holdMu.Lock()
-	defer l.holdMu.Unlock()
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
 	if !l.held {
 		return
 	}
-	l.held, l.reader = false, nil
-	close(l.freed)
-	l.freed = make(chan struct{})
+	l.held = false
 	if !l.done && !l.abandoned && after > 0 {
 		l.expire = time.AfterFunc(after, expired)
 	}
 }
 
-// take draws up to n bytes from m for the stream and says how many it
-// got.
-func (l *live) take(m *store.Meter, n int64) int64 {
-	fit := m.TakeUpTo(n)
-	l.meterMu.Lock()
-	defer l.meterMu.Unlock()
-	if l.unmetered {
-		m.Release(fit) // dropped: nothing it reads is kept
-	} else {
-		l.metered += fit
-	}
-	return fit
-}
-
-// giveBack returns n of the stream's bytes to m: taken, but not kept.
-func (l *live) giveBack(m *store.Meter, n int64) {
-	l.meterMu.Lock()
-	defer l.meterMu.Unlock()
-	if !l.unmetered {
-		l.metered -= n
-		m.Release(n)
-	}
-}
-
-// unmeter returns all the stream holds of m, once it is dropped.
-func (l *live) unmeter(m *store.Meter) {
-	l.meterMu.Lock()
-	defer l.meterMu.Unlock()
-	if !l.unmetered {
-		l.unmetered = true
-		m.Release(l.metered)
-		l.metered = 0
-	}
-}
-
 func (l *live) isAbandoned() bool {
-	l.holdMu.Lock()
-	defer l.holdMu.Unlock()
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
 	return l.abandoned
 }
 
-// resum makes the sum that of the bytes stored.
-func (l *live) resum(ctx context.Context) error {
-	r, err := l.up.GetReader(ctx)
+// resum makes the sum that of the bytes stored in up.
+func (l *live) resum(ctx context.Context, up store.Upload) error {
+	r, err := up.GetReader(ctx)
 	if err != nil {
 		return err
 	}
@@ -212,8 +138,8 @@ func (l *live) resum(ctx context.Context) error {
 }
 
 func (l *live) isDone() bool {
-	l.holdMu.Lock()
-	defer l.holdMu.Unlock()
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
 	return l.done
 }
 
@@ -273,33 +199,29 @@ func (l *live) endProcessor() {
 
 // setDone marks the stream finished: stored under its name.
 func (l *live) setDone() {
-	l.holdMu.Lock()
+	l.stateMu.Lock()
 	l.done = true
-	l.holdMu.Unlock()
+	l.stateMu.Unlock()
 }
 
-// abandon stops the processor and ends the stream's hold on requests;
-// the caller removes its upload. It reports false when l had already
+// abandon stops the processor and ends the stream for requests to come;
+// the caller terminates its upload. It reports false when l had already
 // ended.
 func (l *live) abandon(why error) bool {
-	l.holdMu.Lock()
+	l.stateMu.Lock()
 	if l.abandoned || l.done {
-		l.holdMu.Unlock()
+		l.stateMu.Unlock()
 		return false
 	}
 	l.abandoned = true
 	if l.expire != nil {
 		l.expire.Stop()
 	}
-	// A request still holding l (Handler.Close drops streams mid-request)
-	// would otherwise wait for its client's next bytes before it ends:
-	// interrupt its body as a takeover does. The log closes first, so the
-	// failures this causes it (and closing the file) are not replied.
+	l.stateMu.Unlock()
+	// The log closes first, so the failures this causes a request still
+	// holding l (Handler.Close drops streams mid-request) are not
+	// replied.
 	l.closeLog()
-	if l.reader != nil {
-		l.reader.SetReadDeadline(time.Now())
-	}
-	l.holdMu.Unlock()
 	if l.pw != nil {
 		l.pw.CloseWithError(why)
 	}

@@ -15,7 +15,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferryhq/ferry/server/resumable"
 	"github.com/ferryhq/ferry/server/store"
+	"github.com/ferryhq/ferry/server/store/filestore"
 )
 
 // held returns the bytes of the replies l keeps.
@@ -32,7 +34,7 @@ func (l *live) heldBytes() (n int) {
 // that never reads its response makes a processor do: what is kept stays
 // under a bound in bytes, whatever the replies' size, and is the newest.
 func TestRepliesBoundedInBytes(t *testing.T) {
-	l := newLive("id", "name", nil, true)
+	l := newLive("id", "name", true)
 	big := map[string]string{"pad": strings.Repeat("x", 1000)}
 	const n = 20000 // 20 MB of replies
 	for range n {
@@ -63,9 +65,9 @@ func TestConfigRule(t *testing.T) {
 	if h.maxSize != 0 || h.expiry != 0 || h.ackEvery != 0 || h.maxStreams != 0 || h.perClient != 0 {
 		t.Errorf("off: %d %v %v %d %d", h.maxSize, h.expiry, h.ackEvery, h.maxStreams, h.perClient)
 	}
-	l := newLive("id", "name", nil, true)
-	l.acquire(nil)
-	h.release(l)
+	l := newLive("id", "name", true)
+	l.enter()
+	l.release(func() { t.Error("expired") }, h.expiry)
 	if l.expire != nil {
 		t.Error("a stream that never expires has an expiry timer")
 	}
@@ -73,20 +75,22 @@ func TestConfigRule(t *testing.T) {
 
 // startLive starts a resumable stream called name on h, as a creation
 // would, and holds it; proc, if not nil, processes it.
-func startLive(t *testing.T, h *Handler, name string, proc Processor) *live {
+func startLive(t *testing.T, h *Handler, name string, proc Processor) (*live, *resumable.Hold) {
 	t.Helper()
-	l, err := h.start(name, true, proc, httptest.NewRequest(http.MethodPost, "/stream/"+name, nil))
+	l, hold, err := h.start(name, true, proc, httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/stream/"+name, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.acquire(nil)
-	t.Cleanup(func() { h.drop(l, errShutdown) })
-	return l
+	t.Cleanup(func() {
+		h.drop(l, errShutdown, hold)
+		hold.Release()
+	})
+	return l, hold
 }
 
 // send has h receive body into l, as a request's content.
-func send(h *Handler, l *live, body string) error {
-	return h.receive(httptest.NewRequest(http.MethodPatch, "/stream/"+l.name, strings.NewReader(body)), l)
+func send(h *Handler, l *live, hold *resumable.Hold, body string) error {
+	return h.receive(httptest.NewRequest(http.MethodPatch, "/stream/"+l.name, strings.NewReader(body)), l, hold)
 }
 
 // stored reports whether l's upload is still in h's store.
@@ -95,18 +99,57 @@ func stored(h *Handler, l *live) bool {
 	return !errors.Is(err, store.ErrNotFound)
 }
 
-// failingUpload is an upload whose writes read what they are given, keep
-// the first keep bytes of it and fail with err.
-type failingUpload struct {
-	store.Upload
+// faultStore is a store of streams in progress whose writes, while err is
+// set, read what they are given, keep the first keep bytes of it and fail
+// with err, as a full disk makes them.
+type faultStore struct {
+	partStore
 	keep int64
 	err  error
 }
 
-func (u failingUpload) WriteChunk(ctx context.Context, off int64, src io.Reader) (int64, error) {
+// newFaultStore makes h's store of streams in progress a faultStore.
+func newFaultStore(t *testing.T, h *Handler) *faultStore {
+	t.Helper()
+	st, err := filestore.New(filestore.Config{Dir: filepath.Join(h.cfg.Dir, partDir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &faultStore{partStore: st}
+	h.store = fs
+	return fs
+}
+
+type faultUpload struct {
+	store.Upload
+	s *faultStore
+}
+
+func (s *faultStore) NewUpload(ctx context.Context, info store.Info) (store.Upload, error) {
+	up, err := s.partStore.NewUpload(ctx, info)
+	return faultUpload{up, s}, err
+}
+
+func (s *faultStore) GetUpload(ctx context.Context, id string) (store.Upload, error) {
+	up, err := s.partStore.GetUpload(ctx, id)
+	return faultUpload{up, s}, err
+}
+
+func (s *faultStore) Terminate(ctx context.Context, up store.Upload) error {
+	return s.partStore.Terminate(ctx, up.(faultUpload).Upload)
+}
+
+func (s *faultStore) DeclareLength(ctx context.Context, up store.Upload, n int64) error {
+	return s.partStore.DeclareLength(ctx, up.(faultUpload).Upload, n)
+}
+
+func (u faultUpload) WriteChunk(ctx context.Context, off int64, src io.Reader) (int64, error) {
+	if u.s.err == nil {
+		return u.Upload.WriteChunk(ctx, off, src)
+	}
 	all, _ := io.ReadAll(src)
-	n, err := u.Upload.WriteChunk(ctx, off, bytes.NewReader(all[:min(u.keep, int64(len(all)))]))
-	return n, errors.Join(err, u.err)
+	n, err := u.Upload.WriteChunk(ctx, off, bytes.NewReader(all[:min(u.s.keep, int64(len(all)))]))
+	return n, errors.Join(err, u.s.err)
 }
 
 // The server's own failures (a write, a link) are replied as what
@@ -117,17 +160,19 @@ func TestServerFailuresNotShown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := startLive(t, h, "w", nil)
-	l.up = failingUpload{Upload: l.up, err: fmt.Errorf("write %s: input/output error", filepath.Join(dir, partDir, l.id+".bin"))}
-	if err := send(h, l, "bytes"); err == nil || strings.Contains(err.Error(), dir) {
+	fs := newFaultStore(t, h)
+	l, hold := startLive(t, h, "w", nil)
+	fs.err = fmt.Errorf("write %s: input/output error", filepath.Join(dir, partDir, l.id+".bin"))
+	if err := send(h, l, hold, "bytes"); err == nil || strings.Contains(err.Error(), dir) {
 		t.Errorf("a failed write is replied as %v, want an error without the server's paths", err)
 	}
+	fs.err = nil
 
-	l = startLive(t, h, "r", nil)
+	l, hold = startLive(t, h, "r", nil)
 	if err := os.Mkdir(filepath.Join(dir, "r"), 0o755); err != nil { // the final name cannot be taken
 		t.Fatal(err)
 	}
-	if err := h.finish(l); err == nil || strings.Contains(err.Error(), dir) {
+	if err := h.finish(l, hold); err == nil || strings.Contains(err.Error(), dir) {
 		t.Errorf("a failed finish is replied as %v, want an error without the server's paths", err)
 	}
 	// ... and the stream is dropped, not left holding its place.
@@ -139,20 +184,19 @@ func TestServerFailuresNotShown(t *testing.T) {
 // cutShort has l receive "good ", then "more of it" of which the store
 // keeps two bytes and fails, as a full disk makes it: l is at offset 7,
 // its processor and sum fed 15 bytes.
-func cutShort(t *testing.T, h *Handler, l *live) {
+func cutShort(t *testing.T, h *Handler, fs *faultStore, l *live, hold *resumable.Hold) {
 	t.Helper()
-	if err := send(h, l, "good "); err != nil {
+	if err := send(h, l, hold, "good "); err != nil {
 		t.Fatal(err)
 	}
-	up := l.up
-	l.up = failingUpload{Upload: up, keep: 2, err: errors.New("no space left on device")}
-	if err := send(h, l, "more of it"); !errors.Is(err, errStore) {
+	fs.keep, fs.err = 2, errors.New("no space left on device")
+	if err := send(h, l, hold, "more of it"); !errors.Is(err, errStore) {
 		t.Fatalf("a write the store kept two bytes of: %v, want %v", err, errStore)
 	}
 	if got := l.offset.Load(); got != 7 {
 		t.Fatalf("offset %d after the store kept 2 of 10 bytes, want 7", got)
 	}
-	l.up = up
+	fs.err = nil
 }
 
 // A store that keeps less of a write than it read (a full disk, a cut
@@ -171,12 +215,13 @@ func TestWriteCutShort(t *testing.T) {
 		seen <- b
 		return err
 	})
-	l := startLive(t, h, "c", proc)
-	cutShort(t, h, l)
-	if err := send(h, l, "re of it"); err != nil { // from the offset, as the client resends
+	fs := newFaultStore(t, h)
+	l, hold := startLive(t, h, "c", proc)
+	cutShort(t, h, fs, l, hold)
+	if err := send(h, l, hold, "re of it"); err != nil { // from the offset, as the client resends
 		t.Fatal(err)
 	}
-	if err := h.finish(l); err != nil {
+	if err := h.finish(l, hold); err != nil {
 		t.Fatal(err)
 	}
 	const want = "good more of it"
@@ -203,15 +248,15 @@ func TestFinishReplacesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := startLive(t, h, "n", nil)
-	if err := send(h, l, "the stream"); err != nil {
+	l, hold := startLive(t, h, "n", nil)
+	if err := send(h, l, hold, "the stream"); err != nil {
 		t.Fatal(err)
 	}
 	theirs := filepath.Join(dir, "n")
 	if err := os.WriteFile(theirs, []byte("not ferry's"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.finish(l); err == nil {
+	if err := h.finish(l, hold); err == nil {
 		t.Error("a stream finished over a file that appeared under its name")
 	}
 	if got, _ := os.ReadFile(theirs); string(got) != "not ferry's" {
@@ -230,12 +275,13 @@ func TestResendDiffers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := startLive(t, h, "d", nil)
-	cutShort(t, h, l)
-	if err := send(h, l, "XXXXXXXX"); err != nil {
+	fs := newFaultStore(t, h)
+	l, hold := startLive(t, h, "d", nil)
+	cutShort(t, h, fs, l, hold)
+	if err := send(h, l, hold, "XXXXXXXX"); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.finish(l); err != nil {
+	if err := h.finish(l, hold); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(filepath.Join(dir, "d"))
@@ -269,32 +315,49 @@ func (b *blockingBody) Read(p []byte) (int, error) {
 // expiry as the request came) gives back all it holds of the storage,
 // what that request read included, and leaves nothing in the store.
 func TestDropMidPieceGivesStorageBack(t *testing.T) {
-	for _, resumable := range []bool{false, true} {
+	for _, canResume := range []bool{false, true} {
 		meter := store.NewMeter(store.MeterConfig{Max: 1 << 30})
 		h, err := New(Config{Dir: t.TempDir(), Storage: meter, AckEvery: -1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		l, err := h.start("m", resumable, nil, httptest.NewRequest(http.MethodPost, "/stream/m", nil))
+		abandoned := make(chan struct{})
+		proc := ProcessorFunc(func(ctx context.Context, r io.Reader, emit func(any)) error {
+			go io.Copy(io.Discard, r)
+			<-ctx.Done() // the drop has begun
+			close(abandoned)
+			return nil
+		})
+		l, hold, err := h.start("m", canResume, proc, httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/stream/m", nil))
 		if err != nil {
 			t.Fatal(err)
 		}
-		l.acquire(nil)
 		body := &blockingBody{data: make([]byte, 100), reading: make(chan struct{}), release: make(chan struct{})}
 		done := make(chan error)
-		go func() { done <- h.receive(httptest.NewRequest(http.MethodPatch, "/stream/m", body), l) }()
+		go func() {
+			defer hold.Release() // as the request does once its content ends
+			done <- h.receive(httptest.NewRequest(http.MethodPatch, "/stream/m", body), l, hold)
+		}()
 		<-body.reading // the 100 bytes are taken and being written
 		if got := meter.Used(); got != store.RecordBytes+100 {
 			t.Fatalf("the storage counts %d while the stream is read, want %d", got, store.RecordBytes+100)
 		}
-		h.drop(l, errShutdown)
-		close(body.release)
-		<-done
+		dropped := make(chan struct{})
+		go func() {
+			h.drop(l, errShutdown, nil)
+			close(dropped)
+		}()
+		<-abandoned
+		close(body.release) // the takeover's deadline, which a recorder cannot set
+		if err := <-done; !errors.Is(err, errCanceled) {
+			t.Errorf("resumable %v: the request reading a dropped stream ended with %v, want %v", canResume, err, errCanceled)
+		}
+		<-dropped
 		if got := meter.Used(); got != 0 {
-			t.Errorf("resumable %v: the storage counts %d after the stream was dropped, want 0", resumable, got)
+			t.Errorf("resumable %v: the storage counts %d after the stream was dropped, want 0", canResume, got)
 		}
 		if stored(h, l) {
-			t.Errorf("resumable %v: the dropped stream's upload is still in the store", resumable)
+			t.Errorf("resumable %v: the dropped stream's upload is still in the store", canResume)
 		}
 	}
 }
