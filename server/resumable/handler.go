@@ -1052,10 +1052,7 @@ func (h *Handler) mismatch(w http.ResponseWriter, r *http.Request, d dialect.Dia
 	if d.IETF() {
 		d.SetComplete(hd, info.Finished())
 	}
-	writeProblem(w, r, ErrMismatchOffset.
-		with("Upload-Offset %d, the upload is at %d", provided, info.Offset).
-		withExtra("expected-offset", info.Offset).
-		withExtra("provided-offset", provided))
+	writeProblem(w, r, MismatchedOffset(info.Offset, provided))
 }
 
 // failAfterWrite answers an append that failed part way, with the offset

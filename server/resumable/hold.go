@@ -205,6 +205,23 @@ func (h *Handler) Terminate(ctx context.Context, id string) error {
 	return o.Terminate()
 }
 
+// MismatchedOffset is the error of an append at provided when the upload
+// is at expected: the draft's mismatching-upload-offset problem, with both.
+func MismatchedOffset(expected, provided int64) *Error {
+	return ErrMismatchOffset.
+		with("Upload-Offset %d, the upload is at %d", provided, expected).
+		withExtra("expected-offset", expected).
+		withExtra("provided-offset", provided)
+}
+
+// WriteError answers r with the problem err maps to, as the Handler
+// answers its own requests: an *Error as it is, the errors of a Hold and
+// of stores as the *Error they match.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	e, _ := toError(err)
+	writeProblem(w, r, e)
+}
+
 // holdError is err as a Hold returns it: matching, under errors.Is, the
 // *Error a request would have been answered with.
 func holdError(err error) error {

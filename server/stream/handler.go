@@ -499,12 +499,7 @@ func (h *Handler) append(w http.ResponseWriter, r *http.Request, l *live) {
 	if off != l.offset.Load() {
 		h.release(l, hold)
 		w.Header().Set("Upload-Offset", strconv.FormatInt(l.offset.Load(), 10))
-		problem.Write(w, r, problem.Details{
-			Type:   "https://iana.org/assignments/http-problem-types#mismatching-upload-offset",
-			Title:  "offset from request does not match offset of resource",
-			Status: http.StatusConflict,
-			Extra:  map[string]any{"expected-offset": l.offset.Load(), "provided-offset": off},
-		})
+		resumable.WriteError(w, r, resumable.MismatchedOffset(l.offset.Load(), off))
 		return
 	}
 	if err := h.cfg.Storage.Check(contentNeed(r)); err != nil {
