@@ -4,6 +4,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/data"
+
 	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/internal/download"
 	"github.com/ferryhq/ferry/internal/hlsdownload"
@@ -153,6 +155,11 @@ func asPublic(err error, target any) bool {
 	case **IntegrityError:
 		if e, ok := errors.AsType[*transfer.IntegrityError](err); ok {
 			*t = (*IntegrityError)(e)
+			return true
+		}
+	case **ResponseTooLargeError:
+		if e, ok := errors.AsType[*data.TooLargeError](err); ok {
+			*t = (*ResponseTooLargeError)(e)
 			return true
 		}
 	case **UnsafeFileError:

@@ -15,7 +15,7 @@ func TestMain(m *testing.M) {
 }
 
 // enginePackages move bytes, and only the library uses them.
-var enginePackages = []string{"/internal/download", "/internal/upload", "/internal/hlsdownload", "/internal/stream", "/internal/send"}
+var enginePackages = []string{"/internal/data", "/internal/download", "/internal/upload", "/internal/hlsdownload", "/internal/stream", "/internal/send"}
 
 // The client library must stay free of the server, the CLI and the test kit,
 // so that embedding it pulls in only what a client needs.

@@ -3,6 +3,7 @@ package ferry
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 	"time"
 
@@ -38,10 +39,14 @@ type Result struct {
 	SHA256      string // hex, when asked for
 	Proto       string // protocol of the last response, e.g. "HTTP/2.0"
 	// Location is an upload's URL on the server; Protocol how it went up;
-	// Response the final response body of a multipart upload.
+	// Response the final response body of a multipart upload or a data
+	// task (unless DataRequest.Writer took it).
 	Location string
 	Protocol Protocol
 	Response []byte
+	// StatusCode and Header are a data task's final response's.
+	StatusCode int
+	Header     http.Header
 	// Verified lists what the file was checked against before it was put
 	// in place: "size", "checksum sha-256" (DownloadRequest.Checksum),
 	// "repr-digest sha-256" (the server's RFC 9530 Repr-Digest).

@@ -1,0 +1,282 @@
+// Package data runs data tasks: one HTTP request of any method, with an
+// optional body, whose response body comes back in memory (up to a bound)
+// or goes to a writer. It is URLSession's data task, and the plain upload
+// (a file as the raw body of a PUT or POST) is one with a file for a body.
+//
+// A data task completes with whatever the server answered, as URLSession's
+// does: a 404 is a response, not an error. Only failures to get a response
+// are errors, and statuses that say to come back (503, 429, ...) are
+// retried first when the request may be sent again: its method is
+// idempotent, the caller said it is safe to repeat, or the server did not
+// act on it (transfer.Unprocessed).
+package data
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/ferryhq/ferry/internal/send"
+	"github.com/ferryhq/ferry/internal/transfer"
+	"github.com/ferryhq/ferry/internal/watchdog"
+)
+
+// DefaultMaxBody bounds a response body kept in memory when the job sets
+// no bound of its own.
+const DefaultMaxBody = 64 << 20
+
+// Body is a request body that can be read again from its start for each
+// attempt.
+type Body struct {
+	// Open returns the body from its start. A body that can be read only
+	// once returns an error on its second call (ErrBodyUsed).
+	Open func() (io.ReadCloser, error)
+	// Size is its length in bytes; -1: unknown (sent chunked).
+	Size int64
+}
+
+// ErrBodyUsed is what opening a one-shot body a second time returns: the
+// request cannot be sent again.
+var ErrBodyUsed = errors.New("ferry: the request body can be read only once")
+
+// Once is the Body of r, which can be read once.
+func Once(r io.Reader, size int64) *Body {
+	var used atomic.Bool
+	return &Body{Size: size, Open: func() (io.ReadCloser, error) {
+		if used.Swap(true) {
+			return nil, ErrBodyUsed
+		}
+		return io.NopCloser(r), nil
+	}}
+}
+
+// Bytes is the Body of b.
+func Bytes(b []byte) *Body {
+	return &Body{Size: int64(len(b)), Open: func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}}
+}
+
+// Job is one data task.
+type Job struct {
+	*send.Env
+	// Method is the request's method; "" means GET.
+	Method string
+	// Body is the request body; nil: none.
+	Body *Body
+	// Idempotent says the request may be sent again though its method is
+	// not idempotent (a POST with an idempotency key, say).
+	Idempotent bool
+	// Upload makes the task's progress count the request body sent, for
+	// plain uploads; otherwise it counts the response body received.
+	Upload bool
+	// MaxBody bounds the response body kept in memory; ≤ 0:
+	// DefaultMaxBody. A larger body fails the task with a *TooLargeError.
+	MaxBody int64
+	// Writer, if set, receives the response body instead of memory. Once
+	// it has been given bytes, the request is not sent again.
+	Writer io.Writer
+}
+
+// Result is what came back.
+type Result struct {
+	// URL is the response's, after redirects.
+	URL        string
+	StatusCode int
+	Status     string
+	Header     http.Header
+	Proto      string
+	// Body is the response body, unless it went to Job.Writer.
+	Body []byte
+	// Sent is the request body's bytes, Received the response body's.
+	Sent, Received int64
+}
+
+// TooLargeError reports a response body over Job.MaxBody.
+type TooLargeError struct{ Max int64 }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("ferry: the response body is larger than %d bytes", e.Max)
+}
+
+// Run sends the request until it gets a response, or gives up.
+func Run(ctx context.Context, j *Job) (*Result, error) {
+	j.Init()
+	method := j.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	repeatable := j.Idempotent || idempotent(method)
+	r := j.Retrier()
+	var last *Result // the last answer of a status retried
+	for {
+		res, wrote, err := j.attempt(ctx, method)
+		if err == nil {
+			return res, nil
+		}
+		if se, ok := errors.AsType[*transfer.StatusError](err); ok && res != nil {
+			last = res
+			if !repeatable && !se.Unprocessed() {
+				return res, nil // sent once, answered
+			}
+		}
+		switch {
+		case wrote:
+			err = &transfer.Final{Err: fmt.Errorf("the response body was partly written out: %w", err)}
+		case errors.Is(err, ErrBodyUsed):
+			err = &transfer.Final{Err: err}
+		case !repeatable && !transfer.Unprocessed(err):
+			err = &transfer.Final{Err: err}
+		}
+		if ferr := r.Failed(ctx, err, false); ferr != nil {
+			_, status := errors.AsType[*transfer.StatusError](ferr)
+			if last != nil && ctx.Err() == nil && (status || errors.Is(ferr, ErrBodyUsed)) {
+				return last, nil // what the server said last
+			}
+			return nil, j.Failed(ctx, "request", ferr)
+		}
+	}
+}
+
+// idempotent reports whether method may be sent twice to the same effect
+// (RFC 9110 §9.2.2).
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
+		http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// attempt sends the request once. A status that says to come back is
+// returned as a *transfer.StatusError along with the response; wrote says
+// Writer was given bytes.
+func (j *Job) attempt(ctx context.Context, method string) (res *Result, wrote bool, err error) {
+	err = j.Attempt(ctx, j.URL, func(actx context.Context, wd *watchdog.Watchdog) error {
+		res, wrote, err = j.exchange(actx, wd, method)
+		return err
+	})
+	return res, wrote, err
+}
+
+func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string) (*Result, bool, error) {
+	var body io.ReadCloser
+	var sent atomic.Int64
+	if j.Body != nil {
+		var err error
+		if body, err = j.Body.Open(); err != nil {
+			return nil, false, err
+		}
+		defer body.Close()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = &counting{r: j.paced(ctx, wd, body), n: &sent}
+	}
+	x, err := j.NewRequest(ctx, wd, method, j.URL, rd)
+	if err != nil {
+		return nil, false, err
+	}
+	x.Sent = sent.Load
+	if j.Body != nil {
+		x.Req.ContentLength = j.Body.Size
+		if j.Body.Size == 0 {
+			x.Req.Body = http.NoBody
+		}
+		x.Req.GetBody = func() (io.ReadCloser, error) {
+			// A redirect that keeps the body (307, 308) sends it again.
+			b, err := j.Body.Open()
+			if err != nil {
+				return nil, err
+			}
+			return io.NopCloser(&counting{r: j.paced(ctx, wd, b), n: &sent}), nil
+		}
+	}
+	if j.Upload {
+		j.Meter.Reset(0, max(j.Body.size(), 0))
+	}
+	resp, err := x.Do()
+	if err != nil {
+		return nil, false, err
+	}
+	defer resp.Body.Close()
+	res := &Result{
+		URL: resp.Request.URL.String(), StatusCode: resp.StatusCode, Status: resp.Status,
+		Header: resp.Header, Proto: resp.Proto, Sent: sent.Load(),
+	}
+	j.Emit(transfer.ResponseEvent{StatusCode: resp.StatusCode, Header: resp.Header.Clone(), Proto: resp.Proto})
+	if !j.Upload {
+		j.Meter.Reset(0, max(resp.ContentLength, 0))
+	}
+	limit := j.MaxBody
+	if limit <= 0 {
+		limit = DefaultMaxBody
+	}
+	var buf bytes.Buffer
+	wrote := false
+	n, err := x.Pump(ctx, resp, resp.Body, resp.ContentLength, make([]byte, 32<<10), func(p []byte) error {
+		if j.Writer != nil {
+			wrote = true
+			if _, err := j.Writer.Write(p); err != nil {
+				return &transfer.Final{Err: fmt.Errorf("write the response body: %w", err)}
+			}
+		} else {
+			if int64(buf.Len()+len(p)) > limit {
+				return &transfer.Final{Err: &TooLargeError{Max: limit}}
+			}
+			buf.Write(p)
+		}
+		if !j.Upload {
+			j.Meter.Add(int64(len(p)))
+		}
+		return nil
+	})
+	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
+		err = transfer.ErrShortBody
+	}
+	x.Finish(n, err)
+	if err != nil {
+		return nil, wrote, err
+	}
+	res.Received = n
+	if j.Writer == nil {
+		res.Body = buf.Bytes()
+	}
+	if se := transfer.ResponseError(resp); se.Retryable() {
+		return res, wrote, se
+	}
+	return res, wrote, nil
+}
+
+func (b *Body) size() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.Size
+}
+
+// paced is the request body r under the task's budget and watchdog; its
+// bytes count as the task's progress for an upload.
+func (j *Job) paced(ctx context.Context, wd *watchdog.Watchdog, r io.Reader) io.Reader {
+	if j.Upload {
+		return j.Metered(ctx, wd, r)
+	}
+	return j.Paced(ctx, wd, r)
+}
+
+// counting counts what is read through it.
+type counting struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *counting) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
