@@ -23,6 +23,20 @@
 // deletes what it fetched, and [Task.CancelWithResumeData] stops it and
 // returns a [ResumeData] that continues it later, in this process or another.
 //
+// # Data tasks
+//
+// [Session.Data] sends one request of any method, with a body of bytes, a
+// reader or a file, and gives back the response, its body in memory up to
+// a bound or streamed to a writer, as URLSession's data task does: a 404 is
+// a response, not an error. It goes through the same session as every
+// other task (header, credentials to the URL's origin only, host slots,
+// idle timeout, bandwidth budget, metrics), and it is retried only when it
+// may be sent again. For the simple cases, [Fetch], [Do] and [Get] use the
+// process's [Shared] session:
+//
+//	res, err := ferry.Fetch(ctx, "https://example.com/api/status")
+//	fmt.Println(res.StatusCode, string(res.Response))
+//
 // # Never a wrong byte
 //
 // A download writes to PATH.part and, unless the session is ephemeral, keeps

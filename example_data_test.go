@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
@@ -42,4 +43,19 @@ func ExampleSession_Data() {
 	}
 	fmt.Println(res.StatusCode, res.Header.Get("Content-Type"), string(res.Response))
 	// Output: 201 application/json {"greeting":"hello, ferry"}
+}
+
+// One call, with the shared session, for the simple case.
+func ExampleFetch() {
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "it works")
+	}))
+	defer site.Close()
+
+	res, err := ferry.Fetch(context.Background(), site.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.StatusCode, string(res.Response))
+	// Output: 200 it works
 }
