@@ -50,7 +50,8 @@ var taskKinds = map[string]taskKind{
 	bgapi.KindPut: {decode: decodeAs(func(r bgapi.PutRequest) storedRequest {
 		return &storedUpload{UploadRequest{URL: r.URL, Path: r.Path, Protocol: Protocol(r.Protocol),
 			Connections: r.Connections, ChunkSize: r.ChunkSize, Metadata: r.Metadata, FieldName: r.FieldName,
-			Header: r.Header, SHA256: true, KeepState: true, RateLimit: r.RateLimit}, r}
+			Idempotent: r.Idempotent,
+			Header:     r.Header, SHA256: true, KeepState: true, RateLimit: r.RateLimit}, r}
 	})},
 	bgapi.KindHLS: {decode: decodeAs(func(r bgapi.HLSRequest) storedRequest {
 		return &storedHLS{HLSRequest{URL: r.URL, Dir: r.Dir, Variant: r.Variant, MaxBandwidth: r.MaxBandwidth,
@@ -72,8 +73,9 @@ func downloadSpec(req DownloadRequest, h http.Header) (*bgapi.GetRequest, error)
 func uploadSpec(req UploadRequest, h http.Header) (*bgapi.PutRequest, error) {
 	path, err := filepath.Abs(req.Path)
 	return &bgapi.PutRequest{URL: req.URL, Path: path, Protocol: string(req.Protocol), Connections: req.Connections,
-		ChunkSize: req.ChunkSize, Metadata: req.Metadata, FieldName: req.FieldName, Header: h,
-		SHA256: req.SHA256, KeepState: req.KeepState, RateLimit: req.RateLimit}, err
+		ChunkSize: req.ChunkSize, Metadata: req.Metadata, FieldName: req.FieldName,
+		Idempotent: req.Idempotent, Header: h, SHA256: req.SHA256, KeepState: req.KeepState,
+		RateLimit: req.RateLimit}, err
 }
 
 func hlsSpec(req HLSRequest, h http.Header) (*bgapi.HLSRequest, error) {

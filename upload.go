@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/ferryhq/ferry/internal/data"
 
 	"github.com/ferryhq/ferry/internal/statefile"
 	"github.com/ferryhq/ferry/internal/upload"
@@ -29,7 +32,19 @@ const (
 	// never reached the server or the server said it did not act on it
 	// (408, 425, 429, or 503 with Retry-After).
 	ProtocolMultipart Protocol = "multipart"
+	// ProtocolPut sends the file as the raw body of one PUT, streamed
+	// with its length: what S3 presigned URLs, WebDAV and nginx's
+	// dav_methods PUT take. It cannot resume; a PUT is idempotent, so a
+	// failed one is sent again whole.
+	ProtocolPut Protocol = "put"
+	// ProtocolPost sends the file as the raw body of one POST. It is sent
+	// again as a multipart POST is, or whenever UploadRequest.Idempotent
+	// says it is safe.
+	ProtocolPost Protocol = "post"
 )
+
+// plain reports whether p sends the file as the raw body of one request.
+func (p Protocol) plain() bool { return p == ProtocolPut || p == ProtocolPost }
 
 // UploadRequest describes an upload.
 type UploadRequest struct {
@@ -53,6 +68,10 @@ type UploadRequest struct {
 	ChunkSize int64
 	// FieldName is the form field of a multipart upload ("file").
 	FieldName string
+	// Idempotent says a plain POST may be sent again after a failure
+	// that may have reached the server (an upload endpoint that replaces
+	// what it is sent, say).
+	Idempotent bool
 	// SHA256 asks for the SHA-256 of the file in Result.SHA256.
 	SHA256 bool
 	// KeepState leaves the upload's resume state in place after success,
@@ -78,7 +97,7 @@ func (r *UploadRequest) validate() error {
 		return err
 	}
 	switch r.Protocol {
-	case "", ProtocolAuto, ProtocolTus, ProtocolIETF, ProtocolMultipart:
+	case "", ProtocolAuto, ProtocolTus, ProtocolIETF, ProtocolMultipart, ProtocolPut, ProtocolPost:
 	default:
 		return fmt.Errorf("%w: unknown protocol %q", ErrInvalidRequest, r.Protocol)
 	}
@@ -94,6 +113,9 @@ func (r *UploadRequest) validate() error {
 	}
 	if err := checkConnections(r.Connections); err != nil {
 		return err
+	}
+	if r.Protocol.plain() && r.Connections > 1 {
+		return fmt.Errorf("%w: a %s upload is one request: Connections must be 0 or 1", ErrInvalidRequest, r.Protocol)
 	}
 	if err := checkRateLimit(r.RateLimit); err != nil {
 		return err
@@ -175,6 +197,9 @@ type uploadWork struct {
 }
 
 func (w *uploadWork) run(ctx context.Context, t *Task) (*Result, error) {
+	if w.req.Protocol.plain() {
+		return w.runPlain(ctx, t)
+	}
 	j := &upload.Job{
 		Env:         w.s.env(t, w.req.URL, w.req.Header, w.req.RateLimit),
 		Path:        w.req.Path,
@@ -197,6 +222,48 @@ func (w *uploadWork) run(ctx context.Context, t *Task) (*Result, error) {
 		SHA256: res.SHA256, Proto: res.Proto, Response: res.Response,
 	}, nil
 }
+
+// runPlain sends the file as the body of one PUT or POST, through the data
+// engine: progress counts what is sent, and a final status other than 2xx
+// fails the upload with a *StatusError.
+func (w *uploadWork) runPlain(ctx context.Context, t *Task) (*Result, error) {
+	body, err := fileBody(w.req.Path)
+	if err != nil {
+		return nil, err
+	}
+	header := w.req.Header.Clone()
+	if header == nil {
+		header = http.Header{}
+	}
+	if header.Get("Content-Type") == "" {
+		// Header may name the body's type; a file's bytes are octets.
+		header.Set("Content-Type", "application/octet-stream")
+	}
+	j := &data.Job{
+		Env:        w.s.env(t, w.req.URL, header, w.req.RateLimit),
+		Method:     strings.ToUpper(string(w.req.Protocol)),
+		Body:       body,
+		Idempotent: w.req.Idempotent,
+		Upload:     true,
+		MaxBody:    maxPlainResponse,
+		Hash:       w.req.SHA256,
+		Fail:       true,
+	}
+	res, err := data.Run(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{
+		URL: w.req.URL, Path: w.req.Path, Size: body.Size, Uploaded: res.Sent, Downloaded: res.Received,
+		Protocol: w.req.Protocol, Proto: res.Proto, Response: res.Body, StatusCode: res.StatusCode,
+		Header: res.Header, SHA256: res.SHA256, Location: res.Header.Get("Location"),
+	}, nil
+}
+
+// maxPlainResponse bounds the response body a plain upload keeps, as a
+// multipart upload's: an upload endpoint answers with a receipt, not a
+// file.
+const maxPlainResponse = 1 << 20
 
 // resumeData is not offered for uploads: their state file already lets the
 // same request continue, in this process or another.

@@ -77,6 +77,22 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			plain := httptest.NewServer(srv)
+			// A drop box as WebDAV or a presigned URL is: a PUT or POST
+			// stores its body under the path's base name in
+			// $WORK/dropbox, and the answer is 201 with a receipt.
+			box := filepath.Join(env.WorkDir, "dropbox")
+			if err := os.MkdirAll(box, 0o755); err != nil {
+				return err
+			}
+			dropbox := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, err := io.ReadAll(r.Body)
+				if err != nil || os.WriteFile(filepath.Join(box, filepath.Base(r.URL.Path)), b, 0o644) != nil {
+					http.Error(w, "not stored", http.StatusInternalServerError)
+					return
+				}
+				w.WriteHeader(http.StatusCreated)
+				io.WriteString(w, r.Method+" stored")
+			}))
 			flaky := httptest.NewServer(cutFirstFullGET(srv, 1<<20))
 			// An https origin whose certificate no system trusts; its
 			// authority is in $WORK/ca.pem.
@@ -85,6 +101,7 @@ func TestScripts(t *testing.T) {
 			untrusted.StartTLS()
 			env.Defer(func() {
 				plain.Close()
+				dropbox.Close()
 				flaky.Close()
 				untrusted.Close()
 				srv.Close()
@@ -98,6 +115,7 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			env.Setenv("ORIGIN", plain.URL)
+			env.Setenv("DROPBOX", dropbox.URL)
 			env.Setenv("FLAKY", flaky.URL)
 			env.Setenv("TLSORIGIN", untrusted.URL)
 			env.Setenv("CLOSED", closed)

@@ -22,7 +22,7 @@ type putRequest struct {
 }
 
 func (p *putRequest) register(fl *pflag.FlagSet) {
-	fl.StringVar(&p.protocol, "protocol", "auto", "auto, tus, ietf or multipart")
+	fl.StringVar(&p.protocol, "protocol", "auto", "auto, tus, ietf, multipart, or put or post for the file as the plain body")
 	fl.StringVar(&p.chunkSize, "chunk-size", "", chunkSizeUsage)
 	fl.StringVar(&p.field, "field", "file", "form field `NAME` of a multipart upload")
 	fl.StringArrayVar(&p.meta, "meta", nil, "tus metadata `KEY=VALUE` (repeatable; filename defaults to FILE's name)")
@@ -57,15 +57,17 @@ func (p *putRequest) build(file, rawURL string, rf *requestFlags) (ferry.UploadR
 }
 
 // putProtocols are the values of --protocol.
-var putProtocols = []string{"auto", "tus", "ietf", "multipart"}
+var putProtocols = []string{"auto", "tus", "ietf", "multipart", "put", "post"}
 
 func putCmd(io stdio) *cobra.Command {
 	var f putFlags
 	c := &cobra.Command{
 		Use:   "put FILE URL",
-		Short: "Upload a file, resumably (tus, IETF draft) or as a multipart form",
+		Short: "Upload a file, resumably (tus, IETF draft), as a multipart form or a plain body",
 		Long: `Upload FILE to URL: a tus or IETF resumable-upload endpoint (such as
-http://host/files/ on ferry serve), or a form that takes multipart/form-data.
+http://host/files/ on ferry serve), a form that takes multipart/form-data, or
+with --protocol put or post, an endpoint that takes the file as the body of
+one request (an S3 presigned URL, WebDAV, nginx's dav_methods PUT).
 The protocol is found with OPTIONS unless --protocol says. Resumable uploads
 keep the upload's URL and the offset the server acknowledged in ferry's
 state directory: interrupted, the same command run again continues.`,

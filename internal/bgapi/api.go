@@ -41,11 +41,12 @@ type GetRequest struct {
 type PutRequest struct {
 	URL         string            `json:"url"`
 	Path        string            `json:"path"`
-	Protocol    string            `json:"protocol,omitempty"` // auto, tus, ietf, multipart
+	Protocol    string            `json:"protocol,omitempty"` // auto, tus, ietf, multipart, put, post
 	Connections int               `json:"connections,omitempty"`
 	ChunkSize   int64             `json:"chunk_size,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`   // tus Upload-Metadata
 	FieldName   string            `json:"field_name,omitempty"` // of a multipart form
+	Idempotent  bool              `json:"idempotent,omitempty"` // a plain post may be sent again
 	Header      http.Header       `json:"header,omitempty"`
 	SHA256      bool              `json:"sha256,omitempty"`
 	KeepState   bool              `json:"keep_state,omitempty"`

@@ -14,8 +14,11 @@ package data
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -80,6 +83,12 @@ type Job struct {
 	// Writer, if set, receives the response body instead of memory. Once
 	// it has been given bytes, the request is not sent again.
 	Writer io.Writer
+	// Hash asks for the SHA-256 of the request body sent (Result.SHA256).
+	Hash bool
+	// Fail makes a final status other than 2xx fail the task with a
+	// *transfer.StatusError, as an upload's does; otherwise it is the
+	// result.
+	Fail bool
 }
 
 // Result is what came back.
@@ -94,6 +103,8 @@ type Result struct {
 	Body []byte
 	// Sent is the request body's bytes, Received the response body's.
 	Sent, Received int64
+	// SHA256 is the hex SHA-256 of the request body, with Job.Hash.
+	SHA256 string
 }
 
 // TooLargeError reports a response body over Job.MaxBody.
@@ -116,12 +127,12 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	for {
 		res, wrote, err := j.attempt(ctx, method)
 		if err == nil {
-			return res, nil
+			return j.answered(ctx, res)
 		}
 		if se, ok := errors.AsType[*transfer.StatusError](err); ok && res != nil {
 			last = res
 			if !repeatable && !se.Unprocessed() {
-				return res, nil // sent once, answered
+				return j.answered(ctx, res) // sent once, answered
 			}
 		}
 		switch {
@@ -135,11 +146,20 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 		if ferr := r.Failed(ctx, err, false); ferr != nil {
 			_, status := errors.AsType[*transfer.StatusError](ferr)
 			if last != nil && ctx.Err() == nil && (status || errors.Is(ferr, ErrBodyUsed)) {
-				return last, nil // what the server said last
+				return j.answered(ctx, last) // what the server said last
 			}
 			return nil, j.Failed(ctx, "request", ferr)
 		}
 	}
+}
+
+// answered is the task's outcome once res is the final answer.
+func (j *Job) answered(ctx context.Context, res *Result) (*Result, error) {
+	if j.Fail && (res.StatusCode < 200 || res.StatusCode > 299) {
+		se := transfer.ResponseError(&http.Response{StatusCode: res.StatusCode, Status: res.Status, Header: res.Header})
+		return nil, j.Failed(ctx, "upload", se)
+	}
+	return res, nil
 }
 
 // idempotent reports whether method may be sent twice to the same effect
@@ -167,6 +187,19 @@ func (j *Job) attempt(ctx context.Context, method string) (res *Result, wrote bo
 func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string) (*Result, bool, error) {
 	var body io.ReadCloser
 	var sent atomic.Int64
+	var sum hash.Hash
+	if j.Hash {
+		sum = sha256.New()
+	}
+	// wrap is what the transport reads of a body opened from its start
+	// (the first time, or again for a redirect that keeps it).
+	wrap := func(b io.Reader) io.Reader {
+		if sum != nil {
+			sum.Reset()
+			b = io.TeeReader(b, sum)
+		}
+		return &counting{r: j.paced(ctx, wd, b), n: &sent}
+	}
 	if j.Body != nil {
 		var err error
 		if body, err = j.Body.Open(); err != nil {
@@ -176,7 +209,7 @@ func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string
 	}
 	var rd io.Reader
 	if body != nil {
-		rd = &counting{r: j.paced(ctx, wd, body), n: &sent}
+		rd = wrap(body)
 	}
 	x, err := j.NewRequest(ctx, wd, method, j.URL, rd)
 	if err != nil {
@@ -194,7 +227,10 @@ func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string
 			if err != nil {
 				return nil, err
 			}
-			return io.NopCloser(&counting{r: j.paced(ctx, wd, b), n: &sent}), nil
+			return struct {
+				io.Reader
+				io.Closer
+			}{wrap(b), b}, nil
 		}
 	}
 	if j.Upload {
@@ -246,6 +282,9 @@ func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string
 	res.Received = n
 	if j.Writer == nil {
 		res.Body = buf.Bytes()
+	}
+	if sum != nil {
+		res.SHA256 = hex.EncodeToString(sum.Sum(nil))
 	}
 	if se := transfer.ResponseError(resp); se.Retryable() {
 		return res, wrote, se
