@@ -1,7 +1,6 @@
 package ferry_test
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/ferryhq/ferry"
 	"github.com/ferryhq/ferry/ferrytest"
@@ -67,15 +65,11 @@ func newDAV(t *testing.T, h2 bool, drop int) (*davStore, string) {
 	return d, newServer(t, h2, ferrytest.Handler(func(http.Handler) http.Handler { return d })).URL
 }
 
+// upload runs req to its end with runUpload, without the events.
 func upload(t *testing.T, s *ferry.Session, req ferry.UploadRequest) (*ferry.Result, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	task, err := s.Upload(ctx, req)
-	if err != nil {
-		t.Fatalf("Upload: %v", err)
-	}
-	return task.Wait(ctx)
+	res, _, err := runUpload(t, s, req)
+	return res, err
 }
 
 func TestPlainUpload(t *testing.T) {
