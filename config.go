@@ -79,9 +79,16 @@ type Config struct {
 	// ResumableStreams makes every live stream resumable (see
 	// StreamRequest.Resumable).
 	ResumableStreams bool
-	// StateDir holds the state of uploads between runs. "" means
-	// $XDG_STATE_HOME/ferry, or ~/.local/state/ferry.
+	// StateDir holds the state of uploads and the cookies between runs.
+	// "" means $XDG_STATE_HOME/ferry, or ~/.local/state/ferry.
 	StateDir string
+	// Cookies is the session's cookie store, which other sessions (or
+	// anything else) may share. nil means the session's own: kept in
+	// StateDir/cookies.txt between runs (read by NewSession, written as
+	// tasks end), or in memory only when Ephemeral.
+	Cookies *CookieJar
+	// NoCookies keeps no cookies and sends none but those in Header.
+	NoCookies bool
 	// Background, when set, makes this a background session with that
 	// identifier: its downloads, uploads and HLS downloads run in the
 	// ferry daemon (started when none runs) and go on after this program
@@ -91,7 +98,7 @@ type Config struct {
 	// (ErrSessionInUse); sessions with different identifiers run side by
 	// side. The daemon's own configuration decides connection caps,
 	// bandwidth, timeouts and retries; of the settings above only Header
-	// applies (it goes with each task).
+	// applies (it goes with each task), and the daemon keeps no cookies.
 	Background string
 	// Daemon locates the daemon of a background session.
 	Daemon DaemonConfig

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -25,6 +26,9 @@ type Session struct {
 
 	bg *background // a background session's link to the daemon
 
+	cookies    *CookieJar // nil: none
+	cookieFile string     // where the session keeps its own cookies; "": nowhere
+
 	mu     sync.Mutex
 	tasks  []*Task
 	nextID int
@@ -44,6 +48,9 @@ func NewSession(cfg Config) (*Session, error) {
 		rt = newTransport(cfg)
 	}
 	s.client = &http.Client{Transport: rt, CheckRedirect: transfer.CheckRedirect}
+	if err := s.openCookies(); err != nil {
+		return nil, err
+	}
 	if cfg.RateLimit > 0 {
 		s.limiter = newLimiter(cfg.RateLimit)
 	}
@@ -54,6 +61,40 @@ func NewSession(cfg Config) (*Session, error) {
 		}
 	}
 	return s, nil
+}
+
+// openCookies gives the session its cookie store, as Config says.
+func (s *Session) openCookies() error {
+	cfg := s.cfg
+	switch {
+	case cfg.NoCookies || cfg.Background != "":
+		return nil
+	case cfg.Cookies != nil:
+		s.cookies = cfg.Cookies
+	case cfg.Ephemeral:
+		s.cookies = NewCookieJar()
+	default:
+		s.cookieFile = filepath.Join(cfg.StateDir, "cookies.txt")
+		jar, err := LoadCookieJar(s.cookieFile)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+		s.cookies = jar
+	}
+	s.client.Jar = s.cookies
+	return nil
+}
+
+// Cookies returns the session's cookie store; nil when it keeps none.
+func (s *Session) Cookies() *CookieJar { return s.cookies }
+
+// keepCookies writes the session's own cookies to its state directory
+// when they changed. A failure is not the task's: the cookies stay in
+// memory, and the next task tries again.
+func (s *Session) keepCookies() {
+	if s.cookieFile != "" {
+		s.cookies.saveIfChanged(s.cookieFile)
+	}
 }
 
 func newTransport(cfg Config) *http.Transport {
@@ -163,6 +204,7 @@ func (s *Session) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.client.CloseIdleConnections()
+	s.keepCookies()
 	if s.bg != nil {
 		s.bg.close()
 	}
@@ -187,6 +229,7 @@ func (s *Session) Close() error {
 		t.events.abandon()
 	}
 	s.client.CloseIdleConnections()
+	s.keepCookies()
 	if s.bg != nil {
 		s.bg.close()
 	}

@@ -287,6 +287,7 @@ func (t *Task) run(ctx context.Context, cancel context.CancelCauseFunc, runDone 
 	stop := t.tickProgress()
 	res, err := t.work.run(ctx, t)
 	stop()
+	t.s.keepCookies()
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
