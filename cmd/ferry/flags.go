@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -58,6 +60,8 @@ type transferFlags struct {
 	insecure, h2c               bool
 	cacert                      string
 	connectTimeout, idleTimeout time.Duration
+	cookie, cookieJar           string
+	jar                         *ferry.CookieJar // this run's cookies
 }
 
 // register adds the shared flags; what names the transfer ("download").
@@ -72,6 +76,47 @@ func (f *transferFlags) register(fl *pflag.FlagSet, what, connectionsUsage strin
 	fl.BoolVarP(&f.insecure, "insecure", "k", false, "do not verify the server's TLS certificate")
 	fl.StringVar(&f.cacert, "cacert", "", "verify the server's TLS certificate against the authorities in PEM `FILE` (instead of the system's)")
 	fl.BoolVar(&f.h2c, "http2-prior-knowledge", false, "speak HTTP/2 without TLS to http:// URLs")
+	fl.StringVarP(&f.cookie, "cookie", "b", "", "send the cookies `DATA|FILE`: 'name=value; n2=v2' (to the URL's origin only) or those of a cookies.txt file, as curl -b")
+	fl.StringVar(&f.cookieJar, "cookie-jar", "", "at the end, write the cookies of this run to cookies.txt `FILE` ('-': stdout), as curl -c")
+}
+
+// cookies gives cfg this run's cookie store: in memory, starting with the
+// cookies of a --cookie file. Cookies are kept between runs only in the
+// files --cookie and --cookie-jar name, as curl keeps them.
+func (f *transferFlags) cookies(cfg *ferry.Config) error {
+	f.jar = ferry.NewCookieJar()
+	switch {
+	case strings.Contains(f.cookie, "="):
+		// As the session's Header, the field goes to each task's
+		// origin only.
+		cfg.Header = http.Header{"Cookie": {f.cookie}}
+	case f.cookie != "":
+		jar, err := ferry.LoadCookieJar(f.cookie)
+		if err != nil {
+			return usagef("--cookie: %v", err)
+		}
+		f.jar = jar
+	}
+	cfg.Cookies = f.jar
+	return nil
+}
+
+// keepCookies writes the run's cookies where --cookie-jar says, whatever
+// err the transfer ended with, and returns err, or the writing's failure.
+func (f *transferFlags) keepCookies(io stdio, err error) error {
+	if f.cookieJar == "" || f.jar == nil {
+		return err
+	}
+	var werr error
+	if f.cookieJar == "-" {
+		werr = f.jar.Export(io.out)
+	} else {
+		werr = f.jar.Save(f.cookieJar)
+	}
+	if werr != nil {
+		werr = fmt.Errorf("--cookie-jar: %w", werr)
+	}
+	return cmp.Or(err, werr)
 }
 
 // config builds the session's Config from the shared flags.
@@ -110,6 +155,9 @@ func (f *transferFlags) config() (ferry.Config, error) {
 		cfg.TLSConfig = &tls.Config{RootCAs: pool}
 	}
 	cfg.HTTP2PriorKnowledge = f.h2c
+	if err := f.cookies(&cfg); err != nil {
+		return cfg, err
+	}
 	if err := f.check(); err != nil {
 		return cfg, err
 	}

@@ -125,7 +125,7 @@ func runGet(c *cobra.Command, io stdio, rawURL string, f *getFlags) error {
 	if req.Writer != nil {
 		o.reportOut = io.err // stdout carries the body
 	}
-	return follow(ctx, io, task, o)
+	return f.keepCookies(io, follow(ctx, io, task, o))
 }
 
 // toStdout reports whether -o names stdout: "-", or stdout by its name in

@@ -168,7 +168,7 @@ func runHLS(c *cobra.Command, io stdio, rawURL string, f *hlsFlags) error {
 		}
 	}()
 	err = followHLS(ctx, io, task, &live, &stopped, f.reportTo(rawURL, filepath.Join(f.req.dir, "index.m3u8"), false))
-	return err
+	return f.keepCookies(io, err)
 }
 
 // parseBitRate reads a rate in bits per second with decimal multiples, as

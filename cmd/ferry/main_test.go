@@ -93,6 +93,20 @@ func TestScripts(t *testing.T) {
 				w.WriteHeader(http.StatusCreated)
 				io.WriteString(w, r.Method+" stored")
 			}))
+			// A site that sets a session cookie at /login and serves
+			// /private only with it.
+			login := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/login" {
+					http.SetCookie(w, &http.Cookie{Name: "sid", Value: "s3cr3t", Path: "/", MaxAge: 3600, HttpOnly: true})
+					io.WriteString(w, "welcome\n")
+					return
+				}
+				if c, err := r.Cookie("sid"); err != nil || c.Value != "s3cr3t" {
+					http.Error(w, "log in first", http.StatusForbidden)
+					return
+				}
+				io.WriteString(w, "private data\n")
+			}))
 			flaky := httptest.NewServer(cutFirstFullGET(srv, 1<<20))
 			// An https origin whose certificate no system trusts; its
 			// authority is in $WORK/ca.pem.
@@ -102,6 +116,7 @@ func TestScripts(t *testing.T) {
 			env.Defer(func() {
 				plain.Close()
 				dropbox.Close()
+				login.Close()
 				flaky.Close()
 				untrusted.Close()
 				srv.Close()
@@ -116,6 +131,7 @@ func TestScripts(t *testing.T) {
 			}
 			env.Setenv("ORIGIN", plain.URL)
 			env.Setenv("DROPBOX", dropbox.URL)
+			env.Setenv("LOGIN", login.URL)
 			env.Setenv("FLAKY", flaky.URL)
 			env.Setenv("TLSORIGIN", untrusted.URL)
 			env.Setenv("CLOSED", closed)

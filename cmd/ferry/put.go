@@ -116,5 +116,5 @@ func runPut(c *cobra.Command, io stdio, file, rawURL string, f *putFlags) error 
 	if err != nil {
 		return requestError(err)
 	}
-	return follow(ctx, io, task, f.reportTo(rawURL, file, true))
+	return f.keepCookies(io, follow(ctx, io, task, f.reportTo(rawURL, file, true)))
 }

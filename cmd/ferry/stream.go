@@ -120,7 +120,7 @@ func runStream(c *cobra.Command, io stdio, rawURL string, f *streamFlags) error 
 		fmt.Fprintf(io.out, "%s\n", b)
 		outMu.Unlock()
 	}
-	return err
+	return f.keepCookies(io, err)
 }
 
 // copyStdin copies the producer's bytes into the stream in small reads, so
