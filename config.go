@@ -1,6 +1,7 @@
 package ferry
 
 import (
+	"context"
 	"crypto/tls"
 	"net/http"
 	"time"
@@ -89,6 +90,16 @@ type Config struct {
 	Cookies *CookieJar
 	// NoCookies keeps no cookies and sends none but those in Header.
 	NoCookies bool
+	// Credentials answers servers' 401s, per origin and realm (see
+	// Credentials). Netrc (or NetrcFile, which must exist) also looks up
+	// the server's host in $NETRC or ~/.netrc, as curl --netrc does. For a
+	// challenge neither answers, Challenge is asked; false (or nil) gives
+	// the 401 to the task. A credential in the URL (user:pass@) is sent
+	// as is, and these are not asked.
+	Credentials *Credentials
+	Netrc       bool
+	NetrcFile   string
+	Challenge   func(ctx context.Context, c Challenge) (Credential, bool)
 	// Background, when set, makes this a background session with that
 	// identifier: its downloads, uploads and HLS downloads run in the
 	// ferry daemon (started when none runs) and go on after this program

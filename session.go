@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/auth"
+
 	"golang.org/x/time/rate"
 
 	"github.com/ferryhq/ferry/internal/transfer"
@@ -46,6 +48,13 @@ func NewSession(cfg Config) (*Session, error) {
 	rt := cfg.Transport
 	if rt == nil {
 		rt = newTransport(cfg)
+	}
+	lookup, err := s.authLookup()
+	if err != nil {
+		return nil, err
+	}
+	if lookup != nil {
+		rt = &auth.Transport{Base: rt, Lookup: lookup}
 	}
 	s.client = &http.Client{Transport: rt, CheckRedirect: transfer.CheckRedirect}
 	if err := s.openCookies(); err != nil {
