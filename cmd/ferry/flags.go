@@ -62,6 +62,8 @@ type transferFlags struct {
 	connectTimeout, idleTimeout time.Duration
 	cookie, cookieJar           string
 	jar                         *ferry.CookieJar // this run's cookies
+	user, netrcFile             string
+	netrc                       bool
 }
 
 // register adds the shared flags; what names the transfer ("download").
@@ -77,6 +79,9 @@ func (f *transferFlags) register(fl *pflag.FlagSet, what, connectionsUsage strin
 	fl.StringVar(&f.cacert, "cacert", "", "verify the server's TLS certificate against the authorities in PEM `FILE` (instead of the system's)")
 	fl.BoolVar(&f.h2c, "http2-prior-knowledge", false, "speak HTTP/2 without TLS to http:// URLs")
 	fl.StringVarP(&f.cookie, "cookie", "b", "", "send the cookies `DATA|FILE`: 'name=value; n2=v2' (to the URL's origin only) or those of a cookies.txt file, as curl -b")
+	fl.StringVarP(&f.user, "user", "u", "", "answer the server's 401 with `USER:PASSWORD` (Digest or Basic, the strongest it offers), to the URL's origin only")
+	fl.BoolVar(&f.netrc, "netrc", false, "answer 401s with the login for the host in $NETRC or ~/.netrc")
+	fl.StringVar(&f.netrcFile, "netrc-file", "", "answer 401s with the login for the host in `FILE` (netrc format)")
 	fl.StringVar(&f.cookieJar, "cookie-jar", "", "at the end, write the cookies of this run to cookies.txt `FILE` ('-': stdout), as curl -c")
 }
 
@@ -101,6 +106,23 @@ func (f *transferFlags) cookies(cfg *ferry.Config) error {
 	return nil
 }
 
+// credentials gives cfg the logins of -u, --netrc and --netrc-file.
+func (f *transferFlags) credentials(cfg *ferry.Config, rawURL string) error {
+	cfg.Netrc, cfg.NetrcFile = f.netrc, f.netrcFile
+	if f.user == "" {
+		return nil
+	}
+	user, pass, ok := strings.Cut(f.user, ":")
+	if !ok || user == "" {
+		return usagef("-u: want USER:PASSWORD")
+	}
+	cfg.Credentials = ferry.NewCredentials()
+	if err := cfg.Credentials.Set(rawURL, "", ferry.Credential{User: user, Password: pass}); err != nil {
+		return usagef("-u: %v", err)
+	}
+	return nil
+}
+
 // keepCookies writes the run's cookies where --cookie-jar says, whatever
 // err the transfer ended with, and returns err, or the writing's failure.
 func (f *transferFlags) keepCookies(io stdio, err error) error {
@@ -119,8 +141,9 @@ func (f *transferFlags) keepCookies(io stdio, err error) error {
 	return cmp.Or(err, werr)
 }
 
-// config builds the session's Config from the shared flags.
-func (f *transferFlags) config() (ferry.Config, error) {
+// config builds the session's Config from the shared flags, for a
+// transfer of rawURL.
+func (f *transferFlags) config(rawURL string) (ferry.Config, error) {
 	cfg := ferry.DefaultConfig()
 	switch {
 	case f.retries < 0:
@@ -156,6 +179,9 @@ func (f *transferFlags) config() (ferry.Config, error) {
 	}
 	cfg.HTTP2PriorKnowledge = f.h2c
 	if err := f.cookies(&cfg); err != nil {
+		return cfg, err
+	}
+	if err := f.credentials(&cfg, rawURL); err != nil {
 		return cfg, err
 	}
 	if err := f.check(); err != nil {

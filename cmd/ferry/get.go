@@ -195,7 +195,7 @@ func finish(ctx context.Context, io stdio, pp *progressPrinter, task *ferry.Task
 }
 
 func (f *getFlags) build(rawURL string) (ferry.Config, ferry.DownloadRequest, error) {
-	cfg, err := f.config()
+	cfg, err := f.config(rawURL)
 	if err != nil {
 		return cfg, ferry.DownloadRequest{}, err
 	}

@@ -118,7 +118,7 @@ the segments into one file (TS, or fMP4 after its initialization section).`,
 }
 
 func runHLS(c *cobra.Command, io stdio, rawURL string, f *hlsFlags) error {
-	cfg, err := f.config()
+	cfg, err := f.config(rawURL)
 	if err != nil {
 		return err
 	}

@@ -94,8 +94,17 @@ func TestScripts(t *testing.T) {
 				io.WriteString(w, r.Method+" stored")
 			}))
 			// A site that sets a session cookie at /login and serves
-			// /private only with it.
+			// /private only with it, and /vault only to alice.
 			login := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/vault" {
+					if u, p, ok := r.BasicAuth(); !ok || u != "alice" || p != "wonderland" {
+						w.Header().Set("WWW-Authenticate", `Basic realm="vault"`)
+						http.Error(w, "who are you?", http.StatusUnauthorized)
+						return
+					}
+					io.WriteString(w, "the vault\n")
+					return
+				}
 				if r.URL.Path == "/login" {
 					http.SetCookie(w, &http.Cookie{Name: "sid", Value: "s3cr3t", Path: "/", MaxAge: 3600, HttpOnly: true})
 					io.WriteString(w, "welcome\n")

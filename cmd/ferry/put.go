@@ -98,7 +98,7 @@ func parseMeta(kvs []string) (map[string]string, error) {
 }
 
 func runPut(c *cobra.Command, io stdio, file, rawURL string, f *putFlags) error {
-	cfg, err := f.config()
+	cfg, err := f.config(rawURL)
 	if err != nil {
 		return err
 	}

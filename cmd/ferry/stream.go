@@ -58,7 +58,7 @@ func runStream(c *cobra.Command, io stdio, rawURL string, f *streamFlags) error 
 		return err
 	}
 	u, _ := url.Parse(rawURL)
-	cfg, err := f.config()
+	cfg, err := f.config(rawURL)
 	if err != nil {
 		return err
 	}
