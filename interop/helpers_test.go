@@ -264,8 +264,9 @@ type nginxServer struct {
 }
 
 type nginxOptions struct {
-	root      string // directory served at / (default dataDir)
-	limitRate string // limit_rate of /slow/ (default "20m")
+	root      string          // directory served at / (default dataDir)
+	limitRate string          // limit_rate of /slow/ (default "20m")
+	locations []peer.Location // served besides / and /slow/
 }
 
 // startNginx starts nginx on a free loopback port, with an access log, and
@@ -282,7 +283,7 @@ func startNginx(t testing.TB, opt nginxOptions) *nginxServer {
 	ng, err := peer.StartNginx(context.Background(), peer.NginxConfig{
 		Bin:       bin,
 		Root:      opt.root,
-		Locations: []peer.Location{{Path: "/slow/", LimitRate: opt.limitRate}},
+		Locations: append([]peer.Location{{Path: "/slow/", LimitRate: opt.limitRate}}, opt.locations...),
 		AccessLog: true,
 	})
 	if err != nil {

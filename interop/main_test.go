@@ -1,7 +1,7 @@
 //go:build interop
 
 // Package interop drives the ferry binary against real third-party peers
-// (nginx, curl, wget, wget2, aria2c) and drives those peers against
+// (nginx, curl, wget, wget2, aria2c, Apache httpd) and drives those peers against
 // `ferry serve`. It only builds with the "interop" tag so that
 // `go test ./...` stays hermetic:
 //

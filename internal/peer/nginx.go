@@ -45,6 +45,13 @@ type Location struct {
 	// request's first bytes, where the default lets any response of up
 	// to 2 MiB out at full speed.
 	SendfileMaxChunk string
+	// BasicAuthUsers, if set, is an auth_basic_user_file (htpasswd
+	// lines, such as "user:{SHA}base64") the location demands a login
+	// of, in the realm "ferry".
+	BasicAuthUsers string
+	// DAVPut takes PUTs into the location's directory (dav_methods PUT),
+	// with bodies of any size; it must be writable by nginx.
+	DAVPut bool
 }
 
 // Nginx is a running nginx.
@@ -125,7 +132,7 @@ func (cfg NginxConfig) validate() error {
 		if !strings.HasPrefix(l.Path, "/") || l.Path == "/" {
 			return fmt.Errorf("nginx: location %q: want a path below / (Root is served at /)", l.Path)
 		}
-		words = append(words, l.Path, l.Alias, l.LimitRate, l.SendfileMaxChunk)
+		words = append(words, l.Path, l.Alias, l.LimitRate, l.SendfileMaxChunk, l.BasicAuthUsers)
 	}
 	for _, w := range words {
 		if i := strings.IndexAny(w, " \t\r\n;{}\"'$\\#"); i >= 0 {
@@ -188,6 +195,15 @@ func (cfg NginxConfig) render(dir, addr string, asRoot bool) string {
 		}
 		if l.SendfileMaxChunk != "" {
 			line("            sendfile_max_chunk %s;", l.SendfileMaxChunk)
+		}
+		if l.BasicAuthUsers != "" {
+			line(`            auth_basic "ferry";`)
+			line("            auth_basic_user_file %s;", l.BasicAuthUsers)
+		}
+		if l.DAVPut {
+			line("            dav_methods PUT;")
+			line("            create_full_put_path on;")
+			line("            client_max_body_size 0;")
 		}
 		line("        }")
 	}
