@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -410,6 +411,11 @@ func TestDownloadOverTLSHTTP2(t *testing.T) {
 	for _, tx := range res.Metrics.Transactions {
 		if !tx.TLSDone.IsZero() {
 			tlsSeen = true
+		}
+		// Every transaction says what its connection negotiated, a
+		// reused one too.
+		if tx.TLSVersion != "TLS 1.3" || !strings.HasPrefix(tx.TLSCipherSuite, "TLS_") {
+			t.Errorf("transaction over %q with %q, want TLS 1.3 and its suite", tx.TLSVersion, tx.TLSCipherSuite)
 		}
 	}
 	if !tlsSeen {

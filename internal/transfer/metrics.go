@@ -14,6 +14,11 @@ type TransactionMetrics struct {
 	RemoteAddr string `json:"remote_addr,omitempty"`
 	LocalAddr  string `json:"local_addr,omitempty"`
 	ReusedConn bool   `json:"reused_conn"`
+	// TLSVersion and TLSCipherSuite are what the connection negotiated,
+	// e.g. "TLS 1.3" and "TLS_AES_128_GCM_SHA256"; empty over plain
+	// http.
+	TLSVersion     string `json:"tls_version,omitempty"`
+	TLSCipherSuite string `json:"tls_cipher_suite,omitempty"`
 
 	Start          time.Time `json:"start"`
 	DNSStart       time.Time `json:"dns_start,omitzero"`

@@ -121,6 +121,10 @@ func (r *Recorder) Response(resp *http.Response) {
 		m.StatusCode = resp.StatusCode
 		m.Proto = resp.Proto
 		m.ResponseHeaderBytes = n + 2
+		if resp.TLS != nil {
+			m.TLSVersion = tls.VersionName(resp.TLS.Version)
+			m.TLSCipherSuite = tls.CipherSuiteName(resp.TLS.CipherSuite)
+		}
 		if resp.Request != nil {
 			m.URL = resp.Request.URL.String()
 		}
