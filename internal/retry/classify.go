@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"reflect"
 	"syscall"
 )
 
@@ -61,7 +62,7 @@ func NotTLS(err error) bool {
 // never accept this client as it is: no common protocol version or cipher,
 // a client certificate required or refused, an unknown server name.
 func refusedHandshake(err error) bool {
-	a, ok := errors.AsType[tls.AlertError](err)
+	a, ok := alertOf(err)
 	if !ok {
 		return false
 	}
@@ -75,6 +76,25 @@ func refusedHandshake(err error) bool {
 		return true
 	}
 	return false
+}
+
+// alertOf is the TLS alert err reports. Over TCP, crypto/tls reports an
+// alert the server sent as a *net.OpError "remote error" around a value of
+// its unexported alert type (a uint8); tls.AlertError is what QUIC and
+// tests use.
+func alertOf(err error) (tls.AlertError, bool) {
+	if a, ok := errors.AsType[tls.AlertError](err); ok {
+		return a, true
+	}
+	op, ok := errors.AsType[*net.OpError](err)
+	if !ok || op.Op != "remote error" || op.Err == nil {
+		return 0, false
+	}
+	v := reflect.ValueOf(op.Err)
+	if t := v.Type(); t.PkgPath() != "crypto/tls" || t.Name() != "alert" || t.Kind() != reflect.Uint8 {
+		return 0, false
+	}
+	return tls.AlertError(v.Uint()), true
 }
 
 // Unreachable reports whether err is a failure to reach the host at all:

@@ -6,8 +6,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"syscall"
 	"testing"
@@ -176,3 +179,30 @@ type transient struct{ err error }
 func (e *transient) Error() string   { return e.err.Error() }
 func (e *transient) Unwrap() error   { return e.err }
 func (e *transient) Retryable() bool { return true }
+
+// A server's refusal of the handshake, as crypto/tls reports it over TCP,
+// is permanent: a client offering only TLS 1.3 to a server of TLS 1.2, and
+// one without the certificate a server demands.
+func TestRefusedHandshakeOverTCP(t *testing.T) {
+	for name, c := range map[string]struct{ server, client *tls.Config }{
+		"protocol version":     {&tls.Config{MaxVersion: tls.VersionTLS12}, &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true}},
+		"certificate required": {&tls.Config{ClientAuth: tls.RequireAnyClientCert}, &tls.Config{InsecureSkipVerify: true}},
+	} {
+		ts := httptest.NewUnstartedServer(http.NotFoundHandler())
+		ts.TLS = c.server
+		ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+		ts.StartTLS()
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: c.client}}
+		resp, err := client.Get(ts.URL)
+		if err == nil {
+			// TLS 1.3 sends the certificate alert after the handshake:
+			// it comes with the first read.
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		ts.Close()
+		if err == nil || !Permanent(err) {
+			t.Errorf("%s: %v is not permanent", name, err)
+		}
+	}
+}
