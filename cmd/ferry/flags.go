@@ -58,7 +58,8 @@ type transferFlags struct {
 	write                       string
 	jsonOut, quiet              bool
 	insecure, h2c               bool
-	cacert                      string
+	cacert, cert, key           string
+	tls12, tls13                bool
 	connectTimeout, idleTimeout time.Duration
 	cookie, cookieJar           string
 	jar                         *ferry.CookieJar // this run's cookies
@@ -77,6 +78,10 @@ func (f *transferFlags) register(fl *pflag.FlagSet, what, connectionsUsage strin
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", 60*time.Second, "give up an attempt when no byte moves for this long (0: never)")
 	fl.BoolVarP(&f.insecure, "insecure", "k", false, "do not verify the server's TLS certificate")
 	fl.StringVar(&f.cacert, "cacert", "", "verify the server's TLS certificate against the authorities in PEM `FILE` (instead of the system's)")
+	fl.StringVarP(&f.cert, "cert", "E", "", "present the client certificate in PEM `FILE` (with its key, unless --key names another file)")
+	fl.StringVar(&f.key, "key", "", "the private key of --cert, in PEM `FILE`")
+	fl.BoolVar(&f.tls12, "tlsv1.2", false, "use TLS 1.2 or later")
+	fl.BoolVar(&f.tls13, "tlsv1.3", false, "use TLS 1.3 or later")
 	fl.BoolVar(&f.h2c, "http2-prior-knowledge", false, "speak HTTP/2 without TLS to http:// URLs")
 	fl.StringVarP(&f.cookie, "cookie", "b", "", "send the cookies `DATA|FILE`: 'name=value; n2=v2' (to the URL's origin only) or those of a cookies.txt file, as curl -b")
 	fl.StringVarP(&f.user, "user", "u", "", "answer the server's 401 with `USER:PASSWORD` (Digest or Basic, the strongest it offers), to the URL's origin only")
@@ -167,15 +172,8 @@ func (f *transferFlags) config(rawURL string) (ferry.Config, error) {
 	if cfg.RateLimit, err = parseRate(f.limitRate); err != nil {
 		return cfg, err
 	}
-	switch {
-	case f.insecure:
-		cfg.TLSConfig = &tls.Config{InsecureSkipVerify: true}
-	case f.cacert != "":
-		pool, err := certPool(f.cacert)
-		if err != nil {
-			return cfg, err
-		}
-		cfg.TLSConfig = &tls.Config{RootCAs: pool}
+	if cfg.TLSConfig, err = f.tlsConfig(); err != nil {
+		return cfg, err
 	}
 	cfg.HTTP2PriorKnowledge = f.h2c
 	if err := f.cookies(&cfg); err != nil {
@@ -191,6 +189,39 @@ func (f *transferFlags) config(rawURL string) (ferry.Config, error) {
 		cfg.MaxConnsPerHost = f.connections
 	}
 	return cfg, nil
+}
+
+// tlsConfig is what the TLS flags ask for; nil for nothing.
+func (f *transferFlags) tlsConfig() (*tls.Config, error) {
+	c := &tls.Config{InsecureSkipVerify: f.insecure}
+	if f.cacert != "" && !f.insecure {
+		pool, err := certPool(f.cacert)
+		if err != nil {
+			return nil, err
+		}
+		c.RootCAs = pool
+	}
+	if f.key != "" && f.cert == "" {
+		return nil, usagef("--key goes with --cert")
+	}
+	if f.cert != "" {
+		key := cmp.Or(f.key, f.cert)
+		pair, err := tls.LoadX509KeyPair(f.cert, key)
+		if err != nil {
+			return nil, usagef("--cert: %v", err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	switch {
+	case f.tls13:
+		c.MinVersion = tls.VersionTLS13
+	case f.tls12:
+		c.MinVersion = tls.VersionTLS12
+	}
+	if !c.InsecureSkipVerify && c.RootCAs == nil && c.Certificates == nil && c.MinVersion == 0 {
+		return nil, nil
+	}
+	return c, nil
 }
 
 // certPool reads the certificate authorities of --cacert, as curl does:
