@@ -30,15 +30,18 @@ const (
 // requestFlags are what a transfer's request carries, in the foreground
 // and in the background alike: -x, -H and --limit-rate.
 type requestFlags struct {
-	connections int
-	limitRate   string
-	headers     []string
+	connections        int
+	limitRate          string
+	headers            []string
+	userAgent, referer string
 }
 
 func (f *requestFlags) register(fl *pflag.FlagSet, connectionsUsage string, connectionsDefault int) {
 	fl.IntVarP(&f.connections, "connections", "x", connectionsDefault, connectionsUsage)
 	fl.StringVar(&f.limitRate, "limit-rate", "", "cap the speed at `RATE` bytes/s, e.g. 500k, 2M")
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add a request header `'K: V'` (repeatable)")
+	fl.StringVarP(&f.userAgent, "user-agent", "A", "", "send User-Agent: `NAME`")
+	fl.StringVarP(&f.referer, "referer", "e", "", "send Referer: `URL`")
 }
 
 // check refuses what the request flags cannot mean.
@@ -65,6 +68,7 @@ type transferFlags struct {
 	jar                         *ferry.CookieJar // this run's cookies
 	user, netrcFile             string
 	netrc                       bool
+	maxRedirs                   int
 }
 
 // register adds the shared flags; what names the transfer ("download").
@@ -74,8 +78,8 @@ func (f *transferFlags) register(fl *pflag.FlagSet, what, connectionsUsage strin
 	fl.BoolVar(&f.jsonOut, "json", false, "print the result and metrics as one JSON object on stdout")
 	fl.StringVarP(&f.write, "write-out", "w", "", "print `FORMAT` on stdout at the end, with %{name} for the --json names")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
-	fl.DurationVar(&f.connectTimeout, "connect-timeout", 30*time.Second, "timeout for connecting")
-	fl.DurationVar(&f.idleTimeout, "idle-timeout", 60*time.Second, "give up an attempt when no byte moves for this long (0: never)")
+	durationVar(fl, &f.connectTimeout, "connect-timeout", 30*time.Second, "timeout for connecting, in seconds or as a duration")
+	durationVar(fl, &f.idleTimeout, "idle-timeout", 60*time.Second, "give up an attempt when no byte moves for this long, in seconds or as a duration (0: never)")
 	fl.BoolVarP(&f.insecure, "insecure", "k", false, "do not verify the server's TLS certificate")
 	fl.StringVar(&f.cacert, "cacert", "", "verify the server's TLS certificate against the authorities in PEM `FILE` (instead of the system's)")
 	fl.StringVarP(&f.cert, "cert", "E", "", "present the client certificate in PEM `FILE` (with its key, unless --key names another file)")
@@ -83,6 +87,7 @@ func (f *transferFlags) register(fl *pflag.FlagSet, what, connectionsUsage strin
 	fl.BoolVar(&f.tls12, "tlsv1.2", false, "use TLS 1.2 or later")
 	fl.BoolVar(&f.tls13, "tlsv1.3", false, "use TLS 1.3 or later")
 	fl.BoolVar(&f.h2c, "http2-prior-knowledge", false, "speak HTTP/2 without TLS to http:// URLs")
+	fl.IntVar(&f.maxRedirs, "max-redirs", 10, "follow at most `N` redirects (0: none)")
 	fl.StringVarP(&f.cookie, "cookie", "b", "", "send the cookies `DATA|FILE`: 'name=value; n2=v2' (to the URL's origin only) or those of a cookies.txt file, as curl -b")
 	fl.StringVarP(&f.user, "user", "u", "", "answer the server's 401 with `USER:PASSWORD` (Digest or Basic, the strongest it offers), to the URL's origin only")
 	fl.BoolVar(&f.netrc, "netrc", false, "answer 401s with the login for the host in $NETRC or ~/.netrc")
@@ -176,6 +181,20 @@ func (f *transferFlags) config(rawURL string) (ferry.Config, error) {
 		return cfg, err
 	}
 	cfg.HTTP2PriorKnowledge = f.h2c
+	if err := checkWriteOut(f.write); err != nil {
+		return cfg, err
+	}
+	if f.maxRedirs < 0 {
+		return cfg, usagef("--max-redirs: want 0 or more, not %d", f.maxRedirs)
+	}
+	if max := f.maxRedirs; max != 10 {
+		cfg.CheckRedirect = func(_ *http.Request, via []*http.Request) error {
+			if len(via) > max {
+				return fmt.Errorf("%w: more than %d (--max-redirs)", ferry.ErrTooManyRedirects, max)
+			}
+			return nil
+		}
+	}
 	if err := f.cookies(&cfg); err != nil {
 		return cfg, err
 	}
@@ -247,6 +266,12 @@ func (f *requestFlags) header() (http.Header, error) {
 			return nil, usagef("-H %q: want 'Name: value'", kv)
 		}
 		h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	if f.userAgent != "" {
+		h.Set("User-Agent", f.userAgent)
+	}
+	if f.referer != "" {
+		h.Set("Referer", f.referer)
 	}
 	return h, nil
 }

@@ -95,9 +95,9 @@ regular file of yours at FILE.part or FILE.ferry is refused.`,
 	fl.BoolVarP(&f.remoteName, "remote-name", "O", false, "name the file after the URL's last path segment (the default without -o)")
 	fl.BoolVarP(&f.cont, "continue", "c", false, "continue a partial FILE that ferry did not start (like wget -c)")
 	f.register(fl, "download", getConnectionsUsage, 0)
-	fl.DurationVar(&f.maxTime, "max-time", 0, "give up the whole download after this long (0: 7 days)")
+	durationVar(fl, &f.maxTime, "max-time", 0, "give up the whole download after this long, in seconds or as a duration (0: 7 days)")
 	fl.StringVar(&f.speedLimit, "speed-limit", "", "give up an attempt slower than this many bytes/s for --speed-time")
-	fl.DurationVar(&f.speedTime, "speed-time", 30*time.Second, "window for --speed-limit")
+	durationVar(fl, &f.speedTime, "speed-time", 30*time.Second, "window for --speed-limit, in seconds or as a duration")
 	return c
 }
 

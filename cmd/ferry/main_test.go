@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log"
 	"math/rand/v2"
@@ -85,6 +86,11 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			dropbox := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet {
+					// What the request said of itself.
+					fmt.Fprintf(w, "User-Agent=%s Referer=%s\n", r.UserAgent(), r.Referer())
+					return
+				}
 				b, err := io.ReadAll(r.Body)
 				if err != nil || os.WriteFile(filepath.Join(box, filepath.Base(r.URL.Path)), b, 0o644) != nil {
 					http.Error(w, "not stored", http.StatusInternalServerError)
@@ -103,6 +109,14 @@ func TestScripts(t *testing.T) {
 						return
 					}
 					io.WriteString(w, "the vault\n")
+					return
+				}
+				if n, ok := strings.CutPrefix(r.URL.Path, "/hop/"); ok {
+					if k, _ := strconv.Atoi(n); k > 0 {
+						http.Redirect(w, r, fmt.Sprintf("/hop/%d", k-1), http.StatusFound)
+						return
+					}
+					io.WriteString(w, "arrived\n")
 					return
 				}
 				if r.URL.Path == "/login" {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,11 @@ type report struct {
 	Retries           int      `json:"retries"`
 	Restarts          int      `json:"restarts"`
 	NumRedirects      int      `json:"num_redirects"`
+	NumConnects       int      `json:"num_connects"`
+	HTTPCode          int      `json:"http_code"`     // of the last response
+	URLEffective      string   `json:"url_effective"` // the last request's, after redirects
+	ContentType       string   `json:"content_type,omitempty"`
+	SSLVerifyResult   int      `json:"ssl_verify_result"` // 0: verified, or not TLS (a failed verification ends the transfer)
 	HTTPVersion       string   `json:"http_version,omitempty"`
 	TimeNamelookup    float64  `json:"time_namelookup"`
 	TimeConnect       float64  `json:"time_connect"`
@@ -67,6 +73,8 @@ func newReport(url, path string, upload bool, task *ferry.Task, res *ferry.Resul
 		Retries:      m.Retries,
 		Restarts:     m.Restarts,
 		NumRedirects: m.Redirects,
+		NumConnects:  m.Connections,
+		URLEffective: url,
 		TimeTotal:    secs(m.Duration()),
 		Error:        errorString(err),
 	}
@@ -81,6 +89,10 @@ func newReport(url, path string, upload bool, task *ferry.Task, res *ferry.Resul
 		r.SHA256 = res.SHA256
 		r.Verified = res.Verified
 		r.HTTPVersion = httpVersion(res.Proto)
+		r.HTTPCode = res.StatusCode
+		if res.Header != nil {
+			r.ContentType = res.Header.Get("Content-Type")
+		}
 		if h := res.HLS; h != nil {
 			r.Segments, r.SegmentsFetched, r.Duration, r.Concat = &h.Segments, &h.Fetched, &h.Duration, h.Concat
 			r.LiveEnded = h.LiveEnded
@@ -111,6 +123,15 @@ func newReport(url, path string, upload bool, task *ferry.Task, res *ferry.Resul
 		}
 		if r.HTTPVersion == "" && t.Proto != "" {
 			r.HTTPVersion = httpVersion(t.Proto)
+		}
+	}
+	if n := len(m.Transactions); n > 0 {
+		last := m.Transactions[n-1]
+		if r.HTTPCode == 0 {
+			r.HTTPCode = last.StatusCode
+		}
+		if last.URL != "" {
+			r.URLEffective = last.URL
 		}
 	}
 	moved := downloaded(task, res)
@@ -163,6 +184,36 @@ func httpVersion(proto string) string {
 		return "2"
 	}
 	return v
+}
+
+// writeOutNames are the names -w takes: the report's JSON names.
+var writeOutNames = func() map[string]bool {
+	names := map[string]bool{}
+	t := reflect.TypeFor[report]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		names[name] = true
+	}
+	return names
+}()
+
+// checkWriteOut refuses a -w format that names a variable ferry does not
+// have: a typo would print nothing where a value was wanted.
+func checkWriteOut(format string) error {
+	for rest := format; ; {
+		i := strings.Index(rest, "%{")
+		if i < 0 {
+			return nil
+		}
+		end := strings.IndexByte(rest[i:], '}')
+		if end < 0 {
+			return nil // printed as it is
+		}
+		if name := rest[i+2 : i+end]; !writeOutNames[name] {
+			return usagef("-w: unknown variable %%{%s}", name)
+		}
+		rest = rest[i+end+1:]
+	}
 }
 
 // expandWriteOut replaces %{name} with the report member of that JSON name,

@@ -5,6 +5,9 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
 )
 
 // maxSize bounds what parseSize takes: 4 EiB.
@@ -52,4 +55,33 @@ func formatBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+// secondsFlag is a duration flag that takes curl's plain seconds ("30",
+// "2.5") as well as Go's durations ("1m30s").
+type secondsFlag struct{ d *time.Duration }
+
+// durationVar defines a secondsFlag.
+func durationVar(fl *pflag.FlagSet, p *time.Duration, name string, value time.Duration, usage string) {
+	*p = value
+	fl.Var(secondsFlag{p}, name, usage)
+}
+
+func (s secondsFlag) String() string { return s.d.String() }
+func (s secondsFlag) Type() string   { return "seconds" }
+
+func (s secondsFlag) Set(v string) error {
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		if f < 0 || math.IsNaN(f) || f > math.MaxInt64/float64(time.Second) {
+			return fmt.Errorf("want 0 or more seconds, not %s", v)
+		}
+		*s.d = time.Duration(f * float64(time.Second))
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("want seconds (30, 2.5) or a duration (1m30s), not %q", v)
+	}
+	*s.d = d
+	return nil
 }
