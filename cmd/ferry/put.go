@@ -1,6 +1,9 @@
 package main
 
 import (
+	"cmp"
+	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -8,11 +11,15 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ferryhq/ferry"
+	"github.com/ferryhq/ferry/internal/atomicfile"
 )
 
 type putFlags struct {
 	transferFlags
 	req putRequest
+	// A request with a small body instead of a file's upload (a data
+	// task), as curl -d sends it.
+	data, method, output string
 }
 
 // putRequest are the flags of an upload's request, of put and bg put.
@@ -62,7 +69,7 @@ var putProtocols = []string{"auto", "tus", "ietf", "multipart", "put", "post"}
 func putCmd(io stdio) *cobra.Command {
 	var f putFlags
 	c := &cobra.Command{
-		Use:   "put FILE URL",
+		Use:   "put FILE URL | put URL --data STRING|@FILE",
 		Short: "Upload a file, resumably (tus, IETF draft), as a multipart form or a plain body",
 		Long: `Upload FILE to URL: a tus or IETF resumable-upload endpoint (such as
 http://host/files/ on ferry serve), a form that takes multipart/form-data, or
@@ -70,13 +77,33 @@ with --protocol put or post, an endpoint that takes the file as the body of
 one request (an S3 presigned URL, WebDAV, nginx's dav_methods PUT).
 The protocol is found with OPTIONS unless --protocol says. Resumable uploads
 keep the upload's URL and the offset the server acknowledged in ferry's
-state directory: interrupted, the same command run again continues.`,
-		Args: argsExactly(2, "put takes a FILE and a URL"),
-		RunE: func(c *cobra.Command, args []string) error { return runPut(c, io, args[0], args[1], &f) },
+state directory: interrupted, the same command run again continues.
+
+With --data, put sends one request with that body (a POST unless -X
+says) and writes the answer's body to stdout, or to -o FILE: an API call.
+A status of 400 or more fails the command, after the body is written.`,
+		Args: func(c *cobra.Command, args []string) error {
+			if c.Flags().Changed("data") {
+				return argsExactly(1, "put --data takes one URL")(c, args)
+			}
+			return argsExactly(2, "put takes a FILE and a URL (or a URL and --data)")(c, args)
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			if c.Flags().Changed("data") {
+				return runData(c, io, args[0], &f)
+			}
+			if f.method != "" || f.output != "" {
+				return usagef("-X and -o go with --data")
+			}
+			return runPut(c, io, args[0], args[1], &f)
+		},
 	}
 	fl := c.Flags()
 	fl.SortFlags = false
 	f.req.register(fl)
+	fl.StringVar(&f.data, "data", "", "send `STRING` as the body of one request, or the contents of @FILE ('@-': stdin)")
+	fl.StringVarP(&f.method, "request", "X", "", "the `METHOD` of a --data request (default POST)")
+	fl.StringVarP(&f.output, "output", "o", "", "write a --data answer's body to `FILE` instead of stdout")
 	f.register(fl, "upload", putConnectionsUsage, 1)
 	return c
 }
@@ -117,4 +144,70 @@ func runPut(c *cobra.Command, io stdio, file, rawURL string, f *putFlags) error 
 		return requestError(err)
 	}
 	return f.keepCookies(io, follow(ctx, io, task, f.reportTo(rawURL, file, true)))
+}
+
+// runData sends one request with the body of --data, as curl -d does: a
+// form's Content-Type unless -H names one, and the answer's body to stdout
+// or -o.
+func runData(c *cobra.Command, io stdio, rawURL string, f *putFlags) error {
+	if err := checkURL(rawURL); err != nil {
+		return err
+	}
+	cfg, err := f.config(rawURL)
+	if err != nil {
+		return err
+	}
+	header, err := f.header()
+	if err != nil {
+		return err
+	}
+	if header.Get("Content-Type") == "" {
+		header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req := ferry.DataRequest{URL: rawURL, Method: strings.ToUpper(cmp.Or(f.method, http.MethodPost)), Header: header}
+	switch {
+	case f.data == "@-":
+		req.BodyReader = io.in
+	case strings.HasPrefix(f.data, "@"):
+		req.BodyFile = f.data[1:]
+	default:
+		req.Body = []byte(f.data)
+	}
+	if err := req.Validate(); err != nil {
+		return usageError{err}
+	}
+	if f.output != "" {
+		if err := atomicfile.CheckReplace(f.output); err != nil {
+			return err
+		}
+	}
+	s, err := ferry.NewSession(cfg)
+	if err != nil {
+		return err
+	}
+	ctx := c.Context()
+	task, err := s.Data(ctx, req)
+	if err != nil {
+		return requestError(err)
+	}
+	o := f.reportTo(rawURL, cmp.Or(f.output, "-"), false)
+	if f.output == "" {
+		o.reportOut = io.err // stdout carries the body
+	}
+	err = follow(ctx, io, task, o)
+	if res, _ := task.Wait(ctx); res != nil {
+		var werr error
+		if f.output == "" {
+			_, werr = io.out.Write(res.Response)
+		} else {
+			werr = atomicfile.WriteFile(f.output, res.Response, 0o666)
+		}
+		if werr != nil && err == nil {
+			err = werr
+		}
+		if err == nil && res.StatusCode >= 400 {
+			err = fmt.Errorf("the server answered %d %s", res.StatusCode, http.StatusText(res.StatusCode))
+		}
+	}
+	return f.keepCookies(io, err)
 }
