@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/ferryhq/ferry/internal/bgapi"
@@ -90,6 +91,13 @@ type Config struct {
 	Cookies *CookieJar
 	// NoCookies keeps no cookies and sends none but those in Header.
 	NoCookies bool
+	// Proxy picks the proxy of each request, as http.Transport.Proxy
+	// does: ProxyURL for one proxy (http, https, socks5, socks5h), NoProxy
+	// for none. nil means the environment's, as curl reads it:
+	// HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY; requests to
+	// loopback addresses go direct. A proxy whose URL has no credentials
+	// gets those of Credentials for its origin.
+	Proxy func(*http.Request) (*url.URL, error)
 	// Credentials answers servers' 401s, per origin and realm (see
 	// Credentials). Netrc (or NetrcFile, which must exist) also looks up
 	// the server's host in $NETRC or ~/.netrc, as curl --netrc does. For a

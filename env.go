@@ -26,6 +26,7 @@ func (s *Session) env(t *Task, url string, header http.Header, rateLimit int64) 
 		MinSpeedTime:  cfg.MinSpeedTime,
 		Slots:         s.slots,
 		CheckRedirect: cfg.CheckRedirect,
+		Proxy:         s.proxy,
 	}
 	switch {
 	case rateLimit > 0 && s.limiter != nil:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -28,8 +29,9 @@ type Session struct {
 
 	bg *background // a background session's link to the daemon
 
-	cookies    *CookieJar // nil: none
-	cookieFile string     // where the session keeps its own cookies; "": nowhere
+	proxy      func(*http.Request) (*url.URL, error) // the transport's, nil for a Config.Transport
+	cookies    *CookieJar                            // nil: none
+	cookieFile string                                // where the session keeps its own cookies; "": nowhere
 
 	mu     sync.Mutex
 	tasks  []*Task
@@ -47,7 +49,8 @@ func NewSession(cfg Config) (*Session, error) {
 	s := &Session{cfg: cfg, slots: &hostSlots{max: cfg.MaxConnsPerHost}}
 	rt := cfg.Transport
 	if rt == nil {
-		rt = newTransport(cfg)
+		s.proxy = s.pickProxy()
+		rt = newTransport(cfg, s.proxy)
 	}
 	lookup, err := s.authLookup()
 	if err != nil {
@@ -106,10 +109,10 @@ func (s *Session) keepCookies() {
 	}
 }
 
-func newTransport(cfg Config) *http.Transport {
+func newTransport(cfg Config, proxy func(*http.Request) (*url.URL, error)) *http.Transport {
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
+		Proxy:               proxy,
 		DialContext:         dialer.DialContext,
 		TLSClientConfig:     cfg.TLSConfig,
 		TLSHandshakeTimeout: cfg.ConnectTimeout,

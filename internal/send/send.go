@@ -48,8 +48,12 @@ type Env struct {
 	Slots watchdog.HostSlots
 	// CheckRedirect is the user's redirect policy; nil follows up to 10.
 	CheckRedirect transfer.RedirectFunc
-	Meter         *transfer.Meter
-	Emit          func(transfer.Event) // must not block
+	// Proxy is the client's proxy function, asked again for each request
+	// so that its transaction says which proxy it went through (the
+	// transport does not say, and asks it only for a new connection).
+	Proxy func(*http.Request) (*url.URL, error)
+	Meter *transfer.Meter
+	Emit  func(transfer.Event) // must not block
 
 	hopsMu sync.Mutex
 	hops   map[hop]bool
@@ -151,6 +155,11 @@ func (e *Env) NewRanged(ctx context.Context, wd *watchdog.Watchdog, method, targ
 func (x *Exchange) recorder(req *http.Request) *transfer.Recorder {
 	rec := transfer.NewRecorder(req)
 	rec.OnActivity = x.wd.Kick
+	if x.env.Proxy != nil {
+		if u, err := x.env.Proxy(req); err == nil {
+			rec.Proxied(u)
+		}
+	}
 	return rec
 }
 

@@ -19,6 +19,9 @@ type TransactionMetrics struct {
 	// http.
 	TLSVersion     string `json:"tls_version,omitempty"`
 	TLSCipherSuite string `json:"tls_cipher_suite,omitempty"`
+	// Proxy is the proxy the request went through, as a URL without its
+	// credentials; empty when it went direct.
+	Proxy string `json:"proxy,omitempty"`
 
 	Start          time.Time `json:"start"`
 	DNSStart       time.Time `json:"dns_start,omitzero"`

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"sync"
 	"time"
 )
@@ -20,6 +21,17 @@ type Recorder struct {
 	// before the body (headers written, first response byte); the idle
 	// watchdog uses it.
 	OnActivity func()
+}
+
+// Proxied records that the transaction's request goes through the proxy
+// at u; its credentials are left out.
+func (r *Recorder) Proxied(u *url.URL) {
+	if u == nil {
+		return
+	}
+	shown := *u
+	shown.User = nil
+	r.set(func(m *TransactionMetrics) { m.Proxy = shown.String() })
 }
 
 // NewRecorder starts recording a transaction for req.
