@@ -69,6 +69,22 @@ type transferFlags struct {
 	user, netrcFile             string
 	netrc                       bool
 	maxRedirs                   int
+	proxy                       setString
+	proxyUser                   string
+}
+
+// setString is a string flag that knows whether it was given, so that an
+// empty value can mean something of its own.
+type setString struct {
+	value string
+	set   bool
+}
+
+func (s *setString) String() string { return s.value }
+func (s *setString) Type() string   { return "string" }
+func (s *setString) Set(v string) error {
+	s.value, s.set = v, true
+	return nil
 }
 
 // register adds the shared flags; what names the transfer ("download").
@@ -88,6 +104,8 @@ func (f *transferFlags) register(fl *pflag.FlagSet, what, connectionsUsage strin
 	fl.BoolVar(&f.tls13, "tlsv1.3", false, "use TLS 1.3 or later")
 	fl.BoolVar(&f.h2c, "http2-prior-knowledge", false, "speak HTTP/2 without TLS to http:// URLs")
 	fl.IntVar(&f.maxRedirs, "max-redirs", 10, "follow at most `N` redirects (0: none)")
+	fl.Var(&f.proxy, "proxy", "go through the proxy at `URL`: http://, https://, socks5:// or socks5h:// (default: $HTTPS_PROXY, $HTTP_PROXY, $ALL_PROXY; '' for none)")
+	fl.StringVar(&f.proxyUser, "proxy-user", "", "log in to the proxy as `USER:PASSWORD`")
 	fl.StringVarP(&f.cookie, "cookie", "b", "", "send the cookies `DATA|FILE`: 'name=value; n2=v2' (to the URL's origin only) or those of a cookies.txt file, as curl -b")
 	fl.StringVarP(&f.user, "user", "u", "", "answer the server's 401 with `USER:PASSWORD` (Digest or Basic, the strongest it offers), to the URL's origin only")
 	fl.BoolVar(&f.netrc, "netrc", false, "answer 401s with the login for the host in $NETRC or ~/.netrc")
@@ -130,6 +148,42 @@ func (f *transferFlags) credentials(cfg *ferry.Config, rawURL string) error {
 	if err := cfg.Credentials.Set(rawURL, "", ferry.Credential{User: user, Password: pass}); err != nil {
 		return usagef("-u: %v", err)
 	}
+	return nil
+}
+
+// proxies gives cfg the proxy of --proxy, with the login of --proxy-user:
+// none for --proxy ”, the environment's without --proxy.
+func (f *transferFlags) proxies(cfg *ferry.Config) error {
+	if !f.proxy.set {
+		if f.proxyUser != "" {
+			return usagef("--proxy-user goes with --proxy")
+		}
+		return nil
+	}
+	if f.proxy.value == "" {
+		cfg.Proxy = ferry.NoProxy
+		return nil
+	}
+	raw := f.proxy.value
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw // as curl takes host:port
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return usagef("--proxy %q: %v", f.proxy.value, err)
+	}
+	if f.proxyUser != "" {
+		user, pass, ok := strings.Cut(f.proxyUser, ":")
+		if !ok || user == "" {
+			return usagef("--proxy-user: want USER:PASSWORD")
+		}
+		u.User = url.UserPassword(user, pass)
+	}
+	pick, err := ferry.ProxyURL(u.String())
+	if err != nil {
+		return usagef("--proxy: %v", err)
+	}
+	cfg.Proxy = pick
 	return nil
 }
 
@@ -199,6 +253,9 @@ func (f *transferFlags) config(rawURL string) (ferry.Config, error) {
 		return cfg, err
 	}
 	if err := f.credentials(&cfg, rawURL); err != nil {
+		return cfg, err
+	}
+	if err := f.proxies(&cfg); err != nil {
 		return cfg, err
 	}
 	if err := f.check(); err != nil {
