@@ -1,8 +1,8 @@
 //go:build interop
 
 // Package interop drives the ferry binary against real third-party peers
-// (nginx, curl, wget, wget2, aria2c, Apache httpd) and drives those peers against
-// `ferry serve`. It only builds with the "interop" tag so that
+// (nginx, curl, wget, wget2, aria2c, Apache httpd, tinyproxy, Dante) and
+// drives those peers against `ferry serve`. It only builds with the "interop" tag so that
 // `go test ./...` stays hermetic:
 //
 //	go test -count=1 -tags interop -v ./interop/...

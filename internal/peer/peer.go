@@ -31,6 +31,7 @@ import (
 var debianPackages = map[string]string{
 	"nginx":  "nginx-light",
 	"aria2c": "aria2",
+	"danted": "dante-server",
 }
 
 // DebianPackage returns the Debian package that provides the peer binary

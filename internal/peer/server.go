@@ -94,6 +94,14 @@ func startServerIn(ctx context.Context, netns, name, scheme, listen string, laun
 // startServerAt is startServerIn for a server that answers 200 at the path
 // health (rather than /healthz) once it is ready.
 func startServerAt(ctx context.Context, netns, name, scheme, listen, health string, launch launcher) (*Server, error) {
+	return startServerWith(ctx, netns, name, scheme, listen, func(s *Server) (*http.Client, string) {
+		return healthClientIn(netns), s.URL + health
+	}, launch)
+}
+
+// startServerWith is startServerIn for a server whose readiness is seen
+// by the client and URL poll returns answering 200: a proxy's, through it.
+func startServerWith(ctx context.Context, netns, name, scheme, listen string, poll func(*Server) (*http.Client, string), launch launcher) (*Server, error) {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
@@ -133,7 +141,8 @@ func startServerAt(ctx context.Context, netns, name, scheme, listen, health stri
 		s := &Server{URL: scheme + "://" + addr, Dir: dir, Netns: netns, name: name, logs: logs, proc: proc}
 		hctx, cancel := context.WithTimeoutCause(ctx, readyTimeout,
 			fmt.Errorf("%s not ready after %v", name, readyTimeout))
-		err = proc.waitHealthy(hctx, healthClientIn(netns), s.URL+health)
+		client, url := poll(s)
+		err = proc.waitHealthy(hctx, client, url)
 		cancel()
 		if err == nil {
 			return s, nil
