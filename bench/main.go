@@ -74,6 +74,7 @@ var modes = []mode{
 	{"hls", "HLS: ferry hls vs yt-dlp and ffmpeg, 300-segment VODs over the 50 ms link", hlsFlags},
 	{"daemon", "the background daemon with many queued tasks: RSS, recovery after kill -9", daemonFlags},
 	{"stream", "live streams on loopback: producer-to-processor latency", streamFlags},
+	{"data", "many small data tasks against nginx on loopback vs a plain net/http client", dataFlags},
 }
 
 // common are the flags every mode has, and the module root that relative

@@ -18,7 +18,7 @@ var (
 
 // keptSections are the sections a full run carries over, in the order they
 // follow its report.
-var keptSections = []docSection{streamDocSection, putDocSection, hlsDocSection, daemonDocSection}
+var keptSections = []docSection{streamDocSection, putDocSection, hlsDocSection, daemonDocSection, dataDocSection}
 
 // find locates the section in doc: the bytes from its start line through
 // its end line (and that line's newline). The markers count only as whole
