@@ -26,9 +26,9 @@ func (p Progress) Fraction() float64 { return transfer.Progress(p).Fraction() }
 func (p Progress) ETA() (d time.Duration, ok bool) { return transfer.Progress(p).ETA() }
 
 // Event is something that happened to a task; receive them from
-// Task.Events and switch on the concrete type: ProgressEvent,
+// Task.Events and switch on the concrete type: StateEvent, ProgressEvent,
 // ResponseEvent, RedirectEvent, MetricsEvent, RetryEvent, RestartEvent,
-// ReplyEvent, SegmentEvent and, last, DoneEvent.
+// ResumeEvent, ReplyEvent, SegmentEvent and, last, DoneEvent.
 type Event interface{ event() }
 
 // ProgressEvent reports bytes done. Progress events are coalesced: a slow
@@ -97,6 +97,16 @@ type SegmentEvent struct {
 	Hole     bool
 }
 
+// ResumeEvent reports that a download continues from Offset bytes kept
+// from before (its .part file, or ResumeData), of Expected (-1: unknown),
+// as URLSession's didResumeAtOffset does.
+type ResumeEvent struct{ Offset, Expected int64 }
+
+// StateEvent reports that the task's state changed to State, as observing
+// a URLSessionTask's state does: Running on Resume, Suspended, Canceling,
+// and Completed just before the DoneEvent.
+type StateEvent struct{ State State }
+
 // DoneEvent is the last event of a task. Err is nil on success.
 type DoneEvent struct {
 	Err     error
@@ -108,6 +118,8 @@ func (ResponseEvent) event() {}
 func (RedirectEvent) event() {}
 func (MetricsEvent) event()  {}
 func (RetryEvent) event()    {}
+func (ResumeEvent) event()   {}
+func (StateEvent) event()    {}
 func (RestartEvent) event()  {}
 func (DoneEvent) event()     {}
 func (ReplyEvent) event()    {}
@@ -204,6 +216,8 @@ func publicEvent(ev transfer.Event) Event {
 		return ReplyEvent(e)
 	case transfer.SegmentEvent:
 		return SegmentEvent(e)
+	case transfer.ResumeEvent:
+		return ResumeEvent(e)
 	}
 	panic("ferry: an engine emitted an event the API does not know")
 }

@@ -206,7 +206,7 @@ func (t *Task) Resume() error {
 		inner := cancel
 		cancel = func(err error) { inner(err); c() }
 	}
-	t.state = StateRunning
+	t.setStateLocked(StateRunning)
 	t.want = intentRun
 	t.cancelRun = cancel
 	t.runDone = make(chan struct{})
@@ -239,7 +239,7 @@ func (t *Task) stop(why intent) <-chan struct{} {
 			t.want = why
 		}
 		if t.want >= intentCancelKeep {
-			t.state = StateCanceling
+			t.setStateLocked(StateCanceling)
 		}
 		t.cancelRun(errStopped)
 		return t.runDone
@@ -296,7 +296,7 @@ func (t *Task) run(ctx context.Context, cancel context.CancelCauseFunc, runDone 
 	case err == nil:
 		t.completeLocked(res, nil)
 	case stopped && t.want == intentSuspend:
-		t.state = StateSuspended
+		t.setStateLocked(StateSuspended)
 	case stopped && t.want == intentCancel:
 		t.work.discard()
 		t.completeLocked(nil, ErrCanceled)
@@ -307,10 +307,19 @@ func (t *Task) run(ctx context.Context, cancel context.CancelCauseFunc, runDone 
 	}
 }
 
+// setStateLocked moves the task to state, and tells of it when it is new.
+func (t *Task) setStateLocked(state State) {
+	if t.state == state {
+		return
+	}
+	t.state = state
+	t.events.push(StateEvent{State: state})
+}
+
 // completeLocked records the outcome and delivers the last event.
 func (t *Task) completeLocked(res *Result, err error) {
 	err = publicError(err)
-	t.state = StateCompleted
+	t.setStateLocked(StateCompleted)
 	t.conns = nil // counted
 	// A background task's metrics end where its daemon's run ended.
 	if t.metrics.End.IsZero() {

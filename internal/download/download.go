@@ -142,7 +142,7 @@ type run struct {
 
 	offset      int64 // bytes in place at the start of the .part file
 	high        int64 // the most bytes ever in place: progress is passing it
-	resumedFrom int64
+	resumedFrom int64 // -1 until data starts to flow (see resumed)
 	probe       probeResult
 	digest      reprDigest // the server's digest to verify at commit
 	flushed     int64      // bytes handed to writeback so far
@@ -375,4 +375,16 @@ func (r *run) finished(st *State) bool {
 		SHA256: st.Done.SHA256, Validator: st.Validator, Verified: st.Done.Verified}
 	r.j.Meter.Reset(st.Done.Size, st.Done.Size)
 	return true
+}
+
+// resumed records, once, that data starts to flow with off bytes already
+// in place, and tells of a resume from them.
+func (r *run) resumed(off int64) {
+	if r.resumedFrom >= 0 {
+		return
+	}
+	r.resumedFrom = off
+	if off > 0 {
+		r.j.Emit(transfer.ResumeEvent{Offset: off, Expected: r.st.Size})
+	}
 }

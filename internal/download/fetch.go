@@ -51,9 +51,7 @@ func (r *run) get(ctx context.Context, wd *watchdog.Watchdog) (bool, error) {
 		return false, err
 	}
 	defer resp.Body.Close()
-	if r.resumedFrom < 0 {
-		r.resumedFrom = r.offset
-	}
+	r.resumed(r.offset)
 	r.res.Proto = resp.Proto
 	r.j.Emit(transfer.ResponseEvent{StatusCode: resp.StatusCode, Proto: resp.Proto, Header: resp.Header.Clone(), ContentLength: resp.ContentLength})
 	got := httprange.FromResponse(resp.Header)

@@ -92,9 +92,7 @@ func (r *run) fetchSegmented(ctx context.Context) (stateFunc, error) {
 	}
 	done := sched.Done()
 	r.j.Meter.Reset(done, r.st.Size)
-	if r.resumedFrom < 0 {
-		r.resumedFrom = done
-	}
+	r.resumed(done)
 	r.offset = r.st.Size
 	start := limit
 	if r.j.Connections <= 1 {

@@ -77,6 +77,10 @@ type SegmentEvent struct {
 	Hole     bool
 }
 
+// ResumeEvent reports that the transfer continues from Offset bytes kept
+// from before, of Expected (-1: unknown).
+type ResumeEvent struct{ Offset, Expected int64 }
+
 func (ProgressEvent) event() {}
 func (ResponseEvent) event() {}
 func (RedirectEvent) event() {}
@@ -85,3 +89,4 @@ func (RetryEvent) event()    {}
 func (RestartEvent) event()  {}
 func (ReplyEvent) event()    {}
 func (SegmentEvent) event()  {}
+func (ResumeEvent) event()   {}
