@@ -55,6 +55,11 @@ func (e *echo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Length", fmt.Sprint(r.ContentLength))
 	w.Header().Set("X-Agent", r.Header.Get("User-Agent"))
 	w.Header().Set("X-Token", r.Header.Get("X-Token"))
+	if r.Method == http.MethodHead {
+		// The length a GET would have: a HEAD's body is none.
+		w.Header().Set("Content-Length", "42")
+		return
+	}
 	w.Write(body)
 }
 
@@ -102,6 +107,7 @@ func TestDataTask(t *testing.T) {
 			{"chunked", ferry.DataRequest{URL: url + "/x", Method: "PUT", BodyReader: io.MultiReader(strings.NewReader("chunk"))}, "PUT", "chunk", "-1"},
 			{"file", ferry.DataRequest{URL: url + "/x", Method: "PUT", BodyFile: file}, "PUT", "from a file", "11"},
 			{"delete", ferry.DataRequest{URL: url + "/x", Method: "DELETE"}, "DELETE", "", "0"},
+			{"head", ferry.DataRequest{URL: url + "/x", Method: "HEAD"}, "HEAD", "", "0"},
 		} {
 			res, err := runData(t, s, c.req)
 			if err != nil {

@@ -272,7 +272,9 @@ func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string
 		}
 		return nil
 	})
-	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
+	// A HEAD's Content-Length, a 204's and a 304's describe no body here.
+	hasBody := method != http.MethodHead && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified
+	if err == nil && hasBody && resp.ContentLength >= 0 && n != resp.ContentLength {
 		err = transfer.ErrShortBody
 	}
 	x.Finish(n, err)
