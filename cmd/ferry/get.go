@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path"
 	"strings"
@@ -22,6 +23,7 @@ type getFlags struct {
 	req                getRequest
 	speedLimit         string
 	remoteName, cont   bool
+	head               bool
 	maxTime, speedTime time.Duration
 }
 
@@ -87,11 +89,17 @@ to a directory, device or FIFO, when you or root own the link; it writes to
 a device or FIFO only when you or root own it too. A link or anything but a
 regular file of yours at FILE.part or FILE.ferry is refused.`,
 		Args: argsExactly(1, "get takes exactly one URL"),
-		RunE: func(c *cobra.Command, args []string) error { return runGet(c, io, args[0], &f) },
+		RunE: func(c *cobra.Command, args []string) error {
+			if f.head {
+				return runHead(c, io, args[0], &f)
+			}
+			return runGet(c, io, args[0], &f)
+		},
 	}
 	fl := c.Flags()
 	fl.SortFlags = false
 	f.req.register(fl, "write to `FILE`, into a directory, or - for stdout")
+	fl.BoolVarP(&f.head, "head", "I", false, "fetch the headers only (HEAD) and print them, as curl -I")
 	fl.BoolVarP(&f.remoteName, "remote-name", "O", false, "name the file after the URL's last path segment (the default without -o)")
 	fl.BoolVarP(&f.cont, "continue", "c", false, "continue a partial FILE that ferry did not start (like wget -c)")
 	f.register(fl, "download", getConnectionsUsage, 0)
@@ -240,4 +248,41 @@ func errorString(err error) string {
 		return fe.Error()
 	}
 	return err.Error()
+}
+
+// runHead sends a HEAD for rawURL and prints the answer's status line and
+// header, as curl -I does; a status of 400 or more fails the command.
+func runHead(c *cobra.Command, io stdio, rawURL string, f *getFlags) error {
+	if err := checkURL(rawURL); err != nil {
+		return err
+	}
+	cfg, err := f.config(rawURL)
+	if err != nil {
+		return err
+	}
+	header, err := f.header()
+	if err != nil {
+		return err
+	}
+	s, err := ferry.NewSession(cfg)
+	if err != nil {
+		return err
+	}
+	ctx := c.Context()
+	task, err := s.Data(ctx, ferry.DataRequest{URL: rawURL, Method: http.MethodHead, Header: header})
+	if err != nil {
+		return requestError(err)
+	}
+	o := f.reportTo(rawURL, "-", false)
+	o.reportOut = io.err // stdout carries the header
+	err = follow(ctx, io, task, o)
+	if res, _ := task.Wait(ctx); res != nil {
+		fmt.Fprintf(io.out, "%s %d %s\r\n", res.Proto, res.StatusCode, http.StatusText(res.StatusCode))
+		res.Header.Write(io.out)
+		io.out.Write([]byte("\r\n"))
+		if err == nil && res.StatusCode >= 400 {
+			err = fmt.Errorf("the server answered %d %s", res.StatusCode, http.StatusText(res.StatusCode))
+		}
+	}
+	return f.keepCookies(io, err)
 }
