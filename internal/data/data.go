@@ -21,6 +21,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 
 	"github.com/ferryhq/ferry/internal/send"
@@ -254,8 +255,13 @@ func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string
 		limit = DefaultMaxBody
 	}
 	var buf bytes.Buffer
+	if j.Writer == nil && resp.ContentLength > 0 && resp.ContentLength <= limit {
+		buf.Grow(int(resp.ContentLength))
+	}
+	chunk := chunks.Get().(*[]byte)
+	defer chunks.Put(chunk)
 	wrote := false
-	n, err := x.Pump(ctx, resp, resp.Body, resp.ContentLength, make([]byte, 32<<10), func(p []byte) error {
+	n, err := x.Pump(ctx, resp, resp.Body, resp.ContentLength, *chunk, func(p []byte) error {
 		if j.Writer != nil {
 			wrote = true
 			if _, err := j.Writer.Write(p); err != nil {
@@ -293,6 +299,10 @@ func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string
 	}
 	return res, wrote, nil
 }
+
+// chunks are the buffers response bodies are read through: a data task
+// is often small and many run, so one is not made for each.
+var chunks = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 func (b *Body) size() int64 {
 	if b == nil {
