@@ -42,8 +42,11 @@ func (s *Session) env(t *Task, url string, header http.Header, rateLimit int64) 
 	return e
 }
 
-// mergeHeaders is a followed by b, copied.
+// mergeHeaders is a followed by b, copied; nil when both are empty.
 func mergeHeaders(a, b http.Header) http.Header {
+	if len(a) == 0 && len(b) == 0 {
+		return nil
+	}
 	h := make(http.Header, len(a)+len(b))
 	for k, v := range a {
 		h[k] = append([]string(nil), v...)
