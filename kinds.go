@@ -50,8 +50,8 @@ var taskKinds = map[string]taskKind{
 	bgapi.KindPut: {decode: decodeAs(func(r bgapi.PutRequest) storedRequest {
 		return &storedUpload{UploadRequest{URL: r.URL, Path: r.Path, Protocol: Protocol(r.Protocol),
 			Connections: r.Connections, ChunkSize: r.ChunkSize, Metadata: r.Metadata, FieldName: r.FieldName,
-			Idempotent: r.Idempotent,
-			Header:     r.Header, SHA256: true, KeepState: true, RateLimit: r.RateLimit}, r}
+			Idempotent: r.Idempotent, Form: formFromSpec(r.Form),
+			Header: r.Header, SHA256: true, KeepState: true, RateLimit: r.RateLimit}, r}
 	})},
 	bgapi.KindHLS: {decode: decodeAs(func(r bgapi.HLSRequest) storedRequest {
 		return &storedHLS{HLSRequest{URL: r.URL, Dir: r.Dir, Variant: r.Variant, MaxBandwidth: r.MaxBandwidth,
@@ -74,7 +74,7 @@ func uploadSpec(req UploadRequest, h http.Header) (*bgapi.PutRequest, error) {
 	path, err := filepath.Abs(req.Path)
 	return &bgapi.PutRequest{URL: req.URL, Path: path, Protocol: string(req.Protocol), Connections: req.Connections,
 		ChunkSize: req.ChunkSize, Metadata: req.Metadata, FieldName: req.FieldName,
-		Idempotent: req.Idempotent, Header: h, SHA256: req.SHA256, KeepState: req.KeepState,
+		Idempotent: req.Idempotent, Form: formSpec(req.Form), Header: h, SHA256: req.SHA256, KeepState: req.KeepState,
 		RateLimit: req.RateLimit}, err
 }
 
@@ -267,3 +267,26 @@ func (h *storedHLS) forget(*Session) error  { return nil }
 func (h *storedHLS) discard(*Session) error { return nil }
 
 func (h *storedHLS) ends() (string, string) { return h.req.URL, h.req.Dir }
+
+// formSpec and formFromSpec carry a multipart upload's parts to the daemon
+// and back; file paths go absolute.
+func formSpec(parts []FormPart) []bgapi.FormPart {
+	var out []bgapi.FormPart
+	for _, p := range parts {
+		if p.Path != "" {
+			if abs, err := filepath.Abs(p.Path); err == nil {
+				p.Path = abs
+			}
+		}
+		out = append(out, bgapi.FormPart(p))
+	}
+	return out
+}
+
+func formFromSpec(parts []bgapi.FormPart) []FormPart {
+	var out []FormPart
+	for _, p := range parts {
+		out = append(out, FormPart(p))
+	}
+	return out
+}

@@ -35,6 +35,10 @@ func fill(t *testing.T, v any) {
 			} else {
 				f.SetInt(int64(3 + i))
 			}
+		case reflect.Slice:
+			if f.Type() == reflect.TypeFor[[]FormPart]() {
+				f.Set(reflect.ValueOf([]FormPart{{Name: "k", Value: name}, {Name: "f", Path: "/abs/" + name, FileName: "n", ContentType: "text/plain"}}))
+			}
 		case reflect.Map:
 			switch f.Type() {
 			case reflect.TypeFor[http.Header]():

@@ -1,6 +1,7 @@
 package ferry
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -68,6 +69,11 @@ type UploadRequest struct {
 	ChunkSize int64
 	// FieldName is the form field of a multipart upload ("file").
 	FieldName string
+	// Form, for a multipart upload, holds parts sent before Path's: text
+	// fields and more files, each streamed from disk with an exact
+	// Content-Length. With Form, Path may be empty, Protocol is multipart
+	// (or unset), and SHA256 is not reported.
+	Form []FormPart
 	// Idempotent says a plain POST may be sent again after a failure
 	// that may have reached the server (an upload endpoint that replaces
 	// what it is sent, say).
@@ -101,6 +107,9 @@ func (r *UploadRequest) validate() error {
 	default:
 		return fmt.Errorf("%w: unknown protocol %q", ErrInvalidRequest, r.Protocol)
 	}
+	if len(r.Form) > 0 {
+		return r.validateForm()
+	}
 	if r.Path == "" {
 		return fmt.Errorf("%w: no file to upload", ErrInvalidRequest)
 	}
@@ -131,6 +140,45 @@ func (r *UploadRequest) validate() error {
 		}
 	}
 	return nil
+}
+
+// FormPart is a part of a multipart/form-data upload (UploadRequest.Form):
+// a text field (Name, Value), or a file (Name, Path) streamed from disk.
+type FormPart struct {
+	Name  string
+	Value string
+	// Path is a file part's file. FileName, if set, is the name the part
+	// gives it (else Path's base name); ContentType its type (else by its
+	// name's extension, else by its first 512 bytes).
+	Path        string
+	FileName    string
+	ContentType string
+}
+
+// validateForm checks a multipart upload with Form parts.
+func (r *UploadRequest) validateForm() error {
+	switch r.Protocol {
+	case "", ProtocolAuto, ProtocolMultipart:
+	default:
+		return fmt.Errorf("%w: Form goes with the multipart protocol, not %s", ErrInvalidRequest, r.Protocol)
+	}
+	if _, _, err := data.Form(r.formParts()); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	return checkRateLimit(r.RateLimit)
+}
+
+// formParts are the parts of a multipart upload with Form: Form's, then
+// Path's under FieldName.
+func (r *UploadRequest) formParts() []data.FormPart {
+	parts := make([]data.FormPart, 0, len(r.Form)+1)
+	for _, p := range r.Form {
+		parts = append(parts, data.FormPart(p))
+	}
+	if r.Path != "" {
+		parts = append(parts, data.FormPart{Name: cmp.Or(r.FieldName, "file"), Path: r.Path})
+	}
+	return parts
 }
 
 // metadataKey reports whether k may be a key of tus Upload-Metadata
@@ -197,7 +245,7 @@ type uploadWork struct {
 }
 
 func (w *uploadWork) run(ctx context.Context, t *Task) (*Result, error) {
-	if w.req.Protocol.plain() {
+	if w.req.Protocol.plain() || len(w.req.Form) > 0 {
 		return w.runPlain(ctx, t)
 	}
 	j := &upload.Job{
@@ -223,17 +271,27 @@ func (w *uploadWork) run(ctx context.Context, t *Task) (*Result, error) {
 	}, nil
 }
 
-// runPlain sends the file as the body of one PUT or POST, through the data
-// engine: progress counts what is sent, and a final status other than 2xx
-// fails the upload with a *StatusError.
+// runPlain sends the file as the body of one PUT or POST, or a form of
+// several parts as one multipart POST, through the data engine: progress
+// counts what is sent, and a final status other than 2xx fails the upload
+// with a *StatusError.
 func (w *uploadWork) runPlain(ctx context.Context, t *Task) (*Result, error) {
-	body, err := fileBody(w.req.Path)
-	if err != nil {
-		return nil, err
-	}
 	header := w.req.Header.Clone()
 	if header == nil {
 		header = http.Header{}
+	}
+	method, protocol := strings.ToUpper(string(w.req.Protocol)), w.req.Protocol
+	var body *data.Body
+	var err error
+	if len(w.req.Form) > 0 {
+		var ct string
+		if body, ct, err = data.Form(w.req.formParts()); err != nil {
+			return nil, err
+		}
+		header.Set("Content-Type", ct)
+		method, protocol = http.MethodPost, ProtocolMultipart
+	} else if body, err = fileBody(w.req.Path); err != nil {
+		return nil, err
 	}
 	if header.Get("Content-Type") == "" {
 		// Header may name the body's type; a file's bytes are octets.
@@ -241,12 +299,12 @@ func (w *uploadWork) runPlain(ctx context.Context, t *Task) (*Result, error) {
 	}
 	j := &data.Job{
 		Env:        w.s.env(t, w.req.URL, header, w.req.RateLimit),
-		Method:     strings.ToUpper(string(w.req.Protocol)),
+		Method:     method,
 		Body:       body,
 		Idempotent: w.req.Idempotent,
 		Upload:     true,
 		MaxBody:    maxPlainResponse,
-		Hash:       w.req.SHA256,
+		Hash:       w.req.SHA256 && len(w.req.Form) == 0, // of the file, not of a form
 		Fail:       true,
 	}
 	res, err := data.Run(ctx, j)
@@ -255,7 +313,7 @@ func (w *uploadWork) runPlain(ctx context.Context, t *Task) (*Result, error) {
 	}
 	return &Result{
 		URL: w.req.URL, Path: w.req.Path, Size: body.Size, Uploaded: res.Sent, Downloaded: res.Received,
-		Protocol: w.req.Protocol, Proto: res.Proto, Response: res.Body, StatusCode: res.StatusCode,
+		Protocol: protocol, Proto: res.Proto, Response: res.Body, StatusCode: res.StatusCode,
 		Header: res.Header, SHA256: res.SHA256, Location: res.Header.Get("Location"),
 	}, nil
 }

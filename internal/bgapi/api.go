@@ -47,10 +47,21 @@ type PutRequest struct {
 	Metadata    map[string]string `json:"metadata,omitempty"`   // tus Upload-Metadata
 	FieldName   string            `json:"field_name,omitempty"` // of a multipart form
 	Idempotent  bool              `json:"idempotent,omitempty"` // a plain post may be sent again
+	Form        []FormPart        `json:"form,omitempty"`       // parts of a multipart form before Path's
 	Header      http.Header       `json:"header,omitempty"`
 	SHA256      bool              `json:"sha256,omitempty"`
 	KeepState   bool              `json:"keep_state,omitempty"`
 	RateLimit   int64             `json:"rate_limit,omitempty"` // bytes per second
+}
+
+// FormPart is a text field (Name, Value) or a file (Name, Path) of a
+// multipart upload.
+type FormPart struct {
+	Name        string `json:"name"`
+	Value       string `json:"value,omitempty"`
+	Path        string `json:"path,omitempty"`
+	FileName    string `json:"file_name,omitempty"`
+	ContentType string `json:"content_type,omitempty"`
 }
 
 // HLSRequest is an HLS download into Dir.
