@@ -91,6 +91,29 @@ func TestScripts(t *testing.T) {
 					fmt.Fprintf(w, "User-Agent=%s Referer=%s\n", r.UserAgent(), r.Referer())
 					return
 				}
+				if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+					// A form: each file part is stored under its file
+					// name, and the answer lists the parts.
+					mr, err := r.MultipartReader()
+					if err != nil {
+						http.Error(w, err.Error(), http.StatusBadRequest)
+						return
+					}
+					w.WriteHeader(http.StatusCreated)
+					for {
+						p, err := mr.NextPart()
+						if err != nil {
+							return
+						}
+						b, _ := io.ReadAll(p)
+						if p.FileName() == "" {
+							fmt.Fprintf(w, "%s=%s\n", p.FormName(), b)
+							continue
+						}
+						os.WriteFile(filepath.Join(box, filepath.Base(p.FileName())), b, 0o644)
+						fmt.Fprintf(w, "%s: %s (%s)\n", p.FormName(), p.FileName(), p.Header.Get("Content-Type"))
+					}
+				}
 				b, err := io.ReadAll(r.Body)
 				if err != nil || os.WriteFile(filepath.Join(box, filepath.Base(r.URL.Path)), b, 0o644) != nil {
 					http.Error(w, "not stored", http.StatusInternalServerError)

@@ -20,6 +20,7 @@ type putFlags struct {
 	// A request with a small body instead of a file's upload (a data
 	// task), as curl -d sends it.
 	data, method, output string
+	form                 []string // -F parts, as curl takes them
 }
 
 // putRequest are the flags of an upload's request, of put and bg put.
@@ -79,18 +80,30 @@ The protocol is found with OPTIONS unless --protocol says. Resumable uploads
 keep the upload's URL and the offset the server acknowledged in ferry's
 state directory: interrupted, the same command run again continues.
 
+With -F, put sends a multipart/form-data POST of the parts given, each
+file streamed from disk, and writes the answer's body to stdout.
+
 With --data, put sends one request with that body (a POST unless -X
 says) and writes the answer's body to stdout, or to -o FILE: an API call.
 A status of 400 or more fails the command, after the body is written.`,
 		Args: func(c *cobra.Command, args []string) error {
+			if c.Flags().Changed("data") && len(f.form) > 0 {
+				return usagef("--data and -F exclude each other")
+			}
 			if c.Flags().Changed("data") {
 				return argsExactly(1, "put --data takes one URL")(c, args)
+			}
+			if len(f.form) > 0 {
+				return argsExactly(1, "put -F takes one URL")(c, args)
 			}
 			return argsExactly(2, "put takes a FILE and a URL (or a URL and --data)")(c, args)
 		},
 		RunE: func(c *cobra.Command, args []string) error {
 			if c.Flags().Changed("data") {
 				return runData(c, io, args[0], &f)
+			}
+			if len(f.form) > 0 {
+				return runForm(c, io, args[0], &f)
 			}
 			if f.method != "" || f.output != "" {
 				return usagef("-X and -o go with --data")
@@ -104,6 +117,7 @@ A status of 400 or more fails the command, after the body is written.`,
 	fl.StringVar(&f.data, "data", "", "send `STRING` as the body of one request, or the contents of @FILE ('@-': stdin)")
 	fl.StringVarP(&f.method, "request", "X", "", "the `METHOD` of a --data request (default POST)")
 	fl.StringVarP(&f.output, "output", "o", "", "write a --data answer's body to `FILE` instead of stdout")
+	fl.StringArrayVarP(&f.form, "form", "F", nil, "send a multipart form part `NAME=VALUE`, or NAME=@FILE[;type=TYPE][;filename=NAME] (repeatable), as curl -F")
 	f.register(fl, "upload", putConnectionsUsage, 1)
 	return c
 }
@@ -208,6 +222,75 @@ func runData(c *cobra.Command, io stdio, rawURL string, f *putFlags) error {
 		if err == nil && res.StatusCode >= 400 {
 			err = fmt.Errorf("the server answered %d %s", res.StatusCode, http.StatusText(res.StatusCode))
 		}
+	}
+	return f.keepCookies(io, err)
+}
+
+// parseFormPart reads one -F: name=value, or name=@file with ;type= and
+// ;filename= options, as curl takes them.
+func parseFormPart(arg string) (ferry.FormPart, error) {
+	name, value, ok := strings.Cut(arg, "=")
+	if !ok || name == "" {
+		return ferry.FormPart{}, usagef("-F %q: want NAME=VALUE or NAME=@FILE", arg)
+	}
+	file, isFile := strings.CutPrefix(value, "@")
+	if !isFile {
+		return ferry.FormPart{Name: name, Value: value}, nil
+	}
+	opts := strings.Split(file, ";")
+	p := ferry.FormPart{Name: name, Path: opts[0]}
+	for _, o := range opts[1:] {
+		k, v, _ := strings.Cut(o, "=")
+		switch strings.TrimSpace(k) {
+		case "type":
+			p.ContentType = v
+		case "filename":
+			p.FileName = v
+		default:
+			return ferry.FormPart{}, usagef("-F %q: unknown option %q (type= or filename=)", arg, k)
+		}
+	}
+	if p.Path == "" {
+		return ferry.FormPart{}, usagef("-F %q: no file after @", arg)
+	}
+	return p, nil
+}
+
+// runForm posts the -F parts as one multipart form and writes the answer's
+// body to stdout.
+func runForm(c *cobra.Command, io stdio, rawURL string, f *putFlags) error {
+	if err := checkURL(rawURL); err != nil {
+		return err
+	}
+	cfg, err := f.config(rawURL)
+	if err != nil {
+		return err
+	}
+	req := ferry.UploadRequest{URL: rawURL, Protocol: ferry.ProtocolMultipart}
+	for _, arg := range f.form {
+		p, err := parseFormPart(arg)
+		if err != nil {
+			return err
+		}
+		req.Form = append(req.Form, p)
+	}
+	if req.Header, err = f.header(); err != nil {
+		return err
+	}
+	s, err := ferry.NewSession(cfg)
+	if err != nil {
+		return err
+	}
+	ctx := c.Context()
+	task, err := s.Upload(ctx, req)
+	if err != nil {
+		return requestError(err)
+	}
+	o := f.reportTo(rawURL, "-", true)
+	o.reportOut = io.err // stdout carries the answer
+	err = follow(ctx, io, task, o)
+	if res, _ := task.Wait(ctx); res != nil {
+		io.out.Write(res.Response)
 	}
 	return f.keepCookies(io, err)
 }
