@@ -134,6 +134,24 @@ func (f *transferFlags) cookies(cfg *ferry.Config) error {
 	return nil
 }
 
+// session checks rawURL and makes the session and request header of a
+// one-request command (put --data, put -F, get -I) from the flags.
+func (f *transferFlags) session(rawURL string) (*ferry.Session, http.Header, error) {
+	if err := checkURL(rawURL); err != nil {
+		return nil, nil, err
+	}
+	cfg, err := f.config(rawURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	header, err := f.header()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := ferry.NewSession(cfg)
+	return s, header, err
+}
+
 // credentials gives cfg the logins of -u, --netrc and --netrc-file.
 func (f *transferFlags) credentials(cfg *ferry.Config, rawURL string) error {
 	cfg.Netrc, cfg.NetrcFile = f.netrc, f.netrcFile

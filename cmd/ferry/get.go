@@ -253,18 +253,7 @@ func errorString(err error) string {
 // runHead sends a HEAD for rawURL and prints the answer's status line and
 // header, as curl -I does; a status of 400 or more fails the command.
 func runHead(c *cobra.Command, io stdio, rawURL string, f *getFlags) error {
-	if err := checkURL(rawURL); err != nil {
-		return err
-	}
-	cfg, err := f.config(rawURL)
-	if err != nil {
-		return err
-	}
-	header, err := f.header()
-	if err != nil {
-		return err
-	}
-	s, err := ferry.NewSession(cfg)
+	s, header, err := f.session(rawURL)
 	if err != nil {
 		return err
 	}

@@ -164,14 +164,7 @@ func runPut(c *cobra.Command, io stdio, file, rawURL string, f *putFlags) error 
 // form's Content-Type unless -H names one, and the answer's body to stdout
 // or -o.
 func runData(c *cobra.Command, io stdio, rawURL string, f *putFlags) error {
-	if err := checkURL(rawURL); err != nil {
-		return err
-	}
-	cfg, err := f.config(rawURL)
-	if err != nil {
-		return err
-	}
-	header, err := f.header()
+	s, header, err := f.session(rawURL)
 	if err != nil {
 		return err
 	}
@@ -194,10 +187,6 @@ func runData(c *cobra.Command, io stdio, rawURL string, f *putFlags) error {
 		if err := atomicfile.CheckReplace(f.output); err != nil {
 			return err
 		}
-	}
-	s, err := ferry.NewSession(cfg)
-	if err != nil {
-		return err
 	}
 	ctx := c.Context()
 	task, err := s.Data(ctx, req)
@@ -259,27 +248,17 @@ func parseFormPart(arg string) (ferry.FormPart, error) {
 // runForm posts the -F parts as one multipart form and writes the answer's
 // body to stdout.
 func runForm(c *cobra.Command, io stdio, rawURL string, f *putFlags) error {
-	if err := checkURL(rawURL); err != nil {
-		return err
-	}
-	cfg, err := f.config(rawURL)
+	s, header, err := f.session(rawURL)
 	if err != nil {
 		return err
 	}
-	req := ferry.UploadRequest{URL: rawURL, Protocol: ferry.ProtocolMultipart}
+	req := ferry.UploadRequest{URL: rawURL, Protocol: ferry.ProtocolMultipart, Header: header}
 	for _, arg := range f.form {
 		p, err := parseFormPart(arg)
 		if err != nil {
 			return err
 		}
 		req.Form = append(req.Form, p)
-	}
-	if req.Header, err = f.header(); err != nil {
-		return err
-	}
-	s, err := ferry.NewSession(cfg)
-	if err != nil {
-		return err
 	}
 	ctx := c.Context()
 	task, err := s.Upload(ctx, req)
