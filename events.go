@@ -26,8 +26,8 @@ func (p Progress) Fraction() float64 { return transfer.Progress(p).Fraction() }
 func (p Progress) ETA() (d time.Duration, ok bool) { return transfer.Progress(p).ETA() }
 
 // Event is something that happened to a task; receive them from
-// Task.Events and switch on the concrete type: StateEvent, ProgressEvent,
-// ResponseEvent, RedirectEvent, MetricsEvent, RetryEvent, RestartEvent,
+// Task.Events and switch on the concrete type: StateEvent, RequestEvent,
+// ProgressEvent, ResponseEvent, RedirectEvent, MetricsEvent, RetryEvent, RestartEvent,
 // ResumeEvent, ReplyEvent, SegmentEvent and, last, DoneEvent.
 type Event interface{ event() }
 
@@ -97,6 +97,15 @@ type SegmentEvent struct {
 	Hole     bool
 }
 
+// RequestEvent reports a request of the task as it is sent: each attempt
+// and each redirect hop, the task's current request (URLSessionTask's
+// currentRequest). Header is a copy, without what the transport adds
+// (Authorization answering a challenge, Cookie from the cookie store).
+type RequestEvent struct {
+	Method, URL string
+	Header      http.Header
+}
+
 // ResumeEvent reports that a download continues from Offset bytes kept
 // from before (its .part file, or ResumeData), of Expected (-1: unknown),
 // as URLSession's didResumeAtOffset does.
@@ -120,6 +129,7 @@ func (MetricsEvent) event()  {}
 func (RetryEvent) event()    {}
 func (ResumeEvent) event()   {}
 func (StateEvent) event()    {}
+func (RequestEvent) event()  {}
 func (RestartEvent) event()  {}
 func (DoneEvent) event()     {}
 func (ReplyEvent) event()    {}
@@ -218,6 +228,8 @@ func publicEvent(ev transfer.Event) Event {
 		return SegmentEvent(e)
 	case transfer.ResumeEvent:
 		return ResumeEvent(e)
+	case transfer.RequestEvent:
+		return RequestEvent(e)
 	}
 	panic("ferry: an engine emitted an event the API does not know")
 }

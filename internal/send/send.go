@@ -189,6 +189,7 @@ func (x *Exchange) redirect(policy transfer.RedirectFunc) transfer.RedirectFunc 
 			prev.Response(req.Response)
 		}
 		x.env.Emit(transfer.MetricsEvent{Transaction: prev.Finish(0, nil)})
+		x.env.Emit(transfer.RequestEvent{Method: req.Method, URL: req.URL.String(), Header: req.Header.Clone()})
 		return nil
 	}
 }
@@ -220,6 +221,7 @@ func (e *Env) emitRedirect(ev transfer.Event) {
 // and otherwise a transfer.Transient (no answer came; the caller decides
 // whether its request may be repeated).
 func (x *Exchange) Do() (*http.Response, error) {
+	x.env.Emit(transfer.RequestEvent{Method: x.Req.Method, URL: x.Req.URL.String(), Header: x.Req.Header.Clone()})
 	resp, err := x.env.Client.Do(x.Req)
 	if err != nil {
 		x.Finish(0, err)

@@ -77,6 +77,14 @@ type SegmentEvent struct {
 	Hole     bool
 }
 
+// RequestEvent reports a request as it is sent: each attempt and each
+// redirect hop. Header is a copy, without what the transport adds
+// (Authorization answering a challenge, Cookie from the jar).
+type RequestEvent struct {
+	Method, URL string
+	Header      http.Header
+}
+
 // ResumeEvent reports that the transfer continues from Offset bytes kept
 // from before, of Expected (-1: unknown).
 type ResumeEvent struct{ Offset, Expected int64 }
@@ -90,3 +98,4 @@ func (RestartEvent) event()  {}
 func (ReplyEvent) event()    {}
 func (SegmentEvent) event()  {}
 func (ResumeEvent) event()   {}
+func (RequestEvent) event()  {}
