@@ -59,7 +59,7 @@ type transferFlags struct {
 	requestFlags
 	retries                     int
 	write                       string
-	jsonOut, quiet              bool
+	jsonOut, quiet, verbose     bool
 	insecure, h2c               bool
 	cacert, cert, key           string
 	tls12, tls13                bool
@@ -94,6 +94,7 @@ func (f *transferFlags) register(fl *pflag.FlagSet, what, connectionsUsage strin
 	fl.BoolVar(&f.jsonOut, "json", false, "print the result and metrics as one JSON object on stdout")
 	fl.StringVarP(&f.write, "write-out", "w", "", "print `FORMAT` on stdout at the end, with %{name} for the --json names")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show each request's head and the answers' on stderr, credentials masked")
 	durationVar(fl, &f.connectTimeout, "connect-timeout", 30*time.Second, "timeout for connecting, in seconds or as a duration")
 	durationVar(fl, &f.idleTimeout, "idle-timeout", 60*time.Second, "give up an attempt when no byte moves for this long, in seconds or as a duration (0: never)")
 	fl.BoolVarP(&f.insecure, "insecure", "k", false, "do not verify the server's TLS certificate")
@@ -370,7 +371,7 @@ func requestError(err error) error {
 
 // reportTo says how the command reports on its task.
 func (f *transferFlags) reportTo(url, path string, upload bool) output {
-	return output{url: url, path: path, upload: upload, quiet: f.quiet, jsonOut: f.jsonOut, write: f.write}
+	return output{url: url, path: path, upload: upload, quiet: f.quiet, jsonOut: f.jsonOut, verbose: f.verbose, write: f.write}
 }
 
 // checkURL refuses anything but an absolute http(s) URL, as a usage error.

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -151,6 +153,7 @@ type output struct {
 	url, path      string
 	upload         bool
 	quiet, jsonOut bool
+	verbose        bool // request and response heads on stderr
 	write          string
 	reportOut      io.Writer // where --json and -w go: stdout unless it carries the body
 }
@@ -167,6 +170,14 @@ func follow(ctx context.Context, io stdio, task *ferry.Task, o output) error {
 			pp.retry(e)
 		case ferry.RestartEvent:
 			pp.note("ferry: starting over: %s", e.Reason)
+		case ferry.RequestEvent:
+			if o.verbose {
+				pp.say(verboseHead("> ", e.Method+" "+e.URL, e.Header)...)
+			}
+		case ferry.ResponseEvent:
+			if o.verbose {
+				pp.say(verboseHead("< ", fmt.Sprintf("%s %d %s", e.Proto, e.StatusCode, http.StatusText(e.StatusCode)), e.Header)...)
+			}
 		}
 	}
 	return finish(ctx, io, pp, task, o)
@@ -274,4 +285,35 @@ func runHead(c *cobra.Command, io stdio, rawURL string, f *getFlags) error {
 		}
 	}
 	return f.keepCookies(io, err)
+}
+
+// verboseHead is a request's or response's head as -v shows it, a line
+// each, after prefix, with the values of credentials masked.
+func verboseHead(prefix, first string, h http.Header) []string {
+	lines := []string{prefix + first}
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		for _, v := range h[k] {
+			if secretField(k) {
+				v = "[masked]"
+			}
+			lines = append(lines, prefix+k+": "+v)
+		}
+	}
+	return lines
+}
+
+// secretField reports a header field whose value is a credential, as
+// ferry's library decides which fields go to the task's origin only.
+func secretField(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "authorization", "proxy-authorization", "cookie", "set-cookie":
+		return true
+	}
+	for _, w := range []string{"token", "key", "secret", "password", "session"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
 }

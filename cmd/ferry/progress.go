@@ -126,10 +126,18 @@ func (p *progressPrinter) note(format string, a ...any) {
 	if p.quiet {
 		return
 	}
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\x1b[K")
+	p.say(fmt.Sprintf(format, a...))
+}
+
+// say prints lines as note does, also when quiet: what was asked for on
+// its own (-v), not progress.
+func (p *progressPrinter) say(lines ...string) {
+	for _, l := range lines {
+		if p.drawn {
+			fmt.Fprint(p.w, "\r\x1b[K")
+		}
+		fmt.Fprintln(p.w, printable(l))
 	}
-	fmt.Fprintln(p.w, printable(fmt.Sprintf(format, a...)))
 }
 
 // printable escapes what would drive a terminal rather than show on it:
