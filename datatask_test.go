@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -46,7 +47,14 @@ func (e *echo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(code)
 		fmt.Fprintf(w, "status %d", code)
 		return
+	case r.URL.Path == "/order":
+		http.Redirect(w, r, "/status/429", http.StatusSeeOther)
+		return
+	case r.URL.Path == "/order-gone":
+		http.Redirect(w, r, closedURL, http.StatusSeeOther)
+		return
 	case r.URL.Path == "/flaky" && flaky:
+
 		w.Header().Set("Retry-After", "0")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
@@ -68,6 +76,16 @@ func (e *echo) requests() []string {
 	defer e.mu.Unlock()
 	return append([]string(nil), e.seen...)
 }
+
+// closedURL is a URL nothing listens at.
+var closedURL = func() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return "http://" + l.Addr().String() + "/"
+}()
 
 // echoServer serves an echo over HTTP/1.1 or h2c.
 func echoServer(t *testing.T, h2 bool, e *echo) string {
@@ -195,6 +213,22 @@ func TestDataRetriesOnlyWhatMayBeRepeated(t *testing.T) {
 	res, err = runData(t, s, ferry.DataRequest{URL: url + "/flaky", Method: "PUT", BodyReader: strings.NewReader("one shot")})
 	if err != nil || res.StatusCode != 503 || len(e.requests())-before != 1 {
 		t.Errorf("PUT of a reader answered 503: %v, %v after %d requests; want the 503 after 1", res.StatusCode, err, len(e.requests())-before)
+	}
+
+	// A POST answered with a redirect was acted on: what the redirect
+	// leads to (a 429, a host that is not there) does not send it again.
+	for _, path := range []string{"/order", "/order-gone"} {
+		before := len(e.requests())
+		runData(t, s, ferry.DataRequest{URL: url + path, Body: []byte("buy")})
+		posts := 0
+		for _, r := range e.requests()[before:] {
+			if r == "POST buy" {
+				posts++
+			}
+		}
+		if posts != 1 {
+			t.Errorf("%s: the POST was sent %d times, want once", path, posts)
+		}
 	}
 
 	// A 500 may have acted: a POST is sent once, its answer the result;

@@ -158,3 +158,47 @@ func TestPlainUploadRefused(t *testing.T) {
 		t.Error("a plain upload over 4 connections was taken")
 	}
 }
+
+// A POST a server answered with a redirect was acted on: a 429 where the
+// redirect leads does not send it again, by any upload protocol.
+func TestUploadPOSTNotRepeatedAfterRedirect(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(path, []byte("the form's file"), 0o644)
+	var mu sync.Mutex
+	posts := 0
+	srv := newServer(t, false, ferrytest.Handler(func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/busy":
+				http.Error(w, "come back later", http.StatusTooManyRequests)
+			default:
+				mu.Lock()
+				posts++
+				mu.Unlock()
+				io.Copy(io.Discard, r.Body)
+				http.Redirect(w, r, "/busy", http.StatusSeeOther)
+			}
+		})
+	}))
+	s := mustSession(t, uploadConfig())
+	for _, c := range []struct {
+		name string
+		req  ferry.UploadRequest
+	}{
+		{"multipart", ferry.UploadRequest{URL: srv.URL + "/form", Path: path, Protocol: ferry.ProtocolMultipart}},
+		{"form", ferry.UploadRequest{URL: srv.URL + "/form", Form: []ferry.FormPart{{Name: "a", Value: "b"}}}},
+		{"post", ferry.UploadRequest{URL: srv.URL + "/form", Path: path, Protocol: ferry.ProtocolPost}},
+	} {
+		mu.Lock()
+		posts = 0
+		mu.Unlock()
+		if _, err := upload(t, s, c.req); err == nil {
+			t.Errorf("%s: an upload answered 429 in the end succeeded", c.name)
+		}
+		mu.Lock()
+		if posts != 1 {
+			t.Errorf("%s: the POST was sent %d times, want once", c.name, posts)
+		}
+		mu.Unlock()
+	}
+}

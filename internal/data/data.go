@@ -41,6 +41,7 @@ type Body struct {
 	Open func() (io.ReadCloser, error)
 	// Size is its length in bytes; -1: unknown (sent chunked).
 	Size int64
+	once bool // made by Once: never sent again
 }
 
 // ErrBodyUsed is what opening a one-shot body a second time returns: the
@@ -50,7 +51,7 @@ var ErrBodyUsed = errors.New("ferry: the request body can be read only once")
 // Once is the Body of r, which can be read once.
 func Once(r io.Reader, size int64) *Body {
 	var used atomic.Bool
-	return &Body{Size: size, Open: func() (io.ReadCloser, error) {
+	return &Body{Size: size, once: true, Open: func() (io.ReadCloser, error) {
 		if used.Swap(true) {
 			return nil, ErrBodyUsed
 		}
@@ -126,27 +127,30 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	r := j.Retrier()
 	var last *Result // the last answer of a status retried
 	for {
-		res, wrote, err := j.attempt(ctx, method)
+		res, a, err := j.attempt(ctx, method)
 		if err == nil {
 			return j.answered(ctx, res)
 		}
-		if se, ok := errors.AsType[*transfer.StatusError](err); ok && res != nil {
+		// Whether the server acted is judged by its answer to this very
+		// request: after a redirect, a server did act, whatever came
+		// from where it pointed.
+		unprocessed := !a.redirected && transfer.Unprocessed(err)
+		if _, ok := errors.AsType[*transfer.StatusError](err); ok && res != nil {
 			last = res
-			if !repeatable && !se.Unprocessed() {
+			if !repeatable && !unprocessed {
 				return j.answered(ctx, res) // sent once, answered
 			}
 		}
 		switch {
-		case wrote:
+		case a.wrote:
 			err = &transfer.Final{Err: fmt.Errorf("the response body was partly written out: %w", err)}
-		case errors.Is(err, ErrBodyUsed):
-			err = &transfer.Final{Err: err}
-		case !repeatable && !transfer.Unprocessed(err):
+		case j.Body != nil && j.Body.once:
+			err = &transfer.Final{Err: err} // its body is gone
+		case !repeatable && !unprocessed:
 			err = &transfer.Final{Err: err}
 		}
 		if ferr := r.Failed(ctx, err, false); ferr != nil {
-			_, status := errors.AsType[*transfer.StatusError](ferr)
-			if last != nil && ctx.Err() == nil && (status || errors.Is(ferr, ErrBodyUsed)) {
+			if _, status := errors.AsType[*transfer.StatusError](ferr); last != nil && ctx.Err() == nil && status {
 				return j.answered(ctx, last) // what the server said last
 			}
 			return nil, j.Failed(ctx, "request", ferr)
@@ -174,18 +178,21 @@ func idempotent(method string) bool {
 	return false
 }
 
+// attempted is what an attempt did besides its answer: wrote says Writer
+// was given bytes, redirected that a redirect was followed.
+type attempted struct{ wrote, redirected bool }
+
 // attempt sends the request once. A status that says to come back is
-// returned as a *transfer.StatusError along with the response; wrote says
-// Writer was given bytes.
-func (j *Job) attempt(ctx context.Context, method string) (res *Result, wrote bool, err error) {
+// returned as a *transfer.StatusError along with the response.
+func (j *Job) attempt(ctx context.Context, method string) (res *Result, a attempted, err error) {
 	err = j.Attempt(ctx, j.URL, func(actx context.Context, wd *watchdog.Watchdog) error {
-		res, wrote, err = j.exchange(actx, wd, method)
+		res, a, err = j.exchange(actx, wd, method)
 		return err
 	})
-	return res, wrote, err
+	return res, a, err
 }
 
-func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string) (*Result, bool, error) {
+func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string) (*Result, attempted, error) {
 	var body io.ReadCloser
 	var sent atomic.Int64
 	var sum hash.Hash
@@ -204,7 +211,7 @@ func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string
 	if j.Body != nil {
 		var err error
 		if body, err = j.Body.Open(); err != nil {
-			return nil, false, err
+			return nil, attempted{}, err
 		}
 		defer body.Close()
 	}
@@ -214,7 +221,7 @@ func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string
 	}
 	x, err := j.NewRequest(ctx, wd, method, j.URL, rd)
 	if err != nil {
-		return nil, false, err
+		return nil, attempted{}, err
 	}
 	x.Sent = sent.Load
 	if j.Body != nil {
@@ -239,7 +246,7 @@ func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string
 	}
 	resp, err := x.Do()
 	if err != nil {
-		return nil, false, err
+		return nil, attempted{redirected: x.Redirected()}, err
 	}
 	defer resp.Body.Close()
 	res := &Result{
@@ -284,8 +291,9 @@ func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string
 		err = transfer.ErrShortBody
 	}
 	x.Finish(n, err)
+	a := attempted{wrote: wrote, redirected: x.Redirected()}
 	if err != nil {
-		return nil, wrote, err
+		return nil, a, err
 	}
 	res.Received = n
 	if j.Writer == nil {
@@ -295,9 +303,9 @@ func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string
 		res.SHA256 = hex.EncodeToString(sum.Sum(nil))
 	}
 	if se := transfer.ResponseError(resp); se.Retryable() {
-		return res, wrote, se
+		return res, a, se
 	}
-	return res, wrote, nil
+	return res, a, nil
 }
 
 // chunks are the buffers response bodies are read through: a data task

@@ -113,7 +113,16 @@ type Exchange struct {
 	wd       *watchdog.Watchdog
 	mu       sync.Mutex // rec: a redirect hop replaces it
 	rec      *transfer.Recorder
+	hops     int // redirects followed
 	finished bool
+}
+
+// Redirected reports whether the request was answered with a redirect
+// that was followed: a server acted on it, whatever came after.
+func (x *Exchange) Redirected() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.hops > 0
 }
 
 // NewRequest builds a request of the task: its header (credentials only to
@@ -184,6 +193,7 @@ func (x *Exchange) redirect(policy transfer.RedirectFunc) transfer.RedirectFunc 
 		x.mu.Lock()
 		prev := x.rec
 		x.rec = next
+		x.hops++
 		x.mu.Unlock()
 		if req.Response != nil {
 			prev.Response(req.Response)

@@ -47,12 +47,17 @@ func (r *run) sendMultipart(ctx context.Context) (stateFunc, error) {
 				return err
 			}
 			if resp.StatusCode < 200 || resp.StatusCode > 299 {
+				if resp.Request.Response != nil {
+					// Redirected: the server acted on the POST, whatever
+					// the redirect's target says.
+					return &transfer.Final{Err: transfer.ResponseError(resp)}
+				}
 				return transfer.ResponseError(resp)
 			}
 			r.res.Response = reply
 			return nil
 		})
-		if err != nil && !transfer.Unprocessed(err) {
+		if err != nil && actedOn(err) {
 			err = &transfer.Final{Err: err}
 		}
 		return false, err
