@@ -260,7 +260,7 @@ func (f *transferFlags) config(rawURL string) (ferry.Config, error) {
 	if f.maxRedirs < 0 {
 		return cfg, usagef("--max-redirs: want 0 or more, not %d", f.maxRedirs)
 	}
-	if max := f.maxRedirs; max != 10 {
+	if max := f.maxRedirs; max != 10 { // 10 is the library's own
 		cfg.CheckRedirect = func(_ *http.Request, via []*http.Request) error {
 			if len(via) > max {
 				return fmt.Errorf("%w: more than %d (--max-redirs)", ferry.ErrTooManyRedirects, max)

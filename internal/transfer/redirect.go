@@ -84,9 +84,10 @@ func short(s string) string {
 // ErrTooManyRedirects stops a redirect chain longer than the policy allows.
 var ErrTooManyRedirects = errors.New("ferry: stopped after 10 redirects")
 
-// DefaultRedirectPolicy follows up to 10 redirects.
+// DefaultRedirectPolicy follows up to 10 redirects: via holds the
+// original request and each earlier hop.
 func DefaultRedirectPolicy(req *http.Request, via []*http.Request) error {
-	if len(via) >= 10 {
+	if len(via) > 10 {
 		return ErrTooManyRedirects
 	}
 	return nil
