@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -290,5 +291,26 @@ func TestDataRequestChecked(t *testing.T) {
 	}
 	if err := (&ferry.DataRequest{Request: req}).Validate(); err != nil {
 		t.Errorf("a request from net/http: %v", err)
+	}
+}
+
+// The default follows ten redirects and refuses the eleventh.
+func TestTenRedirects(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n int
+		fmt.Sscan(strings.TrimPrefix(r.URL.Path, "/hop/"), &n)
+		if n > 0 {
+			http.Redirect(w, r, fmt.Sprintf("/hop/%d", n-1), http.StatusFound)
+			return
+		}
+		io.WriteString(w, "arrived")
+	}))
+	defer srv.Close()
+	s := mustSession(t, testConfig(false))
+	if res, err := runData(t, s, ferry.DataRequest{URL: srv.URL + "/hop/10"}); err != nil || string(res.Response) != "arrived" || res.Metrics.Redirects != 10 {
+		t.Errorf("ten redirects: %v, %v", res, err)
+	}
+	if _, err := runData(t, s, ferry.DataRequest{URL: srv.URL + "/hop/11"}); !errors.Is(err, ferry.ErrTooManyRedirects) {
+		t.Errorf("eleven redirects: %v, want ErrTooManyRedirects", err)
 	}
 }
