@@ -178,6 +178,18 @@ func TestAuthNetrcAndChallenge(t *testing.T) {
 		t.Errorf("with .netrc: %v %v", res, err)
 	}
 
+	// A .netrc answers the task's own origin only: not a redirect to the
+	// same host by another origin, even with a default login.
+	other := &authSite{user: "bob", pass: "builder"}
+	otherURL := newServer(t, false, ferrytest.Handler(func(http.Handler) http.Handler { return other })).URL
+	mover := newServer(t, false, ferrytest.Handler(func(http.Handler) http.Handler {
+		return http.RedirectHandler(otherURL+"/vault", http.StatusFound)
+	})).URL
+	os.WriteFile(netrc, []byte("default login bob password builder\n"), 0o600)
+	if res, err := runData(t, mustSession(t, cfg), ferry.DataRequest{URL: mover + "/x"}); err != nil || res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a redirect to another origin answered from .netrc: %v %v, want its 401", res, err)
+	}
+
 	var asked []ferry.Challenge
 	cfg = authConfig(false, nil)
 	cfg.Challenge = func(ctx context.Context, c ferry.Challenge) (ferry.Credential, bool) {

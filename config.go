@@ -100,7 +100,8 @@ type Config struct {
 	Proxy func(*http.Request) (*url.URL, error)
 	// Credentials answers servers' 401s, per origin and realm (see
 	// Credentials). Netrc (or NetrcFile, which must exist) also looks up
-	// the server's host in $NETRC or ~/.netrc, as curl --netrc does. For a
+	// the server's host in $NETRC or ~/.netrc, as curl --netrc does, for
+	// the origin of the task's URL only, never a redirect's. For a
 	// challenge neither answers, Challenge is asked; false (or nil) gives
 	// the 401 to the task. A credential in the URL (user:pass@) is sent
 	// as is, and these are not asked.

@@ -97,7 +97,10 @@ func (s *Session) authLookup() (auth.Lookup, error) {
 				return auth.Credential(c), true
 			}
 		}
-		if netrc != nil {
+		// A .netrc names hosts, not origins: it answers the task's own
+		// origin only, never a redirect's (another host, or the same
+		// one over http).
+		if netrc != nil && sp.Origin == auth.TaskOrigin(ctx) {
 			if u, err := url.Parse(sp.Origin); err == nil {
 				if c, ok := netrc.Lookup(u.Hostname()); ok {
 					return c, true

@@ -25,6 +25,25 @@ type Space struct {
 // challenge is then the answer.
 type Lookup func(ctx context.Context, s Space) (Credential, bool)
 
+type taskOriginKey struct{}
+
+// WithTaskOrigin says, in a request's context, the origin of the URL its
+// task was asked for: a Lookup may answer only that origin's challenges
+// with what the user gave for a host (a .netrc), not a redirect's.
+func WithTaskOrigin(ctx context.Context, taskURL string) context.Context {
+	u, err := url.Parse(taskURL)
+	if err != nil {
+		return ctx
+	}
+	return context.WithValue(ctx, taskOriginKey{}, Origin(u))
+}
+
+// TaskOrigin is what WithTaskOrigin put in ctx; "" for none.
+func TaskOrigin(ctx context.Context) string {
+	o, _ := ctx.Value(taskOriginKey{}).(string)
+	return o
+}
+
 // Transport answers the 401s of Base once with the credential Lookup
 // gives, and sends what answered an origin's challenge with that origin's
 // next requests. A request that sets Authorization itself is left alone,

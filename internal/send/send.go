@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/auth"
+
 	"github.com/ferryhq/ferry/internal/pump"
 	"github.com/ferryhq/ferry/internal/retry"
 	"github.com/ferryhq/ferry/internal/transfer"
@@ -131,6 +133,7 @@ func (x *Exchange) Redirected() bool {
 func (e *Env) NewRequest(ctx context.Context, wd *watchdog.Watchdog, method, target string, body io.Reader) (*Exchange, error) {
 	x := &Exchange{env: e, wd: wd}
 	ctx = transfer.WithRedirectHook(ctx, x.redirect(transfer.ReportRedirects(e.CheckRedirect, e.emitRedirect)))
+	ctx = auth.WithTaskOrigin(ctx, e.URL)
 	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		return nil, err
