@@ -2,8 +2,11 @@ package ferry
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -15,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/atomicfile"
 
 	"golang.org/x/net/publicsuffix"
 )
@@ -32,6 +37,8 @@ type CookieJar struct {
 	mu      sync.Mutex
 	all     map[cookieKey]cookieEntry // what the jar holds, to export it
 	changed bool
+
+	saveMu sync.Mutex // one save at a time, so an older one never lands last
 }
 
 // cookieKey names a cookie as RFC 6265 §5.3 does: a new one with the same
@@ -76,18 +83,17 @@ func (j *CookieJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
 			k.path = defaultCookiePath(u.Path)
 		}
 		switch {
-		case c.MaxAge < 0:
-			delete(j.all, k)
-			j.changed = true
+		case c.MaxAge < 0 || c.MaxAge == 0 && !c.Expires.IsZero() && !c.Expires.After(now):
+			// A removal counts only where the jar removed the cookie: a
+			// site may not remove another site's.
+			if old, ok := j.all[k]; ok && !j.holds(k, old) {
+				delete(j.all, k)
+				j.changed = true
+			}
 			continue
 		case c.MaxAge > 0:
 			e.expires = now.Add(time.Duration(c.MaxAge) * time.Second)
 		case !c.Expires.IsZero():
-			if !c.Expires.After(now) {
-				delete(j.all, k)
-				j.changed = true
-				continue
-			}
 			e.expires = c.Expires
 		}
 		if !j.holds(k, e) {
@@ -230,6 +236,28 @@ func LoadCookieJar(path string) (*CookieJar, error) {
 	return j, nil
 }
 
+// maxCookieFile bounds the cookies.txt a session reads of its own.
+const maxCookieFile = 16 << 20
+
+// loadOwnCookies reads the session's own cookies.txt: never through a
+// link, and only a regular file of this user (one planted by another user
+// could feed it cookies); none yet is an empty jar.
+func loadOwnCookies(path string) (*CookieJar, error) {
+	b, err := atomicfile.ReadFile(path, maxCookieFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return NewCookieJar(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	j := NewCookieJar()
+	if err := j.Import(bytes.NewReader(b)); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	j.changed = false
+	return j, nil
+}
+
 // Save writes the jar to path in the cookies.txt format, readable by its
 // owner only, replacing the file in one step.
 func (j *CookieJar) Save(path string) error {
@@ -254,6 +282,8 @@ func (j *CookieJar) Save(path string) error {
 // saveIfChanged saves the jar to path when it changed since it was loaded
 // or last saved.
 func (j *CookieJar) saveIfChanged(path string) error {
+	j.saveMu.Lock()
+	defer j.saveMu.Unlock()
 	j.mu.Lock()
 	changed := j.changed
 	j.changed = false
@@ -261,8 +291,14 @@ func (j *CookieJar) saveIfChanged(path string) error {
 	if !changed {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
+	err := os.MkdirAll(filepath.Dir(path), 0o700)
+	if err == nil {
+		err = j.Save(path)
 	}
-	return j.Save(path)
+	if err != nil {
+		j.mu.Lock()
+		j.changed = true // the next save tries again
+		j.mu.Unlock()
+	}
+	return err
 }

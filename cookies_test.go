@@ -232,3 +232,36 @@ func TestCookieJarRefuses(t *testing.T) {
 		t.Errorf("a deleted cookie is still exported:\n%s", out.String())
 	}
 }
+
+// A site cannot remove another site's cookie from what is saved, and the
+// session's own cookies.txt is never read through a link.
+func TestCookieJarKeepsOthersCookies(t *testing.T) {
+	j := ferry.NewCookieJar()
+	victim, _ := url.Parse("https://victim.example/")
+	evil, _ := url.Parse("https://evil.test/")
+	j.SetCookies(victim, []*http.Cookie{{Name: "sid", Value: "mine", MaxAge: 3600}})
+	j.SetCookies(evil, []*http.Cookie{{Name: "sid", Value: "", Domain: "victim.example", MaxAge: -1}})
+	var out strings.Builder
+	j.Export(&out)
+	if !strings.Contains(out.String(), "victim.example\tFALSE\t/\tFALSE") || !strings.Contains(out.String(), "\tsid\tmine") {
+		t.Errorf("another site's removal dropped the cookie from the export:\n%s", out.String())
+	}
+	j.SetCookies(victim, []*http.Cookie{{Name: "sid", Value: "", MaxAge: -1}})
+	out.Reset()
+	j.Export(&out)
+	if strings.Contains(out.String(), "sid") {
+		t.Errorf("the site's own removal kept the cookie:\n%s", out.String())
+	}
+
+	state := t.TempDir()
+	planted := filepath.Join(t.TempDir(), "theirs.txt")
+	os.WriteFile(planted, []byte(curlJar), 0o644)
+	if err := os.Symlink(planted, filepath.Join(state, "cookies.txt")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(false)
+	cfg.StateDir = state
+	if _, err := ferry.NewSession(cfg); !errors.Is(err, ferry.ErrInvalidConfig) || !errors.Is(err, ferry.ErrUnsafeFile) {
+		t.Errorf("a cookies.txt that is a link: %v, want ErrInvalidConfig and ErrUnsafeFile", err)
+	}
+}

@@ -87,7 +87,7 @@ func (s *Session) openCookies() error {
 		s.cookies = NewCookieJar()
 	default:
 		s.cookieFile = filepath.Join(cfg.StateDir, "cookies.txt")
-		jar, err := LoadCookieJar(s.cookieFile)
+		jar, err := loadOwnCookies(s.cookieFile)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 		}
