@@ -799,8 +799,10 @@ func (h *Handler) start(name string, canResume bool, proc Processor, w http.Resp
 // release ends a request's hold on l; an unfinished resumable stream
 // expires unless another request comes in time.
 func (h *Handler) release(l *live, hold *resumable.Hold) {
-	hold.Release()
+	// l first: once the upload is free, the next request may enter l,
+	// and this release must not undo that.
 	l.release(func() { h.drop(l, errExpired, nil) }, h.expiry)
+	hold.Release()
 }
 
 // forget removes l from the maps.
