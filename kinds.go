@@ -71,7 +71,10 @@ func downloadSpec(req DownloadRequest, h http.Header) (*bgapi.GetRequest, error)
 }
 
 func uploadSpec(req UploadRequest, h http.Header) (*bgapi.PutRequest, error) {
-	path, err := filepath.Abs(req.Path)
+	path, err := req.Path, error(nil)
+	if path != "" { // a form's upload may have no file of its own
+		path, err = filepath.Abs(path)
+	}
 	return &bgapi.PutRequest{URL: req.URL, Path: path, Protocol: string(req.Protocol), Connections: req.Connections,
 		ChunkSize: req.ChunkSize, Metadata: req.Metadata, FieldName: req.FieldName,
 		Idempotent: req.Idempotent, Form: formSpec(req.Form), Header: h, SHA256: req.SHA256, KeepState: req.KeepState,

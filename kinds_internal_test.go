@@ -101,3 +101,12 @@ func TestKindsCarryEveryField(t *testing.T) {
 		t.Errorf("paths not absolute: %+v", hspec)
 	}
 }
+
+// A form's upload without a file of its own goes to the daemon without
+// one: an empty Path is not made the working directory.
+func TestFormUploadSpecHasNoPath(t *testing.T) {
+	spec, err := uploadSpec(UploadRequest{URL: "http://example.com/", Form: []FormPart{{Name: "a", Value: "b"}}}, nil)
+	if err != nil || spec.Path != "" {
+		t.Errorf("spec path %q, %v; want none", spec.Path, err)
+	}
+}
