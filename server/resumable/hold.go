@@ -38,6 +38,10 @@ func (h *Handler) Create(w http.ResponseWriter, r *http.Request, info store.Info
 	}
 	c, e := h.claim(w, r, info.ID, false)
 	if e != nil {
+		// Nobody can reach an upload its creator could not hold.
+		if h.term != nil {
+			h.terminate(context.WithoutCancel(r.Context()), up)
+		}
 		return nil, e
 	}
 	return &Hold{h: h, c: c, up: up, info: info}, nil
