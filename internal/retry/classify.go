@@ -86,15 +86,17 @@ func alertOf(err error) (tls.AlertError, bool) {
 	if a, ok := errors.AsType[tls.AlertError](err); ok {
 		return a, true
 	}
-	op, ok := errors.AsType[*net.OpError](err)
-	if !ok || op.Op != "remote error" || op.Err == nil {
-		return 0, false
+	// net/http wraps it again (an https proxy's handshake: "proxyconnect").
+	for op, ok := errors.AsType[*net.OpError](err); ok; op, ok = errors.AsType[*net.OpError](op.Err) {
+		if op.Op != "remote error" || op.Err == nil {
+			continue
+		}
+		v := reflect.ValueOf(op.Err)
+		if t := v.Type(); t.PkgPath() == "crypto/tls" && t.Name() == "alert" && t.Kind() == reflect.Uint8 {
+			return tls.AlertError(v.Uint()), true
+		}
 	}
-	v := reflect.ValueOf(op.Err)
-	if t := v.Type(); t.PkgPath() != "crypto/tls" || t.Name() != "alert" || t.Kind() != reflect.Uint8 {
-		return 0, false
-	}
-	return tls.AlertError(v.Uint()), true
+	return 0, false
 }
 
 // Unreachable reports whether err is a failure to reach the host at all:
