@@ -27,7 +27,7 @@ func (p Progress) ETA() (d time.Duration, ok bool) { return transfer.Progress(p)
 
 // Event is something that happened to a task; receive them from
 // Task.Events and switch on the concrete type: StateEvent, RequestEvent,
-// ProgressEvent, ResponseEvent, RedirectEvent, MetricsEvent, RetryEvent, RestartEvent,
+// InterimEvent, ProgressEvent, ResponseEvent, RedirectEvent, MetricsEvent, RetryEvent, RestartEvent,
 // ResumeEvent, ReplyEvent, SegmentEvent and, last, DoneEvent.
 type Event interface{ event() }
 
@@ -106,6 +106,14 @@ type RequestEvent struct {
 	Header      http.Header
 }
 
+// InterimEvent reports an interim (1xx) response to one of the task's
+// requests, such as the 104 (Upload Resumption Supported) by which an
+// IETF resumable-upload server tells the offset it has stored.
+type InterimEvent struct {
+	StatusCode int
+	Header     http.Header
+}
+
 // ResumeEvent reports that a download continues from Offset bytes kept
 // from before (its .part file, or ResumeData), of Expected (-1: unknown),
 // as URLSession's didResumeAtOffset does.
@@ -130,6 +138,7 @@ func (RetryEvent) event()    {}
 func (ResumeEvent) event()   {}
 func (StateEvent) event()    {}
 func (RequestEvent) event()  {}
+func (InterimEvent) event()  {}
 func (RestartEvent) event()  {}
 func (DoneEvent) event()     {}
 func (ReplyEvent) event()    {}
@@ -230,6 +239,8 @@ func publicEvent(ev transfer.Event) Event {
 		return ResumeEvent(e)
 	case transfer.RequestEvent:
 		return RequestEvent(e)
+	case transfer.InterimEvent:
+		return InterimEvent(e)
 	}
 	panic("ferry: an engine emitted an event the API does not know")
 }

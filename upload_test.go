@@ -121,10 +121,23 @@ func TestUploadProtocols(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base := uploadOrigin(t, server.Config{}, nil)
-			res, _, err := runUpload(t, mustSession(t, uploadConfig()),
+			res, events, err := runUpload(t, mustSession(t, uploadConfig()),
 				ferry.UploadRequest{URL: base + "/files/", Path: path, Protocol: tc.proto, Connections: tc.conns, SHA256: true})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.proto == ferry.ProtocolIETF {
+				// The draft's server answers the creation with a 104 that
+				// says where the upload is, before it reads a byte.
+				var interim []ferry.InterimEvent
+				for _, ev := range events {
+					if e, ok := ev.(ferry.InterimEvent); ok {
+						interim = append(interim, e)
+					}
+				}
+				if len(interim) == 0 || interim[0].StatusCode != 104 || interim[0].Header.Get("Location") == "" {
+					t.Errorf("interim events %+v, want the creation's 104 with its Location", interim)
+				}
 			}
 			if res.SHA256 != sum || res.Size != 12<<20 || res.Location == "" {
 				t.Fatalf("result %+v", res)

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"sync"
 	"time"
@@ -178,10 +180,16 @@ func (x *Exchange) recorder(req *http.Request) *transfer.Recorder {
 // traced attaches trace hooks that report to whichever recorder is
 // current: a redirect hop starts a new one on the same context.
 func (x *Exchange) traced(ctx context.Context) context.Context {
-	return transfer.TraceTo(ctx, func() *transfer.Recorder {
+	ctx = transfer.TraceTo(ctx, func() *transfer.Recorder {
 		x.mu.Lock()
 		defer x.mu.Unlock()
 		return x.rec
+	})
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			x.env.Emit(transfer.InterimEvent{StatusCode: code, Header: http.Header(h).Clone()})
+			return nil
+		},
 	})
 }
 

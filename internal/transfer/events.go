@@ -85,6 +85,14 @@ type RequestEvent struct {
 	Header      http.Header
 }
 
+// InterimEvent reports an interim (1xx) response to a request, such as
+// the 104 (Upload Resumption Supported) that tells an upload's offset as
+// it goes; 101 is not one.
+type InterimEvent struct {
+	StatusCode int
+	Header     http.Header
+}
+
 // ResumeEvent reports that the transfer continues from Offset bytes kept
 // from before, of Expected (-1: unknown).
 type ResumeEvent struct{ Offset, Expected int64 }
@@ -99,3 +107,4 @@ func (ReplyEvent) event()    {}
 func (SegmentEvent) event()  {}
 func (ResumeEvent) event()   {}
 func (RequestEvent) event()  {}
+func (InterimEvent) event()  {}
