@@ -62,8 +62,9 @@ func (s *Credentials) lookup(sp auth.Space) (Credential, bool) {
 	return c, ok
 }
 
-// authTransport wraps the session's transport to answer challenges, when
-// the configuration gives it anything to answer them with.
+// authLookup is how the session's transport finds the credential for a
+// challenge, or nil when the configuration gives it none to answer with:
+// then the transport is not wrapped at all.
 func (s *Session) authLookup() (auth.Lookup, error) {
 	cfg := s.cfg
 	var netrc *auth.Netrc
