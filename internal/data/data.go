@@ -127,14 +127,13 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 	r := j.Retrier()
 	var last *Result // the last answer of a status retried
 	for {
-		res, a, err := j.attempt(ctx, method)
+		res, wrote, err := j.attempt(ctx, method)
 		if err == nil {
 			return j.answered(ctx, res)
 		}
-		// Whether the server acted is judged by its answer to this very
-		// request: after a redirect, a server did act, whatever came
-		// from where it pointed.
-		unprocessed := !a.redirected && transfer.Unprocessed(err)
+		// After a redirect a server did act, whatever came from where it
+		// pointed: Unprocessed says so.
+		unprocessed := transfer.Unprocessed(err)
 		if _, ok := errors.AsType[*transfer.StatusError](err); ok && res != nil {
 			last = res
 			if !repeatable && !unprocessed {
@@ -142,7 +141,7 @@ func Run(ctx context.Context, j *Job) (*Result, error) {
 			}
 		}
 		switch {
-		case a.wrote:
+		case wrote:
 			err = &transfer.Final{Err: fmt.Errorf("the response body was partly written out: %w", err)}
 		case j.Body != nil && j.Body.once:
 			err = &transfer.Final{Err: err} // its body is gone
@@ -178,21 +177,18 @@ func idempotent(method string) bool {
 	return false
 }
 
-// attempted is what an attempt did besides its answer: wrote says Writer
-// was given bytes, redirected that a redirect was followed.
-type attempted struct{ wrote, redirected bool }
-
 // attempt sends the request once. A status that says to come back is
-// returned as a *transfer.StatusError along with the response.
-func (j *Job) attempt(ctx context.Context, method string) (res *Result, a attempted, err error) {
+// returned as a *transfer.StatusError along with the response; wrote says
+// Writer was given bytes.
+func (j *Job) attempt(ctx context.Context, method string) (res *Result, wrote bool, err error) {
 	err = j.Attempt(ctx, j.URL, func(actx context.Context, wd *watchdog.Watchdog) error {
-		res, a, err = j.exchange(actx, wd, method)
+		res, wrote, err = j.exchange(actx, wd, method)
 		return err
 	})
-	return res, a, err
+	return res, wrote, err
 }
 
-func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string) (*Result, attempted, error) {
+func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string) (*Result, bool, error) {
 	var body io.ReadCloser
 	var sent atomic.Int64
 	var sum hash.Hash
@@ -211,7 +207,7 @@ func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string
 	if j.Body != nil {
 		var err error
 		if body, err = j.Body.Open(); err != nil {
-			return nil, attempted{}, err
+			return nil, false, err
 		}
 		defer body.Close()
 	}
@@ -221,7 +217,7 @@ func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string
 	}
 	x, err := j.NewRequest(ctx, wd, method, j.URL, rd)
 	if err != nil {
-		return nil, attempted{}, err
+		return nil, false, err
 	}
 	x.Sent = sent.Load
 	if j.Body != nil {
@@ -246,7 +242,7 @@ func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string
 	}
 	resp, err := x.Do()
 	if err != nil {
-		return nil, attempted{redirected: x.Redirected()}, err
+		return nil, false, err
 	}
 	defer resp.Body.Close()
 	res := &Result{
@@ -291,9 +287,8 @@ func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string
 		err = transfer.ErrShortBody
 	}
 	x.Finish(n, err)
-	a := attempted{wrote: wrote, redirected: x.Redirected()}
 	if err != nil {
-		return nil, a, err
+		return nil, wrote, err
 	}
 	res.Received = n
 	if j.Writer == nil {
@@ -303,9 +298,9 @@ func (j *Job) exchange(ctx context.Context, wd *watchdog.Watchdog, method string
 		res.SHA256 = hex.EncodeToString(sum.Sum(nil))
 	}
 	if se := transfer.ResponseError(resp); se.Retryable() {
-		return res, a, se
+		return res, wrote, se
 	}
-	return res, a, nil
+	return res, wrote, nil
 }
 
 // chunks are the buffers response bodies are read through: a data task

@@ -121,14 +121,6 @@ type Exchange struct {
 	finished bool
 }
 
-// Redirected reports whether the request was answered with a redirect
-// that was followed: a server acted on it, whatever came after.
-func (x *Exchange) Redirected() bool {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.hops > 0
-}
-
 // NewRequest builds a request of the task: its header (credentials only to
 // its origin), a User-Agent, the redirect hook, and metrics whose activity
 // feeds wd.
@@ -251,6 +243,12 @@ func (x *Exchange) Do() (*http.Response, error) {
 		}
 		if refusal, ok := transfer.RedirectRefusal(err); ok {
 			return nil, refusal
+		}
+		x.mu.Lock()
+		redirected := x.hops > 0
+		x.mu.Unlock()
+		if redirected {
+			return nil, transfer.AfterRedirect(&transfer.Transient{Err: err})
 		}
 		return nil, &transfer.Transient{Err: err}
 	}

@@ -48,6 +48,9 @@ type StatusError struct {
 	// retryAfterSent: the response had a Retry-After, even one asking for
 	// no wait (see Unprocessed).
 	retryAfterSent bool
+	// redirected: the response came at the end of a redirect (see
+	// Unprocessed).
+	redirected bool
 }
 
 // ResponseError is the StatusError of resp, with the wait its Retry-After
@@ -59,6 +62,7 @@ func ResponseError(resp *http.Response) *StatusError {
 		Status:         resp.Status,
 		RetryAfter:     retry.ParseRetryAfter(ra, time.Now()),
 		retryAfterSent: strings.TrimSpace(ra) != "",
+		redirected:     resp.Request != nil && resp.Request.Response != nil,
 	}
 }
 
@@ -93,7 +97,13 @@ func (e *StatusError) Retryable() bool {
 // come from a gateway whose origin dropped the connection after it acted
 // (some proxies answer an upstream reset so), and repeating the request
 // could do it twice.
+//
+// At the end of a redirect it says nothing of the request: a server acted
+// on it when it answered with the redirect.
 func (e *StatusError) Unprocessed() bool {
+	if e.redirected {
+		return false
+	}
 	switch e.StatusCode {
 	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
 		return true
@@ -148,12 +158,25 @@ var (
 // host was not reached at all, or it answered with a status that says it
 // did not act. A request that is not idempotent may be repeated then.
 func Unprocessed(err error) bool {
+	if _, ok := errors.AsType[*afterRedirect](err); ok {
+		return false
+	}
 	if retry.Unreachable(err) {
 		return true
 	}
 	se, ok := errors.AsType[*StatusError](err)
 	return ok && se.Unprocessed()
 }
+
+// AfterRedirect marks err, a failure that came after a server had answered
+// the request with a redirect: that server acted on it, so Unprocessed is
+// false whatever err says.
+func AfterRedirect(err error) error { return &afterRedirect{err} }
+
+type afterRedirect struct{ err error }
+
+func (e *afterRedirect) Error() string { return e.err.Error() }
+func (e *afterRedirect) Unwrap() error { return e.err }
 
 // Final marks a failure that must not be repeated, whatever its cause
 // says: a request that is not idempotent, for instance.

@@ -47,17 +47,12 @@ func (r *run) sendMultipart(ctx context.Context) (stateFunc, error) {
 				return err
 			}
 			if resp.StatusCode < 200 || resp.StatusCode > 299 {
-				if resp.Request.Response != nil {
-					// Redirected: the server acted on the POST, whatever
-					// the redirect's target says.
-					return &transfer.Final{Err: transfer.ResponseError(resp)}
-				}
 				return transfer.ResponseError(resp)
 			}
 			r.res.Response = reply
 			return nil
 		})
-		if err != nil && actedOn(err) {
+		if err != nil && !transfer.Unprocessed(err) {
 			err = &transfer.Final{Err: err}
 		}
 		return false, err

@@ -44,9 +44,6 @@ func (r *run) exchange(ctx context.Context, wd *watchdog.Watchdog, method, targe
 	}
 	resp, err := x.Do()
 	if err != nil {
-		if x.Redirected() {
-			err = &afterRedirect{err}
-		}
 		return nil, nil, err
 	}
 	defer resp.Body.Close()
@@ -86,21 +83,4 @@ func (s *section) reader() io.Reader { return io.NewSectionReader(s.f, s.off, s.
 func keyOf(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:16])
-}
-
-// afterRedirect marks a failure that came after a server had answered the
-// request with a redirect: that server acted on it, so a request that is
-// not idempotent must not be sent again, whatever the failure says.
-type afterRedirect struct{ err error }
-
-func (e *afterRedirect) Error() string { return e.err.Error() }
-func (e *afterRedirect) Unwrap() error { return e.err }
-
-// actedOn reports whether err says a server acted on the request: it
-// answered, or it redirected it before the failure.
-func actedOn(err error) bool {
-	if _, ok := errors.AsType[*afterRedirect](err); ok {
-		return true
-	}
-	return !transfer.Unprocessed(err)
 }
