@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/transfer"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -293,27 +295,11 @@ func verboseHead(prefix, first string, h http.Header) []string {
 	lines := []string{prefix + first}
 	for _, k := range slices.Sorted(maps.Keys(h)) {
 		for _, v := range h[k] {
-			if secretField(k) {
+			if transfer.IsCredential(k) {
 				v = "[masked]"
 			}
 			lines = append(lines, prefix+k+": "+v)
 		}
 	}
 	return lines
-}
-
-// secretField reports a header field whose value is a credential, as
-// ferry's library decides which fields go to the task's origin only.
-func secretField(name string) bool {
-	n := strings.ToLower(name)
-	switch n {
-	case "authorization", "proxy-authorization", "cookie", "set-cookie":
-		return true
-	}
-	for _, w := range []string{"token", "key", "secret", "password", "session"} {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
 }
