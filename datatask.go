@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/ferryhq/ferry/internal/data"
@@ -182,28 +181,14 @@ func readerSize(r io.Reader) int64 {
 	return -1
 }
 
-// fileBody is the body of the regular file at path, opened anew for each
-// attempt; its length is the file's when the request is checked.
+// fileBody is the body of the regular file at path (data.File), refused
+// as an invalid request when there is none.
 func fileBody(path string) (*data.Body, error) {
-	fi, err := os.Stat(path)
+	b, err := data.File(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrInvalidRequest, path)
-	}
-	size := fi.Size()
-	return &data.Body{Size: size, Open: func() (io.ReadCloser, error) {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		if fi, err := f.Stat(); err != nil || fi.Size() != size {
-			f.Close()
-			return nil, fmt.Errorf("ferry: %s changed size since the request was made", path)
-		}
-		return f, nil
-	}}, nil
+	return b, nil
 }
 
 // NewData creates a suspended data task; call Resume to start it.

@@ -50,12 +50,9 @@ func Form(parts []FormPart) (*Body, string, error) {
 			add(section{text: head + "\r\n\r\n" + p.Value + "\r\n"})
 			continue
 		}
-		fi, err := os.Stat(p.Path)
+		size, err := regularSize(p.Path)
 		if err != nil {
 			return nil, "", fmt.Errorf("form part %q: %w", p.Name, err)
-		}
-		if !fi.Mode().IsRegular() {
-			return nil, "", fmt.Errorf("form part %q: %s is not a regular file", p.Name, p.Path)
 		}
 		name := p.FileName
 		if name == "" {
@@ -71,7 +68,7 @@ func Form(parts []FormPart) (*Body, string, error) {
 			return nil, "", fmt.Errorf("form part %q: want a type of one line", p.Name)
 		}
 		add(section{text: fmt.Sprintf("%s; filename=\"%s\"\r\nContent-Type: %s\r\n\r\n", head, quoteEscape(name), ct)})
-		add(section{path: p.Path, size: fi.Size()})
+		add(section{path: p.Path, size: size})
 		add(section{text: "\r\n"})
 	}
 	add(section{text: "--" + boundary + "--\r\n"})
@@ -88,16 +85,12 @@ func Form(parts []FormPart) (*Body, string, error) {
 				readers = append(readers, strings.NewReader(s.text))
 				continue
 			}
-			f, err := os.Open(s.path)
+			f, err := openSized(s.path, s.size)
 			if err != nil {
 				closeAll()
 				return nil, err
 			}
 			files = append(files, f)
-			if fi, err := f.Stat(); err != nil || fi.Size() != s.size {
-				closeAll()
-				return nil, fmt.Errorf("ferry: %s changed size since the request was made", s.path)
-			}
 			readers = append(readers, io.LimitReader(f, s.size))
 		}
 		return struct {
@@ -106,6 +99,42 @@ func Form(parts []FormPart) (*Body, string, error) {
 		}{io.MultiReader(readers...), closerFunc(closeAll)}, nil
 	}}
 	return body, "multipart/form-data; boundary=" + boundary, nil
+}
+
+// File is the body of the regular file at path, opened anew for each
+// attempt; its length is the file's now.
+func File(path string) (*Body, error) {
+	size, err := regularSize(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Body{Size: size, Open: func() (io.ReadCloser, error) { return openSized(path, size) }}, nil
+}
+
+// regularSize is the size of the regular file at path.
+func regularSize(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("%s is not a regular file", path)
+	}
+	return fi.Size(), nil
+}
+
+// openSized opens the file at path, which must still be size bytes long:
+// a body's length is sent before the body.
+func openSized(path string, size int64) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || fi.Size() != size {
+		f.Close()
+		return nil, fmt.Errorf("ferry: %s changed size since the request was made", path)
+	}
+	return f, nil
 }
 
 type closerFunc func()
