@@ -220,16 +220,22 @@ func (j *CookieJar) Export(w io.Writer) error {
 // LoadCookieJar returns a jar with the cookies of the cookies.txt file at
 // path; a file that does not exist gives an empty jar.
 func LoadCookieJar(path string) (*CookieJar, error) {
-	j := NewCookieJar()
 	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return j, nil
+	if errors.Is(err, fs.ErrNotExist) {
+		return NewCookieJar(), nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if err := j.Import(f); err != nil {
+	return readCookieJar(f, path)
+}
+
+// readCookieJar is a jar of the cookies.txt read from r, named path in
+// errors; it counts as unchanged.
+func readCookieJar(r io.Reader, path string) (*CookieJar, error) {
+	j := NewCookieJar()
+	if err := j.Import(r); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	j.changed = false
@@ -250,12 +256,7 @@ func loadOwnCookies(path string) (*CookieJar, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := NewCookieJar()
-	if err := j.Import(bytes.NewReader(b)); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	j.changed = false
-	return j, nil
+	return readCookieJar(bytes.NewReader(b), path)
 }
 
 // Save writes the jar to path in the cookies.txt format, readable by its
